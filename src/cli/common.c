@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+/* Helpers shared by every command group. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vessel: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+/* vessel: entry point, dispatching to one command group in src/cli. */
+#include "cli/cli.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("vessel 0.1.0\n");
+	return 0;
+}
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	/* One line per command group, in the order `vessel --help` lists them. */
+	{ "version", cmd_version, "print the version" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vessel [-v|--verbose] [-q|--quiet] COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nRun 'vessel COMMAND --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	log_set_level(LOG_WARN);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			log_set_level(log_get_level() < LOG_INFO ? LOG_INFO : LOG_DEBUG);
+		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			log_set_level(LOG_ERR);
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("vessel 0.1.0\n");
+			return 0;
+		} else {
+			fprintf(stderr, "vessel: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (!strcmp(argv[i], commands[c].name))
+			return commands[c].fn(argc - i, argv + i);
+	fprintf(stderr, "vessel: unknown command '%s' (try 'vessel --help')\n", argv[i]);
+	return 2;
+}

@@ -1,0 +1,34 @@
+# Short libFuzzer runs of every target in the fuzz build (make check), or
+# long ones (make fuzz).  Each target found is one test.
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+FUZZ_BUILD = pathlib.Path(os.environ.get("VESSEL_FUZZ_BUILD", "build-fuzz"))
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "10"))
+CORPUS = pathlib.Path(__file__).resolve().parents[1] / "fuzz" / "corpus"
+
+
+def targets():
+    d = FUZZ_BUILD / "tests" / "fuzz"
+    if not d.is_dir():
+        return []
+    return sorted(p.name for p in d.iterdir() if p.name.startswith("fuzz_") and os.access(p, os.X_OK) and p.is_file())
+
+
+@pytest.mark.parametrize("target", targets() or ["none"])
+def test_fuzz(target, tmp_path):
+    if target == "none":
+        pytest.skip(f"no fuzz targets built in {FUZZ_BUILD}")
+    exe = FUZZ_BUILD / "tests" / "fuzz" / target
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seeds = CORPUS / target[len("fuzz_"):]
+    args = [str(exe), f"-max_total_time={SECONDS}", "-rss_limit_mb=2048", "-max_len=65536",
+            f"-artifact_prefix={tmp_path}/", str(corpus)]
+    if seeds.is_dir():
+        args.append(str(seeds))
+    r = subprocess.run(args, capture_output=True, text=True, timeout=SECONDS + 120)
+    assert r.returncode == 0, r.stderr[-4000:]
