@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_VM_VM_H
+#define VESSEL_VM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "kvm/kvm.h"
+#include "mem/gmem.h"
+#include "util/evloop.h"
+#include "vm/config.h"
+#include "vm/vcpu.h"
+
+struct pci_bus;
+struct uart8250;
+struct json_object;
+
+/*
+ * Lifecycle of the whole VM.  Transitions happen under vm->lock; vCPU
+ * threads follow vm->state and acknowledge through vcpu->state and
+ * vm->cond.
+ */
+enum vm_state { VM_STATE_CREATED, VM_STATE_RUNNING, VM_STATE_PAUSED, VM_STATE_STOPPING,
+		VM_STATE_STOPPED };
+
+/* Why the VM stopped; decides vessel's exit status. */
+enum vm_exit_reason {
+	VM_EXIT_NONE,
+	VM_EXIT_POWEROFF,	/* ACPI S5 from the guest: exit 0 */
+	VM_EXIT_REBOOT,		/* guest reboot with on_reboot=exit: exit 0 */
+	VM_EXIT_DEBUG,		/* debug-exit port: (value << 1) | 1 */
+	VM_EXIT_SIGNAL,		/* SIGTERM/SIGINT, console quit, API destroy: exit 0 */
+	VM_EXIT_CRASH,		/* triple fault, internal error: exit 1, regs printed */
+};
+
+/*
+ * Devices hang off the VM through this small ops table so the VM can reset
+ * them on reboot, collect their counters for GET /vm/stats, and tear them
+ * down.  Ops are optional.
+ */
+struct vm_device_ops {
+	void (*reset)(void *opaque);
+	/* Add this device's counters to a JSON object (json-c). */
+	void (*stats)(void *opaque, struct json_object *obj);
+	void (*destroy)(void *opaque);
+};
+
+struct vm_device {
+	char name[32];
+	const struct vm_device_ops *ops;
+	void *opaque;
+};
+
+#define VM_MAX_DEVICES 64
+
+struct vm {
+	struct vm_config *cfg;
+	struct kvm kvm;
+	int vm_fd;
+	struct gmem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct irq_router irq;
+	struct evloop *loop;
+	struct pci_bus *pci;
+	struct uart8250 *com1;
+	void *arch;		/* struct x86_machine: boot info, PM, i8042, RTC */
+
+	struct vcpu *vcpus[VM_MAX_VCPUS];
+	unsigned int nr_vcpus;
+
+	struct vm_device devices[VM_MAX_DEVICES];
+	unsigned int nr_devices;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum vm_state state;
+	bool reset_pending;
+	enum vm_exit_reason exit_reason;
+	int exit_status;
+	uint64_t start_ns;	/* CLOCK_MONOTONIC at vm_start */
+	uint64_t boot_count;
+};
+
+int vm_create(struct vm_config *cfg, struct vm **out);
+void vm_destroy(struct vm *vm);
+/* Start the vCPU threads. */
+int vm_start(struct vm *vm);
+/* Run the event loop on the calling thread until the VM stops; returns the exit status. */
+int vm_run(struct vm *vm);
+
+/* Control, callable from any thread (API handlers run on the event loop). */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+/* Press the ACPI power button: the guest decides to shut down. */
+int vm_request_shutdown(struct vm *vm);
+/* Reset the machine (guest reboot, or API reboot). */
+int vm_request_reset(struct vm *vm);
+/* Stop now, without asking the guest. */
+void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status);
+enum vm_state vm_get_state(struct vm *vm);
+const char *vm_state_name(enum vm_state s);
+
+int vm_add_device(struct vm *vm, const char *name, const struct vm_device_ops *ops, void *opaque);
+/* Interrupt from a legacy device on an IOAPIC/PIC pin. */
+int vm_irq_line(struct vm *vm, uint32_t irq, int level);
+
+#endif
