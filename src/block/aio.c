@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Asynchronous block I/O: struct blk_queue.
+ *
+ * Two engines behind one interface:
+ *
+ *  - io_uring (liburing) for drivers flagged BLK_DRV_NATIVE_AIO (raw):
+ *    readv/writev/fsync(IORING_FSYNC_DATASYNC)/fallocate SQEs straight on
+ *    the image fd.  blk_submit() only prepares SQEs; blk_queue_kick()
+ *    does one io_uring_submit() for the whole batch.  An eventfd is
+ *    registered with io_uring_register_eventfd(3), so the kernel makes it
+ *    readable whenever a CQE is posted and the owner's epoll loop needs
+ *    no io_uring knowledge.
+ *
+ *  - a worker thread, one per queue (never one per request), for the
+ *    other drivers (qcow2): it runs the synchronous driver ops in
+ *    submission order and posts finished requests on a list, then
+ *    writes the same kind of eventfd.  Also the fallback when io_uring
+ *    is not available (old kernel, seccomp, io_uring_disabled sysctl).
+ *
+ * Either way done() callbacks run only in blk_queue_complete(), in the
+ * owner's thread, so device code needs no locking of its own.
+ */
+#include "block/block-int.h"
+#include "block/block.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <linux/falloc.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct blk_list {
+	struct blk_req *head, *tail;
+};
+
+struct blk_queue {
+	struct blkdev *bd;
+	unsigned int depth;
+	unsigned int inflight; /* submitted, done() not yet run (owner thread only) */
+	int efd;
+	bool uring;
+
+	/* io_uring engine */
+	struct io_uring ring;
+	unsigned int unsubmitted; /* SQEs prepared since the last kick */
+
+	/* worker engine */
+	struct blk_list batch; /* submitted, not yet kicked (owner thread only) */
+	pthread_t worker;
+	bool worker_started;
+	pthread_mutex_t mu; /* protects work, done, stop */
+	pthread_cond_t cv;
+	struct blk_list work;
+	struct blk_list done;
+	bool stop;
+};
+
+static void list_add(struct blk_list *l, struct blk_req *r)
+{
+	r->next = NULL;
+	if (l->tail)
+		l->tail->next = r;
+	else
+		l->head = r;
+	l->tail = r;
+}
+
+static void list_splice(struct blk_list *dst, struct blk_list *src)
+{
+	if (!src->head)
+		return;
+	if (dst->tail)
+		dst->tail->next = src->head;
+	else
+		dst->head = src->head;
+	dst->tail = src->tail;
+	src->head = src->tail = NULL;
+}
+
+static void efd_signal(int efd)
+{
+	uint64_t one = 1;
+
+	/* Cannot fail short of a counter overflow, which needs 2^64 posts. */
+	if (write(efd, &one, sizeof(one)) < 0)
+		log_warn("block: eventfd write failed: %s", strerror(errno));
+}
+
+/* Run one request synchronously (worker thread, and io_uring fallbacks). */
+static int blk_req_run_sync(struct blkdev *bd, struct blk_req *r)
+{
+	switch (r->op) {
+	case BLK_OP_READ:
+		return blk_preadv(bd, r->iov, r->iovcnt, r->offset);
+	case BLK_OP_WRITE:
+		return blk_pwritev(bd, r->iov, r->iovcnt, r->offset);
+	case BLK_OP_FLUSH:
+		return blk_flush(bd);
+	case BLK_OP_DISCARD:
+		return blk_discard(bd, r->offset, r->len);
+	case BLK_OP_WRITE_ZEROES:
+		return blk_write_zeroes(bd, r->offset, r->len, r->flags & BLK_REQ_MAY_UNMAP);
+	}
+	return -EINVAL;
+}
+
+static void *blk_worker_main(void *arg)
+{
+	struct blk_queue *q = arg;
+	struct blk_req *r;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (!q->work.head && !q->stop)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (!q->work.head)
+			break; /* stop, and nothing left */
+		r = q->work.head;
+		q->work.head = r->next;
+		if (!q->work.head)
+			q->work.tail = NULL;
+		pthread_mutex_unlock(&q->mu);
+
+		r->ret = blk_req_run_sync(q->bd, r);
+
+		pthread_mutex_lock(&q->mu);
+		list_add(&q->done, r);
+		efd_signal(q->efd);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_worker,
+			    struct blk_queue **out)
+{
+	struct blk_queue *q;
+	int ret;
+
+	*out = NULL;
+	if (depth == 0 || depth > 4096)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->bd = bd;
+	q->depth = depth;
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0) {
+		ret = -errno;
+		free(q);
+		return ret;
+	}
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+
+	if ((bd->drv->flags & BLK_DRV_NATIVE_AIO) && !force_worker) {
+		ret = io_uring_queue_init(depth, &q->ring, 0);
+		if (ret == 0) {
+			ret = io_uring_register_eventfd(&q->ring, q->efd);
+			if (ret == 0)
+				q->uring = true;
+			else
+				io_uring_queue_exit(&q->ring);
+		}
+		if (!q->uring)
+			log_info("block: io_uring unavailable (%s), using a worker thread",
+				 strerror(-ret));
+	}
+	if (!q->uring) {
+		ret = -pthread_create(&q->worker, NULL, blk_worker_main, q);
+		if (ret < 0) {
+			pthread_cond_destroy(&q->cv);
+			pthread_mutex_destroy(&q->mu);
+			close(q->efd);
+			free(q);
+			return ret;
+		}
+		q->worker_started = true;
+	}
+	*out = q;
+	return 0;
+}
+
+int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out)
+{
+	return blk_queue_create_engine(bd, depth, false, out);
+}
+
+int blk_queue_fd(struct blk_queue *q)
+{
+	return q->efd;
+}
+
+unsigned int blk_queue_inflight(const struct blk_queue *q)
+{
+	return q->inflight;
+}
+
+bool blk_queue_uses_uring(const struct blk_queue *q)
+{
+	return q->uring;
+}
+
+/* Checks shared by both engines; done() is never called for a refusal. */
+static int blk_req_check(struct blk_queue *q, struct blk_req *r)
+{
+	struct blkdev *bd = q->bd;
+
+	if (!r->done)
+		return -EINVAL;
+	switch (r->op) {
+	case BLK_OP_READ:
+		return blk_check_rw(bd, r->iov, r->iovcnt, r->offset, false);
+	case BLK_OP_WRITE:
+		return blk_check_rw(bd, r->iov, r->iovcnt, r->offset, true);
+	case BLK_OP_FLUSH:
+		return 0;
+	case BLK_OP_DISCARD:
+	case BLK_OP_WRITE_ZEROES:
+		if (bd->readonly)
+			return -EROFS;
+		if (blk_check_range(bd, r->offset, r->len) < 0)
+			return -EINVAL;
+		if (r->op == BLK_OP_DISCARD ? !bd->drv->discard : !bd->drv->write_zeroes)
+			return -ENOTSUP;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int blk_submit_uring(struct blk_queue *q, struct blk_req *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	int fd = q->bd->fd, mode;
+
+	if (!sqe) {
+		/* SQ ring full of unsubmitted entries: flush them and retry. */
+		blk_queue_kick(q);
+		sqe = io_uring_get_sqe(&q->ring);
+		if (!sqe)
+			return -EAGAIN;
+	}
+	switch (r->op) {
+	case BLK_OP_READ:
+		io_uring_prep_readv(sqe, fd, r->iov, (unsigned int)r->iovcnt, r->offset);
+		break;
+	case BLK_OP_WRITE:
+		io_uring_prep_writev(sqe, fd, r->iov, (unsigned int)r->iovcnt, r->offset);
+		break;
+	case BLK_OP_FLUSH:
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		break;
+	case BLK_OP_DISCARD:
+	case BLK_OP_WRITE_ZEROES:
+		/* A punched hole reads back as zeroes (fallocate(2)). */
+		mode = (r->op == BLK_OP_DISCARD || (r->flags & BLK_REQ_MAY_UNMAP))
+			       ? FALLOC_FL_PUNCH_HOLE
+			       : FALLOC_FL_ZERO_RANGE;
+		io_uring_prep_fallocate(sqe, fd, mode | FALLOC_FL_KEEP_SIZE, (off_t)r->offset,
+					(off_t)r->len);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, r);
+	q->unsubmitted++;
+	return 0;
+}
+
+int blk_submit(struct blk_queue *q, struct blk_req *r)
+{
+	int ret;
+
+	if (q->inflight >= q->depth)
+		return -EAGAIN;
+	ret = blk_req_check(q, r);
+	if (ret < 0)
+		return ret;
+	r->ret = 0;
+	r->xfer = 0;
+	r->next = NULL;
+	if (q->uring) {
+		ret = blk_submit_uring(q, r);
+		if (ret < 0)
+			return ret;
+	} else {
+		list_add(&q->batch, r);
+	}
+	q->inflight++;
+	return 0;
+}
+
+void blk_queue_kick(struct blk_queue *q)
+{
+	if (q->uring) {
+		while (q->unsubmitted) {
+			int ret = io_uring_submit(&q->ring);
+
+			if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+				continue; /* transient: the kernel is short of resources */
+			if (ret < 0) {
+				/* SQEs stay in the ring and go with the next submit. */
+				log_warn("block: io_uring_submit: %s", strerror(-ret));
+				break;
+			}
+			q->unsubmitted -= MIN((unsigned int)ret, q->unsubmitted);
+			if (ret == 0)
+				break;
+		}
+		return;
+	}
+	if (!q->batch.head)
+		return;
+	pthread_mutex_lock(&q->mu);
+	list_splice(&q->work, &q->batch);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static size_t iov_len_total(const struct iovec *iov, int iovcnt)
+{
+	size_t t = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/*
+ * Finish a read/write that io_uring completed short (only at end of file
+ * for regular files) or refused (O_DIRECT with unaligned buffers):
+ * do the remaining bytes synchronously through the driver.
+ */
+static int blk_finish_sync(struct blk_queue *q, struct blk_req *r, size_t done_bytes)
+{
+	struct iovec stack[16], *iov = stack;
+	int n = 0, ret;
+	size_t skip = done_bytes;
+
+	if (r->iovcnt > (int)ARRAY_SIZE(stack)) {
+		iov = malloc(sizeof(*iov) * (size_t)r->iovcnt);
+		if (!iov)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < r->iovcnt; i++) {
+		if (skip >= r->iov[i].iov_len) {
+			skip -= r->iov[i].iov_len;
+			continue;
+		}
+		iov[n].iov_base = (char *)r->iov[i].iov_base + skip;
+		iov[n].iov_len = r->iov[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	if (r->op == BLK_OP_READ)
+		ret = blk_preadv(q->bd, iov, n, r->offset + done_bytes);
+	else
+		ret = blk_pwritev(q->bd, iov, n, r->offset + done_bytes);
+	if (iov != stack)
+		free(iov);
+	return ret;
+}
+
+/* Turn a CQE result into the request's final status. */
+static int blk_uring_result(struct blk_queue *q, struct blk_req *r, int res)
+{
+	switch (r->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE: {
+		size_t want = iov_len_total(r->iov, r->iovcnt);
+
+		if (res == -EINVAL && q->bd->direct)
+			return blk_finish_sync(q, r, 0); /* unaligned O_DIRECT: bounce */
+		if (res < 0)
+			return res;
+		if ((size_t)res < want)
+			return blk_finish_sync(q, r, (size_t)res);
+		return 0;
+	}
+	case BLK_OP_WRITE_ZEROES:
+		/* No ZERO_RANGE/PUNCH_HOLE here: the driver writes zeroes. */
+		if (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOSYS)
+			return blk_write_zeroes(q->bd, r->offset, r->len, false);
+		return res < 0 ? res : 0;
+	case BLK_OP_DISCARD:
+		return res == -EOPNOTSUPP ? -ENOTSUP : (res < 0 ? res : 0);
+	case BLK_OP_FLUSH:
+		return res < 0 ? res : 0;
+	}
+	return -EINVAL;
+}
+
+static int blk_complete_uring(struct blk_queue *q)
+{
+	struct io_uring_cqe *cqe;
+	int count = 0;
+
+	while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
+		struct blk_req *r = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&q->ring, cqe);
+		if (!r)
+			continue;
+		r->ret = blk_uring_result(q, r, res);
+		q->inflight--;
+		r->done(r, r->ret);
+		count++;
+	}
+	return count;
+}
+
+static int blk_complete_worker(struct blk_queue *q)
+{
+	struct blk_list l = { 0 };
+	int count = 0;
+
+	pthread_mutex_lock(&q->mu);
+	list_splice(&l, &q->done);
+	pthread_mutex_unlock(&q->mu);
+	while (l.head) {
+		struct blk_req *r = l.head;
+
+		l.head = r->next;
+		q->inflight--;
+		r->done(r, r->ret);
+		count++;
+	}
+	return count;
+}
+
+int blk_queue_complete(struct blk_queue *q)
+{
+	uint64_t cnt;
+
+	/* Read the eventfd first: a completion posted after this re-arms it. */
+	if (read(q->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		log_warn("block: eventfd read failed: %s", strerror(errno));
+	return q->uring ? blk_complete_uring(q) : blk_complete_worker(q);
+}
+
+void blk_queue_destroy(struct blk_queue *q)
+{
+	if (!q)
+		return;
+	blk_queue_kick(q);
+	while (q->inflight) {
+		struct pollfd pfd = { .fd = q->efd, .events = POLLIN };
+
+		if (q->uring && q->unsubmitted)
+			blk_queue_kick(q);
+		poll(&pfd, 1, 100);
+		blk_queue_complete(q);
+	}
+	if (q->uring) {
+		io_uring_queue_exit(&q->ring);
+	} else if (q->worker_started) {
+		pthread_mutex_lock(&q->mu);
+		q->stop = true;
+		pthread_cond_signal(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+		pthread_join(q->worker, NULL);
+	}
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	close(q->efd);
+	free(q);
+}
