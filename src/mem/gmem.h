@@ -56,6 +56,8 @@ struct gmem {
 int gmem_init(struct gmem *m, const struct gmem_opts *opts);
 int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size);
 void gmem_destroy(struct gmem *m);
+/* Fault in every page (prealloc); call after NUMA policy is in place. */
+int gmem_populate(struct gmem *m);
 
 /* Host pointer for [gpa, gpa+len) if it lies inside one region, else NULL. */
 void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len);

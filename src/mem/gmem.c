@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest RAM: mapping, backing choices and the one bounds-checked accessor
+ * that every guest-controlled address goes through (DESIGN.md section 4).
+ */
+#include "mem/gmem.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <linux/memfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21 << 26)
+#endif
+#ifndef MFD_HUGE_1GB
+#define MFD_HUGE_1GB (30 << 26)
+#endif
+
+int gmem_init(struct gmem *m, const struct gmem_opts *opts)
+{
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	if (opts)
+		m->opts = *opts;
+	if (m->opts.backing == GMEM_BACKING_HUGETLB && !m->opts.hugepage_size)
+		m->opts.hugepage_size = 2 * MiB;
+	return 0;
+}
+
+static uint64_t gmem_align(const struct gmem *m)
+{
+	if (m->opts.backing == GMEM_BACKING_HUGETLB)
+		return m->opts.hugepage_size;
+	return 2 * MiB;	/* lets THP back the region from its first byte */
+}
+
+static int gmem_open_fd(struct gmem *m)
+{
+	unsigned int flags = MFD_CLOEXEC;
+
+	if (m->fd >= 0)
+		return 0;
+	if (m->opts.backing == GMEM_BACKING_HUGETLB) {
+		flags |= MFD_HUGETLB;
+		if (m->opts.hugepage_size == 2 * MiB)
+			flags |= MFD_HUGE_2MB;
+		else if (m->opts.hugepage_size == GiB)
+			flags |= MFD_HUGE_1GB;
+		else
+			return -EINVAL;
+	}
+	m->fd = memfd_create("vessel-guest-ram", flags);
+	if (m->fd < 0)
+		return -errno;
+	return 0;
+}
+
+/* Touch every page now so the guest never waits on first-touch faults. */
+static int gmem_prealloc(uint8_t *hva, uint64_t size)
+{
+	if (madvise(hva, size, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	/* Kernels before 5.14: fault the pages in by hand. */
+	for (uint64_t off = 0; off < size; off += GMEM_PAGE_SIZE)
+		((volatile uint8_t *)hva)[off] = 0;
+	return 0;
+}
+
+int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
+{
+	struct gmem_region *r;
+	uint64_t align = gmem_align(m), fd_off = 0;
+	uint8_t *hva;
+	int ret;
+
+	if (m->nr_regions >= GMEM_MAX_REGIONS)
+		return -ENOSPC;
+	if (!size || !IS_ALIGNED(gpa, GMEM_PAGE_SIZE) || !IS_ALIGNED(size, GMEM_PAGE_SIZE) ||
+	    gpa + size < gpa)
+		return -EINVAL;
+	if (m->opts.backing == GMEM_BACKING_HUGETLB &&
+	    (!IS_ALIGNED(size, align) || !IS_ALIGNED(gpa, align)))
+		return -EINVAL;
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		const struct gmem_region *o = &m->regions[i];
+
+		if (gpa < o->gpa + o->size && o->gpa < gpa + size)
+			return -EEXIST;
+	}
+
+	if (m->opts.backing != GMEM_BACKING_ANON) {
+		ret = gmem_open_fd(m);
+		if (ret)
+			return ret;
+		for (unsigned int i = 0; i < m->nr_regions; i++)
+			fd_off = MAX(fd_off, m->regions[i].fd_offset + m->regions[i].size);
+		if (ftruncate(m->fd, (off_t)(fd_off + size)) < 0)
+			return -errno;
+		hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->fd,
+			   (off_t)fd_off);
+		if (hva == MAP_FAILED)
+			return errno == EINVAL && m->opts.backing == GMEM_BACKING_HUGETLB ? -ENOMEM
+											   : -errno;
+	} else {
+		/*
+		 * Over-allocate by one alignment unit and trim, so the region
+		 * starts on a 2 MiB boundary and THP can back all of it.
+		 */
+		uint8_t *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		uintptr_t start, end;
+
+		if (raw == MAP_FAILED)
+			return -errno;
+		start = ALIGN_UP((uintptr_t)raw, align);
+		end = start + size;
+		if (start > (uintptr_t)raw)
+			munmap(raw, start - (uintptr_t)raw);
+		if ((uintptr_t)raw + size + align > end)
+			munmap((void *)end, (uintptr_t)raw + size + align - end);
+		hva = (uint8_t *)start;
+	}
+
+	if (m->opts.thp && m->opts.backing != GMEM_BACKING_HUGETLB &&
+	    madvise(hva, size, MADV_HUGEPAGE) < 0)
+		log_debug("madvise(MADV_HUGEPAGE): %s", strerror(errno));
+	if (m->opts.mergeable && madvise(hva, size, MADV_MERGEABLE) < 0) {
+		ret = -errno;
+		log_err("cannot mark guest memory mergeable (KSM): %s", strerror(errno));
+		munmap(hva, size);
+		return ret;
+	}
+	if (m->opts.dontdump)
+		madvise(hva, size, MADV_DONTDUMP);
+
+	r = &m->regions[m->nr_regions];
+	memset(r, 0, sizeof(*r));
+	r->gpa = gpa;
+	r->size = size;
+	r->hva = hva;
+	r->fd = m->fd;
+	r->fd_offset = fd_off;
+	r->slot = m->nr_regions;
+	m->nr_regions++;
+	m->total += size;
+	return 0;
+}
+
+/* Called after NUMA policy is applied, so pages land on the right node. */
+int gmem_populate(struct gmem *m)
+{
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		int ret = gmem_prealloc(m->regions[i].hva, m->regions[i].size);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void gmem_destroy(struct gmem *m)
+{
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		munmap(m->regions[i].hva, m->regions[i].size);
+		free(m->regions[i].dirty);
+	}
+	if (m->fd >= 0)
+		close(m->fd);
+	m->nr_regions = 0;
+	m->total = 0;
+	m->fd = -1;
+}
+
+const struct gmem_region *gmem_find(const struct gmem *m, uint64_t gpa)
+{
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		const struct gmem_region *r = &m->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
+{
+	const struct gmem_region *r = gmem_find(m, gpa);
+	uint64_t off;
+
+	if (!r)
+		return NULL;
+	off = gpa - r->gpa;
+	/* Overflow-safe: off < size holds, so size - off cannot wrap. */
+	if (len > r->size - off)
+		return NULL;
+	return r->hva + off;
+}
+
+static void gmem_region_mark(struct gmem_region *r, uint64_t off, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!r->dirty || !len)
+		return;
+	first = off >> GMEM_PAGE_SHIFT;
+	last = (off + len - 1) >> GMEM_PAGE_SHIFT;
+	for (uint64_t p = first; p <= last; p++)
+		__atomic_or_fetch(&r->dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+}
+
+void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
+{
+	if (!m->track_dirty)
+		return;
+	while (len) {
+		struct gmem_region *r = (struct gmem_region *)gmem_find(m, gpa);
+		uint64_t off, n;
+
+		if (!r)
+			return;
+		off = gpa - r->gpa;
+		n = MIN(len, r->size - off);
+		gmem_region_mark(r, off, n);
+		gpa += n;
+		len -= n;
+	}
+}
+
+void *gmem_ptr_w(struct gmem *m, uint64_t gpa, uint64_t len)
+{
+	void *p = gmem_ptr(m, gpa, len);
+
+	if (p && m->track_dirty)
+		gmem_mark_dirty(m, gpa, len);
+	return p;
+}
+
+int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len)
+{
+	uint8_t *dst = buf;
+
+	while (len) {
+		const struct gmem_region *r = gmem_find(m, gpa);
+		uint64_t off, n;
+
+		if (!r)
+			return -EFAULT;
+		off = gpa - r->gpa;
+		n = MIN(len, r->size - off);
+		memcpy(dst, r->hva + off, n);
+		dst += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
+{
+	const uint8_t *src = buf;
+
+	/* Check the whole range first so a failed write changes nothing. */
+	for (uint64_t g = gpa, l = len; l;) {
+		const struct gmem_region *r = gmem_find(m, g);
+		uint64_t n;
+
+		if (!r)
+			return -EFAULT;
+		n = MIN(l, r->size - (g - r->gpa));
+		g += n;
+		l -= n;
+	}
+	while (len) {
+		struct gmem_region *r = (struct gmem_region *)gmem_find(m, gpa);
+		uint64_t off = gpa - r->gpa, n = MIN(len, r->size - off);
+
+		memcpy(r->hva + off, src, n);
+		if (m->track_dirty)
+			gmem_region_mark(r, off, n);
+		src += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int gmem_dirty_start(struct gmem *m)
+{
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		struct gmem_region *r = &m->regions[i];
+		uint64_t pages = r->size >> GMEM_PAGE_SHIFT;
+
+		if (r->dirty)
+			continue;
+		r->dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
+		if (!r->dirty) {
+			gmem_dirty_stop(m);
+			return -ENOMEM;
+		}
+	}
+	m->track_dirty = true;
+	return 0;
+}
+
+void gmem_dirty_stop(struct gmem *m)
+{
+	m->track_dirty = false;
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		free(m->regions[i].dirty);
+		m->regions[i].dirty = NULL;
+	}
+}
