@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * struct vm_config -> JSON, in the schema vm_config_from_json() reads
+ * (docs/config.md), so that GET /vm and `vessel info` show the definition a
+ * VM runs with and a dump can be fed back to `vessel define`.
+ */
+#include "vm/config_json.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/util.h"
+
+char *bitmap_format(const uint64_t *bits, unsigned int nbits, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < nbits; i++) {
+		unsigned int j = i;
+		int n;
+
+		if (!(bits[i / 64] & (1ull << (i % 64))))
+			continue;
+		while (j + 1 < nbits && (bits[(j + 1) / 64] & (1ull << ((j + 1) % 64))))
+			j++;
+		if (j == i)
+			n = snprintf(buf + off, len - off, "%s%u", off ? "," : "", i);
+		else
+			n = snprintf(buf + off, len - off, "%s%u-%u", off ? "," : "", i, j);
+		if (n < 0 || (size_t)n >= len - off)
+			break;
+		off += (size_t)n;
+		i = j;
+	}
+	return buf;
+}
+
+char *cpuset_format(const cpu_set_t *set, char *buf, size_t len)
+{
+	uint64_t bits[CPU_SETSIZE / 64] = { 0 };
+
+	for (unsigned int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, set))
+			bits[i / 64] |= 1ull << (i % 64);
+	return bitmap_format(bits, CPU_SETSIZE, buf, len);
+}
+
+int cpuset_parse(const char *s, cpu_set_t *set)
+{
+	uint64_t bits[CPU_SETSIZE / 64];
+	int r = parse_cpulist(s, bits, CPU_SETSIZE);
+
+	if (r)
+		return r;
+	CPU_ZERO(set);
+	for (unsigned int i = 0; i < CPU_SETSIZE; i++)
+		if (bits[i / 64] & (1ull << (i % 64)))
+			CPU_SET(i, set);
+	return 0;
+}
+
+static void add_str(struct json_object *o, const char *key, const char *val)
+{
+	if (val)
+		json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static void add_size(struct json_object *o, const char *key, uint64_t v)
+{
+	char buf[32];
+
+	/* Whole MiB read back exactly through parse_size; else bytes. */
+	if (v && IS_ALIGNED(v, GiB))
+		snprintf(buf, sizeof(buf), "%lluG", (unsigned long long)(v / GiB));
+	else if (v && IS_ALIGNED(v, MiB))
+		snprintf(buf, sizeof(buf), "%lluM", (unsigned long long)(v / MiB));
+	else
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	json_object_object_add(o, key, json_object_new_string(buf));
+}
+
+static struct json_object *cpus_to_json(const struct vm_config *c)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *pin = NULL;
+	char buf[256];
+
+	json_object_object_add(o, "count", json_object_new_int((int)c->nr_cpus));
+	json_object_object_add(o, "policy",
+			       json_object_new_string(c->dedicated_cpus ? "dedicated" : "shared"));
+	for (unsigned int i = 0; i < c->nr_cpus && i < VM_MAX_VCPUS; i++) {
+		char key[16];
+
+		if (!c->vcpu_pinned[i])
+			continue;
+		if (!pin)
+			pin = json_object_new_object();
+		snprintf(key, sizeof(key), "%u", i);
+		json_object_object_add(pin, key,
+				       json_object_new_string(cpuset_format(&c->vcpu_affinity[i],
+									    buf, sizeof(buf))));
+	}
+	if (pin)
+		json_object_object_add(o, "pinning", pin);
+	if (c->emulator_pinned)
+		add_str(o, "emulator", cpuset_format(&c->emulator_affinity, buf, sizeof(buf)));
+	return o;
+}
+
+static struct json_object *memory_to_json(const struct vm_config *c)
+{
+	static const char *const backings[] = { "anon", "memfd", "hugetlb" };
+	struct json_object *o = json_object_new_object();
+
+	add_size(o, "size", c->mem_size);
+	if ((unsigned int)c->mem.backing < ARRAY_SIZE(backings))
+		add_str(o, "backing", backings[c->mem.backing]);
+	if (c->mem.backing == GMEM_BACKING_HUGETLB)
+		add_size(o, "hugepage_size", c->mem.hugepage_size);
+	json_object_object_add(o, "thp", json_object_new_boolean(c->mem.thp));
+	json_object_object_add(o, "mergeable", json_object_new_boolean(c->mem.mergeable));
+	json_object_object_add(o, "prealloc", json_object_new_boolean(c->mem.prealloc));
+	json_object_object_add(o, "dontdump", json_object_new_boolean(c->mem.dontdump));
+	return o;
+}
+
+static struct json_object *devices_to_json(const struct vm_config *c, bool disks)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned int i = 0; disks && i < c->nr_disks && i < VM_MAX_DISKS; i++) {
+		const struct vm_disk_config *d = &c->disks[i];
+		struct json_object *o = json_object_new_object();
+
+		add_str(o, "path", d->path);
+		add_str(o, "format", d->format);
+		add_str(o, "serial", d->serial);
+		json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+		json_object_object_add(o, "direct", json_object_new_boolean(d->direct));
+		if (d->num_queues)
+			json_object_object_add(o, "queues", json_object_new_int((int)d->num_queues));
+		json_object_array_add(a, o);
+	}
+	for (unsigned int i = 0; !disks && i < c->nr_nets && i < VM_MAX_NETS; i++) {
+		const struct vm_net_config *n = &c->nets[i];
+		struct json_object *o = json_object_new_object();
+		char mac[18];
+
+		add_str(o, "tap", n->tap);
+		if (n->has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
+				 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+			add_str(o, "mac", mac);
+		}
+		if (n->num_queues)
+			json_object_object_add(o, "queues", json_object_new_int((int)n->num_queues));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static struct json_object *numa_to_json(const struct vm_config *c)
+{
+	static const char *const modes[] = { "none", "strict", "preferred", "interleave" };
+	struct json_object *o = json_object_new_object();
+	char buf[256];
+
+	if ((unsigned int)c->numa_mode < ARRAY_SIZE(modes))
+		add_str(o, "mode", modes[c->numa_mode]);
+	if (c->numa_host_nodes)
+		add_str(o, "nodeset", bitmap_format(&c->numa_host_nodes, 64, buf, sizeof(buf)));
+	if (c->nr_numa_nodes) {
+		struct json_object *nodes = json_object_new_array();
+
+		for (unsigned int i = 0; i < c->nr_numa_nodes && i < VM_MAX_NUMA_NODES; i++) {
+			const struct vm_numa_node *nd = &c->numa_nodes[i];
+			struct json_object *n = json_object_new_object();
+			struct json_object *dist = json_object_new_array();
+
+			add_str(n, "cpus", bitmap_format(nd->cpus, VM_MAX_VCPUS, buf, sizeof(buf)));
+			add_size(n, "memory", nd->mem_size);
+			if (nd->host_nodes)
+				add_str(n, "host_nodes",
+					bitmap_format(&nd->host_nodes, 64, buf, sizeof(buf)));
+			for (unsigned int j = 0; j < c->nr_numa_nodes; j++)
+				json_object_array_add(dist, json_object_new_int(nd->distance[j]));
+			json_object_object_add(n, "distances", dist);
+			json_object_array_add(nodes, n);
+		}
+		json_object_object_add(o, "nodes", nodes);
+	}
+	return o;
+}
+
+struct json_object *vm_config_to_json(const struct vm_config *c)
+{
+	static const char *const consoles[] = { "stdio", "pty", "file", "socket", "none" };
+	struct json_object *o = json_object_new_object();
+	struct json_object *con, *lc;
+
+	if (!o)
+		return NULL;
+	add_str(o, "name", c->name);
+	json_object_object_add(o, "cpus", cpus_to_json(c));
+	json_object_object_add(o, "memory", memory_to_json(c));
+	add_str(o, "kernel", c->kernel);
+	add_str(o, "initrd", c->initrd);
+	add_str(o, "cmdline", c->cmdline);
+	if (c->nr_disks)
+		json_object_object_add(o, "disks", devices_to_json(c, true));
+	if (c->nr_nets)
+		json_object_object_add(o, "nets", devices_to_json(c, false));
+	con = json_object_new_object();
+	if ((unsigned int)c->console < ARRAY_SIZE(consoles))
+		add_str(con, "mode", consoles[c->console]);
+	if (c->console == VM_CONSOLE_FILE || c->console == VM_CONSOLE_SOCKET)
+		add_str(con, "path", c->console_path);
+	json_object_object_add(o, "console", con);
+	json_object_object_add(o, "rng", json_object_new_boolean(c->rng));
+	if (c->virtio_console_path)
+		add_str(o, "virtio_console", c->virtio_console_path);
+	else
+		json_object_object_add(o, "virtio_console",
+				       json_object_new_boolean(c->virtio_console));
+	if (c->numa_mode != VM_NUMA_NONE || c->nr_numa_nodes)
+		json_object_object_add(o, "numa", numa_to_json(c));
+	lc = json_object_new_object();
+	add_str(lc, "on_reboot", c->on_reboot == VM_REBOOT_EXIT ? "destroy" : "restart");
+	json_object_object_add(o, "lifecycle", lc);
+	json_object_object_add(o, "debug_exit", json_object_new_boolean(c->debug_exit));
+	add_str(o, "api_socket", c->api_socket);
+	return o;
+}
