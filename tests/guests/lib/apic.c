@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * apic.c - time (PIT channel 2, TSC), local APIC in xAPIC mode (SDM vol. 3A
+ * chapter 11), 82093AA IOAPIC and the 8259 PICs.
+ */
+#include "guest.h"
+
+u64 tsc_khz;
+
+/*
+ * Busy-wait on PIT channel 2 in mode 0 (8254 data sheet): the gate is bit 0
+ * of port 0x61 and OUT2 reads back as bit 5.  1193182 Hz input clock.
+ */
+void pit_delay_us(u32 us)
+{
+	u32 count = (u32)((u64)us * 1193182 / 1000000);
+	int spins = 1000000;
+
+	if (count > 0xffff)
+		count = 0xffff;
+	if (!count)
+		count = 1;
+	outb(0x61, (inb(0x61) & ~0x02) | 0x01);	/* gate on, speaker off */
+	outb(0x43, 0xb0);			/* ch2, lo/hi, mode 0, binary */
+	outb(0x42, (u8)count);
+	outb(0x42, (u8)(count >> 8));
+	while (!(inb(0x61) & 0x20) && --spins)
+		;
+}
+
+void tsc_calibrate(void)
+{
+	/* KVM publishes the TSC frequency in leaf 0x40000010 EAX (kHz) when
+	 * it is known (Linux Documentation/virt/kvm/x86/cpuid.rst). */
+	struct cpuid_regs r = cpuid(0x40000000, 0);
+
+	if (r.eax >= 0x40000010 && r.eax < 0x40000100) {
+		r = cpuid(0x40000010, 0);
+		if (r.eax) {
+			tsc_khz = r.eax;
+			return;
+		}
+	}
+	u64 t0 = rdtsc();
+	pit_delay_us(10000);
+	u64 t1 = rdtsc();
+	tsc_khz = (t1 - t0) / 10;
+	if (!tsc_khz)
+		tsc_khz = 1000000;
+}
+
+void udelay(u64 us)
+{
+	if (!tsc_khz)
+		tsc_calibrate();
+	u64 end = rdtsc() + us * tsc_khz / 1000;
+
+	while (rdtsc() < end)
+		cpu_relax();
+}
+
+static u64 lapic_base(void)
+{
+	return have_madt && madt.lapic_addr ? madt.lapic_addr : LAPIC_BASE;
+}
+
+u32 lapic_read(u32 reg)
+{
+	return mmio_read32(lapic_base() + reg);
+}
+
+void lapic_write(u32 reg, u32 v)
+{
+	mmio_write32(lapic_base() + reg, v);
+}
+
+u32 lapic_id(void)
+{
+	return lapic_read(LAPIC_ID) >> 24;
+}
+
+void lapic_enable(void)
+{
+	/* IA32_APIC_BASE bit 11 (global enable) is set at reset; the SVR
+	 * software enable (bit 8) is not (SDM vol. 3A section 11.4.3). */
+	lapic_write(LAPIC_SVR, 0x100 | 0xff);
+	lapic_write(LAPIC_TPR, 0);
+}
+
+void lapic_eoi(void)
+{
+	lapic_write(LAPIC_EOI, 0);
+}
+
+void lapic_timer_periodic(u8 vector, u32 count)
+{
+	lapic_write(LAPIC_TIMER_DIV, 0x3);		/* divide by 16 */
+	lapic_write(LAPIC_LVT_TIMER, vector | (1u << 17));	/* periodic */
+	lapic_write(LAPIC_TIMER_INIT, count);
+}
+
+void lapic_timer_stop(void)
+{
+	lapic_write(LAPIC_LVT_TIMER, 1u << 16);	/* masked */
+	lapic_write(LAPIC_TIMER_INIT, 0);
+}
+
+/* Remap both 8259s to vectors 0x20-0x2f and mask every line, so that only
+ * the IOAPIC delivers ISA interrupts (8259A data sheet, ICW1-4, OCW1). */
+void pic_disable(void)
+{
+	outb(0x20, 0x11);
+	outb(0xa0, 0x11);
+	outb(0x21, 0x20);
+	outb(0xa1, 0x28);
+	outb(0x21, 0x04);
+	outb(0xa1, 0x02);
+	outb(0x21, 0x01);
+	outb(0xa1, 0x01);
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+}
+
+/* IOREGSEL at +0, IOWIN at +0x10 (82093AA data sheet section 3.1). */
+u32 ioapic_read(u64 base, u32 reg)
+{
+	mmio_write32(base, reg);
+	return mmio_read32(base + 0x10);
+}
+
+void ioapic_write(u64 base, u32 reg, u32 v)
+{
+	mmio_write32(base, reg);
+	mmio_write32(base + 0x10, v);
+}
+
+static bool ioapic_for_gsi(u32 gsi, u64 *base, u32 *pin)
+{
+	if (!have_madt || !madt.nr_ioapics) {
+		*base = IOAPIC_BASE_DEFAULT;
+		*pin = gsi;
+		return gsi < 24;
+	}
+	for (int i = 0; i < madt.nr_ioapics; i++) {
+		u64 b = madt.ioapic_addr[i];
+		u32 nr = ((ioapic_read(b, 1) >> 16) & 0xff) + 1;
+		if (gsi >= madt.ioapic_gsi_base[i] &&
+		    gsi < madt.ioapic_gsi_base[i] + nr) {
+			*base = b;
+			*pin = gsi - madt.ioapic_gsi_base[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+void ioapic_route(u32 gsi, u8 vector, u8 dest, bool level, bool active_low)
+{
+	u64 base;
+	u32 pin;
+
+	if (!ioapic_for_gsi(gsi, &base, &pin))
+		fail("no IOAPIC serves GSI %u", gsi);
+	/* Redirection entry (section 3.2.4): vector, fixed, physical,
+	 * polarity bit 13, trigger bit 15, mask bit 16 clear. */
+	ioapic_write(base, 0x11 + 2 * pin, (u32)dest << 24);
+	ioapic_write(base, 0x10 + 2 * pin,
+		     vector | (active_low ? 1u << 13 : 0) | (level ? 1u << 15 : 0));
+}
+
+void ioapic_mask(u32 gsi)
+{
+	u64 base;
+	u32 pin;
+
+	if (ioapic_for_gsi(gsi, &base, &pin))
+		ioapic_write(base, 0x10 + 2 * pin, 1u << 16);
+}
+
+/* MADT interrupt source overrides (ACPI 6.4 section 5.2.12.5); ISA
+ * defaults are edge triggered, active high. */
+u32 isa_irq_to_gsi(u8 irq, bool *level, bool *active_low)
+{
+	*level = false;
+	*active_low = false;
+	for (int i = 0; have_madt && i < madt.nr_overrides; i++) {
+		if (madt.overrides[i].irq != irq)
+			continue;
+		u16 f = madt.overrides[i].flags;
+		*active_low = (f & 3) == 3;
+		*level = ((f >> 2) & 3) == 3;
+		return madt.overrides[i].gsi;
+	}
+	return irq;
+}
