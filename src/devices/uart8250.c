@@ -110,6 +110,7 @@ static void uart_rx_clear(struct uart8250 *u)
 {
 	u->rx_head = 0;
 	u->rx_count = 0;
+	u->lsr &= (uint8_t)~UART_LSR_DR;
 }
 
 /* Put one byte into the RX FIFO; false when it is full. */
@@ -264,8 +265,6 @@ static void uart_write_fcr(struct uart8250 *u, uint8_t val)
 	}
 	if (!was || (val & UART_FCR_CLEAR_RCVR))
 		uart_rx_clear(u);
-	if (!was)
-		u->lsr &= (uint8_t)~UART_LSR_DR;
 	/* XMIT FIFO reset: it is always empty here. */
 	u->fcr = val & (UART_FCR_ENABLE | UART_FCR_DMA | UART_FCR_TRIGGER_MASK);
 	u->rx_trigger = triggers[val >> 6];
