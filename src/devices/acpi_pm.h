@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_DEVICES_ACPI_PM_H
+#define VESSEL_DEVICES_ACPI_PM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * ACPI fixed hardware (ACPI 6.4 section 4.8) at the ports of layout.h, as
+ * the FADT describes it:
+ *
+ *   X86_PORT_PM1A_EVT  PM1_STS (16 bits, write 1 to clear), PM1_EN (16)
+ *   X86_PORT_PM1A_CNT  PM1_CNT: SCI_EN (always 1), SLP_TYP, SLP_EN
+ *   X86_PORT_PM_TMR    32-bit PM timer at 3.579545 MHz (TMR_VAL_EXT)
+ *   X86_PORT_GPE0      GPE0_STS (16 bits, W1C), GPE0_EN (16)
+ *   X86_PORT_RESET     reset control register (0xCF9): bit 2 resets
+ *
+ * The SCI (IRQ 9, level, active high) is asserted while
+ * (PM1_STS & PM1_EN) or (GPE0_STS & GPE0_EN) is non-zero.  SLP_EN with
+ * SLP_TYP = X86_ACPI_SLP_TYP_S5 powers the VM off.
+ */
+#define ACPI_PM1_TMR_STS (1u << 0)
+#define ACPI_PM1_BM_STS (1u << 4)
+#define ACPI_PM1_GBL_STS (1u << 5)
+#define ACPI_PM1_PWRBTN_STS (1u << 8)
+#define ACPI_PM1_SLPBTN_STS (1u << 9)
+#define ACPI_PM1_RTC_STS (1u << 10)
+#define ACPI_PM1_WAK_STS (1u << 15)
+#define ACPI_PM1_TMR_EN (1u << 0)
+#define ACPI_PM1_GBL_EN (1u << 5)
+#define ACPI_PM1_PWRBTN_EN (1u << 8)
+#define ACPI_PM1_CNT_SCI_EN (1u << 0)
+#define ACPI_PM1_CNT_SLP_TYP_SHIFT 10
+#define ACPI_PM1_CNT_SLP_TYP_MASK (7u << 10)
+#define ACPI_PM1_CNT_SLP_EN (1u << 13)
+#define ACPI_PM_TIMER_HZ 3579545ull
+#define ACPI_RCR_SYS_RST (1u << 1)
+#define ACPI_RCR_RST_CPU (1u << 2)
+
+struct vm;
+struct acpi_pm;
+
+/*
+ * What the PM hardware asks of the machine.  acpi_pm_create() wires these
+ * to vm_irq_line(vm, X86_IRQ_SCI, level), vm_request_stop(vm,
+ * VM_EXIT_POWEROFF, 0) and vm_request_reset(vm); unit tests pass fakes.
+ * poweroff and reset are called without the device lock held.
+ */
+struct acpi_pm_ops {
+	void (*set_sci)(void *opaque, int level);
+	void (*poweroff)(void *opaque);
+	void (*reset)(void *opaque);
+};
+
+/*
+ * Create the device for a VM: registers its port ranges on vm->pio and a
+ * vm_device (reset restores power-on values, stats).  The VM owns it after
+ * that (freed by the vm_device destroy op).  The caller keeps *out for
+ * vm_request_shutdown(): x86_machine.pm in arch/x86/x86.h.
+ */
+int acpi_pm_create(struct vm *vm, struct acpi_pm **out);
+
+/* The device alone, without a VM (tests). */
+int acpi_pm_new(const struct acpi_pm_ops *ops, void *opaque, struct acpi_pm **out);
+void acpi_pm_free(struct acpi_pm *pm);
+/* Back to power-on values: SCI_EN set, everything else clear. */
+void acpi_pm_reset(struct acpi_pm *pm);
+
+/*
+ * Press the power button (section 4.8.2.2.1.1): sets PWRBTN_STS and
+ * raises the SCI if the guest enabled PWRBTN_EN.  This is how `vessel
+ * shutdown` and the API ask the guest to shut down.  Returns 0, or
+ * -EAGAIN when the guest has not enabled the power button event (yet):
+ * the status bit is still latched and fires once it enables it.
+ */
+int acpi_pm_power_button(struct acpi_pm *pm);
+/* Whether the guest's OSPM has enabled the power button event. */
+bool acpi_pm_power_button_enabled(struct acpi_pm *pm);
+
+/*
+ * Raise a general-purpose event: sets GPE0_STS bit `gpe` (0-15).  For
+ * future hotplug notifications; no GPE is used yet.
+ */
+int acpi_pm_raise_gpe(struct acpi_pm *pm, unsigned int gpe);
+
+/*
+ * Port access by absolute port number, as the bus callbacks do it.  Also
+ * for a PCI host bridge that claims 0xCF8-0xCFB as one range and must
+ * forward byte accesses of 0xCF9 here (PCI 3.0 section 3.2.2.3.2: only
+ * dword accesses at 0xCF8 are configuration address accesses).
+ */
+void acpi_pm_pio_read(struct acpi_pm *pm, uint16_t port, void *data, unsigned int len);
+void acpi_pm_pio_write(struct acpi_pm *pm, uint16_t port, const void *data, unsigned int len);
+
+#endif
