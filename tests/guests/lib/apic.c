@@ -7,25 +7,42 @@
 
 u64 tsc_khz;
 
+static u16 pit0_read(void)
+{
+	u8 lo, hi;
+
+	outb(0x43, 0x00);		/* latch channel 0 */
+	lo = inb(0x40);
+	hi = inb(0x40);
+	return (u16)(lo | hi << 8);
+}
+
 /*
- * Busy-wait on PIT channel 2 in mode 0 (8254 data sheet): the gate is bit 0
- * of port 0x61 and OUT2 reads back as bit 5.  1193182 Hz input clock.
+ * Busy-wait on the 8254 (data sheet: counter latch command, mode 2):
+ * channel 0 counts down from 65535 at 1193182 Hz and we add up what it
+ * counted.  Channel 0 rather than the channel 2/port 0x61 gate, which
+ * QEMU's microvm lacks.  Interrupts are off; channel 0 is stopped again
+ * (mode 0, no count) before returning.
  */
 void pit_delay_us(u32 us)
 {
-	u32 count = (u32)((u64)us * 1193182 / 1000000);
-	int spins = 1000000;
+	u64 want = (u64)us * 1193182 / 1000000, done = 0;
+	u16 last, now;
+	int spins = 10000000;
 
-	if (count > 0xffff)
-		count = 0xffff;
-	if (!count)
-		count = 1;
-	outb(0x61, (inb(0x61) & ~0x02) | 0x01);	/* gate on, speaker off */
-	outb(0x43, 0xb0);			/* ch2, lo/hi, mode 0, binary */
-	outb(0x42, (u8)count);
-	outb(0x42, (u8)(count >> 8));
-	while (!(inb(0x61) & 0x20) && --spins)
-		;
+	outb(0x43, 0x34);		/* ch0, lo/hi, mode 2, binary */
+	outb(0x40, 0xff);
+	outb(0x40, 0xff);
+	last = pit0_read();
+	while (done < want && --spins) {
+		now = pit0_read();
+		if (now <= last)
+			done += (u16)(last - now);
+		else		/* reloaded */
+			done += last + (u16)(0xffff - now);
+		last = now;
+	}
+	outb(0x43, 0x30);
 }
 
 void tsc_calibrate(void)

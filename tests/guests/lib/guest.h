@@ -245,7 +245,7 @@ u64 user_call(void (*fn)(u64), u64 arg, void *stack, size_t size);
 void tss_set_rsp0(u64 rsp0);
 
 /* ---- time (lib/apic.c) ------------------------------------------------- */
-void pit_delay_us(u32 us);	/* PIT channel 2, polled, <= 50 ms */
+void pit_delay_us(u32 us);	/* PIT channel 0, polled */
 void tsc_calibrate(void);
 extern u64 tsc_khz;
 void udelay(u64 us);

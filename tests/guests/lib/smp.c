@@ -125,5 +125,7 @@ int smp_start(void (*fn)(int idx), int expect, u32 timeout_ms)
 
 bool smp_wait_done(u32 timeout_ms)
 {
+	if (cpus_online <= 1)
+		return true;
 	return wait_until(&ap_done, cpus_online - 1, timeout_ms);
 }
