@@ -31,9 +31,9 @@ typedef int64_t s64;
 #define PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 #define MAX_CPUS 64
-#define KiB (1024ull)
-#define MiB (1024ull * 1024)
-#define GiB (1024ull * 1024 * 1024)
+#define KiB (1024ul)
+#define MiB (1024ul * 1024)
+#define GiB (1024ul * 1024 * 1024)
 
 /* ---- port I/O and MMIO ---------------------------------------------- */
 static inline void outb(u16 port, u8 v)
@@ -238,10 +238,13 @@ void idt_load(void);	/* also called by each AP */
 void irq_set_handler(u8 vector, irq_handler_t h);
 /* Make vector callable from CPL3 (an interrupt gate with DPL 3). */
 void idt_set_user(u8 vector);
-/* Run fn(arg) at CPL3 on stack [stack, stack+size) and return the value it
- * passes to user_return(); user code ends with `int $USER_RETURN_VECTOR`. */
+/* Runs fn(arg) at CPL3 on stack [stack, stack+size) and returns what fn
+ * returns: fn returns into a stub that raises `int $USER_RETURN_VECTOR`
+ * (a DPL 3 gate), whose handler unwinds to user_call's caller.  A handler
+ * may also end a user call early with user_resume(value). */
 #define USER_RETURN_VECTOR 0x80
-u64 user_call(void (*fn)(u64), u64 arg, void *stack, size_t size);
+u64 user_call(u64 (*fn)(u64), u64 arg, void *stack, size_t size);
+NORETURN void user_resume(u64 value);
 void tss_set_rsp0(u64 rsp0);
 
 /* ---- time (lib/apic.c) ------------------------------------------------- */

@@ -24,7 +24,6 @@ struct tss64 {
 
 extern char isr_stubs[];
 extern u64 gdt[];
-NORETURN void user_resume(u64 value);
 void cpu_tables_init(void);
 void isr_dispatch(struct regs *r);
 

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+/*
+ * reset.elf - machine reset through the i8042 (command 0xFE pulses the
+ * CPU reset line).  The first boot writes a marker to CMOS NVRAM (bytes
+ * 0x34-0x3f are free for use, MC146818 registers 0x0e-0x3f), then resets;
+ * the second boot finds the marker, clears it and PASSes.  A VMM that exits
+ * on reset ends the run after "reset: first boot" with its own status.
+ *
+ * Options: method=acpi (FADT RESET_REG, falling back to the i8042),
+ * cmos_reg=N (marker byte, default 0x34).
+ */
+#include "guest.h"
+
+#define MARKER 0xa5
+
+static u8 cmos_read(u8 reg)
+{
+	outb(0x70, 0x80 | reg);		/* bit 7 keeps NMIs off */
+	return inb(0x71);
+}
+
+static void cmos_write(u8 reg, u8 v)
+{
+	outb(0x70, 0x80 | reg);
+	outb(0x71, v);
+}
+
+void guest_main(void)
+{
+	u8 reg = (u8)opt_u64("cmos_reg", 0x34);
+	char method[16] = "i8042";
+	u8 m = cmos_read(reg), count = cmos_read((u8)(reg + 1));
+
+	opt_str("method", method, sizeof(method));
+	if (m == MARKER) {
+		cmos_write(reg, 0);
+		cmos_write((u8)(reg + 1), 0);
+		printf("reset: second boot (marker found, %u reset(s)), cleared\n",
+		       count);
+		check(count == 1, "reset counter %u, expected 1", count);
+		return;
+	}
+	/* The marker byte, then a count of resets in the next byte. */
+	cmos_write(reg, MARKER);
+	cmos_write((u8)(reg + 1), 1);
+	check(cmos_read(reg) == MARKER, "CMOS register 0x%x does not keep a value",
+	      reg);
+	printf("reset: first boot, marker written to CMOS 0x%x, resetting "
+	       "through %s\n", reg, method);
+	if (!strcmp(method, "acpi"))
+		acpi_reset();
+	i8042_reset();
+}
