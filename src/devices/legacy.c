@@ -14,6 +14,7 @@
 
 #include "arch/x86/layout.h"
 #include "devices/console.h"
+#include "devices/i8042.h"
 #include "devices/legacy.h"
 #include "devices/uart8250.h"
 #include "util/log.h"
@@ -104,6 +105,98 @@ int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 
 	return 0;
 }
 
+/* --- i8042 --- */
+
+struct legacy_i8042 {
+	struct vm *vm;
+	struct i8042 *k;
+};
+
+static void legacy_i8042_irq(void *opaque, int irq, int level)
+{
+	struct legacy_i8042 *lk = opaque;
+
+	vm_irq_line(lk->vm, (uint32_t)irq, level);
+}
+
+static void legacy_i8042_reset_request(void *opaque)
+{
+	struct legacy_i8042 *lk = opaque;
+
+	log_debug("i8042: guest requested a reset");
+	vm_request_reset(lk->vm);
+}
+
+static void legacy_i8042_reset(void *opaque)
+{
+	struct legacy_i8042 *lk = opaque;
+
+	i8042_reset(lk->k);
+}
+
+static void legacy_i8042_stats(void *opaque, struct json_object *obj)
+{
+	struct legacy_i8042 *lk = opaque;
+	struct i8042_stats st;
+
+	i8042_get_stats(lk->k, &st);
+	json_add_u64(obj, "commands", st.commands);
+	json_add_u64(obj, "reset_requests", st.resets);
+	json_add_u64(obj, "irqs", st.irqs);
+	json_add_u64(obj, "guest_errors", st.guest_errors);
+}
+
+static void legacy_i8042_destroy(void *opaque)
+{
+	struct legacy_i8042 *lk = opaque;
+
+	bus_unregister(&lk->vm->pio, X86_PORT_I8042_DATA);
+	bus_unregister(&lk->vm->pio, X86_PORT_I8042_CMD);
+	i8042_free(lk->k);
+	free(lk);
+}
+
+static const struct vm_device_ops legacy_i8042_ops = {
+	.reset = legacy_i8042_reset,
+	.stats = legacy_i8042_stats,
+	.destroy = legacy_i8042_destroy,
+};
+
+int i8042_create(struct vm *vm, struct i8042 **out)
+{
+	struct legacy_i8042 *lk = calloc(1, sizeof(*lk));
+	int r;
+
+	if (!lk)
+		return -ENOMEM;
+	lk->vm = vm;
+	r = i8042_new(legacy_i8042_irq, legacy_i8042_reset_request, lk, &lk->k);
+	if (r) {
+		free(lk);
+		return r;
+	}
+	r = bus_register(&vm->pio, X86_PORT_I8042_DATA, 1, &i8042_data_bus_ops, lk->k);
+	if (r)
+		goto fail;
+	r = bus_register(&vm->pio, X86_PORT_I8042_CMD, 1, &i8042_cmd_bus_ops, lk->k);
+	if (r) {
+		bus_unregister(&vm->pio, X86_PORT_I8042_DATA);
+		goto fail;
+	}
+	r = vm_add_device(vm, "i8042", &legacy_i8042_ops, lk);
+	if (r) {
+		legacy_i8042_destroy(lk);
+		return r;
+	}
+	if (out)
+		*out = lk->k;
+	return 0;
+fail:
+	i8042_free(lk->k);
+	free(lk);
+	return r;
+}
+
 /* --- all of them --- */
 
 int x86_legacy_devices_create(struct vm *vm)
@@ -118,5 +211,10 @@ int x86_legacy_devices_create(struct vm *vm)
 	r = console_attach(vm, vm->com1, vm->cfg->console, vm->cfg->console_path);
 	if (r)
 		return r;
+	r = i8042_create(vm, NULL);
+	if (r) {
+		log_err("i8042: %s", strerror(-r));
+		return r;
+	}
 	return 0;
 }
