@@ -318,8 +318,16 @@ static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config 
 	}
 	if (c->mem.backing == GMEM_BACKING_HUGETLB && !c->mem.hugepage_size)
 		c->mem.hugepage_size = 2 * MiB;
-	if (json_object_object_get_ex(o, "thp", &v) && (r = get_bool(x, "memory.thp", v, &c->mem.thp)))
-		return r;
+	if (json_object_object_get_ex(o, "thp", &v)) {
+		if ((r = get_bool(x, "memory.thp", v, &c->mem.thp)))
+			return r;
+		if (c->mem.thp && c->mem.backing == GMEM_BACKING_HUGETLB)
+			return jerr(x, "memory.thp",
+				    "THP does not apply to memory.backing \"hugetlb\"");
+	} else if (c->mem.backing == GMEM_BACKING_HUGETLB) {
+		/* THP is on by default; huge pages make it moot. */
+		c->mem.thp = false;
+	}
 	if (json_object_object_get_ex(o, "mergeable", &v) &&
 	    (r = get_bool(x, "memory.mergeable", v, &c->mem.mergeable)))
 		return r;
@@ -633,9 +641,6 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 		if (c->mem.mergeable)
 			return jerr(x, "memory.mergeable",
 				    "KSM cannot merge huge pages (memory.backing is \"hugetlb\")");
-		if (c->mem.thp)
-			return jerr(x, "memory.thp",
-				    "THP does not apply to memory.backing \"hugetlb\"");
 	}
 	if (c->dedicated_cpus) {
 		unsigned int pinned = 0;

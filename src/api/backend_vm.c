@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The API backend for a real VM: struct vm -> struct api_backend.  Runs on
+ * the event-loop thread; vm_pause() and friends only change the requested
+ * state and kick vCPUs, so no handler waits on a vCPU.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api-int.h"
+#include "util/util.h"
+#include "vm/config_json.h"
+#include "vm/vm.h"
+
+static struct json_object *vmb_describe(void *opaque)
+{
+	struct vm *vm = opaque;
+	struct json_object *o = json_object_new_object();
+	enum vm_state st = vm_get_state(vm);
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "name", json_object_new_string(vm->cfg->name ? vm->cfg->name
+										: ""));
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(st)));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "vcpus", json_object_new_int((int)vm->nr_vcpus));
+	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->cfg->mem_size));
+	json_object_object_add(o, "uptime_ns",
+			       json_object_new_int64(vm->start_ns ? (int64_t)(now_ns() - vm->start_ns)
+								  : 0));
+	json_object_object_add(o, "boot_count", json_object_new_int64((int64_t)vm->boot_count));
+	json_object_object_add(o, "config", vm_config_to_json(vm->cfg));
+	return o;
+}
+
+static int vmb_action(void *opaque, enum api_action a)
+{
+	struct vm *vm = opaque;
+	enum vm_state st = vm_get_state(vm);
+
+	switch (a) {
+	case API_ACTION_PAUSE:
+		if (st != VM_STATE_RUNNING)
+			return -EBUSY;
+		return vm_pause(vm);
+	case API_ACTION_RESUME:
+		if (st != VM_STATE_PAUSED)
+			return -EBUSY;
+		return vm_resume(vm);
+	case API_ACTION_SHUTDOWN:
+		if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
+			return -EBUSY;
+		return vm_request_shutdown(vm);
+	case API_ACTION_REBOOT:
+		if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
+			return -EBUSY;
+		return vm_request_reset(vm);
+	}
+	return -EINVAL;
+}
+
+static unsigned int vmb_vcpu_count(void *opaque)
+{
+	return ((struct vm *)opaque)->nr_vcpus;
+}
+
+static int vmb_vcpu_info(void *opaque, unsigned int id, struct vcpu_info *out)
+{
+	struct vm *vm = opaque;
+
+	if (id >= vm->nr_vcpus || !vm->vcpus[id])
+		return -ENOENT;
+	return vcpu_get_info(vm->vcpus[id], out);
+}
+
+static int vmb_vcpu_set_affinity(void *opaque, unsigned int id, const cpu_set_t *set)
+{
+	struct vm *vm = opaque;
+	int r;
+
+	if (id >= vm->nr_vcpus || !vm->vcpus[id])
+		return -ENOENT;
+	r = vcpu_set_affinity(vm->vcpus[id], set);
+	if (r)
+		return r;
+	/* GET /vm shows the placement the VM runs with now. */
+	vm->cfg->vcpu_affinity[id] = *set;
+	vm->cfg->vcpu_pinned[id] = true;
+	return 0;
+}
+
+static bool vmb_is_vcpu_tid(struct vm *vm, pid_t tid)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->tid == tid)
+			return true;
+	return false;
+}
+
+/* The emulator threads are every thread of this process but the vCPUs. */
+static int vmb_emulator_affinity(void *opaque, cpu_set_t *set, bool apply)
+{
+	struct vm *vm = opaque;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (!apply)
+		return sched_getaffinity(0, sizeof(*set), set) ? -errno : 0;
+	d = opendir("/proc/self/task");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+
+		if (tid <= 0 || vmb_is_vcpu_tid(vm, tid))
+			continue;
+		if (sched_setaffinity(tid, sizeof(*set), set) && errno != ESRCH) {
+			r = -errno;
+			break;
+		}
+	}
+	closedir(d);
+	if (!r) {
+		vm->cfg->emulator_affinity = *set;
+		vm->cfg->emulator_pinned = true;
+	}
+	return r;
+}
+
+static void vmb_device_stats(void *opaque, struct json_object *devices)
+{
+	struct vm *vm = opaque;
+
+	for (unsigned int i = 0; i < vm->nr_devices; i++) {
+		struct vm_device *d = &vm->devices[i];
+		struct json_object *o;
+
+		if (!d->ops || !d->ops->stats)
+			continue;
+		o = json_object_new_object();
+		d->ops->stats(d->opaque, o);
+		json_object_object_add(devices, d->name, o);
+	}
+}
+
+int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out)
+{
+	const struct api_backend b = {
+		.opaque = vm,
+		.describe = vmb_describe,
+		.action = vmb_action,
+		.vcpu_count = vmb_vcpu_count,
+		.vcpu_info = vmb_vcpu_info,
+		.vcpu_set_affinity = vmb_vcpu_set_affinity,
+		.emulator_affinity = vmb_emulator_affinity,
+		.device_stats = vmb_device_stats,
+	};
+
+	return api_server_start_backend(vm->loop, &b, socket_path, out);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_API_SERVER_H
+#define VESSEL_API_SERVER_H
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The per-VM REST API (docs/api.yaml): HTTP/1.1 with JSON bodies on a Unix
+ * socket, served by libmicrohttpd in external-epoll mode on the VM's event
+ * loop, so handlers run on the loop thread and never block vCPUs.
+ */
+struct api_server;
+struct evloop;
+struct json_object;
+struct vcpu_info;
+struct vm;
+
+enum api_action { API_ACTION_PAUSE, API_ACTION_RESUME, API_ACTION_SHUTDOWN, API_ACTION_REBOOT };
+
+/*
+ * What the handlers need from a VM.  The real one wraps struct vm
+ * (api_server_start); tests and the fuzz target plug in a fake.  Every op
+ * returns 0 or -errno: -ENOENT (no such vCPU) -> 404, -EBUSY/-EALREADY
+ * (wrong state) -> 409, -EINVAL -> 400, anything else -> 500.
+ */
+struct api_backend {
+	void *opaque;
+	/* {"name", "state", "pid", "uptime_ns", "config"}; NULL on failure. */
+	struct json_object *(*describe)(void *opaque);
+	int (*action)(void *opaque, enum api_action a);
+	unsigned int (*vcpu_count)(void *opaque);
+	int (*vcpu_info)(void *opaque, unsigned int id, struct vcpu_info *out);
+	int (*vcpu_set_affinity)(void *opaque, unsigned int id, const cpu_set_t *set);
+	/* Event-loop and I/O threads: read the current set, or apply `set`. */
+	int (*emulator_affinity)(void *opaque, cpu_set_t *set, bool apply);
+	/* Add {"<device>": {counters...}} entries to `devices`. */
+	void (*device_stats)(void *opaque, struct json_object *devices);
+};
+
+#define API_MAX_BODY (64 * 1024)	/* larger request bodies get 413 */
+
+int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out);
+/* Same, for any backend (tests, fuzzing); *b is copied. */
+int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
+			     const char *socket_path, struct api_server **out);
+/* Stop serving, close and unlink the socket.  Call on the loop thread. */
+void api_server_stop(struct api_server *s);
+
+#endif

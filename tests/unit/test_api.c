@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+/*
+ * REST API: routing, status codes and body checks through api_dispatch(),
+ * then the real HTTP server (libmicrohttpd on a Unix socket, on an event
+ * loop thread) against a fake VM backend, driven by the CLI's client.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api-int.h"
+#include "api/client.h"
+#include "util/evloop.h"
+#include "vm/vcpu.h"
+
+struct fake_vm {
+	bool paused;
+	int actions;
+	cpu_set_t aff[2];
+	cpu_set_t emu;
+	pthread_t loop_thread;
+	bool wrong_thread;
+};
+
+static struct json_object *fake_describe(void *o)
+{
+	struct fake_vm *f = o;
+	struct json_object *j = json_object_new_object();
+
+	if (!pthread_equal(pthread_self(), f->loop_thread) && f->loop_thread)
+		f->wrong_thread = true;
+	json_object_object_add(j, "name", json_object_new_string("fake"));
+	json_object_object_add(j, "state", json_object_new_string(f->paused ? "paused"
+									    : "running"));
+	return j;
+}
+
+static int fake_action(void *o, enum api_action a)
+{
+	struct fake_vm *f = o;
+
+	f->actions++;
+	if (a == API_ACTION_PAUSE) {
+		if (f->paused)
+			return -EBUSY;
+		f->paused = true;
+	} else if (a == API_ACTION_RESUME) {
+		if (!f->paused)
+			return -EBUSY;
+		f->paused = false;
+	}
+	return 0;
+}
+
+static unsigned int fake_count(void *o)
+{
+	return 2;
+}
+
+static int fake_info(void *o, unsigned int id, struct vcpu_info *vi)
+{
+	struct fake_vm *f = o;
+
+	if (id >= 2)
+		return -ENOENT;
+	memset(vi, 0, sizeof(*vi));
+	vi->id = id;
+	vi->tid = 100 + (pid_t)id;
+	vi->state = f->paused ? VCPU_PAUSED : VCPU_RUNNING;
+	vi->host_cpu = 0;
+	vi->cpu_time_ns = 1000;
+	vi->affinity = f->aff[id];
+	vi->exits[VCPU_EXIT_IO] = 7;
+	return 0;
+}
+
+static int fake_set_aff(void *o, unsigned int id, const cpu_set_t *set)
+{
+	struct fake_vm *f = o;
+
+	if (id >= 2)
+		return -ENOENT;
+	f->aff[id] = *set;
+	return 0;
+}
+
+static int fake_emu(void *o, cpu_set_t *set, bool apply)
+{
+	struct fake_vm *f = o;
+
+	if (apply)
+		f->emu = *set;
+	else
+		*set = f->emu;
+	return 0;
+}
+
+static void fake_dev_stats(void *o, struct json_object *devs)
+{
+	struct json_object *d = json_object_new_object();
+
+	json_object_object_add(d, "tx_bytes", json_object_new_int(42));
+	json_object_object_add(devs, "uart0", d);
+}
+
+static struct api_backend fake_backend(struct fake_vm *f)
+{
+	struct api_backend b = {
+		.opaque = f,
+		.describe = fake_describe,
+		.action = fake_action,
+		.vcpu_count = fake_count,
+		.vcpu_info = fake_info,
+		.vcpu_set_affinity = fake_set_aff,
+		.emulator_affinity = fake_emu,
+		.device_stats = fake_dev_stats,
+	};
+
+	return b;
+}
+
+static unsigned int call(const struct api_backend *b, const char *m, const char *p,
+			 const char *body, struct api_response *resp)
+{
+	struct api_request req = { m, p, body, body ? strlen(body) : 0 };
+
+	api_dispatch(b, &req, resp);
+	return resp->status;
+}
+
+static const char *err_of(struct api_response *r)
+{
+	struct json_object *e;
+
+	if (r->body && json_object_object_get_ex(r->body, "error", &e))
+		return json_object_get_string(e);
+	return "";
+}
+
+static void test_dispatch(void **state)
+{
+	struct fake_vm f = { 0 };
+	struct api_backend b = fake_backend(&f);
+	struct api_response r;
+
+	assert_int_equal(call(&b, "GET", "/vm", NULL, &r), 200);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/?x=1", NULL, &r), 200);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "POST", "/vm", NULL, &r), 405);
+	assert_string_equal(r.allow, "GET");
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/pause", NULL, &r), 405);
+	assert_string_equal(r.allow, "PUT");
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vmx", NULL, &r), 404);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/", NULL, &r), 404);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/pause", "", &r), 204);
+	assert_int_equal(call(&b, "PUT", "/vm/pause", "{}", &r), 409);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/resume", "{\"force\": 1}", &r), 400);
+	assert_string_equal(err_of(&r), "unknown field \"force\"");
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/resume", "{\"a\":", &r), 400);
+	assert_non_null(strstr(err_of(&r), "invalid JSON"));
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/resume", "[]", &r), 400);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/resume", "{} {}", &r), 400);
+	api_response_free(&r);
+	assert_int_equal(f.actions, 2);
+	assert_int_equal(call(&b, "PUT", "/vm/resume", " {} ", &r), 204);
+	assert_false(f.paused);
+
+	assert_int_equal(call(&b, "GET", "/vm/vcpus", NULL, &r), 200);
+	assert_int_equal(json_object_array_length(r.body), 2);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/vcpus/1", NULL, &r), 200);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/vcpus/2", NULL, &r), 404);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/vcpus/-1/affinity", NULL, &r), 404);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/vcpus/01x/affinity", NULL, &r), 404);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/vcpus/1/affinity", "{\"cpus\": \"0-1\"}", &r), 204);
+	assert_true(CPU_ISSET(1, &f.aff[1]) && CPU_COUNT(&f.aff[1]) == 2);
+	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{\"cpus\": [3]}", &r), 204);
+	assert_true(CPU_ISSET(3, &f.aff[0]));
+	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{\"cpus\": \"a\"}", &r), 400);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{\"cpus\": [-1]}", &r), 400);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{}", &r), 400);
+	assert_string_equal(err_of(&r), "cpus: missing");
+	api_response_free(&r);
+	assert_int_equal(call(&b, "DELETE", "/vm/vcpus/0/affinity", NULL, &r), 405);
+	assert_string_equal(r.allow, "GET, PUT");
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/emulator/affinity", "{\"cpus\": \"1\"}", &r), 204);
+	assert_int_equal(call(&b, "GET", "/vm/emulator/affinity", NULL, &r), 200);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/stats", NULL, &r), 200);
+	assert_non_null(strstr(json_object_to_json_string_ext(r.body, JSON_C_TO_STRING_PLAIN), "\"tx_bytes\":42"));
+	api_response_free(&r);
+}
+
+static void *loop_main(void *arg)
+{
+	evloop_run(arg);
+	return NULL;
+}
+
+static void set_thread(void *arg)
+{
+	((struct fake_vm *)arg)->loop_thread = pthread_self();
+}
+
+static void test_http(void **state)
+{
+	struct fake_vm f = { 0 };
+	struct api_backend b = fake_backend(&f);
+	struct api_server *srv;
+	struct evloop *loop;
+	struct api_reply rep;
+	char path[256], errbuf[128], *big;
+	pthread_t th;
+	const char *dir = getenv("UNIT_TMPDIR");
+
+	snprintf(path, sizeof(path), "%s/api-%d.sock", dir ? dir : "/tmp", getpid());
+	assert_int_equal(evloop_create(&loop), 0);
+	assert_int_equal(api_server_start_backend(loop, &b, path, &srv), 0);
+	/* A second server on a live socket is refused, not stolen. */
+	{
+		struct api_server *s2;
+
+		assert_int_equal(api_server_start_backend(loop, &b, path, &s2), -EADDRINUSE);
+	}
+	evloop_call(loop, set_thread, &f);
+	assert_int_equal(pthread_create(&th, NULL, loop_main, loop), 0);
+
+	assert_int_equal(api_client_request(path, "GET", "/vm", NULL, 2000, &rep), 0);
+	assert_int_equal(rep.status, 200);
+	assert_non_null(strstr(rep.body, "\"name\":\"fake\""));
+	api_reply_free(&rep);
+	assert_int_equal(api_client_request(path, "PUT", "/vm/pause", NULL, 2000, &rep), 0);
+	assert_int_equal(rep.status, 204);
+	api_reply_free(&rep);
+	assert_int_equal(api_client_request(path, "PUT", "/vm/pause", NULL, 2000, &rep), 0);
+	assert_int_equal(rep.status, 409);
+	api_reply_free(&rep);
+	assert_int_equal(api_client_request(path, "PUT", "/vm/resume", "{bad", 2000, &rep), 0);
+	assert_int_equal(rep.status, 400);
+	assert_non_null(strstr(api_reply_error(&rep, errbuf, sizeof(errbuf)), "invalid JSON"));
+	api_reply_free(&rep);
+	assert_int_equal(api_client_request(path, "DELETE", "/vm", NULL, 2000, &rep), 0);
+	assert_int_equal(rep.status, 405);
+	api_reply_free(&rep);
+	assert_int_equal(api_client_request(path, "GET", "/nope", NULL, 2000, &rep), 0);
+	assert_int_equal(rep.status, 404);
+	api_reply_free(&rep);
+
+	big = malloc(API_MAX_BODY + 100);
+	memset(big, ' ', API_MAX_BODY + 99);
+	big[0] = '{';
+	big[API_MAX_BODY + 98] = '}';
+	big[API_MAX_BODY + 99] = '\0';
+	assert_int_equal(api_client_request(path, "PUT", "/vm/resume", big, 2000, &rep), 0);
+	assert_int_equal(rep.status, 413);
+	api_reply_free(&rep);
+	free(big);
+
+	/* The server still answers after all of that, on the loop thread. */
+	assert_int_equal(api_client_request(path, "PUT", "/vm/resume", "{}", 2000, &rep), 0);
+	assert_int_equal(rep.status, 204);
+	api_reply_free(&rep);
+	assert_int_equal(api_client_request(path, "GET", "/vm/stats", NULL, 2000, &rep), 0);
+	assert_int_equal(rep.status, 200);
+	api_reply_free(&rep);
+	assert_false(f.wrong_thread);
+
+	evloop_stop(loop);
+	pthread_join(th, NULL);
+	api_server_stop(srv);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(api_client_request(path, "GET", "/vm", NULL, 200, &rep), -ENOENT);
+	evloop_destroy(loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dispatch),
+		cmocka_unit_test(test_http),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
