@@ -21,6 +21,7 @@ struct command {
 
 static const struct command commands[] = {
 	/* One line per command group, in the order `vessel --help` lists them. */
+	{ "run", cmd_run, "boot a VM in the foreground, console on stdio" },
 	{ "version", cmd_version, "print the version" },
 };
 

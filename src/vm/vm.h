@@ -86,6 +86,8 @@ struct vm {
 
 int vm_create(struct vm_config *cfg, struct vm **out);
 void vm_destroy(struct vm *vm);
+/* Block SIGTERM/SIGINT/SIGHUP and the kick signal; call before any thread starts. */
+void vm_block_signals(void);
 /* Start the vCPU threads. */
 int vm_start(struct vm *vm);
 /* Run the event loop on the calling thread until the VM stops; returns the exit status. */

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_ARCH_X86_BOOT_H
+#define VESSEL_ARCH_X86_BOOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+/* A kernel or initrd read into memory. */
+struct boot_image {
+	uint8_t *data;
+	uint64_t size;
+};
+
+/* Read a file; logs one clear error naming `what` (kernel, initrd). */
+int boot_read_image(const char *path, const char *what, struct boot_image *img);
+void boot_free_image(struct boot_image *img);
+bool boot_is_bzimage(const struct boot_image *k);
+bool boot_is_elf(const struct boot_image *k);
+int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct boot_image *initrd);
+int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_image *initrd);
+
+#endif

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The x86 machine: in-kernel irqchip and PIT, the memory layout and e820
+ * map, the boot-time structures (GDT, identity page tables) and loading
+ * the kernel with its firmware tables.  Machine reset restores the
+ * power-on irqchip/PIT state saved at creation and reloads the kernel.
+ */
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
+#include "arch/x86/x86.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+void x86_mem_split(uint64_t mem, uint64_t *low, uint64_t *high)
+{
+	*low = MIN(mem, X86_PCI_HOLE_START);
+	*high = mem - *low;
+}
+
+static int vm_ioctl(struct vm *vm, unsigned long req, void *arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(vm->vm_fd, req, arg);
+	} while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : ret;
+}
+
+int x86_machine_create(struct vm *vm)
+{
+	struct x86_machine *x = calloc(1, sizeof(*x));
+	int ret;
+
+	if (!x)
+		return -ENOMEM;
+	vm->arch = x;
+	x86_mem_split(vm->cfg->mem_size, &x->low_mem, &x->high_mem);
+
+	/* VT-x needs these two pages below 4 GiB (api.rst 4.40, 4.41). */
+	ret = kvm_set_tss_addr(vm->vm_fd, X86_KVM_TSS_ADDR);
+	if (ret && vm->kvm.backend != KVM_BACKEND_PVM)
+		goto fail;
+	if (kvm_vm_check_cap(vm->vm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0)
+		kvm_set_identity_map_addr(vm->vm_fd, X86_KVM_IDMAP_ADDR);
+	ret = kvm_create_irqchip(vm->vm_fd);
+	if (ret) {
+		log_err("KVM_CREATE_IRQCHIP: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = kvm_create_pit2(vm->vm_fd);
+	if (ret) {
+		log_err("KVM_CREATE_PIT2: %s", strerror(-ret));
+		goto fail;
+	}
+	for (unsigned int i = 0; i < 3; i++) {
+		x->chips[i].chip_id = i;
+		ret = vm_ioctl(vm, KVM_GET_IRQCHIP, &x->chips[i]);
+		if (ret)
+			goto fail;
+	}
+	ret = vm_ioctl(vm, KVM_GET_PIT2, &x->pit);
+	if (ret)
+		goto fail;
+	return 0;
+fail:
+	free(x);
+	vm->arch = NULL;
+	return ret;
+}
+
+void x86_machine_destroy(struct vm *vm)
+{
+	free(vm->arch);
+	vm->arch = NULL;
+}
+
+int x86_machine_reset(struct vm *vm)
+{
+	struct x86_machine *x = vm->arch;
+	int ret;
+
+	for (unsigned int i = 0; i < 3; i++) {
+		ret = vm_ioctl(vm, KVM_SET_IRQCHIP, &x->chips[i]);
+		if (ret)
+			return ret;
+	}
+	return vm_ioctl(vm, KVM_SET_PIT2, &x->pit);
+}
+
+static void e820_add(struct x86_machine *x, uint64_t addr, uint64_t size, uint32_t type)
+{
+	if (size && x->nr_e820 < X86_E820_MAX)
+		x->e820[x->nr_e820++] = (struct x86_e820_entry){ addr, size, type };
+}
+
+int x86_e820_build(struct vm *vm)
+{
+	struct x86_machine *x = vm->arch;
+
+	x->nr_e820 = 0;
+	/* Conventional memory up to the EBDA, where the MP table lives. */
+	e820_add(x, 0, X86_EBDA_ADDR, E820_RAM);
+	e820_add(x, X86_EBDA_ADDR, X86_LOW_RAM_END - X86_EBDA_ADDR, E820_RESERVED);
+	/* ACPI tables and the BIOS area. */
+	e820_add(x, X86_BIOS_START, X86_HIGH_RAM_START - X86_BIOS_START, E820_RESERVED);
+	e820_add(x, X86_HIGH_RAM_START, x->low_mem - X86_HIGH_RAM_START, E820_RAM);
+	/* Linux wants ECAM reserved before it trusts MCFG (arch/x86/pci/mmconfig-shared.c). */
+	e820_add(x, X86_PCI_ECAM_START, X86_PCI_ECAM_SIZE, E820_RESERVED);
+	e820_add(x, X86_4G, x->high_mem, E820_RAM);
+	return 0;
+}
+
+/*
+ * A GDT for the boot entry: 0x10 code (64-bit for the Linux entry, 32-bit
+ * for PVH), 0x18 data, 0x20 a 32-bit TSS; boot.rst requires __BOOT_CS and
+ * __BOOT_DS at 0x10 and 0x18.
+ */
+static int x86_write_gdt(struct vm *vm, bool code64)
+{
+	uint64_t gdt[5] = {
+		0,
+		0,
+		code64 ? 0x00af9b000000ffffull : 0x00cf9b000000ffffull,
+		0x00cf93000000ffffull,
+		0x00008b0000000067ull,
+	};
+
+	return gmem_write(&vm->mem, X86_GDT_ADDR, gdt, sizeof(gdt));
+}
+
+/* Identity map of the first 4 GiB with 2 MiB pages, for the 64-bit entry. */
+static int x86_write_page_tables(struct vm *vm)
+{
+	uint64_t *pml4 = gmem_ptr_w(&vm->mem, X86_PML4_ADDR, 4096);
+	uint64_t *pdpt = gmem_ptr_w(&vm->mem, X86_PDPT_ADDR, 4096);
+	uint64_t *pd = gmem_ptr_w(&vm->mem, X86_PD_ADDR, 4 * 4096);
+
+	if (!pml4 || !pdpt || !pd)
+		return -EFAULT;
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = X86_PDPT_ADDR | 0x3;	/* present, writable */
+	for (uint64_t i = 0; i < 4; i++)
+		pdpt[i] = (X86_PD_ADDR + i * 4096) | 0x3;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pd[i] = (i << 21) | 0x83;	/* present, writable, 2 MiB page */
+	return 0;
+}
+
+int x86_machine_load(struct vm *vm)
+{
+	struct x86_machine *x = vm->arch;
+	struct boot_image kernel, initrd;
+	bool have_initrd = vm->cfg->initrd != NULL;
+	int ret;
+
+	ret = boot_read_image(vm->cfg->kernel, "kernel", &kernel);
+	if (ret)
+		return ret;
+	if (have_initrd) {
+		ret = boot_read_image(vm->cfg->initrd, "initrd", &initrd);
+		if (ret) {
+			boot_free_image(&kernel);
+			return ret;
+		}
+	}
+	ret = x86_e820_build(vm);
+	if (!ret)
+		ret = x86_acpi_build(vm, &x->rsdp);
+	if (ret) {
+		log_err("cannot build the ACPI tables: %s", strerror(-ret));
+		goto out;
+	}
+	ret = x86_mptable_build(vm);
+	if (ret) {
+		log_err("cannot build the MP table: %s", strerror(-ret));
+		goto out;
+	}
+	if (boot_is_bzimage(&kernel)) {
+		ret = boot_load_bzimage(vm, &kernel, have_initrd ? &initrd : NULL);
+	} else if (boot_is_elf(&kernel)) {
+		ret = boot_load_pvh(vm, &kernel, have_initrd ? &initrd : NULL);
+	} else {
+		log_err("kernel '%s' is neither a bzImage nor an ELF image", vm->cfg->kernel);
+		ret = -ENOEXEC;
+	}
+	if (ret)
+		goto out;
+	ret = x86_write_gdt(vm, x->boot_kind == X86_BOOT_LINUX64);
+	if (!ret && x->boot_kind == X86_BOOT_LINUX64)
+		ret = x86_write_page_tables(vm);
+out:
+	boot_free_image(&kernel);
+	if (have_initrd)
+		boot_free_image(&initrd);
+	return ret;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_ARCH_X86_X86_H
+#define VESSEL_ARCH_X86_X86_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+struct acpi_pm;
+
+enum x86_boot_kind {
+	X86_BOOT_PVH,		/* ELF with a Xen PVH entry note: 32-bit entry, EBX = start_info */
+	X86_BOOT_LINUX64,	/* bzImage, 64-bit boot protocol: RSI = zero page */
+};
+
+struct x86_e820_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+} __attribute__((packed));
+
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define E820_ACPI 3
+#define X86_E820_MAX 16
+
+/* Per-VM x86 state, hung off vm->arch. */
+struct x86_machine {
+	enum x86_boot_kind boot_kind;
+	uint64_t entry;		/* physical entry point */
+	uint64_t boot_info;	/* zero page or hvm_start_info address */
+	uint64_t low_mem;	/* RAM below the PCI hole */
+	uint64_t high_mem;	/* RAM above 4 GiB */
+	struct x86_e820_entry e820[X86_E820_MAX];
+	unsigned int nr_e820;
+	uint64_t rsdp;
+	struct acpi_pm *pm;
+	/* Power-on irqchip/PIT state, restored on machine reset. */
+	struct kvm_irqchip chips[3];
+	struct kvm_pit_state2 pit;
+};
+
+/* The RAM split around the 32-bit PCI hole for `mem` bytes of RAM. */
+void x86_mem_split(uint64_t mem, uint64_t *low, uint64_t *high);
+/* irqchip, PIT, TSS, identity map; before any vCPU exists. */
+int x86_machine_create(struct vm *vm);
+void x86_machine_destroy(struct vm *vm);
+/* Load kernel and initrd, write boot params, e820, ACPI and MP tables. */
+int x86_machine_load(struct vm *vm);
+/* Back to power-on state: irqchips and PIT (devices and vCPUs apart). */
+int x86_machine_reset(struct vm *vm);
+
+/* CPUID with the guest topology for this vCPU (cpuid.c). */
+int x86_cpuid_setup(struct vcpu *v);
+/* CPUID and MSRs, once per vCPU at creation. */
+int x86_vcpu_init(struct vcpu *v);
+/* Registers for a (re)boot: the BSP at the entry point, APs waiting for SIPI. */
+int x86_vcpu_reset(struct vcpu *v);
+void x86_vcpu_dump(struct vcpu *v, int fd);
+
+/* Used by the loaders: e820 table of the current layout. */
+int x86_e820_build(struct vm *vm);
+
+#endif

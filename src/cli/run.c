@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `vessel run`: boot one VM in the foreground, its serial console on
+ * stdio.  Exit status: 0 when the guest powers off (or reboots with
+ * --on-reboot=exit), when SIGTERM/SIGINT or Ctrl-A x stop it; 1 on errors
+ * and guest crashes (registers printed); (v << 1) | 1 when the guest
+ * writes v to the debug-exit port (--debug-exit, QEMU isa-debug-exit).
+ */
+#include "cli/cli.h"
+#include "devices/console.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/config.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vessel run --kernel FILE [options]\n"
+		"\n"
+		"  -k, --kernel FILE       bzImage (64-bit boot protocol) or ELF with a PVH note\n"
+		"  -i, --initrd FILE       initial ramdisk\n"
+		"  -a, --cmdline STRING    kernel command line\n"
+		"  -c, --cpus N            number of vCPUs (default 1)\n"
+		"  -m, --memory SIZE       guest RAM, e.g. 512M or 2G (default 256M)\n"
+		"      --serial MODE       COM1 console: stdio (default), pty, file=PATH,\n"
+		"                          socket=PATH or none\n"
+		"      --on-reboot ACTION  reset (default) or exit when the guest reboots\n"
+		"      --no-reboot         same as --on-reboot exit\n"
+		"      --debug-exit        isa-debug-exit port 0xf4: exit status (value << 1) | 1\n"
+		"      --prealloc          fault in all guest RAM before boot\n"
+		"      --hugepages SIZE    back RAM with 2M or 1G huge pages (hugetlbfs)\n"
+		"      --no-thp            do not ask for transparent huge pages\n"
+		"      --ksm               let KSM merge identical guest pages\n"
+		"      --name NAME         VM name used in logs\n"
+		"  -h, --help              this help\n"
+		"\n"
+		"The console escape is Ctrl-A: Ctrl-A x quits, Ctrl-A h lists the keys.\n");
+}
+
+enum {
+	OPT_SERIAL = 256,
+	OPT_ON_REBOOT,
+	OPT_NO_REBOOT,
+	OPT_DEBUG_EXIT,
+	OPT_PREALLOC,
+	OPT_HUGEPAGES,
+	OPT_NO_THP,
+	OPT_KSM,
+	OPT_NAME,
+};
+
+static int set_string(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int run_parse_serial(struct vm_config *c, const char *arg)
+{
+	if (!strcmp(arg, "stdio")) {
+		c->console = VM_CONSOLE_STDIO;
+	} else if (!strcmp(arg, "pty")) {
+		c->console = VM_CONSOLE_PTY;
+	} else if (!strcmp(arg, "none")) {
+		c->console = VM_CONSOLE_NONE;
+	} else if (!strncmp(arg, "file=", 5) && arg[5]) {
+		c->console = VM_CONSOLE_FILE;
+		return set_string(&c->console_path, arg + 5);
+	} else if (!strncmp(arg, "socket=", 7) && arg[7]) {
+		c->console = VM_CONSOLE_SOCKET;
+		return set_string(&c->console_path, arg + 7);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Parse the options into `c`; returns 0, or an exit status after printing why. */
+static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'a' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+		{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
+		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "prealloc", no_argument, NULL, OPT_PREALLOC },
+		{ "hugepages", required_argument, NULL, OPT_HUGEPAGES },
+		{ "no-thp", no_argument, NULL, OPT_NO_THP },
+		{ "ksm", no_argument, NULL, OPT_KSM },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":k:i:a:c:m:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			if (set_string(&c->kernel, optarg))
+				return cli_error("out of memory");
+			break;
+		case 'i':
+			if (set_string(&c->initrd, optarg))
+				return cli_error("out of memory");
+			break;
+		case 'a':
+			if (set_string(&c->cmdline, optarg))
+				return cli_error("out of memory");
+			break;
+		case 'c':
+			if (parse_u64(optarg, VM_MAX_VCPUS, &v) || v == 0)
+				return cli_error("--cpus '%s': expected a number from 1 to %d", optarg,
+						 VM_MAX_VCPUS);
+			c->nr_cpus = (unsigned int)v;
+			break;
+		case 'm':
+			if (parse_size(optarg, &v))
+				return cli_error("--memory '%s': expected a size such as 512M or 2G",
+						 optarg);
+			c->mem_size = v;
+			break;
+		case OPT_SERIAL:
+			if (run_parse_serial(c, optarg))
+				return cli_error("--serial '%s': expected stdio, pty, file=PATH, "
+						 "socket=PATH or none",
+						 optarg);
+			break;
+		case OPT_ON_REBOOT:
+			if (!strcmp(optarg, "reset"))
+				c->on_reboot = VM_REBOOT_RESET;
+			else if (!strcmp(optarg, "exit"))
+				c->on_reboot = VM_REBOOT_EXIT;
+			else
+				return cli_error("--on-reboot '%s': expected reset or exit", optarg);
+			break;
+		case OPT_NO_REBOOT:
+			c->on_reboot = VM_REBOOT_EXIT;
+			break;
+		case OPT_DEBUG_EXIT:
+			c->debug_exit = true;
+			break;
+		case OPT_PREALLOC:
+			c->mem.prealloc = true;
+			break;
+		case OPT_HUGEPAGES:
+			if (parse_size(optarg, &v) || (v != 2 * MiB && v != GiB))
+				return cli_error("--hugepages '%s': expected 2M or 1G", optarg);
+			c->mem.backing = GMEM_BACKING_HUGETLB;
+			c->mem.hugepage_size = v;
+			c->mem.thp = false;
+			break;
+		case OPT_NO_THP:
+			c->mem.thp = false;
+			break;
+		case OPT_KSM:
+			c->mem.mergeable = true;
+			break;
+		case OPT_NAME:
+			if (set_string(&c->name, optarg))
+				return cli_error("out of memory");
+			break;
+		case 'h':
+			*help = true;
+			return 0;
+		case ':':
+			return cli_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			return cli_error("unknown option '%s' (see 'vessel run --help')",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_error("unexpected argument '%s' (see 'vessel run --help')", argv[optind]);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	const char *why;
+	struct vm *vm;
+	bool help = false;
+	int ret;
+
+	vm_config_init(&cfg);
+	ret = run_parse(argc, argv, &cfg, &help);
+	if (ret || help) {
+		if (help)
+			run_usage(stdout);
+		vm_config_free(&cfg);
+		return ret ? 2 : 0;
+	}
+	if (vm_config_validate(&cfg, &why)) {
+		vm_config_free(&cfg);
+		return cli_error("%s", why), 2;
+	}
+	if (cfg.name)
+		log_set_tag(cfg.name);
+
+	vm_block_signals();
+	ret = vm_create(&cfg, &vm);
+	if (ret) {
+		/* vm_create has printed what went wrong. */
+		vm_config_free(&cfg);
+		return 1;
+	}
+	ret = vm_start(vm);
+	if (!ret)
+		ret = vm_run(vm);
+	else
+		ret = 1;
+	console_restore_terminal();
+	vm_destroy(vm);
+	vm_config_free(&cfg);
+	return ret;
+}

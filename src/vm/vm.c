@@ -1,0 +1,507 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Assembling a VM from its config, and its lifecycle: start, pause,
+ * resume, reset, stop.  The event loop runs on the thread that calls
+ * vm_run(); vCPUs run on their own threads (DESIGN.md section 2).
+ */
+#include "vm/vm.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/x86.h"
+#include "devices/acpi_pm.h"
+#include "devices/legacy.h"
+#include "devices/pci.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static void vm_kick_handler(int sig)
+{
+	(void)sig;	/* only here so the signal interrupts KVM_RUN */
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+	switch (s) {
+	case VM_STATE_CREATED:
+		return "created";
+	case VM_STATE_RUNNING:
+		return "running";
+	case VM_STATE_PAUSED:
+		return "paused";
+	case VM_STATE_STOPPING:
+		return "stopping";
+	case VM_STATE_STOPPED:
+		return "stopped";
+	}
+	return "?";
+}
+
+/* Total RAM of the host, for a clear refusal of impossible sizes. */
+static uint64_t host_mem_total(void)
+{
+	char *buf, *p;
+	uint64_t kb = 0;
+
+	if (read_file("/proc/meminfo", &buf, NULL))
+		return 0;
+	p = strstr(buf, "MemTotal:");
+	if (p)
+		kb = strtoull(p + 9, NULL, 10);
+	free(buf);
+	return kb * 1024;
+}
+
+static int vm_open_kvm(struct vm *vm)
+{
+	/* VESSEL_KVM_DEVICE: another device node (tests use it to check errors). */
+	const char *dev = getenv("VESSEL_KVM_DEVICE") ? getenv("VESSEL_KVM_DEVICE") : "/dev/kvm";
+	int ret = kvm_open(&vm->kvm, dev);
+
+	switch (ret) {
+	case 0:
+		return 0;
+	case -ENOENT:
+	case -ENODEV:
+	case -ENXIO:
+		log_err("%s does not exist: this host has no KVM (load kvm_intel, kvm_amd "
+			"or kvm_pvm, or enable virtualization in the firmware)", dev);
+		break;
+	case -EACCES:
+	case -EPERM:
+		log_err("no permission to open %s: run as root or join the 'kvm' group", dev);
+		break;
+	default:
+		log_err("cannot use %s: %s", dev, strerror(-ret));
+	}
+	return ret;
+}
+
+static int vm_setup_memory(struct vm *vm)
+{
+	uint64_t low, high, host = host_mem_total();
+	char want[32], have[32];
+	int ret;
+
+	if (host && vm->cfg->mem_size > host) {
+		format_size(vm->cfg->mem_size, want, sizeof(want));
+		format_size(host, have, sizeof(have));
+		log_err("memory %s is more than this host has (%s)", want, have);
+		return -ENOMEM;
+	}
+	x86_mem_split(vm->cfg->mem_size, &low, &high);
+	ret = gmem_init(&vm->mem, &vm->cfg->mem);
+	if (!ret)
+		ret = gmem_add_region(&vm->mem, 0, low);
+	if (!ret && high)
+		ret = gmem_add_region(&vm->mem, X86_4G, high);
+	if (ret) {
+		format_size(vm->cfg->mem_size, want, sizeof(want));
+		log_err("cannot allocate %s of guest memory: %s", want, strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *r = &vm->mem.regions[i];
+
+		ret = kvm_set_memslot(vm->vm_fd, r->slot, 0, r->gpa, r->size, r->hva);
+		if (ret) {
+			log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	if (vm->cfg->mem.prealloc) {
+		ret = gmem_populate(&vm->mem);
+		if (ret) {
+			format_size(vm->cfg->mem_size, want, sizeof(want));
+			log_err("cannot preallocate %s of guest memory: %s", want, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_create(struct vm_config *cfg, struct vm **out)
+{
+	struct sigaction sa = { .sa_handler = vm_kick_handler };
+	struct x86_machine *x;
+	struct vm *vm;
+	int ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = cfg;
+	vm->vm_fd = -1;
+	vm->kvm.fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	vm->state = VM_STATE_CREATED;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGVCPU_KICK, &sa, NULL);
+
+	ret = vm_open_kvm(vm);
+	if (ret)
+		goto fail;
+	if (cfg->nr_cpus > (unsigned int)vm->kvm.max_vcpus) {
+		log_err("%u CPUs requested; KVM on this host allows at most %d", cfg->nr_cpus,
+			vm->kvm.max_vcpus);
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = evloop_create(&vm->loop);
+	if (ret)
+		goto fail;
+	ret = kvm_create_vm(&vm->kvm);
+	if (ret < 0) {
+		log_err("KVM_CREATE_VM: %s", strerror(-ret));
+		goto fail;
+	}
+	vm->vm_fd = ret;
+	ret = vm_setup_memory(vm);
+	if (ret)
+		goto fail;
+	ret = x86_machine_create(vm);
+	if (ret)
+		goto fail;
+	ret = irq_router_init(&vm->irq, vm->vm_fd);
+	if (ret) {
+		log_err("KVM_SET_GSI_ROUTING: %s", strerror(-ret));
+		goto fail;
+	}
+
+	/* vCPUs before the firmware tables: CPUID must exist before loading. */
+	vm->nr_vcpus = cfg->nr_cpus;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, i, &vm->vcpus[i]);
+		if (ret) {
+			log_err("cannot create vCPU %u: %s", i, strerror(-ret));
+			goto fail;
+		}
+		ret = x86_vcpu_init(vm->vcpus[i]);
+		if (ret)
+			goto fail;
+	}
+
+	x = vm->arch;
+	ret = pci_bus_create(vm, &vm->pci);
+	if (!ret)
+		ret = x86_legacy_devices_create(vm);
+	if (!ret)
+		ret = acpi_pm_create(vm, &x->pm);
+	if (ret) {
+		log_err("cannot create devices: %s", strerror(-ret));
+		goto fail;
+	}
+
+	ret = x86_machine_load(vm);
+	if (ret)
+		goto fail;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_reset(vm->vcpus[i]);
+		if (ret) {
+			log_err("cannot set up vCPU %u registers: %s", i, strerror(-ret));
+			goto fail;
+		}
+	}
+	*out = vm;
+	return 0;
+fail:
+	vm_destroy(vm);
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	for (unsigned int i = vm->nr_devices; i-- > 0;)
+		if (vm->devices[i].ops->destroy)
+			vm->devices[i].ops->destroy(vm->devices[i].opaque);
+	if (vm->pci)
+		pci_bus_destroy(vm->pci);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	if (vm->irq.table)
+		irq_router_destroy(&vm->irq);
+	x86_machine_destroy(vm);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	gmem_destroy(&vm->mem);
+	if (vm->loop)
+		evloop_destroy(vm->loop);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	kvm_close(&vm->kvm);
+	pthread_mutex_destroy(&vm->lock);
+	pthread_cond_destroy(&vm->cond);
+	free(vm);
+}
+
+int vm_add_device(struct vm *vm, const char *name, const struct vm_device_ops *ops, void *opaque)
+{
+	struct vm_device *d;
+
+	if (vm->nr_devices >= VM_MAX_DEVICES)
+		return -ENOSPC;
+	d = &vm->devices[vm->nr_devices++];
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->ops = ops;
+	d->opaque = opaque;
+	return 0;
+}
+
+int vm_irq_line(struct vm *vm, uint32_t irq, int level)
+{
+	return kvm_irq_line(vm->vm_fd, irq, level);
+}
+
+static void vm_kick_all(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+}
+
+/* Wait (vm->lock held) until no vCPU runs guest code. */
+static void vm_wait_quiescent(struct vm *vm)
+{
+	for (;;) {
+		bool busy = false;
+
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+			enum vcpu_state s = vm->vcpus[i]->state;
+
+			if (s == VCPU_RUNNING || (s == VCPU_CREATED && vm->vcpus[i]->thread_started))
+				busy = true;
+		}
+		if (!busy)
+			return;
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	}
+}
+
+int vm_start(struct vm *vm)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->state = VM_STATE_RUNNING;
+	vm->start_ns = now_ns();
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start_thread(vm->vcpus[i]);
+		if (ret) {
+			log_err("cannot start vCPU thread %u: %s", i, strerror(-ret));
+			vm_request_stop(vm, VM_EXIT_CRASH, 1);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state != VM_STATE_RUNNING) {
+		int ret = vm->state == VM_STATE_PAUSED ? -EALREADY : -EINVAL;
+
+		pthread_mutex_unlock(&vm->lock);
+		return ret;
+	}
+	vm->state = VM_STATE_PAUSED;
+	vm_kick_all(vm);
+	vm_wait_quiescent(vm);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state != VM_STATE_PAUSED) {
+		int ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
+
+		pthread_mutex_unlock(&vm->lock);
+		return ret;
+	}
+	vm->state = VM_STATE_RUNNING;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+enum vm_state vm_get_state(struct vm *vm)
+{
+	enum vm_state s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+int vm_request_shutdown(struct vm *vm)
+{
+	struct x86_machine *x = vm->arch;
+	enum vm_state s = vm_get_state(vm);
+
+	if (s != VM_STATE_RUNNING && s != VM_STATE_PAUSED)
+		return -EINVAL;
+	return acpi_pm_power_button(x->pm);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state != VM_STATE_STOPPING && vm->state != VM_STATE_STOPPED) {
+		vm->state = VM_STATE_STOPPING;
+		vm->exit_reason = why;
+		vm->exit_status = status;
+		vm_kick_all(vm);
+		pthread_cond_broadcast(&vm->cond);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	evloop_stop(vm->loop);
+}
+
+/* Runs on the event loop once every vCPU has left guest mode. */
+static void vm_do_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	vm_wait_quiescent(vm);
+	if (vm->state == VM_STATE_STOPPING || vm->state == VM_STATE_STOPPED) {
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	}
+	for (unsigned int i = 0; i < vm->nr_devices; i++)
+		if (vm->devices[i].ops->reset)
+			vm->devices[i].ops->reset(vm->devices[i].opaque);
+	ret = x86_machine_reset(vm);
+	if (!ret)
+		ret = x86_machine_load(vm);
+	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
+		ret = vcpu_reset(vm->vcpus[i]);
+	vm->reset_pending = false;
+	vm->boot_count++;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (ret) {
+		log_err("machine reset failed: %s", strerror(-ret));
+		vm_request_stop(vm, VM_EXIT_CRASH, 1);
+	} else {
+		log_info("machine reset (boot %llu)", (unsigned long long)vm->boot_count + 1);
+	}
+}
+
+int vm_request_reset(struct vm *vm)
+{
+	if (vm->cfg->on_reboot == VM_REBOOT_EXIT) {
+		vm_request_stop(vm, VM_EXIT_REBOOT, 0);
+		return 0;
+	}
+	pthread_mutex_lock(&vm->lock);
+	if (vm->reset_pending || vm->state == VM_STATE_STOPPING ||
+	    vm->state == VM_STATE_STOPPED) {
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	vm->reset_pending = true;
+	vm_kick_all(vm);
+	pthread_mutex_unlock(&vm->lock);
+	return evloop_call(vm->loop, vm_do_reset, vm);
+}
+
+struct vm_signals {
+	struct vm *vm;
+	int fd;
+};
+
+/* SIGTERM, SIGINT and SIGHUP stop the VM cleanly (exit status 0). */
+static void vm_signal_handler(void *opaque, uint32_t events)
+{
+	struct vm_signals *sigs = opaque;
+	struct signalfd_siginfo si;
+
+	while (read(sigs->fd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("received signal %u, stopping the VM", si.ssi_signo);
+		vm_request_stop(sigs->vm, VM_EXIT_SIGNAL, 0);
+	}
+}
+
+/*
+ * Block the signals the event loop handles, in every thread: call before
+ * any thread is created so vCPU and I/O threads inherit the mask.
+ */
+void vm_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGVCPU_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct vm_signals sigs = { .vm = vm, .fd = -1 };
+	sigset_t set;
+	int ret;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigs.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigs.fd >= 0)
+		evloop_add(vm->loop, sigs.fd, EPOLLIN, vm_signal_handler, &sigs);
+	else
+		log_warn("signalfd: %s; SIGTERM will not stop the VM cleanly", strerror(errno));
+
+	ret = evloop_run(vm->loop);
+	if (ret) {
+		log_err("event loop failed: %s", strerror(-ret));
+		vm_request_stop(vm, VM_EXIT_CRASH, 1);
+	}
+	/* Whatever stopped the loop, make sure the vCPUs stop too. */
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state != VM_STATE_STOPPING && vm->state != VM_STATE_STOPPED) {
+		vm->state = VM_STATE_STOPPING;
+		vm->exit_reason = VM_EXIT_SIGNAL;
+	}
+	vm_kick_all(vm);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i]->thread_started) {
+			pthread_join(vm->vcpus[i]->thread, NULL);
+			vm->vcpus[i]->thread_started = false;
+		}
+	pthread_mutex_lock(&vm->lock);
+	vm->state = VM_STATE_STOPPED;
+	pthread_mutex_unlock(&vm->lock);
+	if (sigs.fd >= 0) {
+		evloop_del(vm->loop, sigs.fd);
+		close(sigs.fd);
+	}
+
+	switch (vm->exit_reason) {
+	case VM_EXIT_DEBUG:
+	case VM_EXIT_CRASH:
+		return vm->exit_status;
+	default:
+		return 0;
+	}
+}
