@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: MIT
+/*
+ * qcow2 consistency check and refcount rebuild.
+ *
+ * The check counts, for every host cluster, the references that the
+ * metadata really holds (header, L1/L2 tables, data and compressed
+ * clusters of the active table and of each snapshot, snapshot table,
+ * refcount table and blocks) and compares them with the stored
+ * refcounts: stored > counted is a leak (harmless, repairable), stored <
+ * counted is a corruption (a later allocation would reuse a cluster in
+ * use).  OFLAG_COPIED must be set exactly on clusters with refcount 1.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/qcow2-int.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define CHECK_MAX_CLUSTERS (64ull * 1024 * 1024)
+
+struct check_ctx {
+	struct qcow2_state *s;
+	struct qcow2_check_result *res;
+	uint32_t *refs;
+	uint64_t nb;	     /* clusters in refs */
+	uint64_t max_used;   /* highest referenced cluster + 1 */
+	uint64_t copied_bad; /* OFLAG_COPIED mismatches */
+	uint8_t *buf;
+	bool quiet;
+};
+
+static void ref_range(struct check_ctx *c, uint64_t off, uint64_t len, const char *what)
+{
+	struct qcow2_state *s = c->s;
+
+	if (!len)
+		return;
+	for (uint64_t k = off >> s->cluster_bits; k <= (off + len - 1) >> s->cluster_bits; k++) {
+		if (k >= c->nb) {
+			if (!c->quiet)
+				log_err("qcow2 check: %s at 0x%llx is beyond the end of the file",
+					what, (unsigned long long)(k << s->cluster_bits));
+			c->res->corruptions++;
+			return;
+		}
+		if (c->refs[k] < UINT32_MAX)
+			c->refs[k]++;
+		c->max_used = MAX(c->max_used, k + 1);
+	}
+}
+
+static void copied_check(struct check_ctx *c, uint64_t entry, uint64_t off, const char *what)
+{
+	uint64_t ref;
+
+	if (qcow2_refcount_get(c->s, off >> c->s->cluster_bits, &ref))
+		return;
+	if ((ref == 1) != !!(entry & QCOW2_OFLAG_COPIED)) {
+		if (!c->quiet)
+			log_err("qcow2 check: OFLAG_COPIED wrong on %s 0x%llx (refcount %llu)",
+				what, (unsigned long long)off, (unsigned long long)ref);
+		c->res->corruptions++;
+		c->copied_bad++;
+	}
+}
+
+static void walk_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
+{
+	struct qcow2_state *s = c->s;
+	uint64_t prev = 0;
+
+	for (uint32_t i = 0; i < l1_size; i++) {
+		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
+
+		if (!l2off)
+			continue;
+		if (!qcow2_aligned(s, l2off) || l2off + s->cluster_size > s->file_size) {
+			if (!c->quiet)
+				log_err("qcow2 check: L2 table offset 0x%llx is invalid",
+					(unsigned long long)l2off);
+			c->res->corruptions++;
+			continue;
+		}
+		ref_range(c, l2off, s->cluster_size, "L2 table");
+		if (active)
+			copied_check(c, l1[i], l2off, "L2 table");
+		if (pread_full(s->fd, c->buf, s->cluster_size, (off_t)l2off)) {
+			c->res->check_errors++;
+			continue;
+		}
+		for (uint32_t j = 0; j < s->l2_size; j++) {
+			uint64_t e = qcow2_be64(c->buf + (uint64_t)j * 8), off, len;
+
+			if (e & QCOW2_OFLAG_COMPRESSED) {
+				qcow2_comp_desc(s, e, &off, &len);
+				ref_range(c, ALIGN_DOWN(off, 512), len + (off & 511),
+					  "compressed cluster");
+				if (active) {
+					c->res->allocated_clusters++;
+					c->res->compressed_clusters++;
+				}
+				continue;
+			}
+			off = e & QCOW2_OFFSET_MASK;
+			if (!off)
+				continue;
+			if (!qcow2_aligned(s, off)) {
+				if (!c->quiet)
+					log_err("qcow2 check: data cluster offset 0x%llx is not "
+						"aligned",
+						(unsigned long long)off);
+				c->res->corruptions++;
+				continue;
+			}
+			ref_range(c, off, s->cluster_size, "data cluster");
+			if (active) {
+				copied_check(c, e, off, "data cluster");
+				c->res->allocated_clusters++;
+				if (prev && off != prev + s->cluster_size)
+					c->res->fragmented_clusters++;
+				prev = off;
+			}
+		}
+	}
+}
+
+/* Count every reference except those of the refcount structures themselves. */
+static int count_refs(struct check_ctx *c)
+{
+	struct qcow2_state *s = c->s;
+
+	c->nb = DIV_ROUND_UP_U64(s->file_size, s->cluster_size);
+	if (c->nb > CHECK_MAX_CLUSTERS) {
+		log_err("qcow2 check: image file has too many clusters to check");
+		return -EFBIG;
+	}
+	c->refs = calloc(c->nb ? c->nb : 1, sizeof(*c->refs));
+	c->buf = malloc(s->cluster_size);
+	if (!c->refs || !c->buf)
+		return -ENOMEM;
+	ref_range(c, 0, s->cluster_size, "header");
+	ref_range(c, s->l1_offset, (uint64_t)s->l1_size * 8, "L1 table");
+	walk_l1(c, s->l1, s->l1_size, true);
+	ref_range(c, s->snapshots_offset, s->snapshots_size, "snapshot table");
+	for (int i = 0; i < s->nb_snapshots; i++) {
+		struct qcow2_snapshot *sn = &s->snaps[i];
+		uint64_t *l1 = calloc(sn->l1_size ? sn->l1_size : 1, 8);
+
+		if (!l1)
+			return -ENOMEM;
+		ref_range(c, sn->l1_offset, (uint64_t)sn->l1_size * 8, "snapshot L1 table");
+		if (pread_full(s->fd, l1, (size_t)sn->l1_size * 8, (off_t)sn->l1_offset)) {
+			c->res->check_errors++;
+			free(l1);
+			continue;
+		}
+		for (uint32_t k = 0; k < sn->l1_size; k++)
+			l1[k] = qcow2_be64((uint8_t *)&l1[k]);
+		walk_l1(c, l1, sn->l1_size, false);
+		free(l1);
+	}
+	return 0;
+}
+
+static void count_refcount_structs(struct check_ctx *c)
+{
+	struct qcow2_state *s = c->s;
+
+	ref_range(c, s->reftable_offset, (uint64_t)s->reftable_clusters * s->cluster_size,
+		  "refcount table");
+	for (uint32_t i = 0; i < s->reftable_size; i++) {
+		uint64_t rbo = s->reftable[i] & QCOW2_REFT_OFFSET_MASK;
+
+		if (!rbo)
+			continue;
+		if (!qcow2_aligned(s, rbo)) {
+			if (!c->quiet)
+				log_err("qcow2 check: refcount block offset 0x%llx is not aligned",
+					(unsigned long long)rbo);
+			c->res->corruptions++;
+			continue;
+		}
+		ref_range(c, rbo, s->cluster_size, "refcount block");
+	}
+}
+
+static void check_ctx_free(struct check_ctx *c)
+{
+	free(c->refs);
+	free(c->buf);
+}
+
+/*
+ * Write fresh refcount structures computed from the metadata: refcount
+ * blocks for every cluster up to the end of the file, then the table,
+ * all past the current end; then the header switches to them.
+ */
+int qcow2_rebuild_refcounts(struct qcow2_state *s)
+{
+	struct qcow2_check_result res = { 0 };
+	struct check_ctx c = { .s = s, .res = &res, .quiet = true };
+	uint64_t cs = s->cluster_size, per = 1ull << s->rb_bits, area, nrb = 0, tc = 1, entries;
+	uint8_t *rb = NULL, hdr[12];
+	uint64_t *table = NULL;
+	int r;
+
+	r = qcow2_sync(s);
+	if (!r)
+		r = count_refs(&c);
+	if (r)
+		goto out;
+	area = MAX(c.nb, c.max_used);
+	for (;;) {
+		uint64_t need = DIV_ROUND_UP_U64(area + nrb + tc, per);
+		uint64_t ntc = DIV_ROUND_UP_U64(need * 8, cs);
+
+		if (need == nrb && ntc == tc)
+			break;
+		nrb = need;
+		tc = ntc;
+	}
+	entries = tc * cs / 8;
+	if (tc * cs > QCOW2_MAX_REFTABLE_BYTES) {
+		log_err("qcow2: rebuilt refcount table would be too large");
+		r = -EFBIG;
+		goto out;
+	}
+	rb = malloc(cs);
+	table = calloc(entries, 8);
+	if (!rb || !table) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < nrb; i++) {
+		memset(rb, 0, cs);
+		for (uint64_t k = 0; k < per; k++) {
+			uint64_t cl = i * per + k, v = cl < c.nb ? c.refs[cl] : 0;
+
+			if (cl >= area && cl < area + nrb + tc)
+				v = 1;
+			if (v > s->refcount_max) {
+				log_err("qcow2: refcount %llu of cluster 0x%llx does not fit in %u bits",
+					(unsigned long long)v, (unsigned long long)(cl * cs),
+					s->refcount_bits);
+				r = -ERANGE;
+				goto out;
+			}
+			qcow2_refcount_block_set(s, rb, k, v);
+		}
+		r = pwrite_full(s->fd, rb, cs, (off_t)((area + i) * cs));
+		if (r)
+			goto out;
+		qcow2_put64((uint8_t *)&table[i], (area + i) * cs);
+	}
+	r = pwrite_full(s->fd, table, tc * cs, (off_t)((area + nrb) * cs));
+	if (!r && fdatasync(s->fd) < 0)
+		r = -errno;
+	if (r)
+		goto out;
+	qcow2_put64(hdr, (area + nrb) * cs);
+	qcow2_put32(hdr + 8, (uint32_t)tc);
+	r = qcow2_update_header_fields(s, 48, hdr, 12);
+	if (r)
+		goto out;
+	for (uint64_t i = 0; i < entries; i++)
+		table[i] = qcow2_be64((uint8_t *)&table[i]);
+	free(s->reftable);
+	s->reftable = table;
+	table = NULL;
+	s->reftable_offset = (area + nrb) * cs;
+	s->reftable_clusters = (uint32_t)tc;
+	s->reftable_size = (uint32_t)entries;
+	s->file_size = MAX(s->file_size, (area + nrb + tc) * cs);
+	s->free_hint = 0;
+	s->comp_next = 0;
+	/* the cached refcount blocks belong to the old structures */
+	for (int i = 0; i < s->rb_cache.n; i++) {
+		s->rb_cache.e[i].offset = 0;
+		s->rb_cache.e[i].dirty = false;
+	}
+out:
+	free(rb);
+	free(table);
+	check_ctx_free(&c);
+	return r;
+}
+
+static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int repair)
+{
+	struct check_ctx c = { .s = s, .res = res };
+	uint64_t limit = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->total_clusters = DIV_ROUND_UP_U64(s->size, s->cluster_size);
+	r = count_refs(&c);
+	if (r)
+		goto out;
+	count_refcount_structs(&c);
+	for (uint32_t i = 0; i < s->reftable_size; i++)
+		if (s->reftable[i] & QCOW2_REFT_OFFSET_MASK)
+			limit = ((uint64_t)i + 1) << s->rb_bits;
+	limit = MAX(limit, c.nb);
+	for (uint64_t k = 0; k < limit; k++) {
+		uint64_t ondisk, want = k < c.nb ? c.refs[k] : 0;
+
+		if (qcow2_refcount_get(s, k, &ondisk)) {
+			res->check_errors++;
+			continue;
+		}
+		if (ondisk == want)
+			continue;
+		if (ondisk > want) {
+			if (repair & QCOW2_CHECK_REPAIR_LEAKS) {
+				r = qcow2_refcount_update(s, k << s->cluster_bits, s->cluster_size,
+							  (int64_t)want - (int64_t)ondisk);
+				if (!r) {
+					res->leaks_fixed++;
+					continue;
+				}
+			}
+			res->leaks++;
+		} else {
+			log_err("qcow2 check: cluster 0x%llx has refcount %llu but %llu "
+				"references",
+				(unsigned long long)(k << s->cluster_bits),
+				(unsigned long long)ondisk, (unsigned long long)want);
+			res->corruptions++;
+		}
+	}
+	res->image_end_offset = c.max_used << s->cluster_bits;
+	r = 0;
+	if (repair & QCOW2_CHECK_REPAIR_LEAKS)
+		r = qcow2_sync(s);
+out:
+	check_ctx_free(&c);
+	return r;
+}
+
+int qcow2_check(struct blkdev *bd, int repair, struct qcow2_check_result *res)
+{
+	struct qcow2_state *s;
+	struct qcow2_check_result first;
+	int r;
+
+	if (!qcow2_is_qcow2(bd))
+		return -EINVAL;
+	s = qcow2_state_of(bd);
+	if (repair && s->readonly) {
+		log_err("qcow2: repairing needs the image opened read-write");
+		return -EROFS;
+	}
+	if (!s->readonly) {
+		r = qcow2_sync(s);
+		if (r)
+			return r;
+	}
+	r = run_check(s, res, 0);
+	if (r || !repair || (!res->leaks && !res->corruptions))
+		return r;
+	first = *res;
+	if ((repair & QCOW2_CHECK_REPAIR_ERRORS) && first.corruptions) {
+		r = qcow2_rebuild_refcounts(s);
+		if (!r)
+			r = qcow2_update_l1_refs(s, s->l1, s->l1_size, 0, true);
+		if (r)
+			return r;
+		if (s->incompat & QCOW2_INCOMPAT_CORRUPT) {
+			uint8_t b[8];
+
+			qcow2_put64(b, s->incompat & ~QCOW2_INCOMPAT_CORRUPT);
+			r = qcow2_update_header_fields(s, 72, b, 8);
+			if (r)
+				return r;
+			s->incompat &= ~QCOW2_INCOMPAT_CORRUPT;
+		}
+	} else {
+		r = run_check(s, res, QCOW2_CHECK_REPAIR_LEAKS);
+		if (r)
+			return r;
+	}
+	r = run_check(s, res, 0);
+	if (r)
+		return r;
+	res->leaks_fixed = first.leaks > res->leaks ? first.leaks - res->leaks : 0;
+	res->corruptions_fixed =
+		first.corruptions > res->corruptions ? first.corruptions - res->corruptions : 0;
+	return 0;
+}
