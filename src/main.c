@@ -22,6 +22,7 @@ struct command {
 static const struct command commands[] = {
 	/* One line per command group, in the order `vessel --help` lists them. */
 	{ "run", cmd_run, "boot a VM in the foreground, console on stdio" },
+	{ "host", cmd_host, "show what this host offers for virtualization" },
 	{ "version", cmd_version, "print the version" },
 };
 
