@@ -14,10 +14,13 @@
 
 #include "arch/x86/layout.h"
 #include "devices/console.h"
+#include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/legacy.h"
+#include "devices/rtc.h"
 #include "devices/uart8250.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "vm/vm.h"
 
 /* --- UART --- */
@@ -197,6 +200,204 @@ fail:
 	return r;
 }
 
+/* --- RTC --- */
+
+struct legacy_rtc {
+	struct vm *vm;
+	struct rtc *rtc;
+};
+
+static void legacy_rtc_irq(void *opaque, int level)
+{
+	struct legacy_rtc *lr = opaque;
+
+	vm_irq_line(lr->vm, X86_IRQ_RTC, level);
+}
+
+static int legacy_rtc_schedule(void *opaque, void (*fn)(void *), void *arg)
+{
+	struct legacy_rtc *lr = opaque;
+
+	return evloop_call(lr->vm->loop, fn, arg);
+}
+
+static int legacy_rtc_timer_add(void *opaque, uint64_t first_ns, uint64_t period_ns,
+				void (*fn)(void *), void *arg)
+{
+	struct legacy_rtc *lr = opaque;
+
+	return evloop_timer_add(lr->vm->loop, first_ns, period_ns, fn, arg);
+}
+
+static void legacy_rtc_timer_cancel(void *opaque, int id)
+{
+	struct legacy_rtc *lr = opaque;
+
+	evloop_timer_cancel(lr->vm->loop, id);
+}
+
+static const struct rtc_ops legacy_rtc_model_ops = {
+	.set_irq = legacy_rtc_irq,
+	.schedule = legacy_rtc_schedule,
+	.timer_add = legacy_rtc_timer_add,
+	.timer_cancel = legacy_rtc_timer_cancel,
+};
+
+static void legacy_rtc_reset(void *opaque)
+{
+	struct legacy_rtc *lr = opaque;
+
+	rtc_reset(lr->rtc);
+}
+
+static void legacy_rtc_stats(void *opaque, struct json_object *obj)
+{
+	struct legacy_rtc *lr = opaque;
+	struct rtc_stats st;
+
+	rtc_get_stats(lr->rtc, &st);
+	json_add_u64(obj, "irqs", st.irqs);
+	json_add_u64(obj, "periodic_ticks", st.periodic_ticks);
+	json_add_u64(obj, "update_ticks", st.update_ticks);
+	json_add_u64(obj, "guest_errors", st.guest_errors);
+}
+
+/* Device teardown must come before evloop_destroy(): this cancels timers. */
+static void legacy_rtc_destroy(void *opaque)
+{
+	struct legacy_rtc *lr = opaque;
+
+	bus_unregister(&lr->vm->pio, X86_PORT_CMOS);
+	rtc_free(lr->rtc);
+	free(lr);
+}
+
+static const struct vm_device_ops legacy_rtc_ops = {
+	.reset = legacy_rtc_reset,
+	.stats = legacy_rtc_stats,
+	.destroy = legacy_rtc_destroy,
+};
+
+/* RAM below and above 4 GiB, from the guest memory map (or the config
+ * if memory is not laid out yet). */
+static void legacy_ram_split(struct vm *vm, uint64_t *below, uint64_t *above)
+{
+	*below = 0;
+	*above = 0;
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *g = &vm->mem.regions[i];
+
+		if (g->gpa >= X86_4G)
+			*above += g->size;
+		else
+			*below += g->size;
+	}
+	if (!vm->mem.nr_regions) {
+		*below = MIN(vm->cfg->mem_size, X86_PCI_HOLE_START);
+		*above = vm->cfg->mem_size - *below;
+	}
+}
+
+int rtc_create(struct vm *vm, struct rtc **out)
+{
+	struct legacy_rtc *lr = calloc(1, sizeof(*lr));
+	uint64_t below, above;
+	int r;
+
+	if (!lr)
+		return -ENOMEM;
+	lr->vm = vm;
+	r = rtc_new(&legacy_rtc_model_ops, lr, &lr->rtc);
+	if (r) {
+		free(lr);
+		return r;
+	}
+	legacy_ram_split(vm, &below, &above);
+	rtc_set_memory(lr->rtc, below, above);
+	r = bus_register(&vm->pio, X86_PORT_CMOS, 2, &rtc_bus_ops, lr->rtc);
+	if (r) {
+		rtc_free(lr->rtc);
+		free(lr);
+		return r;
+	}
+	r = vm_add_device(vm, "rtc", &legacy_rtc_ops, lr);
+	if (r) {
+		legacy_rtc_destroy(lr);
+		return r;
+	}
+	if (out)
+		*out = lr->rtc;
+	return 0;
+}
+
+/* --- debug exit --- */
+
+struct legacy_debug_exit {
+	struct vm *vm;
+	struct debug_exit *d;
+};
+
+static void legacy_debug_exit_fn(void *opaque, int status)
+{
+	struct legacy_debug_exit *ld = opaque;
+
+	log_debug("debug-exit: guest exits with status %d", status);
+	vm_request_stop(ld->vm, VM_EXIT_DEBUG, status);
+}
+
+static void legacy_debug_exit_stats(void *opaque, struct json_object *obj)
+{
+	struct legacy_debug_exit *ld = opaque;
+	uint64_t writes;
+	int last;
+
+	debug_exit_get_stats(ld->d, &writes, &last);
+	json_add_u64(obj, "writes", writes);
+	json_object_object_add(obj, "last_status", json_object_new_int(last));
+}
+
+static void legacy_debug_exit_destroy(void *opaque)
+{
+	struct legacy_debug_exit *ld = opaque;
+
+	bus_unregister(&ld->vm->pio, X86_PORT_DEBUG_EXIT);
+	debug_exit_free(ld->d);
+	free(ld);
+}
+
+static const struct vm_device_ops legacy_debug_exit_ops = {
+	.stats = legacy_debug_exit_stats,
+	.destroy = legacy_debug_exit_destroy,
+};
+
+int debug_exit_create(struct vm *vm)
+{
+	struct legacy_debug_exit *ld = calloc(1, sizeof(*ld));
+	int r;
+
+	if (!ld)
+		return -ENOMEM;
+	ld->vm = vm;
+	r = debug_exit_new(legacy_debug_exit_fn, ld, &ld->d);
+	if (r) {
+		free(ld);
+		return r;
+	}
+	r = bus_register(&vm->pio, X86_PORT_DEBUG_EXIT, DEBUG_EXIT_PORTS, &debug_exit_bus_ops,
+			 ld->d);
+	if (r) {
+		debug_exit_free(ld->d);
+		free(ld);
+		return r;
+	}
+	r = vm_add_device(vm, "debug-exit", &legacy_debug_exit_ops, ld);
+	if (r) {
+		legacy_debug_exit_destroy(ld);
+		return r;
+	}
+	return 0;
+}
+
 /* --- all of them --- */
 
 int x86_legacy_devices_create(struct vm *vm)
@@ -215,6 +416,18 @@ int x86_legacy_devices_create(struct vm *vm)
 	if (r) {
 		log_err("i8042: %s", strerror(-r));
 		return r;
+	}
+	r = rtc_create(vm, NULL);
+	if (r) {
+		log_err("rtc: %s", strerror(-r));
+		return r;
+	}
+	if (vm->cfg->debug_exit) {
+		r = debug_exit_create(vm);
+		if (r) {
+			log_err("debug-exit: %s", strerror(-r));
+			return r;
+		}
 	}
 	return 0;
 }

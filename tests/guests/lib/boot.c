@@ -247,9 +247,11 @@ void runtime_start(u32 proto, u64 info)
 {
 	tsc_at_boot = rdtsc();
 	console_init();
-	boot.proto = (enum boot_proto)proto;
+	/* entry.S passes 3 for the 32-bit Linux entry (code32_start). */
+	boot.entry_bits = proto == BOOT_LINUX ? 64 : 32;
+	boot.proto = proto == BOOT_PVH ? BOOT_PVH : BOOT_LINUX;
 	boot.info_paddr = info;
-	if (proto == BOOT_PVH)
+	if (boot.proto == BOOT_PVH)
 		parse_pvh();
 	else
 		parse_linux();

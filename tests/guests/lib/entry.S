@@ -20,6 +20,7 @@
  */
 #define BOOT_PVH 1
 #define BOOT_LINUX 2
+#define BOOT_LINUX32 3		/* Linux boot protocol, 32-bit entry */
 
 #define SEL_KCODE 0x08
 #define SEL_KDATA 0x10
@@ -85,7 +86,7 @@
 startup_32:
 	/* Linux 32-bit boot protocol entry (code32_start). */
 	cli
-	movl $BOOT_LINUX, %edi
+	movl $BOOT_LINUX32, %edi
 	jmp common32
 
 	.globl pvh_start32
@@ -230,8 +231,10 @@ isr_common:
 /*
  * u64 user_call(u64 (*fn)(u64), u64 arg, void *stack, size_t size)
  * Drops to CPL3 with iretq (SDM vol. 3A section 6.12.1, "IRET to a less
- * privileged level"); fn returns into user_ret_stub, which raises the DPL3
- * gate 0x80; its handler calls user_resume(value), which unwinds here.
+ * privileged level"); fn returns into user_ret_stub, whose HLT raises #GP
+ * at CPL3 (a privileged instruction, SDM vol. 3A section 5.9); idt.c sees
+ * the #GP at user_ret_stub and calls user_resume(rax), which unwinds here.
+ * Not INT n: PVM hosts answer `int $0x80` at CPL3 with #UD.
  */
 	.globl user_call
 user_call:
@@ -257,7 +260,7 @@ user_call:
 
 	.globl user_ret_stub
 user_ret_stub:
-	int $0x80
+	hlt
 1:	jmp 1b
 
 	.globl user_resume

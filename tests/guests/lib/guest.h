@@ -191,6 +191,7 @@ struct mem_region {
 
 struct boot_info {
 	enum boot_proto proto;
+	int entry_bits;		/* 32: PVH or code32_start; 64: startup_64 */
 	u64 info_paddr;		/* hvm_start_info or boot_params */
 	char cmdline[CMDLINE_MAX];
 	u64 cmdline_paddr;
@@ -207,6 +208,9 @@ struct boot_info {
 extern struct boot_info boot;
 const char *e820_type_name(u32 type);
 u64 mem_ram_total(void);
+/* Checks boot.mem (lib/memmap.c): sorted, no overlaps, low RAM, RAM at
+ * 1 MiB, holes, total against expect_mem_mb; FAILs on the first problem. */
+void memmap_check(void);
 
 /* The guest's own entry point, called on the BSP after the runtime set up
  * the console, the GDT/IDT and copied the boot information. */
@@ -239,9 +243,11 @@ void irq_set_handler(u8 vector, irq_handler_t h);
 /* Make vector callable from CPL3 (an interrupt gate with DPL 3). */
 void idt_set_user(u8 vector);
 /* Runs fn(arg) at CPL3 on stack [stack, stack+size) and returns what fn
- * returns: fn returns into a stub that raises `int $USER_RETURN_VECTOR`
- * (a DPL 3 gate), whose handler unwinds to user_call's caller.  A handler
- * may also end a user call early with user_resume(value). */
+ * returns: fn returns into a stub whose HLT faults (#GP at CPL3), and the
+ * #GP path unwinds to user_call's caller.  A handler may also end a user
+ * call early with user_resume(value).  Vector USER_RETURN_VECTOR is a
+ * DPL 3 gate that does the same for `int $0x80` with the value in RAX,
+ * but PVM hosts raise #UD for INT n at CPL3, so the stub does not use it. */
 #define USER_RETURN_VECTOR 0x80
 u64 user_call(u64 (*fn)(u64), u64 arg, void *stack, size_t size);
 NORETURN void user_resume(u64 value);

@@ -23,6 +23,7 @@ struct tss64 {
 } PACKED;
 
 extern char isr_stubs[];
+extern char user_ret_stub[];
 extern u64 gdt[];
 void cpu_tables_init(void);
 void isr_dispatch(struct regs *r);
@@ -108,6 +109,9 @@ void isr_dispatch(struct regs *r)
 {
 	u64 v = r->vector;
 
+	/* The end of a user_call (entry.S): HLT at CPL3 faults with #GP. */
+	if (v == 13 && (r->cs & 3) == 3 && r->rip == (u64)user_ret_stub)
+		user_resume(r->rax);
 	if (handlers[v]) {
 		handlers[v](r);
 		return;
@@ -117,10 +121,10 @@ void isr_dispatch(struct regs *r)
 	if (v < 32) {
 		u64 cr2;
 		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
-		fail("exception %lu (%s) at rip=0x%lx cs=0x%lx err=0x%lx "
+		fail("exception %lu (%s) at rip=0x%lx cs=0x%lx (CPL%lu) err=0x%lx "
 		     "cr2=0x%lx rsp=0x%lx apic=%u",
 		     v, exc_names[v] ? exc_names[v] : "reserved", r->rip, r->cs,
-		     r->error, cr2, r->rsp, lapic_id());
+		     r->cs & 3, r->error, cr2, r->rsp, lapic_id());
 	}
 	fail("unexpected interrupt vector 0x%lx at rip=0x%lx", v, r->rip);
 }

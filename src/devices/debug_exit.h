@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_DEVICES_DEBUG_EXIT_H
+#define VESSEL_DEVICES_DEBUG_EXIT_H
+
+#include <stdint.h>
+
+#include "bus/bus.h"
+
+/*
+ * An isa-debug-exit compatible port (QEMU's semantics): a write of value v
+ * (1, 2 or 4 bytes, little-endian) at the port stops the VM, and vessel
+ * exits with status (v << 1) | 1, so a test guest's "success" can never
+ * look like vessel's own exit 0.  Registered over 4 ports so that 2- and
+ * 4-byte accesses fit; only writes at the base port count.
+ */
+struct debug_exit;
+
+#define DEBUG_EXIT_PORTS 4
+
+/* The guest asked to exit with `status`. */
+typedef void (*debug_exit_fn)(void *opaque, int status);
+
+/* Port I/O callbacks; opaque is the struct debug_exit. */
+extern const struct bus_ops debug_exit_bus_ops;
+
+int debug_exit_new(debug_exit_fn fn, void *opaque, struct debug_exit **out);
+void debug_exit_free(struct debug_exit *d);
+/* Writes seen, and the status of the last one (0 if none). */
+void debug_exit_get_stats(struct debug_exit *d, uint64_t *writes, int *last_status);
+
+struct vm;
+/* At 0xf4 on vm->pio, stopping with vm_request_stop(vm, VM_EXIT_DEBUG, status)
+ * (legacy.c). */
+int debug_exit_create(struct vm *vm);
+
+#endif
