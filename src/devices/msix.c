@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Generic MSI-X: capability, vector table, pending bits, and delivery
+ * through KVM GSI routing + irqfd.  See msix.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "devices/msix.h"
+#include "devices/pci.h"
+#include "kvm/kvm.h"
+#include "util/log.h"
+
+int msix_init(struct msix *m, struct pci_dev *d, unsigned int nr, int bar, uint32_t table_off,
+	      uint32_t pba_off, struct irq_router *irq, int vm_fd)
+{
+	uint8_t body[10];
+	uint16_t ctrl = (uint16_t)(nr - 1);
+	uint32_t t = table_off | (uint32_t)bar, p = pba_off | (uint32_t)bar;
+	const uint8_t wmask[2] = { 0x00, 0xc0 };	/* enable, function mask */
+	int off;
+
+	if (nr == 0 || nr > MSIX_MAX_VECTORS || (table_off & 7) || (pba_off & 7) || bar < 0 ||
+	    bar >= PCI_NUM_BARS)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	m->v = calloc(nr, sizeof(*m->v));
+	m->pba = calloc((nr + 63) / 64, sizeof(uint64_t));
+	if (!m->v || !m->pba) {
+		free(m->v);
+		free(m->pba);
+		return -ENOMEM;
+	}
+	m->pci = d;
+	m->irq = irq;
+	m->vm_fd = vm_fd;
+	m->nr = nr;
+	for (unsigned int i = 0; i < nr; i++) {
+		m->v[i].ctrl = MSIX_VECTOR_MASKED;	/* masked at reset (6.8.2.9) */
+		m->v[i].gsi = -1;
+		m->v[i].efd = -1;
+	}
+	memcpy(body, &ctrl, 2);
+	memcpy(body + 2, &t, 4);
+	memcpy(body + 6, &p, 4);
+	off = pci_dev_add_cap(d, PCI_CAP_ID_MSIX, body, 12);
+	if (off < 0) {
+		free(m->v);
+		free(m->pba);
+		return off;
+	}
+	m->cap = (uint8_t)off;
+	pci_dev_set_wmask(d, m->cap + 2, wmask, 2);
+	pthread_mutex_init(&m->lock, NULL);
+	return 0;
+}
+
+static void vector_unroute(struct msix *m, struct msix_vector *v)
+{
+	if (v->efd >= 0) {
+		if (m->vm_fd >= 0 && v->gsi >= 0)
+			kvm_irqfd(m->vm_fd, v->efd, (uint32_t)v->gsi, -1, true);
+		close(v->efd);
+		v->efd = -1;
+	}
+	if (v->gsi >= 0 && m->irq)
+		irq_msi_free(m->irq, (uint32_t)v->gsi);
+	v->gsi = -1;
+}
+
+void msix_destroy(struct msix *m)
+{
+	if (!m->v)
+		return;
+	for (unsigned int i = 0; i < m->nr; i++)
+		vector_unroute(m, &m->v[i]);
+	free(m->v);
+	free(m->pba);
+	m->v = NULL;
+	pthread_mutex_destroy(&m->lock);
+}
+
+/*
+ * Point the vector's GSI at its current address/data.  Allocates the GSI
+ * and irqfd on first use.  On failure the vector still works through
+ * KVM_SIGNAL_MSI (slower: an ioctl per interrupt).
+ */
+static void vector_route(struct msix *m, struct msix_vector *v)
+{
+	uint64_t addr = ((uint64_t)v->addr_hi << 32) | v->addr_lo;
+	int ret;
+
+	v->route_stale = false;
+	if (m->vm_fd < 0 || !m->irq)
+		return;
+	if (v->gsi < 0) {
+		ret = irq_msi_alloc(m->irq);
+		if (ret < 0)
+			goto fail;
+		v->gsi = ret;
+	}
+	ret = irq_msi_set(m->irq, (uint32_t)v->gsi, addr, v->data);
+	if (ret < 0)
+		goto fail;
+	if (v->efd < 0) {
+		v->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (v->efd < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		ret = kvm_irqfd(m->vm_fd, v->efd, (uint32_t)v->gsi, -1, false);
+		if (ret < 0) {
+			close(v->efd);
+			v->efd = -1;
+			goto fail;
+		}
+	}
+	return;
+fail:
+	log_warn("%s: MSI-X route: %s; using KVM_SIGNAL_MSI", m->pci ? m->pci->name : "msix",
+		 strerror(-ret));
+	vector_unroute(m, v);
+}
+
+static void vector_fire(struct msix *m, struct msix_vector *v)
+{
+	uint64_t one = 1;
+
+	if (v->route_stale || (v->gsi < 0 && m->vm_fd >= 0))
+		vector_route(m, v);
+	m->sent++;
+	if (m->vm_fd < 0)
+		return;
+	if (v->efd >= 0) {
+		if (write(v->efd, &one, sizeof(one)) == sizeof(one))
+			return;
+	}
+	if (kvm_signal_msi(m->vm_fd, ((uint64_t)v->addr_hi << 32) | v->addr_lo, v->data) < 0)
+		m->failed++;
+}
+
+static bool vector_masked(struct msix *m, unsigned int i)
+{
+	return m->masked || (m->v[i].ctrl & MSIX_VECTOR_MASKED);
+}
+
+/* Deliver what became deliverable after an unmask. */
+static void fire_pending(struct msix *m)
+{
+	if (!m->enabled || m->masked)
+		return;
+	for (unsigned int i = 0; i < m->nr; i++) {
+		uint64_t bit = 1ull << (i % 64);
+
+		if ((m->pba[i / 64] & bit) && !vector_masked(m, i)) {
+			m->pba[i / 64] &= ~bit;
+			vector_fire(m, &m->v[i]);
+		}
+	}
+}
+
+void msix_table_read(struct msix *m, uint64_t off, void *data, unsigned int len)
+{
+	unsigned int i = (unsigned int)(off / MSIX_ENTRY_SIZE), o = off % MSIX_ENTRY_SIZE;
+	uint32_t ent[4];
+
+	memset(data, 0xff, len);
+	if (off >= msix_table_bytes(m->nr) || o + len > MSIX_ENTRY_SIZE || (len != 4 && len != 8))
+		return;
+	pthread_mutex_lock(&m->lock);
+	ent[0] = m->v[i].addr_lo;
+	ent[1] = m->v[i].addr_hi;
+	ent[2] = m->v[i].data;
+	ent[3] = m->v[i].ctrl;
+	memcpy(data, (uint8_t *)ent + o, len);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_table_write(struct msix *m, uint64_t off, const void *data, unsigned int len)
+{
+	unsigned int i = (unsigned int)(off / MSIX_ENTRY_SIZE), o = off % MSIX_ENTRY_SIZE;
+	struct msix_vector *v;
+	uint32_t ent[4];
+	bool was_masked;
+
+	/* Section 6.8.2: DWORD or aligned QWORD accesses only. */
+	if (off >= msix_table_bytes(m->nr) || o + len > MSIX_ENTRY_SIZE || (len != 4 && len != 8) ||
+	    (o & (len - 1)))
+		return;
+	pthread_mutex_lock(&m->lock);
+	v = &m->v[i];
+	was_masked = vector_masked(m, i);
+	ent[0] = v->addr_lo;
+	ent[1] = v->addr_hi;
+	ent[2] = v->data;
+	ent[3] = v->ctrl;
+	memcpy((uint8_t *)ent + o, data, len);
+	if (ent[0] != v->addr_lo || ent[1] != v->addr_hi || ent[2] != v->data)
+		v->route_stale = true;
+	v->addr_lo = ent[0] & ~3u;	/* bits 1:0 are reserved zero */
+	v->addr_hi = ent[1];
+	v->data = ent[2];
+	v->ctrl = ent[3] & MSIX_VECTOR_MASKED;
+	/* Re-route an unmasked vector now so the next irqfd write is right. */
+	if (v->route_stale && m->enabled && !vector_masked(m, i) && v->gsi >= 0)
+		vector_route(m, v);
+	if (was_masked && !vector_masked(m, i))
+		fire_pending(m);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_pba_read(struct msix *m, uint64_t off, void *data, unsigned int len)
+{
+	memset(data, 0, len);
+	if (off + len > msix_pba_bytes(m->nr) || len > 8)
+		return;
+	pthread_mutex_lock(&m->lock);
+	memcpy(data, (uint8_t *)m->pba + off, len);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_config_write(struct msix *m, uint32_t off, uint32_t val, unsigned int len)
+{
+	uint16_t ctrl;
+
+	if (off + len <= (uint32_t)m->cap + 2 || off >= (uint32_t)m->cap + 4)
+		return;
+	ctrl = (uint16_t)(pci_cfg_read32(m->pci, m->cap) >> 16);
+	pthread_mutex_lock(&m->lock);
+	m->enabled = ctrl & MSIX_CTRL_ENABLE;
+	m->masked = ctrl & MSIX_CTRL_MASKALL;
+	fire_pending(m);
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool msix_enabled(struct msix *m)
+{
+	bool en;
+
+	pthread_mutex_lock(&m->lock);
+	en = m->enabled;
+	pthread_mutex_unlock(&m->lock);
+	return en;
+}
+
+int msix_notify(struct msix *m, unsigned int vector)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->enabled || vector >= m->nr) {
+		ret = -EINVAL;
+	} else if (vector_masked(m, vector)) {
+		m->pba[vector / 64] |= 1ull << (vector % 64);
+		m->pended++;
+	} else {
+		vector_fire(m, &m->v[vector]);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void msix_reset(struct msix *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < m->nr; i++) {
+		m->v[i].addr_lo = m->v[i].addr_hi = m->v[i].data = 0;
+		m->v[i].ctrl = MSIX_VECTOR_MASKED;
+		m->v[i].route_stale = true;
+	}
+	memset(m->pba, 0, msix_pba_bytes(m->nr));
+	m->enabled = m->masked = false;
+	pthread_mutex_unlock(&m->lock);
+	/* Message Control lives in config space, owned by the PCI layer. */
+	pthread_mutex_lock(&m->pci->cfg_lock);
+	m->pci->cfg[m->cap + 3] &= (uint8_t)~0xc0;
+	pthread_mutex_unlock(&m->pci->cfg_lock);
+}

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Transport-independent part of a virtio device: the device status state
+ * machine (virtio 1.2 sections 2.1 and 3.1.1), feature negotiation
+ * (section 2.2), queue enabling and reset (section 2.4).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio/virtio.h"
+
+static void vq_error(void *opaque, struct virtq *vq)
+{
+	virtio_dev_needs_reset(opaque);
+}
+
+int virtio_dev_init(struct virtio_dev *vd, const char *name, uint16_t type,
+		    const struct virtio_dev_ops *ops, void *priv, unsigned int nr_queues,
+		    uint16_t max_size, uint64_t features, struct gmem *mem, struct evloop *loop)
+{
+	if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES || max_size == 0 ||
+	    (max_size & (max_size - 1)))
+		return -EINVAL;
+	memset(vd, 0, sizeof(*vd));
+	snprintf(vd->name, sizeof(vd->name), "%s", name);
+	vd->type = type;
+	vd->ops = ops;
+	vd->priv = priv;
+	vd->mem = mem;
+	vd->loop = loop;
+	vd->rl = (struct ratelimit)RATELIMIT_INIT;
+	vd->host_features = features | (1ull << VIRTIO_F_VERSION_1) |
+			    (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC);
+	vd->config_msix_vector = VIRTIO_NO_VECTOR;
+	vd->nr_queues = nr_queues;
+	vd->vqs = calloc(nr_queues, sizeof(*vd->vqs));
+	vd->qnames = calloc(nr_queues, sizeof(*vd->qnames));
+	if (!vd->vqs || !vd->qnames) {
+		free(vd->vqs);
+		free(vd->qnames);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < nr_queues; i++) {
+		snprintf(vd->qnames[i], sizeof(vd->qnames[i]), "%s.q%u", vd->name, i);
+		virtq_init(&vd->vqs[i], mem, (uint16_t)i, max_size, vd->qnames[i], &vd->rl);
+		vd->vqs[i].on_error = vq_error;
+		vd->vqs[i].opaque = vd;
+	}
+	pthread_mutex_init(&vd->lock, NULL);
+	return 0;
+}
+
+void virtio_dev_destroy(struct virtio_dev *vd)
+{
+	if (!vd->vqs)
+		return;
+	free(vd->vqs);
+	free(vd->qnames);
+	vd->vqs = NULL;
+	pthread_mutex_destroy(&vd->lock);
+}
+
+void virtio_dev_guest_error(struct virtio_dev *vd, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vd->guest_errors++;
+	log_guest_err(&vd->rl, "%s: guest error: %s", vd->name, msg);
+}
+
+bool virtio_dev_active(const struct virtio_dev *vd)
+{
+	return (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(vd->status & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED));
+}
+
+void virtio_dev_config_changed(struct virtio_dev *vd)
+{
+	vd->config_gen++;
+	if (vd->tops && vd->tops->notify_config)
+		vd->tops->notify_config(vd->transport);
+}
+
+void virtio_dev_needs_reset(struct virtio_dev *vd)
+{
+	/*
+	 * Section 2.1.2: only meaningful once the driver is running; before
+	 * DRIVER_OK the device simply refuses what it cannot accept.
+	 */
+	if (!(vd->status & VIRTIO_STATUS_DRIVER_OK) || (vd->status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if (vd->tops && vd->tops->notify_config)
+		vd->tops->notify_config(vd->transport);
+}
+
+void virtio_dev_notify(struct virtio_dev *vd, struct virtq *vq)
+{
+	if (virtq_should_notify(vq) && vd->tops && vd->tops->notify_queue)
+		vd->tops->notify_queue(vd->transport, vq);
+}
+
+void virtio_dev_reset(struct virtio_dev *vd)
+{
+	if (vd->ops->reset)
+		vd->ops->reset(vd);
+	for (unsigned int i = 0; i < vd->nr_queues; i++)
+		virtq_reset(&vd->vqs[i]);
+	vd->status = 0;
+	vd->driver_features = 0;
+	vd->config_msix_vector = VIRTIO_NO_VECTOR;
+	vd->resets++;
+}
+
+uint8_t virtio_dev_get_status(struct virtio_dev *vd)
+{
+	/*
+	 * Section 4.1.4.3.2: after writing 0 the driver waits for device_status
+	 * to read back 0.  Until requests already handed to the block layer
+	 * finish, we report FAILED-free non-zero so DMA cannot outlive reset.
+	 */
+	if (vd->status == 0 && vd->ops->busy && vd->ops->busy(vd))
+		return VIRTIO_STATUS_ACKNOWLEDGE;
+	return vd->status;
+}
+
+uint32_t virtio_dev_read_features(struct virtio_dev *vd, unsigned int select)
+{
+	if (select > 1)
+		return 0;
+	return (uint32_t)(vd->host_features >> (32 * select));
+}
+
+void virtio_dev_write_features(struct virtio_dev *vd, unsigned int select, uint32_t val)
+{
+	uint64_t mask;
+
+	/* Section 3.1.1: features are written before FEATURES_OK, once. */
+	if (vd->status & VIRTIO_STATUS_FEATURES_OK) {
+		virtio_dev_guest_error(vd, "driver_feature written after FEATURES_OK");
+		return;
+	}
+	if (select > 1) {
+		if (val)
+			virtio_dev_guest_error(vd, "driver_feature_select %u holds no features",
+					       select);
+		return;
+	}
+	mask = 0xffffffffull << (32 * select);
+	vd->driver_features = (vd->driver_features & ~mask) | ((uint64_t)val << (32 * select));
+}
+
+static bool features_ok(struct virtio_dev *vd)
+{
+	if (vd->driver_features & ~vd->host_features) {
+		virtio_dev_guest_error(vd, "driver accepted features %#llx the device never offered",
+				       (unsigned long long)(vd->driver_features & ~vd->host_features));
+		return false;
+	}
+	/* Legacy drivers are not served: VERSION_1 is mandatory (section 6.1). */
+	if (!virtio_has_feature(vd, VIRTIO_F_VERSION_1)) {
+		virtio_dev_guest_error(vd, "driver did not accept VIRTIO_F_VERSION_1");
+		return false;
+	}
+	return true;
+}
+
+void virtio_dev_set_status(struct virtio_dev *vd, uint8_t val)
+{
+	uint8_t old = vd->status, added;
+
+	if (val == 0) {
+		virtio_dev_reset(vd);
+		return;
+	}
+	/* Section 2.1.1: the driver never clears a bit except by reset. */
+	if (old & ~val & ~VIRTIO_STATUS_NEEDS_RESET) {
+		virtio_dev_guest_error(vd, "device_status %#x clears bits of %#x", val, old);
+		return;
+	}
+	added = val & ~old & ~VIRTIO_STATUS_NEEDS_RESET;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_ok(vd))
+		added &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK; /* driver sees it did not stick */
+	if (added & VIRTIO_STATUS_DRIVER_OK) {
+		if (!((old | added) & VIRTIO_STATUS_FEATURES_OK)) {
+			virtio_dev_guest_error(vd, "DRIVER_OK without FEATURES_OK");
+			added &= (uint8_t)~VIRTIO_STATUS_DRIVER_OK;
+		}
+	}
+	vd->status = old | added;
+	if (added & VIRTIO_STATUS_DRIVER_OK) {
+		int ret = vd->ops->activate ? vd->ops->activate(vd) : 0;
+
+		if (ret < 0) {
+			log_warn("%s: cannot start the device: %s", vd->name, strerror(-ret));
+			virtio_dev_needs_reset(vd);
+			return;
+		}
+		/* Buffers made available before DRIVER_OK are served now. */
+		for (unsigned int i = 0; i < vd->nr_queues; i++)
+			if (vd->vqs[i].enabled && virtq_has_avail(&vd->vqs[i]))
+				virtio_dev_kick(vd, i);
+	}
+}
+
+int virtio_dev_queue_enable(struct virtio_dev *vd, unsigned int q)
+{
+	struct virtq *vq;
+	int ret;
+
+	if (q >= vd->nr_queues)
+		return -EINVAL;
+	vq = &vd->vqs[q];
+	if (vq->enabled)
+		return 0;
+	if (!(vd->status & VIRTIO_STATUS_FEATURES_OK) || (vd->status & VIRTIO_STATUS_DRIVER_OK)) {
+		virtio_dev_guest_error(vd, "queue_enable of queue %u outside feature negotiation",
+				       q);
+		return -EINVAL;
+	}
+	ret = virtq_enable(vq, virtio_has_feature(vd, VIRTIO_F_EVENT_IDX),
+			   virtio_has_feature(vd, VIRTIO_F_INDIRECT_DESC));
+	if (ret < 0)
+		virtio_dev_guest_error(vd,
+				       "queue %u refused: size %u (max %u), desc %#llx avail %#llx "
+				       "used %#llx",
+				       q, vq->size, vq->max_size, (unsigned long long)vq->desc_gpa,
+				       (unsigned long long)vq->avail_gpa,
+				       (unsigned long long)vq->used_gpa);
+	return ret;
+}
+
+void virtio_dev_kick(struct virtio_dev *vd, unsigned int q)
+{
+	/* Section 2.7.13.3: buffers are only used once DRIVER_OK is set. */
+	if (q >= vd->nr_queues || !virtio_dev_active(vd) || !vd->vqs[q].enabled)
+		return;
+	if (vd->ops->notify)
+		vd->ops->notify(vd, q);
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_VIRTIO_VIRTIO_H
+#define VESSEL_VIRTIO_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/log.h"
+#include "virtio/virtq.h"
+
+/*
+ * A virtio device, independent of its transport (DESIGN.md section 4).
+ *
+ * A device model (blk, rng, console) fills a struct virtio_dev_ops and
+ * works only with struct virtio_dev and its virtqueues; the transport
+ * (virtio-pci today, vhost-user later) owns registers and interrupts and
+ * reaches the model through the ops, and the model reaches the driver
+ * through virtio_dev_notify() / virtio_dev_config_changed(), which call
+ * the transport's ops.  Everything on a device happens under vd->lock:
+ * register accesses from vCPU threads, queue kicks and I/O completions
+ * on the event loop.
+ */
+
+/* Device status bits (section 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED 128
+
+/* Reserved feature bits (section 6). */
+#define VIRTIO_F_VERSION_1 32
+
+/* Device IDs (section 5). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_NO_VECTOR 0xffff
+#define VIRTIO_MAX_QUEUES 64
+
+struct virtio_dev;
+struct gmem;
+struct evloop;
+struct json_object;
+
+struct virtio_dev_ops {
+	/* Device configuration space (section 5.x.4); len 1, 2, 4 or 8. */
+	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *data, unsigned int len);
+	void (*config_write)(struct virtio_dev *vd, uint32_t off, const void *data,
+			     unsigned int len);
+	/* DRIVER_OK was set: features are final, queues configured.  0 or
+	 * -errno (the device then reports NEEDS_RESET). */
+	int (*activate)(struct virtio_dev *vd);
+	/* The driver notified queue q (an enabled queue of an active device). */
+	void (*notify)(struct virtio_dev *vd, unsigned int q);
+	/* Device reset (section 2.4): forget queues, drop in-flight results. */
+	void (*reset)(struct virtio_dev *vd);
+	/* Requests still in flight below the device (reset not finished). */
+	bool (*busy)(struct virtio_dev *vd);
+	/* Device state for snapshots; NULL if the device has none. */
+	int (*save)(struct virtio_dev *vd, void *buf, size_t *len);
+	int (*load)(struct virtio_dev *vd, const void *buf, size_t len);
+	void (*stats)(struct virtio_dev *vd, struct json_object *obj);
+	void (*destroy)(struct virtio_dev *vd);
+};
+
+struct virtio_transport_ops {
+	/* Raise the used-buffer interrupt of vq. */
+	void (*notify_queue)(void *transport, struct virtq *vq);
+	/* Raise the configuration change interrupt. */
+	void (*notify_config)(void *transport);
+};
+
+struct virtio_dev {
+	char name[32];
+	uint16_t type;			/* VIRTIO_ID_* */
+	uint64_t host_features;		/* offered */
+	uint64_t driver_features;	/* written by the driver */
+	uint8_t status;
+	uint8_t config_gen;		/* config_generation, section 4.1.4.3 */
+	uint16_t config_msix_vector;
+	unsigned int nr_queues;
+	struct virtq *vqs;
+	char (*qnames)[40];
+
+	struct gmem *mem;
+	struct evloop *loop;
+	pthread_mutex_t lock;
+	struct ratelimit rl;
+	uint64_t guest_errors;		/* register-level protocol errors */
+	uint64_t resets;
+
+	const struct virtio_dev_ops *ops;
+	const struct virtio_transport_ops *tops;
+	void *transport;
+	void *priv;			/* the device model's state */
+};
+
+/*
+ * Set up a device with nr_queues queues of max_size entries.  VERSION_1,
+ * EVENT_IDX and INDIRECT_DESC are offered on top of `features`.
+ */
+int virtio_dev_init(struct virtio_dev *vd, const char *name, uint16_t type,
+		    const struct virtio_dev_ops *ops, void *priv, unsigned int nr_queues,
+		    uint16_t max_size, uint64_t features, struct gmem *mem, struct evloop *loop);
+void virtio_dev_destroy(struct virtio_dev *vd);
+
+static inline bool virtio_has_feature(const struct virtio_dev *vd, unsigned int bit)
+{
+	return bit < 64 && (vd->driver_features >> bit) & 1;
+}
+
+/* Register-level operations, called by the transport under vd->lock. */
+void virtio_dev_set_status(struct virtio_dev *vd, uint8_t status);
+uint8_t virtio_dev_get_status(struct virtio_dev *vd);
+void virtio_dev_write_features(struct virtio_dev *vd, unsigned int select, uint32_t val);
+uint32_t virtio_dev_read_features(struct virtio_dev *vd, unsigned int select);
+/* queue_enable = 1; -EINVAL (queue stays disabled) if its setup is invalid. */
+int virtio_dev_queue_enable(struct virtio_dev *vd, unsigned int q);
+/* A driver notification for queue q (doorbell or ioeventfd). */
+void virtio_dev_kick(struct virtio_dev *vd, unsigned int q);
+void virtio_dev_reset(struct virtio_dev *vd);
+
+/* For device models, under vd->lock. */
+bool virtio_dev_active(const struct virtio_dev *vd);
+/* After pushing used buffers: interrupt if the driver wants one. */
+void virtio_dev_notify(struct virtio_dev *vd, struct virtq *vq);
+void virtio_dev_config_changed(struct virtio_dev *vd);
+/* Enter DEVICE_NEEDS_RESET (section 2.1.2) after a guest error. */
+void virtio_dev_needs_reset(struct virtio_dev *vd);
+/* Count and log (rate-limited) a guest error that breaks no queue. */
+void virtio_dev_guest_error(struct virtio_dev *vd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif
