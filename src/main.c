@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	/* One line per command group, in the order `vessel --help` lists them. */
 	{ "run", cmd_run, "boot a VM in the foreground, console on stdio" },
 	{ "host", cmd_host, "show what this host offers for virtualization" },
+	{ "img", cmd_img, "create, inspect, check and convert disk images" },
 	{ "version", cmd_version, "print the version" },
 };
 

@@ -18,6 +18,7 @@
 
 /* Every format driver, in probing order.  raw is the fallback. */
 static const struct blk_driver *const blk_drivers[] = {
+	&qcow2_driver,
 	&raw_driver,
 };
 

@@ -99,6 +99,7 @@ struct blk_driver {
 	 */
 	int (*block_status)(struct blkdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
 			    int *status, uint64_t *host_off);
+	/* Change the virtual size; logs (log_err) why it fails. */
 	int (*resize)(struct blkdev *bd, uint64_t new_size);
 	/* Create a new image at path (the file may exist: truncate it). */
 	int (*create)(const char *path, const struct blk_create_opts *o);

@@ -326,10 +326,16 @@ static int raw_resize(struct blkdev *bd, uint64_t new_size)
 		log_err("cannot resize block device '%s'", bd->path);
 		return -ENOTSUP;
 	}
-	if (new_size > (uint64_t)INT64_MAX)
+	if (new_size > (uint64_t)INT64_MAX) {
+		log_err("cannot resize '%s': size too large", bd->path);
 		return -EFBIG;
-	if (ftruncate(bd->fd, (off_t)new_size) < 0)
-		return -errno;
+	}
+	if (ftruncate(bd->fd, (off_t)new_size) < 0) {
+		int ret = -errno;
+
+		log_err("cannot resize '%s': %s", bd->path, strerror(errno));
+		return ret;
+	}
 	bd->size = new_size;
 	return 0;
 }
