@@ -149,8 +149,11 @@ int qcow2_write_compressed(struct blkdev *bd, uint64_t off, const void *buf, siz
 	if (!in)
 		return -ENOMEM;
 	memcpy(in, buf, len);
-	/* the descriptor's sector count bounds the size; keep it below a cluster */
-	csize_max = cs - 512;
+	/*
+	 * Only worth it below a cluster; that also keeps the descriptor's
+	 * sector count (cluster_bits - 8 bits) in range wherever the data starts.
+	 */
+	csize_max = cs - 1;
 	r = qcow2_compress(s, in, cs, s->cbuf, (size_t)csize_max, &clen);
 	if (r == -ENOSPC || clen == 0) {
 		struct iovec v = { in, len };

@@ -283,7 +283,7 @@ int qcow2_zero_or_discard(struct qcow2_state *s, uint64_t off, uint64_t len, boo
 		uint8_t *l2;
 
 		/* a missing table reads as the backing file (or zeroes without one) */
-		r = get_l2_for_update(s, g, zero && backing, &l2);
+		r = get_l2_for_update(s, g, backing && (zero || s->version >= 3), &l2);
 		if (r)
 			break;
 		if (!l2) {
@@ -295,9 +295,10 @@ int qcow2_zero_or_discard(struct qcow2_state *s, uint64_t off, uint64_t len, boo
 			uint64_t e = qcow2_be64(p), ne;
 
 			if (!l2e_holds_clusters(e) && !(e & QCOW2_OFLAG_ZERO)) {
-				/* unallocated: zeroes without a backing file; a discard
-				 * may keep showing the backing file */
-				if (!backing || !zero)
+				/* unallocated: zeroes without a backing file; with one,
+				 * discarded data must not reappear from the backing file
+				 * (v2 cannot express that: a discard shows it again) */
+				if (!backing || (!zero && s->version < 3))
 					continue;
 				ne = QCOW2_OFLAG_ZERO;
 			} else if (zero && !may_unmap && in_place(e)) {

@@ -227,6 +227,419 @@ static void test_read_qemu_images(void **state)
 	free(model);
 }
 
+/* ---- compressed clusters -------------------------------------------- */
+
+static void compressed_read(const char *ctype, const char *extra)
+{
+	const size_t size = 4 * MiB;
+	uint8_t *model = calloc(1, size);
+	char *raw = tpath("c.raw"), *img = tpath("c.qcow2");
+	struct blkdev *bd;
+	uint64_t pnum, ho;
+	int st;
+
+	assert_non_null(model);
+	/* compressible data (runs) and incompressible data */
+	for (size_t i = 0; i < 2 * MiB; i++)
+		model[i] = (uint8_t)((i / 1000) * 7);
+	fill(model + 2 * MiB + 5000, 600000, 21);
+	write_raw(raw, model, size);
+	assert_int_equal(sh("%s convert -c -f raw -O qcow2 -o compression_type=%s%s %s %s",
+			    qimg(), ctype, extra, raw, img),
+			 0);
+	bd = xopen(img, false);
+	read_all_compare(bd, model, size);
+	assert_int_equal(blk_block_status(bd, 0, size, &pnum, &st, &ho), 0);
+	assert_true(st & BLK_STATUS_COMPRESSED);
+	/* overwrite part of a compressed cluster: copy-on-write from the compressed data */
+	mwrite(bd, model, 70000, 3000, 22);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, model, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	unlink(raw);
+	unlink(img);
+	free(model);
+}
+
+static void test_compressed_read_zlib(void **state)
+{
+	compressed_read("zlib", "");
+	compressed_read("zlib", ",cluster_size=4096");
+}
+
+static void test_compressed_read_zstd(void **state)
+{
+	compressed_read("zstd", "");
+	compressed_read("zstd", ",cluster_size=2M");
+}
+
+static void compressed_write(const char *ctype, uint32_t cs)
+{
+	const size_t size = 3 * MiB + 4096; /* a partial last cluster */
+	uint8_t *model = calloc(1, size);
+	char *raw = tpath("cw.raw"), *img = tpath("cw.qcow2");
+	struct blk_create_opts o = { .size = size, .cluster_size = cs, .compression_type = ctype };
+	struct blkdev *bd;
+	struct qcow2_check_result res;
+	uint64_t pnum, ho;
+	int st;
+
+	assert_non_null(model);
+	for (size_t i = 0; i < size; i++)
+		model[i] = (uint8_t)(i % 251 < 100 ? 0 : i / 4096);
+	fill(model + MiB, 70000, 31); /* incompressible part: stored normally */
+	assert_int_equal(qcow2_create(img, &o), 0);
+	bd = xopen(img, false);
+	for (uint64_t off = 0; off < size; off += cs)
+		assert_int_equal(qcow2_write_compressed(bd, off, model + off, MIN(cs, size - off)),
+				 0);
+	assert_int_equal(blk_block_status(bd, 0, size, &pnum, &st, &ho), 0);
+	assert_true(st & BLK_STATUS_COMPRESSED);
+	read_all_compare(bd, model, size);
+	/* rewrite one compressed cluster normally, one compressed again */
+	mwrite(bd, model, cs + 10, 100, 32);
+	assert_int_equal(qcow2_write_compressed(bd, 2 * cs, model + 2 * cs, cs), 0);
+	read_all_compare(bd, model, size);
+	assert_int_equal(qcow2_check(bd, 0, &res), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(res.leaks, 0);
+	assert_true(res.compressed_clusters > 0);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, model, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	unlink(raw);
+	unlink(img);
+	free(model);
+}
+
+static void test_compressed_write(void **state)
+{
+	compressed_write("zlib", 65536);
+	compressed_write("zstd", 65536);
+	compressed_write("zlib", 4096);
+	compressed_write("zlib", 512);
+}
+
+/* ---- zero clusters and discard ------------------------------------- */
+
+static void zero_discard(bool v2)
+{
+	const size_t size = 4 * MiB;
+	uint8_t *model = calloc(1, size);
+	char *raw = tpath("z.raw"), *img = tpath("z.qcow2");
+	struct blk_create_opts o = { .size = size, .cluster_size = 65536, .compat_v2 = v2 };
+	struct blkdev *bd;
+	uint64_t pnum, ho;
+	int st;
+
+	assert_non_null(model);
+	assert_int_equal(qcow2_create(img, &o), 0);
+	bd = xopen(img, false);
+	mwrite(bd, model, 0, size, 41);
+	assert_int_equal(blk_write_zeroes(bd, 100000, 500000, true), 0);
+	memset(model + 100000, 0, 500000);
+	assert_int_equal(blk_write_zeroes(bd, MiB, 256 * 1024, false), 0);
+	memset(model + MiB, 0, 256 * 1024);
+	read_all_compare(bd, model, size);
+	if (!v2) {
+		assert_int_equal(blk_block_status(bd, MiB, 65536, &pnum, &st, &ho), 0);
+		assert_true(st & BLK_STATUS_ZERO);
+	}
+	/* discard: whole clusters only; without a backing file they read as zeroes */
+	assert_int_equal(blk_discard(bd, 2 * MiB, MiB), 0);
+	memset(model + 2 * MiB, 0, MiB);
+	assert_int_equal(blk_discard(bd, 3 * MiB + 10, 1000), 0); /* partial: ignored */
+	read_all_compare(bd, model, size);
+	/* writing into zeroed and discarded areas again */
+	mwrite(bd, model, MiB + 1000, 5000, 42);
+	mwrite(bd, model, 2 * MiB + 65536 - 10, 20, 43);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, model, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	unlink(raw);
+	unlink(img);
+	free(model);
+}
+
+static void test_zero_discard_v3(void **state)
+{
+	zero_discard(false);
+}
+
+static void test_zero_discard_v2(void **state)
+{
+	zero_discard(true);
+}
+
+/* ---- backing files ---------------------------------------------------- */
+
+static void test_backing_chain(void **state)
+{
+	const size_t bsize = 3 * MiB, size = 5 * MiB;
+	uint8_t *model = calloc(1, size), *base = malloc(bsize);
+	char *braw = tpath("base.raw"), *mid = tpath("mid.qcow2"), *top = tpath("top.qcow2");
+	char *raw = tpath("chain.raw");
+	struct blk_create_opts o = { .size = size, .cluster_size = 65536 };
+	struct blkdev *bd;
+	uint64_t pnum, ho;
+	int st;
+
+	assert_non_null(model);
+	assert_non_null(base);
+	fill(base, bsize, 51);
+	write_raw(braw, base, bsize);
+	memcpy(model, base, bsize); /* beyond the smaller backing file: zeroes */
+	/* relative names are relative to the image's directory */
+	o.backing_file = strrchr(braw, '/') + 1;
+	o.backing_fmt = "raw";
+	assert_int_equal(qcow2_create(mid, &o), 0);
+	bd = xopen(mid, false);
+	assert_non_null(bd->backing);
+	read_all_compare(bd, model, size);
+	mwrite(bd, model, 1000, 3000, 52);		/* COW head and tail from the backing file */
+	mwrite(bd, model, bsize - 100, 70000, 53); /* across the end of the backing file */
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(mid), 0);
+	/* top made by qemu-img on our mid */
+	assert_int_equal(sh("cd %s && %s create -q -f qcow2 -b %s -F qcow2 %s", getenv("UNIT_TMPDIR"),
+			    qimg(), strrchr(mid, '/') + 1, top),
+			 0);
+	bd = xopen(top, false);
+	read_all_compare(bd, model, size);
+	mwrite(bd, model, 65536 + 5, 10, 54);
+	assert_int_equal(blk_block_status(bd, 0, size, &pnum, &st, &ho), 0);
+	assert_false(st & BLK_STATUS_ALLOCATED); /* comes from the backing file */
+	/* discard with a backing file must not expose the backing data (v3 zero flag) */
+	assert_int_equal(blk_discard(bd, 2 * 65536, 65536), 0);
+	assert_int_equal(blk_write_zeroes(bd, 4 * 65536, 65536 + 100, true), 0);
+	read_all_compare(bd, model, 2 * 65536);
+	memset(model + 4 * 65536, 0, 65536 + 100);
+	{
+		uint8_t z[65536], zero[65536] = { 0 };
+
+		assert_int_equal(blk_pread(bd, z, 65536, 2 * 65536), 0);
+		assert_memory_equal(z, zero, 65536);
+		memset(model + 2 * 65536, 0, 65536);
+	}
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(top), 0);
+	write_raw(raw, model, size);
+	assert_int_equal(qcompare(top, "qcow2", raw, "raw"), 0);
+	unlink(braw);
+	unlink(mid);
+	unlink(top);
+	unlink(raw);
+	free(model);
+	free(base);
+}
+
+static void chain_image(const char *path, const char *backing, uint64_t size)
+{
+	struct blk_create_opts o = { .size = size, .cluster_size = 65536 };
+
+	o.backing_file = backing;
+	o.backing_fmt = backing ? "qcow2" : NULL;
+	assert_int_equal(qcow2_create(path, &o), 0);
+}
+
+static void test_backing_loops(void **state)
+{
+	struct blk_open_opts ro = { .format = "qcow2", .readonly = true };
+	struct blkdev *bd = NULL;
+	char a[512], b[512], name[64], prev[64];
+
+	snprintf(a, sizeof(a), "%s", tpath("loopa.qcow2"));
+	snprintf(b, sizeof(b), "%s", tpath("loopb.qcow2"));
+	chain_image(a, strrchr(b, '/') + 1, MiB);
+	chain_image(b, strrchr(a, '/') + 1, MiB);
+	assert_int_equal(blk_open(a, &ro, &bd), -ELOOP);
+	assert_null(bd);
+	chain_image(a, strrchr(a, '/') + 1, MiB); /* itself */
+	assert_int_equal(blk_open(a, &ro, &bd), -ELOOP);
+	/* 70 images deep: refused; 20 deep: fine, and reads reach the bottom */
+	prev[0] = 0;
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "deep%d.qcow2", i);
+		chain_image(tpath(name), i ? prev : NULL, MiB);
+		if (i == 0) {
+			bd = xopen(tpath(name), false);
+			assert_int_equal(blk_pwrite(bd, "bottom", 6, 12345), 0);
+			blk_close(bd);
+		}
+		if (i == 20) {
+			char buf[6];
+
+			bd = xopen(tpath(name), true);
+			assert_int_equal(blk_pread(bd, buf, 6, 12345), 0);
+			assert_memory_equal(buf, "bottom", 6);
+			blk_close(bd);
+		}
+		snprintf(prev, sizeof(prev), "%s", strrchr(tpath(name), '/') + 1);
+	}
+	assert_true(blk_open(tpath(name), &ro, &bd) < 0);
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "deep%d.qcow2", i);
+		unlink(tpath(name));
+	}
+	unlink(a);
+	unlink(b);
+}
+
+/* ---- internal snapshots ------------------------------------------------ */
+
+static void test_snapshots(void **state)
+{
+	const size_t size = 4 * MiB;
+	uint8_t *model = calloc(1, size), *m1 = malloc(size), *m2 = malloc(size);
+	char *img = tpath("snap.qcow2"), *raw = tpath("snap.raw");
+	struct qcow2_snapshot_info *list;
+	struct qcow2_check_result res;
+	struct blkdev *bd;
+	int n;
+
+	assert_non_null(model);
+	xcreate(img, size, 65536);
+	bd = xopen(img, false);
+	mwrite(bd, model, 0, 2 * MiB, 61);
+	assert_int_equal(qcow2_snapshot_create(bd, "s1"), 0);
+	memcpy(m1, model, size);
+	assert_int_equal(qcow2_snapshot_create(bd, "s1"), -EEXIST);
+	mwrite(bd, model, MiB + 77, 2 * MiB, 62);
+	assert_int_equal(blk_discard(bd, 0, 65536 * 2), 0);
+	memset(model, 0, 65536 * 2);
+	assert_int_equal(qcow2_snapshot_create(bd, "s2"), 0);
+	memcpy(m2, model, size);
+	mwrite(bd, model, 500, 100000, 63);
+	assert_int_equal(qcow2_snapshot_list(bd, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "s1");
+	assert_string_equal(list[1].name, "s2");
+	assert_int_equal(list[1].disk_size, size);
+	qcow2_snapshot_list_free(list, n);
+	assert_int_equal(qcow2_check(bd, 0, &res), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	assert_int_equal(sh("%s snapshot -l %s | grep -q s2", qimg(), img), 0);
+
+	bd = xopen(img, false);
+	read_all_compare(bd, model, size);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s1"), 0);
+	read_all_compare(bd, m1, size);
+	mwrite(bd, m1, 3 * MiB, 4096, 64); /* writes after apply copy shared clusters */
+	assert_int_equal(qcow2_snapshot_apply(bd, "2"), 0); /* by id */
+	read_all_compare(bd, m2, size);
+	assert_int_equal(qcow2_snapshot_delete(bd, "s1"), 0);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s1"), -ENOENT);
+	mwrite(bd, m2, 0, 3 * MiB, 65);
+	assert_int_equal(qcow2_check(bd, 0, &res), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+
+	/* interoperate: qemu-img takes a snapshot, we revert to it; and the reverse */
+	assert_int_equal(sh("%s snapshot -c q1 %s", qimg(), img), 0);
+	bd = xopen(img, false);
+	mwrite(bd, model, 0, size, 66); /* model := new content */
+	assert_int_equal(qcow2_snapshot_apply(bd, "q1"), 0);
+	read_all_compare(bd, m2, size);
+	assert_int_equal(qcow2_snapshot_delete(bd, "s2"), 0);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, m2, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	assert_int_equal(sh("%s snapshot -d q1 %s", qimg(), img), 0);
+	assert_int_equal(qcheck(img), 0);
+	unlink(img);
+	unlink(raw);
+	free(model);
+	free(m1);
+	free(m2);
+}
+
+/* ---- refcount widths, preallocation, v2, resize, rebase helpers ---------- */
+
+static void test_create_variants(void **state)
+{
+	const size_t size = 3 * MiB;
+	uint8_t *model = calloc(1, size);
+	char *img = tpath("var.qcow2"), *raw = tpath("var.raw");
+	const unsigned int rbits[] = { 1, 2, 4, 8, 32, 64 };
+	struct qcow2_info info;
+	struct blkdev *bd;
+	struct stat st;
+
+	assert_non_null(model);
+	fill(model + 1000, 500000, 71);
+	write_raw(raw, model, size);
+	for (size_t i = 0; i < ARRAY_SIZE(rbits) + 4; i++) {
+		struct blk_create_opts o = { .size = size, .cluster_size = 4096 };
+
+		if (i < ARRAY_SIZE(rbits))
+			o.refcount_bits = rbits[i];
+		else if (i == ARRAY_SIZE(rbits))
+			o.compat_v2 = true;
+		else if (i == ARRAY_SIZE(rbits) + 1)
+			o.prealloc = BLK_PREALLOC_METADATA;
+		else if (i == ARRAY_SIZE(rbits) + 2)
+			o.prealloc = BLK_PREALLOC_FULL;
+		else
+			o.lazy_refcounts = true;
+		assert_int_equal(qcow2_create(img, &o), 0);
+		assert_int_equal(qcheck(img), 0);
+		bd = xopen(img, false);
+		assert_int_equal(blk_pwrite(bd, model + 1000, 500000, 1000), 0);
+		assert_int_equal(qcow2_info(bd, &info), 0);
+		if (i < ARRAY_SIZE(rbits))
+			assert_int_equal(info.refcount_bits, rbits[i]);
+		if (o.compat_v2)
+			assert_string_equal(info.compat, "0.10");
+		if (o.lazy_refcounts)
+			assert_true(info.lazy_refcounts);
+		if (o.prealloc == BLK_PREALLOC_FULL)
+			assert_true(info.disk_size >= size);
+		blk_close(bd);
+		assert_int_equal(qcheck(img), 0);
+		assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+		if (o.prealloc == BLK_PREALLOC_METADATA) {
+			assert_int_equal(stat(img, &st), 0);
+			assert_true((size_t)st.st_size >= size);
+		}
+	}
+	/* resize, then rebase -u and make_empty (commit) */
+	bd = xopen(img, false);
+	assert_int_equal(blk_resize(bd, 64 * MiB), 0);
+	assert_int_equal(bd->size, 64 * MiB);
+	assert_int_equal(blk_pwrite(bd, "end", 3, 64 * MiB - 3), 0);
+	assert_int_equal(qcow2_set_backing(bd, "nonexistent.raw", "raw"), 0);
+	assert_int_equal(qcow2_info(bd, &info), 0);
+	assert_string_equal(info.backing_file, "nonexistent.raw");
+	assert_string_equal(info.backing_fmt, "raw");
+	assert_int_equal(qcow2_set_backing(bd, NULL, NULL), 0);
+	assert_int_equal(qcow2_make_empty(bd), 0);
+	{
+		uint64_t pnum, ho;
+		int stt;
+
+		assert_int_equal(blk_block_status(bd, 0, 64 * MiB, &pnum, &stt, &ho), 0);
+		assert_false(stt & BLK_STATUS_ALLOCATED);
+		assert_true(pnum > 0);
+	}
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	assert_int_equal(sh("%s info %s | grep -q 'virtual size: 64 MiB'", qimg(), img), 0);
+	unlink(img);
+	unlink(raw);
+	free(model);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +648,15 @@ int main(void)
 		cmocka_unit_test(test_rw_64k),
 		cmocka_unit_test(test_rw_2m),
 		cmocka_unit_test(test_read_qemu_images),
+		cmocka_unit_test(test_compressed_read_zlib),
+		cmocka_unit_test(test_compressed_read_zstd),
+		cmocka_unit_test(test_compressed_write),
+		cmocka_unit_test(test_zero_discard_v3),
+		cmocka_unit_test(test_zero_discard_v2),
+		cmocka_unit_test(test_backing_chain),
+		cmocka_unit_test(test_backing_loops),
+		cmocka_unit_test(test_snapshots),
+		cmocka_unit_test(test_create_variants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
