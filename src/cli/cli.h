@@ -10,6 +10,21 @@
 int cmd_run(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_img(int argc, char **argv);
+int cmd_define(int argc, char **argv);
+int cmd_undefine(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_shutdown(int argc, char **argv);
+int cmd_destroy(int argc, char **argv);
+int cmd_reboot(int argc, char **argv);
+int cmd_vcpuinfo(int argc, char **argv);
+int cmd_vcpupin(int argc, char **argv);
+int cmd_emulatorpin(int argc, char **argv);
+int cmd_numatune(int argc, char **argv);
 
 /* Print "vessel: <msg>" to stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `vessel console NAME`: attach the terminal to the VM's serial console
+ * socket.  The terminal goes raw; Ctrl-] or Ctrl-A x detaches (the VM
+ * keeps running), Ctrl-A Ctrl-A sends one Ctrl-A.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/mgmt.h"
+#include "util/util.h"
+
+#define CTRL_A 0x01
+#define CTRL_RBRACKET 0x1d
+
+/* Filter keyboard input for escapes; returns true to detach. */
+static bool console_filter(const char *in, size_t n, char *out, size_t *outn, bool *esc)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+
+		if (*esc) {
+			*esc = false;
+			if (ch == 'x' || ch == 'X' || ch == 'q')
+				return true;
+			if (ch != CTRL_A)
+				out[o++] = CTRL_A;
+			out[o++] = ch;
+			continue;
+		}
+		if (ch == CTRL_RBRACKET)
+			return true;
+		if (ch == CTRL_A) {
+			*esc = true;
+			continue;
+		}
+		out[o++] = ch;
+	}
+	*outn = o;
+	return false;
+}
+
+int cmd_console(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct termios saved, raw;
+	bool tty, esc = false, detached = false;
+	struct mgmt m;
+	int fd;
+
+	if (argc != 2)
+		return cli_error("usage: vessel console NAME");
+	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
+		return 1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cli_error("socket: %s", strerror(errno));
+	/* state_vm_init() checked that the path fits. */
+	memcpy(sa.sun_path, m.vm.console, strlen(m.vm.console) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return cli_error("VM '%s' has no console socket (%s): %s", argv[1], m.vm.console,
+				 strerror(errno));
+	}
+	tty = isatty(0) && tcgetattr(0, &saved) == 0;
+	if (tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(0, TCSANOW, &raw);
+	}
+	fprintf(stderr, "Connected to VM '%s' (detach: Ctrl-] or Ctrl-A x)%s", argv[1],
+		tty ? "\r\n" : "\n");
+	for (;;) {
+		struct pollfd p[2] = { { .fd = 0, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+		char buf[4096], out[8192];
+		ssize_t n;
+		size_t on;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(fd, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (write_full(1, buf, (size_t)n))
+				break;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(0, buf, sizeof(buf));
+			if (n <= 0) {
+				/* End of input (a pipe): keep showing output briefly, then go. */
+				shutdown(fd, SHUT_WR);
+				detached = true;
+				break;
+			}
+			if (console_filter(buf, (size_t)n, out, &on, &esc)) {
+				detached = true;
+				break;
+			}
+			if (on && write_full(fd, out, on))
+				break;
+		}
+	}
+	if (tty)
+		tcsetattr(0, TCSANOW, &saved);
+	close(fd);
+	fprintf(stderr, "\n%s from VM '%s'\n", detached ? "Detached" : "Disconnected", argv[1]);
+	return 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_CLI_MGMT_H
+#define VESSEL_CLI_MGMT_H
+
+#include <stdbool.h>
+
+#include "vm/config.h"
+#include "vm/state.h"
+
+struct json_object;
+
+/*
+ * Helpers shared by the daemonless manager's commands (lifecycle.c,
+ * placement.c).  Functions named mgmt_* that print return a CLI exit
+ * status (0 or 1); the others return 0 or -errno.
+ */
+struct mgmt {
+	struct state_dirs dirs;
+	struct state_vm vm;
+	int lock_fd;		/* -1 when not held */
+};
+
+#define MGMT_LOCK_TIMEOUT_MS 30000
+#define MGMT_API_TIMEOUT_MS 5000
+
+/* Resolve the state directory and the VM's paths; prints the error. */
+int mgmt_open(const char *name, struct mgmt *m);
+/* Take / drop the VM's lock; prints the error. */
+int mgmt_lock(struct mgmt *m);
+void mgmt_close(struct mgmt *m);
+
+/* Load the definition (or the runtime copy when `running`); prints the error. */
+int mgmt_load(const struct mgmt *m, bool running, struct vm_config *c);
+/* Store a definition atomically (pretty JSON). */
+int mgmt_save(const char *path, const struct vm_config *c);
+
+/*
+ * Call the VM's API.  Returns the HTTP status (>= 100) with the parsed JSON
+ * body in *out (may be NULL), or -errno when the VMM does not answer.
+ * On a 4xx/5xx, errbuf holds the server's message.
+ */
+int mgmt_api(const struct mgmt *m, const char *method, const char *path, const char *body,
+	     struct json_object **out, char *errbuf, size_t errlen);
+/* The VM must be running: prints "VM 'x' is not running" otherwise. */
+int mgmt_require_running(const struct mgmt *m, pid_t *pid);
+
+/* Format a duration in seconds as "3d 2h", "5m 3s" or "42s". */
+void mgmt_format_uptime(long secs, char *buf, size_t len);
+
+#endif
