@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-rng and virtio-console device models against fake guest memory,
+ * and the --disk / --rng / --console option parsers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mem/gmem.h"
+#include "util/util.h"
+#include "virtio/devices.h"
+#include "virtio/virtio.h"
+#include "vm/config.h"
+
+#define MEM_SIZE (1u << 20)
+#define DESC_GPA 0x1000
+#define AVAIL_GPA 0x2000
+#define USED_GPA 0x3000
+#define BUF_GPA 0x10000
+
+struct fx {
+	struct gmem mem;
+	uint8_t *ram;
+	int irqs;
+};
+
+static void fake_notify_queue(void *t, struct virtq *vq)
+{
+	((struct fx *)t)->irqs++;
+}
+
+static const struct virtio_transport_ops fake_tops = { .notify_queue = fake_notify_queue };
+
+static void fx_init(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->ram = calloc(1, MEM_SIZE);
+	f->mem.nr_regions = 1;
+	f->mem.regions[0].size = MEM_SIZE;
+	f->mem.regions[0].hva = f->ram;
+	f->mem.regions[0].fd = -1;
+	f->mem.total = MEM_SIZE;
+	f->mem.fd = -1;
+}
+
+/* Negotiate everything offered; queue q at DESC/AVAIL/USED + q * 0x4000. */
+static void start(struct fx *f, struct virtio_dev *vd)
+{
+	vd->tops = &fake_tops;
+	vd->transport = f;
+	virtio_dev_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_dev_write_features(vd, 0, (uint32_t)vd->host_features);
+	virtio_dev_write_features(vd, 1, (uint32_t)(vd->host_features >> 32));
+	virtio_dev_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned int q = 0; q < vd->nr_queues; q++) {
+		vd->vqs[q].size = 16;
+		vd->vqs[q].desc_gpa = DESC_GPA + q * 0x4000;
+		vd->vqs[q].avail_gpa = AVAIL_GPA + q * 0x4000;
+		vd->vqs[q].used_gpa = USED_GPA + q * 0x4000;
+		assert_int_equal(virtio_dev_queue_enable(vd, q), 0);
+	}
+	virtio_dev_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	assert_true(virtio_dev_active(vd));
+}
+
+static void post(struct fx *f, unsigned int q, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	struct virtq_desc d = { .addr = addr, .len = len, .flags = flags };
+	uint16_t *avail = (uint16_t *)(f->ram + AVAIL_GPA + q * 0x4000);
+	uint16_t idx = avail[1];
+
+	memcpy(f->ram + DESC_GPA + q * 0x4000 + 16 * (idx % 16), &d, sizeof(d));
+	avail[2 + idx % 16] = idx % 16;
+	avail[1] = idx + 1;
+}
+
+static uint32_t used_len(struct fx *f, unsigned int q, unsigned int i)
+{
+	uint32_t v;
+
+	memcpy(&v, f->ram + USED_GPA + q * 0x4000 + 4 + 8 * i + 4, 4);
+	return v;
+}
+
+static uint16_t used_idx(struct fx *f, unsigned int q)
+{
+	return *(uint16_t *)(f->ram + USED_GPA + q * 0x4000 + 2);
+}
+
+static void test_rng(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd;
+	uint8_t zero[64] = { 0 };
+
+	fx_init(&f);
+	assert_int_equal(virtio_rng_new(&f.mem, NULL, &vd), 0);
+	start(&f, vd);
+	post(&f, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE);
+	post(&f, 0, BUF_GPA + 0x1000, 256 * 1024, VIRTQ_DESC_F_WRITE);	/* capped */
+	virtio_dev_kick(vd, 0);
+	assert_int_equal(used_idx(&f, 0), 2);
+	assert_int_equal(used_len(&f, 0, 0), 64);
+	assert_int_equal(used_len(&f, 0, 1), 64 * 1024);
+	assert_memory_not_equal(f.ram + BUF_GPA, zero, 64);
+	assert_int_equal(f.irqs, 1);
+	/* A readable buffer gets nothing, and the device keeps going. */
+	post(&f, 0, BUF_GPA, 64, 0);
+	virtio_dev_kick(vd, 0);
+	assert_int_equal(used_idx(&f, 0), 3);
+	assert_int_equal(used_len(&f, 0, 2), 0);
+	vd->ops->destroy(vd);
+	free(f.ram);
+}
+
+static void test_console_file(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd;
+	char path[256], buf[64] = { 0 };
+	const char *dir = getenv("UNIT_TMPDIR");
+	FILE *fp;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "%s/test_vcon_%d.log", dir ? dir : "/tmp", getpid());
+	unlink(path);
+	assert_int_equal(virtio_console_new(path, &f.mem, NULL, &vd), 0);
+	assert_null(virtio_console_pty_path(vd));
+	start(&f, vd);
+	memcpy(f.ram + BUF_GPA, "hello from hvc0\n", 16);
+	post(&f, 1, BUF_GPA, 16, 0);
+	virtio_dev_kick(vd, 1);
+	assert_int_equal(used_idx(&f, 1), 1);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	assert_string_equal(buf, "hello from hvc0\n");
+	vd->ops->destroy(vd);
+	unlink(path);
+	free(f.ram);
+}
+
+static void test_console_pty(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd;
+
+	fx_init(&f);
+	if (virtio_console_new(NULL, &f.mem, NULL, &vd) < 0) {
+		free(f.ram);
+		skip();
+	}
+	assert_non_null(virtio_console_pty_path(vd));
+	assert_int_equal(strncmp(virtio_console_pty_path(vd), "/dev/pts/", 9), 0);
+	vd->ops->destroy(vd);
+	free(f.ram);
+}
+
+static void test_parse_disk(void **state)
+{
+	struct vm_config c;
+	const char *why = NULL;
+
+	vm_config_init(&c);
+	assert_int_equal(vm_config_parse_disk(&c, "root.img", &why), 0);
+	assert_int_equal(vm_config_parse_disk(&c, "path=/x/d.qcow2,format=qcow2,readonly=on,"
+						 "serial=ABC,direct=on,queues=4",
+					       &why),
+			 0);
+	assert_int_equal(c.nr_disks, 2);
+	assert_string_equal(c.disks[0].path, "root.img");
+	assert_false(c.disks[0].readonly);
+	assert_string_equal(c.disks[1].path, "/x/d.qcow2");
+	assert_string_equal(c.disks[1].format, "qcow2");
+	assert_string_equal(c.disks[1].serial, "ABC");
+	assert_true(c.disks[1].readonly);
+	assert_true(c.disks[1].direct);
+	assert_int_equal(c.disks[1].num_queues, 4);
+
+	const char *bad[] = { "", "format=raw", "path=a,format=vmdk", "path=a,readonly=maybe",
+			      "path=a,queues=0", "path=a,queues=65", "path=a,bogus=1",
+			      "path=a,serial=123456789012345678901", "path=a,path=b", "a,b" };
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(vm_config_parse_disk(&c, bad[i], &why), -EINVAL);
+		assert_non_null(why);
+	}
+	assert_int_equal(c.nr_disks, 2);
+	while (c.nr_disks < VM_MAX_DISKS)
+		assert_int_equal(vm_config_parse_disk(&c, "d.img", &why), 0);
+	assert_int_equal(vm_config_parse_disk(&c, "d.img", &why), -EINVAL);
+	vm_config_free(&c);
+}
+
+static void test_parse_rng_console(void **state)
+{
+	struct vm_config c;
+	const char *why = NULL;
+
+	vm_config_init(&c);
+	assert_int_equal(vm_config_parse_rng(&c, NULL, &why), 0);
+	assert_true(c.rng);
+	assert_int_equal(vm_config_parse_rng(&c, "off", &why), 0);
+	assert_false(c.rng);
+	assert_int_equal(vm_config_parse_rng(&c, "sometimes", &why), -EINVAL);
+	assert_int_equal(vm_config_parse_virtio_console(&c, "pty", &why), 0);
+	assert_true(c.virtio_console);
+	assert_null(c.virtio_console_path);
+	assert_int_equal(vm_config_parse_virtio_console(&c, "file=/tmp/x.log", &why), 0);
+	assert_string_equal(c.virtio_console_path, "/tmp/x.log");
+	assert_int_equal(vm_config_parse_virtio_console(&c, "file=", &why), -EINVAL);
+	assert_int_equal(vm_config_parse_virtio_console(&c, "tcp:1234", &why), -EINVAL);
+	assert_string_equal(c.virtio_console_path, "/tmp/x.log");
+	vm_config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rng),
+		cmocka_unit_test(test_console_file),
+		cmocka_unit_test(test_console_pty),
+		cmocka_unit_test(test_parse_disk),
+		cmocka_unit_test(test_parse_rng_console),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
