@@ -640,6 +640,291 @@ static void test_create_variants(void **state)
 	free(model);
 }
 
+/* ---- on-disk editing helpers for corruption tests ----------------------- */
+
+static uint64_t get_be(const char *path, uint64_t off, int bytes)
+{
+	uint8_t b[8];
+	uint64_t v = 0;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread_full(fd, b, (size_t)bytes, (off_t)off), 0);
+	close(fd);
+	for (int i = 0; i < bytes; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static void put_be(const char *path, uint64_t off, int bytes, uint64_t v)
+{
+	uint8_t b[8];
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+	assert_int_equal(pwrite_full(fd, b, (size_t)bytes, (off_t)off), 0);
+	close(fd);
+}
+
+/* Offset of the 16-bit refcount of cluster k (first refcount block only). */
+static uint64_t refcount_pos(const char *path, uint64_t k)
+{
+	uint64_t reft = get_be(path, 48, 8);
+	uint64_t rb = get_be(path, reft, 8);
+
+	return rb + 2 * k;
+}
+
+/* Host offset of the data cluster backing guest offset 0 (first L2 table). */
+static uint64_t first_data_cluster(const char *path)
+{
+	uint64_t l1 = get_be(path, 40, 8);
+	uint64_t l2 = get_be(path, l1, 8) & 0x00fffffffffffe00ull;
+
+	return get_be(path, l2, 8) & 0x00fffffffffffe00ull;
+}
+
+/* ---- lazy refcounts, dirty bit and repair ------------------------------- */
+
+static void test_lazy_refcounts_dirty(void **state)
+{
+	const size_t size = 4 * MiB;
+	uint8_t *model = calloc(1, size);
+	char *img = tpath("lazy.qcow2"), *raw = tpath("lazy.raw");
+	struct blk_create_opts o = { .size = size, .cluster_size = 65536, .lazy_refcounts = true };
+	struct qcow2_info info;
+	struct blkdev *bd;
+	pid_t pid;
+	int st;
+
+	assert_non_null(model);
+	fill(model, size, 81);
+	assert_int_equal(qcow2_create(img, &o), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* writes and flushes, then "crashes" without closing */
+		struct blk_open_opts oo = { .format = "qcow2" };
+
+		if (blk_open(img, &oo, &bd) || blk_pwrite(bd, model, size, 0) || blk_flush(bd))
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(get_be(img, 72, 8) & 1, 1); /* dirty bit left set */
+	/* make the refcounts wrong, as a lazy writer may leave them */
+	put_be(img, refcount_pos(img, first_data_cluster(img) >> 16), 2, 0);
+	put_be(img, refcount_pos(img, 40), 2, 1); /* and a leak */
+	bd = xopen(img, true); /* read-only: no repair, still readable */
+	assert_int_equal(qcow2_info(bd, &info), 0);
+	assert_true(info.dirty);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 2);
+	bd = xopen(img, false); /* read-write: refcounts rebuilt, dirty bit cleared */
+	assert_int_equal(qcow2_info(bd, &info), 0);
+	assert_false(info.dirty);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(get_be(img, 72, 8) & 1, 0);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, model, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	unlink(img);
+	unlink(raw);
+	free(model);
+}
+
+static void test_check_repair(void **state)
+{
+	const size_t size = 4 * MiB;
+	uint8_t *model = calloc(1, size);
+	char *img = tpath("chk.qcow2");
+	struct qcow2_check_result res;
+	struct blkdev *bd;
+	uint64_t data;
+
+	assert_non_null(model);
+	xcreate(img, size, 65536);
+	bd = xopen(img, false);
+	mwrite(bd, model, 0, 2 * MiB, 91);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+
+	/* a leak: refcount on an unused cluster (inside the file: qemu-img counts it) */
+	assert_int_equal(truncate(img, 200 * 65536), 0);
+	put_be(img, refcount_pos(img, 100), 2, 1);
+	assert_int_equal(qcheck(img), 3);
+	bd = xopen(img, true);
+	assert_int_equal(qcow2_check(bd, 0, &res), 0);
+	assert_int_equal(res.leaks, 1);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(qcow2_check(bd, QCOW2_CHECK_REPAIR_LEAKS, &res), -EROFS);
+	blk_close(bd);
+	bd = xopen(img, false);
+	assert_int_equal(qcow2_check(bd, QCOW2_CHECK_REPAIR_LEAKS, &res), 0);
+	assert_int_equal(res.leaks_fixed, 1);
+	assert_int_equal(res.leaks, 0);
+	assert_int_equal(res.allocated_clusters, 32);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+
+	/* a corruption: a data cluster in use with refcount 0 */
+	data = first_data_cluster(img);
+	put_be(img, refcount_pos(img, data >> 16), 2, 0);
+	assert_int_equal(qcheck(img), 2);
+	bd = xopen(img, false);
+	assert_int_equal(qcow2_check(bd, 0, &res), 0);
+	assert_true(res.corruptions >= 1);
+	assert_int_equal(qcow2_check(bd, QCOW2_CHECK_REPAIR_LEAKS, &res), 0);
+	assert_true(res.corruptions >= 1); /* leaks-only repair leaves it */
+	assert_int_equal(qcow2_check(bd, QCOW2_CHECK_REPAIR_ALL, &res), 0);
+	assert_true(res.corruptions_fixed >= 1);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(res.leaks, 0);
+	read_all_compare(bd, model, size);
+	mwrite(bd, model, 3 * MiB, MiB, 92); /* allocation works on the rebuilt refcounts */
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+
+	/* OFLAG_COPIED wrong: refcount 2 on an exclusively owned cluster */
+	data = first_data_cluster(img);
+	put_be(img, refcount_pos(img, data >> 16), 2, 2);
+	assert_int_equal(qcheck(img), 2);
+	bd = xopen(img, false);
+	assert_int_equal(qcow2_check(bd, QCOW2_CHECK_REPAIR_ALL, &res), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	unlink(img);
+	free(model);
+}
+
+/* ---- malicious images ------------------------------------------------------ */
+
+struct patch {
+	const char *what;
+	uint64_t off;
+	int bytes;
+	uint64_t val;
+	int64_t truncate; /* >= 0: truncate the file to this length instead */
+};
+
+static void test_malicious_headers(void **state)
+{
+	char *good = tpath("good.qcow2"), *bad = tpath("bad.qcow2");
+	struct blk_open_opts o = { .format = "qcow2" };
+	const struct patch p[] = {
+		{ "truncated header", 0, 0, 0, 50 },
+		{ "truncated v3 header", 0, 0, 0, 100 },
+		{ "bad magic", 0, 4, 0x514649fa, -1 },
+		{ "version 1", 4, 4, 1, -1 },
+		{ "version 4", 4, 4, 4, -1 },
+		{ "cluster_bits 8", 20, 4, 8, -1 },
+		{ "cluster_bits 22", 20, 4, 22, -1 },
+		{ "cluster_bits huge", 20, 4, 0xffffffff, -1 },
+		{ "encrypted", 32, 4, 1, -1 },
+		{ "L1 too small", 36, 4, 0, -1 },
+		{ "L1 too large", 36, 4, 0x10000000, -1 },
+		{ "L1 beyond EOF", 40, 8, 0x100000000ull, -1 },
+		{ "L1 unaligned", 40, 8, 0x30008, -1 },
+		{ "L1 on header", 40, 8, 0, -1 },
+		{ "reftable on header", 48, 8, 0, -1 },
+		{ "reftable unaligned", 48, 8, 0x10200, -1 },
+		{ "reftable beyond EOF", 48, 8, 0x7fff0000ull, -1 },
+		{ "reftable on L1", 48, 8, 0x30000, -1 },
+		{ "reftable huge", 56, 4, 0xffffffff, -1 },
+		{ "reftable zero clusters", 56, 4, 0, -1 },
+		{ "snapshots beyond EOF", 60, 4, 1, -1 },
+		{ "too many snapshots", 60, 4, 100000, -1 },
+		{ "unknown incompatible bit", 72, 8, 1ull << 40, -1 },
+		{ "external data file", 72, 8, 1ull << 2, -1 },
+		{ "extended L2", 72, 8, 1ull << 4, -1 },
+		{ "compression bit without type", 72, 8, 1ull << 3, -1 },
+		{ "refcount_order 7", 96, 4, 7, -1 },
+		{ "header_length small", 100, 4, 96, -1 },
+		{ "header_length huge", 100, 4, 0x100000, -1 },
+		{ "backing name out of the cluster", 8, 8, 0xfff0, -1 },
+		{ "size huge", 24, 8, 1ull << 62, -1 },
+		{ "extension too long", 112, 8, 0x12345678fffffff0ull, -1 },
+	};
+
+	xcreate(good, MiB, 65536);
+	for (size_t i = 0; i < ARRAY_SIZE(p); i++) {
+		struct blkdev *bd = NULL;
+		int r;
+
+		assert_int_equal(sh("cp %s %s", good, bad), 0);
+		if (p[i].truncate >= 0)
+			assert_int_equal(truncate(bad, p[i].truncate), 0);
+		else
+			put_be(bad, p[i].off, p[i].bytes, p[i].val);
+		if (!strcmp(p[i].what, "backing name out of the cluster"))
+			put_be(bad, 16, 4, 100);
+		r = blk_open(bad, &o, &bd);
+		if (r >= 0)
+			fprintf(stderr, "accepted: %s\n", p[i].what);
+		assert_true(r < 0);
+		assert_null(bd);
+	}
+	unlink(good);
+	unlink(bad);
+}
+
+/* Corrupt tables found after open: errors, never crashes or stray writes. */
+static void test_malicious_tables(void **state)
+{
+	char *img = tpath("badtab.qcow2");
+	struct blk_open_opts o = { .format = "qcow2" };
+	uint8_t buf[65536];
+	struct blkdev *bd;
+	uint64_t l1, l2;
+
+	xcreate(img, 4 * MiB, 65536);
+	bd = xopen(img, false);
+	memset(buf, 0xab, sizeof(buf));
+	assert_int_equal(blk_pwrite(bd, buf, sizeof(buf), 0), 0);
+	assert_int_equal(blk_pwrite(bd, buf, sizeof(buf), 65536), 0);
+	blk_close(bd);
+	l1 = get_be(img, 40, 8);
+	l2 = get_be(img, l1, 8) & 0x00fffffffffffe00ull;
+
+	/* data cluster offset not aligned */
+	put_be(img, l2, 8, (1ull << 63) | 0x50200);
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_pread(bd, buf, 512, 0), -EIO);
+	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
+	assert_int_equal(blk_pread(bd, buf, 512, 65536), 0); /* the rest still works */
+	blk_close(bd);
+	/* data cluster pointing at the L1 table: writes refused, not overwritten */
+	put_be(img, l2, 8, (1ull << 63) | l1);
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
+	blk_close(bd);
+	assert_int_equal(get_be(img, l1, 8) & 0x00fffffffffffe00ull, l2);
+	/* compressed cluster with garbage data */
+	put_be(img, l2, 8, (1ull << 62) | 0x40000 | (3ull << 54));
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_true(blk_pread(bd, buf, 512, 0) < 0);
+	blk_close(bd);
+	/* L2 table beyond the end of the file, and unaligned */
+	put_be(img, l1, 8, (1ull << 63) | 0x7fff0000ull);
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_pread(bd, buf, 512, 0), -EIO);
+	assert_true(blk_pwrite(bd, buf, 512, 0) < 0);
+	blk_close(bd);
+	put_be(img, l1, 8, (1ull << 63) | 0x40200);
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_pread(bd, buf, 512, 0), -EIO);
+	blk_close(bd);
+	unlink(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +942,10 @@ int main(void)
 		cmocka_unit_test(test_backing_loops),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_create_variants),
+		cmocka_unit_test(test_lazy_refcounts_dirty),
+		cmocka_unit_test(test_check_repair),
+		cmocka_unit_test(test_malicious_headers),
+		cmocka_unit_test(test_malicious_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
