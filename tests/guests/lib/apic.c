@@ -18,22 +18,26 @@ static u16 pit0_read(void)
 }
 
 /*
- * Busy-wait on the 8254 (data sheet: counter latch command, mode 2):
- * channel 0 counts down from 65535 at 1193182 Hz and we add up what it
- * counted.  Channel 0 rather than the channel 2/port 0x61 gate, which
- * QEMU's microvm lacks.  Interrupts are off; channel 0 is stopped again
- * (mode 0, no count) before returning.
+ * Counts on the 8254 (data sheet: counter latch command, mode 2): channel 0
+ * counts down from 65535 at 1193182 Hz and we add up what it counted
+ * between the first and the last read, until `us` have passed.  Returns
+ * the PIT ticks counted and, in *tsc, the TSC ticks between the same two
+ * reads.  Channel 0 rather than the channel 2/port 0x61 gate, which QEMU's
+ * microvm lacks.  Interrupts are off; channel 0 is stopped again (mode 0,
+ * no count) before returning.
  */
-void pit_delay_us(u32 us)
+static u64 pit_count(u32 us, u64 *tsc)
 {
-	u64 want = (u64)us * 1193182 / 1000000, done = 0;
+	u64 want = (u64)us * 1193182 / 1000000, done = 0, t0;
 	u16 last, now;
 	int spins = 10000000;
 
 	outb(0x43, 0x34);		/* ch0, lo/hi, mode 2, binary */
 	outb(0x40, 0xff);
 	outb(0x40, 0xff);
+	pit0_read();			/* the count loads on the next clock */
 	last = pit0_read();
+	t0 = rdtsc();
 	while (done < want && --spins) {
 		now = pit0_read();
 		if (now <= last)
@@ -42,7 +46,16 @@ void pit_delay_us(u32 us)
 			done += last + (u16)(0xffff - now);
 		last = now;
 	}
+	*tsc = rdtsc() - t0;
 	outb(0x43, 0x30);
+	return done;
+}
+
+void pit_delay_us(u32 us)
+{
+	u64 tsc;
+
+	pit_count(us, &tsc);
 }
 
 void tsc_calibrate(void)
@@ -50,6 +63,7 @@ void tsc_calibrate(void)
 	/* KVM publishes the TSC frequency in leaf 0x40000010 EAX (kHz) when
 	 * it is known (Linux Documentation/virt/kvm/x86/cpuid.rst). */
 	struct cpuid_regs r = cpuid(0x40000000, 0);
+	u64 tsc, ticks;
 
 	if (r.eax >= 0x40000010 && r.eax < 0x40000100) {
 		r = cpuid(0x40000010, 0);
@@ -58,10 +72,11 @@ void tsc_calibrate(void)
 			return;
 		}
 	}
-	u64 t0 = rdtsc();
-	pit_delay_us(10000);
-	u64 t1 = rdtsc();
-	tsc_khz = (t1 - t0) / 10;
+	/* Twice: the first run also pays for first-touch costs (shadow page
+	 * faults, emulator warm-up on PVM) that would inflate the TSC side. */
+	pit_count(1000, &tsc);
+	ticks = pit_count(10000, &tsc);
+	tsc_khz = ticks ? tsc * 1193182 / (ticks * 1000) : 0;
 	if (!tsc_khz)
 		tsc_khz = 1000000;
 }
