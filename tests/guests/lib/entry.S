@@ -129,6 +129,9 @@ common32:
 startup_64:
 	cli
 	cld
+	/* No stack is given (boot.rst); ours is inside init_size, which the
+	 * loader's identity map covers. */
+	leaq boot_stack + BOOT_STACK_SIZE(%rip), %rsp
 	movl $BOOT_LINUX, boot_proto_raw(%rip)
 	movq %rsi, boot_info_raw(%rip)
 	/* Our own page tables: the loader's map only covers the kernel,
