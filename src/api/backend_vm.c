@@ -4,7 +4,6 @@
  * the event-loop thread; vm_pause() and friends only change the requested
  * state and kick vCPUs, so no handler waits on a vCPU.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <sched.h>
@@ -15,6 +14,7 @@
 #include "api/api-int.h"
 #include "util/util.h"
 #include "vm/config_json.h"
+#include "vm/placement.h"
 #include "vm/vm.h"
 
 static struct json_object *vmb_describe(void *opaque)
@@ -43,6 +43,7 @@ static int vmb_action(void *opaque, enum api_action a)
 {
 	struct vm *vm = opaque;
 	enum vm_state st = vm_get_state(vm);
+	int r;
 
 	switch (a) {
 	case API_ACTION_PAUSE:
@@ -56,7 +57,9 @@ static int vmb_action(void *opaque, enum api_action a)
 	case API_ACTION_SHUTDOWN:
 		if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
 			return -EBUSY;
-		return vm_request_shutdown(vm);
+		r = vm_request_shutdown(vm);
+		/* -EAGAIN: the guest has not enabled the event; the press is latched. */
+		return r == -EAGAIN ? 0 : r;
 	case API_ACTION_REBOOT:
 		if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
 			return -EBUSY;
@@ -95,38 +98,15 @@ static int vmb_vcpu_set_affinity(void *opaque, unsigned int id, const cpu_set_t 
 	return 0;
 }
 
-static bool vmb_is_vcpu_tid(struct vm *vm, pid_t tid)
-{
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i] && vm->vcpus[i]->tid == tid)
-			return true;
-	return false;
-}
-
 /* The emulator threads are every thread of this process but the vCPUs. */
 static int vmb_emulator_affinity(void *opaque, cpu_set_t *set, bool apply)
 {
 	struct vm *vm = opaque;
-	struct dirent *de;
-	DIR *d;
-	int r = 0;
+	int r;
 
 	if (!apply)
 		return sched_getaffinity(0, sizeof(*set), set) ? -errno : 0;
-	d = opendir("/proc/self/task");
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		pid_t tid = (pid_t)atoi(de->d_name);
-
-		if (tid <= 0 || vmb_is_vcpu_tid(vm, tid))
-			continue;
-		if (sched_setaffinity(tid, sizeof(*set), set) && errno != ESRCH) {
-			r = -errno;
-			break;
-		}
-	}
-	closedir(d);
+	r = vm_pin_emulator_threads(vm, set);
 	if (!r) {
 		vm->cfg->emulator_affinity = *set;
 		vm->cfg->emulator_pinned = true;

@@ -480,6 +480,7 @@ int cmd_shutdown(int argc, char **argv)
 	char err[256];
 	const char *name = NULL;
 	struct mgmt m;
+	bool r204;
 	pid_t pid;
 	int r;
 
@@ -500,10 +501,11 @@ int cmd_shutdown(int argc, char **argv)
 	if (state_read_pid(&m.vm, &pid, &st))
 		return cli_error("VM '%s' is not running", name);
 	r = mgmt_api(&m, "PUT", "/vm/shutdown", NULL, NULL, err, sizeof(err));
-	if (r != 204)
+	r204 = r == 204;
+	if (!r204)
 		fprintf(stderr, "vessel: ACPI shutdown request failed (%s); destroying\n", err);
 	deadline = now_ns() + timeout_s * 1000000000ull;
-	while (r == 204 && now_ns() < deadline && state_pid_alive(pid, st))
+	while (r204 && now_ns() < deadline && state_pid_alive(pid, st))
 		usleep(10000);
 	if (!state_pid_alive(pid, st)) {
 		printf("VM '%s' shut down\n", name);
@@ -516,7 +518,7 @@ int cmd_shutdown(int argc, char **argv)
 	mgmt_close(&m);
 	if (!r)
 		printf("VM '%s' did not shut down within %llu s; destroyed\n", name,
-		       (unsigned long long)timeout_s);
+		       (unsigned long long)(r204 ? timeout_s : 0));
 	return r;
 }
 
