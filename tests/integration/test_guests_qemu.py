@@ -170,6 +170,12 @@ def test_demo():
     assert rc == 0, f"exit status {rc}, expected 0 (ACPI power off)\n{out}"
 
 
+def test_pci():
+    rc, out = run_qemu("pci.elf", "q35")
+    assert_pass(rc, out)
+    assert "00:00.0 8086:29c0 class 060000" in out
+
+
 def test_cpl3():
     rc, out = run_qemu("cpl3.elf", MICROVM, "iters=1000000")
     assert_pass(rc, out)
