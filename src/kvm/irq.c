@@ -4,6 +4,8 @@
  * replaces the whole table, so we keep the routes KVM_CREATE_IRQCHIP set up
  * by default (GSI 0-15 to both the master/slave PIC and the IOAPIC pin of
  * the same number, GSI 16-23 to the IOAPIC) and add MSI routes from GSI 24.
+ * Legacy devices raise ISA IRQ n with KVM_IRQ_LINE n; only IRQ0 lands on a
+ * different IOAPIC pin (2), as on PC chipsets.
  */
 #include "kvm/kvm.h"
 #include "util/util.h"
@@ -46,9 +48,16 @@ int irq_router_init(struct irq_router *r, int vm_fd)
 			e.u.irqchip.pin = gsi % 8;
 			irq_route_add(r, &e);
 		}
-		e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		e.u.irqchip.pin = gsi;
-		irq_route_add(r, &e);
+		/*
+		 * ISA IRQ0 (the PIT, which KVM injects on GSI 0) is wired to
+		 * IOAPIC pin 2 on PCs; the MADT says so with an interrupt
+		 * source override (ACPI 6.4 5.2.12.5), so GSI 2 has no pin.
+		 */
+		if (gsi != 2) {
+			e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+			e.u.irqchip.pin = gsi == 0 ? 2 : gsi;
+			irq_route_add(r, &e);
+		}
 		r->gsi_used[gsi / 64] |= 1ull << (gsi % 64);
 	}
 	r->next_gsi = IRQ_GSI_MSI_BASE;

@@ -12,7 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -142,6 +148,10 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
 	}
 	if (m->opts.dontdump)
 		madvise(hva, size, MADV_DONTDUMP);
+	/* Name anonymous guest RAM in /proc/PID/smaps (Linux 5.17+; best effort). */
+	if (m->opts.backing == GMEM_BACKING_ANON)
+		prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)hva, size,
+		      (unsigned long)"vessel-guest-ram");
 
 	r = &m->regions[m->nr_regions];
 	memset(r, 0, sizeof(*r));

@@ -329,27 +329,43 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 	    eh->e_phoff > k->size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > k->size - eh->e_phoff)
 		return boot_elf_bad(vm, "bad program header table");
 
+	/* First the notes: without a PVH entry there is nothing to load. */
+	for (unsigned int i = 0; i < eh->e_phnum && !have_note; i++) {
+		Elf64_Phdr ph;
+
+		memcpy(&ph, k->data + eh->e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_NOTE)
+			continue;
+		if (ph.p_offset > k->size || ph.p_filesz > k->size - ph.p_offset)
+			return boot_elf_bad(vm, "segment extends past the end of the file");
+		ret = elf_find_pvh_note(k->data + ph.p_offset, ph.p_filesz, &entry);
+		if (ret == 0)
+			have_note = true;
+		else if (ret != -ENOENT)
+			return boot_elf_bad(vm, "malformed ELF note");
+	}
+	if (!have_note)
+		return boot_elf_bad(vm, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
 		Elf64_Phdr ph;
 
 		memcpy(&ph, k->data + eh->e_phoff + i * sizeof(ph), sizeof(ph));
-		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
+		if (ph.p_type != PT_LOAD)
 			continue;
 		if (ph.p_offset > k->size || ph.p_filesz > k->size - ph.p_offset)
 			return boot_elf_bad(vm, "segment extends past the end of the file");
-		if (ph.p_type == PT_NOTE) {
-			ret = elf_find_pvh_note(k->data + ph.p_offset, ph.p_filesz, &entry);
-			if (ret == 0)
-				have_note = true;
-			else if (ret != -ENOENT)
-				return boot_elf_bad(vm, "malformed ELF note");
-			continue;
-		}
 		if (ph.p_memsz < ph.p_filesz || ph.p_paddr + ph.p_memsz < ph.p_paddr)
 			return boot_elf_bad(vm, "bad PT_LOAD sizes");
-		if (ph.p_paddr < X86_HIGH_RAM_START || !gmem_ptr(&vm->mem, ph.p_paddr, ph.p_memsz)) {
+		/*
+		 * Below 0xF0000 live the boot structures, the MP table and the
+		 * ACPI tables; the BIOS area above it is free for small
+		 * segments (linkers put notes there), and so is all RAM above.
+		 */
+		if (ph.p_paddr < X86_ACPI_ADDR + X86_ACPI_SIZE ||
+		    !gmem_ptr(&vm->mem, ph.p_paddr, ph.p_memsz)) {
 			log_err("kernel '%s': segment at %#llx-%#llx is outside guest RAM "
-				"(above 1 MiB, within %llu MiB)",
+				"(from 0xf0000, within %llu MiB)",
 				vm->cfg->kernel, (unsigned long long)ph.p_paddr,
 				(unsigned long long)(ph.p_paddr + ph.p_memsz),
 				(unsigned long long)(vm->cfg->mem_size >> 20));
@@ -362,8 +378,6 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 		       ph.p_memsz - ph.p_filesz);
 		kernel_end = MAX(kernel_end, ph.p_paddr + ph.p_memsz);
 	}
-	if (!have_note)
-		return boot_elf_bad(vm, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
 	if (!kernel_end)
 		return boot_elf_bad(vm, "no PT_LOAD segment");
 	if (entry >= X86_4G || !gmem_ptr(&vm->mem, entry, 1))

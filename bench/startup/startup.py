@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Startup time and memory overhead: vessel vs QEMU microvm.
+
+Both VMMs boot the same PVH guest (bench/startup/guest.S) whose first
+instruction writes '!' to COM1.  "first instruction" is the time from
+exec until that byte arrives on the VMM's stdout; "exit" is exec until
+the process is gone (the guest leaves through the debug-exit port right
+after).  Memory overhead is the VMM's RSS minus the RSS of its guest RAM
+mapping, read from /proc/PID/smaps while the halting guest sits idle.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+RUNS = int(os.environ.get("RUNS", "20"))
+MEM_MB = 128
+G = os.path.join(BUILD, "bench", "startup")
+
+
+def cmd(vmm, guest):
+    if vmm == "vessel":
+        return [os.path.join(BUILD, "vessel"), "run", "--kernel", guest, "--memory",
+                f"{MEM_MB}M", "--debug-exit", "--serial", "stdio"]
+    return ["qemu-system-x86_64", "-M", "microvm", "-accel", "kvm", "-m", f"{MEM_MB}M",
+            "-nodefaults", "-no-user-config", "-nographic", "-monitor", "none",
+            "-serial", "stdio", "-kernel", guest,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+
+
+def time_one(vmm):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd(vmm, os.path.join(G, "startup-exit.elf")), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    b = p.stdout.read(1)
+    t1 = time.perf_counter()
+    p.wait()
+    t2 = time.perf_counter()
+    if b != b"!":
+        raise RuntimeError(f"{vmm}: guest did not run (got {b!r}, rc={p.returncode})")
+    return (t1 - t0) * 1e3, (t2 - t0) * 1e3
+
+
+def smaps(pid):
+    total = guest = 0
+    size = 0
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" not in parts[0]:
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                size = hi - lo
+                name = parts[5] if len(parts) > 5 else ""
+            elif parts[0] == "Rss:":
+                kb = int(parts[1])
+                total += kb
+                # Guest RAM: vessel names it; QEMU's is the one mapping of
+                # the guest's size (plus alignment).
+                if "vessel-guest-ram" in name or (not name and abs(size - MEM_MB * 2**20) <= 4 * 2**20):
+                    guest += kb
+    return total, guest
+
+
+def rss_one(vmm):
+    p = subprocess.Popen(cmd(vmm, os.path.join(G, "startup-halt.elf")), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        if p.stdout.read(1) != b"!":
+            raise RuntimeError(f"{vmm}: guest did not run")
+        time.sleep(0.3)
+        return smaps(p.pid)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def main():
+    rows = {}
+    for vmm in ("vessel", "qemu"):
+        first, exits = [], []
+        for _ in range(RUNS):
+            a, b = time_one(vmm)
+            first.append(a)
+            exits.append(b)
+        total, guest = rss_one(vmm)
+        rows[vmm] = (statistics.median(first), statistics.median(exits), total, guest)
+    print(f"bench/startup: {RUNS} runs each, medians; PVH guest, {MEM_MB} MiB RAM")
+    print(f"{'':8} {'first insn ms':>14} {'exit ms':>9} {'RSS KiB':>9} {'guest KiB':>10} {'overhead KiB':>13}")
+    for vmm, (a, b, total, guest) in rows.items():
+        print(f"{vmm:8} {a:14.2f} {b:9.2f} {total:9} {guest:10} {total - guest:13}")
+    v, q = rows["vessel"], rows["qemu"]
+    print(f"ratio qemu/vessel: first instruction {q[0] / v[0]:.1f}x, exit {q[1] / v[1]:.1f}x, "
+          f"overhead {(q[2] - q[3]) / max(1, v[2] - v[3]):.1f}x")
+
+
+if __name__ == "__main__":
+    main()
