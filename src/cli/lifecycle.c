@@ -299,6 +299,29 @@ static int start_dedicated(struct mgmt *m, struct vm_config *c)
 	return 0;
 }
 
+/* SIGTERM, then SIGKILL after `grace_ms`; waits until the VMM is gone. */
+static int kill_vmm(pid_t pid, uint64_t st, int grace_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)grace_ms * 1000000ull;
+	bool killed = false;
+
+	if (!state_pid_alive(pid, st))
+		return 0;
+	kill(pid, SIGTERM);
+	for (;;) {
+		if (!state_pid_alive(pid, st))
+			return 0;
+		if (!killed && now_ns() >= deadline) {
+			kill(pid, SIGKILL);
+			killed = true;
+			deadline = now_ns() + 10000000000ull;
+		} else if (killed && now_ns() >= deadline) {
+			return -ETIMEDOUT;
+		}
+		usleep(2000);
+	}
+}
+
 /* Wait for the new VMM to serve its API, or to die. */
 static int start_wait(struct mgmt *m, off_t log_from)
 {
@@ -409,35 +432,22 @@ int cmd_start(int argc, char **argv)
 		goto out;
 	}
 	r = start_wait(&m, sb.st_size);
+	if (r) {
+		uint64_t st;
+		pid_t pid;
+
+		/* Not half-started: no VMM left behind, and `list` says shut off. */
+		if (state_read_pid(&m.vm, &pid, &st) == 0)
+			kill_vmm(pid, st, 1000);
+		state_vm_clean(&m.vm);
+		state_write_exit(&m.vm, "shutoff", "failed to start");
+	}
 out:
 	if (r && c.dedicated_cpus && state_vm_status(&m.vm, NULL) != STATE_RUNNING)
 		state_dedicated_release(&m.dirs, m.vm.name);
 	vm_config_free(&c);
 	mgmt_close(&m);
 	return r;
-}
-
-/* SIGTERM, then SIGKILL after `grace_ms`; waits until the VMM is gone. */
-static int kill_vmm(pid_t pid, uint64_t st, int grace_ms)
-{
-	uint64_t deadline = now_ns() + (uint64_t)grace_ms * 1000000ull;
-	bool killed = false;
-
-	if (!state_pid_alive(pid, st))
-		return 0;
-	kill(pid, SIGTERM);
-	for (;;) {
-		if (!state_pid_alive(pid, st))
-			return 0;
-		if (!killed && now_ns() >= deadline) {
-			kill(pid, SIGKILL);
-			killed = true;
-			deadline = now_ns() + 10000000000ull;
-		} else if (killed && now_ns() >= deadline) {
-			return -ETIMEDOUT;
-		}
-		usleep(2000);
-	}
 }
 
 static int destroy_locked(struct mgmt *m, bool quiet)

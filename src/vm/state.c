@@ -241,13 +241,34 @@ int state_write_file(const char *path, const char *data, size_t len)
 
 int state_write_pid(const struct state_vm *v, pid_t pid, uint64_t starttime)
 {
-	char buf[64];
+	uint64_t mst = 0;
+	char buf[96];
 	int n, r;
 
 	if ((r = mkdir_p(v->dir)))
 		return r;
-	n = snprintf(buf, sizeof(buf), "%d %llu\n", (int)pid, (unsigned long long)starttime);
+	/* The writer is the VM's monitor: record it too (state_vm_status). */
+	state_proc_starttime(getpid(), &mst);
+	n = snprintf(buf, sizeof(buf), "%d %llu %d %llu\n", (int)pid, (unsigned long long)starttime,
+		     (int)getpid(), (unsigned long long)mst);
 	return state_write_file(v->pid, buf, (size_t)n);
+}
+
+/* The monitor recorded in the pid file, if it is still alive. */
+static bool monitor_alive(const struct state_vm *v)
+{
+	unsigned long long a, b, mst;
+	char *text = NULL;
+	size_t len;
+	int mpid;
+	bool alive = false;
+
+	if (read_file(v->pid, &text, &len))
+		return false;
+	if (sscanf(text, "%llu %llu %d %llu", &a, &b, &mpid, &mst) == 4)
+		alive = state_pid_alive(mpid, mst);
+	free(text);
+	return alive;
 }
 
 int state_read_pid(const struct state_vm *v, pid_t *pid, uint64_t *starttime)
@@ -286,8 +307,17 @@ enum state_status state_vm_status(const struct state_vm *v, pid_t *pid)
 				*pid = p;
 			return STATE_RUNNING;
 		}
+		/*
+		 * The VMM is gone.  If its monitor lives, it is about to record
+		 * how the VM ended: give it a moment (it needs the VM's lock, so
+		 * a caller holding that lock just sees "crashed" and cleans up).
+		 */
+		for (int i = 0; i < 100 && monitor_alive(v); i++)
+			usleep(10000);
+		r = state_read_pid(v, &p, &st);
 		/* A pid file nobody cleaned up: the VMM and its monitor died. */
-		return STATE_CRASHED;
+		if (r != -ENOENT)
+			return STATE_CRASHED;
 	}
 	if (r != -ENOENT)
 		return STATE_CRASHED;

@@ -1,0 +1,210 @@
+# The daemonless manager end to end: define/start/list/info/pause/resume/
+# reboot/shutdown/destroy/undefine with several VMs at once, crashes
+# (SIGKILL of the VMM, stale state), refused definitions, concurrent CLIs
+# and the console.  Each test has its own VESSEL_STATE_DIR.
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from mgmt_helpers import api, mgr, wait_for  # noqa: F401  (mgr is a fixture)
+
+
+def test_define_refuses_bad_definitions(mgr, tmp_path):
+    cases = [
+        ({"cpu": 2}, 'unknown key "cpu"'),
+        ({"memory": "12X"}, 'memory: "12X" is not a size'),
+        ({"disks": [{"path": "/a"}, {"format": "raw"}]}, "disks[1].path: missing"),
+        ({"memory": {"size": "1G", "backing": "hugetlb", "mergeable": True}},
+         "memory.mergeable: KSM cannot merge huge pages"),
+        ({"cpus": {"count": 2, "pinning": {"7": "0"}}}, 'cpus.pinning."7": vCPU 7 does not exist'),
+    ]
+    for cfg, msg in cases:
+        d = {"kernel": str(mgr.guest)}
+        d.update(cfg)
+        f = tmp_path / "bad.json"
+        f.write_text(json.dumps(d))
+        p = mgr.run("define", "bad", "--config", f)
+        assert p.returncode == 1, p.stdout
+        assert msg in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    f.write_text("{\"cpus\": ")
+    p = mgr.run("define", "bad", "--config", f)
+    assert p.returncode == 1 and "invalid JSON" in p.stderr
+    assert mgr.run("list", "--all").stdout.strip().splitlines()[1:] == []
+    p = mgr.run("start", "nope")
+    assert p.returncode == 1 and "not defined" in p.stderr
+    p = mgr.run("define", "../x", "--config", f)
+    assert p.returncode == 1 and "not a VM name" in p.stderr
+
+
+def test_two_vms_full_lifecycle(mgr):
+    mgr.define("a", cmdline="fill=4")
+    mgr.define("b", cpus=1, memory="64M")
+    assert mgr.state_of("a") == "shut off"
+    mgr.run("start", "a", check=True)
+    mgr.run("start", "b", check=True)
+    out = mgr.run("list", check=True).stdout
+    rows = {l.split()[0]: l.split() for l in out.splitlines()[1:]}
+    assert rows["a"][1] == "running" and rows["a"][2] == "2" and rows["a"][3] == "128M"
+    assert rows["b"][1] == "running" and rows["b"][2] == "1" and rows["b"][3] == "64M"
+    assert int(rows["a"][4]) == mgr.pid("a") and int(rows["b"][4]) == mgr.pid("b")
+    p = mgr.run("start", "a")
+    assert p.returncode == 1 and "already running" in p.stderr
+
+    info = mgr.run("info", "a", check=True).stdout
+    assert "State:           running" in info and "CPU(s):          2" in info
+
+    mgr.run("pause", "a", check=True)
+    assert mgr.state_of("a") == "paused"
+    assert mgr.state_of("b") == "running"
+    p = mgr.run("pause", "a")
+    assert p.returncode == 1 and "cannot pause" in p.stderr
+    mgr.run("resume", "a", check=True)
+    assert mgr.state_of("a") == "running"
+
+    pid_b = mgr.pid("b")
+    mgr.run("reboot", "b", check=True)
+    st, _, vm = api(mgr.sock("b"), "GET", "/vm")
+    assert st == 200 and mgr.pid("b") == pid_b
+
+    # The idle guest answers the ACPI power button by powering off.
+    p = mgr.run("shutdown", "a", "--timeout", "20", check=True)
+    assert "shut down" in p.stdout
+    assert mgr.state_of("a") == "shut off"
+    assert "Last exit:       shutoff exit status 0" in mgr.run("info", "a").stdout
+
+    mgr.run("destroy", "b", check=True)
+    assert wait_for(lambda: mgr.state_of("b") == "shut off")
+    p = mgr.run("destroy", "b")
+    assert p.returncode == 1 and "not running" in p.stderr
+
+    # Both start again, and undefine refuses a running VM.
+    mgr.run("start", "a", check=True)
+    p = mgr.run("undefine", "a")
+    assert p.returncode == 1 and "running" in p.stderr
+    mgr.run("destroy", "a", check=True)
+    mgr.run("undefine", "a", check=True)
+    mgr.run("undefine", "b", check=True)
+    assert mgr.run("list", "--all").stdout.strip().splitlines()[1:] == []
+
+
+def test_sigkill_vmm_shows_crashed_and_restarts(mgr):
+    mgr.define("c")
+    mgr.run("start", "c", check=True)
+    pid = mgr.pid("c")
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: mgr.state_of("c") == "crashed")
+    assert "killed by signal 9" in mgr.run("info", "c").stdout
+    # The line stays in the default list so an operator sees it.
+    assert "crashed" in mgr.run("list").stdout
+    mgr.run("start", "c", check=True)
+    assert mgr.pid("c") != pid and mgr.state_of("c") == "running"
+    mgr.run("destroy", "c", check=True)
+
+
+def test_stale_state_directory(mgr):
+    mgr.define("s")
+    mgr.run("start", "s", check=True)
+    pid = mgr.pid("s")
+    with open(f"/proc/{pid}/stat") as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    # Kill the monitor first: nobody is left to clean up after the VMM.
+    os.kill(ppid, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+    assert (mgr.rundir("s") / "pid").exists()
+    assert mgr.state_of("s") == "crashed"
+    # A reused pid (a live process with another start time) is not the VM.
+    (mgr.rundir("s") / "pid").write_text(f"{os.getpid()} 1\n")
+    assert mgr.state_of("s") == "crashed"
+    p = mgr.run("pause", "s")
+    assert p.returncode == 1 and "not running" in p.stderr
+    mgr.run("start", "s", check=True)
+    assert mgr.state_of("s") == "running"
+    mgr.run("destroy", "s", check=True)
+    assert os.getpid() > 0  # we were not killed by destroy
+
+
+def test_failed_start_reports_the_log(mgr, tmp_path):
+    bad = tmp_path / "notakernel"
+    bad.write_text("hello\n")
+    mgr.define("f", kernel=str(bad))
+    p = mgr.run("start", "f")
+    assert p.returncode == 1
+    assert "failed to start" in p.stderr and len(p.stderr.splitlines()) >= 2, p.stderr
+    assert mgr.state_of("f") == "shut off"
+    # Memory beyond the host's is refused before anything is spawned.
+    mgr.define("huge", memory="64T")
+    p = mgr.run("start", "huge")
+    assert p.returncode == 1 and "memory: 64T is more than the host's" in p.stderr
+
+
+def test_concurrent_cli_calls(mgr):
+    mgr.define("x")
+    results = []
+
+    def start():
+        results.append(mgr.run("start", "x"))
+
+    ts = [threading.Thread(target=start) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    ok = [r for r in results if r.returncode == 0]
+    assert len(ok) == 1, [r.stderr for r in results]
+    assert all("already running" in r.stderr for r in results if r.returncode)
+
+    # Pause/resume storms from several CLIs never corrupt the state.
+    def toggle(n):
+        for _ in range(n):
+            mgr.run("pause", "x")
+            mgr.run("resume", "x")
+
+    ts = [threading.Thread(target=toggle, args=(5,)) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    mgr.run("resume", "x")
+    assert mgr.state_of("x") == "running"
+
+    # Start and destroy racing: the end state is consistent either way.
+    names = [f"y{i}" for i in range(3)]
+    for n in names:
+        mgr.define(n, cpus=1, memory="64M")
+    procs = [subprocess.Popen([mgr.exe, "start", n], env=mgr.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for n in names]
+    procs += [subprocess.Popen([mgr.exe, "destroy", n], env=mgr.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE) for n in names]
+    for p in procs:
+        p.communicate(timeout=60)
+    for n in names:
+        st = mgr.state_of(n)
+        assert st in ("running", "shut off"), st
+        if st == "running":
+            assert api(mgr.sock(n), "GET", "/vm")[0] == 200
+            mgr.run("destroy", n, check=True)
+    mgr.run("destroy", "x", check=True)
+
+
+def test_console_attach_and_detach(mgr):
+    mgr.define("k", cmdline="fill=2")
+    mgr.run("start", "k", check=True)
+    r, w = os.pipe()
+    p = subprocess.Popen([mgr.exe, "console", "k"], env=mgr.env, stdin=r,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(r)
+    time.sleep(1.0)
+    os.write(w, b"\x1d")  # Ctrl-]
+    out, err = p.communicate(timeout=10)
+    os.close(w)
+    assert p.returncode == 0
+    assert b"Connected to VM 'k'" in err and b"Detached" in err
+    # The console replays what the guest printed before we attached.
+    assert b"mgmt: ready" in out, out
+    assert mgr.state_of("k") == "running"
+    mgr.run("destroy", "k", check=True)
