@@ -422,6 +422,16 @@ static int console_listen(struct console *c, const char *path)
 
 static int console_setup_stdio(struct console *c)
 {
+	struct sigaction old;
+
+	/*
+	 * A guest writing to a console whose reader went away (`vessel run |
+	 * head`) must not kill vessel with SIGPIPE: ignore it, unless someone
+	 * already chose a disposition, and let the write fail with EPIPE.
+	 */
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+	    !(old.sa_flags & SA_SIGINFO))
+		signal(SIGPIPE, SIG_IGN);
 	c->out_fd = STDOUT_FILENO;
 	c->in_fd = STDIN_FILENO;
 	if (isatty(STDIN_FILENO)) {

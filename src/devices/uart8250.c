@@ -150,7 +150,8 @@ static bool uart_output_byte(struct uart8250 *u, uint8_t c)
 	int r;
 
 	r = poll(&pfd, 1, u->out_stalled ? 0 : UART_OUTPUT_GRACE_MS);
-	if (r <= 0 || !(pfd.revents & POLLOUT)) {
+	/* POLLERR: a pipe without readers; POLLHUP: a hung-up terminal. */
+	if (r <= 0 || !(pfd.revents & POLLOUT) || (pfd.revents & (POLLERR | POLLHUP))) {
 		u->out_stalled = true;
 		return false;
 	}
@@ -162,8 +163,8 @@ static bool uart_output_byte(struct uart8250 *u, uint8_t c)
 			return true;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
-			u->out_stalled = true;
+		/* EAGAIN, EPIPE, EIO: drop without waiting until it drains. */
+		u->out_stalled = true;
 		return false;
 	}
 }
