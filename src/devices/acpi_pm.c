@@ -265,6 +265,40 @@ int acpi_pm_raise_gpe(struct acpi_pm *pm, unsigned int gpe)
 	return 0;
 }
 
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&pm->lock);
+	acpi_pm_update_tmr(pm, acpi_pm_ticks(pm));
+	st->pm1_sts = pm->pm1_sts;
+	st->pm1_en = pm->pm1_en;
+	st->pm1_cnt = pm->pm1_cnt;
+	st->gpe0_sts = pm->gpe0_sts;
+	st->gpe0_en = pm->gpe0_en;
+	st->rcr = pm->rcr;
+	st->tmr_ticks = pm->tmr_last;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *st)
+{
+	/* Bounded so the start time stays in the past: 2^40 ticks is ~3.5 days. */
+	uint64_t ticks = st->tmr_ticks & ((1ull << 40) - 1);
+	uint64_t ns = (uint64_t)((unsigned __int128)ticks * 1000000000u / ACPI_PM_TIMER_HZ);
+
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts = st->pm1_sts;
+	pm->pm1_en = st->pm1_en & PM1_EN_WRITABLE;
+	pm->pm1_cnt = (st->pm1_cnt & PM1_CNT_STORED) | ACPI_PM1_CNT_SCI_EN;
+	pm->gpe0_sts = st->gpe0_sts;
+	pm->gpe0_en = st->gpe0_en;
+	pm->rcr = st->rcr & (ACPI_RCR_SYS_RST | 0x8);
+	pm->tmr_start_ns = now_ns() - MIN(ns, now_ns());
+	pm->tmr_last = acpi_pm_ticks(pm);
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
 int acpi_pm_new(const struct acpi_pm_ops *ops, void *opaque, struct acpi_pm **out)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));

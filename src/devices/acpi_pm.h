@@ -84,6 +84,24 @@ bool acpi_pm_power_button_enabled(struct acpi_pm *pm);
 int acpi_pm_raise_gpe(struct acpi_pm *pm, unsigned int gpe);
 
 /*
+ * Register state for snapshots and live migration (DESIGN.md: versioned
+ * formats; the caller writes this in its own versioned section).  The PM
+ * timer is carried as a tick count so it keeps counting from where it was
+ * on the source; the SCI line is recomputed on restore.
+ */
+struct acpi_pm_state {
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+	uint16_t gpe0_sts, gpe0_en;
+	uint8_t rcr;
+	uint8_t reserved[5];
+	uint64_t tmr_ticks;
+};
+
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *st);
+/* Values out of range are masked to what the hardware can hold. */
+void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *st);
+
+/*
  * Port access by absolute port number, as the bus callbacks do it.  Also
  * for a PCI host bridge that claims 0xCF8-0xCFB as one range and must
  * forward byte accesses of 0xCF9 here (PCI 3.0 section 3.2.2.3.2: only

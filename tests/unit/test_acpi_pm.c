@@ -231,6 +231,42 @@ static void test_timer(void **state)
 	acpi_pm_pio_write(pm, X86_PORT_PM1A_EVT + 3, big, 2);
 }
 
+static void test_save_load(void **state)
+{
+	struct acpi_pm *pm = *state, *pm2;
+	struct fake_machine m2 = { 0 };
+	struct acpi_pm_state st;
+	uint32_t t0, t1;
+
+	wr(pm, X86_PORT_PM1A_EVT + 2, ACPI_PM1_PWRBTN_EN, 2);
+	acpi_pm_power_button(pm);
+	wr(pm, X86_PORT_GPE0 + 2, 0x0102, 2);
+	wr(pm, X86_PORT_RESET, ACPI_RCR_SYS_RST, 1);
+	t0 = rd(pm, X86_PORT_PM_TMR, 4);
+	acpi_pm_save(pm, &st);
+	assert_int_equal(st.pm1_sts & ACPI_PM1_PWRBTN_STS, ACPI_PM1_PWRBTN_STS);
+	assert_int_equal(st.pm1_en, ACPI_PM1_PWRBTN_EN);
+	assert_int_equal(st.gpe0_en, 0x0102);
+
+	assert_int_equal(acpi_pm_new(&fake_ops, &m2, &pm2), 0);
+	acpi_pm_load(pm2, &st);
+	/* The pending power button raises the SCI on the destination. */
+	assert_int_equal(m2.sci, 1);
+	assert_int_equal(rd(pm2, X86_PORT_PM1A_EVT + 2, 2), ACPI_PM1_PWRBTN_EN);
+	assert_int_equal(rd(pm2, X86_PORT_GPE0 + 2, 2), 0x0102);
+	assert_int_equal(rd(pm2, X86_PORT_RESET, 1), ACPI_RCR_SYS_RST);
+	assert_int_equal(rd(pm2, X86_PORT_PM1A_CNT, 2) & ACPI_PM1_CNT_SCI_EN, ACPI_PM1_CNT_SCI_EN);
+	/* The timer goes on from where it was, not from zero. */
+	t1 = rd(pm2, X86_PORT_PM_TMR, 4);
+	assert_true(t1 >= t0);
+	assert_true(t1 - t0 < ACPI_PM_TIMER_HZ);
+	/* Garbage is masked, SCI_EN stays. */
+	memset(&st, 0xff, sizeof(st));
+	acpi_pm_load(pm2, &st);
+	assert_int_equal(rd(pm2, X86_PORT_PM1A_CNT, 2) & ~0x1c03u, 0);
+	acpi_pm_free(pm2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_register, setup_m, teardown),
 		cmocka_unit_test_setup_teardown(test_gpe, setup_m, teardown),
 		cmocka_unit_test_setup_teardown(test_timer, setup_m, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup_m, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
