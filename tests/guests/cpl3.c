@@ -45,7 +45,7 @@ static u64 user_cs(u64 unused)
 static u64 user_cli(u64 unused)
 {
 	__asm__ volatile("cli");
-	return 0x600d;		/* not reached: #GP */
+	return 0x600d; /* not reached: #GP */
 }
 
 static void on_gp(struct regs *r)
@@ -57,7 +57,7 @@ static void on_gp(struct regs *r)
 
 static u64 rate(u64 n, u64 us)
 {
-	return us ? n * 1000 / us : 0;	/* additions per millisecond */
+	return us ? n * 1000 / us : 0; /* additions per millisecond */
 }
 
 void guest_main(void)
@@ -82,13 +82,12 @@ void guest_main(void)
 	v = user_call(user_sum, iters, user_stack, sizeof(user_stack));
 	t1 = uptime_us();
 	u64 us3 = t1 - t0;
-	printf("cpl3: CPL3: %lu additions in %lu us (%lu per ms), sum %lu\n",
-	       iters, us3, rate(iters, us3), v);
+	printf("cpl3: CPL3: %lu additions in %lu us (%lu per ms), sum %lu\n", iters, us3,
+	       rate(iters, us3), v);
 	check(v == iters * (iters - 1) / 2, "CPL3 sum %lu, expected %lu", v,
 	      iters * (iters - 1) / 2);
 	if (rate(iters0, us0))
-		printf("cpl3: CPL3 ran %lux the CPL0 rate\n",
-		       rate(iters, us3) / rate(iters0, us0));
+		printf("cpl3: CPL3 ran %lux the CPL0 rate\n", rate(iters, us3) / rate(iters0, us0));
 
 	irq_set_handler(13, on_gp);
 	v = user_call(user_cli, 0, user_stack, sizeof(user_stack));

@@ -51,15 +51,12 @@ static void check_cpu(int idx)
 	u32 id = (u32)d[6];
 
 	check(d[0] == 1, "CPU %d never ran the probe", idx);
-	printf("cpu%d: APIC ID %u, leaf1 EBX=0x%08lx ECX=0x%08lx", idx, id,
-	       d[1], d[2]);
+	printf("cpu%d: APIC ID %u, leaf1 EBX=0x%08lx ECX=0x%08lx", idx, id, d[1], d[2]);
 	if (d[3] != ~0ull)
-		printf(", 0xB: SMT %lu core %lu x2APIC ID %lu", d[3] & 0xffff,
-		       d[4] & 0xffff, d[5]);
+		printf(", 0xB: SMT %lu core %lu x2APIC ID %lu", d[3] & 0xffff, d[4] & 0xffff, d[5]);
 	printf("\n");
-	check(((d[1] >> 24) & 0xff) == (id & 0xff),
-	      "cpu%d: CPUID.1 EBX[31:24]=%lu, LAPIC ID %u", idx,
-	      (d[1] >> 24) & 0xff, id);
+	check(((d[1] >> 24) & 0xff) == (id & 0xff), "cpu%d: CPUID.1 EBX[31:24]=%lu, LAPIC ID %u",
+	      idx, (d[1] >> 24) & 0xff, id);
 	check(d[2] & (1u << 31), "cpu%d: CPUID.1 ECX[31] (hypervisor) clear", idx);
 	if (!check_topology)
 		return;
@@ -69,10 +66,9 @@ static void check_cpu(int idx)
 	check(t0 == 1, "cpu%d: CPUID.0xB.0 level type %u, expected 1 (SMT)", idx, t0);
 	check(t1 == 2, "cpu%d: CPUID.0xB.1 level type %u, expected 2 (Core)", idx, t1);
 	check((d[4] & 0xffff) == (u64)expect,
-	      "cpu%d: CPUID.0xB.1 EBX=%lu logical processors, expected %d",
-	      idx, d[4] & 0xffff, expect);
-	check(d[5] == id, "cpu%d: CPUID.0xB EDX (x2APIC ID) %lu != APIC ID %u",
-	      idx, d[5], id);
+	      "cpu%d: CPUID.0xB.1 EBX=%lu logical processors, expected %d", idx, d[4] & 0xffff,
+	      expect);
+	check(d[5] == id, "cpu%d: CPUID.0xB EDX (x2APIC ID) %lu != APIC ID %u", idx, d[5], id);
 }
 
 void guest_main(void)
@@ -92,8 +88,8 @@ void guest_main(void)
 	sig[12] = '\0';
 	printf("hypervisor leaf 0x40000000: max 0x%x signature \"%s\"\n", r.eax, sig);
 	if (strcmp(want, "any"))
-		check(!strcmp(sig, want), "hypervisor signature \"%s\", expected \"%s\"",
-		      sig, want);
+		check(!strcmp(sig, want), "hypervisor signature \"%s\", expected \"%s\"", sig,
+		      want);
 
 	int n = 1;
 	if (expect > 1)

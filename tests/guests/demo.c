@@ -25,13 +25,12 @@ static void print_table(const struct acpi_header *t, void *ctx)
 	sig[4] = '\0';
 	memcpy(oem, t->oem_id, 6);
 	oem[6] = '\0';
-	printf("    %s  %5u bytes  rev %u  OEM \"%s\"\n", sig, t->length,
-	       t->revision, oem);
+	printf("    %s  %5u bytes  rev %u  OEM \"%s\"\n", sig, t->length, t->revision, oem);
 	if (!memcmp(t->sig, "FACP", 4)) {
 		const struct acpi_header *d = acpi_find("DSDT", 0);
 		if (d)
-			printf("    DSDT  %5u bytes  rev %u  (from the FADT)\n",
-			       d->length, d->revision);
+			printf("    DSDT  %5u bytes  rev %u  (from the FADT)\n", d->length,
+			       d->revision);
 	}
 }
 
@@ -50,8 +49,8 @@ static void report_pci(void)
 			}
 			u32 cls = pci_cf8_read32(0, dev, fn, 8);
 			u8 c = (u8)(cls >> 24), s = (u8)(cls >> 16);
-			printf("    00:%02x.%u  %04x:%04x  class %02x%02x  %s\n", dev,
-			       fn, id & 0xffff, id >> 16, c, s, pci_class_name(c, s));
+			printf("    00:%02x.%u  %04x:%04x  class %02x%02x  %s\n", dev, fn,
+			       id & 0xffff, id >> 16, c, s, pci_class_name(c, s));
 			n++;
 			/* Header type bit 7: multi-function device. */
 			if (!fn && !(pci_cf8_read32(0, dev, 0, 0xc) & 0x800000))
@@ -62,8 +61,7 @@ static void report_pci(void)
 		printf("    (no devices)\n");
 	const struct mcfg_entry *m = mcfg_find(0);
 	if (m)
-		printf("    ECAM at 0x%lx, buses %u-%u\n", m->base, m->bus_start,
-		       m->bus_end);
+		printf("    ECAM at 0x%lx, buses %u-%u\n", m->base, m->bus_start, m->bus_end);
 }
 
 void guest_main(void)
@@ -72,8 +70,7 @@ void guest_main(void)
 
 	printf("\n=== vessel demo guest ===\n");
 	printf("  booted via %s, command line \"%s\"\n",
-	       boot.proto == BOOT_PVH ? "PVH" : "Linux 64-bit boot protocol",
-	       boot.cmdline);
+	       boot.proto == BOOT_PVH ? "PVH" : "Linux 64-bit boot protocol", boot.cmdline);
 	struct cpuid_regs r = cpuid(0x40000000, 0);
 	char hv[13];
 	memcpy(hv, &r.ebx, 4);

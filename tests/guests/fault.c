@@ -23,6 +23,8 @@ void guest_main(void)
 			 "movl $1, %%eax\n\t"
 			 "xorl %%edx, %%edx\n\t"
 			 "divl %%ecx"
-			 : : "m"(empty) : "eax", "ecx", "edx", "memory");
+			 :
+			 : "m"(empty)
+			 : "eax", "ecx", "edx", "memory");
 	fail("still running after the triple fault");
 }

@@ -23,8 +23,7 @@ void guest_main(void)
 	if (ecam) {
 		m = mcfg_find(0);
 		check(m, "no MCFG entry for segment 0");
-		printf("MCFG: ECAM at 0x%lx, buses %u-%u\n", m->base, m->bus_start,
-		       m->bus_end);
+		printf("MCFG: ECAM at 0x%lx, buses %u-%u\n", m->base, m->bus_start, m->bus_end);
 		check(m->bus_start == 0, "ECAM window starts at bus %u", m->bus_start);
 		check(!(m->base & 0xfffff), "ECAM base 0x%lx not 1 MiB aligned", m->base);
 		check(m->base + ((u64)(m->bus_end + 1) << 20) <= 4 * GiB,
@@ -33,8 +32,7 @@ void guest_main(void)
 	u32 id0 = pci_cf8_read32(0, 0, 0, 0);
 	check((id0 & 0xffff) != 0xffff, "no device at 00:00.0");
 	u32 cls0 = pci_cf8_read32(0, 0, 0, 8) >> 16;
-	check(cls0 == 0x0600, "00:00.0 class 0x%04x, expected 0x0600 (host bridge)",
-	      cls0);
+	check(cls0 == 0x0600, "00:00.0 class 0x%04x, expected 0x0600 (host bridge)", cls0);
 
 	for (u8 dev = 0; dev < 32; dev++) {
 		for (u8 fn = 0; fn < 8; fn++) {
@@ -42,19 +40,19 @@ void guest_main(void)
 			if (ecam)
 				check(pci_ecam_read32(0, 0, dev, fn, 0) == id,
 				      "%02x.%u: vendor/device 0x%08x via 0xCF8, "
-				      "0x%08x via ECAM", dev, fn, id,
-				      pci_ecam_read32(0, 0, dev, fn, 0));
+				      "0x%08x via ECAM",
+				      dev, fn, id, pci_ecam_read32(0, 0, dev, fn, 0));
 			if ((id & 0xffff) == 0xffff) {
-				check(id == 0xffffffff, "%02x.%u: absent but reads 0x%08x",
-				      dev, fn, id);
+				check(id == 0xffffffff, "%02x.%u: absent but reads 0x%08x", dev, fn,
+				      id);
 				if (!fn)
 					break;
 				continue;
 			}
 			n++;
 			u32 cls = pci_cf8_read32(0, dev, fn, 8);
-			printf("00:%02x.%u %04x:%04x class %06x\n", dev, fn,
-			       id & 0xffff, id >> 16, cls >> 8);
+			printf("00:%02x.%u %04x:%04x class %06x\n", dev, fn, id & 0xffff, id >> 16,
+			       cls >> 8);
 			for (u16 reg = 4; ecam && reg < 64; reg += 4) {
 				u32 a = pci_cf8_read32(0, dev, fn, reg);
 				u32 b = pci_ecam_read32(0, 0, dev, fn, reg);
@@ -64,8 +62,10 @@ void guest_main(void)
 					a &= 0xffff;
 					b &= 0xffff;
 				}
-				check(a == b, "00:%02x.%u reg 0x%02x: 0x%08x via 0xCF8, "
-				      "0x%08x via ECAM", dev, fn, reg, a, b);
+				check(a == b,
+				      "00:%02x.%u reg 0x%02x: 0x%08x via 0xCF8, "
+				      "0x%08x via ECAM",
+				      dev, fn, reg, a, b);
 			}
 			if (!fn && !(pci_cf8_read32(0, dev, 0, 0xc) & 0x800000))
 				break;

@@ -15,7 +15,7 @@
 
 static u8 cmos_read(u8 reg)
 {
-	outb(0x70, 0x80 | reg);		/* bit 7 keeps NMIs off */
+	outb(0x70, 0x80 | reg); /* bit 7 keeps NMIs off */
 	return inb(0x71);
 }
 
@@ -35,18 +35,17 @@ void guest_main(void)
 	if (m == MARKER) {
 		cmos_write(reg, 0);
 		cmos_write((u8)(reg + 1), 0);
-		printf("reset: second boot (marker found, %u reset(s)), cleared\n",
-		       count);
+		printf("reset: second boot (marker found, %u reset(s)), cleared\n", count);
 		check(count == 1, "reset counter %u, expected 1", count);
 		return;
 	}
 	/* The marker byte, then a count of resets in the next byte. */
 	cmos_write(reg, MARKER);
 	cmos_write((u8)(reg + 1), 1);
-	check(cmos_read(reg) == MARKER, "CMOS register 0x%x does not keep a value",
-	      reg);
+	check(cmos_read(reg) == MARKER, "CMOS register 0x%x does not keep a value", reg);
 	printf("reset: first boot, marker written to CMOS 0x%x, resetting "
-	       "through %s\n", reg, method);
+	       "through %s\n",
+	       reg, method);
 	if (!strcmp(method, "acpi"))
 		acpi_reset();
 	i8042_reset();

@@ -33,30 +33,28 @@ void guest_main(void)
 
 	check(have_madt, "no MADT (ACPI \"APIC\" table)");
 	expect = (int)opt_u64("expect_cpus", (u64)madt.nr_cpus);
-	printf("MADT: %d enabled CPUs, %d IOAPIC(s), LAPIC at 0x%lx, %d overrides\n",
-	       madt.nr_cpus, madt.nr_ioapics, madt.lapic_addr, madt.nr_overrides);
-	check(madt.nr_cpus == expect, "MADT lists %d CPUs, expected %d",
-	      madt.nr_cpus, expect);
+	printf("MADT: %d enabled CPUs, %d IOAPIC(s), LAPIC at 0x%lx, %d overrides\n", madt.nr_cpus,
+	       madt.nr_ioapics, madt.lapic_addr, madt.nr_overrides);
+	check(madt.nr_cpus == expect, "MADT lists %d CPUs, expected %d", madt.nr_cpus, expect);
 	check(madt.nr_ioapics >= 1, "MADT lists no IOAPIC");
 	check_unique(madt.apic_ids, madt.nr_cpus, "MADT");
-	check(in_list(lapic_id(), madt.apic_ids, madt.nr_cpus),
-	      "BSP APIC ID %u is not in the MADT", lapic_id());
+	check(in_list(lapic_id(), madt.apic_ids, madt.nr_cpus), "BSP APIC ID %u is not in the MADT",
+	      lapic_id());
 	for (int i = 0; i < madt.nr_ioapics; i++) {
 		u32 ver = ioapic_read(madt.ioapic_addr[i], 1);
-		printf("IOAPIC %u at 0x%lx GSI base %u: version 0x%x, %u pins\n",
-		       madt.ioapic_id[i], madt.ioapic_addr[i],
-		       madt.ioapic_gsi_base[i], ver & 0xff, ((ver >> 16) & 0xff) + 1);
-		check((ver & 0xff) != 0xff, "IOAPIC at 0x%lx does not answer",
-		      madt.ioapic_addr[i]);
+		printf("IOAPIC %u at 0x%lx GSI base %u: version 0x%x, %u pins\n", madt.ioapic_id[i],
+		       madt.ioapic_addr[i], madt.ioapic_gsi_base[i], ver & 0xff,
+		       ((ver >> 16) & 0xff) + 1);
+		check((ver & 0xff) != 0xff, "IOAPIC at 0x%lx does not answer", madt.ioapic_addr[i]);
 	}
 
 	if (opt_u64("mptable", 1)) {
 		struct mp_info mp;
 		check(mptable_parse(&mp, why, sizeof(why)), "MP table: %s", why);
-		printf("MP table at 0x%lx (spec 1.%u): %d CPUs, %d IOAPIC(s)\n",
-		       mp.table_addr, mp.spec_rev, mp.nr_cpus, mp.nr_ioapics);
-		check(mp.nr_cpus == expect, "MP table lists %d CPUs, expected %d",
-		      mp.nr_cpus, expect);
+		printf("MP table at 0x%lx (spec 1.%u): %d CPUs, %d IOAPIC(s)\n", mp.table_addr,
+		       mp.spec_rev, mp.nr_cpus, mp.nr_ioapics);
+		check(mp.nr_cpus == expect, "MP table lists %d CPUs, expected %d", mp.nr_cpus,
+		      expect);
 		check(mp.bsp_index >= 0 && mp.apic_ids[mp.bsp_index] == lapic_id(),
 		      "MP table does not mark APIC ID %u as the BSP", lapic_id());
 		check(mp.nr_ioapics >= 1, "MP table lists no IOAPIC");

@@ -85,8 +85,7 @@ void guest_main(void)
 		u64 t1 = uptime_us();
 		lapic_timer_stop();
 		printf("LAPIC timer: %u ticks in %lu us\n", n, t1 - t0);
-		check(n >= min_ticks, "LAPIC timer: %u ticks in 2 s, expected %u",
-		      n, min_ticks);
+		check(n >= min_ticks, "LAPIC timer: %u ticks in 2 s, expected %u", n, min_ticks);
 	}
 
 	if (!skipped("pit")) {
@@ -101,11 +100,12 @@ void guest_main(void)
 		u32 n = wait_count(&pit_ticks, min_ticks, 2000);
 		u64 t1 = uptime_us();
 		ioapic_mask(gsi);
-		outb(0x43, 0x30);	/* mode 0, no count: stops the rate */
-		printf("PIT IRQ0 -> GSI %u: %u interrupts in %lu us\n", gsi, n,
-		       t1 - t0);
-		check(n >= min_ticks, "PIT IRQ0 via IOAPIC GSI %u: %u interrupts "
-		      "in 2 s, expected %u", gsi, n, min_ticks);
+		outb(0x43, 0x30); /* mode 0, no count: stops the rate */
+		printf("PIT IRQ0 -> GSI %u: %u interrupts in %lu us\n", gsi, n, t1 - t0);
+		check(n >= min_ticks,
+		      "PIT IRQ0 via IOAPIC GSI %u: %u interrupts "
+		      "in 2 s, expected %u",
+		      gsi, n, min_ticks);
 	}
 
 	if (!skipped("uart")) {
@@ -118,10 +118,8 @@ void guest_main(void)
 		u32 n = wait_count(&uart_irqs, 1, 1000);
 		ioapic_mask(gsi);
 		outb(COM1 + 1, 0);
-		printf("COM1 IRQ4 -> GSI %u: %u interrupt(s), IIR 0x%x\n", gsi, n,
-		       uart_iir);
+		printf("COM1 IRQ4 -> GSI %u: %u interrupt(s), IIR 0x%x\n", gsi, n, uart_iir);
 		check(n >= 1, "no COM1 THRE interrupt on GSI %u", gsi);
-		check((uart_iir & 0x0f) == 0x02, "COM1 IIR 0x%x, expected THRE (0x02)",
-		      uart_iir);
+		check((uart_iir & 0x0f) == 0x02, "COM1 IIR 0x%x, expected THRE (0x02)", uart_iir);
 	}
 }

@@ -64,7 +64,7 @@ static u64 scan(u64 start, u64 end, bool (*ok)(u64))
 
 static u64 ebda_base(void)
 {
-	u64 e = (u64)*(volatile u16 *)phys(0x40e) << 4;
+	u64 e = (u64) * (volatile u16 *)phys(0x40e) << 4;
 
 	return e >= 0x80000 && e < 0xa0000 ? e : 0;
 }
@@ -92,8 +92,8 @@ static const struct acpi_header *table_at(u64 a)
 {
 	const struct acpi_header *t = (const void *)a;
 
-	if (!mapped(a, sizeof(*t)) || t->length < sizeof(*t) ||
-	    t->length > 16 * MiB || !mapped(a, t->length))
+	if (!mapped(a, sizeof(*t)) || t->length < sizeof(*t) || t->length > 16 * MiB ||
+	    !mapped(a, t->length))
 		return NULL;
 	if (checksum8(t, t->length)) {
 		char sig[5] = { t->sig[0], t->sig[1], t->sig[2], t->sig[3], 0 };
@@ -183,11 +183,11 @@ bool madt_parse(struct madt_info *m)
 			break;
 		const u8 *e = p + off;
 		switch (type) {
-		case 0:		/* Processor Local APIC (5.2.12.2) */
+		case 0: /* Processor Local APIC (5.2.12.2) */
 			if (len >= 8 && (rd32(e, 4) & 1) && m->nr_cpus < MAX_CPUS)
 				m->apic_ids[m->nr_cpus++] = e[3];
 			break;
-		case 1:		/* I/O APIC (5.2.12.3) */
+		case 1: /* I/O APIC (5.2.12.3) */
 			if (len >= 12 && m->nr_ioapics < 8) {
 				m->ioapic_id[m->nr_ioapics] = e[2];
 				m->ioapic_addr[m->nr_ioapics] = rd32(e, 4);
@@ -195,20 +195,19 @@ bool madt_parse(struct madt_info *m)
 				m->nr_ioapics++;
 			}
 			break;
-		case 2:		/* Interrupt Source Override (5.2.12.5) */
+		case 2: /* Interrupt Source Override (5.2.12.5) */
 			if (len >= 10 && m->nr_overrides < 16) {
 				m->overrides[m->nr_overrides].irq = e[3];
 				m->overrides[m->nr_overrides].gsi = rd32(e, 4);
-				m->overrides[m->nr_overrides].flags =
-					(u16)(e[8] | e[9] << 8);
+				m->overrides[m->nr_overrides].flags = (u16)(e[8] | e[9] << 8);
 				m->nr_overrides++;
 			}
 			break;
-		case 5:		/* Local APIC Address Override (5.2.12.8) */
+		case 5: /* Local APIC Address Override (5.2.12.8) */
 			if (len >= 12)
 				m->lapic_addr = rd64(e, 4);
 			break;
-		case 9:		/* Processor Local x2APIC (5.2.12.12) */
+		case 9: /* Processor Local x2APIC (5.2.12.12) */
 			if (len >= 16 && (rd32(e, 8) & 1) && m->nr_cpus < MAX_CPUS)
 				m->apic_ids[m->nr_cpus++] = rd32(e, 4);
 			break;
@@ -242,17 +241,17 @@ static bool aml_int(const u8 **pp, const u8 *end, u8 *v)
 
 	if (p >= end)
 		return false;
-	if (*p == 0x0a) {		/* BytePrefix */
+	if (*p == 0x0a) { /* BytePrefix */
 		if (p + 1 >= end)
 			return false;
 		*v = p[1];
 		*pp = p + 2;
-	} else if (*p == 0x0b || *p == 0x0c) {	/* Word/DWordPrefix */
+	} else if (*p == 0x0b || *p == 0x0c) { /* Word/DWordPrefix */
 		if (p + 1 >= end)
 			return false;
 		*v = p[1];
 		*pp = p + (*p == 0x0b ? 3 : 5);
-	} else if (*p == 0x00 || *p == 0x01) {	/* ZeroOp, OneOp */
+	} else if (*p == 0x00 || *p == 0x01) { /* ZeroOp, OneOp */
 		*v = *p;
 		*pp = p + 1;
 	} else {
@@ -275,8 +274,8 @@ bool acpi_s5(u8 *typa, u8 *typb)
 		if (!(p[-1] == 0x08 || (p[-1] == '\\' && p[-2] == 0x08)))
 			continue;
 		const u8 *q = p + 5;
-		q += 1 + (*q >> 6);		/* PkgLength */
-		q++;				/* NumElements */
+		q += 1 + (*q >> 6); /* PkgLength */
+		q++;		    /* NumElements */
 		if (!aml_int(&q, end, typa))
 			return false;
 		if (!aml_int(&q, end, typb))
@@ -317,8 +316,7 @@ static bool gas_write(const struct acpi_gas *g, u64 v, unsigned bytes)
 		 * at 16-31, register at 0-15. */
 		u8 dev = (u8)(g->address >> 32), fn = (u8)(g->address >> 16);
 		u16 reg = (u16)g->address;
-		outl(0xcf8, 0x80000000u | (u32)dev << 11 | (u32)fn << 8 |
-			    (reg & 0xfc));
+		outl(0xcf8, 0x80000000u | (u32)dev << 11 | (u32)fn << 8 | (reg & 0xfc));
 		outb((u16)(0xcfc + (reg & 3)), (u8)v);
 		return true;
 	}
@@ -376,8 +374,7 @@ void acpi_poweroff(char *why, size_t size)
 	if (pm1b)
 		outw((u16)pm1b, (u16)((typb & 7) << 10 | 1u << 13));
 	udelay(100000);
-	snprintf(why, size, "still running 100 ms after S5 (PM1a_CNT=0x%x SLP_TYP=%u)",
-		 pm1a, typa);
+	snprintf(why, size, "still running 100 ms after S5 (PM1a_CNT=0x%x SLP_TYP=%u)", pm1a, typa);
 }
 
 NORETURN void i8042_reset(void)
@@ -396,8 +393,7 @@ NORETURN void acpi_reset(void)
 	const u8 *f = (const u8 *)acpi_find("FACP", 0);
 
 	/* RESET_REG_SUP is flags bit 10; RESET_REG at 116, value at 128. */
-	if (f && ((const struct acpi_header *)f)->length >= 129 &&
-	    (rd32(f, 112) & (1u << 10))) {
+	if (f && ((const struct acpi_header *)f)->length >= 129 && (rd32(f, 112) & (1u << 10))) {
 		struct acpi_gas g;
 		memcpy(&g, f + 116, sizeof(g));
 		if (gas_write(&g, f[128], 1))
@@ -462,7 +458,7 @@ bool mptable_parse(struct mp_info *mp, char *why, size_t size)
 			return false;
 		}
 		u8 type = t[off];
-		if (type == 0) {		/* Processor, 20 bytes */
+		if (type == 0) { /* Processor, 20 bytes */
 			if (off + 20 > len)
 				break;
 			if ((t[off + 3] & 1) && mp->nr_cpus < MAX_CPUS) {
@@ -471,7 +467,7 @@ bool mptable_parse(struct mp_info *mp, char *why, size_t size)
 				mp->apic_ids[mp->nr_cpus++] = t[off + 1];
 			}
 			off += 20;
-		} else if (type <= 4) {		/* bus, IOAPIC, interrupts: 8 */
+		} else if (type <= 4) { /* bus, IOAPIC, interrupts: 8 */
 			if (type == 2 && (t[off + 3] & 1))
 				mp->nr_ioapics++;
 			off += 8;

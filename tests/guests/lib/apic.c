@@ -11,7 +11,7 @@ static u16 pit0_read(void)
 {
 	u8 lo, hi;
 
-	outb(0x43, 0x00);		/* latch channel 0 */
+	outb(0x43, 0x00); /* latch channel 0 */
 	lo = inb(0x40);
 	hi = inb(0x40);
 	return (u16)(lo | hi << 8);
@@ -32,17 +32,17 @@ static u64 pit_count(u32 us, u64 *tsc)
 	u16 last, now;
 	int spins = 10000000;
 
-	outb(0x43, 0x34);		/* ch0, lo/hi, mode 2, binary */
+	outb(0x43, 0x34); /* ch0, lo/hi, mode 2, binary */
 	outb(0x40, 0xff);
 	outb(0x40, 0xff);
-	pit0_read();			/* the count loads on the next clock */
+	pit0_read(); /* the count loads on the next clock */
 	last = pit0_read();
 	t0 = rdtsc();
 	while (done < want && --spins) {
 		now = pit0_read();
 		if (now <= last)
 			done += (u16)(last - now);
-		else		/* reloaded */
+		else /* reloaded */
 			done += last + (u16)(0xffff - now);
 		last = now;
 	}
@@ -126,14 +126,14 @@ void lapic_eoi(void)
 
 void lapic_timer_periodic(u8 vector, u32 count)
 {
-	lapic_write(LAPIC_TIMER_DIV, 0x3);		/* divide by 16 */
-	lapic_write(LAPIC_LVT_TIMER, vector | (1u << 17));	/* periodic */
+	lapic_write(LAPIC_TIMER_DIV, 0x3);		   /* divide by 16 */
+	lapic_write(LAPIC_LVT_TIMER, vector | (1u << 17)); /* periodic */
 	lapic_write(LAPIC_TIMER_INIT, count);
 }
 
 void lapic_timer_stop(void)
 {
-	lapic_write(LAPIC_LVT_TIMER, 1u << 16);	/* masked */
+	lapic_write(LAPIC_LVT_TIMER, 1u << 16); /* masked */
 	lapic_write(LAPIC_TIMER_INIT, 0);
 }
 
@@ -176,8 +176,7 @@ static bool ioapic_for_gsi(u32 gsi, u64 *base, u32 *pin)
 	for (int i = 0; i < madt.nr_ioapics; i++) {
 		u64 b = madt.ioapic_addr[i];
 		u32 nr = ((ioapic_read(b, 1) >> 16) & 0xff) + 1;
-		if (gsi >= madt.ioapic_gsi_base[i] &&
-		    gsi < madt.ioapic_gsi_base[i] + nr) {
+		if (gsi >= madt.ioapic_gsi_base[i] && gsi < madt.ioapic_gsi_base[i] + nr) {
 			*base = b;
 			*pin = gsi - madt.ioapic_gsi_base[i];
 			return true;

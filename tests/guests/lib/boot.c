@@ -113,8 +113,7 @@ static void parse_linux(void)
 	if (!paddr_ok(boot.info_paddr, 4096))
 		return;
 	memcpy(boot.zero_page, (const void *)boot.info_paddr, 4096);
-	copy_cmdline(rd32(bp, BP_CMD_LINE_PTR) |
-		     (u64)rd32(bp, BP_EXT_CMD_LINE_PTR) << 32);
+	copy_cmdline(rd32(bp, BP_CMD_LINE_PTR) | (u64)rd32(bp, BP_EXT_CMD_LINE_PTR) << 32);
 	boot.rsdp_paddr = rd64(bp, BP_ACPI_RSDP);
 	u32 n = bp[BP_E820_ENTRIES];
 	if (n > BP_E820_MAX)

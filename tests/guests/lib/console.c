@@ -11,13 +11,13 @@
 
 void console_init(void)
 {
-	outb(COM1 + 1, 0x00);		/* IER: no interrupts */
-	outb(COM1 + 3, 0x80);		/* LCR: DLAB */
-	outb(COM1 + 0, 0x01);		/* DLL: 115200 baud */
-	outb(COM1 + 1, 0x00);		/* DLM */
-	outb(COM1 + 3, 0x03);		/* LCR: 8N1 */
-	outb(COM1 + 2, 0x07);		/* FCR: enable and clear FIFOs */
-	outb(COM1 + 4, 0x0b);		/* MCR: DTR, RTS, OUT2 */
+	outb(COM1 + 1, 0x00); /* IER: no interrupts */
+	outb(COM1 + 3, 0x80); /* LCR: DLAB */
+	outb(COM1 + 0, 0x01); /* DLL: 115200 baud */
+	outb(COM1 + 1, 0x00); /* DLM */
+	outb(COM1 + 3, 0x03); /* LCR: 8N1 */
+	outb(COM1 + 2, 0x07); /* FCR: enable and clear FIFOs */
+	outb(COM1 + 4, 0x0b); /* MCR: DTR, RTS, OUT2 */
 }
 
 void console_putc(char c)
@@ -49,8 +49,7 @@ static void out_c(struct out *o, char c)
 	o->len++;
 }
 
-static void out_num(struct out *o, u64 v, unsigned base, bool neg, int width,
-		    char pad, bool left)
+static void out_num(struct out *o, u64 v, unsigned base, bool neg, int width, char pad, bool left)
 {
 	char tmp[24];
 	int n = 0;
@@ -108,24 +107,22 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		case 'd':
 		case 'i': {
 			s64 v = lng ? va_arg(ap, s64) : va_arg(ap, int);
-			out_num(&o, v < 0 ? (u64)-v : (u64)v, 10, v < 0, width,
-				pad, left);
+			out_num(&o, v < 0 ? (u64)-v : (u64)v, 10, v < 0, width, pad, left);
 			break;
 		}
 		case 'u':
-			out_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned),
-				10, false, width, pad, left);
+			out_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned), 10, false, width,
+				pad, left);
 			break;
 		case 'x':
 		case 'X':
-			out_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned),
-				16, false, width, pad, left);
+			out_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned), 16, false, width,
+				pad, left);
 			break;
 		case 'p':
 			out_c(&o, '0');
 			out_c(&o, 'x');
-			out_num(&o, (u64)va_arg(ap, void *), 16, false, width,
-				pad, left);
+			out_num(&o, (u64)va_arg(ap, void *), 16, false, width, pad, left);
 			break;
 		case 's': {
 			const char *s = va_arg(ap, const char *);

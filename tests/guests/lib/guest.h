@@ -165,11 +165,11 @@ NORETURN void guest_exit(u32 code);
 NORETURN void pass(void);
 NORETURN void fail(const char *fmt, ...) PRINTF(1, 2);
 NORETURN void halt_forever(void);
-/* Fails with the expression and line if cond is false. */
-#define check(cond, ...)                                                  \
-	do {                                                              \
-		if (!(cond))                                              \
-			fail(__VA_ARGS__);                                \
+/* FAILs with the printf-style message if cond is false. */
+#define check(cond, ...)                   \
+	do {                               \
+		if (!(cond))               \
+			fail(__VA_ARGS__); \
 	} while (0)
 
 /* ---- boot information (lib/boot.c) ------------------------------------ */
@@ -191,18 +191,18 @@ struct mem_region {
 
 struct boot_info {
 	enum boot_proto proto;
-	int entry_bits;		/* 32: PVH or code32_start; 64: startup_64 */
-	u64 info_paddr;		/* hvm_start_info or boot_params */
+	int entry_bits; /* 32: PVH or code32_start; 64: startup_64 */
+	u64 info_paddr; /* hvm_start_info or boot_params */
 	char cmdline[CMDLINE_MAX];
 	u64 cmdline_paddr;
 	struct mem_region mem[MAX_MEM_REGIONS];
 	int nr_mem;
-	u64 rsdp_paddr;		/* 0 if the boot info had none */
+	u64 rsdp_paddr; /* 0 if the boot info had none */
 	/* PVH */
 	u32 pvh_magic, pvh_version, pvh_flags, pvh_nr_modules;
 	u64 pvh_modlist_paddr;
 	/* Linux */
-	u8 zero_page[4096];	/* copy of struct boot_params */
+	u8 zero_page[4096]; /* copy of struct boot_params */
 };
 
 extern struct boot_info boot;
@@ -238,7 +238,7 @@ struct regs {
 };
 typedef void (*irq_handler_t)(struct regs *r);
 
-void idt_load(void);	/* also called by each AP */
+void idt_load(void); /* also called by each AP */
 void irq_set_handler(u8 vector, irq_handler_t h);
 /* Make vector callable from CPL3 (an interrupt gate with DPL 3). */
 void idt_set_user(u8 vector);
@@ -254,7 +254,7 @@ NORETURN void user_resume(u64 value);
 void tss_set_rsp0(u64 rsp0);
 
 /* ---- time (lib/apic.c) ------------------------------------------------- */
-void pit_delay_us(u32 us);	/* PIT channel 0, polled */
+void pit_delay_us(u32 us); /* PIT channel 0, polled */
 void tsc_calibrate(void);
 extern u64 tsc_khz;
 void udelay(u64 us);
@@ -324,7 +324,7 @@ const struct acpi_header *acpi_find(const char *sig, int index);
 int acpi_for_each(void (*fn)(const struct acpi_header *t, void *ctx), void *ctx);
 
 struct madt_info {
-	int nr_cpus;			/* enabled LAPIC/x2APIC entries */
+	int nr_cpus; /* enabled LAPIC/x2APIC entries */
 	u32 apic_ids[MAX_CPUS];
 	int nr_ioapics;
 	u64 ioapic_addr[8];
@@ -341,7 +341,7 @@ struct madt_info {
 };
 /* Parses the MADT (ACPI 6.4 section 5.2.12); false if there is none. */
 bool madt_parse(struct madt_info *m);
-extern struct madt_info madt;		/* filled by the runtime at start */
+extern struct madt_info madt; /* filled by the runtime at start */
 extern bool have_madt;
 
 /* ACPI S5 through PM1a_CNT (ACPI 6.4 sections 4.8.3.2.1, 7.4.2); returns
@@ -385,10 +385,10 @@ const char *pci_class_name(u8 cls, u8 sub);
 struct cpu_info {
 	volatile u32 apic_id;
 	volatile u32 online;
-	volatile u64 data[8];		/* for the test's own use */
+	volatile u64 data[8]; /* for the test's own use */
 };
 extern struct cpu_info cpus[MAX_CPUS];
-extern volatile u32 cpus_online;	/* BSP included */
+extern volatile u32 cpus_online; /* BSP included */
 /* Starts every AP the MADT lists (else broadcasts INIT-SIPI-SIPI) through
  * a real-mode trampoline at 0x8000 (SDM vol. 3A section 8.4.4.1); each AP
  * records its APIC ID, runs fn(index) if fn is set, then halts.  Returns

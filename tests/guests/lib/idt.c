@@ -34,12 +34,28 @@ static irq_handler_t handlers[256];
 static u8 kstack[8192] __attribute__((section(".noinit"), aligned(16)));
 
 static const char *const exc_names[32] = {
-	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
-	"#OF overflow", "#BR bound", "#UD invalid opcode", "#NM no FPU",
-	"#DF double fault", "coprocessor overrun", "#TS invalid TSS",
-	"#NP segment not present", "#SS stack fault", "#GP general protection",
-	"#PF page fault", "reserved", "#MF x87", "#AC alignment", "#MC machine check",
-	"#XM SIMD", "#VE virtualization", "#CP control protection",
+	"#DE divide error",
+	"#DB debug",
+	"NMI",
+	"#BP breakpoint",
+	"#OF overflow",
+	"#BR bound",
+	"#UD invalid opcode",
+	"#NM no FPU",
+	"#DF double fault",
+	"coprocessor overrun",
+	"#TS invalid TSS",
+	"#NP segment not present",
+	"#SS stack fault",
+	"#GP general protection",
+	"#PF page fault",
+	"reserved",
+	"#MF x87",
+	"#AC alignment",
+	"#MC machine check",
+	"#XM SIMD",
+	"#VE virtualization",
+	"#CP control protection",
 };
 
 static void gate_set(int vec, u8 dpl)
@@ -117,14 +133,14 @@ void isr_dispatch(struct regs *r)
 		return;
 	}
 	if (v == 0xff || v == 0x27 || v == 0x2f)
-		return;		/* LAPIC / 8259 spurious */
+		return; /* LAPIC / 8259 spurious */
 	if (v < 32) {
 		u64 cr2;
 		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
 		fail("exception %lu (%s) at rip=0x%lx cs=0x%lx (CPL%lu) err=0x%lx "
 		     "cr2=0x%lx rsp=0x%lx apic=%u",
-		     v, exc_names[v] ? exc_names[v] : "reserved", r->rip, r->cs,
-		     r->cs & 3, r->error, cr2, r->rsp, lapic_id());
+		     v, exc_names[v] ? exc_names[v] : "reserved", r->rip, r->cs, r->cs & 3,
+		     r->error, cr2, r->rsp, lapic_id());
 	}
 	fail("unexpected interrupt vector 0x%lx at rip=0x%lx", v, r->rip);
 }

@@ -39,8 +39,8 @@ void memmap_check(void)
 		const struct mem_region *r = &boot.mem[i];
 		u64 end = r->addr + r->size;
 
-		printf("  [0x%012lx-0x%012lx] %8lu KiB %s (%u)\n", r->addr,
-		       end - 1, r->size >> 10, e820_type_name(r->type), r->type);
+		printf("  [0x%012lx-0x%012lx] %8lu KiB %s (%u)\n", r->addr, end - 1, r->size >> 10,
+		       e820_type_name(r->type), r->type);
 		if (!r->size && allow_empty)
 			continue;
 		check(r->size, "entry %d has size 0", i);
@@ -48,8 +48,7 @@ void memmap_check(void)
 		if (i && boot.mem[i - 1].size) {
 			const struct mem_region *p = &boot.mem[i - 1];
 			check(p->addr < r->addr, "entries %d and %d not sorted", i - 1, i);
-			check(p->addr + p->size <= r->addr,
-			      "entries %d and %d overlap", i - 1, i);
+			check(p->addr + p->size <= r->addr, "entries %d and %d overlap", i - 1, i);
 		}
 		if (r->type != E820_RAM)
 			continue;
@@ -64,8 +63,8 @@ void memmap_check(void)
 			check(end <= 0xa0000 || r->addr >= 0x100000,
 			      "RAM entry %d overlaps the legacy hole 0xA0000-0xFFFFF", i);
 		check(end <= hole || r->addr >= 4 * GiB,
-		      "RAM entry %d [0x%lx-0x%lx) overlaps the PCI hole at 0x%lx",
-		      i, r->addr, end, hole);
+		      "RAM entry %d [0x%lx-0x%lx) overlaps the PCI hole at 0x%lx", i, r->addr, end,
+		      hole);
 		check(end <= LAPIC_BASE || r->addr >= LAPIC_BASE + 4096,
 		      "RAM entry %d overlaps the LAPIC page", i);
 		check(end <= IOAPIC_BASE_DEFAULT || r->addr >= IOAPIC_BASE_DEFAULT + 4096,
@@ -85,10 +84,9 @@ void memmap_check(void)
 		      total >> 10, expect >> 20);
 		check(total + slack >= expect,
 		      "RAM total %lu KiB is short of expect_mem_mb %lu MiB by more "
-		      "than %lu KiB", total >> 10, expect >> 20, slack >> 10);
+		      "than %lu KiB",
+		      total >> 10, expect >> 20, slack >> 10);
 		if (expect > hole)
-			check(high, "%lu MiB of memory but no RAM above 4 GiB",
-			      expect >> 20);
+			check(high, "%lu MiB of memory but no RAM above 4 GiB", expect >> 20);
 	}
 }
-

@@ -8,8 +8,8 @@
 
 static u32 cf8_addr(u8 bus, u8 dev, u8 fn, u16 reg)
 {
-	return 0x80000000u | (u32)bus << 16 | (u32)(dev & 31) << 11 |
-	       (u32)(fn & 7) << 8 | (reg & 0xfc);
+	return 0x80000000u | (u32)bus << 16 | (u32)(dev & 31) << 11 | (u32)(fn & 7) << 8 |
+	       (reg & 0xfc);
 }
 
 u32 pci_cf8_read32(u8 bus, u8 dev, u8 fn, u16 reg)
@@ -46,8 +46,9 @@ const char *pci_class_name(u8 cls, u8 sub)
 {
 	switch (cls) {
 	case 0x01:
-		return sub == 0x06 ? "SATA controller" :
-		       sub == 0x08 ? "NVMe controller" : "storage controller";
+		return sub == 0x06   ? "SATA controller"
+		       : sub == 0x08 ? "NVMe controller"
+				     : "storage controller";
 	case 0x02:
 		return "network controller";
 	case 0x03:

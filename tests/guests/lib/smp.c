@@ -104,8 +104,8 @@ int smp_start(void (*fn)(int idx), int expect, u32 timeout_ms)
 		for (int n = 0; n < 2; n++) {
 			for (int i = 0; i < madt.nr_cpus; i++)
 				if (madt.apic_ids[i] != bsp)
-					icr_send(madt.apic_ids[i], ICR_STARTUP |
-						 ICR_ASSERT | SIPI_VECTOR);
+					icr_send(madt.apic_ids[i],
+						 ICR_STARTUP | ICR_ASSERT | SIPI_VECTOR);
 			udelay(200);
 		}
 	} else {
