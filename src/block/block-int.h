@@ -15,5 +15,7 @@ int blk_check_rw(const struct blkdev *bd, const struct iovec *iov, int iovcnt, u
  * thread even for a BLK_DRV_NATIVE_AIO driver (tests, io_uring fallback). */
 int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_worker,
 			    struct blk_queue **out);
+/* Reads of a non-native driver served without the worker (fast path). */
+uint64_t blk_queue_nr_mapped(const struct blk_queue *q);
 
 #endif

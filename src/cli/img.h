@@ -66,7 +66,16 @@ struct img_status {
 int img_chain_status(struct blkdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
 		     struct img_status *st);
 
-/* Verbs of img-convert.c */
+/* Snapshot table rows as qemu-img prints them (info, snapshot -l). */
+struct qcow2_snapshot_info;
+void img_snapshot_header(void);
+void img_snapshot_row(const struct qcow2_snapshot_info *s);
+
+/* Verbs of img-info.c */
+int img_info(int argc, char **argv);
+int img_check(int argc, char **argv);
+
+/* Verbs of img-convert.c and img-commit.c */
 int img_convert(int argc, char **argv);
 int img_map(int argc, char **argv);
 int img_commit(int argc, char **argv);

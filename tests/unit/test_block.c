@@ -243,10 +243,11 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	struct actx c = { 0 };
 
 	assert_int_equal(blk_queue_create_engine(bd, depth, force_worker, &q), 0);
-	if (force_worker || !(bd->drv->flags & BLK_DRV_NATIVE_AIO)) {
+	if (force_worker) {
 		assert_false(blk_queue_uses_uring(q));
 	} else {
-		/* Where the kernel offers io_uring, raw must use it. */
+		/* Where the kernel offers io_uring, raw uses it for everything and
+		 * qcow2 for the reads it can map. */
 		struct io_uring ring;
 
 		if (io_uring_queue_init(4, &ring, 0) == 0) {
@@ -286,6 +287,9 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	run_all(q, reqs, NREQ, &c, depth);
 	assert_int_equal(c.errors, 0);
 	assert_memory_equal(data, back, NREQ * BS);
+	/* qcow2 (4 KiB clusters, all allocated now): every read takes the fast path. */
+	if (blk_queue_uses_uring(q) && !(bd->drv->flags & BLK_DRV_NATIVE_AIO))
+		assert_int_equal(blk_queue_nr_mapped(q), NREQ);
 
 	/* Discard + write-zeroes (both modes), checked through the sync API. */
 	memset(&c, 0, sizeof(c));
@@ -386,6 +390,109 @@ static void test_direct(void **state)
 	free(r);
 }
 
+/* ---- qcow2 through the queue: worker for writes, mapped reads -------- */
+
+static int setup_qcow2(void **state)
+{
+	const char *dir = getenv("UNIT_TMPDIR");
+	struct blk_create_opts co = { .size = DISK_SIZE, .cluster_size = 4096 };
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/test_block_%d.qcow2", dir ? dir : "/tmp",
+		 (int)getpid());
+	if (blk_create("qcow2", f->path, &co) < 0 || blk_open(f->path, NULL, &f->bd) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static void test_qcow2_async_uring(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(blk_format(f->bd), "qcow2");
+	async_rw(f->bd, false);
+}
+
+static void test_qcow2_async_worker(void **state)
+{
+	struct fixture *f = *state;
+
+	async_rw(f->bd, true);
+}
+
+/*
+ * An overlay on a raw backing file: mapped reads must find data in the
+ * overlay, in the backing file, zeroes past the backing file's end, and
+ * fall back to the worker for a read straddling two mappings.
+ */
+static void test_qcow2_backing_reads(void **state)
+{
+	const char *dir = getenv("UNIT_TMPDIR");
+	char base[512], top[512];
+	struct blk_create_opts bo = { .size = 2 * MiB };
+	struct blk_create_opts to = { .size = 4 * MiB, .backing_file = base,
+				      .backing_fmt = "raw", .cluster_size = 65536 };
+	struct blkdev *braw, *bd;
+	uint8_t *pat = malloc(2 * MiB), *buf = malloc(4 * MiB), *want = calloc(1, 4 * MiB);
+	struct blk_queue *q;
+	struct blk_req reqs[6];
+	struct iovec iov[6];
+	struct actx c = { 0 };
+	/* offset, length of each read */
+	static const uint64_t rd[6][2] = {
+		{ 0, 4096 },		    /* backing data */
+		{ 65536, 65536 },	    /* overlay data */
+		{ 65536 - 4096, 8192 },	    /* straddles backing + overlay */
+		{ 3 * MiB, 65536 },	    /* past the backing file: zeroes */
+		{ 2 * MiB - 4096, 8192 },   /* straddles the backing file's end */
+		{ 131072 + 512, 1000 },	    /* zero cluster in the overlay */
+	};
+
+	snprintf(base, sizeof(base), "%s/test_block_%d.base", dir ? dir : "/tmp", (int)getpid());
+	snprintf(top, sizeof(top), "%s/test_block_%d.top", dir ? dir : "/tmp", (int)getpid());
+	assert_int_equal(blk_create("raw", base, &bo), 0);
+	assert_int_equal(blk_open(base, &(struct blk_open_opts){ .format = "raw" }, &braw), 0);
+	fill(pat, 2 * MiB, 5);
+	assert_int_equal(blk_pwrite(braw, pat, 2 * MiB, 0), 0);
+	blk_close(braw);
+	assert_int_equal(blk_create("qcow2", top, &to), 0);
+	assert_int_equal(blk_open(top, NULL, &bd), 0);
+	assert_non_null(bd->backing);
+
+	memcpy(want, pat, 2 * MiB);
+	fill(want + 65536, 65536, 6);
+	assert_int_equal(blk_pwrite(bd, want + 65536, 65536, 65536), 0);
+	memset(want + 131072, 0, 65536);
+	assert_int_equal(blk_write_zeroes(bd, 131072, 65536, false), 0);
+
+	assert_int_equal(blk_queue_create(bd, 8, &q), 0);
+	memset(buf, 0xee, 4 * MiB);
+	for (int i = 0; i < 6; i++) {
+		iov[i] = (struct iovec){ buf + rd[i][0], rd[i][1] };
+		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .offset = rd[i][0], .iov = &iov[i],
+					    .iovcnt = 1, .done = req_done, .opaque = &c };
+	}
+	/* Overlapping buffers are fine: the reads return the same bytes. */
+	run_all(q, reqs, 6, &c, 8);
+	assert_int_equal(c.errors, 0);
+	if (blk_queue_uses_uring(q))
+		assert_int_equal(blk_queue_nr_mapped(q), 4); /* all but the straddling two */
+	for (int i = 0; i < 6; i++)
+		assert_memory_equal(buf + rd[i][0], want + rd[i][0], rd[i][1]);
+	blk_queue_destroy(q);
+	blk_close(bd);
+	unlink(top);
+	unlink(base);
+	free(pat);
+	free(buf);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +504,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_uring, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_async_worker, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_direct, setup_raw, teardown_raw),
+		cmocka_unit_test_setup_teardown(test_qcow2_async_uring, setup_qcow2, teardown_raw),
+		cmocka_unit_test_setup_teardown(test_qcow2_async_worker, setup_qcow2,
+						teardown_raw),
+		cmocka_unit_test(test_qcow2_backing_reads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
