@@ -21,6 +21,14 @@
 #define CC_Q_DEVICE 0x30
 
 volatile u32 vdrv_irqs[8];
+static bool watchdog_on;
+
+#define VEC_WATCHDOG 0x4f
+
+static void on_watchdog(struct regs *r)
+{
+	lapic_eoi();
+}
 
 /* Ring memory: 4 queues per device, 2 devices at a time, 4 pages each. */
 static u8 rings[8][4][16384] __attribute__((aligned(4096)));
@@ -206,6 +214,12 @@ void vdev_msix_enable(struct vdev *d)
 		mmio_write32(e + 8, VEC_BASE + i);
 		mmio_write32(e + 12, 0);	/* unmask */
 	}
+	/* A periodic LAPIC timer bounds every HLT in vq_wait (10 ms). */
+	if (!watchdog_on) {
+		irq_set_handler(VEC_WATCHDOG, on_watchdog);
+		lapic_timer_periodic(VEC_WATCHDOG, 625000);
+		watchdog_on = true;
+	}
 	/* Message Control bit 15: MSI-X enable. */
 	pci_cf8_write32(0, d->dev, 0, d->msix_cap,
 			pci_cf8_read32(0, d->dev, 0, d->msix_cap) | (1u << 31));
@@ -231,6 +245,7 @@ u16 vq_setup(struct vdev *d, u16 q, u16 size, u16 vec)
 	vq->used = mem + 8192;
 	vq->vector = vec;
 	vq->event_idx = d->features & VF_EVENT_IDX;
+	vq->poll_addr = d->common + CC_STATUS;
 	vq->notify = d->notify + (u64)r16(d->common + CC_Q_NOFF) * d->notify_mult;
 	w16(d->common + CC_Q_SIZE, size);
 	w16(d->common + CC_Q_MSIX, vec);
@@ -322,12 +337,21 @@ bool vq_wait(struct vq *vq, u32 *id, u32 *len, u32 timeout_ms)
 	if (vq->event_idx)
 		vq->avail[2 + vq->size] = vq->last_used;
 	__asm__ volatile("mfence" ::: "memory");
+	/*
+	 * With an MSI-X vector, sleep in HLT until an interrupt (the LAPIC
+	 * timer started by vdev_msix_enable wakes us at least every 10 ms);
+	 * without one, poll with an MMIO read so the vCPU exits now and then.
+	 */
 	while (*used_idx == vq->last_used) {
 		if (uptime_us() > end)
 			return false;
-		irq_enable();
-		cpu_relax();
-		irq_disable();
+		if (vq->vector != 0xffff && watchdog_on) {
+			irq_wait();
+		} else {
+			irq_enable();
+			(void)*(volatile u8 *)vq->poll_addr;
+			irq_disable();
+		}
 	}
 	volatile u32 *e = (volatile u32 *)(vq->used + 4 + 8 * (vq->last_used % vq->size));
 	if (id)

@@ -47,6 +47,7 @@ struct vq {
 	u16 avail_idx, last_used;
 	u16 next_desc;
 	u64 notify;		/* doorbell address */
+	u64 poll_addr;		/* a register to read while polling */
 	u16 vector;
 	bool event_idx;
 };
