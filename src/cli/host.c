@@ -44,7 +44,8 @@ static const struct {
 } host_caps[] = {
 	{ "irqchip", KVM_CAP_IRQCHIP, CAP_BOOL, "in-kernel IOAPIC/PIC/LAPIC" },
 	{ "pit2", KVM_CAP_PIT2, CAP_BOOL, "in-kernel PIT" },
-	{ "split_irqchip", KVM_CAP_SPLIT_IRQCHIP, CAP_BOOL, "LAPIC in kernel, IOAPIC in user space" },
+	{ "split_irqchip", KVM_CAP_SPLIT_IRQCHIP, CAP_BOOL,
+	  "LAPIC in kernel, IOAPIC in user space" },
 	{ "irqfd", KVM_CAP_IRQFD, CAP_BOOL, "interrupts from an eventfd" },
 	{ "irqfd_resample", KVM_CAP_IRQFD_RESAMPLE, CAP_BOOL, "level interrupts through irqfd" },
 	{ "ioeventfd", KVM_CAP_IOEVENTFD, CAP_BOOL, "guest writes to an eventfd" },
@@ -114,6 +115,11 @@ static int read_param_bool(const char *path)
 	return v;
 }
 
+static void add_note(struct json_object *notes, const char *text)
+{
+	json_object_array_add(notes, json_object_new_string(text));
+}
+
 static void put_tristate(struct json_object *o, const char *key, int v)
 {
 	if (v < 0)
@@ -175,17 +181,19 @@ static struct json_object *host_kvm(const char *path, const char *cpuinfo)
 	}
 
 	put_str(o, "backend", kvm_backend_name(backend));
-	put_str(o, "module", backend == KVM_BACKEND_PVM   ? "kvm_pvm"
-			     : backend == KVM_BACKEND_VMX ? "kvm_intel"
-			     : backend == KVM_BACKEND_SVM ? "kvm_amd"
-							  : NULL);
+	put_str(o, "module",
+		backend == KVM_BACKEND_PVM   ? "kvm_pvm"
+		: backend == KVM_BACKEND_VMX ? "kvm_intel"
+		: backend == KVM_BACKEND_SVM ? "kvm_amd"
+					     : NULL);
 	put_bool(o, "cpu_vmx", cpu_has_flag(cpuinfo, "vmx"));
 	put_bool(o, "cpu_svm", cpu_has_flag(cpuinfo, "svm"));
 	put_bool(o, "cpu_hypervisor", cpu_has_flag(cpuinfo, "hypervisor"));
 	/* Two-dimensional paging and nesting are parameters of the vendor module. */
 	if (backend == KVM_BACKEND_VMX) {
 		put_tristate(o, "ept", read_param_bool("/sys/module/kvm_intel/parameters/ept"));
-		put_tristate(o, "nested", read_param_bool("/sys/module/kvm_intel/parameters/nested"));
+		put_tristate(o, "nested",
+			     read_param_bool("/sys/module/kvm_intel/parameters/nested"));
 	} else if (backend == KVM_BACKEND_SVM) {
 		put_tristate(o, "npt", read_param_bool("/sys/module/kvm_amd/parameters/npt"));
 		put_tristate(o, "nested", read_param_bool("/sys/module/kvm_amd/parameters/nested"));
@@ -199,12 +207,10 @@ static struct json_object *host_kvm(const char *path, const char *cpuinfo)
 		put_bool(o, "usable", false);
 		put_str(o, "error", strerror(-ret));
 		if (ret == -EACCES || ret == -EPERM)
-			json_object_array_add(notes, json_object_new_string(
-				"no permission to open the KVM device: add the user to its group "
-				"(usually 'kvm') or run as root"));
+			add_note(notes, "no permission to open the KVM device: add the user "
+					"to its group (usually 'kvm') or run as root");
 		else if (ret == -ENOENT)
-			json_object_array_add(notes, json_object_new_string(
-				"KVM device missing: load kvm_intel, kvm_amd or kvm_pvm"));
+			add_note(notes, "KVM device missing: load kvm_intel, kvm_amd or kvm_pvm");
 		/* KVM is there but lacks something vessel needs: still list it. */
 		k.fd = open(path, O_RDWR | O_CLOEXEC);
 	}
@@ -221,18 +227,17 @@ static struct json_object *host_kvm(const char *path, const char *cpuinfo)
 		json_object_object_add(o, "capabilities", caps);
 	}
 	if (backend == KVM_BACKEND_PVM) {
-		json_object_array_add(notes, json_object_new_string(
-			"PVM: the whole KVM API works, but only 64-bit guest code at CPL3 runs "
-			"natively; CPL0 (guest kernel) code is emulated at about 2 us per "
-			"instruction and some instructions (INT3, POPCNT, XSAVE, CLAC/STAC) not at "
-			"all, so a stock Linux kernel does not finish booting; use small test "
-			"guests, or a host with VT-x/AMD-V"));
+		add_note(notes, "PVM: the whole KVM API works, but only 64-bit guest code at "
+				"CPL3 runs natively; CPL0 (guest kernel) code is emulated at "
+				"about 2 us per instruction and some instructions (INT3, "
+				"POPCNT, XSAVE, CLAC/STAC) not at all, so a stock Linux "
+				"kernel does not finish booting; use small test guests, or a "
+				"host with VT-x/AMD-V");
 		if (read_param_bool("/sys/module/kvm_pvm/parameters/no_x2apic") == 1)
-			json_object_array_add(notes, json_object_new_string(
-				"kvm_pvm.no_x2apic=Y: guests get no x2APIC"));
+			add_note(notes, "kvm_pvm.no_x2apic=Y: guests get no x2APIC");
 	} else if (backend == KVM_BACKEND_UNKNOWN) {
-		json_object_array_add(notes, json_object_new_string(
-			"no hardware virtualization module (kvm_intel, kvm_amd) or kvm_pvm loaded"));
+		add_note(notes, "no hardware virtualization module "
+				"(kvm_intel, kvm_amd) or kvm_pvm loaded");
 	}
 	json_object_object_add(o, "notes", notes);
 	if (k.fd >= 0)
@@ -349,9 +354,14 @@ static struct json_object *host_thp(void)
 
 static struct json_object *host_ksm(void)
 {
-	static const char *const counters[] = { "run", "pages_shared", "pages_sharing",
-						"pages_unshared", "pages_volatile", "full_scans",
-						"pages_to_scan", "sleep_millisecs",
+	static const char *const counters[] = { "run",
+						"pages_shared",
+						"pages_sharing",
+						"pages_unshared",
+						"pages_volatile",
+						"full_scans",
+						"pages_to_scan",
+						"sleep_millisecs",
 						"merge_across_nodes" };
 	struct json_object *o = json_object_new_object();
 	bool any = false;
@@ -455,7 +465,8 @@ static void print_kvm(struct json_object *k)
 	printf("KVM\n");
 	if (json_object_get_boolean(get(k, "present")))
 		snprintf(dev, sizeof(dev), "%s (mode %s, %s:%s)", get_str(k, "device", "?"),
-			 get_str(k, "mode", "?"), get_str(k, "owner", "?"), get_str(k, "group", "?"));
+			 get_str(k, "mode", "?"), get_str(k, "owner", "?"),
+			 get_str(k, "group", "?"));
 	else
 		snprintf(dev, sizeof(dev), "%s: missing", get_str(k, "device", "?"));
 	printf(ROW, "device", dev);
@@ -544,7 +555,10 @@ static void print_host(struct json_object *root)
 
 		printf("  %-22s %s, %lld pages shared, %lld sharing, %lld unshared, %lld full "
 		       "scans\n",
-		       "KSM", run == 1 ? "running" : run == 2 ? "unmerging" : "stopped",
+		       "KSM",
+		       run == 1	  ? "running"
+		       : run == 2 ? "unmerging"
+				  : "stopped",
 		       (long long)json_object_get_int64(get(ksm, "pages_shared")),
 		       (long long)json_object_get_int64(get(ksm, "pages_sharing")),
 		       (long long)json_object_get_int64(get(ksm, "pages_unshared")),
@@ -598,8 +612,9 @@ int cmd_host(int argc, char **argv)
 
 	root = host_gather(dev);
 	if (json)
-		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-									JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
 		print_host(root);
 	json_object_put(root);

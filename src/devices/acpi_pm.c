@@ -42,8 +42,8 @@ struct acpi_pm {
 	uint16_t gpe0_sts, gpe0_en;
 	uint8_t rcr;
 	int sci_level;
-	uint64_t tmr_start_ns;	/* the timer counts from here */
-	uint64_t tmr_last;	/* tick count when TMR_STS was last updated */
+	uint64_t tmr_start_ns; /* the timer counts from here */
+	uint64_t tmr_last;     /* tick count when TMR_STS was last updated */
 
 	struct ratelimit rl;
 	uint64_t nr_pwrbtn, nr_poweroff, nr_reset, nr_sleep_ignored;
@@ -125,19 +125,19 @@ static void store_le(void *data, unsigned int len, uint32_t v)
  * by a 16-bit enable register; accesses may be of any width at any offset
  * within the 4 bytes.  Status bits are write-1-to-clear (4.8.1).
  */
-static void evt_write(uint16_t *sts, uint16_t *en, uint16_t en_mask, unsigned int off,
-		      uint32_t val, unsigned int len)
+static void evt_write(uint16_t *sts, uint16_t *en, uint16_t en_mask, unsigned int off, uint32_t val,
+		      unsigned int len)
 {
 	uint32_t mask = (len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1) << (8 * off);
 
 	val <<= 8 * off;
-	*sts &= (uint16_t)~(val & mask);
+	*sts &= (uint16_t) ~(val & mask);
 	mask = (mask >> 16) & en_mask;
 	*en = (uint16_t)((*en & ~mask) | ((val >> 16) & mask));
 }
 
-static void acpi_pm_cnt_write(struct acpi_pm *pm, unsigned int off, uint32_t val,
-			      unsigned int len, bool *poweroff)
+static void acpi_pm_cnt_write(struct acpi_pm *pm, unsigned int off, uint32_t val, unsigned int len,
+			      bool *poweroff)
 {
 	uint32_t mask = (len >= 2 ? 0xffffu : 0xffu) << (8 * off);
 	uint16_t v;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
@@ -39,8 +40,8 @@ static void fake_init(struct fake *f, unsigned int ncpus)
 	assert_non_null(f->ram);
 	assert_non_null(f->cfg);
 	f->mem.fd = -1;
-	f->mem.regions[0] = (struct gmem_region){ .gpa = 0, .size = LOW_SIZE, .hva = f->ram,
-						  .fd = -1 };
+	f->mem.regions[0] =
+		(struct gmem_region){ .gpa = 0, .size = LOW_SIZE, .hva = f->ram, .fd = -1 };
 	f->mem.nr_regions = 1;
 	f->mem.total = LOW_SIZE;
 	f->cfg->nr_cpus = ncpus;
@@ -327,9 +328,57 @@ static void iasl_roundtrip(struct fake *f, const char *tag)
 			 dir, tag, sig, tag, sig, tag, sig, tag, sig);
 		st = system(cmd);
 		if (st != 0)
-			fail_msg("iasl -d %s (%s) failed, see %s/acpi-%s-%s.log", sig, tag, dir, tag,
-				 sig);
+			fail_msg("iasl -d %s (%s) failed, see %s/acpi-%s-%s.log", sig, tag, dir,
+				 tag, sig);
 	}
+}
+
+/* Drop all white space, so layout changes of iasl's output do not matter. */
+static void squeeze(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\n' && *s != '\t')
+			*d++ = *s;
+	*d = '\0';
+}
+
+/* What the decompiled DSDT must declare (dsdt.asl). */
+static void check_dsdt_source(const char *tag)
+{
+	static const char *const want[] = {
+		"Name (_S5, Package (0x04)",
+		"EisaId (\"PNP0A08\")",
+		"EisaId (\"PNP0A03\")",
+		"Name (_PRT, Package (0x80)",
+		"0x0000000100000000, // Range Minimum",
+		"0xC0000000,         // Range Minimum",
+		"Memory32Fixed (ReadWrite, 0xE0000000,",
+		"EisaId (\"PNP0C02\")",
+		"EisaId (\"PNP0501\")",
+		"EisaId (\"PNP0303\")",
+		"EisaId (\"PNP0B00\")",
+		"IRQNoFlags () {4}",
+		"IRQNoFlags () {1}",
+		"IRQNoFlags () {8}",
+	};
+	const char *dir = getenv("UNIT_TMPDIR");
+	char path[512], *text, w[128];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/acpi-%s-DSDT.dsl", dir ? dir : "/tmp", tag);
+	if (access(path, R_OK))
+		return; /* iasl missing: the round trip was skipped */
+	assert_int_equal(read_file(path, &text, &len), 0);
+	squeeze(text);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		snprintf(w, sizeof(w), "%s", want[i]);
+		squeeze(w);
+		if (!strstr(text, w))
+			fail_msg("decompiled DSDT lacks '%s'", want[i]);
+	}
+	free(text);
 }
 
 static void test_cpus(void **state)
@@ -353,6 +402,7 @@ static void test_cpus(void **state)
 		assert_null(find_table(&f, "SLIT"));
 		snprintf(tag, sizeof(tag), "cpu%u", counts[i]);
 		iasl_roundtrip(&f, tag);
+		check_dsdt_source(tag);
 		fake_free(&f);
 	}
 }
@@ -387,14 +437,14 @@ static void test_numa(void **state)
 	uint8_t *p, *end;
 
 	fake_init(&f, 4);
-	f.mem.regions[0].size = 3 * GiB;	/* only the first 2 MiB are backed */
+	f.mem.regions[0].size = 3 * GiB; /* only the first 2 MiB are backed */
 	fake_add_region(&f, X86_4G, GiB);
 	f.cfg->nr_numa_nodes = 2;
 	f.cfg->numa_nodes[0].mem_size = 2 * GiB;
 	f.cfg->numa_nodes[0].cpus[0] = 0x3;
 	f.cfg->numa_nodes[1].mem_size = 2 * GiB;
 	f.cfg->numa_nodes[1].cpus[0] = 0xc;
-	f.cfg->numa_nodes[0].distance[1] = 0;	/* default: 20 */
+	f.cfg->numa_nodes[0].distance[1] = 0; /* default: 20 */
 	f.cfg->numa_nodes[1].distance[0] = 31;
 	assert_int_equal(acpi_build_tables(&f.mem, f.cfg, &rsdp), 0);
 	check_rsdp(&f);
@@ -506,10 +556,8 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cpus),
-		cmocka_unit_test(test_many_cpus),
-		cmocka_unit_test(test_numa),
-		cmocka_unit_test(test_numa_uneven),
+		cmocka_unit_test(test_cpus),   cmocka_unit_test(test_many_cpus),
+		cmocka_unit_test(test_numa),   cmocka_unit_test(test_numa_uneven),
 		cmocka_unit_test(test_errors),
 	};
 

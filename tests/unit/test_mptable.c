@@ -79,8 +79,8 @@ static void check_tables(uint8_t *ram, unsigned int ncpus)
 		case MP_BUS: {
 			struct mp_bus *e = (void *)p;
 
-			assert_memory_equal(e->bus_type, e->bus_id == MP_BUS_ISA ? "ISA   " : "PCI   ",
-					    6);
+			assert_memory_equal(e->bus_type,
+					    e->bus_id == MP_BUS_ISA ? "ISA   " : "PCI   ", 6);
 			buses++;
 			p += sizeof(*e);
 			break;
@@ -90,7 +90,7 @@ static void check_tables(uint8_t *ram, unsigned int ncpus)
 
 			assert_int_equal(e->address, X86_IOAPIC_ADDR);
 			assert_true(e->flags & MP_IOAPIC_ENABLED);
-			assert_true(e->apic_id >= ncpus);	/* no clash with a CPU */
+			assert_true(e->apic_id >= ncpus); /* no clash with a CPU */
 			ioapic_id = e->apic_id;
 			ioapics++;
 			p += sizeof(*e);

@@ -34,7 +34,7 @@
 /* A bump allocator over the image buffer. */
 struct acpi_builder {
 	uint8_t *buf;
-	uint64_t base;		/* guest address of buf[0] */
+	uint64_t base; /* guest address of buf[0] */
 	uint32_t used;
 	int err;
 };
@@ -172,7 +172,7 @@ static int acpi_build_fadt(struct acpi_builder *b, uint64_t dsdt, uint64_t facs,
 	f->x_firmware_ctrl = facs;
 	f->dsdt = (uint32_t)dsdt;
 	f->x_dsdt = dsdt;
-	f->preferred_pm_profile = 0;	/* unspecified */
+	f->preferred_pm_profile = 0; /* unspecified */
 	f->sci_int = X86_IRQ_SCI;
 	/*
 	 * No SMI command port: the machine is always in ACPI mode, SCI_EN is
@@ -190,7 +190,7 @@ static int acpi_build_fadt(struct acpi_builder *b, uint64_t dsdt, uint64_t facs,
 	/* Latencies above 100 / 1000 us mean "C2 / C3 not supported". */
 	f->p_lvl2_lat = 101;
 	f->p_lvl3_lat = 1001;
-	f->century = 0x32;		/* CMOS century register */
+	f->century = 0x32; /* CMOS century register */
 	f->iapc_boot_arch = ACPI_FADT_LEGACY_DEVICES | ACPI_FADT_8042 | ACPI_FADT_NO_VGA;
 	/*
 	 * PWR_BUTTON (bit 4) clear: the power button is the fixed-feature
@@ -200,7 +200,7 @@ static int acpi_build_fadt(struct acpi_builder *b, uint64_t dsdt, uint64_t facs,
 	f->flags = ACPI_FADT_WBINVD | ACPI_FADT_C1_SUPPORTED | ACPI_FADT_SLEEP_BUTTON |
 		   ACPI_FADT_FIXED_RTC | ACPI_FADT_32BIT_TIMER | ACPI_FADT_RESET_REGISTER;
 	acpi_gas_io(&f->reset_reg, X86_PORT_RESET, 8, ACPI_GAS_ACCESS_BYTE);
-	f->reset_value = 0x06;		/* SYS_RST | RST_CPU: hard reset */
+	f->reset_value = 0x06; /* SYS_RST | RST_CPU: hard reset */
 	acpi_gas_io(&f->x_pm1a_evt_blk, X86_PORT_PM1A_EVT, 32, ACPI_GAS_ACCESS_WORD);
 	acpi_gas_io(&f->x_pm1a_cnt_blk, X86_PORT_PM1A_CNT, 16, ACPI_GAS_ACCESS_WORD);
 	acpi_gas_io(&f->x_pm_tmr_blk, X86_PORT_PM_TMR, 32, ACPI_GAS_ACCESS_DWORD);
@@ -391,7 +391,7 @@ static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
 	if (!s)
 		return b->err;
 	acpi_header(&s->hdr, "SRAT", len, 3);
-	s->reserved1 = 1;	/* "must be 1" for backward compatibility */
+	s->reserved1 = 1; /* "must be 1" for backward compatibility */
 	p = (uint8_t *)(s + 1);
 	for (unsigned int i = 0; i < nlapic; i++, p += sizeof(struct acpi_srat_cpu)) {
 		struct acpi_srat_cpu *c = (void *)p;
@@ -439,7 +439,7 @@ static int acpi_build_slit(struct acpi_builder *b, const struct vm_config *cfg, 
 			uint8_t d = cfg->numa_nodes[i].distance[j];
 
 			if (i == j)
-				d = 10;		/* the diagonal is 10 by definition */
+				d = 10; /* the diagonal is 10 by definition */
 			else if (d == 0)
 				d = 20;
 			s->entry[i * nn + j] = d;

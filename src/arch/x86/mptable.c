@@ -23,8 +23,8 @@
 #include "vm/config.h"
 #include "vm/vm.h"
 
-#define MP_SPEC_REV 4		/* 1.4 */
-#define MP_LAPIC_VERSION 0x14	/* integrated local APIC */
+#define MP_SPEC_REV 4	      /* 1.4 */
+#define MP_LAPIC_VERSION 0x14 /* integrated local APIC */
 #define MP_IOAPIC_VERSION 0x11
 #define MP_PCI_SLOTS 32
 

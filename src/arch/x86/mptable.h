@@ -22,18 +22,18 @@
 
 /* MP spec 1.4 section 4.1, table 4-1: 16 bytes. */
 struct mp_floating {
-	char signature[4];	/* "_MP_" */
+	char signature[4]; /* "_MP_" */
 	uint32_t physptr;
-	uint8_t length;		/* in 16-byte units: 1 */
-	uint8_t spec_rev;	/* 4 */
+	uint8_t length;	  /* in 16-byte units: 1 */
+	uint8_t spec_rev; /* 4 */
 	uint8_t checksum;
 	uint8_t feature[5];
 } __attribute__((packed));
 
 /* Section 4.2, table 4-2: 44 bytes. */
 struct mp_config {
-	char signature[4];	/* "PCMP" */
-	uint16_t length;	/* base table */
+	char signature[4]; /* "PCMP" */
+	uint16_t length;   /* base table */
 	uint8_t spec_rev;
 	uint8_t checksum;
 	char oem_id[8];
@@ -60,7 +60,7 @@ struct mp_processor {
 	uint8_t type;
 	uint8_t apic_id;
 	uint8_t apic_version;
-	uint8_t flags;		/* MP_CPU_ENABLED, MP_CPU_BSP */
+	uint8_t flags; /* MP_CPU_ENABLED, MP_CPU_BSP */
 	uint32_t signature;
 	uint32_t features;
 	uint32_t reserved[2];
@@ -72,14 +72,14 @@ struct mp_processor {
 struct mp_bus {
 	uint8_t type;
 	uint8_t bus_id;
-	char bus_type[6];	/* "ISA   ", "PCI   " */
+	char bus_type[6]; /* "ISA   ", "PCI   " */
 } __attribute__((packed));
 
 struct mp_ioapic {
 	uint8_t type;
 	uint8_t apic_id;
 	uint8_t apic_version;
-	uint8_t flags;		/* MP_IOAPIC_ENABLED */
+	uint8_t flags; /* MP_IOAPIC_ENABLED */
 	uint32_t address;
 } __attribute__((packed));
 
@@ -88,12 +88,12 @@ struct mp_ioapic {
 /* I/O (type 3) and local (type 4) interrupt assignment entries. */
 struct mp_intsrc {
 	uint8_t type;
-	uint8_t irq_type;	/* MP_INT_* */
-	uint16_t flags;		/* polarity bits 0-1, trigger mode bits 2-3 */
+	uint8_t irq_type; /* MP_INT_* */
+	uint16_t flags;	  /* polarity bits 0-1, trigger mode bits 2-3 */
 	uint8_t src_bus;
-	uint8_t src_irq;	/* ISA: IRQ; PCI: device << 2 | pin (0 = INTA#) */
-	uint8_t dst_apic;	/* IOAPIC ID, or 0xff for every local APIC */
-	uint8_t dst_pin;	/* IOAPIC INTIN# or LINTIN# */
+	uint8_t src_irq;  /* ISA: IRQ; PCI: device << 2 | pin (0 = INTA#) */
+	uint8_t dst_apic; /* IOAPIC ID, or 0xff for every local APIC */
+	uint8_t dst_pin;  /* IOAPIC INTIN# or LINTIN# */
 } __attribute__((packed));
 
 enum mp_irq_type { MP_INT_INT = 0, MP_INT_NMI = 1, MP_INT_SMI = 2, MP_INT_EXTINT = 3 };
