@@ -10,6 +10,7 @@
  * Nothing here fails the command: what cannot be read is reported as
  * unknown, and a /dev/kvm that cannot be opened is reported with why.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -313,12 +314,33 @@ static struct json_object *host_numa(void)
 	return nodes;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every huge page size the kernel offers (hugepages-<N>kB), smallest first. */
 static struct json_object *host_hugepages(void)
 {
-	static const uint64_t sizes_kb[] = { 2048, 1048576 };
 	struct json_object *arr = json_object_new_array();
+	uint64_t sizes_kb[16];
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d = opendir(SYS_HUGEPAGES);
 
-	for (size_t i = 0; i < ARRAY_SIZE(sizes_kb); i++) {
+	while (d && (de = readdir(d)) && n < ARRAY_SIZE(sizes_kb)) {
+		unsigned long long kb;
+		char tail[4];
+
+		if (sscanf(de->d_name, "hugepages-%llu%3s", &kb, tail) == 2 && !strcmp(tail, "kB"))
+			sizes_kb[n++] = kb;
+	}
+	if (d)
+		closedir(d);
+	qsort(sizes_kb, n, sizeof(sizes_kb[0]), cmp_u64);
+	for (size_t i = 0; i < n; i++) {
 		struct json_object *o;
 		uint64_t total, free_pages;
 		char path[160];
