@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the kernel loaders (bzImage setup header and PVH ELF
+ * program headers/notes) over arbitrary files, into a 32 MiB guest.
+ * Errors are fine; crashes, out-of-bounds accesses and UB are not.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/x86.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct vm vm;
+	static struct vm_config cfg;
+	static struct x86_machine x;
+	static int ready;
+	struct boot_image k = { .data = (uint8_t *)data, .size = size };
+	struct boot_image initrd;
+	uint8_t rd[4096] = { 1, 2, 3 };
+
+	if (!ready) {
+		log_set_level(LOG_ERR);
+		vm_config_init(&cfg);
+		cfg.kernel = "fuzz";
+		cfg.cmdline = "console=ttyS0";
+		cfg.mem_size = 32 << 20;
+		vm.cfg = &cfg;
+		vm.arch = &x;
+		x86_mem_split(cfg.mem_size, &x.low_mem, &x.high_mem);
+		if (gmem_init(&vm.mem, NULL) || gmem_add_region(&vm.mem, 0, x.low_mem))
+			abort();
+		x86_e820_build(&vm);
+		ready = 1;
+	}
+	initrd.data = rd;
+	initrd.size = size & 1 ? sizeof(rd) : 0;
+	if (boot_is_bzimage(&k))
+		boot_load_bzimage(&vm, &k, initrd.size ? &initrd : NULL);
+	else if (boot_is_elf(&k))
+		boot_load_pvh(&vm, &k, initrd.size ? &initrd : NULL);
+	return 0;
+}
