@@ -338,8 +338,9 @@ static int start_wait(struct mgmt *m, off_t log_from)
 			print_log_tail(m->vm.log, log_from);
 			return 1;
 		}
-		if (pid && api_client_request(m->vm.api, "GET", "/vm", NULL, 1000, &rep) == 0) {
-			bool ok = rep.status == 200;
+		/* Started means every vCPU thread runs (and has pinned itself). */
+		if (pid && api_client_request(m->vm.api, "GET", "/vm/vcpus", NULL, 1000, &rep) == 0) {
+			bool ok = rep.status == 200 && !strstr(rep.body, "\"created\"");
 
 			api_reply_free(&rep);
 			if (ok) {

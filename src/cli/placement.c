@@ -124,10 +124,23 @@ static int vcpupin_apply(struct vm_config *c, void *arg)
 
 static void print_pinning(struct mgmt *m, bool running)
 {
+	struct json_object *arr = NULL, *f;
 	struct vm_config c;
 	char buf[256];
 
-	if (mgmt_load(m, running, &c))
+	/* Running: what the vCPU threads have now, as the kernel reports it. */
+	if (running && mgmt_api(m, "GET", "/vm/vcpus", NULL, &arr, buf, sizeof(buf)) == 200 &&
+	    json_object_is_type(arr, json_type_array)) {
+		printf("%-6s %s\n", "VCPU", "CPU Affinity");
+		for (size_t i = 0; i < json_object_array_length(arr); i++)
+			if (json_object_object_get_ex(json_object_array_get_idx(arr, i), "affinity",
+						      &f))
+				printf("%-6zu %s\n", i, json_object_get_string(f));
+		json_object_put(arr);
+		return;
+	}
+	json_object_put(arr);
+	if (mgmt_load(m, false, &c))
 		return;
 	printf("%-6s %s\n", "VCPU", "CPU Affinity");
 	for (unsigned int i = 0; i < c.nr_cpus; i++)
