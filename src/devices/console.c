@@ -207,8 +207,11 @@ static void console_print_help(struct console *c)
 				   "C-a x    exit vessel (stops the VM)\r\n"
 				   "C-a C-a  send C-a to the guest\r\n";
 
-	if (write_full(STDOUT_FILENO, help, sizeof(help) - 1) < 0)
+	if (write_full(STDOUT_FILENO, help, sizeof(help) - 1) < 0) {
+		pthread_mutex_lock(&c->lock);
 		c->out_dropped++;
+		pthread_mutex_unlock(&c->lock);
+	}
 }
 
 static void console_close_client(struct console *c);
@@ -548,12 +551,17 @@ static void console_destroy_op(void *opaque)
 static void console_stats_op(void *opaque, struct json_object *obj)
 {
 	struct console *c = opaque;
+	uint64_t out_dropped;
 
+	/* Runs on the loop thread, like the input path; only out_dropped is
+	 * written by vCPUs (socket mode, under c->lock). */
+	pthread_mutex_lock(&c->lock);
+	out_dropped = c->out_dropped;
+	pthread_mutex_unlock(&c->lock);
 	json_object_object_add(obj, "in_bytes", json_object_new_int64((int64_t)c->in_bytes));
 	json_object_object_add(obj, "in_dropped",
 			       json_object_new_int64((int64_t)c->in_dropped));
-	json_object_object_add(obj, "out_dropped",
-			       json_object_new_int64((int64_t)c->out_dropped));
+	json_object_object_add(obj, "out_dropped", json_object_new_int64((int64_t)out_dropped));
 	if (c->mode == VM_CONSOLE_SOCKET)
 		json_object_object_add(obj, "clients",
 				       json_object_new_int64((int64_t)c->clients));
