@@ -29,23 +29,23 @@
 #define CONSOLE_PENDING_SIZE (64 * 1024)
 #define CONSOLE_RING_SIZE (64 * 1024)
 #define CONSOLE_READ_CHUNK 4096
-#define CONSOLE_ESCAPE 0x01	/* Ctrl-A */
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
 struct console {
 	struct vm *vm;
 	struct uart8250 *uart;
 	enum vm_console_mode mode;
-	char *path;			/* pty or socket path */
+	char *path; /* pty or socket path */
 
-	int in_fd;			/* stdin, pty master or socket client; -1: none */
-	bool in_on_loop;		/* in_fd is registered with the event loop */
-	bool in_closed;			/* EOF or error: never read again */
-	bool escapes;			/* Ctrl-A commands (stdio on a terminal) */
+	int in_fd;	 /* stdin, pty master or socket client; -1: none */
+	bool in_on_loop; /* in_fd is registered with the event loop */
+	bool in_closed;	 /* EOF or error: never read again */
+	bool escapes;	 /* Ctrl-A commands (stdio on a terminal) */
 	bool got_escape;
 
-	int out_fd;			/* handed to the UART; closed on destroy if owned */
+	int out_fd; /* handed to the UART; closed on destroy if owned */
 	bool own_out;
-	int pty_slave;			/* kept open so the master never sees a hangup */
+	int pty_slave; /* kept open so the master never sees a hangup */
 	int listen_fd;
 
 	/* Input read from the host that the UART has not accepted yet. */
@@ -352,9 +352,8 @@ static void console_send_history(struct console *c, int fd)
 {
 	/* The socket buffer of a fresh Unix socket holds the 64 KiB easily;
 	 * whatever does not fit is skipped rather than waited for. */
-	if (c->ring_wrapped &&
-	    send(fd, c->ring + c->ring_pos, CONSOLE_RING_SIZE - c->ring_pos,
-		 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	if (c->ring_wrapped && send(fd, c->ring + c->ring_pos, CONSOLE_RING_SIZE - c->ring_pos,
+				    MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		return;
 	if (c->ring_pos)
 		(void)!send(fd, c->ring, c->ring_pos, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -559,12 +558,10 @@ static void console_stats_op(void *opaque, struct json_object *obj)
 	out_dropped = c->out_dropped;
 	pthread_mutex_unlock(&c->lock);
 	json_object_object_add(obj, "in_bytes", json_object_new_int64((int64_t)c->in_bytes));
-	json_object_object_add(obj, "in_dropped",
-			       json_object_new_int64((int64_t)c->in_dropped));
+	json_object_object_add(obj, "in_dropped", json_object_new_int64((int64_t)c->in_dropped));
 	json_object_object_add(obj, "out_dropped", json_object_new_int64((int64_t)out_dropped));
 	if (c->mode == VM_CONSOLE_SOCKET)
-		json_object_object_add(obj, "clients",
-				       json_object_new_int64((int64_t)c->clients));
+		json_object_object_add(obj, "clients", json_object_new_int64((int64_t)c->clients));
 }
 
 static const struct vm_device_ops console_ops = {
@@ -572,8 +569,7 @@ static const struct vm_device_ops console_ops = {
 	.destroy = console_destroy_op,
 };
 
-int console_attach(struct vm *vm, struct uart8250 *u, enum vm_console_mode mode,
-		   const char *path)
+int console_attach(struct vm *vm, struct uart8250 *u, enum vm_console_mode mode, const char *path)
 {
 	struct console *c = calloc(1, sizeof(*c));
 	int r = 0;

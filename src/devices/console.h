@@ -27,8 +27,7 @@
 struct vm;
 struct uart8250;
 
-int console_attach(struct vm *vm, struct uart8250 *u, enum vm_console_mode mode,
-		   const char *path);
+int console_attach(struct vm *vm, struct uart8250 *u, enum vm_console_mode mode, const char *path);
 
 /* The pty or socket path of the VM's console, or NULL. */
 const char *console_get_path(struct vm *vm);

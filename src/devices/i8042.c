@@ -40,7 +40,7 @@
 #define CMD_PULSE_BASE 0xf0
 
 /* Output port (command 0xD0/0xD1). */
-#define OUTP_RESET 0x01		/* active low: 0 holds the CPU in reset */
+#define OUTP_RESET 0x01 /* active low: 0 holds the CPU in reset */
 #define OUTP_A20 0x02
 #define OUTP_KBD_OBF 0x10
 #define OUTP_AUX_OBF 0x20
@@ -65,12 +65,12 @@ struct ps2_dev {
 struct i8042 {
 	pthread_mutex_t lock;
 	uint8_t status;
-	uint8_t ram[I8042_RAM];		/* ram[0] is the command byte (CTR) */
+	uint8_t ram[I8042_RAM]; /* ram[0] is the command byte (CTR) */
 	uint8_t outport;
-	uint8_t pending_cmd;		/* controller command awaiting its data byte */
+	uint8_t pending_cmd; /* controller command awaiting its data byte */
 	struct i8042_byte queue[I8042_QUEUE];
 	unsigned int q_head, q_count;
-	int irq_level[2];		/* IRQ 1, IRQ 12 */
+	int irq_level[2]; /* IRQ 1, IRQ 12 */
 	struct ps2_dev kbd, aux;
 
 	i8042_irq_fn set_irq;
@@ -85,7 +85,7 @@ struct i8042 {
 static void i8042_push(struct i8042 *k, uint8_t val, bool aux)
 {
 	if (k->q_count == I8042_QUEUE)
-		return;	/* a full controller drops further device bytes */
+		return; /* a full controller drops further device bytes */
 	k->queue[(k->q_head + k->q_count) % I8042_QUEUE] = (struct i8042_byte){ val, aux };
 	k->q_count++;
 }
@@ -160,16 +160,16 @@ static void i8042_kbd_write(struct i8042 *k, uint8_t val)
 		return;
 	}
 	switch (val) {
-	case 0xed:	/* set LEDs */
-	case 0xf0:	/* scancode set */
-	case 0xf3:	/* typematic rate */
+	case 0xed: /* set LEDs */
+	case 0xf0: /* scancode set */
+	case 0xf3: /* typematic rate */
 		d->param_cmd = val;
 		i8042_push(k, PS2_ACK, false);
 		break;
-	case 0xee:	/* echo */
+	case 0xee: /* echo */
 		i8042_push(k, PS2_ECHO, false);
 		break;
-	case 0xf2:	/* identify: MF2 keyboard, translated ID if XLATE is on */
+	case 0xf2: /* identify: MF2 keyboard, translated ID if XLATE is on */
 		i8042_push(k, PS2_ACK, false);
 		i8042_push(k, 0xab, false);
 		i8042_push(k, (CTR(k) & I8042_CTR_XLATE) ? 0x41 : 0x83, false);
@@ -182,7 +182,7 @@ static void i8042_kbd_write(struct i8042 *k, uint8_t val)
 		d->enabled = false;
 		i8042_push(k, PS2_ACK, false);
 		break;
-	case 0xff:	/* reset and self-test (BAT) */
+	case 0xff: /* reset and self-test (BAT) */
 		ps2_reset_dev(d);
 		i8042_push(k, PS2_ACK, false);
 		i8042_push(k, PS2_BAT_OK, false);
@@ -204,24 +204,24 @@ static void i8042_aux_write(struct i8042 *k, uint8_t val)
 		return;
 	}
 	switch (val) {
-	case 0xe8:	/* set resolution */
-	case 0xf3:	/* set sample rate */
+	case 0xe8: /* set resolution */
+	case 0xf3: /* set sample rate */
 		d->param_cmd = val;
 		i8042_push(k, PS2_ACK, true);
 		break;
-	case 0xe9:	/* status request: stream mode, 4 counts/mm, 100/s */
+	case 0xe9: /* status request: stream mode, 4 counts/mm, 100/s */
 		i8042_push(k, PS2_ACK, true);
 		i8042_push(k, d->enabled ? 0x20 : 0x00, true);
 		i8042_push(k, 0x02, true);
 		i8042_push(k, 100, true);
 		break;
-	case 0xeb:	/* read data: one packet without movement */
+	case 0xeb: /* read data: one packet without movement */
 		i8042_push(k, PS2_ACK, true);
 		i8042_push(k, 0x08, true);
 		i8042_push(k, 0x00, true);
 		i8042_push(k, 0x00, true);
 		break;
-	case 0xf2:	/* identify: standard PS/2 mouse */
+	case 0xf2: /* identify: standard PS/2 mouse */
 		i8042_push(k, PS2_ACK, true);
 		i8042_push(k, 0x00, true);
 		break;
@@ -277,7 +277,7 @@ static bool i8042_command(struct i8042 *k, uint8_t cmd)
 		break;
 	case CMD_AUX_TEST:
 	case CMD_KBD_TEST:
-		i8042_push(k, 0x00, false);	/* no clock/data line stuck */
+		i8042_push(k, 0x00, false); /* no clock/data line stuck */
 		break;
 	case CMD_SELF_TEST:
 		k->status |= I8042_STR_SYS;
@@ -290,7 +290,7 @@ static bool i8042_command(struct i8042 *k, uint8_t cmd)
 		CTR(k) &= (uint8_t)~I8042_CTR_KBDDIS;
 		break;
 	case CMD_READ_INPUT:
-		i8042_push(k, 0x80, false);	/* keyboard not inhibited */
+		i8042_push(k, 0x80, false); /* keyboard not inhibited */
 		break;
 	case CMD_READ_OUTPUT:
 		i8042_push(k, k->outport, false);
@@ -459,8 +459,7 @@ void i8042_get_stats(struct i8042 *k, struct i8042_stats *st)
 	pthread_mutex_unlock(&k->lock);
 }
 
-int i8042_new(i8042_irq_fn set_irq, i8042_reset_fn request_reset, void *opaque,
-	      struct i8042 **out)
+int i8042_new(i8042_irq_fn set_irq, i8042_reset_fn request_reset, void *opaque, struct i8042 **out)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
 

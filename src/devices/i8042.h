@@ -39,7 +39,7 @@ struct i8042;
 
 struct i8042_stats {
 	uint64_t commands;
-	uint64_t resets;	/* reset requests (0xFE, output port bit 0) */
+	uint64_t resets; /* reset requests (0xFE, output port bit 0) */
 	uint64_t irqs;
 	uint64_t guest_errors;
 };
@@ -54,8 +54,7 @@ typedef void (*i8042_reset_fn)(void *opaque);
 extern const struct bus_ops i8042_data_bus_ops;
 extern const struct bus_ops i8042_cmd_bus_ops;
 
-int i8042_new(i8042_irq_fn set_irq, i8042_reset_fn request_reset, void *opaque,
-	      struct i8042 **out);
+int i8042_new(i8042_irq_fn set_irq, i8042_reset_fn request_reset, void *opaque, struct i8042 **out);
 void i8042_free(struct i8042 *k);
 /* Back to the power-on state (machine reset). */
 void i8042_reset(struct i8042 *k);

@@ -27,10 +27,10 @@ struct rtc {
 	uint8_t cmos[RTC_CMOS_SIZE];
 	uint8_t index;
 
-	int64_t offset_ns;	/* guest time = host CLOCK_REALTIME + offset */
-	bool frozen;		/* register B SET: the clock does not update */
+	int64_t offset_ns; /* guest time = host CLOCK_REALTIME + offset */
+	bool frozen;	   /* register B SET: the clock does not update */
 	int64_t frozen_sec;
-	int64_t last_sec;	/* second of the last update seen */
+	int64_t last_sec; /* second of the last update seen */
 	int irq_level;
 
 	/* Timer thread only (plus sync_pending under the lock). */
@@ -130,7 +130,7 @@ static uint8_t rtc_time_reg(const struct rtc *r, uint8_t reg, int64_t sec)
 	case RTC_HOURS:
 		return rtc_encode_hours(r, tm.tm_hour);
 	case RTC_DAY_OF_WEEK:
-		return rtc_to_reg(r, tm.tm_wday + 1);	/* 1 = Sunday */
+		return rtc_to_reg(r, tm.tm_wday + 1); /* 1 = Sunday */
 	case RTC_DAY_OF_MONTH:
 		return rtc_to_reg(r, tm.tm_mday);
 	case RTC_MONTH:
@@ -208,7 +208,7 @@ static void rtc_update_tick(void *arg)
 	struct rtc *r = arg;
 
 	pthread_mutex_lock(&r->lock);
-	r->update_timer = -1;	/* one-shot: already gone */
+	r->update_timer = -1; /* one-shot: already gone */
 	r->stats.update_ticks++;
 	rtc_catch_up(r);
 	rtc_update_irq(r);
@@ -321,7 +321,7 @@ static void rtc_set_time_reg(struct rtc *r, uint8_t reg, uint8_t val)
 		tm.tm_hour = rtc_decode_hours(r, val);
 		break;
 	case RTC_DAY_OF_WEEK:
-		return;	/* derived from the date */
+		return; /* derived from the date */
 	case RTC_DAY_OF_MONTH:
 		tm.tm_mday = rtc_from_reg(r, val);
 		break;
@@ -346,7 +346,7 @@ static void rtc_set_time_reg(struct rtc *r, uint8_t reg, uint8_t val)
 		r->frozen_sec = next;
 	else
 		r->offset_ns += (next - cur) * NSEC;
-	r->last_sec = next;	/* setting the clock is not an update cycle */
+	r->last_sec = next; /* setting the clock is not an update cycle */
 }
 
 static void rtc_write_b(struct rtc *r, uint8_t val)
@@ -357,7 +357,7 @@ static void rtc_write_b(struct rtc *r, uint8_t val)
 		/* SET: stop updating so the guest can load new values. */
 		r->frozen_sec = rtc_guest_sec(r);
 		r->frozen = true;
-		val &= (uint8_t)~RTC_B_UIE;	/* SET clears UIE */
+		val &= (uint8_t)~RTC_B_UIE; /* SET clears UIE */
 	} else if (!set && r->frozen) {
 		/* The clock runs again from the loaded time, with the next
 		 * update one second from now. */
@@ -402,7 +402,7 @@ static uint8_t rtc_read_reg(struct rtc *r, uint8_t reg)
 		rtc_update_irq(r);
 		return val;
 	case RTC_REG_D:
-		return RTC_D_VRT;	/* battery good */
+		return RTC_D_VRT; /* battery good */
 	default:
 		return r->cmos[reg];
 	}
@@ -422,7 +422,7 @@ static void rtc_write_reg(struct rtc *r, uint8_t reg, uint8_t val)
 		rtc_set_time_reg(r, reg, val);
 		break;
 	case RTC_REG_A:
-		r->cmos[RTC_REG_A] = val & 0x7f;	/* UIP is read-only */
+		r->cmos[RTC_REG_A] = val & 0x7f; /* UIP is read-only */
 		rtc_request_sync(r);
 		break;
 	case RTC_REG_B:
@@ -478,7 +478,7 @@ static void rtc_bus_write(void *opaque, uint64_t offset, const void *data, unsig
 
 	pthread_mutex_lock(&r->lock);
 	if (offset == 0)
-		r->index = v & 0x7f;	/* bit 7: NMI mask, not modelled */
+		r->index = v & 0x7f; /* bit 7: NMI mask, not modelled */
 	else
 		rtc_write_reg(r, r->index, v);
 	pthread_mutex_unlock(&r->lock);
@@ -521,7 +521,7 @@ void rtc_set_memory(struct rtc *r, uint64_t ram_below_4g, uint64_t ram_above_4g)
 	pthread_mutex_lock(&r->lock);
 	ext_kb = MIN(ext_kb, 0xffffull);
 	high = MIN(high, 0xffffffull);
-	r->cmos[0x15] = 0x80;	/* 640 KiB of base memory */
+	r->cmos[0x15] = 0x80; /* 640 KiB of base memory */
 	r->cmos[0x16] = 0x02;
 	r->cmos[0x17] = r->cmos[0x30] = (uint8_t)ext_kb;
 	r->cmos[0x18] = r->cmos[0x31] = (uint8_t)(ext_kb >> 8);

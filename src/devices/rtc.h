@@ -80,8 +80,8 @@ struct rtc_ops {
 	 * timers; flags are still updated when the guest reads them.
 	 */
 	int (*schedule)(void *opaque, void (*fn)(void *arg), void *arg);
-	int (*timer_add)(void *opaque, uint64_t first_ns, uint64_t period_ns,
-			 void (*fn)(void *arg), void *arg);
+	int (*timer_add)(void *opaque, uint64_t first_ns, uint64_t period_ns, void (*fn)(void *arg),
+			 void *arg);
 	void (*timer_cancel)(void *opaque, int id);
 };
 

@@ -44,7 +44,7 @@ struct uart8250 {
 	bool rx_blocked;
 
 	int out_fd;
-	bool out_stalled;	/* the output did not drain: drop without waiting */
+	bool out_stalled; /* the output did not drain: drop without waiting */
 
 	struct uart8250_stats stats;
 	struct ratelimit rl;
@@ -62,8 +62,8 @@ static unsigned int uart_rx_capacity(const struct uart8250 *u)
  */
 static uint8_t uart_iir_id(const struct uart8250 *u)
 {
-	if ((u->ier & UART_IER_ELSI) && (u->lsr & (UART_LSR_OE | UART_LSR_PE | UART_LSR_FE |
-						    UART_LSR_BI)))
+	if ((u->ier & UART_IER_ELSI) &&
+	    (u->lsr & (UART_LSR_OE | UART_LSR_PE | UART_LSR_FE | UART_LSR_BI)))
 		return UART_IIR_RLSI;
 	if ((u->ier & UART_IER_ERBFI) && u->rx_count) {
 		/*
@@ -318,8 +318,8 @@ uint8_t uart8250_read(struct uart8250 *u, unsigned int reg)
 		if (u->rx_count)
 			val |= UART_LSR_DR;
 		/* Reading LSR clears the error bits and the RLS interrupt. */
-		u->lsr &= (uint8_t)~(UART_LSR_OE | UART_LSR_PE | UART_LSR_FE | UART_LSR_BI |
-				     UART_LSR_FIFOE);
+		u->lsr &= (uint8_t) ~(UART_LSR_OE | UART_LSR_PE | UART_LSR_FE | UART_LSR_BI |
+				      UART_LSR_FIFOE);
 		break;
 	case UART_MSR:
 		val = u->msr;

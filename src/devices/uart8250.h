@@ -29,23 +29,23 @@ struct uart8250;
 #define UART8250_FIFO_SIZE 16
 
 /* Register offsets (datasheet Table II). */
-#define UART_RBR 0	/* read, DLAB=0 */
-#define UART_THR 0	/* write, DLAB=0 */
-#define UART_DLL 0	/* DLAB=1 */
-#define UART_IER 1	/* DLAB=0 */
-#define UART_DLM 1	/* DLAB=1 */
-#define UART_IIR 2	/* read */
-#define UART_FCR 2	/* write */
+#define UART_RBR 0 /* read, DLAB=0 */
+#define UART_THR 0 /* write, DLAB=0 */
+#define UART_DLL 0 /* DLAB=1 */
+#define UART_IER 1 /* DLAB=0 */
+#define UART_DLM 1 /* DLAB=1 */
+#define UART_IIR 2 /* read */
+#define UART_FCR 2 /* write */
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
 #define UART_MSR 6
 #define UART_SCR 7
 
-#define UART_IER_ERBFI 0x01	/* received data available */
-#define UART_IER_ETBEI 0x02	/* THR empty */
-#define UART_IER_ELSI 0x04	/* receiver line status */
-#define UART_IER_EDSSI 0x08	/* modem status */
+#define UART_IER_ERBFI 0x01 /* received data available */
+#define UART_IER_ETBEI 0x02 /* THR empty */
+#define UART_IER_ELSI 0x04  /* receiver line status */
+#define UART_IER_EDSSI 0x08 /* modem status */
 
 #define UART_IIR_NO_INT 0x01
 #define UART_IIR_ID_MASK 0x0e
@@ -53,7 +53,7 @@ struct uart8250;
 #define UART_IIR_THRI 0x02
 #define UART_IIR_RDI 0x04
 #define UART_IIR_RLSI 0x06
-#define UART_IIR_CTI 0x0c	/* character timeout */
+#define UART_IIR_CTI 0x0c /* character timeout */
 #define UART_IIR_FIFO_ENABLED 0xc0
 
 #define UART_FCR_ENABLE 0x01
@@ -90,11 +90,11 @@ struct uart8250;
 
 /* Counters for GET /vm/stats. */
 struct uart8250_stats {
-	uint64_t tx_bytes;	/* guest -> host, delivered */
-	uint64_t tx_dropped;	/* guest -> host, output not writable */
-	uint64_t rx_bytes;	/* host -> guest, accepted into the RX FIFO */
-	uint64_t overruns;	/* characters lost to a full RX FIFO (loopback) */
-	uint64_t irqs;		/* interrupt line raised (0 -> 1) */
+	uint64_t tx_bytes;   /* guest -> host, delivered */
+	uint64_t tx_dropped; /* guest -> host, output not writable */
+	uint64_t rx_bytes;   /* host -> guest, accepted into the RX FIFO */
+	uint64_t overruns;   /* characters lost to a full RX FIFO (loopback) */
+	uint64_t irqs;	     /* interrupt line raised (0 -> 1) */
 	uint64_t guest_errors;
 };
 

@@ -114,10 +114,10 @@ static void test_probe(void **state)
 	cmd(c, 0x20);
 	ctr = data(c);
 	assert_true(ctr & I8042_CTR_SYS);
-	ctr &= (uint8_t)~(I8042_CTR_KBDINT | I8042_CTR_AUXINT);
+	ctr &= (uint8_t) ~(I8042_CTR_KBDINT | I8042_CTR_AUXINT);
 	cmd(c, 0x60);
 	out(c, ctr);
-	c->f.edges[1] = c->f.edges[12] = 0;	/* the self-test reply interrupted */
+	c->f.edges[1] = c->f.edges[12] = 0; /* the self-test reply interrupted */
 	cmd(c, 0x20);
 	expect(c, ctr, false);
 
@@ -177,7 +177,7 @@ static void test_irq(void **state)
 	expect(c, 0xfa, false);
 	assert_int_equal(c->f.edges[1], 2);
 	expect(c, 0xab, false);
-	expect(c, 0x83, false);	/* no translation: set-2 ID */
+	expect(c, 0x83, false); /* no translation: set-2 ID */
 	assert_int_equal(c->f.edges[1], 3);
 	assert_int_equal(c->f.level[1], 0);
 
@@ -251,7 +251,7 @@ static void test_junk(void **state)
 
 	for (unsigned int i = 0; i < 0xf0; i++) {
 		if (i == 0xd1)
-			continue;	/* would need a data byte with bit 0 set */
+			continue; /* would need a data byte with bit 0 set */
 		cmd(c, (uint8_t)i);
 		out(c, 0x01);
 	}

@@ -49,14 +49,13 @@ static int f_schedule(void *opaque, void (*fn)(void *), void *arg)
 {
 	struct fake *f = opaque;
 
-	assert_null(f->sched_fn);	/* the model coalesces requests */
+	assert_null(f->sched_fn); /* the model coalesces requests */
 	f->sched_fn = fn;
 	f->sched_arg = arg;
 	return 0;
 }
 
-static int f_timer_add(void *opaque, uint64_t first, uint64_t period, void (*fn)(void *),
-		       void *arg)
+static int f_timer_add(void *opaque, uint64_t first, uint64_t period, void (*fn)(void *), void *arg)
 {
 	struct fake *f = opaque;
 
@@ -121,8 +120,12 @@ struct ctx {
 /* Saturday 2026-11-21 21:16:34 UTC, plus half a second. */
 static uint64_t base_time(void)
 {
-	struct tm tm = { .tm_year = 126, .tm_mon = 10, .tm_mday = 21, .tm_hour = 21,
-			 .tm_min = 16, .tm_sec = 34 };
+	struct tm tm = { .tm_year = 126,
+			 .tm_mon = 10,
+			 .tm_mday = 21,
+			 .tm_hour = 21,
+			 .tm_min = 16,
+			 .tm_sec = 34 };
 
 	return (uint64_t)timegm(&tm) * NS + NS / 2;
 }
@@ -151,7 +154,7 @@ static uint8_t rd(struct ctx *c, uint8_t reg)
 {
 	uint8_t v;
 
-	rtc_bus_ops.write(c->r, 0, &(uint8_t){ reg | 0x80 }, 1);	/* NMI bit ignored */
+	rtc_bus_ops.write(c->r, 0, &(uint8_t){ reg | 0x80 }, 1); /* NMI bit ignored */
 	rtc_bus_ops.read(c->r, 1, &v, 1);
 	return v;
 }
@@ -199,7 +202,7 @@ static void test_binary_12h(void **state)
 	wr(c, RTC_REG_B, 0);
 	assert_int_equal(rd(c, RTC_HOURS), 0x12);
 	assert_int_equal(rd(c, RTC_DAY_OF_MONTH), 0x22);
-	c->f.now += 13 * 3600 * NS;	/* 13:16: 1 PM */
+	c->f.now += 13 * 3600 * NS; /* 13:16: 1 PM */
 	assert_int_equal(rd(c, RTC_HOURS), 0x81);
 	/* Writing 12-hour values: 11 PM. */
 	wr(c, RTC_HOURS, 0x80 | 0x11);
@@ -232,7 +235,7 @@ static void test_set_time(void **state)
 	assert_int_equal(rd(c, RTC_MONTH), 0x02);
 	assert_int_equal(rd(c, RTC_YEAR), 0x99);
 	assert_int_equal(rd(c, RTC_CENTURY), 0x19);
-	assert_int_equal(rd(c, RTC_DAY_OF_WEEK), 2);	/* 1999-02-01 was a Monday */
+	assert_int_equal(rd(c, RTC_DAY_OF_WEEK), 2); /* 1999-02-01 was a Monday */
 	/* Nonsense is ignored, never fatal. */
 	wr(c, RTC_CENTURY, 0x99);
 	assert_int_equal(rd(c, RTC_CENTURY), 0x19);
@@ -266,7 +269,7 @@ static void test_nvram_survives_reset(void **state)
 
 	rtc_set_memory(c->r, 512 * 1024 * 1024ull, 3ull << 30);
 	for (uint8_t i = RTC_NVRAM_FREE_START; i <= RTC_NVRAM_FREE_END; i++)
-		assert_int_equal(rd(c, i), 0);	/* vessel leaves them free */
+		assert_int_equal(rd(c, i), 0); /* vessel leaves them free */
 	for (uint8_t i = RTC_NVRAM_FREE_START; i <= RTC_NVRAM_FREE_END; i++)
 		wr(c, i, (uint8_t)(0xa0 + i));
 	wr(c, 0x7f, 0x5a);
@@ -298,7 +301,7 @@ static void test_update_interrupt(void **state)
 	assert_int_equal(armed_count(&c->f), 0);
 
 	wr(c, RTC_REG_B, RTC_B_24H | RTC_B_UIE);
-	assert_int_equal(armed_count(&c->f), 0);	/* reprogrammed on the loop */
+	assert_int_equal(armed_count(&c->f), 0); /* reprogrammed on the loop */
 	run_scheduled(&c->f);
 	assert_int_equal(armed_count(&c->f), 1);
 	t = 0;
@@ -308,7 +311,7 @@ static void test_update_interrupt(void **state)
 	c->f.now += c->f.t[t].first;
 	fire(&c->f, t);
 	assert_int_equal(c->f.level, 1);
-	assert_int_equal(armed_count(&c->f), 1);	/* re-armed for the next second */
+	assert_int_equal(armed_count(&c->f), 1); /* re-armed for the next second */
 	assert_int_equal(rd(c, RTC_REG_C), RTC_C_IRQF | RTC_C_UF);
 	assert_int_equal(c->f.level, 0);
 	assert_int_equal(rd(c, RTC_REG_C), 0);
@@ -351,7 +354,7 @@ static void test_periodic_interrupt(void **state)
 	int t = -1;
 
 	/* Flags without the interrupt enabled do not raise the line. */
-	wr(c, RTC_REG_A, 0x26);	/* RS = 6: 1024 Hz */
+	wr(c, RTC_REG_A, 0x26); /* RS = 6: 1024 Hz */
 	wr(c, RTC_REG_B, RTC_B_24H | RTC_B_PIE);
 	run_scheduled(&c->f);
 	for (int i = 0; i < 8; i++)
@@ -361,7 +364,7 @@ static void test_periodic_interrupt(void **state)
 	assert_int_equal(c->f.t[t].period, 976562);
 	fire(&c->f, t);
 	assert_int_equal(c->f.level, 1);
-	fire(&c->f, t);	/* not acknowledged: no new edge */
+	fire(&c->f, t); /* not acknowledged: no new edge */
 	assert_int_equal(c->f.edges, 1);
 	assert_int_equal(rd(c, RTC_REG_C) & (RTC_C_IRQF | RTC_C_PF), RTC_C_IRQF | RTC_C_PF);
 	assert_int_equal(c->f.level, 0);

@@ -35,7 +35,7 @@ static void fake_set_irq(void *opaque, int level)
 {
 	struct fake_irq *f = opaque;
 
-	assert_int_not_equal(f->level, level);	/* only transitions are signalled */
+	assert_int_not_equal(f->level, level); /* only transitions are signalled */
 	f->level = level;
 	if (level)
 		f->raises++;
@@ -131,7 +131,7 @@ static void test_linux_probe(void **state)
 	wr(c->u, UART_DLM, 0x00);
 	assert_int_equal(rd(c->u, UART_DLL), 0x01);
 	assert_int_equal(rd(c->u, UART_DLM), 0x00);
-	assert_int_equal(rd(c->u, UART_LSR) & UART_LSR_DR, 0);	/* DLL write sent nothing */
+	assert_int_equal(rd(c->u, UART_LSR) & UART_LSR_DR, 0); /* DLL write sent nothing */
 	wr(c->u, UART_LCR, save_lcr | 0x03);
 	assert_int_equal(rd(c->u, UART_IER), 0x05);
 	assert_int_equal(rd(c->u, UART_LCR), 0x03);
@@ -419,7 +419,7 @@ static void test_console_socket_paste(void **state)
 	pthread_join(th, NULL);
 	for (unsigned int i = vm->nr_devices; i-- > 0;)
 		vm->devices[i].ops->destroy(vm->devices[i].opaque);
-	assert_int_equal(access(path, F_OK), -1);	/* socket removed */
+	assert_int_equal(access(path, F_OK), -1); /* socket removed */
 	evloop_destroy(vm->loop);
 	free(vm);
 	rmdir(dir);
