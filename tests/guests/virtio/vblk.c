@@ -7,7 +7,8 @@
  * flush, read everything back, discard and write-zeroes, and check that
  * a read past the end fails with IOERR.  PASS through the exit port.
  *
- * Options: serial=S (expected GET_ID string), inflight=N (1..8).
+ * Options: serial=S (expected GET_ID string), inflight=N (1..8),
+ * index=N (drive the N-th virtio-blk device, default 0).
  */
 #include "vdrv.h"
 
@@ -129,7 +130,8 @@ void guest_main(void)
 	if (inflight < 1 || inflight > SLOTS)
 		inflight = 4;
 	tsc_calibrate();
-	check(vdev_find(&d, VIRTIO_ID_BLOCK, 0), "no virtio-blk device on bus 0");
+	check(vdev_find(&d, VIRTIO_ID_BLOCK, (int)opt_u64("index", 0)),
+	      "no virtio-blk device %lu on bus 0", opt_u64("index", 0));
 	check(vdev_negotiate(&d, want), "feature negotiation failed");
 	printf("vblk: slot %u, features %lx, %u MSI-X vectors\n", d.dev, d.features,
 	       d.nr_vectors);

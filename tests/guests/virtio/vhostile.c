@@ -150,7 +150,7 @@ void guest_main(void)
 
 	if (!strcmp(c, "loop")) {
 		set(vq->desc, 0, (u64)&hdr, 16, VD_NEXT, 1);
-		set(vq->desc, 1, (u64)&status[0], 1, VD_NEXT | VD_WRITE, 0);
+		set(vq->desc, 1, (u64)&hdr, 16, VD_NEXT, 0);
 		vq_publish(vq, 0);
 	} else if (!strcmp(c, "oob")) {
 		set(vq->desc, 0, (u64)&hdr, 16, VD_NEXT, 1);
