@@ -381,6 +381,29 @@ static void check_dsdt_source(const char *tag)
 	free(text);
 }
 
+/* The decompiled SSDT has one ACPI0007 processor device per vCPU. */
+static void check_ssdt_source(const char *tag, unsigned int ncpus)
+{
+	const char *dir = getenv("UNIT_TMPDIR");
+	char path[512], *text, *p;
+	unsigned int n = 0;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/acpi-%s-SSDT.dsl", dir ? dir : "/tmp", tag);
+	if (access(path, R_OK))
+		return;
+	assert_int_equal(read_file(path, &text, &len), 0);
+	for (p = text; (p = strstr(p, "Name (_HID, \"ACPI0007\"")); p++)
+		n++;
+	assert_int_equal(n, ncpus);
+	assert_non_null(strstr(text, "Scope (\\_SB)"));
+	snprintf(path, sizeof(path), "Device (C%03X)", ncpus - 1);
+	assert_non_null(strstr(text, path));
+	snprintf(path, sizeof(path), "Name (_UID, 0x%08X)", ncpus - 1);
+	assert_non_null(strstr(text, path));
+	free(text);
+}
+
 static void test_cpus(void **state)
 {
 	static const unsigned int counts[] = { 1, 4, 8 };
@@ -403,6 +426,7 @@ static void test_cpus(void **state)
 		snprintf(tag, sizeof(tag), "cpu%u", counts[i]);
 		iasl_roundtrip(&f, tag);
 		check_dsdt_source(tag);
+		check_ssdt_source(tag, counts[i]);
 		fake_free(&f);
 	}
 }
@@ -418,6 +442,7 @@ static void test_many_cpus(void **state)
 	check_rsdp(&f);
 	check_madt(&f, 256);
 	iasl_roundtrip(&f, "cpu256");
+	check_ssdt_source("cpu256", 256);
 	fake_free(&f);
 }
 

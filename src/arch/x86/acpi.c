@@ -303,6 +303,99 @@ static int acpi_build_madt(struct acpi_builder *b, unsigned int ncpus, uint64_t 
 	return 0;
 }
 
+/*
+ * AML encoding helpers for the one table generated at run time (ACPI 6.4
+ * chapter 20).  PkgLength (section 20.2.4) counts itself: one byte for
+ * totals below 64, else a lead byte holding the count of following bytes
+ * and the low nibble, then the higher bits 8 at a time.
+ */
+static unsigned int aml_pkglen_size(uint32_t body)
+{
+	if (body + 1 < 64)
+		return 1;
+	if (body + 2 < (1u << 12))
+		return 2;
+	if (body + 3 < (1u << 20))
+		return 3;
+	return 4;
+}
+
+static uint8_t *aml_pkglen(uint8_t *p, uint32_t body)
+{
+	unsigned int n = aml_pkglen_size(body);
+	uint32_t total = body + n;
+
+	if (n == 1) {
+		*p++ = (uint8_t)total;
+		return p;
+	}
+	*p++ = (uint8_t)(((n - 1) << 6) | (total & 0xf));
+	total >>= 4;
+	for (unsigned int i = 1; i < n; i++, total >>= 8)
+		*p++ = (uint8_t)total;
+	return p;
+}
+
+/* Device (Cxxx) { Name (_HID, "ACPI0007") Name (_UID, uid) Name (_STA, 0x0F) } */
+#define AML_CPU_BODY (4 + 15 + 10 + 7)
+
+static uint8_t *aml_cpu_device(uint8_t *p, unsigned int uid)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	*p++ = 0x5b; /* ExtOpPrefix */
+	*p++ = 0x82; /* DeviceOp */
+	p = aml_pkglen(p, AML_CPU_BODY);
+	*p++ = 'C';
+	*p++ = hex[(uid >> 8) & 0xf];
+	*p++ = hex[(uid >> 4) & 0xf];
+	*p++ = hex[uid & 0xf];
+	memcpy(p,
+	       "\x08_HID\x0d"
+	       "ACPI0007",
+	       14); /* NameOp, StringPrefix */
+	p += 14;
+	*p++ = 0;
+	memcpy(p, "\x08_UID\x0c", 6); /* NameOp, DWordPrefix */
+	p += 6;
+	memcpy(p, &uid, 4);
+	p += 4;
+	memcpy(p, "\x08_STA\x0a\x0f", 7); /* NameOp, BytePrefix 0x0F */
+	return p + 7;
+}
+
+/*
+ * SSDT with one processor device (ACPI0007, ACPI 6.4 section 8.4) per
+ * vCPU under \_SB, _UID matching the MADT's ACPI Processor UID, so OSPM
+ * can bind its processor driver.  The count is only known at run time,
+ * hence generated AML rather than part of dsdt.asl.
+ */
+static int acpi_build_ssdt(struct acpi_builder *b, unsigned int ncpus, uint64_t *gpa)
+{
+	uint32_t dev = 2 + aml_pkglen_size(AML_CPU_BODY) + AML_CPU_BODY;
+	uint32_t scope_body = 5 + ncpus * dev; /* "\_SB_" and the devices */
+	uint32_t len =
+		sizeof(struct acpi_table_header) + 1 + aml_pkglen_size(scope_body) + scope_body;
+	struct acpi_table_header *h = acpi_alloc(b, len, 16, gpa);
+	uint8_t *p;
+
+	if (!h)
+		return b->err;
+	acpi_header(h, "SSDT", len, 2);
+	memcpy(h->oem_table_id, "VESSELCP", 8);
+	p = (uint8_t *)(h + 1);
+	*p++ = 0x10; /* ScopeOp */
+	p = aml_pkglen(p, scope_body);
+	memcpy(p, "\\_SB_", 5); /* RootChar, NameSeg */
+	p += 5;
+	for (unsigned int i = 0; i < ncpus; i++)
+		p = aml_cpu_device(p, i);
+	if (p != (uint8_t *)h + len)
+		return -EFAULT;
+	acpi_finish(h);
+	return 0;
+}
+
 /* PCI Express memory-mapped configuration (PCI Firmware 3.2 section 4.1.2). */
 static int acpi_build_mcfg(struct acpi_builder *b, uint64_t *gpa)
 {
@@ -487,7 +580,7 @@ int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_
 		     uint64_t base)
 {
 	struct acpi_builder b = { .buf = buf, .base = base };
-	uint64_t rsdp, dsdt, facs, tables[5];
+	uint64_t rsdp, dsdt, facs, tables[6];
 	unsigned int n = 0;
 	int ret;
 
@@ -504,6 +597,8 @@ int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_
 		ret = acpi_build_madt(&b, cfg->nr_cpus, &tables[n++]);
 	if (!ret)
 		ret = acpi_build_mcfg(&b, &tables[n++]);
+	if (!ret)
+		ret = acpi_build_ssdt(&b, cfg->nr_cpus, &tables[n++]);
 	if (!ret && cfg->nr_numa_nodes) {
 		ret = acpi_build_srat(&b, mem, cfg, &tables[n++]);
 		if (!ret)
