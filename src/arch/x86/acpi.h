@@ -12,7 +12,7 @@
  * into the reserved range X86_ACPI_ADDR..+X86_ACPI_SIZE:
  *
  *   RSDP (at X86_ACPI_ADDR, found by the legacy 0xE0000-0xFFFFF scan)
- *   XSDT, RSDT -> FADT, MADT, MCFG [, SRAT, SLIT]
+ *   XSDT, RSDT -> FADT, MADT, MCFG, SSDT (processor devices) [, SRAT, SLIT]
  *   FADT -> FACS, DSDT (AML compiled from dsdt.asl at build time)
  *
  * The tables use at most ACPI_TABLES_MAX bytes; the top of the range is
@@ -313,7 +313,11 @@ int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_
 /*
  * The 64-bit PCI MMIO window advertised in PCI0._CRS: it starts at the
  * first 1 GiB boundary at or above max(4 GiB, end of RAM) and is
- * X86_PCI_MMIO64_SIZE long.  The PCI code must place 64-bit BARs inside it.
+ * X86_PCI_MMIO64_SIZE long.  The PCI code must place 64-bit BARs inside it
+ * (pci.c starts at ALIGN_UP(4 GiB + high RAM, 1 GiB): the same address).
+ * The window is patched into the DSDT at build time of the tables, so it
+ * follows the RAM size with no fixed limit; the guest CPU must report
+ * enough physical address bits to reach its end.
  */
 uint64_t acpi_pci_mmio64_start(const struct gmem *mem);
 
