@@ -7,8 +7,8 @@
  *
  * The DSDT is static AML compiled from dsdt.asl at build time; the only
  * runtime-dependent value in it, the 64-bit PCI window, is patched here.
+ * Everything else that depends on the VM (CPU count, NUMA topology) lives
  * in the generated tables (MADT, SSDT, SRAT, SLIT).
- * in the generated tables (MADT, SRAT, SLIT).
  */
 #include "arch/x86/acpi.h"
 
