@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "util/log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,11 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	log_set_level(LOG_WARN);
+	/*
+	 * A console reader, API client or pipe that goes away must not kill
+	 * the VMM: writes then fail with EPIPE, which callers handle.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			log_set_level(log_get_level() < LOG_INFO ? LOG_INFO : LOG_DEBUG);

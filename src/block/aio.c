@@ -384,7 +384,10 @@ int blk_submit(struct blk_queue *q, struct blk_req *r)
 	r->ret = 0;
 	r->xfer = 0;
 	r->next = NULL;
-	if (q->all_uring) {
+	if (r->op == BLK_OP_FLUSH && q->bd->unsafe) {
+		list_add(&q->local_done, r); /* cache=unsafe: nothing to wait for */
+		efd_signal(q->efd);
+	} else if (q->all_uring) {
 		ret = blk_submit_uring(q, r, q->bd->fd, r->offset);
 		if (ret < 0)
 			return ret;

@@ -114,6 +114,7 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	bd->fd = fd;
 	bd->readonly = o->readonly;
 	bd->direct = o->direct;
+	bd->unsafe = o->unsafe;
 	pthread_mutex_init(&bd->lock, NULL);
 	ret = drv->open(bd, fd, path, o);
 	if (ret < 0) {
@@ -269,7 +270,7 @@ int blk_flush(struct blkdev *bd)
 {
 	int ret;
 
-	if (bd->readonly)
+	if (bd->readonly || bd->unsafe)
 		return 0;
 	blk_lock(bd);
 	ret = bd->drv->flush(bd);

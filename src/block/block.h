@@ -13,7 +13,8 @@
  *  - an asynchronous one (struct blk_queue) for the device hot path:
  *    io_uring for drivers that map guest offsets 1:1 onto the image file
  *    (raw), and one worker thread per queue running the synchronous
- *    driver ops for the others (qcow2).  Either way completions are
+ *    driver ops for the others (qcow2), whose reads of plain data still
+ *    go through io_uring at the offsets block_status() reports (aio.c).  Either way completions are
  *    signalled through an eventfd that the owner's event loop polls and
  *    callbacks run in the owner's thread from blk_queue_complete().
  *
@@ -40,6 +41,13 @@ struct blk_open_opts {
 	bool readonly;
 	bool direct;	 /* O_DIRECT on the image file (and its backing files) */
 	bool no_backing; /* do not open the backing file (img info, rebase -u, snapshot, ...) */
+	/*
+	 * cache=unsafe, the default of `qemu-img convert`: blk_flush() is a
+	 * no-op and drivers may skip their internal fdatasync() barriers
+	 * (bd->unsafe).  A crash before the data reaches the disk loses or
+	 * corrupts the image.  For img tools writing a new image only.
+	 */
+	bool unsafe;
 };
 
 /* block_status() flags, for `img map` and `img convert`. */
@@ -47,7 +55,10 @@ struct blk_open_opts {
 #define BLK_STATUS_ZERO (1 << 1)	 /* reads as zeroes */
 #define BLK_STATUS_ALLOCATED (1 << 2)	 /* this layer decides the content; if clear,
 					  * it comes from bd->backing (zeroes if none) */
-#define BLK_STATUS_OFFSET_VALID (1 << 3) /* *host_off is the offset in bd->fd */
+#define BLK_STATUS_OFFSET_VALID (1 << 3) /* *host_off is the offset in bd->fd: with DATA
+					  * and without COMPRESSED/ZERO, the pnum bytes
+					  * there ARE the guest data (aio.c reads them
+					  * directly) */
 #define BLK_STATUS_COMPRESSED (1 << 4)	 /* qcow2 compressed cluster */
 
 enum blk_prealloc { BLK_PREALLOC_OFF, BLK_PREALLOC_METADATA, BLK_PREALLOC_FALLOC, BLK_PREALLOC_FULL };
@@ -114,6 +125,7 @@ struct blkdev {
 	uint64_t size;		/* virtual size in bytes */
 	bool readonly;
 	bool direct;
+	bool unsafe;		/* blk_open_opts.unsafe */
 	int fd;			/* the image file */
 	char *path;
 	uint32_t cluster_size;	/* allocation unit, 0 if none (raw) */

@@ -224,9 +224,12 @@ static int convert_copy(struct convert *c)
 
 		if (!s)
 			return img_err("convert: offset %" PRIu64 " beyond the input", off);
-		ret = img_chain_status(s, soff, MIN(slen, (uint64_t)IMG_CHUNK), &pnum, &st);
+		/* Ask about everything left: a hole is skipped in one step. */
+		ret = img_chain_status(s, soff, slen, &pnum, &st);
 		if (ret < 0)
 			return convert_err(s, "reading", soff, ret);
+		if (!st.zero || !c->sparse || !c->zero_init)
+			pnum = MIN(pnum, (uint64_t)IMG_CHUNK); /* the size of c->buf */
 		if (c->target_has_backing && (st.depth > 0 || !st.allocated)) {
 			/* Not in the top layer: the target's backing file provides it. */
 		} else if (st.zero && c->sparse) {
@@ -256,7 +259,7 @@ int img_convert(int argc, char **argv)
 	const char *fmt = NULL, *ofmt = "raw", *backing = NULL, *backing_fmt = NULL, *outpath;
 	struct blk_create_opts co = { 0 };
 	struct convert c = { .sparse = 4096 };
-	bool progress = false, quiet = false, no_create = false, direct = false;
+	bool progress = false, quiet = false, no_create = false, direct = false, unsafe = true;
 	char *opts = NULL;
 	int ch, ret = 1;
 
@@ -296,7 +299,15 @@ int img_convert(int argc, char **argv)
 					       optarg);
 			break;
 		case 't':
-			direct = !strcmp(optarg, "none");
+			/* qemu-img's cache modes; unsafe (no flush) is convert's default. */
+			if (strcmp(optarg, "unsafe") && strcmp(optarg, "writeback") &&
+			    strcmp(optarg, "writethrough") && strcmp(optarg, "none") &&
+			    strcmp(optarg, "directsync"))
+				return img_err("invalid cache mode '%s' (unsafe, writeback, "
+					       "writethrough, none, directsync)",
+					       optarg);
+			direct = !strcmp(optarg, "none") || !strcmp(optarg, "directsync");
+			unsafe = !strcmp(optarg, "unsafe");
 			break;
 		case 'T':
 		case 'W':
@@ -351,7 +362,7 @@ int img_convert(int argc, char **argv)
 			goto out;
 	}
 	{
-		struct blk_open_opts oo = { .format = ofmt, .direct = direct };
+		struct blk_open_opts oo = { .format = ofmt, .direct = direct, .unsafe = unsafe };
 
 		if (blk_open(outpath, &oo, &c.out) < 0)
 			goto out;
