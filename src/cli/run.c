@@ -7,10 +7,14 @@
  * writes v to the debug-exit port (--debug-exit, QEMU isa-debug-exit).
  */
 #include "cli/cli.h"
+#include "api/server.h"
 #include "devices/console.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "virtio/devices.h"
 #include "vm/config.h"
+#include "vm/config_json.h"
+#include "vm/placement.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -39,6 +43,13 @@ static void run_usage(FILE *f)
 		"      --hugepages SIZE    back RAM with 2M or 1G huge pages (hugetlbfs)\n"
 		"      --no-thp            do not ask for transparent huge pages\n"
 		"      --ksm               let KSM merge identical guest pages\n"
+		"      --disk SPEC         virtio-blk disk (repeatable): path=FILE[,format=raw|qcow2]\n"
+		"                          [,readonly=on][,serial=S][,direct=on][,queues=N]\n"
+		"      --rng               virtio-rng entropy device\n"
+		"      --console MODE      virtio-console port: pty, file=PATH or socket=PATH\n"
+		"      --config FILE       JSON VM definition (docs/config.md); options given\n"
+		"                          on the command line override it\n"
+		"      --api-socket PATH   serve the REST API (docs/api.yaml) on this socket\n"
 		"      --name NAME         VM name used in logs\n"
 		"  -h, --help              this help\n"
 		"\n"
@@ -55,6 +66,11 @@ enum {
 	OPT_NO_THP,
 	OPT_KSM,
 	OPT_NAME,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_CONSOLE,
+	OPT_CONFIG,
+	OPT_API_SOCKET,
 };
 
 static int set_string(char **dst, const char *src)
@@ -102,9 +118,15 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 		{ "no-thp", no_argument, NULL, OPT_NO_THP },
 		{ "ksm", no_argument, NULL, OPT_KSM },
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *why = NULL;
 	uint64_t v;
 	int opt;
 
@@ -176,6 +198,24 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 			if (set_string(&c->name, optarg))
 				return cli_error("out of memory");
 			break;
+		case OPT_DISK:
+			if (vm_config_parse_disk(c, optarg, &why))
+				return cli_error("--disk '%s': %s", optarg, why);
+			break;
+		case OPT_RNG:
+			if (vm_config_parse_rng(c, NULL, &why))
+				return cli_error("--rng: %s", why);
+			break;
+		case OPT_CONSOLE:
+			if (vm_config_parse_virtio_console(c, optarg, &why))
+				return cli_error("--console '%s': %s", optarg, why);
+			break;
+		case OPT_CONFIG:
+			break;	/* loaded before the other options, see cmd_run */
+		case OPT_API_SOCKET:
+			if (set_string(&c->api_socket, optarg))
+				return cli_error("out of memory");
+			break;
 		case 'h':
 			*help = true;
 			return 0;
@@ -193,6 +233,7 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 
 int cmd_run(int argc, char **argv)
 {
+	struct api_server *api = NULL;
 	struct vm_config cfg;
 	const char *why;
 	struct vm *vm;
@@ -200,6 +241,20 @@ int cmd_run(int argc, char **argv)
 	int ret;
 
 	vm_config_init(&cfg);
+	/* A JSON definition first, so command-line options override it. */
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+		char err[512];
+
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (path && vm_config_load_json(path, &cfg, err, sizeof(err))) {
+			vm_config_free(&cfg);
+			return cli_error("%s", err), 2;
+		}
+	}
 	ret = run_parse(argc, argv, &cfg, &help);
 	if (ret || help) {
 		if (help)
@@ -221,11 +276,24 @@ int cmd_run(int argc, char **argv)
 		vm_config_free(&cfg);
 		return 1;
 	}
+	if (cfg.api_socket) {
+		ret = api_server_start(vm, cfg.api_socket, &api);
+		if (ret) {
+			cli_error("cannot serve the API on '%s': %s", cfg.api_socket, strerror(-ret));
+			goto out;
+		}
+	}
 	ret = vm_start(vm);
-	if (!ret)
+	if (!ret) {
+		if (vm_placement_apply(vm))
+			log_warn("cannot pin the emulator threads as configured");
 		ret = vm_run(vm);
-	else
+	} else {
 		ret = 1;
+	}
+out:
+	if (api)
+		api_server_stop(api);
 	console_restore_terminal();
 	vm_destroy(vm);
 	vm_config_free(&cfg);

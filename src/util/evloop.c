@@ -118,8 +118,13 @@ void evloop_destroy(struct evloop *loop)
 
 	if (!loop)
 		return;
+	/*
+	 * Calls still queued are deferred frees and small teardown steps:
+	 * run them (in LIFO order; they do not depend on each other).
+	 */
 	for (c = loop->calls; c; c = next) {
 		next = c->next;
+		c->fn(c->opaque);
 		free(c);
 	}
 	for (unsigned int i = 0; i < loop->nr; i++)
@@ -360,6 +365,13 @@ void evloop_timer_cancel(struct evloop *loop, int timer)
 	pthread_mutex_unlock(&loop->lock);
 	if (opaque) {
 		close(timer);
-		free(opaque);
+		/*
+		 * The loop thread may be inside this timer's handler right now
+		 * (cancel from another thread), so free the timer on the loop,
+		 * after the current dispatch finishes.  If that cannot be
+		 * queued, leak it rather than risk a use after free.
+		 */
+		if (evloop_call(loop, free, opaque))
+			log_warn("evloop: timer %d leaked", timer);
 	}
 }

@@ -10,7 +10,9 @@
 #include "devices/acpi_pm.h"
 #include "devices/legacy.h"
 #include "devices/pci.h"
+#include "mem/numa.h"
 #include "util/log.h"
+#include "virtio/devices.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -106,6 +108,12 @@ static int vm_setup_memory(struct vm *vm)
 		log_err("cannot allocate %s of guest memory: %s", want, strerror(-ret));
 		return ret;
 	}
+	/* Bind RAM to its host nodes before any page is touched. */
+	ret = gmem_numa_apply(&vm->mem, vm->cfg);
+	if (ret) {
+		log_err("cannot bind guest memory to NUMA nodes: %s", strerror(-ret));
+		return ret;
+	}
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct gmem_region *r = &vm->mem.regions[i];
 
@@ -147,6 +155,15 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGVCPU_KICK, &sa, NULL);
 
+	{
+		char err[256];
+
+		if (vm_config_check_host(cfg, err, sizeof(err))) {
+			log_err("%s", err);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	ret = vm_open_kvm(vm);
 	if (ret)
 		goto fail;
@@ -196,6 +213,8 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 		ret = x86_legacy_devices_create(vm);
 	if (!ret)
 		ret = acpi_pm_create(vm, &x->pm);
+	if (!ret)
+		ret = virtio_devices_create(vm);
 	if (ret) {
 		log_err("cannot create devices: %s", strerror(-ret));
 		goto fail;
