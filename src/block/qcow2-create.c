@@ -122,6 +122,8 @@ int qcow2_create(const char *path, const struct blk_create_opts *o)
 		if (r)
 			return r;
 	}
+	/* qemu reads and writes qcow2 images in whole 512-byte sectors */
+	size = ALIGN_UP(size, 512);
 	if (size > QCOW2_MAX_SIZE) {
 		log_err("qcow2: size too large");
 		return -EFBIG;

@@ -925,6 +925,221 @@ static void test_malicious_tables(void **state)
 	unlink(img);
 }
 
+/* ---- differential test against a raw model ---------------------------------- */
+
+static uint32_t rnd(uint64_t *st)
+{
+	*st = *st * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*st >> 33);
+}
+
+static void differential(uint32_t cs, bool with_backing, uint64_t seed)
+{
+	const size_t size = 8 * MiB + 12288; /* qemu sees whole sectors only */
+	uint8_t *model = calloc(1, size), *snaps[4] = { 0 }, *buf = malloc(2 * MiB);
+	char *img = tpath("diff.qcow2"), *raw = tpath("diff.raw"), *braw = tpath("diffb.raw");
+	char sname[4][8] = { "a", "b", "c", "d" };
+	struct blk_create_opts o = { .size = size, .cluster_size = cs };
+	struct qcow2_check_result res;
+	struct blkdev *bd;
+
+	assert_non_null(model);
+	assert_non_null(buf);
+	if (with_backing) {
+		fill(model, 5 * MiB, (uint32_t)seed);
+		write_raw(braw, model, 5 * MiB);
+		o.backing_file = strrchr(braw, '/') + 1;
+		o.backing_fmt = "raw";
+	}
+	assert_int_equal(qcow2_create(img, &o), 0);
+	bd = xopen(img, false);
+	for (int i = 0; i < 400; i++) {
+		uint32_t op = rnd(&seed) % 100;
+		uint64_t off = rnd(&seed) % size, len = 1 + rnd(&seed) % (512 * 1024);
+
+		len = MIN(len, size - off);
+		if (op < 50) {
+			fill(buf, len, rnd(&seed));
+			assert_int_equal(blk_pwrite(bd, buf, len, off), 0);
+			memcpy(model + off, buf, len);
+		} else if (op < 60) {
+			assert_int_equal(blk_write_zeroes(bd, off, len, rnd(&seed) & 1), 0);
+			memset(model + off, 0, len);
+		} else if (op < 70) {
+			uint64_t a = ALIGN_UP(off, cs), e = off + len;
+			uint64_t b = e == size ? e : ALIGN_DOWN(e, cs);
+
+			assert_int_equal(blk_discard(bd, off, len), 0);
+			if (a < b)
+				memset(model + a, 0, b - a);
+		} else if (op < 78) {
+			uint64_t c = ALIGN_DOWN(off, cs), l = MIN(cs, size - c);
+
+			for (uint64_t k = 0; k < l; k++)
+				buf[k] = (uint8_t)(k / 100 + i);
+			assert_int_equal(qcow2_write_compressed(bd, c, buf, l), 0);
+			memcpy(model + c, buf, l);
+		} else if (op < 84) {
+			int k = rnd(&seed) % 4;
+
+			if (snaps[k]) {
+				assert_int_equal(qcow2_snapshot_delete(bd, sname[k]), 0);
+				free(snaps[k]);
+				snaps[k] = NULL;
+			}
+			assert_int_equal(qcow2_snapshot_create(bd, sname[k]), 0);
+			snaps[k] = malloc(size);
+			assert_non_null(snaps[k]);
+			memcpy(snaps[k], model, size);
+		} else if (op < 90) {
+			int k = rnd(&seed) % 4;
+
+			if (snaps[k]) {
+				assert_int_equal(qcow2_snapshot_apply(bd, sname[k]), 0);
+				memcpy(model, snaps[k], size);
+			}
+		} else if (op < 94) {
+			int k = rnd(&seed) % 4;
+
+			if (snaps[k]) {
+				assert_int_equal(qcow2_snapshot_delete(bd, sname[k]), 0);
+				free(snaps[k]);
+				snaps[k] = NULL;
+			}
+		} else if (op < 97) {
+			assert_int_equal(blk_flush(bd), 0);
+		} else {
+			blk_close(bd);
+			bd = xopen(img, false);
+		}
+		if (i % 50 == 49) {
+			read_all_compare(bd, model, size);
+			assert_int_equal(qcow2_check(bd, 0, &res), 0);
+			assert_int_equal(res.corruptions, 0);
+			assert_int_equal(res.leaks, 0);
+		}
+	}
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, model, size);
+	if (qcompare(img, "qcow2", raw, "raw"))
+		sh("%s compare -f qcow2 -F raw %s %s >&2; %s map %s >&2", qimg(), img, raw, qimg(), img);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	for (int k = 0; k < 4; k++) {
+		if (!snaps[k])
+			continue;
+		assert_int_equal(sh("%s snapshot -a %s %s", qimg(), sname[k], img), 0);
+		write_raw(raw, snaps[k], size);
+		assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+		free(snaps[k]);
+	}
+	unlink(img);
+	unlink(raw);
+	unlink(braw);
+	free(model);
+	free(buf);
+}
+
+static void test_differential(void **state)
+{
+	differential(65536, false, 1);
+	differential(4096, false, 2);
+	differential(512, false, 3);
+	differential(65536, true, 4);
+	differential(2 * MiB, true, 5);
+}
+
+/* ---- crash consistency: SIGKILL a writer at many points ---------------------- */
+
+static void crash_writer(const char *img, uint64_t size, uint64_t seed)
+{
+	struct blk_open_opts o = { .format = "qcow2" };
+	uint8_t *buf = malloc(256 * 1024);
+	struct blkdev *bd;
+
+	if (!buf || blk_open(img, &o, &bd))
+		_exit(1);
+	for (;;) {
+		uint32_t op = rnd(&seed) % 100;
+		uint64_t off = rnd(&seed) % size, len = 1 + rnd(&seed) % (256 * 1024);
+
+		len = MIN(len, size - off);
+		if (op < 70) {
+			fill(buf, len, (uint32_t)seed);
+			if (blk_pwrite(bd, buf, len, off))
+				_exit(2);
+		} else if (op < 80) {
+			if (blk_discard(bd, off, len))
+				_exit(3);
+		} else if (op < 88) {
+			if (blk_write_zeroes(bd, off, len, op & 1))
+				_exit(4);
+		} else if (op < 95) {
+			uint64_t c = ALIGN_DOWN(off, bd->cluster_size);
+
+			memset(buf, (int)op, bd->cluster_size);
+			if (qcow2_write_compressed(bd, c, buf, MIN(bd->cluster_size, size - c)))
+				_exit(5);
+		} else if (blk_flush(bd)) {
+			_exit(6);
+		}
+	}
+}
+
+static void test_crash_consistency(void **state)
+{
+	char *img = tpath("crash.qcow2");
+	const uint64_t size = 64 * MiB;
+	uint64_t seed = 99;
+	int kills = 0;
+
+	for (int i = 0; i < 36; i++) {
+		struct blk_open_opts ro = { .format = "qcow2", .readonly = true };
+		struct qcow2_check_result res;
+		bool lazy = i >= 30;
+		struct blkdev *bd;
+		pid_t pid;
+		int st, q;
+
+		if (i % 10 == 0 || i == 30) {
+			struct blk_create_opts o = { .size = size,
+						     .cluster_size = i % 20 ? 4096 : 512,
+						     .lazy_refcounts = lazy };
+
+			assert_int_equal(qcow2_create(img, &o), 0);
+		}
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			crash_writer(img, size, seed + (uint64_t)i);
+		usleep(2000 + (useconds_t)(rnd(&seed) % 40000));
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (WIFEXITED(st))
+			fprintf(stderr, "writer exited with %d\n", WEXITSTATUS(st));
+		assert_true(WIFSIGNALED(st));
+		kills++;
+		if (lazy) {
+			/* dirty image: the next read-write open rebuilds the refcounts */
+			assert_int_equal(blk_open(img, &(struct blk_open_opts){ .format = "qcow2" },
+						  &bd),
+					 0);
+			blk_close(bd);
+		}
+		q = qcheck(img);
+		if (q != 0 && q != 3)
+			sh("%s check %s >&2", qimg(), img);
+		assert_true(q == 0 || q == 3); /* leaks allowed, corruption not */
+		assert_int_equal(blk_open(img, &ro, &bd), 0);
+		assert_int_equal(qcow2_check(bd, 0, &res), 0);
+		assert_int_equal(res.corruptions, 0);
+		blk_close(bd);
+	}
+	assert_int_equal(kills, 36);
+	unlink(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -946,6 +1161,8 @@ int main(void)
 		cmocka_unit_test(test_check_repair),
 		cmocka_unit_test(test_malicious_headers),
 		cmocka_unit_test(test_malicious_tables),
+		cmocka_unit_test(test_differential),
+		cmocka_unit_test(test_crash_consistency),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
