@@ -299,8 +299,9 @@ static void iasl_roundtrip(struct fake *f, const char *tag)
 
 	if (!dir)
 		dir = "/tmp";
+	/* Without iasl (acpica-tools) only the structural checks run. */
 	if (system("command -v iasl >/dev/null 2>&1") != 0) {
-		skip();
+		print_message("iasl not found: no round trip for %s\n", tag);
 		return;
 	}
 	addrs[n++] = rsdp->xsdt_address;
