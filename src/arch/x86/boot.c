@@ -163,7 +163,7 @@ static int boot_place_initrd(struct vm *vm, uint64_t size, uint64_t kernel_end, 
 
 		format_size(vm->cfg->mem_size, m, sizeof(m));
 		log_err("initrd '%s' (%llu bytes) does not fit in %s of guest memory beside the kernel",
-			vm->cfg->initrd, (unsigned long long)size, m);
+			vm->cfg->initrd ? vm->cfg->initrd : "(none)", (unsigned long long)size, m);
 		return -ENOSPC;
 	}
 	*addr = ALIGN_DOWN(top - size, 4096);
