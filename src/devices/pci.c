@@ -6,6 +6,7 @@
  * mapping of BARs onto the I/O and MMIO buses as the guest enables them.
  */
 #include "devices/pci.h"
+#include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "devices/acpi_pm.h"
@@ -378,7 +379,6 @@ static const struct bus_ops pci_ecam_ops = { .read = pci_ecam_read, .write = pci
 int pci_bus_create(struct vm *vm, struct pci_bus **out)
 {
 	struct pci_bus *b = calloc(1, sizeof(*b));
-	struct x86_machine *x = vm->arch;
 	int ret;
 
 	if (!b)
@@ -387,8 +387,8 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 	pthread_mutex_init(&b->lock, NULL);
 	b->rl = (struct ratelimit)RATELIMIT_INIT;
 	b->mmio32_next = X86_PCI_MMIO32_START;
-	/* The 64-bit window starts above RAM, 1 GiB aligned. */
-	b->mmio64_next = ALIGN_UP(X86_4G + (x ? x->high_mem : 0), GiB);
+	/* The 64-bit window the DSDT's _CRS advertises: above RAM, 1 GiB aligned. */
+	b->mmio64_next = acpi_pci_mmio64_start(&vm->mem);
 	b->io_next = 0x1000;
 
 	pci_dev_init(&b->host, "host-bridge", PCI_HOST_VENDOR, PCI_HOST_DEVICE,
