@@ -66,7 +66,7 @@ static int absolutize_all(struct vm_config *c, const char *file)
 
 int cmd_define(int argc, char **argv)
 {
-	const char *name = NULL, *file = NULL, *why;
+	const char *name = NULL, *file = NULL, *why = NULL;
 	struct vm_config c;
 	struct mgmt m;
 	char err[512];

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/*
+ * API routing and request bodies (api_dispatch) against a fake VM: the
+ * input is "METHOD PATH\nBODY".  Every request gets a status in 200..599;
+ * every error carries a JSON {"error": ...} body; a 405 names Allow.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api-int.h"
+#include "vm/vcpu.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct fake {
+	bool paused;
+	cpu_set_t aff[3];
+};
+
+static struct json_object *f_describe(void *o)
+{
+	return json_object_new_object();
+}
+
+static int f_action(void *o, enum api_action a)
+{
+	struct fake *f = o;
+
+	if (a == API_ACTION_PAUSE || a == API_ACTION_RESUME) {
+		if (f->paused == (a == API_ACTION_PAUSE))
+			return -EBUSY;
+		f->paused = a == API_ACTION_PAUSE;
+	}
+	return 0;
+}
+
+static unsigned int f_count(void *o)
+{
+	return 3;
+}
+
+static int f_info(void *o, unsigned int id, struct vcpu_info *vi)
+{
+	struct fake *f = o;
+
+	if (id >= 3)
+		abort();	/* the router must bound the id */
+	memset(vi, 0, sizeof(*vi));
+	vi->id = id;
+	vi->affinity = f->aff[id];
+	return 0;
+}
+
+static int f_set(void *o, unsigned int id, const cpu_set_t *set)
+{
+	struct fake *f = o;
+
+	if (id >= 3)
+		abort();
+	f->aff[id] = *set;
+	return CPU_COUNT(set) ? 0 : -EINVAL;
+}
+
+static int f_emu(void *o, cpu_set_t *set, bool apply)
+{
+	if (!apply)
+		CPU_ZERO(set);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fake f = { 0 };
+	const struct api_backend b = { &f, f_describe, f_action, f_count, f_info, f_set, f_emu,
+				       NULL };
+	char method[16], path[512];
+	struct api_response resp;
+	struct api_request req;
+	const uint8_t *nl = memchr(data, '\n', size), *sp;
+	size_t head = nl ? (size_t)(nl - data) : size, ml, pl;
+
+	sp = memchr(data, ' ', head);
+	if (!sp)
+		return 0;
+	ml = (size_t)(sp - data);
+	pl = head - ml - 1;
+	if (ml >= sizeof(method) || pl >= sizeof(path))
+		return 0;
+	memcpy(method, data, ml);
+	method[ml] = '\0';
+	memcpy(path, sp + 1, pl);
+	path[pl] = '\0';
+	req.method = method;
+	req.path = path;
+	req.body = nl ? (const char *)nl + 1 : NULL;
+	req.body_len = nl ? size - head - 1 : 0;
+	api_dispatch(&b, &req, &resp);
+	if (resp.status < 200 || resp.status > 599)
+		abort();
+	if (resp.status >= 400) {
+		struct json_object *e;
+
+		if (!resp.body || !json_object_object_get_ex(resp.body, "error", &e))
+			abort();
+	}
+	if (resp.status == 405 && !resp.allow)
+		abort();
+	api_response_free(&resp);
+	return 0;
+}
