@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""virtio-blk benchmark: vessel vs QEMU, same guest (vbench.elf), same disk file.
+
+Boots tests/guests/virtio/vbench.elf on each VMM with a raw image opened
+with O_DIRECT (vessel direct=on; QEMU cache=none,aio=io_uring), follows the
+guest's BENCH-START/BENCH-END markers on the serial console and samples the
+VMM's CPU time (per-thread schedstat, ns) around every phase.  Prints
+IOPS / MB/s, host CPU per I/O (all threads, and without the vCPU threads,
+i.e. the device emulation cost), the notification round trip, and the
+vessel/QEMU ratio.
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+PHASES = ["randread", "randwrite", "seqread", "seqwrite", "rttpoll", "rttirq"]
+LABEL = {"randread": "4 KiB random read", "randwrite": "4 KiB random write",
+         "seqread": "1 MiB sequential read", "seqwrite": "1 MiB sequential write",
+         "rttpoll": "kick -> used (polled, qd1)", "rttirq": "kick -> MSI-X irq (qd1)"}
+
+
+def cpu_ns(pid):
+    """(all threads, non-vCPU threads) CPU time in ns."""
+    total = other = 0
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            ns = int(open(f"{task}/schedstat").read().split()[0])
+            comm = open(f"{task}/comm").read().strip()
+        except (OSError, ValueError, IndexError):
+            continue
+        total += ns
+        if not (comm.startswith("vcpu") or comm.startswith("CPU ")):
+            other += ns
+    return total, other
+
+
+def run_vm(name, cmd, timeout):
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, bufsize=1)
+    res, start, log = {}, {}, []
+    deadline = time.time() + timeout
+    try:
+        for line in p.stdout:
+            log.append(line)
+            m = re.search(r"BENCH-START (\w+)", line)
+            if m:
+                start[m.group(1)] = cpu_ns(p.pid)
+            m = re.search(r"BENCH-END (\w+) (.*)", line)
+            if m and m.group(1) in start:
+                end = cpu_ns(p.pid)
+                kv = dict(x.split("=") for x in m.group(2).split())
+                kv = {k: int(v) for k, v in kv.items()}
+                kv["cpu_all"] = end[0] - start[m.group(1)][0]
+                kv["cpu_vmm"] = end[1] - start[m.group(1)][1]
+                res[m.group(1)] = kv
+            if "PASS" in line or "FAIL" in line or time.time() > deadline:
+                break
+    finally:
+        p.kill()
+        p.wait()
+    if not res:
+        sys.stderr.write(f"{name}: no results; output:\n{''.join(log[-30:])}\n")
+    return res
+
+
+def fmt(r, ph):
+    if not r or ph not in r:
+        return "-", None, None
+    x = r[ph]
+    ios = max(x.get("ios", 0), 1)
+    if ph == "rttirq":
+        return f"{x['avg_ns'] / 1000:.1f} us", x["avg_ns"], None
+    if ph == "rttpoll":
+        v = x["us"] * 1000 / ios
+        return f"{v / 1000:.1f} us", v, x["cpu_vmm"] / ios
+    if ph.startswith("seq"):
+        return f"{x['MBps']} MB/s", x["MBps"], x["cpu_vmm"] / ios
+    return f"{x['iops']} IOPS", x["iops"], x["cpu_vmm"] / ios
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--secs", type=int, default=3)
+    ap.add_argument("--size-mb", type=int, default=512)
+    ap.add_argument("--dir", default=os.environ.get("TMPDIR", "/var/tmp"))
+    a = ap.parse_args()
+    guest = os.path.join(a.build, "tests/guests/virtio/vbench.elf")
+    vessel = os.path.join(a.build, "vessel")
+    for f in (guest, vessel):
+        if not os.path.exists(f):
+            print(f"SKIPPED: {f} not built")
+            return 0
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIPPED: /dev/kvm not usable")
+        return 0
+    img = os.path.join(a.dir, f"vessel-blkbench-{os.getpid()}.img")
+    # Real data, so reads hit the disk and not holes.
+    subprocess.run(["dd", "if=/dev/urandom", f"of={img}", "bs=1M", f"count={a.size_mb}",
+                    "status=none"], check=True)
+    append = f"secs={a.secs}"
+    results = {}
+    try:
+        results["vessel"] = run_vm("vessel", [
+            vessel, "run", "--kernel", guest, "--memory", "256M", "--debug-exit",
+            "--serial", "stdio", "--cmdline", append, "--disk", f"path={img},direct=on"],
+            timeout=60 + 10 * a.secs * len(PHASES))
+        qemu = shutil.which("qemu-system-x86_64")
+        if qemu:
+            results["qemu"] = run_vm("qemu", [
+                qemu, "-accel", "kvm", "-M", "q35", "-m", "256M", "-nographic",
+                "-no-reboot", "-kernel", guest, "-append", append,
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+                "-drive", f"if=none,id=d0,file={img},format=raw,cache=none,aio=io_uring",
+                "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=1,"
+                "queue-size=256"], timeout=180 + 10 * a.secs * len(PHASES))
+        else:
+            print("qemu-system-x86_64 not installed: vessel figures only")
+    finally:
+        os.unlink(img)
+    v, q = results.get("vessel"), results.get("qemu")
+    print(f"virtio-blk, raw image with O_DIRECT, {a.secs} s per phase, same PVH guest")
+    print(f"{'workload':28} {'vessel':>14} {'qemu':>14} {'ratio':>7}   "
+          f"{'VMM CPU/IO vessel':>17} {'qemu':>9}")
+    for ph in PHASES:
+        vs, vv, vc = fmt(v, ph)
+        qs, qv, qc = fmt(q, ph)
+        ratio = "-"
+        if vv and qv:
+            # Higher is better for rates, lower for latencies.
+            ratio = f"{(qv / vv if ph.startswith('rtt') else vv / qv):.2f}x"
+        vcs = f"{vc / 1000:.1f} us" if vc is not None else "-"
+        qcs = f"{qc / 1000:.1f} us" if qc is not None else "-"
+        print(f"{LABEL[ph]:28} {vs:>14} {qs:>14} {ratio:>7}   {vcs:>17} {qcs:>9}")
+    print("ratio > 1: vessel ahead.  VMM CPU/IO: host CPU of the VMM's non-vCPU threads "
+          "(event loop, io_uring workers) per I/O.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
