@@ -20,7 +20,7 @@ int msix_init(struct msix *m, struct pci_dev *d, unsigned int nr, int bar, uint3
 	uint8_t body[10];
 	uint16_t ctrl = (uint16_t)(nr - 1);
 	uint32_t t = table_off | (uint32_t)bar, p = pba_off | (uint32_t)bar;
-	const uint8_t wmask[2] = { 0x00, 0xc0 };	/* enable, function mask */
+	const uint8_t wmask[2] = { 0x00, 0xc0 }; /* enable, function mask */
 	int off;
 
 	if (nr == 0 || nr > MSIX_MAX_VECTORS || (table_off & 7) || (pba_off & 7) || bar < 0 ||
@@ -39,7 +39,7 @@ int msix_init(struct msix *m, struct pci_dev *d, unsigned int nr, int bar, uint3
 	m->vm_fd = vm_fd;
 	m->nr = nr;
 	for (unsigned int i = 0; i < nr; i++) {
-		m->v[i].ctrl = MSIX_VECTOR_MASKED;	/* masked at reset (6.8.2.9) */
+		m->v[i].ctrl = MSIX_VECTOR_MASKED; /* masked at reset (6.8.2.9) */
 		m->v[i].gsi = -1;
 		m->v[i].efd = -1;
 	}
@@ -200,7 +200,7 @@ void msix_table_write(struct msix *m, uint64_t off, const void *data, unsigned i
 	memcpy((uint8_t *)ent + o, data, len);
 	if (ent[0] != v->addr_lo || ent[1] != v->addr_hi || ent[2] != v->data)
 		v->route_stale = true;
-	v->addr_lo = ent[0] & ~3u;	/* bits 1:0 are reserved zero */
+	v->addr_lo = ent[0] & ~3u; /* bits 1:0 are reserved zero */
 	v->addr_hi = ent[1];
 	v->data = ent[2];
 	v->ctrl = ent[3] & MSIX_VECTOR_MASKED;

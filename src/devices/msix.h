@@ -30,19 +30,19 @@ struct pci_dev;
 struct irq_router;
 
 struct msix_vector {
-	uint32_t addr_lo, addr_hi, data, ctrl;	/* guest-visible table entry */
-	int gsi;			/* KVM GSI or -1 */
-	int efd;			/* irqfd bound to gsi or -1 */
-	bool route_stale;		/* entry changed since the route was set */
+	uint32_t addr_lo, addr_hi, data, ctrl; /* guest-visible table entry */
+	int gsi;			       /* KVM GSI or -1 */
+	int efd;			       /* irqfd bound to gsi or -1 */
+	bool route_stale;		       /* entry changed since the route was set */
 };
 
 struct msix {
 	struct pci_dev *pci;
 	struct irq_router *irq;
-	int vm_fd;			/* -1 in unit tests: nothing is injected */
+	int vm_fd; /* -1 in unit tests: nothing is injected */
 	unsigned int nr;
-	uint8_t cap;			/* capability offset in config space */
-	bool enabled, masked;		/* Message Control bits */
+	uint8_t cap;	      /* capability offset in config space */
+	bool enabled, masked; /* Message Control bits */
 	struct msix_vector *v;
 	uint64_t *pba;
 	pthread_mutex_t lock;

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "block/block.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -53,8 +55,8 @@
 #define VIRTIO_BLK_WZ_F_UNMAP 1
 
 #define SECTOR 512ull
-#define BLK_SIZE_MAX (1u << 20)		/* size_max: largest segment */
-#define DISCARD_MAX_SECTORS (1u << 22)	/* 2 GiB per discard/write-zeroes */
+#define BLK_SIZE_MAX (1u << 20)	       /* size_max: largest segment */
+#define DISCARD_MAX_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes */
 #define CHAIN_CAP (VIRTIO_BLK_SEG_MAX + 2)
 
 struct blk_hdr {
@@ -76,10 +78,10 @@ struct vblk_req {
 	struct blk_req br;
 	struct vblk_queue *bq;
 	struct virtq_chain *c;
-	uint8_t *status;		/* host address of the status byte */
-	uint32_t used_len;		/* reported in the used ring */
+	uint8_t *status;   /* host address of the status byte */
+	uint32_t used_len; /* reported in the used ring */
 	struct iovec iov[CHAIN_CAP];
-	struct vblk_req *next;		/* free list / all list */
+	struct vblk_req *next; /* free list / all list */
 	struct vblk_req *all_next;
 };
 
@@ -91,7 +93,7 @@ struct vblk_queue {
 	struct vblk_req *free;
 	struct vblk_req *all;
 	unsigned int allocated, inflight;
-	bool starved;			/* stopped popping: no free request */
+	bool starved; /* stopped popping: no free request */
 };
 
 struct vblk {
@@ -328,7 +330,7 @@ static int req_start(struct vblk_queue *bq, struct vblk_req *r)
 	if (st != VIRTIO_BLK_S_OK || h.type == VIRTIO_BLK_T_GET_ID)
 		goto now;
 	if ((r->br.op == BLK_OP_READ || r->br.op == BLK_OP_WRITE) && r->br.iovcnt == 0)
-		goto now;	/* zero-length transfer: nothing to do */
+		goto now; /* zero-length transfer: nothing to do */
 	r->br.iov = r->iov;
 	ret = blk_submit(bq->q, &r->br);
 	if (ret == 0) {
@@ -492,7 +494,38 @@ static void blk_destroy(struct virtio_dev *vd)
 	free(b);
 }
 
+static void blk_stats(struct virtio_dev *vd, struct json_object *obj)
+{
+	struct vblk *b = to_vblk(vd);
+	const struct {
+		const char *k;
+		uint64_t v;
+	} c[] = {
+		{ "reads", b->st.reads },
+		{ "writes", b->st.writes },
+		{ "flushes", b->st.flushes },
+		{ "discards", b->st.discards },
+		{ "write_zeroes", b->st.write_zeroes },
+		{ "get_ids", b->st.get_ids },
+		{ "bytes_read", b->st.bytes_read },
+		{ "bytes_written", b->st.bytes_written },
+		{ "io_errors", b->st.io_errors },
+		{ "unsupported", b->st.unsupported },
+		{ "bad_requests", b->st.bad_requests },
+	};
+	uint64_t inflight = 0;
+
+	for (unsigned int i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		json_object_object_add(obj, c[i].k, json_object_new_int64((int64_t)c[i].v));
+	for (unsigned int i = 0; i < b->nr_queues; i++)
+		inflight += b->qs[i].inflight;
+	json_object_object_add(obj, "inflight", json_object_new_int64((int64_t)inflight));
+	json_object_object_add(obj, "capacity_sectors", json_object_new_int64((int64_t)b->sectors));
+	json_object_object_add(obj, "readonly", json_object_new_boolean(b->readonly));
+}
+
 static const struct virtio_dev_ops blk_ops = {
+	.stats = blk_stats,
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.notify = blk_notify,
@@ -509,30 +542,31 @@ static void fill_config(struct vblk *b)
 
 	memcpy(b->cfg + 0, &cap, 8);
 	v32 = htole32(BLK_SIZE_MAX);
-	memcpy(b->cfg + 8, &v32, 4);		/* size_max */
+	memcpy(b->cfg + 8, &v32, 4); /* size_max */
 	v32 = htole32(VIRTIO_BLK_SEG_MAX);
-	memcpy(b->cfg + 12, &v32, 4);		/* seg_max */
+	memcpy(b->cfg + 12, &v32, 4); /* seg_max */
 	v32 = htole32(512);
-	memcpy(b->cfg + 20, &v32, 4);		/* blk_size */
+	memcpy(b->cfg + 20, &v32, 4); /* blk_size */
 	v16 = htole16((uint16_t)b->nr_queues);
-	memcpy(b->cfg + 34, &v16, 2);		/* num_queues */
+	memcpy(b->cfg + 34, &v16, 2); /* num_queues */
 	v32 = htole32(DISCARD_MAX_SECTORS);
-	memcpy(b->cfg + 36, &v32, 4);		/* max_discard_sectors */
+	memcpy(b->cfg + 36, &v32, 4); /* max_discard_sectors */
 	v32 = htole32(1);
-	memcpy(b->cfg + 40, &v32, 4);		/* max_discard_seg */
+	memcpy(b->cfg + 40, &v32, 4); /* max_discard_seg */
 	v32 = htole32(8);
-	memcpy(b->cfg + 44, &v32, 4);		/* discard_sector_alignment */
+	memcpy(b->cfg + 44, &v32, 4); /* discard_sector_alignment */
 	v32 = htole32(DISCARD_MAX_SECTORS);
-	memcpy(b->cfg + 48, &v32, 4);		/* max_write_zeroes_sectors */
+	memcpy(b->cfg + 48, &v32, 4); /* max_write_zeroes_sectors */
 	v32 = htole32(1);
-	memcpy(b->cfg + 52, &v32, 4);		/* max_write_zeroes_seg */
-	b->cfg[56] = 1;				/* write_zeroes_may_unmap */
+	memcpy(b->cfg + 52, &v32, 4); /* max_write_zeroes_seg */
+	b->cfg[56] = 1;		      /* write_zeroes_may_unmap */
 }
 
 int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct gmem *mem,
 		   struct evloop *loop, struct virtio_dev **out)
 {
-	struct blk_open_opts o = { .format = dc->format, .readonly = dc->readonly,
+	struct blk_open_opts o = { .format = dc->format,
+				   .readonly = dc->readonly,
 				   .direct = dc->direct };
 	unsigned int nq = dc->num_queues ? dc->num_queues : 1;
 	uint64_t features;
@@ -570,8 +604,8 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 	else
 		features |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
 	snprintf(name, sizeof(name), "blk%u", index);
-	ret = virtio_dev_init(&b->vd, name, VIRTIO_ID_BLOCK, &blk_ops, b, nq,
-			      VIRTIO_BLK_QUEUE_SIZE, features, mem, loop);
+	ret = virtio_dev_init(&b->vd, name, VIRTIO_ID_BLOCK, &blk_ops, b, nq, VIRTIO_BLK_QUEUE_SIZE,
+			      features, mem, loop);
 	if (ret < 0)
 		goto fail_close;
 	fill_config(b);

@@ -39,7 +39,7 @@ struct vcon {
 	int out_fd, in_fd, slave_fd;
 	char pty[64];
 	bool rx_polling;
-	bool rx_held;			/* rx chain popped, waiting for input */
+	bool rx_held; /* rx chain popped, waiting for input */
 	struct virtq_chain *rx, *tx;
 	uint8_t cfg[VIRTIO_CONSOLE_CFG_SIZE];
 	uint64_t bytes_in, bytes_out, dropped;
@@ -78,7 +78,7 @@ static void rx_pump(struct vcon *c)
 		}
 		n = readv(c->in_fd, c->rx->iov + c->rx->nr_out, c->rx->nr_in);
 		if (n <= 0) {
-			rx_poll(c, true);	/* EAGAIN: wait for more input */
+			rx_poll(c, true); /* EAGAIN: wait for more input */
 			break;
 		}
 		c->bytes_in += (uint64_t)n;
@@ -98,7 +98,7 @@ static void con_input(void *opaque, uint32_t events)
 	if (virtio_dev_active(&c->vd))
 		rx_pump(c);
 	else
-		rx_poll(c, false);	/* the guest is not listening yet */
+		rx_poll(c, false); /* the guest is not listening yet */
 	pthread_mutex_unlock(&c->vd.lock);
 }
 
@@ -158,7 +158,7 @@ static void con_reset(struct virtio_dev *vd)
 {
 	struct vcon *c = (struct vcon *)vd;
 
-	c->rx_held = false;	/* the held chain belongs to the old generation */
+	c->rx_held = false; /* the held chain belongs to the old generation */
 	rx_poll(c, false);
 }
 
@@ -243,10 +243,10 @@ int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 		return ret;
 	}
 	v16 = 80;
-	memcpy(c->cfg + 0, &v16, 2);	/* cols (meaningful only with F_SIZE) */
+	memcpy(c->cfg + 0, &v16, 2); /* cols (meaningful only with F_SIZE) */
 	v16 = 25;
-	memcpy(c->cfg + 2, &v16, 2);	/* rows */
-	memcpy(c->cfg + 4, &v32, 4);	/* max_nr_ports */
+	memcpy(c->cfg + 2, &v16, 2); /* rows */
+	memcpy(c->cfg + 4, &v32, 4); /* max_nr_ports */
 	c->rx = virtq_chain_alloc(VIRTIO_CONSOLE_QUEUE_SIZE);
 	c->tx = virtq_chain_alloc(VIRTIO_CONSOLE_QUEUE_SIZE);
 	ret = c->rx && c->tx ? 0 : -ENOMEM;

@@ -52,7 +52,8 @@ int virtio_devices_create(struct vm *vm)
 	}
 	if (cfg->virtio_console) {
 		ret = virtio_console_new(cfg->virtio_console_path, &vm->mem, vm->loop, &vd);
-		if (ret < 0 || (ret = attach(vm, vd, CLASS_COMM_OTHER, VIRTIO_CONSOLE_CFG_SIZE)) < 0)
+		if (ret < 0 ||
+		    (ret = attach(vm, vd, CLASS_COMM_OTHER, VIRTIO_CONSOLE_CFG_SIZE)) < 0)
 			return ret;
 	}
 	return 0;

@@ -65,7 +65,7 @@ int vm_config_parse_disk(struct vm_config *c, const char *spec, const char **why
 		if (eq)
 			*eq = '\0';
 		if (!eq && tok == copy) {
-			v = tok;	/* a bare path as the first word */
+			v = tok; /* a bare path as the first word */
 			tok = "path";
 		} else if (!eq) {
 			*why = "--disk options are key=value";

@@ -38,7 +38,7 @@ static size_t fill_random(struct virtq_chain *c)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
-				return done + got;	/* pool not ready: give what we have */
+				return done + got; /* pool not ready: give what we have */
 			got += (size_t)n;
 		}
 		done += got;

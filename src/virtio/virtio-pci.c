@@ -12,6 +12,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "kvm/kvm.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -64,9 +66,9 @@ struct virtio_pci {
 	uint16_t queue_select;
 	uint8_t isr;
 
-	struct vpci_qfd *qfd;		/* one ioeventfd per queue */
-	uint64_t ioe_base;		/* BAR address the ioeventfds sit at, or 0 */
-	uint8_t cfgcap;			/* offset of the PCI cfg access cap */
+	struct vpci_qfd *qfd; /* one ioeventfd per queue */
+	uint64_t ioe_base;    /* BAR address the ioeventfds sit at, or 0 */
+	uint8_t cfgcap;	      /* offset of the PCI cfg access cap */
 	uint64_t intx_raised;
 };
 
@@ -145,7 +147,7 @@ static void common_image(struct virtio_pci *vp, uint8_t img[VPCI_COMMON_LEN])
 	img[CC_CFG_GEN] = vd->config_gen;
 	memcpy(img + CC_Q_SELECT, &vp->queue_select, 2);
 	if (!vq)
-		return;		/* section 4.1.4.3.1: queue_size reads 0 */
+		return; /* section 4.1.4.3.1: queue_size reads 0 */
 	memcpy(img + CC_Q_SIZE, &vq->size, 2);
 	memcpy(img + CC_Q_MSIX, &vq->msix_vector, 2);
 	v16 = vq->enabled;
@@ -280,7 +282,7 @@ static void vpci_bar_write(void *opaque, uint64_t off, const void *data, unsigne
 	struct virtio_dev *vd = vp->vd;
 
 	if (off >= VPCI_MSIX_PBA_OFF)
-		return;		/* PBA is read-only */
+		return; /* PBA is read-only */
 	if (off >= VPCI_MSIX_TABLE_OFF) {
 		msix_table_write(&vp->msix, off - VPCI_MSIX_TABLE_OFF, data, len);
 		return;
@@ -353,8 +355,11 @@ static void vpci_bar_moved(struct pci_dev *d, int bar, uint64_t old_addr, uint64
 {
 	struct virtio_pci *vp = d->opaque;
 
-	if (bar == VPCI_BAR)
-		ioeventfds_set(vp, new_addr);
+	if (bar != VPCI_BAR)
+		return;
+	pthread_mutex_lock(&vp->vd->lock);
+	ioeventfds_set(vp, new_addr);
+	pthread_mutex_unlock(&vp->vd->lock);
 }
 
 /* ---- PCI config: MSI-X control and the cfg access capability ------------- */
@@ -394,12 +399,12 @@ static void vpci_config_write(struct pci_dev *d, uint32_t off, uint32_t val, uns
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
-		    unsigned int extra, const void *extra_data)
+static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len, unsigned int extra,
+		    const void *extra_data)
 {
 	uint8_t body[18] = { 0 };
 
-	body[0] = (uint8_t)(16 + extra);	/* cap_len */
+	body[0] = (uint8_t)(16 + extra); /* cap_len */
 	body[1] = type;
 	body[2] = VPCI_BAR;
 	memcpy(body + 6, &off, 4);
@@ -422,6 +427,50 @@ static void vpci_vm_reset(void *opaque)
 	msix_reset(&vp->msix);
 }
 
+static void add_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+/* Counters for GET /vm/stats: transport, queues, then the device model. */
+static void vpci_vm_stats(void *opaque, struct json_object *obj)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_dev *vd = vp->vd;
+	struct json_object *qs = json_object_new_array();
+	uint64_t errors;
+
+	pthread_mutex_lock(&vd->lock);
+	errors = vd->guest_errors;
+	add_u64(obj, "status", vd->status);
+	add_u64(obj, "resets", vd->resets);
+	add_u64(obj, "features", vd->driver_features);
+	for (unsigned int i = 0; i < vd->nr_queues; i++) {
+		struct virtq *vq = &vd->vqs[i];
+		struct json_object *q = json_object_new_object();
+
+		errors += vq->stats.guest_errors;
+		add_u64(q, "size", vq->enabled ? vq->size : 0);
+		add_u64(q, "popped", vq->stats.popped);
+		add_u64(q, "pushed", vq->stats.pushed);
+		add_u64(q, "interrupts", vq->stats.notifies);
+		add_u64(q, "interrupts_suppressed", vq->stats.notifies_suppressed);
+		add_u64(q, "stale_completions", vq->stats.stale_completions);
+		add_u64(q, "guest_errors", vq->stats.guest_errors);
+		json_object_array_add(qs, q);
+	}
+	json_object_object_add(obj, "queues", qs);
+	add_u64(obj, "guest_errors", errors);
+	add_u64(obj, "intx", vp->intx_raised);
+	if (vd->ops->stats)
+		vd->ops->stats(vd, obj);
+	pthread_mutex_unlock(&vd->lock);
+	pthread_mutex_lock(&vp->msix.lock);
+	add_u64(obj, "msix_sent", vp->msix.sent);
+	add_u64(obj, "msix_pended", vp->msix.pended);
+	pthread_mutex_unlock(&vp->msix.lock);
+}
+
 static void vpci_vm_destroy(void *opaque)
 {
 	virtio_pci_destroy(opaque);
@@ -429,11 +478,12 @@ static void vpci_vm_destroy(void *opaque)
 
 static const struct vm_device_ops vpci_vm_ops = {
 	.reset = vpci_vm_reset,
+	.stats = vpci_vm_stats,
 	.destroy = vpci_vm_destroy,
 };
 
-int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
-		      uint32_t cfg_size, struct virtio_pci **out)
+int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code, uint32_t cfg_size,
+		      struct virtio_pci **out)
 {
 	struct virtio_pci *vp;
 	const uint8_t wm1[1] = { 0xff }, wm4[4] = { 0xff, 0xff, 0xff, 0xff };
@@ -467,13 +517,13 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 			VPCI_MSIX_PBA_OFF, &vm->irq, vm->vm_fd);
 	if (ret < 0)
 		goto fail;
-	if ((ret = add_vcap(&vp->pci, VPCI_CAP_COMMON, VPCI_COMMON_OFF, VPCI_COMMON_LEN, 0,
-			    NULL)) < 0 ||
+	if ((ret = add_vcap(&vp->pci, VPCI_CAP_COMMON, VPCI_COMMON_OFF, VPCI_COMMON_LEN, 0, NULL)) <
+		    0 ||
 	    (ret = add_vcap(&vp->pci, VPCI_CAP_NOTIFY, VPCI_NOTIFY_OFF,
 			    VPCI_NOTIFY_MULT * vd->nr_queues, 4, &mult)) < 0 ||
 	    (ret = add_vcap(&vp->pci, VPCI_CAP_ISR, VPCI_ISR_OFF, 1, 0, NULL)) < 0 ||
-	    (cfg_size && (ret = add_vcap(&vp->pci, VPCI_CAP_DEVICE, VPCI_DEVICE_OFF, cfg_size, 0,
-					 NULL)) < 0) ||
+	    (cfg_size &&
+	     (ret = add_vcap(&vp->pci, VPCI_CAP_DEVICE, VPCI_DEVICE_OFF, cfg_size, 0, NULL)) < 0) ||
 	    (ret = add_vcap(&vp->pci, VPCI_CAP_PCI_CFG, 0, 0, 4, &zero)) < 0)
 		goto fail_msix;
 	vp->cfgcap = (uint8_t)ret;
@@ -550,6 +600,6 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	msix_destroy(&vp->msix);
 	vd->tops = NULL;
 	if (vd->ops->destroy)
-		vd->ops->destroy(vd);	/* frees vd with the device model */
+		vd->ops->destroy(vd); /* frees vd with the device model */
 	free(vp);
 }

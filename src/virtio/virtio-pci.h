@@ -47,8 +47,8 @@ struct virtio_pci;
  * one for configuration changes.  Registers the device with the VM for
  * reset, stats and destruction (vm_add_device).  vd must outlive it.
  */
-int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
-		      uint32_t cfg_size, struct virtio_pci **out);
+int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code, uint32_t cfg_size,
+		      struct virtio_pci **out);
 void virtio_pci_destroy(struct virtio_pci *vp);
 struct pci_dev *virtio_pci_dev(struct virtio_pci *vp);
 

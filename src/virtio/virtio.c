@@ -32,8 +32,8 @@ int virtio_dev_init(struct virtio_dev *vd, const char *name, uint16_t type,
 	vd->mem = mem;
 	vd->loop = loop;
 	vd->rl = (struct ratelimit)RATELIMIT_INIT;
-	vd->host_features = features | (1ull << VIRTIO_F_VERSION_1) |
-			    (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC);
+	vd->host_features = features | (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
+			    (1ull << VIRTIO_F_INDIRECT_DESC);
 	vd->config_msix_vector = VIRTIO_NO_VECTOR;
 	vd->nr_queues = nr_queues;
 	vd->vqs = calloc(nr_queues, sizeof(*vd->vqs));
@@ -160,8 +160,9 @@ void virtio_dev_write_features(struct virtio_dev *vd, unsigned int select, uint3
 static bool features_ok(struct virtio_dev *vd)
 {
 	if (vd->driver_features & ~vd->host_features) {
-		virtio_dev_guest_error(vd, "driver accepted features %#llx the device never offered",
-				       (unsigned long long)(vd->driver_features & ~vd->host_features));
+		virtio_dev_guest_error(
+			vd, "driver accepted features %#llx the device never offered",
+			(unsigned long long)(vd->driver_features & ~vd->host_features));
 		return false;
 	}
 	/* Legacy drivers are not served: VERSION_1 is mandatory (section 6.1). */

@@ -78,11 +78,11 @@ struct virtio_transport_ops {
 
 struct virtio_dev {
 	char name[32];
-	uint16_t type;			/* VIRTIO_ID_* */
-	uint64_t host_features;		/* offered */
-	uint64_t driver_features;	/* written by the driver */
+	uint16_t type;		  /* VIRTIO_ID_* */
+	uint64_t host_features;	  /* offered */
+	uint64_t driver_features; /* written by the driver */
 	uint8_t status;
-	uint8_t config_gen;		/* config_generation, section 4.1.4.3 */
+	uint8_t config_gen; /* config_generation, section 4.1.4.3 */
 	uint16_t config_msix_vector;
 	unsigned int nr_queues;
 	struct virtq *vqs;
@@ -92,13 +92,13 @@ struct virtio_dev {
 	struct evloop *loop;
 	pthread_mutex_t lock;
 	struct ratelimit rl;
-	uint64_t guest_errors;		/* register-level protocol errors */
+	uint64_t guest_errors; /* register-level protocol errors */
 	uint64_t resets;
 
 	const struct virtio_dev_ops *ops;
 	const struct virtio_transport_ops *tops;
 	void *transport;
-	void *priv;			/* the device model's state */
+	void *priv; /* the device model's state */
 };
 
 /*

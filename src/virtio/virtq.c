@@ -290,9 +290,9 @@ int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	/* Release: the entry is visible before the index that publishes it. */
 	store16_release(vq->used + USED_IDX, vq->used_idx);
 	if (vq->mem->track_dirty) {
-		gmem_mark_dirty(vq->mem, vq->used_gpa + USED_RING + 8u * ((vq->used_idx - 1u) &
-									  (vq->size - 1u)),
-				8);
+		gmem_mark_dirty(
+			vq->mem,
+			vq->used_gpa + USED_RING + 8u * ((vq->used_idx - 1u) & (vq->size - 1u)), 8);
 		gmem_mark_dirty(vq->mem, vq->used_gpa + USED_IDX, 2);
 	}
 	vq->stats.pushed++;

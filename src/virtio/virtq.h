@@ -26,7 +26,7 @@
  * read with acquire and written with release semantics.
  */
 
-#define VIRTQ_MAX_SIZE 32768		/* section 2.7: queue size <= 32768 */
+#define VIRTQ_MAX_SIZE 32768 /* section 2.7: queue size <= 32768 */
 
 /* Descriptor flags (section 2.7.5). */
 #define VIRTQ_DESC_F_NEXT 1
@@ -63,8 +63,8 @@ struct virtq_chain {
 	uint16_t head;
 	uint16_t nr_out, nr_in;
 	uint16_t cap;
-	uint64_t out_len, in_len;	/* bytes readable / writable */
-	uint32_t gen;			/* queue generation at pop time */
+	uint64_t out_len, in_len; /* bytes readable / writable */
+	uint32_t gen;		  /* queue generation at pop time */
 	struct iovec *iov;
 	uint64_t *gpa;
 };
@@ -73,9 +73,9 @@ struct virtq_stats {
 	uint64_t popped;
 	uint64_t pushed;
 	uint64_t guest_errors;
-	uint64_t notifies;		/* interrupts requested */
-	uint64_t notifies_suppressed;	/* interrupts EVENT_IDX/NO_INTERRUPT saved */
-	uint64_t stale_completions;	/* completions dropped after a reset */
+	uint64_t notifies;	      /* interrupts requested */
+	uint64_t notifies_suppressed; /* interrupts EVENT_IDX/NO_INTERRUPT saved */
+	uint64_t stale_completions;   /* completions dropped after a reset */
 };
 
 struct virtq {
@@ -93,20 +93,20 @@ struct virtq {
 
 	/* Runtime state. */
 	bool broken;
-	uint16_t last_avail;		/* next avail ring entry to take */
-	uint16_t used_idx;		/* next used ring entry to fill */
-	uint16_t signalled_used;	/* used idx when we last notified */
+	uint16_t last_avail;	 /* next avail ring entry to take */
+	uint16_t used_idx;	 /* next used ring entry to fill */
+	uint16_t signalled_used; /* used idx when we last notified */
 	bool signalled_used_valid;
-	uint32_t gen;			/* bumped by virtq_reset() */
+	uint32_t gen; /* bumped by virtq_reset() */
 
 	struct gmem *mem;
 	/* Host views of the rings, valid while enabled. */
 	struct virtq_desc *desc;
-	uint16_t *avail;		/* flags, idx, ring[size], used_event */
-	uint8_t *used;			/* flags, idx, ring[size] {id, len}, avail_event */
+	uint16_t *avail; /* flags, idx, ring[size], used_event */
+	uint8_t *used;	 /* flags, idx, ring[size] {id, len}, avail_event */
 
-	const char *name;		/* "blk0.q0" for log lines */
-	struct ratelimit *rl;		/* shared with the device */
+	const char *name;     /* "blk0.q0" for log lines */
+	struct ratelimit *rl; /* shared with the device */
 	void (*on_error)(void *opaque, struct virtq *vq);
 	void *opaque;
 	struct virtq_stats stats;

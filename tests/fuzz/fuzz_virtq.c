@@ -18,7 +18,7 @@
 struct hdr {
 	uint8_t size_log2;
 	uint8_t flags;
-	uint16_t desc_page, avail_page, used_page;	/* in 64-byte units */
+	uint16_t desc_page, avail_page, used_page; /* in 64-byte units */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
@@ -44,13 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	memset(&mem, 0, sizeof(mem));
 	mem.nr_regions = 1;
-	mem.regions[0].gpa = 0x1000;	/* a hole below RAM too */
+	mem.regions[0].gpa = 0x1000; /* a hole below RAM too */
 	mem.regions[0].size = RAM_SIZE;
 	mem.regions[0].hva = ram;
 	mem.regions[0].fd = -1;
 	mem.total = RAM_SIZE;
 	mem.fd = -1;
-	rl.burst = 0;			/* keep the fuzzer's output quiet */
+	rl.burst = 0; /* keep the fuzzer's output quiet */
 
 	virtq_init(&vq, &mem, 0, 256, "fuzz", &rl);
 	vq.size = (uint16_t)(1u << (h.size_log2 % 10));

@@ -31,9 +31,9 @@
 #define DESC_GPA 0x1000
 #define AVAIL_GPA 0x2000
 #define USED_GPA 0x3000
-#define HDR_GPA 0x10000		/* 64 headers of 16 bytes */
-#define STATUS_GPA 0x11000	/* 64 status bytes */
-#define DATA_GPA 0x100000	/* 64 x 64 KiB of data buffers */
+#define HDR_GPA 0x10000	   /* 64 headers of 16 bytes */
+#define STATUS_GPA 0x11000 /* 64 status bytes */
+#define DATA_GPA 0x100000  /* 64 x 64 KiB of data buffers */
 #define DATA_SLOT 0x10000
 #define DISK_SIZE (4u << 20)
 
@@ -132,16 +132,15 @@ static void driver_init(struct fx *f, uint64_t features)
 	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	virtio_dev_write_features(vd, 0, (uint32_t)features);
 	virtio_dev_write_features(vd, 1, (uint32_t)(features >> 32));
-	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			      VIRTIO_STATUS_FEATURES_OK);
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	assert_true(virtio_dev_get_status(vd) & VIRTIO_STATUS_FEATURES_OK);
 	vq->size = QSIZE;
 	vq->desc_gpa = DESC_GPA;
 	vq->avail_gpa = AVAIL_GPA;
 	vq->used_gpa = USED_GPA;
 	assert_int_equal(virtio_dev_queue_enable(vd, 0), 0);
-	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			      VIRTIO_STATUS_DRIVER_OK);
 	assert_true(virtio_dev_active(vd));
 }
 
@@ -297,7 +296,7 @@ static void test_discard_write_zeroes(void **state)
 	assert_int_equal(status(f, 2), 0);
 	request(f, 3, T_IN, 0, 65536);
 	run_until(f, 4);
-	assert_memory_equal(data(f, 3), zero, 8192);	/* raw discard punches zeroes */
+	assert_memory_equal(data(f, 3), zero, 8192); /* raw discard punches zeroes */
 	assert_memory_equal(data(f, 3) + 8192, zero, 8192);
 	uint8_t *want = malloc(65536);
 	pattern(want, 65536, 7);
@@ -317,14 +316,14 @@ static void test_bad_ranges(void **state)
 	uint32_t seg[4] = { DISK_SIZE / 512 - 4, 0, 8, 0 };
 
 	driver_init(f, offered(f));
-	request(f, 0, T_IN, DISK_SIZE / 512, 512);		/* just past the end */
-	request(f, 1, T_OUT, DISK_SIZE / 512 - 1, 1024);	/* straddles the end */
-	request(f, 2, T_IN, UINT64_MAX - 1, 4096);		/* sector overflow */
-	request(f, 3, T_IN, 0, 100);				/* not whole sectors */
+	request(f, 0, T_IN, DISK_SIZE / 512, 512);	 /* just past the end */
+	request(f, 1, T_OUT, DISK_SIZE / 512 - 1, 1024); /* straddles the end */
+	request(f, 2, T_IN, UINT64_MAX - 1, 4096);	 /* sector overflow */
+	request(f, 3, T_IN, 0, 100);			 /* not whole sectors */
 	memcpy(data(f, 4), seg, 16);
-	request(f, 4, T_DISCARD, 0, 16);			/* discard past the end */
-	request(f, 5, 0x77, 0, 0);				/* unknown type */
-	request(f, 6, T_IN, DISK_SIZE / 512 - 1, 512);		/* last sector: fine */
+	request(f, 4, T_DISCARD, 0, 16);	       /* discard past the end */
+	request(f, 5, 0x77, 0, 0);		       /* unknown type */
+	request(f, 6, T_IN, DISK_SIZE / 512 - 1, 512); /* last sector: fine */
 	run_until(f, 7);
 	for (unsigned int s = 0; s < 5; s++)
 		assert_int_equal(status(f, s), 1);
@@ -337,8 +336,8 @@ static void test_readonly(void **state)
 {
 	struct fx *f = fx_new(true);
 
-	assert_true(f->vd->host_features & (1ull << 5));	/* VIRTIO_BLK_F_RO */
-	assert_false(f->vd->host_features & (1ull << 13));	/* no DISCARD */
+	assert_true(f->vd->host_features & (1ull << 5));   /* VIRTIO_BLK_F_RO */
+	assert_false(f->vd->host_features & (1ull << 13)); /* no DISCARD */
 	driver_init(f, offered(f));
 	request(f, 0, T_OUT, 0, 4096);
 	request(f, 1, T_IN, 0, 4096);
@@ -346,7 +345,7 @@ static void test_readonly(void **state)
 	run_until(f, 3);
 	assert_int_equal(status(f, 0), 1);
 	assert_int_equal(status(f, 1), 0);
-	assert_int_equal(status(f, 2), 2);	/* feature not negotiated */
+	assert_int_equal(status(f, 2), 2); /* feature not negotiated */
 	fx_free(f);
 }
 
@@ -356,7 +355,7 @@ static void test_no_status_byte(void **state)
 	uint16_t *avail = (uint16_t *)(f->ram + AVAIL_GPA);
 
 	driver_init(f, offered(f));
-	desc(f, 0, HDR_GPA, 16, 0, 0);	/* header only, nothing writable */
+	desc(f, 0, HDR_GPA, 16, 0, 0); /* header only, nothing writable */
 	avail[2] = 0;
 	avail[1] = 1;
 	kick(f);
@@ -379,24 +378,21 @@ static void test_feature_negotiation(void **state)
 	struct fx *f = *state;
 	struct virtio_dev *vd = f->vd;
 
-	assert_true(virtio_dev_read_features(vd, 1) & 1);	/* VERSION_1 */
+	assert_true(virtio_dev_read_features(vd, 1) & 1); /* VERSION_1 */
 	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	/* A feature the device never offered. */
 	virtio_dev_write_features(vd, 0, 1u << 3);
 	virtio_dev_write_features(vd, 1, 1);
-	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			      VIRTIO_STATUS_FEATURES_OK);
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	assert_false(virtio_dev_get_status(vd) & VIRTIO_STATUS_FEATURES_OK);
 	/* Without VERSION_1 (a legacy driver). */
 	set_status(f, 0);
 	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	virtio_dev_write_features(vd, 0, 1u << 9);
-	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			      VIRTIO_STATUS_FEATURES_OK);
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	assert_false(virtio_dev_get_status(vd) & VIRTIO_STATUS_FEATURES_OK);
 	/* DRIVER_OK without FEATURES_OK does not activate. */
-	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			      VIRTIO_STATUS_DRIVER_OK);
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
 	assert_false(virtio_dev_active(vd));
 	/* The right way, with only VERSION_1 (no EVENT_IDX, no INDIRECT). */
 	set_status(f, 0);
@@ -418,17 +414,16 @@ static void test_queue_enable_refused(void **state)
 	/* Before FEATURES_OK: refused. */
 	vq->desc_gpa = DESC_GPA, vq->avail_gpa = AVAIL_GPA, vq->used_gpa = USED_GPA;
 	assert_int_equal(virtio_dev_queue_enable(vd, 0), -EINVAL);
-	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			      VIRTIO_STATUS_FEATURES_OK);
-	vq->size = 12;		/* not a power of two */
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	vq->size = 12; /* not a power of two */
 	assert_int_equal(virtio_dev_queue_enable(vd, 0), -EINVAL);
-	vq->size = 512;		/* more than the maximum */
+	vq->size = 512; /* more than the maximum */
 	assert_int_equal(virtio_dev_queue_enable(vd, 0), -EINVAL);
 	vq->size = 16;
-	vq->used_gpa = MEM_SIZE;	/* outside RAM */
+	vq->used_gpa = MEM_SIZE; /* outside RAM */
 	assert_int_equal(virtio_dev_queue_enable(vd, 0), -EINVAL);
 	assert_false(vq->enabled);
-	assert_int_equal(virtio_dev_queue_enable(vd, 5), -EINVAL);	/* no such queue */
+	assert_int_equal(virtio_dev_queue_enable(vd, 5), -EINVAL); /* no such queue */
 	vq->used_gpa = USED_GPA;
 	assert_int_equal(virtio_dev_queue_enable(vd, 0), 0);
 	assert_true(vd->guest_errors >= 4);
@@ -492,16 +487,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_write_read_back),
-		T(test_flush_get_id),
-		T(test_discard_write_zeroes),
-		T(test_bad_ranges),
-		cmocka_unit_test(test_readonly),
-		T(test_no_status_byte),
-		T(test_feature_negotiation),
-		T(test_queue_enable_refused),
-		T(test_reset_mid_request),
-		T(test_event_idx_suppression),
+		T(test_write_read_back),	 T(test_flush_get_id),
+		T(test_discard_write_zeroes),	 T(test_bad_ranges),
+		cmocka_unit_test(test_readonly), T(test_no_status_byte),
+		T(test_feature_negotiation),	 T(test_queue_enable_refused),
+		T(test_reset_mid_request),	 T(test_event_idx_suppression),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,7 +107,7 @@ static void test_rng(void **state)
 	assert_int_equal(virtio_rng_new(&f.mem, NULL, &vd), 0);
 	start(&f, vd);
 	post(&f, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE);
-	post(&f, 0, BUF_GPA + 0x1000, 256 * 1024, VIRTQ_DESC_F_WRITE);	/* capped */
+	post(&f, 0, BUF_GPA + 0x1000, 256 * 1024, VIRTQ_DESC_F_WRITE); /* capped */
 	virtio_dev_kick(vd, 0);
 	assert_int_equal(used_idx(&f, 0), 2);
 	assert_int_equal(used_len(&f, 0, 0), 64);
@@ -174,9 +174,10 @@ static void test_parse_disk(void **state)
 
 	vm_config_init(&c);
 	assert_int_equal(vm_config_parse_disk(&c, "root.img", &why), 0);
-	assert_int_equal(vm_config_parse_disk(&c, "path=/x/d.qcow2,format=qcow2,readonly=on,"
-						 "serial=ABC,direct=on,queues=4",
-					       &why),
+	assert_int_equal(vm_config_parse_disk(&c,
+					      "path=/x/d.qcow2,format=qcow2,readonly=on,"
+					      "serial=ABC,direct=on,queues=4",
+					      &why),
 			 0);
 	assert_int_equal(c.nr_disks, 2);
 	assert_string_equal(c.disks[0].path, "root.img");
@@ -188,9 +189,16 @@ static void test_parse_disk(void **state)
 	assert_true(c.disks[1].direct);
 	assert_int_equal(c.disks[1].num_queues, 4);
 
-	const char *bad[] = { "", "format=raw", "path=a,format=vmdk", "path=a,readonly=maybe",
-			      "path=a,queues=0", "path=a,queues=65", "path=a,bogus=1",
-			      "path=a,serial=123456789012345678901", "path=a,path=b", "a,b" };
+	const char *bad[] = { "",
+			      "format=raw",
+			      "path=a,format=vmdk",
+			      "path=a,readonly=maybe",
+			      "path=a,queues=0",
+			      "path=a,queues=65",
+			      "path=a,bogus=1",
+			      "path=a,serial=123456789012345678901",
+			      "path=a,path=b",
+			      "a,b" };
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
 		assert_int_equal(vm_config_parse_disk(&c, bad[i], &why), -EINVAL);

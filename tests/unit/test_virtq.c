@@ -29,7 +29,7 @@ struct fx {
 	struct virtq vq;
 	struct virtq_chain *c;
 	struct ratelimit rl;
-	int errors;		/* on_error calls */
+	int errors; /* on_error calls */
 };
 
 static void on_error(void *opaque, struct virtq *vq)
@@ -127,7 +127,7 @@ static void test_pop_push(void **state)
 	uint32_t ent[2];
 
 	set_desc(f, DESC_GPA, 3, BUF_GPA, 16, VIRTQ_DESC_F_NEXT, 5);
-	set_desc(f, DESC_GPA, 5, BUF_GPA + 0x100, 0, VIRTQ_DESC_F_NEXT, 7);	/* dropped */
+	set_desc(f, DESC_GPA, 5, BUF_GPA + 0x100, 0, VIRTQ_DESC_F_NEXT, 7); /* dropped */
 	set_desc(f, DESC_GPA, 7, BUF_GPA + 0x1000, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 8);
 	set_desc(f, DESC_GPA, 8, BUF_GPA + 0x2000, 1, VIRTQ_DESC_F_WRITE, 0);
 	memcpy(f->ram + BUF_GPA, "hello, virtqueue", 16);
@@ -383,14 +383,14 @@ static void test_enable_checks(void **state)
 		assert_false(f->vq.enabled);
 	}
 	virtq_reset(&f->vq);
-	f->vq.desc_gpa = DESC_GPA + 8;	/* misaligned */
+	f->vq.desc_gpa = DESC_GPA + 8; /* misaligned */
 	f->vq.avail_gpa = AVAIL_GPA;
 	f->vq.used_gpa = USED_GPA;
 	assert_int_equal(virtq_enable(&f->vq, true, true), -EINVAL);
 	f->vq.desc_gpa = DESC_GPA;
 	f->vq.used_gpa = USED_GPA + 2;
 	assert_int_equal(virtq_enable(&f->vq, true, true), -EINVAL);
-	f->vq.used_gpa = MEM_SIZE - 8;	/* runs off the end of RAM */
+	f->vq.used_gpa = MEM_SIZE - 8; /* runs off the end of RAM */
 	assert_int_equal(virtq_enable(&f->vq, true, true), -EINVAL);
 	f->vq.used_gpa = USED_GPA;
 	f->vq.size = 4;
@@ -465,19 +465,19 @@ static void test_event_idx_interrupts(void **state)
 	uint16_t *used_event = avail16(f, 2 + QSIZE);
 
 	fill_and_push(f, 1);
-	assert_true(virtq_should_notify(&f->vq));	/* first one always */
+	assert_true(virtq_should_notify(&f->vq)); /* first one always */
 	/* Driver wants an interrupt only after used idx passes 3. */
 	*used_event = 3;
-	fill_and_push(f, 2);	/* used idx 3: entry 3 not used yet */
+	fill_and_push(f, 2); /* used idx 3: entry 3 not used yet */
 	assert_false(virtq_should_notify(&f->vq));
-	fill_and_push(f, 1);	/* used idx 4: entry 3 used */
+	fill_and_push(f, 1); /* used idx 4: entry 3 used */
 	assert_true(virtq_should_notify(&f->vq));
 	*used_event = 10;
-	fill_and_push(f, 1);	/* used 5 */
+	fill_and_push(f, 1); /* used 5 */
 	assert_false(virtq_should_notify(&f->vq));
-	fill_and_push(f, 5);	/* used 10 */
+	fill_and_push(f, 5); /* used 10 */
 	assert_false(virtq_should_notify(&f->vq));
-	fill_and_push(f, 1);	/* used 11: crosses event 10 */
+	fill_and_push(f, 1); /* used 11: crosses event 10 */
 	assert_true(virtq_should_notify(&f->vq));
 	/* Nothing new pushed: no interrupt. */
 	assert_false(virtq_should_notify(&f->vq));
@@ -495,9 +495,9 @@ static void test_event_idx_wrap(void **state)
 	f->vq.signalled_used_valid = true;
 	*avail16(f, 1) = 65533;
 	*used_event = 0;
-	fill_and_push(f, 2);	/* used 65535 */
+	fill_and_push(f, 2); /* used 65535 */
 	assert_false(virtq_should_notify(&f->vq));
-	fill_and_push(f, 2);	/* used 1: crosses 0 */
+	fill_and_push(f, 2); /* used 1: crosses 0 */
 	assert_true(virtq_should_notify(&f->vq));
 	assert_int_equal(used_idx(f), 1);
 }

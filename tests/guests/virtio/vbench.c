@@ -120,11 +120,12 @@ static u64 user_io(u64 arg)
 		}
 		old = vq->avail_idx;
 		while (vq->last_used != u) {
-			volatile u32 *e = (volatile u32 *)(vq->used + 4 + 8 * (vq->last_used % vq->size));
+			volatile u32 *e =
+				(volatile u32 *)(vq->used + 4 + 8 * (vq->last_used % vq->size));
 			u32 s = e[0] / 3;
 
 			if (st[s] != 0)
-				return ~0ull;	/* I/O error */
+				return ~0ull; /* I/O error */
 			vq->last_used++;
 			r->ios++;
 			if (more)
@@ -138,8 +139,7 @@ static u64 user_io(u64 arg)
 	return r->ios;
 }
 
-static void phase(struct vdev *d, const char *name, u32 type, u32 bs, u32 qd, bool rnd,
-		  u64 secs)
+static void phase(struct vdev *d, const char *name, u32 type, u32 bs, u32 qd, bool rnd, u64 secs)
 {
 	u64 t0, t1, us;
 
@@ -154,8 +154,8 @@ static void phase(struct vdev *d, const char *name, u32 type, u32 bs, u32 qd, bo
 	printf("BENCH-START %s\n", name);
 	t0 = rdtsc();
 	R.tsc_end = t0 + secs * tsc_khz * 1000;
-	check(user_call(user_io, (u64)&R, user_stack, sizeof(user_stack)) != ~0ull,
-	      "%s: I/O error", name);
+	check(user_call(user_io, (u64)&R, user_stack, sizeof(user_stack)) != ~0ull, "%s: I/O error",
+	      name);
 	t1 = rdtsc();
 	us = (t1 - t0) / (tsc_khz / 1000);
 	printf("BENCH-END %s ios=%lu us=%lu iops=%lu MBps=%lu\n", name, R.ios, us,
@@ -188,7 +188,7 @@ static void rtt_irq(struct vdev *d, u64 secs)
 
 		hdrs[0].type = T_GET_ID;
 		vq->next_desc = 0;
-		vq->avail[2 + vq->size] = vq->last_used;	/* used_event */
+		vq->avail[2 + vq->size] = vq->last_used; /* used_event */
 		t0 = rdtsc();
 		vq_post(vq, b, 3);
 		vq_kick(vq);

@@ -133,8 +133,7 @@ void guest_main(void)
 	check(vdev_find(&d, VIRTIO_ID_BLOCK, (int)opt_u64("index", 0)),
 	      "no virtio-blk device %lu on bus 0", opt_u64("index", 0));
 	check(vdev_negotiate(&d, want), "feature negotiation failed");
-	printf("vblk: slot %u, features %lx, %u MSI-X vectors\n", d.dev, d.features,
-	       d.nr_vectors);
+	printf("vblk: slot %u, features %lx, %u MSI-X vectors\n", d.dev, d.features, d.nr_vectors);
 	check(d.msix_cap && d.nr_vectors >= 2, "no MSI-X");
 	vdev_msix_enable(&d);
 	check(vq_setup(&d, 0, 0, 0) == 1, "queue 0 refused");
@@ -178,7 +177,7 @@ void guest_main(void)
 		for (; n < inflight && off < bytes; n++) {
 			u32 len = bytes - off < CHUNK ? (u32)(bytes - off) : CHUNK;
 
-			((u64 *)buf[n])[0] = ~pat(off);	/* poison: must be overwritten */
+			((u64 *)buf[n])[0] = ~pat(off); /* poison: must be overwritten */
 			((u64 *)buf[n])[len / 8 - 1] = 0;
 			submit(n, T_IN, off / 512, buf[n], len, false);
 			off += len;

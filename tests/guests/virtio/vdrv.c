@@ -212,7 +212,7 @@ void vdev_msix_enable(struct vdev *d)
 		mmio_write32(e + 0, 0xfee00000u | (apic << 12));
 		mmio_write32(e + 4, 0);
 		mmio_write32(e + 8, VEC_BASE + i);
-		mmio_write32(e + 12, 0);	/* unmask */
+		mmio_write32(e + 12, 0); /* unmask */
 	}
 	/* A periodic LAPIC timer bounds every HLT in vq_wait (10 ms). */
 	if (!watchdog_on) {

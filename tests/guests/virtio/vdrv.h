@@ -31,7 +31,7 @@
 #define VD_INDIRECT 4
 
 #define VQ_MAX 256
-#define VEC_BASE 0x50		/* IDT vector of MSI-X vector 0 */
+#define VEC_BASE 0x50 /* IDT vector of MSI-X vector 0 */
 
 struct vdesc {
 	u64 addr;
@@ -42,18 +42,18 @@ struct vdesc {
 struct vq {
 	u16 index, size;
 	struct vdesc *desc;
-	volatile u16 *avail;	/* flags, idx, ring[size], used_event */
-	volatile u8 *used;	/* flags, idx, ring[size]{id,len}, avail_event */
+	volatile u16 *avail; /* flags, idx, ring[size], used_event */
+	volatile u8 *used;   /* flags, idx, ring[size]{id,len}, avail_event */
 	u16 avail_idx, last_used;
 	u16 next_desc;
-	u64 notify;		/* doorbell address */
-	u64 poll_addr;		/* a register to read while polling */
+	u64 notify;    /* doorbell address */
+	u64 poll_addr; /* a register to read while polling */
 	u16 vector;
 	bool event_idx;
 };
 
 struct vdev {
-	u8 dev;			/* slot on bus 0 */
+	u8 dev; /* slot on bus 0 */
 	u16 type;
 	u64 common, isr, devcfg, notify;
 	u32 notify_mult;
@@ -90,7 +90,7 @@ u64 vcfg_read64(struct vdev *d, u32 off);
 struct vbuf {
 	u64 addr;
 	u32 len;
-	bool write;		/* device-writable */
+	bool write; /* device-writable */
 };
 /* Post a chain of n buffers (direct, or through an indirect table). */
 u16 vq_post(struct vq *vq, const struct vbuf *b, int n);

@@ -36,7 +36,6 @@ void guest_main(void)
 	udelay(1000);
 	irq_disable();
 	check(vdrv_irqs[0] > 0, "no MSI-X interrupt");
-	printf("vrng: %02x%02x%02x%02x..., %u interrupts\n", a[0], a[1], a[2], a[3],
-	       vdrv_irqs[0]);
+	printf("vrng: %02x%02x%02x%02x..., %u interrupts\n", a[0], a[1], a[2], a[3], vdrv_irqs[0]);
 	pass();
 }
