@@ -57,6 +57,8 @@ int cmd_console(int argc, char **argv)
 	struct mgmt m;
 	int fd;
 
+	if (mgmt_help(argc, argv, "vessel console NAME\n\nAttach to the serial console; Ctrl-] or Ctrl-A x detaches."))
+		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel console NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))

@@ -72,6 +72,8 @@ int cmd_define(int argc, char **argv)
 	char err[512];
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel define NAME --config FILE\n\nStore a VM definition (JSON, docs/config.md) under NAME."))
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			file = argv[++i];
@@ -128,6 +130,8 @@ int cmd_undefine(int argc, char **argv)
 	enum state_status s;
 	struct mgmt m;
 
+	if (mgmt_help(argc, argv, "vessel undefine NAME\n\nRemove the definition of a VM that is not running."))
+		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel undefine NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
@@ -365,6 +369,8 @@ int cmd_start(int argc, char **argv)
 	ssize_t n;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel start NAME\n\nStart a defined VM detached; its console is on a socket (vessel console)."))
+		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel start NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
@@ -474,6 +480,8 @@ int cmd_destroy(int argc, char **argv)
 	struct mgmt m;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel destroy NAME\n\nStop a VM at once (SIGTERM, then SIGKILL after 5 s)."))
+		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel destroy NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
@@ -495,6 +503,8 @@ int cmd_shutdown(int argc, char **argv)
 	pid_t pid;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel shutdown NAME [--timeout SECONDS]\n\nPress the ACPI power button; destroy the VM if it still runs after\nthe timeout (default 30 s)."))
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
 			if (parse_u64(argv[++i], 24 * 3600, &timeout_s))
@@ -539,6 +549,10 @@ static int simple_action(int argc, char **argv, const char *verb, const char *do
 	struct mgmt m;
 	int r;
 
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: vessel %s NAME\n", verb);
+		return 0;
+	}
 	if (argc != 2)
 		return cli_error("usage: vessel %s NAME", verb);
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))

@@ -142,3 +142,14 @@ void mgmt_format_uptime(long s, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%lds", s);
 }
+
+bool mgmt_help(int argc, char **argv, const char *usage)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: %s\n", usage);
+			return true;
+		}
+	}
+	return false;
+}

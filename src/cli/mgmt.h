@@ -44,6 +44,9 @@ int mgmt_api(const struct mgmt *m, const char *method, const char *path, const c
 /* The VM must be running: prints "VM 'x' is not running" otherwise. */
 int mgmt_require_running(const struct mgmt *m, pid_t *pid);
 
+/* -h/--help anywhere: print "usage: <usage>" and return true. */
+bool mgmt_help(int argc, char **argv, const char *usage);
+
 /* Format a duration in seconds as "3d 2h", "5m 3s" or "42s". */
 void mgmt_format_uptime(long secs, char *buf, size_t len);
 

@@ -50,6 +50,8 @@ int cmd_vcpuinfo(int argc, char **argv)
 	struct mgmt m;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel vcpuinfo NAME\n\nHost CPU, state, CPU time and affinity of each vCPU."))
+		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel vcpuinfo NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
@@ -194,6 +196,8 @@ int cmd_vcpupin(int argc, char **argv)
 	bool running;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config]\n\nShow or set vCPU pinning; without --live/--config: both when running."))
+		return 0;
 	if (pin_parse(argc, argv, &a, 2, usage) || mgmt_open(a.name, &m))
 		return 1;
 	running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
@@ -248,6 +252,8 @@ int cmd_emulatorpin(int argc, char **argv)
 	bool running;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel emulatorpin NAME [CPULIST] [--live] [--config]\n\nShow or set the host CPUs of the event-loop and I/O threads."))
+		return 0;
 	if (pin_parse(argc, argv, &a, 1, usage) || mgmt_open(a.name, &m))
 		return 1;
 	running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
@@ -321,6 +327,8 @@ int cmd_numatune(int argc, char **argv)
 	char buf[256];
 	struct mgmt m;
 
+	if (mgmt_help(argc, argv, "vessel numatune NAME [--mode strict|preferred|interleave|none] [--nodeset LIST]\n\nShow or set the NUMA memory policy (applies from the next start)."))
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
 			i++;

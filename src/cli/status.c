@@ -60,6 +60,8 @@ int cmd_list(int argc, char **argv)
 	size_t n;
 	int r;
 
+	if (mgmt_help(argc, argv, "vessel list [--all]\n\nRunning (and crashed) VMs; --all adds the stopped ones."))
+		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
 			all = true;
@@ -111,6 +113,8 @@ int cmd_info(int argc, char **argv)
 	struct mgmt m;
 	FILE *f;
 
+	if (mgmt_help(argc, argv, "vessel info NAME\n\nState, resources and placement of a VM."))
+		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel info NAME");
 	if (mgmt_open(argv[1], &m))

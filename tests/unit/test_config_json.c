@@ -99,7 +99,13 @@ static void test_short_forms(void **state)
 			       sizeof(err)),
 			 0);
 	assert_int_equal(c.mem.hugepage_size, 2 * MiB);
+	/* THP is on by default but moot with huge pages: turned off, not refused. */
+	assert_false(c.mem.thp);
 	vm_config_free(&c);
+	expect_err("{\"memory\": {\"backing\": \"hugetlb\", \"thp\": true}}",
+		   "memory.thp: THP does not apply to memory.backing \"hugetlb\"");
+	expect_err("{\"memory\": {\"hugepage_size\": \"2M\"}}",
+		   "memory.hugepage_size: needs memory.backing \"hugetlb\"");
 }
 
 static void test_errors(void **state)
