@@ -66,19 +66,19 @@ static int x86_set_msrs(struct vcpu *v)
 		/* No firmware programs the MTRRs: make all memory write-back. */
 		{ MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_E | MTRR_TYPE_WB },
 	};
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[ARRAY_SIZE(msrs)];
-	} buf;
+	struct kvm_msrs *buf;
 	int ret;
 
-	memset(&buf, 0, sizeof(buf));
+	buf = calloc(1, sizeof(*buf) + ARRAY_SIZE(msrs) * sizeof(buf->entries[0]));
+	if (!buf)
+		return -ENOMEM;
 	for (size_t i = 0; i < ARRAY_SIZE(msrs); i++) {
-		buf.e[i].index = msrs[i].index;
-		buf.e[i].data = msrs[i].data;
+		buf->entries[i].index = msrs[i].index;
+		buf->entries[i].data = msrs[i].data;
 	}
-	buf.hdr.nmsrs = ARRAY_SIZE(msrs);
-	ret = vcpu_ioctl(v, KVM_SET_MSRS, &buf);
+	buf->nmsrs = ARRAY_SIZE(msrs);
+	ret = vcpu_ioctl(v, KVM_SET_MSRS, buf);
+	free(buf);
 	if (ret < 0)
 		return ret;
 	/* KVM stops at the first MSR it refuses; not every backend has all. */
