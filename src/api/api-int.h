@@ -16,14 +16,14 @@
 struct api_request {
 	const char *method;
 	const char *path;
-	const char *body;	/* may be NULL when body_len is 0 */
+	const char *body; /* may be NULL when body_len is 0 */
 	size_t body_len;
 };
 
 struct api_response {
 	unsigned int status;
-	struct json_object *body;	/* owned; NULL for no body (204) */
-	const char *allow;		/* Allow header for 405, else NULL */
+	struct json_object *body; /* owned; NULL for no body (204) */
+	const char *allow;	  /* Allow header for 405, else NULL */
 };
 
 void api_dispatch(const struct api_backend *b, const struct api_request *req,
@@ -50,8 +50,8 @@ struct json_object *api_vcpu_json(const struct vcpu_info *vi, bool with_exits);
 
 void api_vm_handle(const struct api_backend *b, const struct api_request *req, const char *rest,
 		   struct api_response *resp);
-void api_vcpus_handle(const struct api_backend *b, const struct api_request *req,
-		      const char *rest, struct api_response *resp);
+void api_vcpus_handle(const struct api_backend *b, const struct api_request *req, const char *rest,
+		      struct api_response *resp);
 void api_stats_handle(const struct api_backend *b, const struct api_request *req,
 		      struct api_response *resp);
 

@@ -25,15 +25,15 @@ static struct json_object *vmb_describe(void *opaque)
 
 	if (!o)
 		return NULL;
-	json_object_object_add(o, "name", json_object_new_string(vm->cfg->name ? vm->cfg->name
-										: ""));
+	json_object_object_add(o, "name",
+			       json_object_new_string(vm->cfg->name ? vm->cfg->name : ""));
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(st)));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "vcpus", json_object_new_int((int)vm->nr_vcpus));
 	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->cfg->mem_size));
-	json_object_object_add(o, "uptime_ns",
-			       json_object_new_int64(vm->start_ns ? (int64_t)(now_ns() - vm->start_ns)
-								  : 0));
+	json_object_object_add(
+		o, "uptime_ns",
+		json_object_new_int64(vm->start_ns ? (int64_t)(now_ns() - vm->start_ns) : 0));
 	json_object_object_add(o, "boot_count", json_object_new_int64((int64_t)vm->boot_count));
 	json_object_object_add(o, "config", vm_config_to_json(vm->cfg));
 	return o;

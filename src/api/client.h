@@ -13,7 +13,7 @@ struct json_object;
  */
 struct api_reply {
 	int status;
-	char *body;		/* NUL-terminated, malloc'd; may be empty */
+	char *body; /* NUL-terminated, malloc'd; may be empty */
 	size_t body_len;
 };
 

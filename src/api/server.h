@@ -39,7 +39,7 @@ struct api_backend {
 	void (*device_stats)(void *opaque, struct json_object *devices);
 };
 
-#define API_MAX_BODY (64 * 1024)	/* larger request bodies get 413 */
+#define API_MAX_BODY (64 * 1024) /* larger request bodies get 413 */
 
 int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out);
 /* Same, for any backend (tests, fuzzing); *b is copied. */

@@ -15,10 +15,8 @@
 
 /* Names as the API documents them (docs/api.yaml VcpuInfo). */
 static const char *const state_names[] = { "created", "running", "paused", "stopped" };
-static const char *const exit_names[VCPU_EXIT_NR] = { "io",	      "mmio",
-						      "hlt",	      "intr",
-						      "shutdown",     "system_event",
-						      "other" };
+static const char *const exit_names[VCPU_EXIT_NR] = { "io",	  "mmio",	  "hlt",  "intr",
+						      "shutdown", "system_event", "other" };
 
 struct json_object *api_vcpu_json(const struct vcpu_info *vi, bool with_exits)
 {
@@ -33,8 +31,9 @@ struct json_object *api_vcpu_json(const struct vcpu_info *vi, bool with_exits)
 							      : "unknown"));
 	json_object_object_add(o, "host_cpu", json_object_new_int(vi->host_cpu));
 	json_object_object_add(o, "cpu_time_ns", json_object_new_int64((int64_t)vi->cpu_time_ns));
-	json_object_object_add(o, "affinity",
-			       json_object_new_string(cpuset_format(&vi->affinity, buf, sizeof(buf))));
+	json_object_object_add(
+		o, "affinity",
+		json_object_new_string(cpuset_format(&vi->affinity, buf, sizeof(buf))));
 	if (with_exits) {
 		struct json_object *e = json_object_new_object();
 		uint64_t total = 0;
@@ -124,14 +123,14 @@ static void affinity(const struct api_backend *b, const struct api_request *req,
 		return;
 	}
 	o = json_object_new_object();
-	json_object_object_add(o, "cpus", json_object_new_string(cpuset_format(&set, buf,
-									       sizeof(buf))));
+	json_object_object_add(o, "cpus",
+			       json_object_new_string(cpuset_format(&set, buf, sizeof(buf))));
 	resp->body = o;
 	resp->status = 200;
 }
 
-void api_vcpus_handle(const struct api_backend *b, const struct api_request *req,
-		      const char *rest, struct api_response *resp)
+void api_vcpus_handle(const struct api_backend *b, const struct api_request *req, const char *rest,
+		      struct api_response *resp)
 {
 	unsigned int n = b->vcpu_count(b->opaque);
 	struct vcpu_info vi;

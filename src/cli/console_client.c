@@ -57,7 +57,9 @@ int cmd_console(int argc, char **argv)
 	struct mgmt m;
 	int fd;
 
-	if (mgmt_help(argc, argv, "vessel console NAME\n\nAttach to the serial console; Ctrl-] or Ctrl-A x detaches."))
+	if (mgmt_help(argc, argv,
+		      "vessel console NAME\n\nAttach to the serial console; Ctrl-] or Ctrl-A x "
+		      "detaches."))
 		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel console NAME");
@@ -82,7 +84,8 @@ int cmd_console(int argc, char **argv)
 	fprintf(stderr, "Connected to VM '%s' (detach: Ctrl-] or Ctrl-A x)%s", argv[1],
 		tty ? "\r\n" : "\n");
 	for (;;) {
-		struct pollfd p[2] = { { .fd = 0, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = 0, .events = POLLIN },
+				       { .fd = fd, .events = POLLIN } };
 		char buf[4096], out[8192];
 		ssize_t n;
 		size_t on;

@@ -72,7 +72,9 @@ int cmd_define(int argc, char **argv)
 	char err[512];
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel define NAME --config FILE\n\nStore a VM definition (JSON, docs/config.md) under NAME."))
+	if (mgmt_help(argc, argv,
+		      "vessel define NAME --config FILE\n\nStore a VM definition (JSON, "
+		      "docs/config.md) under NAME."))
 		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -130,7 +132,8 @@ int cmd_undefine(int argc, char **argv)
 	enum state_status s;
 	struct mgmt m;
 
-	if (mgmt_help(argc, argv, "vessel undefine NAME\n\nRemove the definition of a VM that is not running."))
+	if (mgmt_help(argc, argv,
+		      "vessel undefine NAME\n\nRemove the definition of a VM that is not running."))
 		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel undefine NAME");
@@ -196,8 +199,8 @@ static void monitor_main(const struct mgmt *m, const char *exe, char *const argv
 	if (state_read_pid(&m->vm, &p, &st2) == 0 && p == c && st2 == st) {
 		if (WIFSIGNALED(status)) {
 			crashed = true;
-			snprintf(detail, sizeof(detail), "killed by signal %d (%s)", WTERMSIG(status),
-				 strsignal(WTERMSIG(status)));
+			snprintf(detail, sizeof(detail), "killed by signal %d (%s)",
+				 WTERMSIG(status), strsignal(WTERMSIG(status)));
 		} else {
 			/* vessel run exits 1 on a guest crash or a failed start. */
 			crashed = WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 127;
@@ -278,11 +281,12 @@ static int start_dedicated(struct mgmt *m, struct vm_config *c)
 		CPU_OR(&want, &want, &c->vcpu_affinity[i]);
 	if (sched_getaffinity(0, sizeof(allowed), &allowed))
 		CPU_ZERO(&allowed);
-	r = state_dedicated_claim(&m->dirs, m->vm.name, pinned ? &want : NULL, c->nr_cpus,
-				  &allowed, &got, owner, sizeof(owner));
+	r = state_dedicated_claim(&m->dirs, m->vm.name, pinned ? &want : NULL, c->nr_cpus, &allowed,
+				  &got, owner, sizeof(owner));
 	if (r == -EBUSY && *owner)
-		return cli_error("cannot start '%s': host CPUs %s overlap CPUs dedicated to VM '%s'",
-				 m->vm.name, cpuset_format(&want, list, sizeof(list)), owner);
+		return cli_error(
+			"cannot start '%s': host CPUs %s overlap CPUs dedicated to VM '%s'",
+			m->vm.name, cpuset_format(&want, list, sizeof(list)), owner);
 	if (r == -EBUSY)
 		return cli_error("cannot start '%s': fewer than %u host CPUs are free for "
 				 "dedicated vCPUs",
@@ -338,12 +342,14 @@ static int start_wait(struct mgmt *m, off_t log_from)
 		if (!pid && state_read_pid(&m->vm, &pid, &st))
 			pid = 0;
 		if (pid && !state_pid_alive(pid, st)) {
-			cli_error("VM '%s' failed to start; its log (%s) says:", m->vm.name, m->vm.log);
+			cli_error("VM '%s' failed to start; its log (%s) says:", m->vm.name,
+				  m->vm.log);
 			print_log_tail(m->vm.log, log_from);
 			return 1;
 		}
 		/* Started means every vCPU thread runs (and has pinned itself). */
-		if (pid && api_client_request(m->vm.api, "GET", "/vm/vcpus", NULL, 1000, &rep) == 0) {
+		if (pid &&
+		    api_client_request(m->vm.api, "GET", "/vm/vcpus", NULL, 1000, &rep) == 0) {
 			bool ok = rep.status == 200 && !strstr(rep.body, "\"created\"");
 
 			api_reply_free(&rep);
@@ -369,7 +375,9 @@ int cmd_start(int argc, char **argv)
 	ssize_t n;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel start NAME\n\nStart a defined VM detached; its console is on a socket (vessel console)."))
+	if (mgmt_help(argc, argv,
+		      "vessel start NAME\n\nStart a defined VM detached; its console is on a "
+		      "socket (vessel console)."))
 		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel start NAME");
@@ -466,8 +474,7 @@ static int destroy_locked(struct mgmt *m, bool quiet)
 	s = state_vm_status(&m->vm, NULL);
 	if (s == STATE_UNDEFINED || s == STATE_SHUTOFF)
 		return quiet ? 0 : cli_error("VM '%s' is not running", m->vm.name);
-	if (s == STATE_RUNNING && state_read_pid(&m->vm, &pid, &st) == 0 &&
-	    kill_vmm(pid, st, 5000))
+	if (s == STATE_RUNNING && state_read_pid(&m->vm, &pid, &st) == 0 && kill_vmm(pid, st, 5000))
 		return cli_error("VM '%s' (pid %d) does not die", m->vm.name, (int)pid);
 	state_vm_clean(&m->vm);
 	state_write_exit(&m->vm, "shutoff", "destroyed");
@@ -480,7 +487,9 @@ int cmd_destroy(int argc, char **argv)
 	struct mgmt m;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel destroy NAME\n\nStop a VM at once (SIGTERM, then SIGKILL after 5 s)."))
+	if (mgmt_help(
+		    argc, argv,
+		    "vessel destroy NAME\n\nStop a VM at once (SIGTERM, then SIGKILL after 5 s)."))
 		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel destroy NAME");
@@ -503,7 +512,9 @@ int cmd_shutdown(int argc, char **argv)
 	pid_t pid;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel shutdown NAME [--timeout SECONDS]\n\nPress the ACPI power button; destroy the VM if it still runs after\nthe timeout (default 30 s)."))
+	if (mgmt_help(argc, argv,
+		      "vessel shutdown NAME [--timeout SECONDS]\n\nPress the ACPI power button; "
+		      "destroy the VM if it still runs after\nthe timeout (default 30 s)."))
 		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {

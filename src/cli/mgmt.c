@@ -23,8 +23,9 @@ int mgmt_open(const char *name, struct mgmt *m)
 		return cli_error("state directory %s: %s", m->dirs.run, strerror(-r));
 	r = state_vm_init(&m->dirs, name, &m->vm);
 	if (r == -EINVAL)
-		return cli_error("'%s' is not a VM name (letters, digits, '_', '.', '-'; at most %d)",
-				 name, STATE_NAME_MAX);
+		return cli_error(
+			"'%s' is not a VM name (letters, digits, '_', '.', '-'; at most %d)", name,
+			STATE_NAME_MAX);
 	if (r)
 		return cli_error("%s: state path too long", name);
 	return 0;

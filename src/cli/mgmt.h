@@ -17,7 +17,7 @@ struct json_object;
 struct mgmt {
 	struct state_dirs dirs;
 	struct state_vm vm;
-	int lock_fd;		/* -1 when not held */
+	int lock_fd; /* -1 when not held */
 };
 
 #define MGMT_LOCK_TIMEOUT_MS 30000

@@ -50,7 +50,9 @@ int cmd_vcpuinfo(int argc, char **argv)
 	struct mgmt m;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel vcpuinfo NAME\n\nHost CPU, state, CPU time and affinity of each vCPU."))
+	if (mgmt_help(
+		    argc, argv,
+		    "vessel vcpuinfo NAME\n\nHost CPU, state, CPU time and affinity of each vCPU."))
 		return 0;
 	if (argc != 2)
 		return cli_error("usage: vessel vcpuinfo NAME");
@@ -115,10 +117,12 @@ static int vcpupin_apply(struct vm_config *c, void *arg)
 	struct vcpupin_edit *e = arg;
 
 	if (e->vcpu >= c->nr_cpus)
-		return cli_error("VM '%s' has no vCPU %u (it has %u)", e->name, e->vcpu, c->nr_cpus);
+		return cli_error("VM '%s' has no vCPU %u (it has %u)", e->name, e->vcpu,
+				 c->nr_cpus);
 	if (c->dedicated_cpus && CPU_COUNT(&e->set) != 1)
-		return cli_error("VM '%s' has the dedicated CPU policy: pin each vCPU to one host CPU",
-				 e->name);
+		return cli_error(
+			"VM '%s' has the dedicated CPU policy: pin each vCPU to one host CPU",
+			e->name);
 	c->vcpu_affinity[e->vcpu] = e->set;
 	c->vcpu_pinned[e->vcpu] = true;
 	return 0;
@@ -147,7 +151,8 @@ static void print_pinning(struct mgmt *m, bool running)
 	printf("%-6s %s\n", "VCPU", "CPU Affinity");
 	for (unsigned int i = 0; i < c.nr_cpus; i++)
 		printf("%-6u %s\n", i,
-		       c.vcpu_pinned[i] ? cpuset_format(&c.vcpu_affinity[i], buf, sizeof(buf)) : "*");
+		       c.vcpu_pinned[i] ? cpuset_format(&c.vcpu_affinity[i], buf, sizeof(buf))
+					: "*");
 	vm_config_free(&c);
 }
 
@@ -168,7 +173,8 @@ static int vcpupin_dedicated(struct mgmt *m, unsigned int vcpu, const cpu_set_t 
 	if (CPU_COUNT(set) != 1) {
 		vm_config_free(&c);
 		return cli_error("VM '%s' has the dedicated CPU policy: pin each vCPU to one host "
-				 "CPU", m->vm.name);
+				 "CPU",
+				 m->vm.name);
 	}
 	CPU_ZERO(&all);
 	for (unsigned int i = 0; i < c.nr_cpus; i++)
@@ -196,7 +202,9 @@ int cmd_vcpupin(int argc, char **argv)
 	bool running;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config]\n\nShow or set vCPU pinning; without --live/--config: both when running."))
+	if (mgmt_help(argc, argv,
+		      "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config]\n\nShow or set vCPU "
+		      "pinning; without --live/--config: both when running."))
 		return 0;
 	if (pin_parse(argc, argv, &a, 2, usage) || mgmt_open(a.name, &m))
 		return 1;
@@ -252,14 +260,17 @@ int cmd_emulatorpin(int argc, char **argv)
 	bool running;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel emulatorpin NAME [CPULIST] [--live] [--config]\n\nShow or set the host CPUs of the event-loop and I/O threads."))
+	if (mgmt_help(argc, argv,
+		      "vessel emulatorpin NAME [CPULIST] [--live] [--config]\n\nShow or set the "
+		      "host CPUs of the event-loop and I/O threads."))
 		return 0;
 	if (pin_parse(argc, argv, &a, 1, usage) || mgmt_open(a.name, &m))
 		return 1;
 	running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
 	if (a.npos == 0) {
-		if (running && mgmt_api(&m, "GET", "/vm/emulator/affinity", NULL, &o, err,
-					sizeof(err)) == 200 &&
+		if (running &&
+		    mgmt_api(&m, "GET", "/vm/emulator/affinity", NULL, &o, err, sizeof(err)) ==
+			    200 &&
 		    json_object_object_get_ex(o, "cpus", &f)) {
 			printf("emulator: CPU Affinity\n*: %s\n", json_object_get_string(f));
 		} else {
@@ -297,7 +308,7 @@ int cmd_emulatorpin(int argc, char **argv)
 }
 
 struct numatune_edit {
-	int mode;		/* -1: unchanged */
+	int mode; /* -1: unchanged */
 	uint64_t nodes;
 	bool set_nodes;
 };
@@ -314,7 +325,8 @@ static int numatune_apply(struct vm_config *c, void *arg)
 			c->numa_mode = VM_NUMA_STRICT;
 	}
 	if (c->numa_mode != VM_NUMA_NONE && !c->numa_host_nodes && !c->nr_numa_nodes)
-		return cli_error("numatune: mode %s needs --nodeset", "strict/preferred/interleave");
+		return cli_error("numatune: mode %s needs --nodeset",
+				 "strict/preferred/interleave");
 	return 0;
 }
 
@@ -327,7 +339,9 @@ int cmd_numatune(int argc, char **argv)
 	char buf[256];
 	struct mgmt m;
 
-	if (mgmt_help(argc, argv, "vessel numatune NAME [--mode strict|preferred|interleave|none] [--nodeset LIST]\n\nShow or set the NUMA memory policy (applies from the next start)."))
+	if (mgmt_help(argc, argv,
+		      "vessel numatune NAME [--mode strict|preferred|interleave|none] [--nodeset "
+		      "LIST]\n\nShow or set the NUMA memory policy (applies from the next start)."))
 		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
@@ -349,8 +363,9 @@ int cmd_numatune(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 		} else {
-			return cli_error("usage: vessel numatune NAME [--mode MODE] [--nodeset LIST] "
-					 "[--config]");
+			return cli_error(
+				"usage: vessel numatune NAME [--mode MODE] [--nodeset LIST] "
+				"[--config]");
 		}
 	}
 	if (!name)

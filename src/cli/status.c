@@ -44,7 +44,7 @@ static void row_fill(struct mgmt *m, struct vm_row *row, struct vm_config *c)
 	vm_config_init(c);
 	{
 		const char *path = s == STATE_RUNNING && !access(m->vm.config, F_OK) ? m->vm.config
-										  : m->vm.def;
+										     : m->vm.def;
 
 		row->have_cfg = vm_config_load_json(path, c, err, sizeof(err)) == 0;
 	}
@@ -60,7 +60,9 @@ int cmd_list(int argc, char **argv)
 	size_t n;
 	int r;
 
-	if (mgmt_help(argc, argv, "vessel list [--all]\n\nRunning (and crashed) VMs; --all adds the stopped ones."))
+	if (mgmt_help(argc, argv,
+		      "vessel list [--all]\n\nRunning (and crashed) VMs; --all adds the stopped "
+		      "ones."))
 		return 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))

@@ -100,8 +100,7 @@ int gmem_numa_apply(struct gmem *m, const struct vm_config *c)
 	return 0;
 }
 
-__attribute__((format(printf, 3, 4))) static int herr(char *err, size_t len, const char *fmt,
-						      ...)
+__attribute__((format(printf, 3, 4))) static int herr(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -136,8 +135,8 @@ static int check_nodes(const char *key, uint64_t want, uint64_t have, char *err,
 
 	for (unsigned int n = 0; n < 64; n++)
 		if ((want >> n) & 1 && !((have >> n) & 1))
-			return herr(err, len, "%s: host node %u does not exist (host nodes: %s)", key,
-				    n, bitmap_format(&have, 64, buf, sizeof(buf)));
+			return herr(err, len, "%s: host node %u does not exist (host nodes: %s)",
+				    key, n, bitmap_format(&have, 64, buf, sizeof(buf)));
 	return 0;
 }
 
@@ -165,12 +164,14 @@ static int hugepages_free(int node, uint64_t size, uint64_t *out)
 	char path[160];
 
 	if (node < 0)
-		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
 			 (unsigned long long)(size / 1024));
 	else
-		snprintf(path, sizeof(path),
-			 "/sys/devices/system/node/node%d/hugepages/hugepages-%llukB/free_hugepages",
-			 node, (unsigned long long)(size / 1024));
+		snprintf(
+			path, sizeof(path),
+			"/sys/devices/system/node/node%d/hugepages/hugepages-%llukB/free_hugepages",
+			node, (unsigned long long)(size / 1024));
 	return read_sysfs_u64(path, out);
 }
 
@@ -183,11 +184,12 @@ static int check_hugepages(const struct vm_config *c, char *err, size_t len)
 	if (hugepages_free(-1, hp, &avail))
 		return herr(err, len, "memory.hugepage_size: this host has no %s huge pages", sz);
 	if (avail < c->mem_size / hp)
-		return herr(err, len,
-			    "memory.backing: \"hugetlb\" needs %llu free %s huge pages, the host has "
-			    "%llu (see /sys/kernel/mm/hugepages/hugepages-%llukB/nr_hugepages)",
-			    (unsigned long long)(c->mem_size / hp), sz, (unsigned long long)avail,
-			    (unsigned long long)(hp / 1024));
+		return herr(
+			err, len,
+			"memory.backing: \"hugetlb\" needs %llu free %s huge pages, the host has "
+			"%llu (see /sys/kernel/mm/hugepages/hugepages-%llukB/nr_hugepages)",
+			(unsigned long long)(c->mem_size / hp), sz, (unsigned long long)avail,
+			(unsigned long long)(hp / 1024));
 	/* Bound guest nodes need their pages on their own host nodes. */
 	for (unsigned int i = 0; i < c->nr_numa_nodes; i++) {
 		const struct vm_numa_node *nd = &c->numa_nodes[i];
@@ -199,12 +201,13 @@ static int check_hugepages(const struct vm_config *c, char *err, size_t len)
 			if ((hn >> n) & 1 && hugepages_free(n, hp, &f) == 0)
 				sum += f;
 		if (sum < nd->mem_size / hp)
-			return herr(err, len,
-				    "numa.nodes[%u]: needs %llu free %s huge pages on host nodes %s, "
-				    "they have %llu",
-				    i, (unsigned long long)(nd->mem_size / hp), sz,
-				    bitmap_format(&hn, 64, nodes, sizeof(nodes)),
-				    (unsigned long long)sum);
+			return herr(
+				err, len,
+				"numa.nodes[%u]: needs %llu free %s huge pages on host nodes %s, "
+				"they have %llu",
+				i, (unsigned long long)(nd->mem_size / hp), sz,
+				bitmap_format(&hn, 64, nodes, sizeof(nodes)),
+				(unsigned long long)sum);
 	}
 	if (!c->nr_numa_nodes && c->numa_host_nodes && c->numa_mode == VM_NUMA_STRICT) {
 		uint64_t sum = 0, f;
@@ -237,7 +240,8 @@ static int check_cpus(const struct vm_config *c, char *err, size_t len)
 		return 0;
 	}
 	for (unsigned int v = 0; v <= c->nr_cpus; v++) {
-		const cpu_set_t *set = v < c->nr_cpus ? &c->vcpu_affinity[v] : &c->emulator_affinity;
+		const cpu_set_t *set =
+			v < c->nr_cpus ? &c->vcpu_affinity[v] : &c->emulator_affinity;
 		bool pinned = v < c->nr_cpus ? c->vcpu_pinned[v] : c->emulator_pinned;
 
 		if (!pinned)
@@ -249,7 +253,8 @@ static int check_cpus(const struct vm_config *c, char *err, size_t len)
 				snprintf(buf, sizeof(buf), "cpus.pinning.\"%u\"", v);
 			else
 				snprintf(buf, sizeof(buf), "cpus.emulator");
-			herr(err, len, "%s: host CPU %d is not online (online: %s)", buf, cpu, text);
+			herr(err, len, "%s: host CPU %d is not online (online: %s)", buf, cpu,
+			     text);
 			free(text);
 			return -EINVAL;
 		}
@@ -267,8 +272,9 @@ int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen)
 	int r;
 
 	if (c->mem.backing == GMEM_BACKING_HUGETLB && c->mem.mergeable)
-		return herr(err, errlen, "memory.mergeable: KSM cannot merge huge pages "
-					 "(memory.backing is \"hugetlb\")");
+		return herr(err, errlen,
+			    "memory.mergeable: KSM cannot merge huge pages "
+			    "(memory.backing is \"hugetlb\")");
 	if ((r = check_nodes("numa.nodeset", c->numa_host_nodes, have, err, errlen)))
 		return r;
 	for (unsigned int i = 0; i < c->nr_numa_nodes; i++) {

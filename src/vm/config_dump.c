@@ -143,7 +143,8 @@ static struct json_object *devices_to_json(const struct vm_config *c, bool disks
 		json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
 		json_object_object_add(o, "direct", json_object_new_boolean(d->direct));
 		if (d->num_queues)
-			json_object_object_add(o, "queues", json_object_new_int((int)d->num_queues));
+			json_object_object_add(o, "queues",
+					       json_object_new_int((int)d->num_queues));
 		json_object_array_add(a, o);
 	}
 	for (unsigned int i = 0; !disks && i < c->nr_nets && i < VM_MAX_NETS; i++) {
@@ -158,7 +159,8 @@ static struct json_object *devices_to_json(const struct vm_config *c, bool disks
 			add_str(o, "mac", mac);
 		}
 		if (n->num_queues)
-			json_object_object_add(o, "queues", json_object_new_int((int)n->num_queues));
+			json_object_object_add(o, "queues",
+					       json_object_new_int((int)n->num_queues));
 		json_object_array_add(a, o);
 	}
 	return a;

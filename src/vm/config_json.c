@@ -229,8 +229,8 @@ static int get_enum(struct jctx *x, const char *path, struct json_object *o,
 			*dst = i;
 			return 0;
 		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"", i ? ", " : "",
-			 words[i]);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
+			 i ? ", " : "", words[i]);
 	}
 	return jerr(x, path, "\"%.32s\" is not one of %s", s, list);
 }
@@ -274,7 +274,8 @@ static int parse_cpus(struct jctx *x, struct json_object *o, struct vm_config *c
 			uint64_t id;
 
 			pathf(p, "cpus.pinning.\"%.32s\"", key);
-			if (parse_u64(key, VM_MAX_VCPUS - 1, &id) < 0 || !isdigit((unsigned char)*key))
+			if (parse_u64(key, VM_MAX_VCPUS - 1, &id) < 0 ||
+			    !isdigit((unsigned char)*key))
 				return jerr(x, p, "key must be a vCPU number");
 			if (id >= c->nr_cpus)
 				return jerr(x, p, "vCPU %llu does not exist (cpus.count is %u)",
@@ -299,12 +300,13 @@ static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config 
 		return get_size(x, "memory", o, &c->mem_size);
 	if ((r = check_keys(x, "memory", o, keys)))
 		return r;
-	if (json_object_object_get_ex(o, "size", &v) && (r = get_size(x, "memory.size", v, &c->mem_size)))
+	if (json_object_object_get_ex(o, "size", &v) &&
+	    (r = get_size(x, "memory.size", v, &c->mem_size)))
 		return r;
 	if (json_object_object_get_ex(o, "backing", &v)) {
 		if ((r = get_enum(x, "memory.backing", v, backings, &b)))
 			return r;
-		c->mem.backing = b == 0 ? GMEM_BACKING_ANON
+		c->mem.backing = b == 0	  ? GMEM_BACKING_ANON
 				 : b == 1 ? GMEM_BACKING_MEMFD
 					  : GMEM_BACKING_HUGETLB;
 	}
@@ -394,7 +396,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	char tail;
 
 	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-				       &b[4], &b[5], &tail) != 6)
+				      &b[4], &b[5], &tail) != 6)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++) {
 		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
@@ -431,8 +433,10 @@ static int parse_net(struct jctx *x, const char *path, struct json_object *o,
 			return r;
 		r = parse_mac(mac, n->mac);
 		if (r)
-			r = jerr(x, p, "\"%s\" is not a unicast MAC address such as "
-				       "\"52:54:00:12:34:56\"", mac);
+			r = jerr(x, p,
+				 "\"%s\" is not a unicast MAC address such as "
+				 "\"52:54:00:12:34:56\"",
+				 mac);
 		free(mac);
 		if (r)
 			return r;
@@ -564,8 +568,8 @@ static int parse_numa(struct jctx *x, struct json_object *o, struct vm_config *c
 			/* Default SLIT: 10 local, 20 remote (as QEMU and firmware do). */
 			for (size_t j = 0; j < n; j++)
 				c->numa_nodes[i].distance[j] = i == j ? 10 : 20;
-			r = parse_numa_node(x, p, json_object_array_get_idx(v, i), &c->numa_nodes[i],
-					    (unsigned int)n);
+			r = parse_numa_node(x, p, json_object_array_get_idx(v, i),
+					    &c->numa_nodes[i], (unsigned int)n);
 			if (r)
 				return r;
 		}
@@ -655,15 +659,18 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 			pinned++;
 			pathf(p, "cpus.pinning.\"%u\"", i);
 			if (CPU_COUNT(&c->vcpu_affinity[i]) != 1)
-				return jerr(x, p, "policy \"dedicated\" pins each vCPU to one host CPU");
+				return jerr(x, p,
+					    "policy \"dedicated\" pins each vCPU to one host CPU");
 			CPU_OR(&all, &all, &c->vcpu_affinity[i]);
 			if ((unsigned int)CPU_COUNT(&all) != pinned)
-				return jerr(x, p, "host CPU already used by another vCPU "
-						  "(policy \"dedicated\")");
+				return jerr(x, p,
+					    "host CPU already used by another vCPU "
+					    "(policy \"dedicated\")");
 		}
 		if (pinned && pinned != c->nr_cpus)
-			return jerr(x, "cpus.pinning", "policy \"dedicated\" needs every vCPU "
-						       "pinned, or none (assigned at start)");
+			return jerr(x, "cpus.pinning",
+				    "policy \"dedicated\" needs every vCPU "
+				    "pinned, or none (assigned at start)");
 	}
 	if (!c->nr_numa_nodes)
 		return 0;
@@ -680,7 +687,8 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 			seen[w] |= bits;
 			for (unsigned int b = 0; b < 64; b++)
 				if ((bits >> b) & 1 && w * 64 + b >= c->nr_cpus)
-					return jerr(x, p, "vCPU %u does not exist (cpus.count is %u)",
+					return jerr(x, p,
+						    "vCPU %u does not exist (cpus.count is %u)",
 						    w * 64 + b, c->nr_cpus);
 		}
 		pathf(p, "numa.nodes[%u].distances[%u]", i, i);
@@ -711,10 +719,10 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 
 int vm_config_from_json(struct json_object *root, struct vm_config *c, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "name",    "cpus",	 "memory",	   "kernel",
-					    "initrd",  "cmdline",	 "disks",	   "nets",
-					    "console", "rng",	 "virtio_console", "numa",
-					    "lifecycle", "debug_exit", "api_socket", NULL };
+	static const char *const keys[] = { "name",	 "cpus",       "memory",	 "kernel",
+					    "initrd",	 "cmdline",    "disks",		 "nets",
+					    "console",	 "rng",	       "virtio_console", "numa",
+					    "lifecycle", "debug_exit", "api_socket",	 NULL };
 	struct jctx x = { err, errlen };
 	struct json_object *v;
 	int r;
@@ -794,11 +802,11 @@ int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c
 		return -ENOMEM;
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	if (!root || json_tokener_get_error(tok) != json_tokener_success) {
-		r = jerr(&x, NULL, "invalid JSON at offset %zu: %s", json_tokener_get_parse_end(tok),
-			 json_tokener_error_desc(json_tokener_get_error(tok) ==
-							 json_tokener_continue
-						 ? json_tokener_error_parse_eof
-						 : json_tokener_get_error(tok)));
+		r = jerr(
+			&x, NULL, "invalid JSON at offset %zu: %s", json_tokener_get_parse_end(tok),
+			json_tokener_error_desc(json_tokener_get_error(tok) == json_tokener_continue
+							? json_tokener_error_parse_eof
+							: json_tokener_get_error(tok)));
 		json_object_put(root);
 		json_tokener_free(tok);
 		return r;

@@ -16,7 +16,7 @@ struct json_object;
  * -errno.  On failure the config is left initialised (vm_config_free() is
  * still safe).
  */
-#define VM_CONFIG_JSON_MAX (1u << 20)	/* largest definition file accepted */
+#define VM_CONFIG_JSON_MAX (1u << 20) /* largest definition file accepted */
 
 int vm_config_load_json(const char *path, struct vm_config *c, char *err, size_t errlen);
 int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c, char *err,

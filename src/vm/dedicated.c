@@ -87,8 +87,8 @@ static int write_claims(const char *path, const struct claim *c, size_t n)
 }
 
 int state_dedicated_claim(const struct state_dirs *d, const char *name, const cpu_set_t *want,
-			  unsigned int count, const cpu_set_t *allowed, cpu_set_t *got,
-			  char *owner, size_t ownerlen)
+			  unsigned int count, const cpu_set_t *allowed, cpu_set_t *got, char *owner,
+			  size_t ownerlen)
 {
 	char path[STATE_PATH_MAX + 16], lock[STATE_PATH_MAX + 16];
 	struct claim *claims;

@@ -43,8 +43,7 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-__attribute__((format(printf, 3, 4))) static int pathf(char *out, size_t len, const char *fmt,
-						       ...)
+__attribute__((format(printf, 3, 4))) static int pathf(char *out, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -74,7 +73,8 @@ int state_dirs_init(struct state_dirs *d)
 		if (xr && *xr)
 			r = pathf(d->run, sizeof(d->run), "%s/vessel", xr);
 		else
-			r = pathf(d->run, sizeof(d->run), "/tmp/vessel-%u", (unsigned int)geteuid());
+			r = pathf(d->run, sizeof(d->run), "/tmp/vessel-%u",
+				  (unsigned int)geteuid());
 		if (r)
 			return r;
 		if (xd && *xd)
@@ -179,8 +179,9 @@ int state_proc_starttime(pid_t pid, uint64_t *out)
 	buf[n] = '\0';
 	/* comm may hold spaces and parentheses: parse after the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-				"%*d %*d %*d %*d %llu",
+	if (!p || sscanf(p + 1,
+			 " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+			 "%*d %*d %*d %*d %llu",
 			 &state, &st) != 2)
 		return -EPROTO;
 	if (state == 'Z' || state == 'X')

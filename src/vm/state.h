@@ -49,10 +49,10 @@ struct state_vm {
 };
 
 enum state_status {
-	STATE_UNDEFINED,	/* no definition and not running */
+	STATE_UNDEFINED, /* no definition and not running */
 	STATE_SHUTOFF,
-	STATE_RUNNING,		/* VMM alive (the API tells running from paused) */
-	STATE_CRASHED,		/* VMM died without a clean exit, or a stale pid file */
+	STATE_RUNNING, /* VMM alive (the API tells running from paused) */
+	STATE_CRASHED, /* VMM died without a clean exit, or a stale pid file */
 };
 
 /* Resolve (and create, mode 0700) the run and data directories. */
@@ -99,8 +99,8 @@ void state_names_free(char **names, size_t n);
  * and return them in *got.
  */
 int state_dedicated_claim(const struct state_dirs *d, const char *name, const cpu_set_t *want,
-			  unsigned int count, const cpu_set_t *allowed, cpu_set_t *got,
-			  char *owner, size_t ownerlen);
+			  unsigned int count, const cpu_set_t *allowed, cpu_set_t *got, char *owner,
+			  size_t ownerlen);
 void state_dedicated_release(const struct state_dirs *d, const char *name);
 
 #endif

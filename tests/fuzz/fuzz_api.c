@@ -48,7 +48,7 @@ static int f_info(void *o, unsigned int id, struct vcpu_info *vi)
 	struct fake *f = o;
 
 	if (id >= 3)
-		abort();	/* the router must bound the id */
+		abort(); /* the router must bound the id */
 	memset(vi, 0, sizeof(*vi));
 	vi->id = id;
 	vi->affinity = f->aff[id];
@@ -75,8 +75,9 @@ static int f_emu(void *o, cpu_set_t *set, bool apply)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fake f = { 0 };
-	const struct api_backend b = { &f, f_describe, f_action, f_count, f_info, f_set, f_emu,
-				       NULL };
+	const struct api_backend b = {
+		&f, f_describe, f_action, f_count, f_info, f_set, f_emu, NULL
+	};
 	char method[16], path[512];
 	struct api_response resp;
 	struct api_request req;

@@ -40,8 +40,8 @@ static struct json_object *fake_describe(void *o)
 	if (!pthread_equal(pthread_self(), f->loop_thread) && f->loop_thread)
 		f->wrong_thread = true;
 	json_object_object_add(j, "name", json_object_new_string("fake"));
-	json_object_object_add(j, "state", json_object_new_string(f->paused ? "paused"
-									    : "running"));
+	json_object_object_add(j, "state",
+			       json_object_new_string(f->paused ? "paused" : "running"));
 	return j;
 }
 
@@ -213,7 +213,8 @@ static void test_dispatch(void **state)
 	assert_int_equal(call(&b, "GET", "/vm/emulator/affinity", NULL, &r), 200);
 	api_response_free(&r);
 	assert_int_equal(call(&b, "GET", "/vm/stats", NULL, &r), 200);
-	assert_non_null(strstr(json_object_to_json_string_ext(r.body, JSON_C_TO_STRING_PLAIN), "\"tx_bytes\":42"));
+	assert_non_null(strstr(json_object_to_json_string_ext(r.body, JSON_C_TO_STRING_PLAIN),
+			       "\"tx_bytes\":42"));
 	api_response_free(&r);
 }
 

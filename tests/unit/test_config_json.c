@@ -95,8 +95,8 @@ static void test_short_forms(void **state)
 	assert_int_equal(c.mem_size, GiB);
 	assert_int_equal(c.console, VM_CONSOLE_PTY);
 	vm_config_free(&c);
-	assert_int_equal(parse("{\"memory\": {\"size\": \"2G\", \"backing\": \"hugetlb\"}}", &c, err,
-			       sizeof(err)),
+	assert_int_equal(parse("{\"memory\": {\"size\": \"2G\", \"backing\": \"hugetlb\"}}", &c,
+			       err, sizeof(err)),
 			 0);
 	assert_int_equal(c.mem.hugepage_size, 2 * MiB);
 	/* THP is on by default but moot with huge pages: turned off, not refused. */
@@ -114,19 +114,22 @@ static void test_errors(void **state)
 	expect_err("{\"memory\": \"12X\"}", "memory: \"12X\" is not a size");
 	expect_err("{\"disks\": [{\"path\": \"/a\"}, {\"format\": \"raw\"}]}",
 		   "disks[1].path: missing");
-	expect_err("{\"disks\": [{\"path\": \"/a\", \"pth\": 1}]}", "disks[0]: unknown key \"pth\"");
+	expect_err("{\"disks\": [{\"path\": \"/a\", \"pth\": 1}]}",
+		   "disks[0]: unknown key \"pth\"");
 	expect_err("{\"cpus\": 0}", "cpus: must be an integer in 1..256");
 	expect_err("{\"cpus\": \"2\"}", "cpus: must be an object, not string");
 	expect_err("{\"cpus\": {\"count\": 2, \"pinning\": {\"2\": \"0\"}}}",
 		   "cpus.pinning.\"2\": vCPU 2 does not exist (cpus.count is 2)");
 	expect_err("{\"cpus\": {\"count\": 2, \"pinning\": {\"0\": \"x\"}}}",
 		   "cpus.pinning.\"0\": \"x\" is not a list such as \"0-3,8\"");
-	expect_err("{\"cpus\": {\"count\": 2, \"policy\": \"dedicated\", \"pinning\": {\"0\": \"1\","
-		   " \"1\": \"1\"}}}",
-		   "cpus.pinning.\"1\": host CPU already used by another vCPU (policy "
-		   "\"dedicated\")");
-	expect_err("{\"memory\": {\"size\": \"1G\", \"backing\": \"hugetlb\", \"mergeable\": true}}",
-		   "memory.mergeable: KSM cannot merge huge pages (memory.backing is \"hugetlb\")");
+	expect_err(
+		"{\"cpus\": {\"count\": 2, \"policy\": \"dedicated\", \"pinning\": {\"0\": \"1\","
+		" \"1\": \"1\"}}}",
+		"cpus.pinning.\"1\": host CPU already used by another vCPU (policy "
+		"\"dedicated\")");
+	expect_err(
+		"{\"memory\": {\"size\": \"1G\", \"backing\": \"hugetlb\", \"mergeable\": true}}",
+		"memory.mergeable: KSM cannot merge huge pages (memory.backing is \"hugetlb\")");
 	expect_err("{\"memory\": {\"backing\": \"hugetlb\", \"hugepage_size\": \"4M\"}}",
 		   "memory.hugepage_size: must be \"2M\" or \"1G\"");
 	expect_err("{\"memory\": {\"backing\": \"ram\"}}",
@@ -135,7 +138,8 @@ static void test_errors(void **state)
 		   "nets[0].mac: \"01:00:00:00:00:00\" is not a unicast MAC address such as "
 		   "\"52:54:00:12:34:56\"");
 	expect_err("{\"rng\": 1}", "rng: must be true or false, not int");
-	expect_err("{\"name\": \"../x\"}", "name: \"../x\" must be letters, digits, '_', '.' or '-'");
+	expect_err("{\"name\": \"../x\"}",
+		   "name: \"../x\" must be letters, digits, '_', '.' or '-'");
 	expect_err("{\"console\": {\"mode\": \"file\"}}",
 		   "console.path: missing (mode \"file\" needs a path)");
 	expect_err("{\"memory\": \"256M\", \"numa\": {\"nodes\": [{\"cpus\": \"0\", \"memory\": "
@@ -150,8 +154,7 @@ static void test_errors(void **state)
 		   "lifecycle.on_reboot: \"reset\" is not one of \"restart\", \"destroy\"");
 	expect_err("[1]", "a VM definition must be a JSON object");
 	expect_err("{\"cpus\": 1} x", "invalid JSON at offset 12: trailing data");
-	expect_err("{\"cpus\": 99999999999999999999}",
-		   "cpus: must be an integer in 1..256");
+	expect_err("{\"cpus\": 99999999999999999999}", "cpus: must be an integer in 1..256");
 }
 
 static void test_invalid_json(void **state)
@@ -215,9 +218,9 @@ static void test_cpuset_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full),	     cmocka_unit_test(test_short_forms),
-		cmocka_unit_test(test_errors),	     cmocka_unit_test(test_invalid_json),
-		cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_cpuset_format),
+		cmocka_unit_test(test_full),	   cmocka_unit_test(test_short_forms),
+		cmocka_unit_test(test_errors),	   cmocka_unit_test(test_invalid_json),
+		cmocka_unit_test(test_round_trip), cmocka_unit_test(test_cpuset_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,8 +69,9 @@ static void test_paths(void **state)
 	assert_int_equal(state_vm_init(&d, "", &v), -EINVAL);
 	assert_int_equal(state_vm_init(&d, "-rf", &v), -EINVAL);
 	assert_int_equal(state_vm_init(&d, "a/b", &v), -EINVAL);
-	assert_false(state_name_valid("0123456789012345678901234567890123456789012345678901234567890"
-				      "1234"));
+	assert_false(
+		state_name_valid("0123456789012345678901234567890123456789012345678901234567890"
+				 "1234"));
 	assert_true(state_name_valid("a.b_c-d"));
 }
 
@@ -203,8 +204,7 @@ static void test_dedicated_registry(void **state)
 			 -EBUSY);
 	assert_string_equal(owner, "da");
 	/* Auto-pick skips CPU 2. */
-	assert_int_equal(state_dedicated_claim(&d, "dc", NULL, 3, &all, &got, owner,
-					       sizeof(owner)),
+	assert_int_equal(state_dedicated_claim(&d, "dc", NULL, 3, &all, &got, owner, sizeof(owner)),
 			 0);
 	assert_true(CPU_ISSET(0, &got) && CPU_ISSET(1, &got) && CPU_ISSET(3, &got));
 	assert_false(CPU_ISSET(2, &got));
