@@ -243,3 +243,18 @@ def test_ksm_merges_only_when_mergeable(mgr):
         assert ksm_pages(mgr.pid("koff")) == 0
         mgr.run("destroy", "kon", check=True)
         mgr.run("destroy", "koff", check=True)
+
+
+def test_prealloc_faults_all_ram_in(mgr):
+    mgr.define("pre", memory={"size": "128M", "prealloc": True})
+    mgr.define("lazy", memory={"size": "128M", "prealloc": False})
+    mgr.run("start", "pre", check=True)
+    mgr.run("start", "lazy", check=True)
+
+    def guest_rss(name):
+        return sum(kb(m.get("Rss")) for m in smaps_guest_ram(mgr.pid(name), 64 << 20))
+
+    assert guest_rss("pre") >= 128 * 1024, guest_rss("pre")
+    assert guest_rss("lazy") < 64 * 1024, guest_rss("lazy")
+    mgr.run("destroy", "pre", check=True)
+    mgr.run("destroy", "lazy", check=True)
