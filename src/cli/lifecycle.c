@@ -227,7 +227,8 @@ static int spawn_detached(const struct mgmt *m, const char *exe, char *const arg
 		int log = open(m->vm.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-		if (log < 0 || nul < 0 || setsid() < 0)
+		/* Keep no directory busy (the definition's paths are absolute). */
+		if (log < 0 || nul < 0 || setsid() < 0 || chdir("/") < 0)
 			_exit(1);
 		dup2(nul, 0);
 		dup2(log, 1);

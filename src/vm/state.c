@@ -62,9 +62,16 @@ int state_dirs_init(struct state_dirs *d)
 	int r;
 
 	if (over && *over) {
-		r = pathf(d->run, sizeof(d->run), "%s/run", over);
+		char cwd[STATE_PATH_MAX];
+
+		/* Absolute: the detached VMM runs from "/". */
+		if (over[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		r = pathf(d->run, sizeof(d->run), "%s%s%s/run", over[0] == '/' ? "" : cwd,
+			  over[0] == '/' ? "" : "/", over);
 		if (!r)
-			r = pathf(d->data, sizeof(d->data), "%s/lib", over);
+			r = pathf(d->data, sizeof(d->data), "%s%s%s/lib", over[0] == '/' ? "" : cwd,
+				  over[0] == '/' ? "" : "/", over);
 	} else if (geteuid() == 0) {
 		r = pathf(d->run, sizeof(d->run), "/run/vessel");
 		if (!r)
