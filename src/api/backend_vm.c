@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api-int.h"
+#include "devices/console.h"
 #include "util/util.h"
 #include "vm/config_json.h"
 #include "vm/placement.h"
@@ -22,6 +23,7 @@ static struct json_object *vmb_describe(void *opaque)
 	struct vm *vm = opaque;
 	struct json_object *o = json_object_new_object();
 	enum vm_state st = vm_get_state(vm);
+	const char *con;
 
 	if (!o)
 		return NULL;
@@ -35,6 +37,10 @@ static struct json_object *vmb_describe(void *opaque)
 		o, "uptime_ns",
 		json_object_new_int64(vm->start_ns ? (int64_t)(now_ns() - vm->start_ns) : 0));
 	json_object_object_add(o, "boot_count", json_object_new_int64((int64_t)vm->boot_count));
+	/* Where `vessel console` attaches: the socket, or the pty's name. */
+	con = console_get_path(vm);
+	if (con)
+		json_object_object_add(o, "console_path", json_object_new_string(con));
 	json_object_object_add(o, "config", vm_config_to_json(vm->cfg));
 	return o;
 }

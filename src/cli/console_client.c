@@ -5,6 +5,8 @@
  * keeps running), Ctrl-A Ctrl-A sends one Ctrl-A.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +51,27 @@ static bool console_filter(const char *in, size_t n, char *out, size_t *outn, bo
 	return false;
 }
 
+static int console_open_pty(struct mgmt *m)
+{
+	struct json_object *o = NULL, *p;
+	char err[256];
+	int fd = -1;
+
+	if (mgmt_api(m, "GET", "/vm", NULL, &o, err, sizeof(err)) != 200 || !o) {
+		cli_error("VM '%s': %s", m->vm.name, err);
+	} else if (!json_object_object_get_ex(o, "console_path", &p) ||
+		   strncmp(json_object_get_string(p), "/dev/", 5)) {
+		cli_error("VM '%s' has no console to attach to (console mode none or file)",
+			  m->vm.name);
+	} else {
+		fd = open(json_object_get_string(p), O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			cli_error("%s: %s", json_object_get_string(p), strerror(errno));
+	}
+	json_object_put(o);
+	return fd;
+}
+
 int cmd_console(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -65,15 +88,22 @@ int cmd_console(int argc, char **argv)
 		return cli_error("usage: vessel console NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
 		return 1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return cli_error("socket: %s", strerror(errno));
-	/* state_vm_init() checked that the path fits. */
-	memcpy(sa.sun_path, m.vm.console, strlen(m.vm.console) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return cli_error("VM '%s' has no console socket (%s): %s", argv[1], m.vm.console,
-				 strerror(errno));
+	if (access(m.vm.console, F_OK) != 0) {
+		/* A "pty" console: the VMM publishes the pty's name in GET /vm. */
+		fd = console_open_pty(&m);
+		if (fd < 0)
+			return 1;
+	} else {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return cli_error("socket: %s", strerror(errno));
+		/* state_vm_init() checked that the path fits. */
+		memcpy(sa.sun_path, m.vm.console, strlen(m.vm.console) + 1);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			return cli_error("VM '%s': console socket %s: %s", argv[1], m.vm.console,
+					 strerror(errno));
+		}
 	}
 	tty = isatty(0) && tcgetattr(0, &saved) == 0;
 	if (tty) {

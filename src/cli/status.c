@@ -160,9 +160,13 @@ int cmd_info(int argc, char **argv)
 	}
 	printf("%-16s %s\n", "Definition:", m.vm.def);
 	if (row.pid) {
+		struct json_object *o = NULL, *p;
+
 		printf("%-16s %s\n", "API socket:", m.vm.api);
-		if (c.console == VM_CONSOLE_SOCKET)
-			printf("%-16s %s\n", "Console:", m.vm.console);
+		if (mgmt_api(&m, "GET", "/vm", NULL, &o, err, sizeof(err)) == 200 && o &&
+		    json_object_object_get_ex(o, "console_path", &p))
+			printf("%-16s %s\n", "Console:", json_object_get_string(p));
+		json_object_put(o);
 	}
 	printf("%-16s %s\n", "Log:", m.vm.log);
 	f = row.pid ? NULL : fopen(m.vm.exit, "re");

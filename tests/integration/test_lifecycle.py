@@ -4,6 +4,7 @@
 # and the console.  Each test has its own VESSEL_STATE_DIR.
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -208,3 +209,21 @@ def test_console_attach_and_detach(mgr):
     assert b"mgmt: ready" in out, out
     assert mgr.state_of("k") == "running"
     mgr.run("destroy", "k", check=True)
+
+
+def test_console_on_a_pty(mgr):
+    mgr.define("pt", console="pty")
+    mgr.run("start", "pt", check=True)
+    info = mgr.run("info", "pt", check=True).stdout
+    assert re.search(r"^Console:\s+/dev/pts/\d+$", info, re.M), info
+    r, w = os.pipe()
+    p = subprocess.Popen([mgr.exe, "console", "pt"], env=mgr.env, stdin=r,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(r)
+    time.sleep(0.5)
+    os.write(w, b"\x01x")  # Ctrl-A x
+    out, err = p.communicate(timeout=10)
+    os.close(w)
+    assert p.returncode == 0 and b"Detached" in err, err
+    assert mgr.state_of("pt") == "running"
+    mgr.run("destroy", "pt", check=True)
