@@ -145,8 +145,14 @@ static void *blk_worker_main(void *arg)
 		r->ret = blk_req_run_sync(q->bd, r);
 
 		pthread_mutex_lock(&q->mu);
+		/*
+		 * Signal only when the list was empty: otherwise the owner has
+		 * not collected it yet, and blk_queue_complete() reads the
+		 * eventfd before taking the list, so nothing is missed.
+		 */
+		if (!q->done.head)
+			efd_signal(q->efd);
 		list_add(&q->done, r);
-		efd_signal(q->efd);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
