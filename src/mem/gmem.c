@@ -166,6 +166,35 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
 	return 0;
 }
 
+int gmem_add_mapped(struct gmem *m, uint64_t gpa, uint64_t size, void *hva, int fd,
+		    uint64_t fd_offset)
+{
+	struct gmem_region *r;
+
+	if (m->nr_regions >= GMEM_MAX_REGIONS)
+		return -ENOSPC;
+	if (!size || !hva || gpa + size < gpa || (uintptr_t)hva + size < (uintptr_t)hva)
+		return -EINVAL;
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		const struct gmem_region *o = &m->regions[i];
+
+		if (gpa < o->gpa + o->size && o->gpa < gpa + size)
+			return -EEXIST;
+	}
+	r = &m->regions[m->nr_regions];
+	memset(r, 0, sizeof(*r));
+	r->gpa = gpa;
+	r->size = size;
+	r->hva = hva;
+	r->fd = fd;
+	r->fd_offset = fd_offset;
+	r->slot = m->nr_regions;
+	r->external = true;
+	m->nr_regions++;
+	m->total += size;
+	return 0;
+}
+
 /* Called after NUMA policy is applied, so pages land on the right node. */
 int gmem_populate(struct gmem *m)
 {
@@ -181,7 +210,8 @@ int gmem_populate(struct gmem *m)
 void gmem_destroy(struct gmem *m)
 {
 	for (unsigned int i = 0; i < m->nr_regions; i++) {
-		munmap(m->regions[i].hva, m->regions[i].size);
+		if (!m->regions[i].external)
+			munmap(m->regions[i].hva, m->regions[i].size);
 		free(m->regions[i].dirty);
 	}
 	if (m->fd >= 0)

@@ -41,6 +41,7 @@ struct gmem_region {
 	uint64_t fd_offset;
 	uint32_t slot;		/* KVM memory slot */
 	uint64_t *dirty;	/* VMM-write dirty bitmap, one bit per page, or NULL */
+	bool external;		/* mapped by the caller (gmem_add_mapped) */
 };
 
 struct gmem {
@@ -55,6 +56,16 @@ struct gmem {
 /* Map `size` bytes of RAM at the given guest-physical ranges. */
 int gmem_init(struct gmem *m, const struct gmem_opts *opts);
 int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size);
+/*
+ * Describe memory the caller mapped itself as RAM at [gpa, gpa+size): a
+ * vhost-user backend maps the frontend's guest RAM from the fds passed
+ * with SET_MEM_TABLE.  The caller keeps the mapping and the fd (recorded
+ * for information only): gmem_destroy() forgets the region, unmaps
+ * nothing.  -EINVAL for an empty or wrapping range, -EEXIST if it
+ * overlaps a region, -ENOSPC when the table is full.
+ */
+int gmem_add_mapped(struct gmem *m, uint64_t gpa, uint64_t size, void *hva, int fd,
+		    uint64_t fd_offset);
 void gmem_destroy(struct gmem *m);
 /* Fault in every page (prealloc); call after NUMA policy is in place. */
 int gmem_populate(struct gmem *m);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_VHOST_VHOST_USER_INT_H
+#define VESSEL_VHOST_VHOST_USER_INT_H
+
+/* State shared by the message handlers (backend.c) and the socket side (conn.c). */
+#include <stddef.h>
+
+#include "util/log.h"
+#include "vhost/vhost-user.h"
+#include "virtio/virtio.h"
+
+/* One region of frontend memory, mapped from its SET_MEM_TABLE fd. */
+struct vhost_user_map {
+	void *base; /* what mmap() returned */
+	size_t len;
+	uint64_t gpa, size, uaddr;
+	uint8_t *hva; /* the region's first byte */
+	int fd;
+};
+
+struct vhost_user_vring;
+
+struct vhost_user_kickctx {
+	struct vhost_user_dev *d;
+	unsigned int q;
+};
+
+struct vhost_user_vring {
+	/* What the frontend set up (vhost-user.rst "Ring states"). */
+	uint16_t num;
+	uint16_t base; /* next avail index (SET_VRING_BASE) */
+	bool has_addr;
+	uint64_t desc_ua, avail_ua, used_ua; /* frontend virtual addresses */
+	int kick_fd, call_fd, err_fd;
+	bool started; /* a kick fd arrived, no GET_VRING_BASE since */
+	bool enabled; /* SET_VRING_ENABLE (with protocol features) */
+	bool live;    /* handed to the virtqueue core */
+	struct vhost_user_kickctx kctx;
+};
+
+struct vhost_user_dev {
+	struct virtio_dev *vd;
+	uint32_t cfg_size;
+	struct gmem *mem;
+	struct evloop *loop;
+	struct vhost_user_dev_hooks hooks;
+
+	int conn_fd;   /* the frontend, or -1 */
+	int listen_fd; /* or -1 */
+	bool owner;
+	bool features_set;
+	uint64_t features; /* SET_FEATURES, with bit 30 */
+	uint64_t protocol_features;
+
+	struct vhost_user_map maps[VHOST_USER_MAX_REGIONS];
+	unsigned int nr_maps;
+	struct vhost_user_vring rings[VIRTIO_MAX_QUEUES];
+
+	struct ratelimit rl;
+	struct vhost_user_stats st;
+};
+
+/* backend.c */
+void vhost_user_rings_reset(struct vhost_user_dev *d);
+/* conn.c: (un)watch a ring's kick fd on the loop. */
+int vhost_user_watch_kick(struct vhost_user_dev *d, unsigned int q);
+void vhost_user_unwatch_kick(struct vhost_user_dev *d, unsigned int q);
+extern const struct virtio_transport_ops vhost_user_tops;
+
+#endif
