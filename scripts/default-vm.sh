@@ -9,7 +9,7 @@ VESSEL="$BUILD/vessel"
 if [ -d /sys/module/kvm_pvm ]; then
 	echo "vessel: this host's /dev/kvm is PVM (no VT-x/AMD-V): guest kernel code is emulated" \
 		"and a stock Linux kernel cannot boot, so 'make run' boots the demo test guest instead."
-	exec "$VESSEL" run --kernel "$BUILD/tests/guests/demo.elf" --cpus 2 --memory 256M
+	exec "$VESSEL" run --kernel "$BUILD/tests/guests/demo.elf" --cpus 2 --memory 256M --rng
 fi
 if [ ! -e /dev/kvm ]; then
 	echo "vessel: /dev/kvm is missing: this host cannot run VMs (see 'vessel host')." >&2
@@ -18,4 +18,4 @@ fi
 ./scripts/linux-image.sh images/linux
 echo "vessel: booting Debian's cloud kernel with a busybox initramfs; Ctrl-A x quits."
 exec "$VESSEL" run --kernel images/linux/vmlinuz --initrd images/linux/initramfs.img \
-	--cmdline "console=ttyS0 reboot=k panic=-1 quiet" --cpus 2 --memory 512M
+	--cmdline "console=ttyS0 reboot=k panic=-1 quiet" --cpus 2 --memory 512M --rng
