@@ -125,3 +125,21 @@ def test_bzimage_boot_protocol(vessel_bin, guests_dir, tmp_path):
     r = boot(vessel_bin, guest, mem="128M", extra=["--initrd", str(initrd)],
              cmdline=f"initrd_size={len(data)} initrd_sum={csum}")
     expect_pass(r)
+
+
+def test_sigterm_stops_a_spinning_guest(vessel_bin, guests_dir):
+    """A CPL0 loop with no exits (emulated on PVM, never leaving KVM_RUN by
+    itself): SIGTERM kicks the vCPUs out and vessel exits 0."""
+    p = subprocess.Popen([vessel_bin, "run", "--kernel", str(guests_dir / "spin.elf"), "--cpus", "2",
+                          "--memory", "64M"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert "spinning" in line, line
+        p.terminate()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
