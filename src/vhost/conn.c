@@ -199,13 +199,16 @@ void vhost_user_unwatch_kick(struct vhost_user_dev *d, unsigned int q)
 
 static void conn_drop(struct vhost_user_dev *d)
 {
-	if (d->conn_fd < 0)
+	int fd = d->conn_fd;
+
+	if (fd < 0)
 		return;
 	if (d->loop)
-		evloop_del(d->loop, d->conn_fd);
-	close(d->conn_fd);
-	d->conn_fd = -1;
+		evloop_del(d->loop, fd);
+	/* Clean up first: the frontend sees the socket close when we are ready again. */
 	vhost_user_dev_disconnect(d);
+	d->conn_fd = -1;
+	close(fd);
 }
 
 static void on_conn(void *opaque, uint32_t events)
