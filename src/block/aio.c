@@ -473,8 +473,11 @@ static int blk_uring_result(struct blk_queue *q, struct blk_req *r, int res)
 	case BLK_OP_WRITE: {
 		size_t want = iov_len_total(r->iov, r->iovcnt);
 
-		if (res == -EINVAL && q->bd->direct)
-			return blk_finish_sync(q, r, 0); /* unaligned O_DIRECT: bounce */
+		/* Unaligned O_DIRECT (the driver bounces), or a mapped qcow2 read
+		 * that failed: the driver's own path gives the final answer. */
+		if ((res == -EINVAL && q->bd->direct) ||
+		    (res < 0 && r->op == BLK_OP_READ && !q->all_uring))
+			return blk_finish_sync(q, r, 0);
 		if (res < 0)
 			return res;
 		if ((size_t)res < want)

@@ -314,6 +314,25 @@ def test_writes_into_qemu_image_with_backing(vessel_bin, tmp_path):
 
 
 @need_qemu
+@pytest.mark.parametrize("compat", ["0.10", "1.1"])
+def test_zeroes_over_data_and_backing(vessel_bin, tmp_path, compat):
+    """convert -n writes zeroes where the target has data or a backing file
+    shows through: qcow2 v2 has no zero clusters, v3 does."""
+    base = tmp_path / "base.qcow2"
+    top = tmp_path / "top.qcow2"
+    qimg("create", "-f", "qcow2", "-o", f"compat={compat}", base, "8M")
+    qio(base, "write -P 0x31 0 8M")
+    qimg("create", "-f", "qcow2", "-o", f"compat={compat}", "-b", "base.qcow2", "-F", "qcow2",
+         top)
+    qio(top, "write -P 0x32 1M 2M")
+    src = tmp_path / "src.raw"
+    write_pattern(src, 8 * MiB, [(0, 512 * 1024), (6 * MiB, 4096)])
+    vimg(vessel_bin, "convert", "-n", "-O", "qcow2", src, top)
+    qemu_check_ok(top)
+    assert qimg("compare", "-f", "raw", "-F", "qcow2", src, top).returncode == 0
+
+
+@need_qemu
 def test_convert_with_backing_B(vessel_bin, tmp_path):
     base = tmp_path / "base.qcow2"
     qimg("create", "-f", "qcow2", base, "8M")
