@@ -493,6 +493,51 @@ static void test_qcow2_backing_reads(void **state)
 	free(want);
 }
 
+/*
+ * Mapped reads on the submitting thread while the worker allocates other
+ * clusters of the same image (the L2 tables and refcounts change under
+ * the reads): every read must return the data of its own range.
+ */
+static void test_qcow2_mixed(void **state)
+{
+	struct fixture *f = *state;
+	const int n = 256;
+	struct blk_req *reqs = calloc((size_t)n * 2, sizeof(*reqs));
+	struct iovec *iov = calloc((size_t)n * 2, sizeof(*iov));
+	uint8_t *data = malloc((size_t)n * 2 * BS), *back = malloc((size_t)n * 2 * BS);
+	struct blk_queue *q;
+	struct actx c = { 0 };
+
+	fill(data, (size_t)n * 2 * BS, 11);
+	for (int i = 0; i < n; i++) /* even blocks first, synchronously */
+		assert_int_equal(blk_pwrite(f->bd, data + 2 * i * BS, BS, (uint64_t)2 * i * BS), 0);
+	assert_int_equal(blk_queue_create(f->bd, 64, &q), 0);
+	for (int i = 0; i < n; i++) {
+		/* write odd block i, read even block i, interleaved */
+		iov[2 * i] = (struct iovec){ data + (2 * i + 1) * BS, BS };
+		reqs[2 * i] = (struct blk_req){ .op = BLK_OP_WRITE,
+						.offset = (uint64_t)(2 * i + 1) * BS,
+						.iov = &iov[2 * i], .iovcnt = 1, .done = req_done,
+						.opaque = &c };
+		iov[2 * i + 1] = (struct iovec){ back + 2 * i * BS, BS };
+		reqs[2 * i + 1] = (struct blk_req){ .op = BLK_OP_READ,
+						    .offset = (uint64_t)2 * i * BS,
+						    .iov = &iov[2 * i + 1], .iovcnt = 1,
+						    .done = req_done, .opaque = &c };
+	}
+	run_all(q, reqs, 2 * n, &c, 64);
+	assert_int_equal(c.errors, 0);
+	for (int i = 0; i < n; i++)
+		assert_memory_equal(back + 2 * i * BS, data + 2 * i * BS, BS);
+	blk_queue_destroy(q);
+	assert_int_equal(blk_pread(f->bd, back, (size_t)n * 2 * BS, 0), 0);
+	assert_memory_equal(back, data, (size_t)n * 2 * BS);
+	free(reqs);
+	free(iov);
+	free(data);
+	free(back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +553,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_qcow2_async_worker, setup_qcow2,
 						teardown_raw),
 		cmocka_unit_test(test_qcow2_backing_reads),
+		cmocka_unit_test_setup_teardown(test_qcow2_mixed, setup_qcow2, teardown_raw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
