@@ -168,7 +168,12 @@ static int convert_write_data(struct convert *c, uint64_t off, size_t len)
 	return 0;
 }
 
-/* Compressed output: whole clusters, each compressed on its own. */
+/*
+ * Compressed output: whole clusters, each compressed on its own.  A
+ * cluster whose content does not come from the source's top layer is left
+ * to the target's backing file (-B); one that reads as zeroes is skipped
+ * on a fresh image and written as zeroes otherwise.
+ */
 static int convert_compressed(struct convert *c)
 {
 	uint64_t cs = c->out->cluster_size ? c->out->cluster_size : 65536;
@@ -176,10 +181,9 @@ static int convert_compressed(struct convert *c)
 
 	while (off < c->total) {
 		size_t len = (size_t)MIN(cs, c->total - off), pos = 0;
-		bool any_data = false;
+		bool need = !c->target_has_backing;
 		int ret;
 
-		/* Skip the cluster without reading if every source range is zero. */
 		while (pos < len) {
 			uint64_t soff, slen, pnum;
 			struct blkdev *s = convert_src(c, off + pos, &soff, &slen);
@@ -190,22 +194,24 @@ static int convert_compressed(struct convert *c)
 			ret = img_chain_status(s, soff, MIN(slen, (uint64_t)(len - pos)), &pnum, &st);
 			if (ret < 0)
 				return convert_err(s, "reading", soff, ret);
-			if (!st.zero && !(c->target_has_backing && (st.depth || !st.allocated)))
-				any_data = true;
-			if (!st.zero || c->target_has_backing || any_data) {
+			if (st.allocated && st.depth == 0)
+				need = true;
+			if (st.zero) {
+				memset(c->buf + pos, 0, (size_t)pnum);
+			} else {
 				ret = blk_pread(s, c->buf + pos, (size_t)pnum, soff);
 				if (ret < 0)
 					return convert_err(s, "reading", soff, ret);
-			} else {
-				memset(c->buf + pos, 0, (size_t)pnum);
 			}
 			pos += (size_t)pnum;
 		}
-		if (any_data && !buf_is_zero(c->buf, len)) {
+		ret = 0;
+		if (need && !buf_is_zero(c->buf, len))
 			ret = blk_write_compressed(c->out, off, c->buf, len);
-			if (ret < 0)
-				return convert_err(c->out, "writing", off, ret);
-		}
+		else if (need && !c->zero_init)
+			ret = img_write_zeroes(c->out, off, len, c->buf, len);
+		if (ret < 0)
+			return convert_err(c->out, "writing", off, ret);
 		off += len;
 		img_progress_update(&c->prog, off);
 	}
@@ -333,7 +339,11 @@ int img_convert(int argc, char **argv)
 		return img_err("format '%s' does not support backing files (-B)", ofmt);
 	if (opts && img_parse_create_opts(ofmt, opts, &co))
 		return 1;
-	if (backing && no_create)
+	if (backing) {
+		co.backing_file = backing;
+		co.backing_fmt = backing_fmt;
+	}
+	if (co.backing_file && no_create)
 		return img_err("-B cannot be used with -n");
 	outpath = argv[argc - 1];
 	c.nsrc = argc - optind - 1;
@@ -354,10 +364,6 @@ int img_convert(int argc, char **argv)
 	}
 	if (!no_create) {
 		co.size = c.total;
-		if (backing) {
-			co.backing_file = backing;
-			co.backing_fmt = backing_fmt;
-		}
 		if (blk_create(ofmt, outpath, &co) < 0)
 			goto out;
 	}
@@ -373,10 +379,11 @@ int img_convert(int argc, char **argv)
 			      outpath, c.out->size, c.total);
 		goto out;
 	}
-	c.target_has_backing = backing != NULL;
+	/* -o backing_file= is the same as -B. */
+	c.target_has_backing = co.backing_file != NULL;
 	/* A fresh image without backing file reads as zeroes everywhere, except a
 	 * raw block device; an existing one (-n) may hold anything. */
-	c.zero_init = !no_create && !backing && co.prealloc == BLK_PREALLOC_OFF;
+	c.zero_init = !no_create && !co.backing_file && co.prealloc == BLK_PREALLOC_OFF;
 	img_progress_init(&c.prog, progress, c.total);
 	ret = c.compress ? convert_compressed(&c) : convert_copy(&c);
 	if (!ret) {

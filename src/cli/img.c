@@ -70,27 +70,47 @@ char *img_backing_path(const char *image, const char *backing)
 
 int img_parse_size(const char *s, uint64_t *out)
 {
-	unsigned long long v;
 	unsigned int shift = 0;
+	const char *p;
 	char *end;
+	double v;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	if (!s || !*s || !(*s >= '0' && *s <= '9'))
+		return -EINVAL;
+	/* Digits, at most one '.', then an optional suffix (qemu-img's "1.5G"). */
+	for (p = s; (*p >= '0' && *p <= '9') || *p == '.'; p++)
+		;
+	if (*p) {
+		const char *sfx = "bkmgtpe";
+		const char *q = strchr(sfx, *p | 0x20);
+
+		if (!q || p[1])
+			return -EINVAL;
+		shift = 10 * (unsigned int)(q - sfx);
+	}
+	if (!memchr(s, '.', (size_t)(p - s))) {
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(s, &end, 10);
+		if (errno || end != p)
+			return -ERANGE;
+		if (shift && n > (UINT64_MAX >> shift))
+			return -ERANGE;
+		*out = (uint64_t)n << shift;
+		return 0;
+	}
+	/* A fraction needs a unit: "1.5" bytes means nothing. */
+	if (!shift)
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	v = strtod(s, &end);
+	if (errno || end != p || v < 0)
 		return -EINVAL;
-	if (*end) {
-		const char *sfx = "bkmgtpe";
-		const char *p = strchr(sfx, end[0] | 0x20);
-
-		if (!p || end[1])
-			return -EINVAL;
-		shift = 10 * (unsigned int)(p - sfx);
-	}
-	if (shift && v > (UINT64_MAX >> shift))
+	v = ldexp(v, (int)shift);
+	if (v >= 18446744073709551616.0)
 		return -ERANGE;
-	*out = (uint64_t)v << shift;
+	*out = (uint64_t)v;
 	return 0;
 }
 

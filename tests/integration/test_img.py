@@ -105,6 +105,10 @@ def test_create_raw_info(vessel_bin, tmp_path):
     assert info["dirty-flag"] is False
     human = vimg(vessel_bin, "info", img).stdout
     assert "virtual size: 10 MiB (10485760 bytes)" in human
+    # qemu-img's size syntax: suffixes and fractions with a suffix.
+    for size, want in (("1.5M", 1572864), ("64k", 65536), ("4096", 4096)):
+        vimg(vessel_bin, "create", "-q", "-f", "raw", img, size)
+        assert os.path.getsize(img) == want, size
 
 
 @need_qemu
@@ -333,7 +337,8 @@ def test_zeroes_over_data_and_backing(vessel_bin, tmp_path, compat):
 
 
 @need_qemu
-def test_convert_with_backing_B(vessel_bin, tmp_path):
+@pytest.mark.parametrize("compress", [[], ["-c"]])
+def test_convert_with_backing_B(vessel_bin, tmp_path, compress):
     base = tmp_path / "base.qcow2"
     qimg("create", "-f", "qcow2", base, "8M")
     qio(base, "write -P 7 0 8M")
@@ -341,7 +346,8 @@ def test_convert_with_backing_B(vessel_bin, tmp_path):
     qimg("create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top)
     qio(top, "write -P 8 1M 64k", "write -z 2M 64k")
     out = tmp_path / "out.qcow2"
-    vimg(vessel_bin, "convert", "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2", top, out)
+    vimg(vessel_bin, "convert", *compress, "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2",
+         top, out)
     qemu_check_ok(out)
     assert qimg("compare", top, out).returncode == 0
     # Only the overlay's clusters were copied.
