@@ -76,19 +76,30 @@ bool qcow2_cache_dirty(const struct qcow2_cache *c)
 	return false;
 }
 
-int qcow2_cache_flush(struct qcow2_cache *c)
+/* Write every dirty entry (dependency first); *wrote tells whether any was. */
+static int cache_write_all(struct qcow2_cache *c, bool *wrote)
 {
-	bool wrote = false;
 	int r;
 
+	*wrote = false;
 	for (int i = 0; i < c->n; i++) {
 		if (!c->e[i].dirty)
 			continue;
 		r = cache_write_entry(c, &c->e[i]);
 		if (r)
 			return r;
-		wrote = true;
+		*wrote = true;
 	}
+	return 0;
+}
+
+int qcow2_cache_flush(struct qcow2_cache *c)
+{
+	bool wrote;
+	int r = cache_write_all(c, &wrote);
+
+	if (r)
+		return r;
 	if (wrote && fdatasync(c->s->fd) < 0)
 		return -errno;
 	return 0;
@@ -133,7 +144,10 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t off, bool fresh, uint8_t **d
 		return -ENOMEM;
 	}
 	if (victim->offset && victim->dirty) {
-		r = cache_write_entry(c, victim);
+		/* write back all dirty entries at once: one dependency flush for all */
+		bool wrote;
+
+		r = cache_write_all(c, &wrote);
 		if (r)
 			return r;
 	}

@@ -359,32 +359,31 @@ int qcow2_check(struct blkdev *bd, int repair, struct qcow2_check_result *res)
 			return r;
 	}
 	r = run_check(s, res, 0);
-	if (r || !repair || (!res->leaks && !res->corruptions))
+	if (r || !repair)
 		return r;
 	first = *res;
 	if ((repair & QCOW2_CHECK_REPAIR_ERRORS) && first.corruptions) {
 		r = qcow2_rebuild_refcounts(s);
 		if (!r)
 			r = qcow2_update_l1_refs(s, s->l1, s->l1_size, 0, true);
-		if (r)
-			return r;
-		if (s->incompat & QCOW2_INCOMPAT_CORRUPT) {
-			uint8_t b[8];
-
-			qcow2_put64(b, s->incompat & ~QCOW2_INCOMPAT_CORRUPT);
-			r = qcow2_update_header_fields(s, 72, b, 8);
-			if (r)
-				return r;
-			s->incompat &= ~QCOW2_INCOMPAT_CORRUPT;
-		}
-	} else {
+	} else if (first.leaks) {
 		r = run_check(s, res, QCOW2_CHECK_REPAIR_LEAKS);
-		if (r)
-			return r;
 	}
-	r = run_check(s, res, 0);
+	if (!r)
+		r = run_check(s, res, 0);
 	if (r)
 		return r;
+	/* a full repair that leaves the image clean also clears the corrupt bit */
+	if ((repair & QCOW2_CHECK_REPAIR_ERRORS) && !res->corruptions && !res->check_errors &&
+	    (s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
+		uint8_t b[8];
+
+		qcow2_put64(b, s->incompat & ~QCOW2_INCOMPAT_CORRUPT);
+		r = qcow2_update_header_fields(s, 72, b, 8);
+		if (r)
+			return r;
+		s->incompat &= ~QCOW2_INCOMPAT_CORRUPT;
+	}
 	res->leaks_fixed = first.leaks > res->leaks ? first.leaks - res->leaks : 0;
 	res->corruptions_fixed =
 		first.corruptions > res->corruptions ? first.corruptions - res->corruptions : 0;

@@ -186,11 +186,7 @@ int qcow2_write_compressed(struct blkdev *bd, uint64_t off, const void *buf, siz
 	qcow2_put64(l2 + (uint64_t)l2i * 8, desc);
 	qcow2_cache_mark_dirty(&s->l2_cache, l2);
 	qcow2_cache_put(&s->l2_cache, l2);
-	if ((old & QCOW2_OFLAG_COMPRESSED) || (old & QCOW2_OFFSET_MASK)) {
-		r = s->dirty_set ? 0 : qcow2_cache_flush(&s->l2_cache);
-		if (!r)
-			r = qcow2_free_l2_entry(s, old);
-	}
+	r = qcow2_defer_free(s, old, false);
 out:
 	free(in);
 	return r;

@@ -156,6 +156,14 @@ struct qcow2_state {
 	uint64_t comp_next;  /* next byte for compressed data, 0 if none */
 	bool dirty_set;	     /* we set the dirty bit (lazy refcounts) */
 	uint8_t *hdr;	     /* raw header (header_length bytes), kept up to date */
+
+	/*
+	 * Replaced L2 entries whose clusters lose a reference once the L2
+	 * tables that dropped them are on disk (next metadata flush).  Bit 0
+	 * (the zero flag, meaningless here) asks to punch a hole if freed.
+	 */
+	uint64_t *pending;
+	size_t nb_pending, max_pending;
 	bool corrupt_warned;
 
 	/* bounce buffers (cluster_size each) */
@@ -250,6 +258,8 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off);
 int qcow2_free_clusters(struct qcow2_state *s, uint64_t off, uint64_t len);
 /* Drop the references held by an L2 entry (data, compressed, zero-alloc). */
 int qcow2_free_l2_entry(struct qcow2_state *s, uint64_t l2e);
+/* Queue that for after the next L2 flush (punch: free the host space too). */
+int qcow2_defer_free(struct qcow2_state *s, uint64_t l2e, bool punch);
 /* Writes dirty refcount blocks and L2 tables in dependency order. */
 int qcow2_flush_metadata(struct qcow2_state *s);
 /* Mark the image dirty before the first metadata write with lazy refcounts. */

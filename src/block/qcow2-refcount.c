@@ -103,38 +103,6 @@ int qcow2_refcount_get(struct qcow2_state *s, uint64_t cluster, uint64_t *ref)
 }
 
 /*
- * Give table index ti a refcount block.  Nothing in its range is in use
- * (no block covers it), so the block goes into the first cluster of the
- * range and describes itself.  The block reaches the disk before the
- * refcount table entry that points at it.
- */
-static int alloc_refblock(struct qcow2_state *s, uint64_t ti)
-{
-	uint64_t off = (ti << s->rb_bits) << s->cluster_bits;
-	uint8_t ent[8];
-	uint8_t *rb;
-	int r;
-
-	r = qcow2_check_overlap(s, off, s->cluster_size);
-	if (r)
-		return r;
-	r = qcow2_cache_get(&s->rb_cache, off, true, &rb);
-	if (r)
-		return r;
-	qcow2_refcount_block_set(s, rb, 0, 1);
-	qcow2_cache_put(&s->rb_cache, rb);
-	r = qcow2_cache_flush(&s->rb_cache);
-	if (r)
-		return r;
-	qcow2_put64(ent, off);
-	r = pwrite_full(s->fd, ent, 8, (off_t)(s->reftable_offset + ti * 8));
-	if (r)
-		return r;
-	s->reftable[ti] = off;
-	return 0;
-}
-
-/*
  * Grow the refcount table so that it has an entry for `need_ti`.  The new
  * table and the refcount blocks describing it go to a fresh area past
  * everything the old table covers; then the header switches to the new
@@ -272,13 +240,14 @@ int qcow2_refcount_update(struct qcow2_state *s, uint64_t off, uint64_t len, int
 	return 0;
 }
 
-int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out)
+/* Find n free clusters in a row from the hint; grows the refcount table if needed. */
+static int find_free_run(struct qcow2_state *s, uint64_t n, uint64_t *out)
 {
 	uint64_t mask = (1ull << s->rb_bits) - 1;
 	int r;
 
 restart:
-	for (uint64_t c = s->free_hint, start = 0, run = 0; run < n;) {
+	for (uint64_t c = s->free_hint, start = 0, run = 0;;) {
 		uint64_t ti = c >> s->rb_bits, rbo, end = (ti + 1) << s->rb_bits;
 		uint8_t *rb;
 
@@ -302,40 +271,147 @@ restart:
 				start = c;
 			run += take;
 			c += take;
-		} else {
-			r = qcow2_cache_get(&s->rb_cache, rbo, false, &rb);
-			if (r)
-				return r;
-			for (; c < end && run < n; c++) {
-				if (qcow2_refcount_block_get(s, rb, c & mask)) {
-					run = 0;
-					continue;
-				}
-				if (!run)
-					start = c;
-				run++;
+			if (run == n) {
+				*out = start;
+				return 0;
 			}
-			qcow2_cache_put(&s->rb_cache, rb);
-		}
-		if (run < n)
 			continue;
-		/* every cluster of the run needs a refcount block before use */
-		for (uint64_t t = start >> s->rb_bits; t <= (start + n - 1) >> s->rb_bits; t++) {
-			if (t >= s->reftable_size) {
-				r = grow_reftable(s, t);
-				if (r)
-					return r;
-				goto restart;
+		}
+		r = qcow2_cache_get(&s->rb_cache, rbo, false, &rb);
+		if (r)
+			return r;
+		for (; c < end && run < n; c++) {
+			if (qcow2_refcount_block_get(s, rb, c & mask)) {
+				run = 0;
+				continue;
 			}
-			r = refblock_offset(s, t, &rbo);
+			if (!run)
+				start = c;
+			run++;
+		}
+		qcow2_cache_put(&s->rb_cache, rb);
+		if (run == n) {
+			*out = start;
+			return 0;
+		}
+	}
+}
+
+/* Table indexes in [first, last] without a refcount block (count, and list if given). */
+static int missing_refblocks(struct qcow2_state *s, uint64_t first, uint64_t last, uint64_t *list,
+			     uint64_t *count)
+{
+	uint64_t m = 0, rbo;
+	int r;
+
+	for (uint64_t t = first >> s->rb_bits; t <= last >> s->rb_bits; t++) {
+		if (t >= s->reftable_size) {
+			m++; /* the caller grows the table first */
+			continue;
+		}
+		r = refblock_offset(s, t, &rbo);
+		if (r)
+			return r;
+		if (!rbo) {
+			if (list)
+				list[m] = t;
+			m++;
+		}
+	}
+	*count = m;
+	return 0;
+}
+
+/*
+ * Create the refcount blocks for table indexes list[0..m) in clusters
+ * pos..pos+m (free, past the run they serve, so the run stays
+ * contiguous).  A new block that lies in a range described by another new
+ * block is counted there; otherwise in its range's existing block.  The
+ * blocks reach the disk before the table entries that point at them.
+ */
+static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t *list,
+			     uint64_t m)
+{
+	uint64_t cs = s->cluster_size, mask = (1ull << s->rb_bits) - 1;
+	uint8_t *buf = calloc(1, cs), ent[8];
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	r = qcow2_check_overlap(s, pos << s->cluster_bits, m << s->cluster_bits);
+	for (uint64_t j = 0; j < m && !r; j++) {
+		memset(buf, 0, cs);
+		for (uint64_t k = 0; k < m; k++)
+			if (((pos + k) >> s->rb_bits) == list[j])
+				qcow2_refcount_block_set(s, buf, (pos + k) & mask, 1);
+		r = pwrite_full(s->fd, buf, cs, (off_t)((pos + j) << s->cluster_bits));
+	}
+	free(buf);
+	if (!r && fdatasync(s->fd) < 0)
+		r = -errno;
+	if (r)
+		return r;
+	if (((pos + m) << s->cluster_bits) > s->file_size)
+		s->file_size = (pos + m) << s->cluster_bits;
+	for (uint64_t j = 0; j < m && !r; j++) {
+		qcow2_put64(ent, (pos + j) << s->cluster_bits);
+		r = pwrite_full(s->fd, ent, 8, (off_t)(s->reftable_offset + list[j] * 8));
+		if (!r)
+			s->reftable[list[j]] = (pos + j) << s->cluster_bits;
+	}
+	/* new blocks lying in ranges that already had a block */
+	for (uint64_t k = 0; k < m && !r; k++) {
+		bool self = false;
+
+		for (uint64_t j = 0; j < m; j++)
+			self |= ((pos + k) >> s->rb_bits) == list[j];
+		if (!self)
+			r = qcow2_refcount_update(s, (pos + k) << s->cluster_bits, cs, 1);
+	}
+	return r;
+}
+
+int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out)
+{
+	uint64_t extra = 0, start = 0, m, *list;
+	int r;
+
+	for (;;) {
+		r = find_free_run(s, n + extra, &start);
+		if (r)
+			return r;
+		/* refcount blocks the run (and the blocks themselves) still need */
+		m = 0;
+		for (;;) {
+			uint64_t m2;
+
+			r = missing_refblocks(s, start, start + n + m - 1, NULL, &m2);
 			if (r)
 				return r;
-			if (!rbo) {
-				r = alloc_refblock(s, t);
-				if (r)
-					return r;
-				goto restart;
-			}
+			if (m2 <= m)
+				break;
+			m = m2;
+		}
+		if (m > extra) {
+			extra = m;
+			continue;
+		}
+		if (((start + n + m - 1) >> s->rb_bits) >= s->reftable_size) {
+			r = grow_reftable(s, (start + n + m - 1) >> s->rb_bits);
+			if (r)
+				return r;
+			continue;
+		}
+		if (m) {
+			list = malloc(sizeof(*list) * m);
+			if (!list)
+				return -ENOMEM;
+			r = missing_refblocks(s, start, start + n + m - 1, list, &m);
+			if (!r)
+				r = install_refblocks(s, start + n, list, m);
+			free(list);
+			if (r)
+				return r;
 		}
 		r = qcow2_check_overlap(s, start << s->cluster_bits, n << s->cluster_bits);
 		if (r)
@@ -344,11 +420,10 @@ restart:
 		if (r)
 			return r;
 		if (start == s->free_hint)
-			s->free_hint = start + n;
+			s->free_hint = start + n + m;
 		*out = start << s->cluster_bits;
 		return 0;
 	}
-	return -EIO;
 }
 
 int qcow2_free_clusters(struct qcow2_state *s, uint64_t off, uint64_t len)
@@ -379,13 +454,71 @@ int qcow2_free_l2_entry(struct qcow2_state *s, uint64_t l2e)
 	return qcow2_refcount_update(s, off, s->cluster_size, -1);
 }
 
+static int free_one(struct qcow2_state *s, uint64_t e)
+{
+	uint64_t off = e & QCOW2_OFFSET_MASK, ref;
+	int r = qcow2_free_l2_entry(s, e & ~QCOW2_OFLAG_ZERO);
+
+	if (r || !(e & QCOW2_OFLAG_ZERO) || (e & QCOW2_OFLAG_COMPRESSED))
+		return r;
+	if (qcow2_refcount_get(s, off >> s->cluster_bits, &ref) == 0 && ref == 0)
+		(void)fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				(off_t)s->cluster_size);
+	return 0;
+}
+
+static int apply_pending(struct qcow2_state *s)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < s->nb_pending && !r; i++)
+		r = free_one(s, s->pending[i]);
+	s->nb_pending = 0;
+	return r;
+}
+
+int qcow2_defer_free(struct qcow2_state *s, uint64_t l2e, bool punch)
+{
+	int r;
+
+	if (!(l2e & QCOW2_OFLAG_COMPRESSED) && !(l2e & QCOW2_OFFSET_MASK))
+		return 0;
+	l2e = (l2e & ~QCOW2_OFLAG_ZERO) | (punch ? QCOW2_OFLAG_ZERO : 0);
+	if (s->dirty_set)
+		return free_one(s, l2e); /* lazy refcounts: no order to keep */
+	if (s->nb_pending == s->max_pending) {
+		size_t n = s->max_pending ? s->max_pending * 2 : 256;
+		uint64_t *p;
+
+		if (n > 65536) {
+			r = qcow2_flush_metadata(s);
+			if (r)
+				return r;
+			return qcow2_defer_free(s, l2e, punch);
+		}
+		p = realloc(s->pending, n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		s->pending = p;
+		s->max_pending = n;
+	}
+	s->pending[s->nb_pending++] = l2e;
+	return 0;
+}
+
 int qcow2_flush_metadata(struct qcow2_state *s)
 {
 	int r = qcow2_cache_flush(&s->rb_cache);
 
-	if (r)
-		return r;
-	return qcow2_cache_flush(&s->l2_cache);
+	if (!r)
+		r = qcow2_cache_flush(&s->l2_cache);
+	/* the L2 tables no longer reference these clusters on disk */
+	if (!r && s->nb_pending) {
+		r = apply_pending(s);
+		if (!r)
+			r = qcow2_cache_flush(&s->rb_cache);
+	}
+	return r;
 }
 
 int qcow2_mark_dirty(struct qcow2_state *s)

@@ -26,25 +26,16 @@ static bool l2e_holds_clusters(uint64_t e)
 	return (e & QCOW2_OFLAG_COMPRESSED) || (e & QCOW2_OFFSET_MASK);
 }
 
-/* Drop the references of replaced L2 entries once the new L2 table is on disk. */
-static int release_old(struct qcow2_state *s, const uint64_t *old, uint64_t n)
+/*
+ * Drop the references of replaced L2 entries, once the changed L2 table
+ * is on disk: queued until the next metadata flush.
+ */
+static int release_old(struct qcow2_state *s, const uint64_t *old, uint64_t n, bool punch)
 {
-	bool any = false;
 	int r;
 
-	for (uint64_t i = 0; i < n; i++)
-		any |= l2e_holds_clusters(old[i]);
-	if (!any)
-		return 0;
-	if (!s->dirty_set) {
-		r = qcow2_cache_flush(&s->l2_cache);
-		if (r)
-			return r;
-	}
 	for (uint64_t i = 0; i < n; i++) {
-		if (!l2e_holds_clusters(old[i]))
-			continue;
-		r = qcow2_free_l2_entry(s, old[i]);
+		r = qcow2_defer_free(s, old[i], punch);
 		if (r)
 			return r;
 	}
@@ -146,7 +137,7 @@ static int write_in_table(struct qcow2_state *s, uint8_t *l2, const struct iovec
 					    (host + i * cs) | QCOW2_OFLAG_COPIED);
 			}
 			qcow2_cache_mark_dirty(&s->l2_cache, l2);
-			r = release_old(s, old, k);
+			r = release_old(s, old, k, false);
 			free(old);
 			if (r)
 				return r;
@@ -206,19 +197,6 @@ static int write_zero_bytes(struct qcow2_state *s, uint64_t off, uint64_t len)
 	}
 	free(z);
 	return r;
-}
-
-static void punch_freed(struct qcow2_state *s, const uint64_t *old, uint64_t n)
-{
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t off = old[i] & QCOW2_OFFSET_MASK, ref;
-
-		if ((old[i] & QCOW2_OFLAG_COMPRESSED) || !off)
-			continue;
-		if (qcow2_refcount_get(s, off >> s->cluster_bits, &ref) == 0 && ref == 0)
-			fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-				  (off_t)s->cluster_size);
-	}
 }
 
 /* The L2 table for an update: copied first if shared, allocated only if asked. */
@@ -315,12 +293,10 @@ int qcow2_zero_or_discard(struct qcow2_state *s, uint64_t off, uint64_t len, boo
 				old[nold++] = e;
 		}
 		qcow2_cache_mark_dirty(&s->l2_cache, l2);
-		r = release_old(s, old, nold);
+		r = release_old(s, old, nold, !zero || may_unmap);
 		qcow2_cache_put(&s->l2_cache, l2);
 		if (r)
 			break;
-		if (!zero || may_unmap)
-			punch_freed(s, old, nold);
 		g += n << s->cluster_bits;
 	}
 	free(old);

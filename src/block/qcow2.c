@@ -516,7 +516,8 @@ static int cache_entries(uint32_t cs)
 {
 	uint32_t n = (uint32_t)(2 * MiB / cs);
 
-	return (int)MAX(4u, MIN(n, 64u));
+	/* small clusters: more, cheap tables (256 x 512 B); 2 MiB ones: at least 4 */
+	return (int)MAX(4u, MIN(n, 256u));
 }
 
 int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
@@ -662,6 +663,7 @@ void qcow2_close_state(struct blkdev *bd)
 	free(s->dbuf);
 	free(s->cow_head);
 	free(s->cow_tail);
+	free(s->pending);
 	if (s->zstd_dctx)
 		ZSTD_freeDCtx(s->zstd_dctx);
 	free(s);

@@ -1144,6 +1144,109 @@ static void test_crash_consistency(void **state)
 	unlink(img);
 }
 
+/* ---- corrupt bit, refcount table growth, v2 snapshots ------------------------ */
+
+static void test_corrupt_bit(void **state)
+{
+	char *img = tpath("corrupt.qcow2");
+	struct qcow2_check_result res;
+	struct qcow2_info info;
+	struct blkdev *bd;
+	uint8_t buf[512];
+
+	xcreate(img, MiB, 65536);
+	bd = xopen(img, false);
+	memset(buf, 0x11, sizeof(buf));
+	assert_int_equal(blk_pwrite(bd, buf, sizeof(buf), 0), 0);
+	blk_close(bd);
+	put_be(img, 72, 8, 1ull << 1); /* incompatible bit 1: corrupt */
+	bd = xopen(img, false);
+	assert_int_equal(qcow2_info(bd, &info), 0);
+	assert_true(info.corrupt);
+	assert_int_equal(blk_pread(bd, buf, sizeof(buf), 0), 0); /* reads still work */
+	assert_int_equal(buf[0], 0x11);
+	assert_int_equal(blk_pwrite(bd, buf, sizeof(buf), 0), -EROFS);
+	assert_int_equal(blk_discard(bd, 0, 65536), -EROFS);
+	assert_int_equal(qcow2_snapshot_create(bd, "x"), -EROFS);
+	/* a full repair clears it once the image checks clean */
+	put_be(img, refcount_pos(img, 40), 2, 1); /* something to repair */
+	assert_int_equal(truncate(img, 41 * 65536), 0);
+	blk_close(bd);
+	bd = xopen(img, false);
+	assert_int_equal(qcow2_check(bd, QCOW2_CHECK_REPAIR_ALL, &res), 0);
+	blk_close(bd);
+	bd = xopen(img, false);
+	assert_int_equal(qcow2_info(bd, &info), 0);
+	assert_false(info.corrupt);
+	assert_int_equal(blk_pwrite(bd, buf, sizeof(buf), 0), 0);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	unlink(img);
+}
+
+static void test_refcount_table_growth(void **state)
+{
+	const size_t size = 6 * MiB;
+	uint8_t *model = calloc(1, size);
+	char *img = tpath("grow.qcow2"), *raw = tpath("grow.raw");
+	struct blk_create_opts o = { .size = size, .cluster_size = 512, .refcount_bits = 64 };
+	struct blkdev *bd;
+
+	assert_non_null(model);
+	/* 512-byte clusters, 64-bit refcounts: a refcount block covers 32 KiB and
+	 * the first one-cluster table 2 MiB of file, so the table must grow */
+	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(get_be(img, 56, 4), 1);
+	bd = xopen(img, false);
+	for (uint64_t off = 0; off < size; off += MiB)
+		mwrite(bd, model, off + 7, MiB - 100, (uint32_t)off);
+	assert_int_equal(qcow2_snapshot_create(bd, "s"), 0);
+	mwrite(bd, model, 1000, 3 * MiB, 101);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_true(get_be(img, 56, 4) > 1);
+	assert_int_equal(qcheck(img), 0);
+	write_raw(raw, model, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	unlink(img);
+	unlink(raw);
+	free(model);
+}
+
+static void test_v2_snapshots(void **state)
+{
+	const size_t size = 2 * MiB;
+	uint8_t *model = calloc(1, size), *m1 = malloc(size);
+	char *img = tpath("v2snap.qcow2"), *raw = tpath("v2snap.raw");
+	struct blk_create_opts o = { .size = size, .cluster_size = 4096, .compat_v2 = true };
+	struct blkdev *bd;
+
+	assert_non_null(model);
+	assert_int_equal(qcow2_create(img, &o), 0);
+	bd = xopen(img, false);
+	mwrite(bd, model, 0, MiB, 111);
+	assert_int_equal(qcow2_snapshot_create(bd, "one"), 0);
+	memcpy(m1, model, size);
+	mwrite(bd, model, 5000, MiB, 112);
+	assert_int_equal(blk_write_zeroes(bd, 0, 8192, true), 0);
+	memset(model, 0, 8192);
+	read_all_compare(bd, model, size);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	assert_int_equal(sh("%s snapshot -a one %s", qimg(), img), 0);
+	write_raw(raw, m1, size);
+	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
+	bd = xopen(img, false);
+	read_all_compare(bd, m1, size);
+	assert_int_equal(qcow2_snapshot_delete(bd, "one"), 0);
+	blk_close(bd);
+	assert_int_equal(qcheck(img), 0);
+	unlink(img);
+	unlink(raw);
+	free(model);
+	free(m1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1165,9 +1268,16 @@ int main(void)
 		cmocka_unit_test(test_check_repair),
 		cmocka_unit_test(test_malicious_headers),
 		cmocka_unit_test(test_malicious_tables),
+		cmocka_unit_test(test_corrupt_bit),
+		cmocka_unit_test(test_refcount_table_growth),
+		cmocka_unit_test(test_v2_snapshots),
 		cmocka_unit_test(test_differential),
 		cmocka_unit_test(test_crash_consistency),
 	};
 
+	/* QCOW2_TEST=pattern runs a subset (cmocka filter syntax) */
+	if (getenv("QCOW2_TEST"))
+		cmocka_set_test_filter(getenv("QCOW2_TEST"));
+	log_set_level(getenv("QCOW2_VERBOSE") ? LOG_DEBUG : LOG_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
