@@ -76,6 +76,112 @@ static int commit_copy(struct blkdev *top, struct blkdev *base, uint8_t *buf, bo
 	return 0;
 }
 
+/*
+ * Status of [off, off+len) in the layers above `base`: *decided is false
+ * if none of them has the range (the base keeps its content), else *zero
+ * says whether it reads as zeroes.
+ */
+static int commit_status(struct blkdev *top, struct blkdev *base, uint64_t off, uint64_t len,
+			 uint64_t *pnum, bool *decided, bool *zero)
+{
+	struct blkdev *l = top;
+
+	*decided = false;
+	*zero = false;
+	while (l && l != base) {
+		uint64_t host;
+		int st, ret;
+
+		ret = blk_block_status(l, off, len, pnum, &st, &host);
+		if (ret < 0)
+			return ret;
+		len = *pnum;
+		if (st & BLK_STATUS_ALLOCATED) {
+			*decided = true;
+			*zero = st & BLK_STATUS_ZERO;
+			return 0;
+		}
+		if (l->backing && off >= l->backing->size) {
+			*decided = *zero = true; /* past a smaller backing file: zeroes */
+			return 0;
+		}
+		l = l->backing;
+	}
+	return 0;
+}
+
+/*
+ * commit -b BASE deeper in the chain: everything the layers above BASE
+ * have goes into BASE.  As with qemu-img, -b implies -d: the images above
+ * stay as they are.
+ */
+static int commit_deep(const char *path, const char *fmt, const char *base_arg, uint8_t *buf,
+		       bool progress, bool quiet)
+{
+	struct blkdev *top = NULL, *base = NULL, *l;
+	struct img_progress prog;
+	uint64_t off = 0;
+	int ret = 1;
+
+	if (img_open(path, fmt, true, false, &top) < 0)
+		return 1;
+	for (l = top->backing; l && !same_file(l->path, base_arg); l = l->backing)
+		;
+	if (!l) {
+		ret = img_err("commit: '%s' is not in the backing chain of '%s'", base_arg, path);
+		goto out;
+	}
+	if (img_open(l->path, blk_format(l), false, false, &base) < 0)
+		goto out;
+	if (base->size < top->size && blk_resize(base, top->size) < 0) {
+		ret = img_err("commit: cannot grow '%s' to the overlay's size", base->path);
+		goto out;
+	}
+	img_progress_init(&prog, progress, top->size);
+	while (off < top->size) {
+		uint64_t pnum;
+		bool decided, zero;
+		int r = commit_status(top, l, off, MIN(top->size - off, (uint64_t)IMG_CHUNK), &pnum,
+				      &decided, &zero);
+
+		if (r < 0) {
+			ret = io_err(top, "reading", off, r);
+			goto out;
+		}
+		if (decided && zero) {
+			r = blk_write_zeroes(base, off, pnum, false);
+			if (r == -ENOTSUP) {
+				memset(buf, 0, (size_t)pnum);
+				r = blk_pwrite(base, buf, (size_t)pnum, off);
+			}
+		} else if (decided) {
+			r = blk_pread(top, buf, (size_t)pnum, off);
+			if (r < 0) {
+				ret = io_err(top, "reading", off, r);
+				goto out;
+			}
+			r = blk_pwrite(base, buf, (size_t)pnum, off);
+		}
+		if (r < 0) {
+			ret = io_err(base, "writing", off, r);
+			goto out;
+		}
+		off += pnum;
+		img_progress_update(&prog, off);
+	}
+	img_progress_end(&prog);
+	if ((ret = blk_flush(base)) < 0) {
+		ret = io_err(base, "flushing", 0, ret);
+		goto out;
+	}
+	if (!quiet)
+		printf("Image committed.\n");
+out:
+	blk_close(base);
+	blk_close(top);
+	return ret;
+}
+
 int img_commit(int argc, char **argv)
 {
 	const char *fmt = NULL, *base_arg = NULL;
@@ -114,6 +220,9 @@ int img_commit(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return img_err("commit: expected exactly one file name");
+	/* As qemu-img: the top image is emptied only when -b is not given. */
+	if (base_arg)
+		keep = true;
 	if (img_open(argv[optind], fmt, false, true, &top) < 0)
 		return 1;
 	if (!top->backing_file) {
@@ -127,9 +236,9 @@ int img_commit(int argc, char **argv)
 		goto out;
 	}
 	if (base_arg && !same_file(base_arg, bpath)) {
-		ret = img_err("commit: -b '%s' is not the backing file of '%s' ('%s'); only the "
-			      "immediate backing file is supported",
-			      base_arg, top->path, bpath);
+		blk_close(top);
+		top = NULL;
+		ret = commit_deep(argv[optind], fmt, base_arg, buf, progress, quiet);
 		goto out;
 	}
 	/* The base keeps its own backing chain: partial writes may need it. */

@@ -510,6 +510,27 @@ def test_commit(vessel_bin, tmp_path):
 
 
 @need_qemu
+def test_commit_into_deeper_base(vessel_bin, tmp_path):
+    a, b, c = (tmp_path / n for n in ("a.qcow2", "b.qcow2", "c.qcow2"))
+    qimg("create", "-f", "qcow2", a, "8M")
+    qio(a, "write -P 1 0 8M")
+    qimg("create", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", b)
+    qio(b, "write -P 2 1M 1M", "write -z 5M 64k")
+    qimg("create", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", c)
+    qio(c, "write -P 3 1536k 1M")
+    want = qemu_raw(c, tmp_path, "want.raw")
+    vimg(vessel_bin, "commit", "-b", a, c)
+    qemu_check_ok(a)
+    assert qimg("compare", "-f", "raw", "-F", "qcow2", want, a).returncode == 0
+    # -b implies -d: the images above keep their data.
+    assert qimg("compare", "-f", "raw", "-F", "qcow2", want, c).returncode == 0
+    m = json.loads(qimg("map", "--output", "json", c).stdout)
+    assert any(e["depth"] == 0 and e["data"] for e in m)
+    r = vimg(vessel_bin, "commit", "-b", tmp_path / "nosuch.qcow2", c, check=False)
+    one_line_error(r)
+
+
+@need_qemu
 def test_rebase_safe_unsafe_and_flatten(vessel_bin, tmp_path):
     a, b, top = tmp_path / "a.qcow2", tmp_path / "b.qcow2", tmp_path / "top.qcow2"
     qimg("create", "-f", "qcow2", a, "8M")
