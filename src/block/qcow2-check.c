@@ -242,7 +242,8 @@ int qcow2_rebuild_refcounts(struct qcow2_state *s)
 			if (cl >= area && cl < area + nrb + tc)
 				v = 1;
 			if (v > s->refcount_max) {
-				log_err("qcow2: refcount %llu of cluster 0x%llx does not fit in %u bits",
+				log_err("qcow2: refcount %llu of cluster 0x%llx does not fit in %u "
+					"bits",
 					(unsigned long long)v, (unsigned long long)(cl * cs),
 					s->refcount_bits);
 				r = -ERANGE;

@@ -51,8 +51,7 @@ int qcow2_iov_slice(const struct iovec *iov, int cnt, size_t off, size_t len, st
 	return len ? -EINVAL : n;
 }
 
-static void iov_copy(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len,
-		     int dir)
+static void iov_copy(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len, int dir)
 {
 	char *p = buf;
 
@@ -304,7 +303,8 @@ int qcow2_read_cluster_data(struct qcow2_state *s, uint64_t l2e, uint64_t gofs, 
 				return r;
 			r = qcow2_decompress(s, s->cbuf, clen, s->dbuf);
 			if (r) {
-				log_err("qcow2: compressed cluster at 0x%llx (guest 0x%llx) is corrupt",
+				log_err("qcow2: compressed cluster at 0x%llx (guest 0x%llx) is "
+					"corrupt",
 					(unsigned long long)coff, (unsigned long long)gofs);
 				return r;
 			}

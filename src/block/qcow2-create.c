@@ -19,7 +19,9 @@
 
 static int backing_size(const char *path, const struct blk_create_opts *o, uint64_t *size)
 {
-	struct blk_open_opts bo = { .format = o->backing_fmt, .readonly = true, .no_backing = true };
+	struct blk_open_opts bo = { .format = o->backing_fmt,
+				    .readonly = true,
+				    .no_backing = true };
 	struct blkdev *b;
 	char *full = NULL, *dup;
 	int r;

@@ -127,8 +127,7 @@ static int qcow2_drv_resize(struct blkdev *bd, uint64_t new_size)
 	return 0;
 }
 
-static int qcow2_drv_write_compressed(struct blkdev *bd, uint64_t off, const void *buf,
-				      size_t len)
+static int qcow2_drv_write_compressed(struct blkdev *bd, uint64_t off, const void *buf, size_t len)
 {
 	return qcow2_write_compressed(bd, off, buf, len);
 }

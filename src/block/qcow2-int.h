@@ -35,7 +35,8 @@
 #define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
 #define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
 #define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
-#define QCOW2_INCOMPAT_KNOWN (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION)
+#define QCOW2_INCOMPAT_KNOWN \
+	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
 
@@ -92,7 +93,7 @@ struct qcow2_snapshot {
 	uint64_t vm_clock_nsec;
 	uint64_t vm_state_size;
 	uint64_t disk_size;
-	uint64_t icount; /* UINT64_MAX: absent */
+	uint64_t icount;     /* UINT64_MAX: absent */
 	uint32_t extra_size; /* extra data we write back (>= 16 for v3) */
 	uint8_t *extra;	     /* raw extra data beyond the fields we know */
 	uint32_t extra_unknown;
@@ -151,11 +152,11 @@ struct qcow2_state {
 	struct qcow2_cache l2_cache;
 	struct qcow2_cache rb_cache;
 
-	uint64_t file_size;  /* current length of the image file */
-	uint64_t free_hint;  /* cluster index where free cluster search starts */
-	uint64_t comp_next;  /* next byte for compressed data, 0 if none */
-	bool dirty_set;	     /* we set the dirty bit (lazy refcounts) */
-	uint8_t *hdr;	     /* raw header (header_length bytes), kept up to date */
+	uint64_t file_size; /* current length of the image file */
+	uint64_t free_hint; /* cluster index where free cluster search starts */
+	uint64_t comp_next; /* next byte for compressed data, 0 if none */
+	bool dirty_set;	    /* we set the dirty bit (lazy refcounts) */
+	uint8_t *hdr;	    /* raw header (header_length bytes), kept up to date */
 
 	/*
 	 * Replaced L2 entries whose clusters lose a reference once the L2
@@ -311,8 +312,8 @@ int qcow2_file_pwritev(struct qcow2_state *s, const struct iovec *iov, int iovcn
 int qcow2_read_snapshots(struct qcow2_state *s);
 void qcow2_free_snapshots(struct qcow2_state *s);
 /* Add addend to every cluster reachable from an L1 table; fix OFLAG_COPIED if active. */
-int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_size,
-			 int addend, bool active);
+int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_size, int addend,
+			 bool active);
 
 /* qcow2-check.c */
 int qcow2_rebuild_refcounts(struct qcow2_state *s);

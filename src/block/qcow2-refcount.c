@@ -329,8 +329,7 @@ static int missing_refblocks(struct qcow2_state *s, uint64_t first, uint64_t las
  * block is counted there; otherwise in its range's existing block.  The
  * blocks reach the disk before the table entries that point at them.
  */
-static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t *list,
-			     uint64_t m)
+static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t *list, uint64_t m)
 {
 	uint64_t cs = s->cluster_size, mask = (1ull << s->rb_bits) - 1;
 	uint8_t *buf = calloc(1, cs), ent[8];

@@ -101,11 +101,11 @@ int qcow2_read_snapshots(struct qcow2_state *s)
 		}
 		memcpy(sn->extra, e + SNAP_HDR, extra);
 		if ((uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES ||
-		    (sn->l1_size && (!qcow2_aligned(s, sn->l1_offset) ||
-				     sn->l1_offset < s->cluster_size ||
-				     sn->l1_offset + (uint64_t)sn->l1_size * 8 > s->file_size))) {
-			log_err("qcow2: snapshot %d has an invalid L1 table (0x%llx, %u entries)", i,
-				(unsigned long long)sn->l1_offset, sn->l1_size);
+		    (sn->l1_size &&
+		     (!qcow2_aligned(s, sn->l1_offset) || sn->l1_offset < s->cluster_size ||
+		      sn->l1_offset + (uint64_t)sn->l1_size * 8 > s->file_size))) {
+			log_err("qcow2: snapshot %d has an invalid L1 table (0x%llx, %u entries)",
+				i, (unsigned long long)sn->l1_offset, sn->l1_size);
 			goto out;
 		}
 		pos = ALIGN_UP(pos + SNAP_HDR + extra + idl + nl, 8);
@@ -139,9 +139,8 @@ static int write_snapshot_table(struct qcow2_state *s)
 	for (int i = 0; i < s->nb_snapshots; i++) {
 		struct qcow2_snapshot *sn = &s->snaps[i];
 
-		size = ALIGN_UP(size + SNAP_HDR + sn->extra_size + strlen(sn->id) +
-					strlen(sn->name),
-				8);
+		size = ALIGN_UP(
+			size + SNAP_HDR + sn->extra_size + strlen(sn->id) + strlen(sn->name), 8);
 	}
 	t = calloc(1, size ? size : 1);
 	if (!t)

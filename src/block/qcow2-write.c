@@ -73,8 +73,8 @@ static int write_in_table(struct qcow2_state *s, uint8_t *l2, const struct iovec
 			for (k = 1; k < nclus; k++) {
 				uint64_t f = qcow2_be64(l2 + (uint64_t)(l2i + k) * 8);
 
-				if (!in_place(f) || (f & QCOW2_OFFSET_MASK) !=
-							    (e & QCOW2_OFFSET_MASK) + k * cs)
+				if (!in_place(f) ||
+				    (f & QCOW2_OFFSET_MASK) != (e & QCOW2_OFFSET_MASK) + k * cs)
 					break;
 			}
 			n = (size_t)MIN((uint64_t)len, k * cs - inc);
@@ -218,7 +218,8 @@ int qcow2_zero_or_discard(struct qcow2_state *s, uint64_t off, uint64_t len, boo
 			  bool may_unmap)
 {
 	uint64_t cs = s->cluster_size, end = off + len;
-	uint64_t a = ALIGN_UP(off, cs), b = end == s->size ? ALIGN_UP(end, cs) : ALIGN_DOWN(end, cs);
+	uint64_t a = ALIGN_UP(off, cs),
+		 b = end == s->size ? ALIGN_UP(end, cs) : ALIGN_DOWN(end, cs);
 	bool backing = s->bd->backing || s->backing_file;
 	uint64_t *old = NULL;
 	int r = 0;
@@ -257,7 +258,8 @@ int qcow2_zero_or_discard(struct qcow2_state *s, uint64_t off, uint64_t len, boo
 	s->dbuf_l2e = 0;
 	for (uint64_t g = a; g < b;) {
 		uint32_t l2i = (uint32_t)((g >> s->cluster_bits) & (s->l2_size - 1));
-		uint64_t n = MIN((b - g) >> s->cluster_bits, (uint64_t)(s->l2_size - l2i)), nold = 0;
+		uint64_t n = MIN((b - g) >> s->cluster_bits, (uint64_t)(s->l2_size - l2i)),
+			 nold = 0;
 		uint8_t *l2;
 
 		/* a missing table reads as the backing file (or zeroes without one) */
@@ -334,9 +336,9 @@ int qcow2_preallocate(struct qcow2_state *s, uint64_t off, uint64_t len, enum bl
 		if (r)
 			return r;
 		if (mode == BLK_PREALLOC_FULL || mode == BLK_PREALLOC_FALLOC) {
-			r = mode == BLK_PREALLOC_FULL ? 0
-						      : -posix_fallocate(s->fd, (off_t)host,
-									 (off_t)(n * cs));
+			r = mode == BLK_PREALLOC_FULL
+				    ? 0
+				    : -posix_fallocate(s->fd, (off_t)host, (off_t)(n * cs));
 			if (mode == BLK_PREALLOC_FULL) {
 				size_t zl = (size_t)MIN(n * cs, 1 * MiB);
 				void *z = calloc(1, zl);

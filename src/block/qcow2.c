@@ -19,15 +19,14 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define BAD(...)                                                                                   \
-	do {                                                                                       \
-		log_err(__VA_ARGS__);                                                              \
-		r = -EINVAL;                                                                       \
-		goto fail;                                                                         \
+#define BAD(...)                      \
+	do {                          \
+		log_err(__VA_ARGS__); \
+		r = -EINVAL;          \
+		goto fail;            \
 	} while (0)
 
-int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const void *buf,
-			       size_t len)
+int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const void *buf, size_t len)
 {
 	int r = pwrite_full(s->fd, buf, len, off);
 
@@ -72,8 +71,7 @@ int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len)
 	return -EIO;
 }
 
-static int file_rw(struct qcow2_state *s, const struct iovec *iov, int cnt, uint64_t off,
-		   bool wr)
+static int file_rw(struct qcow2_state *s, const struct iovec *iov, int cnt, uint64_t off, bool wr)
 {
 	struct iovec *v = malloc(sizeof(*v) * (size_t)(cnt ? cnt : 1));
 	uint64_t end = off;
@@ -174,8 +172,8 @@ static void report_incompat(const uint8_t *ft, uint32_t ftlen, uint64_t bits)
 }
 
 /* Parse the header extensions in [start, end) of the first cluster. */
-static int parse_extensions(struct qcow2_state *s, const uint8_t *c0, uint64_t start,
-			    uint64_t end, const uint8_t **ft, uint32_t *ftlen)
+static int parse_extensions(struct qcow2_state *s, const uint8_t *c0, uint64_t start, uint64_t end,
+			    const uint8_t **ft, uint32_t *ftlen)
 {
 	uint64_t p = start;
 	int r;
@@ -239,8 +237,7 @@ static int read_table(struct qcow2_state *s, uint64_t off, uint64_t n, uint64_t 
 	int r;
 
 	*out = NULL;
-	if (off + ALIGN_UP(bytes, s->cluster_size) < off ||
-	    off + bytes > s->file_size) {
+	if (off + ALIGN_UP(bytes, s->cluster_size) < off || off + bytes > s->file_size) {
 		log_err("qcow2: %s (0x%llx, %llu bytes) lies beyond the end of the file", what,
 			(unsigned long long)off, (unsigned long long)bytes);
 		return -EINVAL;
@@ -345,8 +342,7 @@ static int parse_header(struct qcow2_state *s, uint8_t *c0)
 	if (s->l1_size && !qcow2_aligned(s, s->l1_offset))
 		BAD("qcow2: L1 table offset 0x%llx is not cluster aligned",
 		    (unsigned long long)s->l1_offset);
-	if (!s->reftable_clusters || !qcow2_aligned(s, s->reftable_offset) ||
-	    !s->reftable_offset)
+	if (!s->reftable_clusters || !qcow2_aligned(s, s->reftable_offset) || !s->reftable_offset)
 		BAD("qcow2: invalid refcount table (offset 0x%llx, %u clusters)",
 		    (unsigned long long)s->reftable_offset, s->reftable_clusters);
 	if ((uint64_t)s->reftable_clusters * s->cluster_size > QCOW2_MAX_REFTABLE_BYTES)
@@ -438,7 +434,8 @@ static int check_chain(const char *path, const char *first, const char *first_fm
 {
 	dev_t dev[QCOW2_MAX_CHAIN + 2];
 	ino_t ino[QCOW2_MAX_CHAIN + 2];
-	char *cur = strdup(path), *name = strdup(first), *fmt = first_fmt ? strdup(first_fmt) : NULL;
+	char *cur = strdup(path), *name = strdup(first),
+	     *fmt = first_fmt ? strdup(first_fmt) : NULL;
 	int depth = 0, r = 0;
 	struct stat st;
 
@@ -495,7 +492,9 @@ static int check_chain(const char *path, const char *first, const char *first_fm
 
 static int open_backing(struct qcow2_state *s, const char *path, const struct blk_open_opts *o)
 {
-	struct blk_open_opts bo = { .format = s->backing_fmt, .readonly = true, .direct = o->direct };
+	struct blk_open_opts bo = { .format = s->backing_fmt,
+				    .readonly = true,
+				    .direct = o->direct };
 	char *bp;
 	int r;
 

@@ -37,16 +37,16 @@ int qcow2_create(const char *path, const struct blk_create_opts *o);
 
 /* ---- check / repair ---------------------------------------------- */
 
-#define QCOW2_CHECK_REPAIR_LEAKS (1 << 0) /* -r leaks: drop refcounts of unreferenced clusters */
+#define QCOW2_CHECK_REPAIR_LEAKS (1 << 0)  /* -r leaks: drop refcounts of unreferenced clusters */
 #define QCOW2_CHECK_REPAIR_ERRORS (1 << 1) /* with LEAKS = -r all: rebuild refcounts, fix flags */
 #define QCOW2_CHECK_REPAIR_ALL (QCOW2_CHECK_REPAIR_LEAKS | QCOW2_CHECK_REPAIR_ERRORS)
 
 struct qcow2_check_result {
-	uint64_t corruptions;	    /* refcount too low, bad offsets, OFLAG_COPIED wrong, ... */
-	uint64_t leaks;		    /* clusters with a refcount but no reference */
-	uint64_t check_errors;	    /* metadata that could not be read */
-	uint64_t corruptions_fixed; /* with QCOW2_CHECK_REPAIR_ERRORS */
-	uint64_t leaks_fixed;	    /* with QCOW2_CHECK_REPAIR_LEAKS */
+	uint64_t corruptions;	     /* refcount too low, bad offsets, OFLAG_COPIED wrong, ... */
+	uint64_t leaks;		     /* clusters with a refcount but no reference */
+	uint64_t check_errors;	     /* metadata that could not be read */
+	uint64_t corruptions_fixed;  /* with QCOW2_CHECK_REPAIR_ERRORS */
+	uint64_t leaks_fixed;	     /* with QCOW2_CHECK_REPAIR_LEAKS */
 	uint64_t allocated_clusters; /* guest clusters with data in this layer */
 	uint64_t total_clusters;     /* guest clusters of the virtual disk */
 	uint64_t fragmented_clusters;
@@ -88,20 +88,20 @@ int qcow2_snapshot_delete(struct blkdev *bd, const char *name_or_id);
 /* ---- info / rebase / commit -------------------------------------- */
 
 struct qcow2_info {
-	int version;		  /* 2 or 3 */
-	const char *compat;	  /* "0.10" or "1.1" */
+	int version;	    /* 2 or 3 */
+	const char *compat; /* "0.10" or "1.1" */
 	uint32_t cluster_size;
 	uint64_t virtual_size;
 	uint32_t refcount_bits;
 	bool lazy_refcounts;
-	bool dirty;		  /* incompatible bit 0 */
-	bool corrupt;		  /* incompatible bit 1 */
+	bool dirty;		      /* incompatible bit 0 */
+	bool corrupt;		      /* incompatible bit 1 */
 	const char *compression_type; /* "zlib" or "zstd" */
-	const char *backing_file; /* as stored, or NULL (points into bd, valid while open) */
-	const char *backing_fmt;  /* as stored, or NULL */
-	int nb_snapshots;	  /* details: qcow2_snapshot_list() */
-	uint64_t disk_size;	  /* bytes the file occupies on the host (st_blocks) */
-	uint64_t file_length;	  /* size of the image file */
+	const char *backing_file;     /* as stored, or NULL (points into bd, valid while open) */
+	const char *backing_fmt;      /* as stored, or NULL */
+	int nb_snapshots;	      /* details: qcow2_snapshot_list() */
+	uint64_t disk_size;	      /* bytes the file occupies on the host (st_blocks) */
+	uint64_t file_length;	      /* size of the image file */
 };
 
 int qcow2_info(struct blkdev *bd, struct qcow2_info *info);

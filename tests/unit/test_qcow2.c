@@ -148,12 +148,12 @@ static void rw_cluster_size(uint32_t cs)
 	assert_int_equal(bd->cluster_size, cs);
 	read_all_compare(bd, model, size);
 	mwrite(bd, model, 0, 4096, 1);
-	mwrite(bd, model, 100, 1000, 2);		   /* partial, in place */
-	mwrite(bd, model, cs - 7, 3 * cs + 20, 3);	   /* crosses clusters, COW head/tail */
-	mwrite(bd, model, 5 * MiB + 17, 300 * 1024, 4);	   /* large, crosses L2 tables */
-	mwrite(bd, model, size - 1000, 1000, 5);	   /* tail of the disk */
-	mwrite(bd, model, 2 * MiB, 2 * MiB, 6);		   /* aligned big write */
-	mwrite(bd, model, 2 * MiB + 4096, 512, 7);	   /* overwrite in place */
+	mwrite(bd, model, 100, 1000, 2);		/* partial, in place */
+	mwrite(bd, model, cs - 7, 3 * cs + 20, 3);	/* crosses clusters, COW head/tail */
+	mwrite(bd, model, 5 * MiB + 17, 300 * 1024, 4); /* large, crosses L2 tables */
+	mwrite(bd, model, size - 1000, 1000, 5);	/* tail of the disk */
+	mwrite(bd, model, 2 * MiB, 2 * MiB, 6);		/* aligned big write */
+	mwrite(bd, model, 2 * MiB + 4096, 512, 7);	/* overwrite in place */
 	read_all_compare(bd, model, size);
 	assert_int_equal(qcow2_info(bd, &info), 0);
 	assert_int_equal(info.version, 3);
@@ -209,9 +209,8 @@ static void test_read_qemu_images(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		struct blkdev *bd;
 
-		assert_int_equal(sh("%s convert -f raw -O qcow2 -o %s %s %s", qimg(), opts[i], raw,
-				    img),
-				 0);
+		assert_int_equal(
+			sh("%s convert -f raw -O qcow2 -o %s %s %s", qimg(), opts[i], raw, img), 0);
 		bd = xopen(img, false);
 		read_all_compare(bd, model, size);
 		/* and we can write to them */
@@ -244,8 +243,8 @@ static void compressed_read(const char *ctype, const char *extra)
 		model[i] = (uint8_t)((i / 1000) * 7);
 	fill(model + 2 * MiB + 5000, 600000, 21);
 	write_raw(raw, model, size);
-	assert_int_equal(sh("%s convert -c -f raw -O qcow2 -o compression_type=%s%s %s %s",
-			    qimg(), ctype, extra, raw, img),
+	assert_int_equal(sh("%s convert -c -f raw -O qcow2 -o compression_type=%s%s %s %s", qimg(),
+			    ctype, extra, raw, img),
 			 0);
 	bd = xopen(img, false);
 	read_all_compare(bd, model, size);
@@ -401,14 +400,14 @@ static void test_backing_chain(void **state)
 	bd = xopen(mid, false);
 	assert_non_null(bd->backing);
 	read_all_compare(bd, model, size);
-	mwrite(bd, model, 1000, 3000, 52);		/* COW head and tail from the backing file */
+	mwrite(bd, model, 1000, 3000, 52);	   /* COW head and tail from the backing file */
 	mwrite(bd, model, bsize - 100, 70000, 53); /* across the end of the backing file */
 	read_all_compare(bd, model, size);
 	blk_close(bd);
 	assert_int_equal(qcheck(mid), 0);
 	/* top made by qemu-img on our mid */
-	assert_int_equal(sh("cd %s && %s create -q -f qcow2 -b %s -F qcow2 %s", getenv("UNIT_TMPDIR"),
-			    qimg(), strrchr(mid, '/') + 1, top),
+	assert_int_equal(sh("cd %s && %s create -q -f qcow2 -b %s -F qcow2 %s",
+			    getenv("UNIT_TMPDIR"), qimg(), strrchr(mid, '/') + 1, top),
 			 0);
 	bd = xopen(top, false);
 	read_all_compare(bd, model, size);
@@ -718,7 +717,7 @@ static void test_lazy_refcounts_dirty(void **state)
 	/* make the refcounts wrong, as a lazy writer may leave them */
 	put_be(img, refcount_pos(img, first_data_cluster(img) >> 16), 2, 0);
 	put_be(img, refcount_pos(img, 40), 2, 1); /* and a leak */
-	bd = xopen(img, true); /* read-only: no repair, still readable */
+	bd = xopen(img, true);			  /* read-only: no repair, still readable */
 	assert_int_equal(qcow2_info(bd, &info), 0);
 	assert_true(info.dirty);
 	read_all_compare(bd, model, size);
@@ -1024,7 +1023,8 @@ static void differential(uint32_t cs, bool with_backing, uint64_t seed)
 	assert_int_equal(qcheck(img), 0);
 	write_raw(raw, model, size);
 	if (qcompare(img, "qcow2", raw, "raw"))
-		sh("%s compare -f qcow2 -F raw %s %s >&2; %s map %s >&2", qimg(), img, raw, qimg(), img);
+		sh("%s compare -f qcow2 -F raw %s %s >&2; %s map %s >&2", qimg(), img, raw, qimg(),
+		   img);
 	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
 	for (int k = 0; k < 4; k++) {
 		if (!snaps[k])
@@ -1122,9 +1122,9 @@ static void test_crash_consistency(void **state)
 		kills++;
 		if (lazy) {
 			/* dirty image: the next read-write open rebuilds the refcounts */
-			assert_int_equal(blk_open(img, &(struct blk_open_opts){ .format = "qcow2" },
-						  &bd),
-					 0);
+			assert_int_equal(
+				blk_open(img, &(struct blk_open_opts){ .format = "qcow2" }, &bd),
+				0);
 			blk_close(bd);
 		}
 		q = qcheck(img);
