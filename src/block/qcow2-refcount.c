@@ -220,10 +220,18 @@ int qcow2_refcount_update(struct qcow2_state *s, uint64_t off, uint64_t len, int
 
 			if (nv < 0 || (uint64_t)nv > s->refcount_max) {
 				qcow2_cache_put(&s->rb_cache, rb);
-				log_err("qcow2: refcount of cluster 0x%llx would become %lld "
-					"(metadata corrupt?)",
-					(unsigned long long)(c << s->cluster_bits), (long long)nv);
-				return -EIO;
+				if (nv < 0)
+					log_err("qcow2: refcount of cluster 0x%llx would drop "
+						"below "
+						"zero (metadata corrupt?)",
+						(unsigned long long)(c << s->cluster_bits));
+				else
+					log_err("qcow2: refcount of cluster 0x%llx would exceed "
+						"the "
+						"maximum of refcount_bits=%u",
+						(unsigned long long)(c << s->cluster_bits),
+						s->refcount_bits);
+				return nv < 0 ? -EIO : -ERANGE;
 			}
 			qcow2_refcount_block_set(s, rb, c & mask, (uint64_t)nv);
 			if (nv == 0) {

@@ -494,7 +494,7 @@ static int open_backing(struct qcow2_state *s, const char *path, const struct bl
 {
 	struct blk_open_opts bo = { .format = s->backing_fmt,
 				    .readonly = true,
-				    .direct = o->direct };
+				    .direct = o && o->direct };
 	char *bp;
 	int r;
 
