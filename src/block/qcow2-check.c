@@ -274,6 +274,7 @@ int qcow2_rebuild_refcounts(struct qcow2_state *s)
 	s->reftable_offset = (area + nrb) * cs;
 	s->reftable_clusters = (uint32_t)tc;
 	s->reftable_size = (uint32_t)entries;
+	s->reftable_used = (uint32_t)nrb;
 	s->file_size = MAX(s->file_size, (area + nrb + tc) * cs);
 	s->free_hint = 0;
 	s->comp_next = 0;

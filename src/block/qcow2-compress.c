@@ -169,7 +169,7 @@ int qcow2_write_compressed(struct blkdev *bd, uint64_t off, const void *buf, siz
 		goto out;
 	r = alloc_compressed(s, clen, &host);
 	if (!r)
-		r = qcow2_check_overlap(s, host, clen);
+		r = qcow2_check_data_overlap(s, host, clen);
 	if (!r)
 		r = pwrite_full(s->fd, s->cbuf, clen, (off_t)host);
 	if (r) {

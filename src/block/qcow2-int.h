@@ -136,6 +136,7 @@ struct qcow2_state {
 	uint32_t reftable_size; /* entries */
 	uint64_t reftable_offset;
 	uint32_t reftable_clusters;
+	uint32_t reftable_used; /* entries up to the last non-zero one */
 
 	/* snapshots */
 	struct qcow2_snapshot *snaps;
@@ -305,6 +306,8 @@ int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o);
 void qcow2_close_state(struct blkdev *bd);
 int qcow2_sync(struct qcow2_state *s);
 int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len);
+/* Also against the active L2 tables and the refcount blocks: for data writes. */
+int qcow2_check_data_overlap(struct qcow2_state *s, uint64_t off, uint64_t len);
 int qcow2_file_preadv(struct qcow2_state *s, const struct iovec *iov, int iovcnt, uint64_t off);
 int qcow2_file_pwritev(struct qcow2_state *s, const struct iovec *iov, int iovcnt, uint64_t off);
 

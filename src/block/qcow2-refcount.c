@@ -181,6 +181,7 @@ static int grow_reftable(struct qcow2_state *s, uint64_t need_ti)
 	s->reftable_size = (uint32_t)(tc * cs / 8);
 	s->reftable_offset = (area + nrb) << s->cluster_bits;
 	s->reftable_clusters = (uint32_t)tc;
+	s->reftable_used = (uint32_t)MAX((uint64_t)s->reftable_used, first_ti + nrb);
 	if ((area + nrb + tc) << s->cluster_bits > s->file_size)
 		s->file_size = (area + nrb + tc) << s->cluster_bits;
 	r = qcow2_free_clusters(s, old_off, old_clusters * cs);
@@ -345,7 +346,7 @@ static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t
 
 	if (!buf)
 		return -ENOMEM;
-	r = qcow2_check_overlap(s, pos << s->cluster_bits, m << s->cluster_bits);
+	r = qcow2_check_data_overlap(s, pos << s->cluster_bits, m << s->cluster_bits);
 	for (uint64_t j = 0; j < m && !r; j++) {
 		memset(buf, 0, cs);
 		for (uint64_t k = 0; k < m; k++)
@@ -363,8 +364,10 @@ static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t
 	for (uint64_t j = 0; j < m && !r; j++) {
 		qcow2_put64(ent, (pos + j) << s->cluster_bits);
 		r = pwrite_full(s->fd, ent, 8, (off_t)(s->reftable_offset + list[j] * 8));
-		if (!r)
+		if (!r) {
 			s->reftable[list[j]] = (pos + j) << s->cluster_bits;
+			s->reftable_used = (uint32_t)MAX(s->reftable_used, list[j] + 1);
+		}
 	}
 	/* new blocks lying in ranges that already had a block */
 	for (uint64_t k = 0; k < m && !r; k++) {
@@ -420,7 +423,7 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out)
 			if (r)
 				return r;
 		}
-		r = qcow2_check_overlap(s, start << s->cluster_bits, n << s->cluster_bits);
+		r = qcow2_check_data_overlap(s, start << s->cluster_bits, n << s->cluster_bits);
 		if (r)
 			return r;
 		r = qcow2_refcount_update(s, start << s->cluster_bits, n << s->cluster_bits, 1);

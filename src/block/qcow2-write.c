@@ -79,7 +79,7 @@ static int write_in_table(struct qcow2_state *s, uint8_t *l2, const struct iovec
 			}
 			n = (size_t)MIN((uint64_t)len, k * cs - inc);
 			host = (e & QCOW2_OFFSET_MASK) + inc;
-			r = qcow2_check_overlap(s, host, n);
+			r = qcow2_check_data_overlap(s, host, n);
 			if (r)
 				return r;
 			m = qcow2_iov_slice(iov, cnt, pos, n, tmp, tmpmax);

@@ -71,6 +71,35 @@ int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len)
 	return -EIO;
 }
 
+int qcow2_check_data_overlap(struct qcow2_state *s, uint64_t off, uint64_t len)
+{
+	uint64_t first = off >> s->cluster_bits, last = (off + len - 1) >> s->cluster_bits;
+	const char *what = NULL;
+	int r = qcow2_check_overlap(s, off, len);
+
+	if (r || !len)
+		return r;
+	/* untrusted L2 entries may point at metadata: never write data over it */
+	for (uint32_t i = 0; i < s->l1_size && !what; i++) {
+		uint64_t c = (s->l1[i] & QCOW2_OFFSET_MASK) >> s->cluster_bits;
+
+		if (c && c >= first && c <= last)
+			what = "an L2 table";
+	}
+	for (uint32_t i = 0; i < s->reftable_used && !what; i++) {
+		uint64_t c = (s->reftable[i] & QCOW2_REFT_OFFSET_MASK) >> s->cluster_bits;
+
+		if (c && c >= first && c <= last)
+			what = "a refcount block";
+	}
+	if (!what)
+		return 0;
+	log_err("qcow2: refusing to write data at 0x%llx: it overlaps %s (image corrupt? run "
+		"img check -r all)",
+		(unsigned long long)off, what);
+	return -EIO;
+}
+
 static int file_rw(struct qcow2_state *s, const struct iovec *iov, int cnt, uint64_t off, bool wr)
 {
 	struct iovec *v = malloc(sizeof(*v) * (size_t)(cnt ? cnt : 1));
@@ -358,6 +387,9 @@ static int parse_header(struct qcow2_state *s, uint8_t *c0)
 	r = read_table(s, s->reftable_offset, s->reftable_size, &s->reftable, "refcount table");
 	if (r)
 		return r;
+	for (uint32_t i = 0; i < s->reftable_size; i++)
+		if (s->reftable[i])
+			s->reftable_used = i + 1;
 	r = read_table(s, s->l1_offset, s->l1_size, &s->l1, "L1 table");
 	if (r)
 		return r;

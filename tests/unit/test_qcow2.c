@@ -906,6 +906,16 @@ static void test_malicious_tables(void **state)
 	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
 	blk_close(bd);
 	assert_int_equal(get_be(img, l1, 8) & 0x00fffffffffffe00ull, l2);
+	/* ... at the L2 table itself, or at a refcount block */
+	put_be(img, l2, 8, (1ull << 63) | l2);
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_pwrite(bd, buf, 512, 100), -EIO);
+	blk_close(bd);
+	assert_int_equal(get_be(img, l2, 8), (1ull << 63) | l2);
+	put_be(img, l2, 8, (1ull << 63) | get_be(img, get_be(img, 48, 8), 8));
+	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
+	blk_close(bd);
 	/* compressed cluster with garbage data */
 	put_be(img, l2, 8, (1ull << 62) | 0x40000 | (3ull << 54));
 	assert_int_equal(blk_open(img, &o, &bd), 0);
