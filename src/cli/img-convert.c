@@ -381,9 +381,12 @@ int img_convert(int argc, char **argv)
 	}
 	/* -o backing_file= is the same as -B. */
 	c.target_has_backing = co.backing_file != NULL;
-	/* A fresh image without backing file reads as zeroes everywhere, except a
-	 * raw block device; an existing one (-n) may hold anything. */
-	c.zero_init = !no_create && !co.backing_file && co.prealloc == BLK_PREALLOC_OFF;
+	/*
+	 * A fresh image without backing file reads as zeroes everywhere, also
+	 * when preallocated (and writing zeroes there would punch holes into
+	 * the preallocation); an existing one (-n) may hold anything.
+	 */
+	c.zero_init = !no_create && !co.backing_file;
 	img_progress_init(&c.prog, progress, c.total);
 	ret = c.compress ? convert_compressed(&c) : convert_copy(&c);
 	if (!ret) {

@@ -450,6 +450,17 @@ def test_convert_raw_sparse(vessel_bin, tmp_path):
     assert disk_usage(out) < 3 * MiB
 
 
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_convert_preallocated_output(vessel_bin, tmp_path, fmt):
+    src = tmp_path / "a.raw"
+    write_pattern(src, 16 * MiB, [(MiB, MiB)])
+    out = tmp_path / "o.img"
+    vimg(vessel_bin, "convert", "-O", fmt, "-o", "preallocation=full", src, out)
+    assert disk_usage(out) >= 16 * MiB, "zero ranges punched holes into the preallocation"
+    back = vessel_raw(vessel_bin, out, tmp_path)
+    assert digest(back) == digest(src)
+
+
 def test_convert_progress_on_terminal(vessel_bin, tmp_path):
     src = tmp_path / "a.raw"
     write_pattern(src, 16 * MiB, [(0, MiB)])
