@@ -250,12 +250,13 @@ int qcow2_refcount_update(struct qcow2_state *s, uint64_t off, uint64_t len, int
 }
 
 /* Find n free clusters in a row from the hint; grows the refcount table if needed. */
-static int find_free_run(struct qcow2_state *s, uint64_t n, uint64_t *out)
+static int find_free_run(struct qcow2_state *s, uint64_t n, uint64_t *out, uint64_t *first_free)
 {
 	uint64_t mask = (1ull << s->rb_bits) - 1;
 	int r;
 
 restart:
+	*first_free = UINT64_MAX;
 	for (uint64_t c = s->free_hint, start = 0, run = 0;;) {
 		uint64_t ti = c >> s->rb_bits, rbo, end = (ti + 1) << s->rb_bits;
 		uint8_t *rb;
@@ -278,6 +279,7 @@ restart:
 
 			if (!run)
 				start = c;
+			*first_free = MIN(*first_free, c);
 			run += take;
 			c += take;
 			if (run == n) {
@@ -296,6 +298,7 @@ restart:
 			}
 			if (!run)
 				start = c;
+			*first_free = MIN(*first_free, c);
 			run++;
 		}
 		qcow2_cache_put(&s->rb_cache, rb);
@@ -383,11 +386,11 @@ static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t
 
 int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out)
 {
-	uint64_t extra = 0, start = 0, m, *list;
+	uint64_t extra = 0, start = 0, first_free, m, *list;
 	int r;
 
 	for (;;) {
-		r = find_free_run(s, n + extra, &start);
+		r = find_free_run(s, n + extra, &start, &first_free);
 		if (r)
 			return r;
 		/* refcount blocks the run (and the blocks themselves) still need */
@@ -429,8 +432,8 @@ int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *out)
 		r = qcow2_refcount_update(s, start << s->cluster_bits, n << s->cluster_bits, 1);
 		if (r)
 			return r;
-		if (start == s->free_hint)
-			s->free_hint = start + n + m;
+		/* everything below the first free cluster seen is in use */
+		s->free_hint = start == first_free ? start + n + m : first_free;
 		*out = start << s->cluster_bits;
 		return 0;
 	}
