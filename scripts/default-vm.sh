@@ -18,4 +18,5 @@ fi
 ./scripts/linux-image.sh images/linux
 echo "vessel: booting Debian's cloud kernel with a busybox initramfs; Ctrl-A x quits."
 exec "$VESSEL" run --kernel images/linux/vmlinuz --initrd images/linux/initramfs.img \
-	--cmdline "console=ttyS0 reboot=k panic=-1 quiet" --cpus 2 --memory 512M --rng
+	--cmdline "console=ttyS0 reboot=k panic=-1 quiet" --cpus 2 --memory 512M --rng \
+	--on-reboot exit
