@@ -117,11 +117,16 @@ static int write_in_table(struct qcow2_state *s, uint8_t *l2, const struct iovec
 		if (tail) {
 			uint64_t last = gofs + n - 1;
 			uint64_t le = qcow2_be64(l2 + (uint64_t)(l2i + k - 1) * 8);
+			uint8_t *src = s->cow_head;
 
-			r = qcow2_read_cluster_data(s, le, last, s->cow_tail);
-			if (r)
-				return r;
-			tmp[m++] = (struct iovec){ s->cow_tail + cs - tail, tail };
+			/* head and tail of one cluster: its old content is already read */
+			if (k > 1 || !inc) {
+				src = s->cow_tail;
+				r = qcow2_read_cluster_data(s, le, last, src);
+				if (r)
+					return r;
+			}
+			tmp[m++] = (struct iovec){ src + cs - tail, tail };
 		}
 		r = qcow2_file_pwritev(s, tmp, m, host);
 		if (r)
