@@ -68,6 +68,18 @@ def run_vm(name, cmd, timeout):
     return res
 
 
+def median_runs(runs):
+    """Per phase and key, the median over the runs that have it."""
+    out = {}
+    for ph in PHASES:
+        have = [r[ph] for r in runs if r and ph in r]
+        if not have:
+            continue
+        out[ph] = {k: sorted(x[k] for x in have)[len(have) // 2] for k in have[0]
+                   if all(k in x for x in have)}
+    return out
+
+
 def fmt(r, ph):
     if not r or ph not in r:
         return "-", None, None
@@ -89,6 +101,8 @@ def main():
     ap.add_argument("--secs", type=int, default=3)
     ap.add_argument("--size-mb", type=int, default=512)
     ap.add_argument("--dir", default=os.environ.get("TMPDIR", "/var/tmp"))
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="boots per VMM, alternating; the median of each figure is shown")
     a = ap.parse_args()
     guest = os.path.join(a.build, "tests/guests/virtio/vbench.elf")
     vessel = os.path.join(a.build, "vessel")
@@ -104,27 +118,30 @@ def main():
     subprocess.run(["dd", "if=/dev/urandom", f"of={img}", "bs=1M", f"count={a.size_mb}",
                     "status=none"], check=True)
     append = f"secs={a.secs}"
-    results = {}
+    qemu = shutil.which("qemu-system-x86_64")
+    runs = {"vessel": [], "qemu": []}
     try:
-        results["vessel"] = run_vm("vessel", [
-            vessel, "run", "--kernel", guest, "--memory", "256M", "--debug-exit",
-            "--serial", "stdio", "--cmdline", append, "--disk", f"path={img},direct=on"],
-            timeout=60 + 10 * a.secs * len(PHASES))
-        qemu = shutil.which("qemu-system-x86_64")
-        if qemu:
-            results["qemu"] = run_vm("qemu", [
-                qemu, "-accel", "kvm", "-M", "q35", "-m", "256M", "-nographic",
-                "-no-reboot", "-kernel", guest, "-append", append,
-                "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-                "-drive", f"if=none,id=d0,file={img},format=raw,cache=none,aio=io_uring",
-                "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=1,"
-                "queue-size=256"], timeout=180 + 10 * a.secs * len(PHASES))
-        else:
+        for _ in range(a.rounds):
+            runs["vessel"].append(run_vm("vessel", [
+                vessel, "run", "--kernel", guest, "--memory", "256M", "--debug-exit",
+                "--serial", "stdio", "--cmdline", append, "--disk", f"path={img},direct=on"],
+                timeout=60 + 10 * a.secs * len(PHASES)))
+            if qemu:
+                runs["qemu"].append(run_vm("qemu", [
+                    qemu, "-accel", "kvm", "-M", "q35", "-m", "256M", "-nographic",
+                    "-no-reboot", "-kernel", guest, "-append", append,
+                    "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+                    "-drive", f"if=none,id=d0,file={img},format=raw,cache=none,aio=io_uring",
+                    "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=1,"
+                    "queue-size=256"], timeout=180 + 10 * a.secs * len(PHASES)))
+        if not qemu:
             print("qemu-system-x86_64 not installed: vessel figures only")
     finally:
         os.unlink(img)
+    results = {k: median_runs(v) for k, v in runs.items() if v}
     v, q = results.get("vessel"), results.get("qemu")
-    print(f"virtio-blk, raw image with O_DIRECT, {a.secs} s per phase, same PVH guest")
+    print(f"virtio-blk, raw image with O_DIRECT, {a.secs} s per phase, same PVH guest, "
+          f"median of {a.rounds} boots each")
     print(f"{'workload':28} {'vessel':>14} {'qemu':>14} {'ratio':>7}   "
           f"{'VMM CPU/IO vessel':>17} {'qemu':>9}")
     for ph in PHASES:

@@ -17,6 +17,7 @@
 #include "kvm/kvm.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "virtio/iothread.h"
 #include "virtio/virtio-pci.h"
 #include "vm/vm.h"
 
@@ -362,6 +363,14 @@ static void vpci_bar_moved(struct pci_dev *d, int bar, uint64_t old_addr, uint64
 	pthread_mutex_unlock(&vp->vd->lock);
 }
 
+static void qfd_del(struct virtio_pci *vp, int fd)
+{
+	if (vp->vd->iothread)
+		viothread_del(vp->vd->iothread, fd);
+	else
+		evloop_del(vp->loop, fd);
+}
+
 /* ---- PCI config: MSI-X control and the cfg access capability ------------- */
 
 static void vpci_config_write(struct pci_dev *d, uint32_t off, uint32_t val, unsigned int len)
@@ -545,7 +554,12 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 			ret = -errno;
 			goto fail_fds;
 		}
-		ret = evloop_add(vp->loop, vp->qfd[q].fd, EPOLLIN, vpci_ioeventfd, &vp->qfd[q]);
+		if (vd->iothread)
+			ret = viothread_add(vd->iothread, vp->qfd[q].fd, vpci_ioeventfd,
+					    &vp->qfd[q]);
+		else
+			ret = evloop_add(vp->loop, vp->qfd[q].fd, EPOLLIN, vpci_ioeventfd,
+					 &vp->qfd[q]);
 		if (ret < 0) {
 			close(vp->qfd[q].fd);
 			vp->qfd[q].fd = -1;
@@ -571,7 +585,7 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 fail_fds:
 	for (unsigned int q = 0; q < vd->nr_queues; q++) {
 		if (vp->qfd[q].fd > 0) {
-			evloop_del(vp->loop, vp->qfd[q].fd);
+			qfd_del(vp, vp->qfd[q].fd);
 			close(vp->qfd[q].fd);
 		}
 	}
@@ -589,10 +603,12 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 {
 	struct virtio_dev *vd = vp->vd;
 
+	/* Nothing may run on the device's I/O thread while we take it apart. */
+	viothread_stop(vd->iothread);
 	ioeventfds_set(vp, 0);
 	for (unsigned int q = 0; q < vd->nr_queues; q++) {
 		if (vp->qfd[q].fd > 0) {
-			evloop_del(vp->loop, vp->qfd[q].fd);
+			qfd_del(vp, vp->qfd[q].fd);
 			close(vp->qfd[q].fd);
 		}
 	}

@@ -47,6 +47,7 @@ struct virtio_dev;
 struct gmem;
 struct evloop;
 struct json_object;
+struct viothread;
 
 struct virtio_dev_ops {
 	/* Device configuration space (section 5.x.4); len 1, 2, 4 or 8. */
@@ -90,6 +91,7 @@ struct virtio_dev {
 
 	struct gmem *mem;
 	struct evloop *loop;
+	struct viothread *iothread;	/* doorbells go here instead of loop */
 	pthread_mutex_t lock;
 	struct ratelimit rl;
 	uint64_t guest_errors; /* register-level protocol errors */

@@ -89,6 +89,13 @@ def test_rng(vessel_virtio, guests_dir):
     expect_pass(r)
 
 
+def test_rng_intx(vessel_virtio, guests_dir):
+    """Without MSI-X the interrupt comes as INTx through the IOAPIC, ISR read-to-clear."""
+    r = boot(vessel_virtio, guests_dir / "virtio" / "vrng.elf", "intx", ["--rng"])
+    expect_pass(r)
+    assert "INTx interrupts" in r.stdout
+
+
 @pytest.mark.parametrize("case", HOSTILE)
 def test_hostile_guest(vessel_virtio, guests_dir, tmp_path, case):
     """The VMM stays up, logs the guest error (rate-limited), serves rng, recovers on reset."""
