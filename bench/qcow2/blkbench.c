@@ -162,7 +162,8 @@ int main(int argc, char **argv)
 	{
 		double s = (double)(t1 - t0) / 1e9;
 
-		printf("%s %" PRIu64 " x %" PRIu64 " B, depth %u, %s: %.3f s, %.0f IOPS, %.1f MB/s\n",
+		printf("%s %" PRIu64 " x %" PRIu64
+		       " B, depth %u, %s: %.3f s, %.0f IOPS, %.1f MB/s\n",
 		       b.write ? "write" : "read", b.count, b.size, depth,
 		       blk_queue_uses_uring(b.q) ? "io_uring" : "worker", s, (double)b.count / s,
 		       (double)(b.count * b.size) / s / 1e6);

@@ -8,8 +8,8 @@
 #     prime number of blocks, modulo the disk, as qemu-img bench has no
 #     random mode), read and write, on qcow2 with and without a backing
 #     file.  Writes go to a fresh copy of the image for each run.  Each
-#     figure is the best of $RUNS runs, alternating the two tools, so
-#     that background writeback hits both alike.
+#     figure is the best of $RUNS runs, alternating which tool goes first,
+#     so that background writeback and caches favour neither.
 #  2. `vessel img convert` vs `qemu-img convert` of a 4 GiB sparse image
 #     (raw -> qcow2, qcow2 -> raw).
 #
@@ -59,12 +59,17 @@ run_pair() {
 	tv=1000000 tq=1000000
 	r=0
 	while [ $r -lt "$RUNS" ]; do
-		for tool in vessel qemu; do
+		order="vessel qemu"
+		[ $((r % 2)) = 1 ] && order="qemu vessel"
+		for tool in $order; do
 			target=$img
 			if [ "$w" = 1 ]; then
 				# A fresh copy (its backing link stays valid: same directory).
 				cp "$img" "$DIR/w.qcow2"
 				target=$DIR/w.qcow2
+				# Start from clean page cache: no run pays for the
+				# writeback of the one before (dirty throttling).
+				sync
 			fi
 			if [ $tool = vessel ]; then
 				t=$(timed "$BLKBENCH" -f qcow2 $wopt -c "$count" -d "$DEPTH" -s "$bs" \
@@ -124,8 +129,16 @@ conv_pair() {
 	r=0
 	while [ $r -lt "$RUNS" ]; do
 		rm -f "$DIR/cv.out" "$DIR/cq.out"
+		sync
+		if [ $((r % 2)) = 1 ]; then
+			tq=$(min "$tq" "$(timed "$QEMU_IMG" convert -f "$ifmt" -O "$ofmt" "$src" "$DIR/cq.out")")
+		fi
+		sync
 		tv=$(min "$tv" "$(timed "$VESSEL" img convert -f "$ifmt" -O "$ofmt" "$src" "$DIR/cv.out")")
-		tq=$(min "$tq" "$(timed "$QEMU_IMG" convert -f "$ifmt" -O "$ofmt" "$src" "$DIR/cq.out")")
+		sync
+		if [ $((r % 2)) = 0 ]; then
+			tq=$(min "$tq" "$(timed "$QEMU_IMG" convert -f "$ifmt" -O "$ofmt" "$src" "$DIR/cq.out")")
+		fi
 		r=$((r + 1))
 	done
 	"$QEMU_IMG" compare -q -f "$ofmt" -F "$ofmt" "$DIR/cv.out" "$DIR/cq.out" ||

@@ -56,8 +56,8 @@ struct blk_queue {
 	unsigned int depth;
 	unsigned int inflight; /* submitted, done() not yet run (owner thread only) */
 	int efd;
-	bool uring;	 /* the ring is set up */
-	bool all_uring;	 /* every request goes through it (BLK_DRV_NATIVE_AIO) */
+	bool uring;		    /* the ring is set up */
+	bool all_uring;		    /* every request goes through it (BLK_DRV_NATIVE_AIO) */
 	struct blk_list local_done; /* finished without I/O (owner thread only) */
 	uint64_t nr_mapped;	    /* reads served by the fast path (stats, tests) */
 
@@ -310,8 +310,8 @@ static size_t iov_len_total(const struct iovec *iov, int iovcnt)
 }
 
 /* block_status of one layer without waiting for its lock. */
-static int blk_try_status(struct blkdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
-			  int *st, uint64_t *host)
+static int blk_try_status(struct blkdev *bd, uint64_t off, uint64_t len, uint64_t *pnum, int *st,
+			  uint64_t *host)
 {
 	bool locked = !(bd->drv->flags & BLK_DRV_THREAD_SAFE);
 	int ret;

@@ -50,30 +50,42 @@ struct blk_open_opts {
 	bool unsafe;
 };
 
-/* block_status() flags, for `img map` and `img convert`. */
-#define BLK_STATUS_DATA (1 << 0)	 /* reads come from stored data */
-#define BLK_STATUS_ZERO (1 << 1)	 /* reads as zeroes */
-#define BLK_STATUS_ALLOCATED (1 << 2)	 /* this layer decides the content; if clear,
-					  * it comes from bd->backing (zeroes if none) */
-#define BLK_STATUS_OFFSET_VALID (1 << 3) /* *host_off is the offset in bd->fd: with DATA
-					  * and without COMPRESSED/ZERO, the pnum bytes
-					  * there ARE the guest data (aio.c reads them
-					  * directly) */
-#define BLK_STATUS_COMPRESSED (1 << 4)	 /* qcow2 compressed cluster */
+/*
+ * block_status() flags, for `img map`, `img convert` and the async read
+ * path:
+ *  DATA:         reads come from stored data;
+ *  ZERO:         reads as zeroes;
+ *  ALLOCATED:    this layer decides the content; if clear, it comes from
+ *                bd->backing (zeroes if there is none);
+ *  OFFSET_VALID: *host_off is the offset in bd->fd.  With DATA and without
+ *                ZERO/COMPRESSED, the pnum bytes there ARE the guest data:
+ *                aio.c reads them directly with io_uring;
+ *  COMPRESSED:   a qcow2 compressed cluster.
+ */
+#define BLK_STATUS_DATA (1 << 0)
+#define BLK_STATUS_ZERO (1 << 1)
+#define BLK_STATUS_ALLOCATED (1 << 2)
+#define BLK_STATUS_OFFSET_VALID (1 << 3)
+#define BLK_STATUS_COMPRESSED (1 << 4)
 
-enum blk_prealloc { BLK_PREALLOC_OFF, BLK_PREALLOC_METADATA, BLK_PREALLOC_FALLOC, BLK_PREALLOC_FULL };
+enum blk_prealloc {
+	BLK_PREALLOC_OFF,
+	BLK_PREALLOC_METADATA,
+	BLK_PREALLOC_FALLOC,
+	BLK_PREALLOC_FULL
+};
 
 /* Options of `img create` (qemu-img's -o names in the comments). */
 struct blk_create_opts {
-	uint64_t size;		 /* virtual size in bytes */
-	const char *backing_file; /* -b, or NULL */
-	const char *backing_fmt;  /* -F, or NULL */
-	uint32_t cluster_size;	 /* cluster_size=, 0 = driver default (64 KiB) */
-	enum blk_prealloc prealloc; /* preallocation=off|metadata|falloc|full */
+	uint64_t size;		      /* virtual size in bytes */
+	const char *backing_file;     /* -b, or NULL */
+	const char *backing_fmt;      /* -F, or NULL */
+	uint32_t cluster_size;	      /* cluster_size=, 0 = driver default (64 KiB) */
+	enum blk_prealloc prealloc;   /* preallocation=off|metadata|falloc|full */
 	const char *compression_type; /* compression_type=zlib|zstd, NULL = zlib */
-	bool lazy_refcounts;	 /* lazy_refcounts=on */
-	bool compat_v2;		 /* compat=0.10 (qcow2 v2); default 1.1 (v3) */
-	uint32_t refcount_bits;	 /* refcount_bits=, 0 = 16 */
+	bool lazy_refcounts;	      /* lazy_refcounts=on */
+	bool compat_v2;		      /* compat=0.10 (qcow2 v2); default 1.1 (v3) */
+	uint32_t refcount_bits;	      /* refcount_bits=, 0 = 16 */
 };
 
 /* Driver flags */
@@ -121,12 +133,12 @@ struct blk_driver {
 
 struct blkdev {
 	const struct blk_driver *drv;
-	void *priv;		/* driver state */
-	uint64_t size;		/* virtual size in bytes */
+	void *priv;    /* driver state */
+	uint64_t size; /* virtual size in bytes */
 	bool readonly;
 	bool direct;
-	bool unsafe;		/* blk_open_opts.unsafe */
-	int fd;			/* the image file */
+	bool unsafe; /* blk_open_opts.unsafe */
+	int fd;	     /* the image file */
 	char *path;
 	uint32_t cluster_size;	/* allocation unit, 0 if none (raw) */
 	struct blkdev *backing; /* opened backing image, or NULL */

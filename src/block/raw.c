@@ -189,8 +189,7 @@ out:
 	return ret;
 }
 
-static int raw_rw(struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t off,
-		  bool write)
+static int raw_rw(struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t off, bool write)
 {
 	struct raw_state *s = bd->priv;
 	int ret;
@@ -273,8 +272,8 @@ static int raw_write_zeroes(struct blkdev *bd, uint64_t off, uint64_t len, bool 
 	if (may_unmap && fallocate(bd->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				   (off_t)len) == 0)
 		return 0;
-	if (fallocate(bd->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-		      (off_t)len) == 0)
+	if (fallocate(bd->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ==
+	    0)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS)
 		return -errno;

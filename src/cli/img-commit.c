@@ -273,8 +273,7 @@ out:
  * saw the old backing chain's data; where the new backing file differs,
  * copy the old data into the overlay before switching.
  */
-static int rebase_copy(struct blkdev *top, struct blkdev *nb, uint8_t *a, uint8_t *b,
-		       bool progress)
+static int rebase_copy(struct blkdev *top, struct blkdev *nb, uint8_t *a, uint8_t *b, bool progress)
 {
 	uint64_t gran = top->cluster_size ? top->cluster_size : 65536, off = 0;
 	struct img_progress prog;
@@ -305,8 +304,8 @@ static int rebase_copy(struct blkdev *top, struct blkdev *nb, uint8_t *a, uint8_
 			}
 			/* Compare cluster by cluster, copy only those that differ. */
 			for (size_t pos = 0; pos < n;) {
-				size_t g = (size_t)MIN((uint64_t)(n - pos),
-						       gran - (off + pos) % gran);
+				size_t g =
+					(size_t)MIN((uint64_t)(n - pos), gran - (off + pos) % gran);
 
 				if (memcmp(a + pos, b + pos, g)) {
 					ret = blk_pwrite(top, a + pos, g, off + pos);
@@ -356,7 +355,8 @@ int img_rebase(int argc, char **argv)
 		case 'U':
 			break;
 		case 'h':
-			printf("usage: vessel img rebase [-f FMT] [-u] -b BACKING [-F FMT] [-p] FILE\n"
+			printf("usage: vessel img rebase [-f FMT] [-u] -b BACKING [-F FMT] [-p] "
+			       "FILE\n"
 			       "       (-b \"\" removes the backing file)\n");
 			return 0;
 		default:
@@ -442,7 +442,8 @@ int img_compare(int argc, char **argv)
 		case 'T':
 			break;
 		case 'h':
-			printf("usage: vessel img compare [-f FMT] [-F FMT] [-s] [-q] FILE1 FILE2\n");
+			printf("usage: vessel img compare [-f FMT] [-F FMT] [-s] [-q] FILE1 "
+			       "FILE2\n");
 			return 0;
 		default:
 			img_bad_opt(argv);

@@ -108,8 +108,7 @@ struct convert {
 };
 
 /* Map an offset of the concatenated sources to (source, offset). */
-static struct blkdev *convert_src(struct convert *c, uint64_t off, uint64_t *soff,
-				  uint64_t *slen)
+static struct blkdev *convert_src(struct convert *c, uint64_t off, uint64_t *soff, uint64_t *slen)
 {
 	*soff = 0;
 	*slen = 0;
@@ -191,7 +190,8 @@ static int convert_compressed(struct convert *c)
 
 			if (!s)
 				return img_err("convert: offset %" PRIu64 " beyond the input", off);
-			ret = img_chain_status(s, soff, MIN(slen, (uint64_t)(len - pos)), &pnum, &st);
+			ret = img_chain_status(s, soff, MIN(slen, (uint64_t)(len - pos)), &pnum,
+					       &st);
 			if (ret < 0)
 				return convert_err(s, "reading", soff, ret);
 			if (st.allocated && st.depth == 0)
@@ -321,7 +321,8 @@ int img_convert(int argc, char **argv)
 		case 'U':
 			break; /* cache mode, parallelism: accepted for compatibility */
 		case 'h':
-			printf("usage: vessel img convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] "
+			printf("usage: vessel img convert [-f FMT] [-O raw|qcow2] [-c] [-o "
+			       "OPTIONS] "
 			       "[-B BACKING [-F FMT]] [-S SIZE] [-n] [-p] [-q] FILE... OUTPUT\n");
 			return 0;
 		default:

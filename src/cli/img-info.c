@@ -60,13 +60,14 @@ static json_object *img_snapshot_json(const struct qcow2_snapshot_info *s)
 	json_object_object_add(o, "vm-clock-sec",
 			       json_object_new_int64((int64_t)(s->vm_clock_nsec / 1000000000)));
 	json_object_object_add(o, "id", json_object_new_string(s->id));
-	json_object_object_add(o, "vm-state-size", json_object_new_int64((int64_t)s->vm_state_size));
+	json_object_object_add(o, "vm-state-size",
+			       json_object_new_int64((int64_t)s->vm_state_size));
 	return o;
 }
 
 /* Info of one layer; *next gets the resolved backing path (or NULL). */
-static int img_info_one(const char *path, const char *fmt, bool json, json_object *arr,
-			char **next, const char **next_fmt_out, char *next_fmt_buf, size_t nfb)
+static int img_info_one(const char *path, const char *fmt, bool json, json_object *arr, char **next,
+			const char **next_fmt_out, char *next_fmt_buf, size_t nfb)
 {
 	struct blkdev *bd;
 	struct qcow2_info qi = { 0 };
@@ -137,7 +138,8 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 			json_object_object_add(o, "format-specific", fs);
 		}
 		if (full) {
-			json_object_object_add(o, "full-backing-filename", json_object_new_string(full));
+			json_object_object_add(o, "full-backing-filename",
+					       json_object_new_string(full));
 			json_object_object_add(o, "backing-filename",
 					       json_object_new_string(qi.backing_file));
 		}
@@ -153,7 +155,8 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 		printf("cluster_size: %u\n", qi.cluster_size);
 		if (qi.backing_file) {
 			if (strcmp(full, qi.backing_file))
-				printf("backing file: %s (actual path: %s)\n", qi.backing_file, full);
+				printf("backing file: %s (actual path: %s)\n", qi.backing_file,
+				       full);
 			else
 				printf("backing file: %s\n", qi.backing_file);
 			if (qi.backing_fmt)
@@ -253,9 +256,9 @@ int img_info(int argc, char **argv)
 	if (!ret && json) {
 		json_object *o = chain ? arr : json_object_array_get_idx(arr, 0);
 
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								 JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
 	}
 	json_object_put(arr);
 	return ret;
@@ -300,7 +303,8 @@ int img_check(int argc, char **argv)
 		case 'U':
 			break;
 		case 'h':
-			printf("usage: vessel img check [-f FMT] [-r leaks|all] [--output human|json] "
+			printf("usage: vessel img check [-f FMT] [-r leaks|all] [--output "
+			       "human|json] "
 			       "FILE\n");
 			return 0;
 		default:
@@ -339,11 +343,13 @@ int img_check(int argc, char **argv)
 		json_object_object_add(o, "filename", json_object_new_string(file));
 		json_object_object_add(o, "format", json_object_new_string("qcow2"));
 		if (r.fragmented_clusters)
-			json_object_object_add(o, "fragmented-clusters",
-					       json_object_new_int64((int64_t)r.fragmented_clusters));
+			json_object_object_add(
+				o, "fragmented-clusters",
+				json_object_new_int64((int64_t)r.fragmented_clusters));
 		if (r.compressed_clusters)
-			json_object_object_add(o, "compressed-clusters",
-					       json_object_new_int64((int64_t)r.compressed_clusters));
+			json_object_object_add(
+				o, "compressed-clusters",
+				json_object_new_int64((int64_t)r.compressed_clusters));
 		if (r.leaks)
 			json_object_object_add(o, "leaks", json_object_new_int64((int64_t)r.leaks));
 		if (r.corruptions)
@@ -355,9 +361,9 @@ int img_check(int argc, char **argv)
 		if (r.corruptions_fixed)
 			json_object_object_add(o, "corruptions-fixed",
 					       json_object_new_int64((int64_t)r.corruptions_fixed));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								 JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else if (!quiet) {
 		if (r.leaks_fixed || r.corruptions_fixed)

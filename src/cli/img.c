@@ -39,8 +39,7 @@ int img_err(const char *fmt, ...)
 	return 1;
 }
 
-int img_open(const char *path, const char *fmt, bool readonly, bool no_backing,
-	     struct blkdev **out)
+int img_open(const char *path, const char *fmt, bool readonly, bool no_backing, struct blkdev **out)
 {
 	struct blk_open_opts o = { .format = fmt, .readonly = readonly, .no_backing = no_backing };
 	struct stat st;
@@ -168,8 +167,8 @@ int img_bad_opt(char **argv)
 {
 	const char *arg = argv[optind - 1];
 
-	if (optopt && strchr("fbFoOrBmStTacdlsp", optopt) && arg[0] == '-' &&
-	    arg[1] == optopt && !arg[2])
+	if (optopt && strchr("fbFoOrBmStTacdlsp", optopt) && arg[0] == '-' && arg[1] == optopt &&
+	    !arg[2])
 		return img_err("%s: option '-%c' needs an argument", argv[0], optopt);
 	if (optopt && !(arg[0] == '-' && arg[1] == '-'))
 		return img_err("%s: unknown option '-%c'", argv[0], optopt);
@@ -217,11 +216,13 @@ int img_parse_create_opts(const char *fmt, char *opts, struct blk_create_opts *c
 				co->prealloc = BLK_PREALLOC_FULL;
 			else
 				return img_err("invalid preallocation mode '%s' "
-					       "(off, metadata, falloc, full)", v);
+					       "(off, metadata, falloc, full)",
+					       v);
 		} else if (qcow2 && !strcmp(kv, "cluster_size")) {
 			if (img_parse_size(v, &n) || n < 512 || n > 2 * MiB || (n & (n - 1)))
 				return img_err("invalid cluster_size '%s' "
-					       "(a power of two from 512 to 2M)", v);
+					       "(a power of two from 512 to 2M)",
+					       v);
 			co->cluster_size = (uint32_t)n;
 		} else if (qcow2 && !strcmp(kv, "compression_type")) {
 			if (strcmp(v, "zlib") && strcmp(v, "zstd"))
@@ -316,8 +317,9 @@ static int img_create(int argc, char **argv)
 		co.backing_fmt = backing_fmt;
 	if (optind < argc) {
 		if (img_parse_size(argv[optind], &co.size))
-			return img_err("invalid size '%s' (bytes, or with a suffix k, M, G, T, P, E)",
-				       argv[optind]);
+			return img_err(
+				"invalid size '%s' (bytes, or with a suffix k, M, G, T, P, E)",
+				argv[optind]);
 		optind++;
 	}
 	if (optind < argc)
@@ -358,7 +360,8 @@ static int img_create(int argc, char **argv)
 		if (co.backing_fmt)
 			printf(" backing_fmt=%s", co.backing_fmt);
 		if (!strcmp(fmt, "qcow2"))
-			printf(" lazy_refcounts=%s refcount_bits=%u", co.lazy_refcounts ? "on" : "off",
+			printf(" lazy_refcounts=%s refcount_bits=%u",
+			       co.lazy_refcounts ? "on" : "off",
 			       co.refcount_bits ? co.refcount_bits : 16);
 		printf("\n");
 		fflush(stdout);
@@ -545,7 +548,8 @@ static const struct img_verb img_verbs[] = {
 	{ "create", img_create, "create a new raw or qcow2 image" },
 	{ "info", img_info, "show an image's format, sizes, backing file and snapshots" },
 	{ "check", img_check, "check a qcow2 image's metadata, optionally repair it" },
-	{ "convert", img_convert, "copy an image to another format, sparse, optionally compressed" },
+	{ "convert", img_convert,
+	  "copy an image to another format, sparse, optionally compressed" },
 	{ "snapshot", img_snapshot, "list, create, apply or delete internal snapshots" },
 	{ "commit", img_commit, "write an overlay's data into its backing file" },
 	{ "rebase", img_rebase, "change the backing file of an image" },

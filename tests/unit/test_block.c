@@ -263,8 +263,11 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 
 		iov[2 * i] = (struct iovec){ data + blk * BS, 1000 };
 		iov[2 * i + 1] = (struct iovec){ data + blk * BS + 1000, BS - 1000 };
-		reqs[i] = (struct blk_req){ .op = BLK_OP_WRITE, .offset = (uint64_t)blk * BS,
-					    .iov = &iov[2 * i], .iovcnt = 2, .done = req_done,
+		reqs[i] = (struct blk_req){ .op = BLK_OP_WRITE,
+					    .offset = (uint64_t)blk * BS,
+					    .iov = &iov[2 * i],
+					    .iovcnt = 2,
+					    .done = req_done,
 					    .opaque = &c };
 	}
 	run_all(q, reqs, NREQ, &c, depth);
@@ -280,8 +283,11 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	memset(back, 0xaa, NREQ * BS);
 	for (int i = 0; i < NREQ; i++) {
 		iov[i] = (struct iovec){ back + i * BS, BS };
-		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .offset = (uint64_t)i * BS,
-					    .iov = &iov[i], .iovcnt = 1, .done = req_done,
+		reqs[i] = (struct blk_req){ .op = BLK_OP_READ,
+					    .offset = (uint64_t)i * BS,
+					    .iov = &iov[i],
+					    .iovcnt = 1,
+					    .done = req_done,
 					    .opaque = &c };
 	}
 	run_all(q, reqs, NREQ, &c, depth);
@@ -293,12 +299,20 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 
 	/* Discard + write-zeroes (both modes), checked through the sync API. */
 	memset(&c, 0, sizeof(c));
-	reqs[0] = (struct blk_req){ .op = BLK_OP_DISCARD, .offset = 0, .len = 16 * BS,
-				    .done = req_done, .opaque = &c };
-	reqs[1] = (struct blk_req){ .op = BLK_OP_WRITE_ZEROES, .offset = 16 * BS, .len = 16 * BS,
-				    .done = req_done, .opaque = &c };
-	reqs[2] = (struct blk_req){ .op = BLK_OP_WRITE_ZEROES, .offset = 32 * BS, .len = 3 * BS,
-				    .flags = BLK_REQ_MAY_UNMAP, .done = req_done, .opaque = &c };
+	reqs[0] = (struct blk_req){
+		.op = BLK_OP_DISCARD, .offset = 0, .len = 16 * BS, .done = req_done, .opaque = &c
+	};
+	reqs[1] = (struct blk_req){ .op = BLK_OP_WRITE_ZEROES,
+				    .offset = 16 * BS,
+				    .len = 16 * BS,
+				    .done = req_done,
+				    .opaque = &c };
+	reqs[2] = (struct blk_req){ .op = BLK_OP_WRITE_ZEROES,
+				    .offset = 32 * BS,
+				    .len = 3 * BS,
+				    .flags = BLK_REQ_MAY_UNMAP,
+				    .done = req_done,
+				    .opaque = &c };
 	run_all(q, reqs, 3, &c, depth);
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(blk_pread(bd, back, 36 * BS, 0), 0);
@@ -308,13 +322,20 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	/* Out of range: refused at submit, done() never runs. */
 	memset(&c, 0, sizeof(c));
 	iov[0] = (struct iovec){ back, BS };
-	reqs[0] = (struct blk_req){ .op = BLK_OP_READ, .offset = blk_size(bd) - 512,
-				    .iov = &iov[0], .iovcnt = 1, .done = req_done, .opaque = &c };
+	reqs[0] = (struct blk_req){ .op = BLK_OP_READ,
+				    .offset = blk_size(bd) - 512,
+				    .iov = &iov[0],
+				    .iovcnt = 1,
+				    .done = req_done,
+				    .opaque = &c };
 	assert_int_equal(blk_submit(q, &reqs[0]), -EINVAL);
 	reqs[0].offset = UINT64_MAX - 100;
 	assert_int_equal(blk_submit(q, &reqs[0]), -EINVAL);
-	reqs[0] = (struct blk_req){ .op = BLK_OP_DISCARD, .offset = 4096, .len = UINT64_MAX,
-				    .done = req_done, .opaque = &c };
+	reqs[0] = (struct blk_req){ .op = BLK_OP_DISCARD,
+				    .offset = 4096,
+				    .len = UINT64_MAX,
+				    .done = req_done,
+				    .opaque = &c };
 	assert_int_equal(blk_submit(q, &reqs[0]), -EINVAL);
 	reqs[0] = (struct blk_req){ .op = 99, .done = req_done, .opaque = &c };
 	assert_int_equal(blk_submit(q, &reqs[0]), -EINVAL);
@@ -326,8 +347,11 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	/* Destroy with requests still in flight: their callbacks run. */
 	for (int i = 0; i < 8; i++) {
 		iov[i] = (struct iovec){ back + i * BS, BS };
-		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .offset = (uint64_t)i * BS,
-					    .iov = &iov[i], .iovcnt = 1, .done = req_done,
+		reqs[i] = (struct blk_req){ .op = BLK_OP_READ,
+					    .offset = (uint64_t)i * BS,
+					    .iov = &iov[i],
+					    .iovcnt = 1,
+					    .done = req_done,
 					    .opaque = &c };
 		assert_int_equal(blk_submit(q, &reqs[i]), 0);
 	}
@@ -364,8 +388,12 @@ static void test_direct(void **state)
 	struct blk_queue *q;
 	struct actx c = { 0 };
 	struct iovec iov = { r + 1, 5000 };
-	struct blk_req req = { .op = BLK_OP_READ, .offset = 777, .iov = &iov, .iovcnt = 1,
-			       .done = req_done, .opaque = &c };
+	struct blk_req req = { .op = BLK_OP_READ,
+			       .offset = 777,
+			       .iov = &iov,
+			       .iovcnt = 1,
+			       .done = req_done,
+			       .opaque = &c };
 
 	if (blk_open(f->path, &o, &bd) < 0) {
 		free(w);
@@ -435,8 +463,9 @@ static void test_qcow2_backing_reads(void **state)
 	const char *dir = getenv("UNIT_TMPDIR");
 	char base[512], top[512];
 	struct blk_create_opts bo = { .size = 2 * MiB };
-	struct blk_create_opts to = { .size = 4 * MiB, .backing_file = base,
-				      .backing_fmt = "raw", .cluster_size = 65536 };
+	struct blk_create_opts to = {
+		.size = 4 * MiB, .backing_file = base, .backing_fmt = "raw", .cluster_size = 65536
+	};
 	struct blkdev *braw, *bd;
 	uint8_t *pat = malloc(2 * MiB), *buf = malloc(4 * MiB), *want = calloc(1, 4 * MiB);
 	struct blk_queue *q;
@@ -445,12 +474,12 @@ static void test_qcow2_backing_reads(void **state)
 	struct actx c = { 0 };
 	/* offset, length of each read */
 	static const uint64_t rd[6][2] = {
-		{ 0, 4096 },		    /* backing data */
-		{ 65536, 65536 },	    /* overlay data */
-		{ 65536 - 4096, 8192 },	    /* straddles backing + overlay */
-		{ 3 * MiB, 65536 },	    /* past the backing file: zeroes */
-		{ 2 * MiB - 4096, 8192 },   /* straddles the backing file's end */
-		{ 131072 + 512, 1000 },	    /* zero cluster in the overlay */
+		{ 0, 4096 },		  /* backing data */
+		{ 65536, 65536 },	  /* overlay data */
+		{ 65536 - 4096, 8192 },	  /* straddles backing + overlay */
+		{ 3 * MiB, 65536 },	  /* past the backing file: zeroes */
+		{ 2 * MiB - 4096, 8192 }, /* straddles the backing file's end */
+		{ 131072 + 512, 1000 },	  /* zero cluster in the overlay */
 	};
 
 	snprintf(base, sizeof(base), "%s/test_block_%d.base", dir ? dir : "/tmp", (int)getpid());
@@ -474,8 +503,12 @@ static void test_qcow2_backing_reads(void **state)
 	memset(buf, 0xee, 4 * MiB);
 	for (int i = 0; i < 6; i++) {
 		iov[i] = (struct iovec){ buf + rd[i][0], rd[i][1] };
-		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .offset = rd[i][0], .iov = &iov[i],
-					    .iovcnt = 1, .done = req_done, .opaque = &c };
+		reqs[i] = (struct blk_req){ .op = BLK_OP_READ,
+					    .offset = rd[i][0],
+					    .iov = &iov[i],
+					    .iovcnt = 1,
+					    .done = req_done,
+					    .opaque = &c };
 	}
 	/* Overlapping buffers are fine: the reads return the same bytes. */
 	run_all(q, reqs, 6, &c, 8);
@@ -517,13 +550,17 @@ static void test_qcow2_mixed(void **state)
 		iov[2 * i] = (struct iovec){ data + (2 * i + 1) * BS, BS };
 		reqs[2 * i] = (struct blk_req){ .op = BLK_OP_WRITE,
 						.offset = (uint64_t)(2 * i + 1) * BS,
-						.iov = &iov[2 * i], .iovcnt = 1, .done = req_done,
+						.iov = &iov[2 * i],
+						.iovcnt = 1,
+						.done = req_done,
 						.opaque = &c };
 		iov[2 * i + 1] = (struct iovec){ back + 2 * i * BS, BS };
 		reqs[2 * i + 1] = (struct blk_req){ .op = BLK_OP_READ,
 						    .offset = (uint64_t)2 * i * BS,
-						    .iov = &iov[2 * i + 1], .iovcnt = 1,
-						    .done = req_done, .opaque = &c };
+						    .iov = &iov[2 * i + 1],
+						    .iovcnt = 1,
+						    .done = req_done,
+						    .opaque = &c };
 	}
 	run_all(q, reqs, 2 * n, &c, 64);
 	assert_int_equal(c.errors, 0);
@@ -550,8 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_worker, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_direct, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_qcow2_async_uring, setup_qcow2, teardown_raw),
-		cmocka_unit_test_setup_teardown(test_qcow2_async_worker, setup_qcow2,
-						teardown_raw),
+		cmocka_unit_test_setup_teardown(test_qcow2_async_worker, setup_qcow2, teardown_raw),
 		cmocka_unit_test(test_qcow2_backing_reads),
 		cmocka_unit_test_setup_teardown(test_qcow2_mixed, setup_qcow2, teardown_raw),
 	};
