@@ -11,6 +11,10 @@
  *         the master never reports hang-up when no one is attached, and
  *         the terminal is raw so guest bytes pass unchanged.
  *   PATH  guest output is appended to the file; there is no input.
+ *   socket=PATH
+ *         a Unix stream socket vessel listens on; one client at a time is
+ *         the console (others are refused), output with no client is
+ *         dropped.
  *
  * Output never blocks the event loop: if the pty is full (nobody reads
  * it), the bytes are dropped and counted.  Input is read only when the
@@ -22,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -37,6 +43,8 @@ struct vcon {
 	struct virtio_dev vd;
 	struct evloop *loop;
 	int out_fd, in_fd, slave_fd;
+	int listen_fd; /* socket backend, or -1 */
+	char sock_path[108];
 	char pty[64];
 	bool rx_polling;
 	bool rx_held; /* rx chain popped, waiting for input */
@@ -51,6 +59,18 @@ static void rx_poll(struct vcon *c, bool on)
 		return;
 	if (evloop_mod(c->loop, c->in_fd, on ? EPOLLIN : 0) == 0)
 		c->rx_polling = on;
+}
+
+/* The socket client went away: output is dropped until the next one. */
+static void client_gone(struct vcon *c)
+{
+	if (c->in_fd < 0)
+		return;
+	if (c->loop)
+		evloop_del(c->loop, c->in_fd);
+	close(c->in_fd);
+	c->in_fd = c->out_fd = -1;
+	c->rx_polling = false;
 }
 
 /* Move available input into the guest's receive buffers. */
@@ -77,6 +97,10 @@ static void rx_pump(struct vcon *c)
 			}
 		}
 		n = readv(c->in_fd, c->rx->iov + c->rx->nr_out, c->rx->nr_in);
+		if (n == 0 && c->listen_fd >= 0) {
+			client_gone(c);
+			break;
+		}
 		if (n <= 0) {
 			rx_poll(c, true); /* EAGAIN: wait for more input */
 			break;
@@ -95,6 +119,11 @@ static void con_input(void *opaque, uint32_t events)
 	struct vcon *c = opaque;
 
 	pthread_mutex_lock(&c->vd.lock);
+	if (c->listen_fd >= 0 && (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
+		client_gone(c);
+		pthread_mutex_unlock(&c->vd.lock);
+		return;
+	}
 	if (virtio_dev_active(&c->vd))
 		rx_pump(c);
 	else
@@ -115,7 +144,7 @@ static void tx_drain(struct vcon *c)
 				size_t left = c->tx->iov[i].iov_len;
 
 				while (left) {
-					ssize_t n = write(c->out_fd, p, left);
+					ssize_t n = c->out_fd < 0 ? -1 : write(c->out_fd, p, left);
 
 					if (n < 0 && errno == EINTR)
 						continue;
@@ -174,10 +203,18 @@ static void con_destroy(struct virtio_dev *vd)
 {
 	struct vcon *c = (struct vcon *)vd;
 
-	if (c->in_fd >= 0 && c->loop)
-		evloop_del(c->loop, c->in_fd);
-	if (c->out_fd >= 0)
-		close(c->out_fd);
+	if (c->listen_fd >= 0) {
+		client_gone(c);
+		if (c->loop)
+			evloop_del(c->loop, c->listen_fd);
+		close(c->listen_fd);
+		unlink(c->sock_path);
+	} else {
+		if (c->in_fd >= 0 && c->loop)
+			evloop_del(c->loop, c->in_fd);
+		if (c->out_fd >= 0)
+			close(c->out_fd);
+	}
 	if (c->slave_fd >= 0)
 		close(c->slave_fd);
 	virtq_chain_free(c->rx);
@@ -217,6 +254,53 @@ fail:
 	return -errno ? -errno : -EIO;
 }
 
+static void con_accept(void *opaque, uint32_t events)
+{
+	struct vcon *c = opaque;
+	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&c->vd.lock);
+	if (c->in_fd >= 0 || evloop_add(c->loop, fd, EPOLLRDHUP, con_input, c) < 0) {
+		static const char busy[] = "vessel: this console has a client already\r\n";
+
+		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+			/* nothing to do: the client is refused either way */
+		}
+		close(fd);
+	} else {
+		c->in_fd = c->out_fd = fd;
+		c->rx_polling = false;
+		if (virtio_dev_active(&c->vd))
+			rx_poll(c, true);
+	}
+	pthread_mutex_unlock(&c->vd.lock);
+}
+
+static int open_socket(struct vcon *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path) || !c->loop)
+		return -EINVAL;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(c->sock_path, sizeof(c->sock_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	c->listen_fd = fd;
+	return 0;
+}
+
 int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 		       struct virtio_dev **out)
 {
@@ -228,8 +312,16 @@ int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 	if (!c)
 		return -ENOMEM;
 	c->loop = loop;
-	c->out_fd = c->in_fd = c->slave_fd = -1;
-	if (path && strcmp(path, "pty")) {
+	c->out_fd = c->in_fd = c->slave_fd = c->listen_fd = -1;
+	if (path && !strncmp(path, "socket=", 7)) {
+		ret = open_socket(c, path + 7);
+		if (ret < 0) {
+			log_err("virtio-console: cannot listen on %s: %s", path + 7,
+				strerror(-ret));
+			free(c);
+			return ret;
+		}
+	} else if (path && strcmp(path, "pty")) {
 		c->out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (c->out_fd < 0) {
 			ret = -errno;
@@ -253,7 +345,11 @@ int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 	if (!ret)
 		ret = virtio_dev_init(&c->vd, "console", VIRTIO_ID_CONSOLE, &con_ops, c, 2,
 				      VIRTIO_CONSOLE_QUEUE_SIZE, 0, mem, loop);
-	if (!ret && c->in_fd >= 0 && loop) {
+	if (!ret && c->listen_fd >= 0) {
+		ret = evloop_add(loop, c->listen_fd, EPOLLIN, con_accept, c);
+		if (ret < 0)
+			virtio_dev_destroy(&c->vd);
+	} else if (!ret && c->in_fd >= 0 && loop) {
 		ret = evloop_add(loop, c->in_fd, 0, con_input, c);
 		if (ret < 0)
 			virtio_dev_destroy(&c->vd);
@@ -265,6 +361,10 @@ int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 			close(c->out_fd);
 		if (c->slave_fd >= 0)
 			close(c->slave_fd);
+		if (c->listen_fd >= 0) {
+			close(c->listen_fd);
+			unlink(c->sock_path);
+		}
 		free(c);
 		return ret;
 	}

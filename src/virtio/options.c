@@ -5,7 +5,7 @@
  *   --disk path=FILE[,format=raw|qcow2][,readonly=on|off][,serial=S]
  *          [,direct=on|off][,queues=N]        (repeatable; "FILE" alone works)
  *   --rng [on|off]
- *   --console pty | file=PATH                 (virtio-console)
+ *   --console pty | file=PATH | socket=PATH   (virtio-console)
  *
  * On error they return -EINVAL with *why naming the problem, and leave
  * the config as it was.
@@ -151,13 +151,20 @@ int vm_config_parse_virtio_console(struct vm_config *c, const char *spec, const 
 			*why = "out of memory";
 			return -ENOMEM;
 		}
+	} else if (!strncmp(spec, "socket=", 7) && spec[7]) {
+		/* Kept with its prefix: the device tells it from a file path. */
+		p = strdup(spec);
+		if (!p) {
+			*why = "out of memory";
+			return -ENOMEM;
+		}
 	} else if (!strcmp(spec, "off") || !strcmp(spec, "none")) {
 		free(c->virtio_console_path);
 		c->virtio_console_path = NULL;
 		c->virtio_console = false;
 		return 0;
 	} else {
-		*why = "--console takes pty or file=PATH";
+		*why = "--console takes pty, file=PATH or socket=PATH";
 		return -EINVAL;
 	}
 	free(c->virtio_console_path);

@@ -12,10 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "mem/gmem.h"
+#include "util/evloop.h"
 #include "util/util.h"
 #include "virtio/devices.h"
 #include "virtio/iothread.h"
@@ -230,9 +235,83 @@ static void test_parse_rng_console(void **state)
 	assert_int_equal(vm_config_parse_virtio_console(&c, "file=/tmp/x.log", &why), 0);
 	assert_string_equal(c.virtio_console_path, "/tmp/x.log");
 	assert_int_equal(vm_config_parse_virtio_console(&c, "file=", &why), -EINVAL);
+	assert_int_equal(vm_config_parse_virtio_console(&c, "socket=/run/x.sock", &why), 0);
+	assert_string_equal(c.virtio_console_path, "socket=/run/x.sock");
+	assert_int_equal(vm_config_parse_virtio_console(&c, "file=/tmp/x.log", &why), 0);
 	assert_int_equal(vm_config_parse_virtio_console(&c, "tcp:1234", &why), -EINVAL);
 	assert_string_equal(c.virtio_console_path, "/tmp/x.log");
 	vm_config_free(&c);
+}
+
+static void *loop_main(void *arg)
+{
+	evloop_run(arg);
+	return NULL;
+}
+
+static void test_console_socket(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd;
+	struct evloop *loop;
+	pthread_t th;
+	char path[108], spec[120], buf[16] = { 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int cl, got = 0;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "/tmp/test_vcon_%d.sock", getpid());
+	snprintf(spec, sizeof(spec), "socket=%s", path);
+	assert_int_equal(evloop_create(&loop), 0);
+	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd), 0);
+	pthread_mutex_lock(&vd->lock);
+	start(&f, vd);
+	pthread_mutex_unlock(&vd->lock);
+	assert_int_equal(pthread_create(&th, NULL, loop_main, loop), 0);
+
+	cl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(cl, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* Guest -> client: retry until the loop thread accepted us. */
+	memcpy(f.ram + BUF_GPA, "hi", 2);
+	for (int i = 0; i < 200 && !got; i++) {
+		struct pollfd p = { .fd = cl, .events = POLLIN };
+
+		pthread_mutex_lock(&vd->lock);
+		post(&f, 1, BUF_GPA, 2, 0);
+		virtio_dev_kick(vd, 1);
+		pthread_mutex_unlock(&vd->lock);
+		if (poll(&p, 1, 10) == 1)
+			got = (int)read(cl, buf, sizeof(buf));
+	}
+	assert_true(got >= 2);
+	assert_memory_equal(buf, "hi", 2);
+	/* Client -> guest through a posted receive buffer. */
+	pthread_mutex_lock(&vd->lock);
+	post(&f, 0, BUF_GPA + 0x1000, 64, VIRTQ_DESC_F_WRITE);
+	virtio_dev_kick(vd, 0);
+	pthread_mutex_unlock(&vd->lock);
+	assert_int_equal(write(cl, "abc", 3), 3);
+	for (int i = 0;
+	     i < 200 && __atomic_load_n((uint16_t *)(f.ram + USED_GPA + 2), __ATOMIC_ACQUIRE) == 0;
+	     i++)
+		usleep(5000);
+	assert_int_equal(used_idx(&f, 0), 1);
+	assert_int_equal(used_len(&f, 0, 0), 3);
+	assert_memory_equal(f.ram + BUF_GPA + 0x1000, "abc", 3);
+	/* A second client is refused while the first is connected. */
+	int cl2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(cl2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	got = (int)read(cl2, buf, sizeof(buf)); /* message, then EOF */
+	assert_true(got > 0);
+	close(cl2);
+	close(cl);
+	evloop_stop(loop);
+	pthread_join(th, NULL);
+	vd->ops->destroy(vd);
+	evloop_destroy(loop);
+	assert_int_equal(access(path, F_OK), -1);
+	free(f.ram);
 }
 
 struct iot {
@@ -297,11 +376,9 @@ static void test_iothread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rng),
-		cmocka_unit_test(test_console_file),
-		cmocka_unit_test(test_console_pty),
-		cmocka_unit_test(test_parse_disk),
-		cmocka_unit_test(test_parse_rng_console),
+		cmocka_unit_test(test_rng),	    cmocka_unit_test(test_console_file),
+		cmocka_unit_test(test_console_pty), cmocka_unit_test(test_console_socket),
+		cmocka_unit_test(test_parse_disk),  cmocka_unit_test(test_parse_rng_console),
 		cmocka_unit_test(test_iothread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
