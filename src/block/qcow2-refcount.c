@@ -358,21 +358,11 @@ static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t
 		r = pwrite_full(s->fd, buf, cs, (off_t)((pos + j) << s->cluster_bits));
 	}
 	free(buf);
-	if (!r && fdatasync(s->fd) < 0)
-		r = -errno;
 	if (r)
 		return r;
 	if (((pos + m) << s->cluster_bits) > s->file_size)
 		s->file_size = (pos + m) << s->cluster_bits;
-	for (uint64_t j = 0; j < m && !r; j++) {
-		qcow2_put64(ent, (pos + j) << s->cluster_bits);
-		r = pwrite_full(s->fd, ent, 8, (off_t)(s->reftable_offset + list[j] * 8));
-		if (!r) {
-			s->reftable[list[j]] = (pos + j) << s->cluster_bits;
-			s->reftable_used = (uint32_t)MAX(s->reftable_used, list[j] + 1);
-		}
-	}
-	/* new blocks lying in ranges that already had a block */
+	/* new blocks lying in ranges that already have a block are counted there */
 	for (uint64_t k = 0; k < m && !r; k++) {
 		bool self = false;
 
@@ -380,6 +370,19 @@ static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t
 			self |= ((pos + k) >> s->rb_bits) == list[j];
 		if (!self)
 			r = qcow2_refcount_update(s, (pos + k) << s->cluster_bits, cs, 1);
+	}
+	/* the blocks and their own refcounts are on disk before the table points there */
+	if (!r)
+		r = qcow2_cache_flush(&s->rb_cache);
+	if (!r && fdatasync(s->fd) < 0)
+		r = -errno;
+	for (uint64_t j = 0; j < m && !r; j++) {
+		qcow2_put64(ent, (pos + j) << s->cluster_bits);
+		r = pwrite_full(s->fd, ent, 8, (off_t)(s->reftable_offset + list[j] * 8));
+		if (!r) {
+			s->reftable[list[j]] = (pos + j) << s->cluster_bits;
+			s->reftable_used = (uint32_t)MAX(s->reftable_used, list[j] + 1);
+		}
 	}
 	return r;
 }
