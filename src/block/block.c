@@ -32,12 +32,12 @@ const struct blk_driver *blk_find_driver(const char *name)
 
 /*
  * Probe the first sector.  The raw driver has no probe: any file is raw,
- * so it only wins when nothing else recognizes the file.
+ * so it only wins when nothing else recognizes or claims the file.
  */
 static const struct blk_driver *blk_probe(int fd, const char *path)
 {
 	uint8_t buf[512];
-	const struct blk_driver *best = &raw_driver;
+	const struct blk_driver *best = &raw_driver, *claimed = NULL;
 	int best_score = 0;
 	ssize_t n;
 
@@ -64,9 +64,12 @@ static const struct blk_driver *blk_probe(int fd, const char *path)
 		if (score > best_score) {
 			best_score = score;
 			best = blk_drivers[i];
+		} else if (score < 0 && !claimed) {
+			claimed = blk_drivers[i];
 		}
 	}
-	return best;
+	/* A format's magic with a version it cannot open is not raw. */
+	return best_score == 0 && claimed ? claimed : best;
 }
 
 int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out)

@@ -95,7 +95,12 @@ struct blk_create_opts {
 struct blk_driver {
 	const char *name;
 	unsigned int flags;
-	/* Score > 0 if it recognizes the first bytes of the file (len may be short). */
+	/*
+	 * Score > 0 if it recognizes the first bytes of the file (len may be
+	 * short); < 0 if they are this format's but a variant it cannot open
+	 * (an unknown version): blk_open() then lets open() report why
+	 * rather than taking the file for raw; 0 if not this format.
+	 */
 	int (*probe)(const uint8_t *buf, size_t len);
 	/*
 	 * Open: fd is already open (O_RDWR or O_RDONLY, O_CLOEXEC, O_DIRECT
