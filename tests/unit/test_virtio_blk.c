@@ -483,15 +483,92 @@ static void test_event_idx_suppression(void **state)
 	assert_int_equal(avail_event, 11);
 }
 
+/* Kick queue 1 and run its completions until the used idx reaches want. */
+static void mq_run(struct fx *f, uint16_t want)
+{
+	struct pollfd p = { .fd = virtio_blk_queue_fd(f->vd, 1), .events = POLLIN };
+
+	pthread_mutex_lock(&f->vd->lock);
+	virtio_dev_kick(f->vd, 1);
+	pthread_mutex_unlock(&f->vd->lock);
+	for (int i = 0; i < 1000 && used_idx(f) != want; i++) {
+		poll(&p, 1, 10);
+		virtio_blk_poll(f->vd);
+	}
+	assert_int_equal(used_idx(f), want);
+}
+
+static void test_multiqueue(void **state)
+{
+	const char *dir = getenv("UNIT_TMPDIR");
+	struct blk_create_opts co = { .size = DISK_SIZE };
+	struct fx *f = calloc(1, sizeof(*f));
+	struct virtio_dev *vd;
+	struct virtq *vq;
+	uint16_t nq;
+
+	f->ram = calloc(1, MEM_SIZE);
+	f->mem.nr_regions = 1;
+	f->mem.regions[0].size = MEM_SIZE;
+	f->mem.regions[0].hva = f->ram;
+	f->mem.regions[0].fd = -1;
+	f->mem.total = MEM_SIZE;
+	f->mem.fd = -1;
+	snprintf(f->path, sizeof(f->path), "%s/test_vblk_mq_%d.raw", dir ? dir : "/tmp", getpid());
+	assert_int_equal(blk_create("raw", f->path, &co), 0);
+	f->dc.path = f->path;
+	f->dc.num_queues = 2;
+	assert_int_equal(virtio_blk_new(&f->dc, 3, &f->mem, NULL, &f->vd), 0);
+	vd = f->vd;
+	vd->tops = &fake_tops;
+	vd->transport = f;
+	assert_int_equal(vd->nr_queues, 2);
+	assert_true(vd->host_features & (1ull << 12)); /* VIRTIO_BLK_F_MQ */
+	vd->ops->config_read(vd, 34, &nq, 2);
+	assert_int_equal(nq, 2);
+	/* Queue 1 on the rings the helpers use; queue 0 elsewhere. */
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_dev_write_features(vd, 0, (uint32_t)vd->host_features);
+	virtio_dev_write_features(vd, 1, (uint32_t)(vd->host_features >> 32));
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	vq = &vd->vqs[0];
+	vq->size = 16, vq->desc_gpa = 0x5000, vq->avail_gpa = 0x6000, vq->used_gpa = 0x7000;
+	assert_int_equal(virtio_dev_queue_enable(vd, 0), 0);
+	vq = &vd->vqs[1];
+	vq->size = QSIZE, vq->desc_gpa = DESC_GPA, vq->avail_gpa = AVAIL_GPA;
+	vq->used_gpa = USED_GPA;
+	assert_int_equal(virtio_dev_queue_enable(vd, 1), 0);
+	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			      VIRTIO_STATUS_DRIVER_OK);
+	pattern(data(f, 0), 4096, 9);
+	request(f, 0, T_OUT, 8, 4096);
+	mq_run(f, 1);
+	request(f, 1, T_IN, 8, 4096);
+	mq_run(f, 2);
+	assert_int_equal(used_idx(f), 2);
+	assert_int_equal(status(f, 0), 0);
+	assert_int_equal(status(f, 1), 0);
+	assert_memory_equal(data(f, 1), data(f, 0), 4096);
+	/* GET_ID default serial names the disk index. */
+	request(f, 2, T_GET_ID, 0, 20);
+	pthread_mutex_lock(&vd->lock);
+	virtio_dev_kick(vd, 1);
+	pthread_mutex_unlock(&vd->lock);
+	assert_int_equal(used_idx(f), 3);
+	assert_string_equal((char *)data(f, 2), "vessel-disk3");
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_write_read_back),	 T(test_flush_get_id),
-		T(test_discard_write_zeroes),	 T(test_bad_ranges),
-		cmocka_unit_test(test_readonly), T(test_no_status_byte),
-		T(test_feature_negotiation),	 T(test_queue_enable_refused),
-		T(test_reset_mid_request),	 T(test_event_idx_suppression),
+		T(test_write_read_back),	   T(test_flush_get_id),
+		T(test_discard_write_zeroes),	   T(test_bad_ranges),
+		cmocka_unit_test(test_readonly),   T(test_no_status_byte),
+		T(test_feature_negotiation),	   T(test_queue_enable_refused),
+		T(test_reset_mid_request),	   T(test_event_idx_suppression),
+		cmocka_unit_test(test_multiqueue),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
