@@ -378,6 +378,43 @@ static void test_async_worker(void **state)
 	async_rw(f->bd, true);
 }
 
+/*
+ * An I/O error reaches done() as -errno, for both engines: the image fd
+ * is swapped for a read-only one behind the block layer's back, so the
+ * kernel refuses the write with EBADF.
+ */
+static void test_async_error_in_done(void **state)
+{
+	struct fixture *f = *state;
+	int rofd = open(f->path, O_RDONLY | O_CLOEXEC), rwfd = f->bd->fd;
+	uint8_t buf[4096] = { 1 };
+	struct iovec iov = { buf, sizeof(buf) };
+
+	assert_true(rofd >= 0);
+	f->bd->fd = rofd;
+	for (int worker = 0; worker < 2; worker++) {
+		struct blk_req req = { .op = BLK_OP_WRITE,
+				       .offset = 8192,
+				       .iov = &iov,
+				       .iovcnt = 1,
+				       .done = req_done };
+		struct actx c = { 0 };
+		struct blk_queue *q;
+
+		req.opaque = &c;
+		assert_int_equal(blk_queue_create_engine(f->bd, 4, worker, &q), 0);
+		assert_int_equal(blk_submit(q, &req), 0);
+		blk_queue_kick(q);
+		while (!c.completed)
+			wait_complete(q);
+		assert_int_equal(c.errors, 1);
+		assert_int_equal(c.last_err, -EBADF);
+		blk_queue_destroy(q);
+	}
+	f->bd->fd = rwfd;
+	close(rofd);
+}
+
 /* O_DIRECT (where the file system has it) with unaligned buffers. */
 static void test_direct(void **state)
 {
@@ -585,6 +622,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_async_uring, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_async_worker, setup_raw, teardown_raw),
+		cmocka_unit_test_setup_teardown(test_async_error_in_done, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_direct, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_qcow2_async_uring, setup_qcow2, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_qcow2_async_worker, setup_qcow2, teardown_raw),
