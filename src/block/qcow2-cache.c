@@ -58,8 +58,8 @@ static int cache_write_entry(struct qcow2_cache *c, struct qcow2_cache_entry *e)
 		return r;
 	r = pwrite_full(s->fd, e->data, s->cluster_size, (off_t)e->offset);
 	if (r) {
-		log_err("qcow2: writing metadata at 0x%llx: %s", (unsigned long long)e->offset,
-			strerror(-r));
+		qcow2_err(s, "qcow2: writing metadata at 0x%llx: %s", (unsigned long long)e->offset,
+			  strerror(-r));
 		return r;
 	}
 	if (e->offset + s->cluster_size > s->file_size)
@@ -161,14 +161,15 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t off, bool fresh, uint8_t **d
 		memset(victim->data, 0, s->cluster_size);
 	} else {
 		if (off + s->cluster_size > s->file_size) {
-			log_err("qcow2: metadata table at 0x%llx lies beyond the end of the file",
-				(unsigned long long)off);
+			qcow2_err(s,
+				  "qcow2: metadata table at 0x%llx lies beyond the end of the file",
+				  (unsigned long long)off);
 			return -EIO;
 		}
 		r = pread_full(s->fd, victim->data, s->cluster_size, (off_t)off);
 		if (r) {
-			log_err("qcow2: reading metadata at 0x%llx: %s", (unsigned long long)off,
-				strerror(-r));
+			qcow2_err(s, "qcow2: reading metadata at 0x%llx: %s",
+				  (unsigned long long)off, strerror(-r));
 			return r;
 		}
 	}

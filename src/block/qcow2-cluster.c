@@ -175,8 +175,8 @@ int qcow2_get_l2(struct qcow2_state *s, uint64_t gofs, bool alloc, uint8_t **l2)
 	l1e = s->l1[l1i];
 	off = l1e & QCOW2_OFFSET_MASK;
 	if (off && !qcow2_aligned(s, off)) {
-		log_err("qcow2: L2 table offset 0x%llx is not cluster aligned",
-			(unsigned long long)off);
+		qcow2_err(s, "qcow2: L2 table offset 0x%llx is not cluster aligned",
+			  (unsigned long long)off);
 		return -EIO;
 	}
 	if (!alloc && !off)
@@ -234,12 +234,14 @@ int qcow2_check_l2_entry(struct qcow2_state *s, uint64_t l2e, uint64_t gofs)
 	if (l2e & QCOW2_OFLAG_COMPRESSED)
 		return 0;
 	if ((l2e & QCOW2_OFLAG_ZERO) && s->version < 3) {
-		log_err("qcow2: zero flag in a version 2 image (guest offset 0x%llx)",
-			(unsigned long long)gofs);
+		qcow2_err(s, "qcow2: zero flag in a version 2 image (guest offset 0x%llx)",
+			  (unsigned long long)gofs);
 		return -EIO;
 	}
 	if (!qcow2_aligned(s, l2e & QCOW2_OFFSET_MASK)) {
-		log_err("qcow2: data cluster offset 0x%llx for guest offset 0x%llx is not cluster "
+		qcow2_err(
+			s,
+			"qcow2: data cluster offset 0x%llx for guest offset 0x%llx is not cluster "
 			"aligned",
 			(unsigned long long)(l2e & QCOW2_OFFSET_MASK), (unsigned long long)gofs);
 		return -EIO;
@@ -303,9 +305,10 @@ int qcow2_read_cluster_data(struct qcow2_state *s, uint64_t l2e, uint64_t gofs, 
 				return r;
 			r = qcow2_decompress(s, s->cbuf, clen, s->dbuf);
 			if (r) {
-				log_err("qcow2: compressed cluster at 0x%llx (guest 0x%llx) is "
-					"corrupt",
-					(unsigned long long)coff, (unsigned long long)gofs);
+				qcow2_err(s,
+					  "qcow2: compressed cluster at 0x%llx (guest 0x%llx) is "
+					  "corrupt",
+					  (unsigned long long)coff, (unsigned long long)gofs);
 				return r;
 			}
 			s->dbuf_l2e = l2e;

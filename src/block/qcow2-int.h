@@ -14,6 +14,7 @@
 
 #include "block/block.h"
 #include "block/qcow2.h"
+#include "util/log.h"
 
 #define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
 #define QCOW2_V2_HDR_LEN 72
@@ -167,6 +168,7 @@ struct qcow2_state {
 	uint64_t *pending;
 	size_t nb_pending, max_pending;
 	bool corrupt_warned;
+	struct ratelimit rl; /* errors of the I/O path (see qcow2_err) */
 
 	/* bounce buffers (cluster_size each) */
 	uint8_t *cbuf;	   /* compressed input */
@@ -175,6 +177,16 @@ struct qcow2_state {
 	uint8_t *cow_head, *cow_tail;
 	void *zstd_dctx;
 };
+
+/*
+ * Errors on the I/O path can be triggered again and again by a guest
+ * reading a corrupt image: rate limited (DESIGN.md section 5).
+ */
+#define qcow2_err(s, ...)                              \
+	do {                                           \
+		if (ratelimit_allow(&(s)->rl))         \
+			log_msg(LOG_ERR, __VA_ARGS__); \
+	} while (0)
 
 static inline struct qcow2_state *qcow2_state_of(struct blkdev *bd)
 {

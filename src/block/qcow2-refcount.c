@@ -77,8 +77,8 @@ static int refblock_offset(struct qcow2_state *s, uint64_t ti, uint64_t *off)
 		return 0;
 	*off = s->reftable[ti] & QCOW2_REFT_OFFSET_MASK;
 	if (*off && !qcow2_aligned(s, *off)) {
-		log_err("qcow2: refcount block offset 0x%llx is not cluster aligned",
-			(unsigned long long)*off);
+		qcow2_err(s, "qcow2: refcount block offset 0x%llx is not cluster aligned",
+			  (unsigned long long)*off);
 		return -EIO;
 	}
 	return 0;
@@ -208,8 +208,8 @@ int qcow2_refcount_update(struct qcow2_state *s, uint64_t off, uint64_t len, int
 		if (r)
 			return r;
 		if (!rbo) {
-			log_err("qcow2: no refcount block for cluster 0x%llx in use",
-				(unsigned long long)(c << s->cluster_bits));
+			qcow2_err(s, "qcow2: no refcount block for cluster 0x%llx in use",
+				  (unsigned long long)(c << s->cluster_bits));
 			return -EIO;
 		}
 		r = qcow2_cache_get(&s->rb_cache, rbo, false, &rb);
@@ -222,16 +222,18 @@ int qcow2_refcount_update(struct qcow2_state *s, uint64_t off, uint64_t len, int
 			if (nv < 0 || (uint64_t)nv > s->refcount_max) {
 				qcow2_cache_put(&s->rb_cache, rb);
 				if (nv < 0)
-					log_err("qcow2: refcount of cluster 0x%llx would drop "
-						"below "
-						"zero (metadata corrupt?)",
-						(unsigned long long)(c << s->cluster_bits));
+					qcow2_err(s,
+						  "qcow2: refcount of cluster 0x%llx would drop "
+						  "below "
+						  "zero (metadata corrupt?)",
+						  (unsigned long long)(c << s->cluster_bits));
 				else
-					log_err("qcow2: refcount of cluster 0x%llx would exceed "
-						"the "
-						"maximum of refcount_bits=%u",
-						(unsigned long long)(c << s->cluster_bits),
-						s->refcount_bits);
+					qcow2_err(s,
+						  "qcow2: refcount of cluster 0x%llx would exceed "
+						  "the "
+						  "maximum of refcount_bits=%u",
+						  (unsigned long long)(c << s->cluster_bits),
+						  s->refcount_bits);
 				return nv < 0 ? -EIO : -ERANGE;
 			}
 			qcow2_refcount_block_set(s, rb, c & mask, (uint64_t)nv);

@@ -65,9 +65,10 @@ int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len)
 			what = "a snapshot L1 table";
 	if (!what)
 		return 0;
-	log_err("qcow2: refusing to write at 0x%llx: it overlaps %s (refcounts corrupt? run "
-		"img check -r all)",
-		(unsigned long long)off, what);
+	qcow2_err(s,
+		  "qcow2: refusing to write at 0x%llx: it overlaps %s (refcounts corrupt? run "
+		  "img check -r all)",
+		  (unsigned long long)off, what);
 	return -EIO;
 }
 
@@ -94,9 +95,10 @@ int qcow2_check_data_overlap(struct qcow2_state *s, uint64_t off, uint64_t len)
 	}
 	if (!what)
 		return 0;
-	log_err("qcow2: refusing to write data at 0x%llx: it overlaps %s (image corrupt? run "
-		"img check -r all)",
-		(unsigned long long)off, what);
+	qcow2_err(s,
+		  "qcow2: refusing to write data at 0x%llx: it overlaps %s (image corrupt? run "
+		  "img check -r all)",
+		  (unsigned long long)off, what);
 	return -EIO;
 }
 
@@ -147,8 +149,8 @@ static int file_rw(struct qcow2_state *s, const struct iovec *iov, int cnt, uint
 	if (!r && wr && end > s->file_size)
 		s->file_size = end;
 	if (r)
-		log_err("qcow2: %s at 0x%llx: %s", wr ? "write" : "read", (unsigned long long)off,
-			strerror(-r));
+		qcow2_err(s, "qcow2: %s at 0x%llx: %s", wr ? "write" : "read",
+			  (unsigned long long)off, strerror(-r));
 	return r;
 }
 
@@ -563,6 +565,7 @@ int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
 	bd->priv = s;
 	s->bd = bd;
 	s->fd = fd;
+	s->rl = (struct ratelimit)RATELIMIT_INIT;
 	s->readonly = (o && o->readonly) || bd->readonly;
 	/* metadata updates are small and unaligned: qcow2 does its I/O through the page cache */
 	fl = fcntl(fd, F_GETFL);
