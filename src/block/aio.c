@@ -388,7 +388,6 @@ int blk_submit(struct blk_queue *q, struct blk_req *r)
 	if (ret < 0)
 		return ret;
 	r->ret = 0;
-	r->xfer = 0;
 	r->next = NULL;
 	if (r->op == BLK_OP_FLUSH && q->bd->unsafe) {
 		list_add(&q->local_done, r); /* cache=unsafe: nothing to wait for */

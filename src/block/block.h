@@ -212,7 +212,6 @@ struct blk_req {
 	/* private to the block layer below this line */
 	struct blk_req *next;
 	int ret;
-	uint64_t xfer; /* bytes already transferred (short io_uring completions) */
 };
 
 struct blk_queue; /* one submission/completion context, owned by one thread */
@@ -232,7 +231,8 @@ void blk_queue_kick(struct blk_queue *q);
 int blk_queue_complete(struct blk_queue *q);
 /* Requests submitted and not yet completed (done() not yet run). */
 unsigned int blk_queue_inflight(const struct blk_queue *q);
-/* True if this queue uses io_uring (else the worker thread). */
+/* True if this queue uses io_uring: for every request (raw), or for the
+ * reads it can map to host offsets (qcow2; the rest go to the worker). */
 bool blk_queue_uses_uring(const struct blk_queue *q);
 
 #endif
