@@ -11,6 +11,7 @@
  * use).  OFLAG_COPIED must be set exactly on clusters with refcount 1.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +31,23 @@ struct check_ctx {
 	uint64_t copied_bad; /* OFLAG_COPIED mismatches */
 	uint8_t *buf;
 	bool quiet;
+	uint64_t logged; /* problems printed so far (capped) */
 };
+
+#define CHECK_LOG_MAX 20
+
+/* One line per problem, the first CHECK_LOG_MAX only: a broken image has millions. */
+__attribute__((format(printf, 2, 3))) static void check_log(struct check_ctx *c, const char *fmt,
+							    ...)
+{
+	va_list ap;
+
+	if (c->quiet || c->logged++ >= CHECK_LOG_MAX)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(LOG_ERR, fmt, ap);
+	va_end(ap);
+}
 
 static void ref_range(struct check_ctx *c, uint64_t off, uint64_t len, const char *what)
 {
@@ -40,9 +57,8 @@ static void ref_range(struct check_ctx *c, uint64_t off, uint64_t len, const cha
 		return;
 	for (uint64_t k = off >> s->cluster_bits; k <= (off + len - 1) >> s->cluster_bits; k++) {
 		if (k >= c->nb) {
-			if (!c->quiet)
-				log_err("qcow2 check: %s at 0x%llx is beyond the end of the file",
-					what, (unsigned long long)(k << s->cluster_bits));
+			check_log(c, "qcow2 check: %s at 0x%llx is beyond the end of the file",
+				  what, (unsigned long long)(k << s->cluster_bits));
 			c->res->corruptions++;
 			return;
 		}
@@ -59,9 +75,8 @@ static void copied_check(struct check_ctx *c, uint64_t entry, uint64_t off, cons
 	if (qcow2_refcount_get(c->s, off >> c->s->cluster_bits, &ref))
 		return;
 	if ((ref == 1) != !!(entry & QCOW2_OFLAG_COPIED)) {
-		if (!c->quiet)
-			log_err("qcow2 check: OFLAG_COPIED wrong on %s 0x%llx (refcount %llu)",
-				what, (unsigned long long)off, (unsigned long long)ref);
+		check_log(c, "qcow2 check: OFLAG_COPIED wrong on %s 0x%llx (refcount %llu)", what,
+			  (unsigned long long)off, (unsigned long long)ref);
 		c->res->corruptions++;
 		c->copied_bad++;
 	}
@@ -78,9 +93,8 @@ static void walk_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, b
 		if (!l2off)
 			continue;
 		if (!qcow2_aligned(s, l2off) || l2off + s->cluster_size > s->file_size) {
-			if (!c->quiet)
-				log_err("qcow2 check: L2 table offset 0x%llx is invalid",
-					(unsigned long long)l2off);
+			check_log(c, "qcow2 check: L2 table offset 0x%llx is invalid",
+				  (unsigned long long)l2off);
 			c->res->corruptions++;
 			continue;
 		}
@@ -108,10 +122,10 @@ static void walk_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, b
 			if (!off)
 				continue;
 			if (!qcow2_aligned(s, off)) {
-				if (!c->quiet)
-					log_err("qcow2 check: data cluster offset 0x%llx is not "
-						"aligned",
-						(unsigned long long)off);
+				check_log(c,
+					  "qcow2 check: data cluster offset 0x%llx is not "
+					  "aligned",
+					  (unsigned long long)off);
 				c->res->corruptions++;
 				continue;
 			}
@@ -177,9 +191,8 @@ static void count_refcount_structs(struct check_ctx *c)
 		if (!rbo)
 			continue;
 		if (!qcow2_aligned(s, rbo)) {
-			if (!c->quiet)
-				log_err("qcow2 check: refcount block offset 0x%llx is not aligned",
-					(unsigned long long)rbo);
+			check_log(c, "qcow2 check: refcount block offset 0x%llx is not aligned",
+				  (unsigned long long)rbo);
 			c->res->corruptions++;
 			continue;
 		}
@@ -326,13 +339,17 @@ static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int 
 			}
 			res->leaks++;
 		} else {
-			log_err("qcow2 check: cluster 0x%llx has refcount %llu but %llu "
-				"references",
-				(unsigned long long)(k << s->cluster_bits),
-				(unsigned long long)ondisk, (unsigned long long)want);
+			check_log(&c,
+				  "qcow2 check: cluster 0x%llx has refcount %llu but %llu "
+				  "references",
+				  (unsigned long long)(k << s->cluster_bits),
+				  (unsigned long long)ondisk, (unsigned long long)want);
 			res->corruptions++;
 		}
 	}
+	if (c.logged > CHECK_LOG_MAX)
+		log_err("qcow2 check: %llu more problems not shown",
+			(unsigned long long)(c.logged - CHECK_LOG_MAX));
 	res->image_end_offset = c.max_used << s->cluster_bits;
 	r = 0;
 	if (repair & QCOW2_CHECK_REPAIR_LEAKS)
