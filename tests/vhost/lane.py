@@ -99,7 +99,12 @@ class Backend:
         return self.proc.returncode
 
 
-def qemu_cmd(kernel, initrd, socks, mem_mb=256, cpus=1, append=""):
+def qemu_cmd(kernel, initrd, socks, mem_mb=256, cpus=2, append=""):
+    # Two vCPUs, not one: with a single vCPU, TCG translates guest memory
+    # barriers to nothing (no parallel vCPUs to order against), but the
+    # rings are shared with a backend running on another host CPU; the
+    # driver's "write used_event; mb; read used idx" then loses wake-ups
+    # and the guest hangs waiting for an interrupt (with any backend).
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", f"{mem_mb}M", "-smp", str(cpus),
            "-object", f"memory-backend-memfd,id=mem,size={mem_mb}M,share=on",
            "-machine", "pc,memory-backend=mem", "-display", "none", "-no-reboot", "-nodefaults",
