@@ -168,6 +168,7 @@ struct qcow2_state {
 	uint64_t *pending;
 	size_t nb_pending, max_pending;
 	bool corrupt_warned;
+	bool keep_dirty;     /* a failed snapshot operation: leave the dirty bit for repair */
 	struct ratelimit rl; /* errors of the I/O path (see qcow2_err) */
 
 	/* bounce buffers (cluster_size each) */

@@ -562,7 +562,7 @@ int qcow2_mark_clean(struct qcow2_state *s)
 	uint8_t b[8];
 	int r;
 
-	if (!(s->incompat & QCOW2_INCOMPAT_DIRTY))
+	if (!(s->incompat & QCOW2_INCOMPAT_DIRTY) || s->keep_dirty)
 		return 0;
 	r = qcow2_flush_metadata(s);
 	if (r)

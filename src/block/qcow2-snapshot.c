@@ -303,7 +303,7 @@ static int snapshot_begin(struct blkdev *bd, struct qcow2_state **out)
 	return qcow2_sync(s);
 }
 
-int qcow2_snapshot_create(struct blkdev *bd, const char *name)
+static int snapshot_create(struct blkdev *bd, const char *name)
 {
 	struct qcow2_state *s;
 	struct qcow2_snapshot *sn, *arr;
@@ -393,7 +393,7 @@ static int read_snap_l1(struct qcow2_state *s, const struct qcow2_snapshot *sn, 
 	return 0;
 }
 
-int qcow2_snapshot_apply(struct blkdev *bd, const char *key)
+static int snapshot_apply(struct blkdev *bd, const char *key)
 {
 	struct qcow2_state *s;
 	struct qcow2_snapshot *sn;
@@ -448,7 +448,7 @@ out:
 	return r;
 }
 
-int qcow2_snapshot_delete(struct blkdev *bd, const char *key)
+static int snapshot_delete(struct blkdev *bd, const char *key)
 {
 	struct qcow2_state *s;
 	struct qcow2_snapshot *sn, saved;
@@ -487,6 +487,107 @@ int qcow2_snapshot_delete(struct blkdev *bd, const char *key)
 out:
 	free(sl1);
 	return r;
+}
+
+/*
+ * Snapshot operations change refcounts, OFLAG_COPIED flags and tables
+ * that no write order keeps mutually consistent at every instant (qemu
+ * has the same windows).  On v3 images the dirty bit covers them: if the
+ * process dies in the middle, the next read-write open (ours or qemu's)
+ * rebuilds the refcounts and the flags before anything is written.
+ */
+static int snapshot_guard(struct blkdev *bd, const char *key, bool must_exist,
+			  struct qcow2_state **out, bool *guarded)
+{
+	struct qcow2_state *s;
+	uint8_t b[8];
+	int r;
+
+	*guarded = false;
+	if (!qcow2_is_qcow2(bd))
+		return -EINVAL;
+	s = qcow2_state_of(bd);
+	*out = s;
+	if (s->readonly)
+		return -EROFS;
+	if (s->incompat & QCOW2_INCOMPAT_CORRUPT) {
+		log_err("qcow2: image is marked corrupt; snapshots are refused");
+		return -EROFS;
+	}
+	if (!key || (must_exist && !find_snapshot(s, key))) {
+		log_err("qcow2: no snapshot '%s'", key ? key : "");
+		return -ENOENT;
+	}
+	if (!must_exist && (strlen(key) > 65535 || find_snapshot(s, key))) {
+		log_err("qcow2: snapshot name '%s' is invalid or already used", key);
+		return -EEXIST;
+	}
+	if (s->version < 3 || (s->incompat & QCOW2_INCOMPAT_DIRTY))
+		return 0;
+	r = qcow2_sync(s);
+	if (r)
+		return r;
+	qcow2_put64(b, s->incompat | QCOW2_INCOMPAT_DIRTY);
+	r = qcow2_update_header_fields(s, 72, b, 8);
+	if (r)
+		return r;
+	s->incompat |= QCOW2_INCOMPAT_DIRTY;
+	*guarded = true;
+	return 0;
+}
+
+static int snapshot_unguard(struct qcow2_state *s, int r, bool guarded)
+{
+	uint8_t b[8];
+
+	if (!guarded)
+		return r;
+	if (r) {
+		/* leave the dirty bit: the next read-write open repairs */
+		s->keep_dirty = true;
+		return r;
+	}
+	r = qcow2_sync(s);
+	if (r)
+		return r;
+	qcow2_put64(b, s->incompat & ~QCOW2_INCOMPAT_DIRTY);
+	r = qcow2_update_header_fields(s, 72, b, 8);
+	if (!r)
+		s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
+	return r;
+}
+
+int qcow2_snapshot_create(struct blkdev *bd, const char *name)
+{
+	struct qcow2_state *s;
+	bool guarded;
+	int r = snapshot_guard(bd, name, false, &s, &guarded);
+
+	if (r)
+		return r;
+	return snapshot_unguard(s, snapshot_create(bd, name), guarded);
+}
+
+int qcow2_snapshot_apply(struct blkdev *bd, const char *key)
+{
+	struct qcow2_state *s;
+	bool guarded;
+	int r = snapshot_guard(bd, key, true, &s, &guarded);
+
+	if (r)
+		return r;
+	return snapshot_unguard(s, snapshot_apply(bd, key), guarded);
+}
+
+int qcow2_snapshot_delete(struct blkdev *bd, const char *key)
+{
+	struct qcow2_state *s;
+	bool guarded;
+	int r = snapshot_guard(bd, key, true, &s, &guarded);
+
+	if (r)
+		return r;
+	return snapshot_unguard(s, snapshot_delete(bd, key), guarded);
 }
 
 int qcow2_snapshot_list(struct blkdev *bd, struct qcow2_snapshot_info **out, int *count)

@@ -639,6 +639,9 @@ int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
 		log_info("qcow2: %s was not closed cleanly, rebuilding refcounts",
 			 bd->path ? bd->path : "image");
 		r = qcow2_rebuild_refcounts(s);
+		/* an interrupted snapshot operation may also have left OFLAG_COPIED wrong */
+		if (!r)
+			r = qcow2_update_l1_refs(s, s->l1, s->l1_size, 0, true);
 		if (!r) {
 			s->dirty_set = true;
 			r = qcow2_mark_clean(s);
