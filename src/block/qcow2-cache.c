@@ -181,6 +181,14 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t off, bool fresh, uint8_t **d
 	return 0;
 }
 
+const uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->e[i].offset == off)
+			return c->e[i].data;
+	return NULL;
+}
+
 void qcow2_cache_put(struct qcow2_cache *c, uint8_t *data)
 {
 	struct qcow2_cache_entry *e = cache_find(c, data);

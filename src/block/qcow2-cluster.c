@@ -436,28 +436,48 @@ int qcow2_co_preadv(struct qcow2_state *s, const struct iovec *iov, int cnt, uin
 	return r;
 }
 
+/*
+ * Block status never writes and never evicts: the block layer calls it
+ * from the event loop to map reads (src/block/aio.c).  A table not in the
+ * cache is not loaded; the few entries needed are read from the file.
+ */
 int qcow2_co_block_status(struct qcow2_state *s, uint64_t off, uint64_t len, uint64_t *pnum,
 			  int *status, uint64_t *host_off)
 {
 	uint64_t cs = s->cluster_size, inc = off & (cs - 1);
+	uint64_t l1i = off >> (s->cluster_bits + s->l2_bits), l2off;
 	uint32_t l2i = (uint32_t)((off >> s->cluster_bits) & (s->l2_size - 1));
 	uint64_t max = MIN(len, ((uint64_t)(s->l2_size - l2i) << s->cluster_bits) - inc);
-	uint64_t e, run;
-	uint8_t *l2;
+	uint64_t nclus = (inc + max + cs - 1) >> s->cluster_bits, e, run;
+	uint8_t buf[512 * 8];
+	const uint8_t *l2;
 	int r;
 
 	*host_off = 0;
-	r = qcow2_get_l2(s, off, false, &l2);
-	if (r)
-		return r;
-	if (!l2) {
+	l2off = l1i < s->l1_size ? s->l1[l1i] & QCOW2_OFFSET_MASK : 0;
+	if (!l2off) {
 		*pnum = max;
 		*status = 0;
 		return 0;
 	}
-	e = qcow2_be64(l2 + (uint64_t)l2i * 8);
-	run = l2_run(s, l2, l2i, (inc + max + cs - 1) >> s->cluster_bits);
-	qcow2_cache_put(&s->l2_cache, l2);
+	if (!qcow2_aligned(s, l2off) || l2off + cs > s->file_size) {
+		qcow2_err(s, "qcow2: L2 table offset 0x%llx is invalid", (unsigned long long)l2off);
+		return -EIO;
+	}
+	l2 = qcow2_cache_peek(&s->l2_cache, l2off);
+	if (l2) {
+		l2 += (uint64_t)l2i * 8;
+	} else {
+		nclus = MIN(nclus, (uint64_t)ARRAY_SIZE(buf) / 8);
+		r = pread_full(s->fd, buf, nclus * 8, (off_t)(l2off + (uint64_t)l2i * 8));
+		if (r) {
+			qcow2_err(s, "qcow2: reading an L2 table: %s", strerror(-r));
+			return r;
+		}
+		l2 = buf;
+	}
+	e = qcow2_be64(l2);
+	run = l2_run(s, l2, 0, nclus);
 	r = qcow2_check_l2_entry(s, e, off);
 	if (r)
 		return r;

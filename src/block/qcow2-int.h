@@ -256,6 +256,8 @@ void qcow2_cache_destroy(struct qcow2_cache *c);
 /* Get the table at off (read it unless `fresh`: zero-filled new table); pins it. */
 int qcow2_cache_get(struct qcow2_cache *c, uint64_t off, bool fresh, uint8_t **data);
 void qcow2_cache_put(struct qcow2_cache *c, uint8_t *data);
+/* The cached table at off, or NULL: no load, no eviction, no pin. */
+const uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint8_t *data);
 /* Write back dirty entries (after the dependency), then fdatasync. */
 int qcow2_cache_flush(struct qcow2_cache *c);
