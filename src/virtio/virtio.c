@@ -4,11 +4,13 @@
  * machine (virtio 1.2 sections 2.1 and 3.1.1), feature negotiation
  * (section 2.2), queue enabling and reset (section 2.4).
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "virtio/virtio.h"
 
@@ -245,4 +247,127 @@ void virtio_dev_kick(struct virtio_dev *vd, unsigned int q)
 		return;
 	if (vd->ops->notify)
 		vd->ops->notify(vd, q);
+}
+
+/* ---- state records ------------------------------------------------------ */
+
+#define STATE_MAGIC 0x54524956u /* "VIRT" */
+#define STATE_VERSION 1
+
+struct state_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t nr_queues;
+	uint32_t len; /* whole record */
+	uint32_t crc; /* CRC-32 of the record with this field 0 */
+	uint64_t host_features, driver_features;
+	uint16_t type, config_msix_vector;
+	uint8_t status, config_gen, pad[2];
+} __attribute__((packed));
+
+struct state_queue {
+	uint64_t desc, avail, used;
+	uint16_t size, msix_vector, last_avail, used_idx, signalled_used;
+	uint8_t enabled, signalled_valid, event_idx, indirect, pad[2];
+} __attribute__((packed));
+
+int virtio_dev_save(struct virtio_dev *vd, void *buf, size_t *len)
+{
+	size_t need = sizeof(struct state_hdr) + vd->nr_queues * sizeof(struct state_queue);
+	struct state_hdr h = { 0 };
+	uint8_t *p = buf;
+
+	if (*len < need)
+		return -ENOSPC;
+	if (vd->ops->busy && vd->ops->busy(vd))
+		return -EBUSY;
+	h.magic = htole32(STATE_MAGIC);
+	h.version = htole16(STATE_VERSION);
+	h.nr_queues = htole16((uint16_t)vd->nr_queues);
+	h.len = htole32((uint32_t)need);
+	h.host_features = htole64(vd->host_features);
+	h.driver_features = htole64(vd->driver_features);
+	h.type = htole16(vd->type);
+	h.config_msix_vector = htole16(vd->config_msix_vector);
+	h.status = vd->status;
+	h.config_gen = vd->config_gen;
+	memcpy(p, &h, sizeof(h));
+	for (unsigned int i = 0; i < vd->nr_queues; i++) {
+		const struct virtq *vq = &vd->vqs[i];
+		struct state_queue q = {
+			.desc = htole64(vq->desc_gpa),
+			.avail = htole64(vq->avail_gpa),
+			.used = htole64(vq->used_gpa),
+			.size = htole16(vq->size),
+			.msix_vector = htole16(vq->msix_vector),
+			.last_avail = htole16(vq->last_avail),
+			.used_idx = htole16(vq->used_idx),
+			.signalled_used = htole16(vq->signalled_used),
+			.enabled = vq->enabled,
+			.signalled_valid = vq->signalled_used_valid,
+			.event_idx = vq->event_idx,
+			.indirect = vq->indirect,
+		};
+		memcpy(p + sizeof(h) + i * sizeof(q), &q, sizeof(q));
+	}
+	h.crc = htole32((uint32_t)crc32(0, p, (uInt)need));
+	memcpy(p + offsetof(struct state_hdr, crc), &h.crc, sizeof(h.crc));
+	*len = need;
+	return 0;
+}
+
+int virtio_dev_load(struct virtio_dev *vd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	struct state_hdr h;
+	uint8_t *copy;
+	uint32_t crc;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, p, sizeof(h));
+	if (le32toh(h.magic) != STATE_MAGIC || le16toh(h.version) != STATE_VERSION ||
+	    le16toh(h.nr_queues) != vd->nr_queues || le16toh(h.type) != vd->type ||
+	    le32toh(h.len) != len || len != sizeof(h) + vd->nr_queues * sizeof(struct state_queue))
+		return -EINVAL;
+	copy = malloc(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, p, len);
+	memset(copy + offsetof(struct state_hdr, crc), 0, sizeof(h.crc));
+	crc = (uint32_t)crc32(0, copy, (uInt)len);
+	free(copy);
+	if (crc != le32toh(h.crc))
+		return -EINVAL;
+	virtio_dev_reset(vd);
+	/* What the driver accepted must still be on offer here. */
+	if (le64toh(h.driver_features) & ~vd->host_features)
+		return -EINVAL;
+	vd->driver_features = le64toh(h.driver_features);
+	vd->config_msix_vector = le16toh(h.config_msix_vector);
+	vd->config_gen = h.config_gen;
+	for (unsigned int i = 0; i < vd->nr_queues; i++) {
+		struct virtq *vq = &vd->vqs[i];
+		struct state_queue q;
+
+		memcpy(&q, p + sizeof(h) + i * sizeof(q), sizeof(q));
+		vq->size = le16toh(q.size);
+		vq->msix_vector = le16toh(q.msix_vector);
+		vq->desc_gpa = le64toh(q.desc);
+		vq->avail_gpa = le64toh(q.avail);
+		vq->used_gpa = le64toh(q.used);
+		if (!q.enabled)
+			continue;
+		/* virtq_enable re-checks size, alignment and placement in RAM. */
+		if (virtq_enable(vq, q.event_idx, q.indirect) < 0) {
+			virtio_dev_reset(vd);
+			return -EINVAL;
+		}
+		vq->last_avail = le16toh(q.last_avail);
+		vq->used_idx = le16toh(q.used_idx);
+		vq->signalled_used = le16toh(q.signalled_used);
+		vq->signalled_used_valid = q.signalled_valid;
+	}
+	vd->status = h.status;
+	return 0;
 }

@@ -91,7 +91,7 @@ struct virtio_dev {
 
 	struct gmem *mem;
 	struct evloop *loop;
-	struct viothread *iothread;	/* doorbells go here instead of loop */
+	struct viothread *iothread; /* doorbells go here instead of loop */
 	pthread_mutex_t lock;
 	struct ratelimit rl;
 	uint64_t guest_errors; /* register-level protocol errors */
@@ -127,6 +127,20 @@ int virtio_dev_queue_enable(struct virtio_dev *vd, unsigned int q);
 /* A driver notification for queue q (doorbell or ioeventfd). */
 void virtio_dev_kick(struct virtio_dev *vd, unsigned int q);
 void virtio_dev_reset(struct virtio_dev *vd);
+
+/*
+ * Device state for snapshots and migration (transport-independent part:
+ * status, features, queue configuration and ring indices), in a
+ * versioned little-endian record with a magic, a length and a CRC-32.
+ * Save needs a quiesced device (no request in flight: -EBUSY).  Load
+ * checks everything against this device and the current guest memory:
+ * a damaged record (-EINVAL) changes nothing, one that does not fit this
+ * device or memory (-EINVAL) leaves it reset.  *len: room in, bytes used
+ * out.  Transport state (MSI-X table, selectors) is the transport's.
+ */
+#define VIRTIO_STATE_MAX (64 + VIRTIO_MAX_QUEUES * 48)
+int virtio_dev_save(struct virtio_dev *vd, void *buf, size_t *len);
+int virtio_dev_load(struct virtio_dev *vd, const void *buf, size_t len);
 
 /* For device models, under vd->lock. */
 bool virtio_dev_active(const struct virtio_dev *vd);

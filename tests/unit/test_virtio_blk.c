@@ -483,6 +483,34 @@ static void test_event_idx_suppression(void **state)
 	assert_int_equal(avail_event, 11);
 }
 
+static void test_save_load(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[VIRTIO_STATE_MAX];
+	size_t len = sizeof(buf);
+
+	driver_init(f, offered(f));
+	request(f, 0, T_FLUSH, 0, 0);
+	run_until(f, 1);
+	assert_int_equal(virtio_dev_save(f->vd, buf, &len), 0);
+	/* The device forgets everything, then comes back from the record. */
+	set_status(f, 0);
+	assert_false(f->vd->vqs[0].enabled);
+	assert_int_equal(virtio_dev_load(f->vd, buf, len), 0);
+	assert_true(virtio_dev_active(f->vd));
+	assert_int_equal(f->vd->vqs[0].last_avail, 1);
+	request(f, 1, T_FLUSH, 0, 0);
+	run_until(f, 2);
+	assert_int_equal(status(f, 1), 0);
+	/* Corrupt records are refused. */
+	buf[len - 3] ^= 1;
+	assert_int_equal(virtio_dev_load(f->vd, buf, len), -EINVAL);
+	buf[len - 3] ^= 1;
+	assert_int_equal(virtio_dev_load(f->vd, buf, len - 1), -EINVAL);
+	size_t small = 8;
+	assert_int_equal(virtio_dev_save(f->vd, buf, &small), -ENOSPC);
+}
+
 /* Kick queue 1 and run its completions until the used idx reaches want. */
 static void mq_run(struct fx *f, uint16_t want)
 {
@@ -568,7 +596,7 @@ int main(void)
 		cmocka_unit_test(test_readonly),   T(test_no_status_byte),
 		T(test_feature_negotiation),	   T(test_queue_enable_refused),
 		T(test_reset_mid_request),	   T(test_event_idx_suppression),
-		cmocka_unit_test(test_multiqueue),
+		cmocka_unit_test(test_multiqueue), T(test_save_load),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
