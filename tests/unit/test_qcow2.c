@@ -164,6 +164,26 @@ static void rw_cluster_size(uint32_t cs)
 	write_raw(raw, model, size);
 	assert_int_equal(qcompare(img, "qcow2", raw, "raw"), 0);
 	bd = xopen(img, true);
+	{
+		/* block status from a cold cache agrees with qemu-img map */
+		uint64_t pnum, ho;
+		int st;
+
+		assert_int_equal(blk_block_status(bd, 2 * MiB, 2 * MiB, &pnum, &st, &ho), 0);
+		assert_int_equal(st,
+				 BLK_STATUS_DATA | BLK_STATUS_ALLOCATED | BLK_STATUS_OFFSET_VALID);
+		assert_true(pnum > 0 && pnum <= 2 * MiB);
+		assert_int_equal(
+			sh("%s map --output=json %s | /usr/bin/python3 -c 'import json,sys; "
+			   "g=%llu; h=%llu; sys.exit(0 if any(e[\"start\"]<=g<e[\"start\"]+"
+			   "e[\"length\"] and e.get(\"offset\",-1)+g-e[\"start\"]==h "
+			   "for e in json.load(sys.stdin)) else 1)'",
+			   qimg(), img, 2ull * MiB, (unsigned long long)ho),
+			0);
+		assert_int_equal(blk_block_status(bd, 7 * MiB, 4096, &pnum, &st, &ho), 0);
+		if (cs < 2 * MiB)
+			assert_int_equal(st, 0); /* never written (with 2M clusters it is) */
+	}
 	read_all_compare(bd, model, size);
 	blk_close(bd);
 	unlink(img);
