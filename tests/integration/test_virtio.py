@@ -39,11 +39,11 @@ def disk(tmp_path, name="disk.img", size=1 << 20):
     return p
 
 
-def boot(vessel, guest, cmdline="", extra=(), timeout=TIMEOUT):
+def boot(vessel, guest, cmdline="", extra=(), timeout=TIMEOUT, env=None):
     cmd = [vessel, "run", "--kernel", str(guest), "--memory", "128M", "--debug-exit",
            "--serial", "stdio", "--cmdline", cmdline, *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=env)
 
 
 def expect_pass(r):
@@ -63,6 +63,18 @@ def test_blk_whole_disk(vessel_virtio, guests_dir, tmp_path):
         f.seek(1 << 19)
         word = int.from_bytes(f.read(8), "little")
     assert word == ((1 << 19) * 0x9e3779b97f4a7c15 + 0x1234) % (1 << 64)
+
+
+@pytest.mark.parametrize("poll_us", ["0", "50"])
+def test_blk_iothread_polling(vessel_virtio, guests_dir, tmp_path, poll_us):
+    """The I/O thread with polling forced on and off (the default depends on the CPU count)."""
+    env = dict(os.environ, VESSEL_BLK_POLL_US=poll_us)
+    r = boot(vessel_virtio, guests_dir / "virtio" / "vblk.elf", "inflight=8",
+             ["--disk", f"path={disk(tmp_path)}"], env=env)
+    expect_pass(r)
+    r = boot(vessel_virtio, guests_dir / "virtio" / "vhostile.elf", "case=reset",
+             ["--disk", f"path={disk(tmp_path, 'h.img')}"], env=env)
+    expect_pass(r)
 
 
 def test_blk_several_disks(vessel_virtio, guests_dir, tmp_path):
