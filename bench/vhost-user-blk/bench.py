@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--secs", type=float, default=4)
     ap.add_argument("--size-mb", type=int, default=256)
+    ap.add_argument("--reps", type=int, default=2)
     a = ap.parse_args()
     vessel = pathlib.Path(a.build) / "vessel"
     reason = lane.missing_tools()
@@ -99,23 +100,31 @@ def main():
                        check=True)
         timeout = a.secs * len(LOADS) * 4 + 120
         results = {}
-        for fmt in ("raw", "qcow2"):
-            for impl in ("vessel", "qsd"):
-                img = tmp / f"disk.{fmt}"
-                shutil.copyfile(tmp / f"src.{fmt}", img)
-                sock = tmp / f"{impl}.sock"
-                log = tmp / f"{impl}-{fmt}.log"
-                if impl == "vessel":
-                    b = lane.Backend.vessel(str(vessel), sock, f"path={img},format={fmt}", log)
-                else:
-                    b = lane.Backend.qsd(sock, img, fmt, log)
-                try:
-                    results[fmt, impl] = run_one(kernel, tmp / "bench.img", b, timeout)
-                finally:
-                    b.stop()
-                img.unlink()
+        # Interleaved repetitions, best of each: the host is shared and TCG is noisy.
+        for rep in range(a.reps):
+            for fmt in ("raw", "qcow2"):
+                order = ("vessel", "qsd") if rep % 2 == 0 else ("qsd", "vessel")
+                for impl in order:
+                    img = tmp / f"disk.{fmt}"
+                    shutil.copyfile(tmp / f"src.{fmt}", img)
+                    sock = tmp / f"{impl}.sock"
+                    log = tmp / f"{impl}-{fmt}.log"
+                    if impl == "vessel":
+                        b = lane.Backend.vessel(str(vessel), sock, f"path={img},format={fmt}",
+                                                log)
+                    else:
+                        b = lane.Backend.qsd(sock, img, fmt, log)
+                    try:
+                        res = run_one(kernel, tmp / "bench.img", b, timeout)
+                    finally:
+                        b.stop()
+                    img.unlink()
+                    best = results.setdefault((fmt, impl), {})
+                    for mode, val in res.items():
+                        if mode not in best or val[0] > best[mode][0]:
+                            best[mode] = val
     print(f"vhost-user-blk: TCG guest (2 vCPUs), O_DIRECT native AIO, {a.secs:g} s per load, "
-          f"{a.size_mb} MiB image in the host page cache")
+          f"{a.size_mb} MiB image in the host page cache, best of {a.reps}")
     print(f"{'format':6} {'load':16} {'vessel':>16} {'qsd':>16} {'ratio':>6} "
           f"{'vessel CPU/IO':>14} {'qsd CPU/IO':>11}")
     for fmt in ("raw", "qcow2"):
