@@ -261,6 +261,8 @@ static uint32_t pci_dev_config_read(struct pci_dev *d, uint32_t off, unsigned in
 
 	if (off >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - off)
 		return ~0u;
+	if (d->config_read)
+		d->config_read(d, off, len);
 	pthread_mutex_lock(&d->cfg_lock);
 	memcpy(&v, &d->cfg[off], len);
 	pthread_mutex_unlock(&d->cfg_lock);

@@ -85,6 +85,12 @@ struct pci_dev {
 	 * can move their ioeventfds.
 	 */
 	void (*config_write)(struct pci_dev *d, uint32_t off, uint32_t val, unsigned int len);
+	/*
+	 * Called before a guest config read of [off, off+len) is served from
+	 * cfg[], so a device can refresh registers whose value lives
+	 * elsewhere (virtio's pci_cfg access window, 4.1.4.8).
+	 */
+	void (*config_read)(struct pci_dev *d, uint32_t off, unsigned int len);
 	void (*bar_moved)(struct pci_dev *d, int bar, uint64_t old_addr, uint64_t new_addr);
 };
 

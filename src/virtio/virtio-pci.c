@@ -391,15 +391,26 @@ static void vpci_config_write(struct pci_dev *d, uint32_t off, uint32_t val, uns
 	if (off >= c + 16) {
 		v = pci_cfg_read32(d, c + 16);
 		vpci_bar_write(vp, boff, &v, blen);
-		return;
 	}
-	/*
-	 * The window was moved: latch what a read would return, since the
-	 * PCI layer has no read hook.  ISR is skipped (reads clear it).
-	 */
-	if (boff == VPCI_ISR_OFF)
+}
+
+/*
+ * A read of pci_cfg_data reads the BAR at the window (4.1.4.8), with the
+ * register's side effects (an ISR read clears it), at the time of the read.
+ */
+static void vpci_config_read(struct pci_dev *d, uint32_t off, unsigned int len)
+{
+	struct virtio_pci *vp = d->opaque;
+	uint32_t c = vp->cfgcap, bar, boff, blen, v = 0;
+
+	if (!c || off + len <= c + 16 || off >= c + 20)
 		return;
-	v = 0;
+	bar = pci_cfg_read32(d, c + 4) & 0xff;
+	boff = pci_cfg_read32(d, c + 8);
+	blen = pci_cfg_read32(d, c + 12);
+	if (bar != VPCI_BAR || (blen != 1 && blen != 2 && blen != 4) || boff >= VPCI_BAR_SIZE ||
+	    boff + blen > VPCI_BAR_SIZE)
+		return;
 	vpci_bar_read(vp, boff, &v, blen);
 	pthread_mutex_lock(&d->cfg_lock);
 	memcpy(&d->cfg[c + 16], &v, 4);
@@ -518,6 +529,7 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 		     VIRTIO_PCI_VENDOR, (uint16_t)(0x40 + vd->type));
 	vp->pci.opaque = vp;
 	vp->pci.config_write = vpci_config_write;
+	vp->pci.config_read = vpci_config_read;
 	vp->pci.bar_moved = vpci_bar_moved;
 	ret = pci_dev_add_bar(&vp->pci, VPCI_BAR, VPCI_BAR_SIZE, PCI_BAR_MEM64, &vpci_bar_ops, vp);
 	if (ret < 0)

@@ -361,3 +361,50 @@ bool vq_wait(struct vq *vq, u32 *id, u32 *len, u32 timeout_ms)
 	vq->last_used++;
 	return true;
 }
+
+/* Config-space offset of the first vendor capability of cfg_type `type`, or 0. */
+static u8 vdev_find_vcap(struct vdev *d, u8 type)
+{
+	for (u8 cap = cfg8(d->dev, 0x34) & 0xfc; cap; cap = cfg8(d->dev, cap + 1) & 0xfc)
+		if (cfg8(d->dev, cap) == 0x09 && cfg8(d->dev, cap + 3) == type)
+			return cap;
+	return 0;
+}
+
+/* Point the pci_cfg window at `len` bytes at offset `off` of BAR `bar`. */
+static void vdev_cfg_window(struct vdev *d, u8 c, u8 bar, u32 off, u32 len)
+{
+	u32 w = pci_cf8_read32(0, d->dev, 0, c + 4);
+
+	pci_cf8_write32(0, d->dev, 0, c + 4, (w & ~0xffu) | bar);
+	pci_cf8_write32(0, d->dev, 0, c + 8, off);
+	pci_cf8_write32(0, d->dev, 0, c + 12, len);
+}
+
+/*
+ * The VIRTIO_PCI_CAP_PCI_CFG access window (virtio 1.2 4.1.4.8): reads
+ * and writes of pci_cfg_data reach the BAR at the time of the access.
+ * Checks device_status and queue_size reads and a queue_select write
+ * against the same registers through MMIO.
+ */
+bool vdev_check_cfg_window(struct vdev *d)
+{
+	u8 c = vdev_find_vcap(d, 5), cc = vdev_find_vcap(d, 1);
+	u8 bar;
+	u32 off;
+
+	if (!c || !cc)
+		return false;
+	bar = cfg8(d->dev, cc + 4);
+	off = pci_cf8_read32(0, d->dev, 0, cc + 8);
+	vdev_cfg_window(d, c, bar, off + CC_STATUS, 1);
+	if ((pci_cf8_read32(0, d->dev, 0, c + 16) & 0xff) != r8(d->common + CC_STATUS))
+		return false;
+	vdev_cfg_window(d, c, bar, off + CC_Q_SELECT, 2);
+	pci_cf8_write32(0, d->dev, 0, c + 16, 0);
+	if (r16(d->common + CC_Q_SELECT) != 0)
+		return false;
+	vdev_cfg_window(d, c, bar, off + CC_Q_SIZE, 2);
+	return (pci_cf8_read32(0, d->dev, 0, c + 16) & 0xffff) == r16(d->common + CC_Q_SIZE) &&
+	       r16(d->common + CC_Q_SIZE) != 0;
+}

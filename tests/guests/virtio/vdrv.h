@@ -76,6 +76,8 @@ u8 vdev_status(struct vdev *d);
 void vdev_set_status(struct vdev *d, u8 s);
 /* Write 0 and wait until the device reads back 0 (section 4.1.4.3.2). */
 bool vdev_reset(struct vdev *d, u32 timeout_ms);
+/* The pci_cfg access capability reaches the same registers as MMIO. */
+bool vdev_check_cfg_window(struct vdev *d);
 /* Enable MSI-X: vector i -> IDT vector VEC_BASE + i on this CPU. */
 void vdev_msix_enable(struct vdev *d);
 /* Queue q with `size` entries (0: the device's maximum) on MSI-X vector

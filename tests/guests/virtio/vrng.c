@@ -36,6 +36,7 @@ void guest_main(void)
 	u8 line = (u8)pci_cf8_read32(0, d.dev, 0, 0x3c);
 
 	check(vdev_negotiate(&d, VF_EVENT_IDX), "feature negotiation failed");
+	check(vdev_check_cfg_window(&d), "pci_cfg access window disagrees with MMIO");
 	if (intx) {
 		/* PCI command: INTx enabled (bit 10 clear). */
 		pci_cf8_write32(0, d.dev, 0, 0x04, pci_cf8_read32(0, d.dev, 0, 0x04) & ~0x400u);
