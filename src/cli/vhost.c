@@ -90,7 +90,9 @@ static int serve(const char *sock, struct vm_disk_config *dc)
 		return cli_error("vhost-user-blk: event loop: %s", strerror(-ret));
 	ret = virtio_blk_new(dc, 0, &mem, loop, &vd);
 	if (ret < 0) {
-		cli_error("vhost-user-blk: cannot open %s: %s", dc->path, strerror(-ret));
+		/* The block layer already said what is wrong with the image. */
+		if (ret == -ENOMEM)
+			cli_error("vhost-user-blk: %s: out of memory", dc->path);
 		goto out;
 	}
 	ret = vhost_user_dev_create(vd, VIRTIO_BLK_CFG_SIZE, &mem, loop, &hooks, &d);

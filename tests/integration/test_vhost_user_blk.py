@@ -260,3 +260,31 @@ def test_reconnect_second_guest(guest, backends, tmp_path):
     chk = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True,
                          timeout=60)
     assert chk.returncode == 0, chk.stdout
+
+
+def test_cli_errors(vessel_bin, backends, tmp_path):
+    """Bad command lines get one clear line and exit status 1; a live socket is not stolen."""
+    disk = tmp_path / "d.raw"
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    sock = tmp_path / "s.sock"
+    cases = [
+        ([], "needs --socket PATH and --disk FILE"),
+        (["--socket", str(sock)], "needs --socket PATH and --disk FILE"),
+        (["--socket", str(sock), "--disk", str(tmp_path / "missing.raw")], "cannot open"),
+        (["--socket", str(sock), "--disk", f"path={disk},format=vmdk"], "--disk"),
+        (["--socket", str(disk), "--disk", str(disk)], "not a socket"),
+    ]
+    for args, msg in cases:
+        r = subprocess.run([vessel_bin, "vhost-user-blk", *args], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 1, (args, r.stderr)
+        assert msg in r.stderr, (args, r.stderr)
+        assert not sock.exists()
+    b = backends(sock, str(disk), tmp_path / "be.log")
+    r = subprocess.run([vessel_bin, "vhost-user-blk", "--socket", str(sock), "--disk", str(disk)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "another backend is serving it" in r.stderr, r.stderr
+    assert b.alive() and get_features(sock)
+    assert b.stop() == 0
+    assert not sock.exists()
