@@ -50,7 +50,8 @@ int main(int argc, char **argv)
 	char *buf;
 
 	if (argc != 7) {
-		fprintf(stderr, "usage: ioload DEV randread|randwrite|read|write BS QD SECS SPAN_MB\n");
+		fprintf(stderr,
+			"usage: ioload DEV randread|randwrite|read|write BS QD SECS SPAN_MB\n");
 		return 2;
 	}
 	rnd = !strncmp(argv[2], "rand", 4);
@@ -106,7 +107,8 @@ int main(int argc, char **argv)
 		}
 		for (long i = 0; i < n; i++) {
 			if (evs[i].res != (int64_t)bs) {
-				fprintf(stderr, "ioload: I/O failed (%lld)\n", (long long)evs[i].res);
+				fprintf(stderr, "ioload: I/O failed (%lld)\n",
+					(long long)evs[i].res);
 				return 1;
 			}
 		}
