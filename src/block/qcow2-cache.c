@@ -100,7 +100,7 @@ int qcow2_cache_flush(struct qcow2_cache *c)
 
 	if (r)
 		return r;
-	if (wrote && fdatasync(c->s->fd) < 0)
+	if (wrote && qcow2_fdatasync(c->s) < 0)
 		return -errno;
 	return 0;
 }

@@ -270,7 +270,7 @@ int qcow2_rebuild_refcounts(struct qcow2_state *s)
 		qcow2_put64((uint8_t *)&table[i], (area + i) * cs);
 	}
 	r = pwrite_full(s->fd, table, tc * cs, (off_t)((area + nrb) * cs));
-	if (!r && fdatasync(s->fd) < 0)
+	if (!r && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	if (r)
 		goto out;

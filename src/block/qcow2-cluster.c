@@ -132,7 +132,7 @@ int qcow2_grow_l1(struct qcow2_state *s, uint64_t min_size)
 	r = qcow2_cache_flush(&s->rb_cache);
 	if (!r)
 		r = pwrite_full(s->fd, buf, nc * cs, (off_t)off);
-	if (!r && fdatasync(s->fd) < 0)
+	if (!r && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	if (r)
 		goto fail;
@@ -213,7 +213,7 @@ int qcow2_get_l2(struct qcow2_state *s, uint64_t gofs, bool alloc, uint8_t **l2)
 	if (r)
 		goto fail;
 	if (off) {
-		if (!s->dirty_set && fdatasync(s->fd) < 0) {
+		if (!s->dirty_set && qcow2_fdatasync(s) < 0) {
 			r = -errno;
 			goto fail;
 		}

@@ -222,7 +222,7 @@ int qcow2_write_full_header(struct qcow2_state *s)
 	free(buf);
 	if (r)
 		return r;
-	return fdatasync(s->fd) < 0 ? -errno : 0;
+	return qcow2_fdatasync(s) < 0 ? -errno : 0;
 nospc:
 	free(buf);
 	log_err("qcow2: header, extensions and backing file name do not fit in one cluster");
@@ -305,7 +305,7 @@ int qcow2_make_empty(struct blkdev *bd)
 	memcpy(old, s->l1, (size_t)s->l1_size * 8);
 	/* the empty L1 table reaches the disk before any refcount drops */
 	r = pwrite_full(s->fd, z, (size_t)s->l1_size * 8, (off_t)s->l1_offset);
-	if (!r && fdatasync(s->fd) < 0)
+	if (!r && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	if (!r) {
 		memset(s->l1, 0, (size_t)s->l1_size * 8);

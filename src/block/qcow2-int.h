@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <sys/uio.h>
 
 #include "block/block.h"
@@ -178,6 +179,20 @@ struct qcow2_state {
 	uint8_t *cow_head, *cow_tail;
 	void *zstd_dctx;
 };
+
+/*
+ * fdatasync(2) between dependent metadata updates (the qcow2 ordering
+ * rules).  With cache=unsafe (bd->unsafe: img convert's default, as in
+ * qemu-img) the caller gave up crash consistency for speed, so ordering
+ * flushes are skipped; the image is still complete once closed.
+ * Returns 0 or -1 with errno set, like fdatasync.
+ */
+static inline int qcow2_fdatasync(struct qcow2_state *s)
+{
+	if (s->bd && s->bd->unsafe)
+		return 0;
+	return fdatasync(s->fd);
+}
 
 /*
  * Errors on the I/O path can be triggered again and again by a guest

@@ -164,7 +164,7 @@ static int grow_reftable(struct qcow2_state *s, uint64_t need_ti)
 	r = pwrite_full(s->fd, table, tc * cs, (off_t)((area + nrb) << s->cluster_bits));
 	if (r)
 		goto out;
-	if (fdatasync(s->fd) < 0) {
+	if (qcow2_fdatasync(s) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -376,7 +376,7 @@ static int install_refblocks(struct qcow2_state *s, uint64_t pos, const uint64_t
 	/* the blocks and their own refcounts are on disk before the table points there */
 	if (!r)
 		r = qcow2_cache_flush(&s->rb_cache);
-	if (!r && fdatasync(s->fd) < 0)
+	if (!r && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	for (uint64_t j = 0; j < m && !r; j++) {
 		qcow2_put64(ent, (pos + j) << s->cluster_bits);
@@ -567,7 +567,7 @@ int qcow2_mark_clean(struct qcow2_state *s)
 	r = qcow2_flush_metadata(s);
 	if (r)
 		return r;
-	if (fdatasync(s->fd) < 0)
+	if (qcow2_fdatasync(s) < 0)
 		return -errno;
 	qcow2_put64(b, s->incompat & ~QCOW2_INCOMPAT_DIRTY);
 	r = qcow2_update_header_fields(s, 72, b, 8);

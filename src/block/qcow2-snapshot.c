@@ -175,7 +175,7 @@ static int write_snapshot_table(struct qcow2_state *s)
 			r = qcow2_cache_flush(&s->rb_cache);
 		if (!r)
 			r = pwrite_full(s->fd, t, size, (off_t)off);
-		if (!r && fdatasync(s->fd) < 0)
+		if (!r && qcow2_fdatasync(s) < 0)
 			r = -errno;
 		if (!r && off + size > s->file_size)
 			s->file_size = off + size;
@@ -268,7 +268,7 @@ int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_
 	if (!r && l1_changed)
 		for (uint32_t i = 0; i < s->l1_size && !r; i++)
 			r = qcow2_write_l1_entry(s, i);
-	if (!r && l1_changed && fdatasync(s->fd) < 0)
+	if (!r && l1_changed && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	return r;
 }
@@ -427,7 +427,7 @@ static int snapshot_apply(struct blkdev *bd, const char *key)
 	memcpy(s->l1, sl1, (size_t)sn->l1_size * 8);
 	for (uint32_t i = 0; i < old_size && !r; i++)
 		r = qcow2_write_l1_entry(s, i);
-	if (!r && fdatasync(s->fd) < 0)
+	if (!r && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	/* then the old active tree loses it, and OFLAG_COPIED is recomputed */
 	if (!r)

@@ -36,7 +36,7 @@ int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const vo
 	}
 	if (off + len <= s->header_length)
 		memcpy(s->hdr + off, buf, len);
-	if (fdatasync(s->fd) < 0)
+	if (qcow2_fdatasync(s) < 0)
 		return -errno;
 	return 0;
 }
@@ -170,7 +170,7 @@ int qcow2_sync(struct qcow2_state *s)
 
 	if (r)
 		return r;
-	return fdatasync(s->fd) < 0 ? -errno : 0;
+	return qcow2_fdatasync(s) < 0 ? -errno : 0;
 }
 
 /* Name the unknown incompatible bits, using the image's feature name table. */
