@@ -22,7 +22,12 @@ static int qcow2_probe(const uint8_t *buf, size_t len)
 {
 	if (len < 8 || qcow2_be32(buf) != QCOW2_MAGIC)
 		return 0;
-	return qcow2_be32(buf + 4) == 2 || qcow2_be32(buf + 4) == 3 ? 100 : 0;
+	/*
+	 * The qcow2 magic with a version we cannot read is still not raw:
+	 * claim it (negative score) so the open fails with a clear message
+	 * instead of handing the guest the image's metadata as disk data.
+	 */
+	return qcow2_be32(buf + 4) == 2 || qcow2_be32(buf + 4) == 3 ? 100 : -1;
 }
 
 static int qcow2_drv_open(struct blkdev *bd, int fd, const char *path,

@@ -726,3 +726,17 @@ def test_truncated_and_fuzzed_qcow2(vessel_bin, tmp_path):
         assert r.returncode >= 0, f"case {i}: killed by signal {-r.returncode}"
         if r.returncode:
             assert r.stderr.strip()
+
+
+def test_unknown_qcow2_version_is_not_raw(vessel_bin, tmp_path):
+    """qcow2 magic with a version we do not read: refused by name, never
+    probed as raw (which would expose the metadata as disk contents)."""
+    img = tmp_path / "v4.qcow2"
+    qimg("create", "-q", "-f", "qcow2", str(img), "1M")
+    with open(img, "r+b") as f:
+        f.seek(4)
+        f.write(struct.pack(">I", 4))
+    r = vimg(vessel_bin, "info", str(img), check=False)
+    assert r.returncode != 0
+    assert "unsupported version 4" in r.stderr
+    assert "file format: raw" not in r.stdout
