@@ -45,6 +45,7 @@ static void run_usage(FILE *f)
 		"      --ksm               let KSM merge identical guest pages\n"
 		"      --disk SPEC         virtio-blk disk (repeatable): path=FILE[,format=raw|qcow2]\n"
 		"                          [,readonly=on][,serial=S][,direct=on][,queues=N]\n"
+		"                          [,poll_us=N] (I/O thread busy-poll, 0 = off)\n"
 		"      --rng               virtio-rng entropy device\n"
 		"      --console MODE      virtio-console port: pty, file=PATH or socket=PATH\n"
 		"      --config FILE       JSON VM definition (docs/config.md); options given\n"

@@ -583,11 +583,13 @@ static const struct virtio_dev_ops blk_ops = {
  * workers (measured: random reads drop by half at 128 us), so it is off
  * there by default.  VESSEL_BLK_POLL_US overrides (0 turns it off).
  */
-static uint64_t blk_poll_ns(void)
+static uint64_t blk_poll_ns(const struct vm_disk_config *dc)
 {
 	const char *e = getenv("VESSEL_BLK_POLL_US");
 	uint64_t us = sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 32 : 0;
 
+	if (dc->has_poll)
+		return (uint64_t)dc->poll_us * 1000;	/* the disk's poll_us wins */
 	if (e && parse_u64(e, 1000000, &us) < 0)
 		us = 32;
 	return us * 1000;
@@ -674,7 +676,7 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 		goto fail_vd;
 	}
 	if (loop) {
-		ret = viothread_create(name, blk_poll_ns(), &b->iothread);
+		ret = viothread_create(name, blk_poll_ns(dc), &b->iothread);
 		if (ret < 0)
 			goto fail_queues;
 		viothread_set_poller(b->iothread, blk_poll, b);

@@ -3,7 +3,7 @@
  * `vessel run` options for the virtio devices (docs/virtio.md):
  *
  *   --disk path=FILE[,format=raw|qcow2][,readonly=on|off][,serial=S]
- *          [,direct=on|off][,queues=N]        (repeatable; "FILE" alone works)
+ *          [,direct=on|off][,queues=N][,poll_us=N]        (repeatable; "FILE" alone works)
  *   --rng [on|off]
  *   --console pty | file=PATH | socket=PATH   (virtio-console)
  *
@@ -108,9 +108,16 @@ int vm_config_parse_disk(struct vm_config *c, const char *spec, const char **why
 				goto out;
 			}
 			d.num_queues = (unsigned int)n;
+		} else if (!strcmp(tok, "poll_us")) {
+			if (parse_u64(v, 1000000, &n)) {
+				*why = "--disk poll_us must be 0..1000000";
+				goto out;
+			}
+			d.has_poll = true;
+			d.poll_us = (uint32_t)n;
 		} else {
 			*why = "unknown --disk option (path, format, readonly, serial, direct, "
-			       "queues)";
+			       "queues, poll_us)";
 			goto out;
 		}
 	}

@@ -36,6 +36,8 @@ struct vm_disk_config {
 	bool readonly;
 	bool direct;		/* O_DIRECT */
 	unsigned int num_queues;
+	bool has_poll;		/* poll_us given; else the host-size default */
+	uint32_t poll_us;	/* I/O thread busy-poll time, 0 = off */
 };
 
 struct vm_net_config {

@@ -145,6 +145,8 @@ static struct json_object *devices_to_json(const struct vm_config *c, bool disks
 		if (d->num_queues)
 			json_object_object_add(o, "queues",
 					       json_object_new_int((int)d->num_queues));
+		if (d->has_poll)
+			json_object_object_add(o, "poll_us", json_object_new_int((int)d->poll_us));
 		json_object_array_add(a, o);
 	}
 	for (unsigned int i = 0; !disks && i < c->nr_nets && i < VM_MAX_NETS; i++) {

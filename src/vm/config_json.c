@@ -345,8 +345,8 @@ static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config 
 static int parse_disk(struct jctx *x, const char *path, struct json_object *o,
 		      struct vm_disk_config *d)
 {
-	static const char *const keys[] = { "path",   "format", "serial", "readonly",
-					    "direct", "queues", NULL };
+	static const char *const keys[] = { "path",   "format", "serial",  "readonly",
+					    "direct", "queues", "poll_us", NULL };
 	static const char *const formats[] = { "raw", "qcow2", NULL };
 	struct json_object *v;
 	char p[PATH_LEN];
@@ -386,6 +386,13 @@ static int parse_disk(struct jctx *x, const char *path, struct json_object *o,
 		if ((r = get_uint(x, p, v, 1, 16, &n)))
 			return r;
 		d->num_queues = (unsigned int)n;
+	}
+	join(p, path, "poll_us");
+	if (json_object_object_get_ex(o, "poll_us", &v)) {
+		if ((r = get_uint(x, p, v, 0, 1000000, &n)))
+			return r;
+		d->has_poll = true;
+		d->poll_us = (uint32_t)n;
 	}
 	return 0;
 }

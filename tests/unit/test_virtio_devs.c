@@ -183,7 +183,7 @@ static void test_parse_disk(void **state)
 	assert_int_equal(vm_config_parse_disk(&c, "root.img", &why), 0);
 	assert_int_equal(vm_config_parse_disk(&c,
 					      "path=/x/d.qcow2,format=qcow2,readonly=on,"
-					      "serial=ABC,direct=on,queues=4",
+					      "serial=ABC,direct=on,queues=4,poll_us=50",
 					      &why),
 			 0);
 	assert_int_equal(c.nr_disks, 2);
@@ -195,6 +195,9 @@ static void test_parse_disk(void **state)
 	assert_true(c.disks[1].readonly);
 	assert_true(c.disks[1].direct);
 	assert_int_equal(c.disks[1].num_queues, 4);
+	assert_true(c.disks[1].has_poll);
+	assert_int_equal(c.disks[1].poll_us, 50);
+	assert_false(c.disks[0].has_poll);
 
 	const char *bad[] = { "",
 			      "format=raw",
@@ -202,6 +205,8 @@ static void test_parse_disk(void **state)
 			      "path=a,readonly=maybe",
 			      "path=a,queues=0",
 			      "path=a,queues=65",
+			      "path=a,poll_us=-1",
+			      "path=a,poll_us=2000000",
 			      "path=a,bogus=1",
 			      "path=a,serial=123456789012345678901",
 			      "path=a,path=b",
