@@ -13,7 +13,13 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 # The meta package names the real, versioned image package.
-PKG=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+resolve() {
+	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		awk '/Depends: linux-image-/ {print $2; exit}'
+}
+PKG=$(resolve)
+# A machine whose package lists were never fetched knows no such package yet.
+[ -n "$PKG" ] || { apt-get update -q >/dev/null 2>&1 || true; PKG=$(resolve); }
 [ -n "$PKG" ] || { echo "linux-image.sh: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
 apt-get download -q "$PKG" >/dev/null
 dpkg -x ./*.deb root
