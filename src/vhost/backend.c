@@ -87,6 +87,7 @@ int vhost_user_dev_create(struct virtio_dev *vd, uint32_t cfg_size, struct gmem 
 			  struct vhost_user_dev **out)
 {
 	struct vhost_user_dev *d;
+	int ret;
 
 	if (!vd || !mem || vd->nr_queues > VIRTIO_MAX_QUEUES || cfg_size > VHOST_USER_MAX_CONFIG)
 		return -EINVAL;
@@ -101,11 +102,17 @@ int vhost_user_dev_create(struct virtio_dev *vd, uint32_t cfg_size, struct gmem 
 		d->hooks = *hooks;
 	d->conn_fd = -1;
 	d->listen_fd = -1;
+	d->kick_ep = -1;
 	d->rl = (struct ratelimit)RATELIMIT_INIT;
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		d->rings[q].kick_fd = d->rings[q].call_fd = d->rings[q].err_fd = -1;
 		d->rings[q].kctx.d = d;
 		d->rings[q].kctx.q = q;
+	}
+	ret = vhost_user_kicks_init(d);
+	if (ret < 0) {
+		free(d);
+		return ret;
 	}
 	vd->tops = &vhost_user_tops;
 	vd->transport = d;
@@ -275,8 +282,7 @@ void vhost_user_rings_reset(struct vhost_user_dev *d)
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		struct vhost_user_vring *r = &d->rings[q];
 
-		vhost_user_unwatch_kick(d, q);
-		close_fd(&r->kick_fd);
+		vhost_user_kick_set(d, q, -1);
 		pthread_mutex_lock(&d->vd->lock);
 		close_fd(&r->call_fd);
 		pthread_mutex_unlock(&d->vd->lock);
@@ -330,6 +336,8 @@ void vhost_user_dev_destroy(struct vhost_user_dev *d)
 	}
 	if (d->listen_fd >= 0 && d->loop)
 		evloop_del(d->loop, d->listen_fd);
+	/* No kick may run on the device's thread once we are gone. */
+	vhost_user_kicks_fini(d);
 	vhost_user_dev_disconnect(d);
 	d->vd->tops = NULL;
 	d->vd->transport = NULL;
@@ -553,8 +561,7 @@ static int get_vring_base(struct vhost_user_dev *d, const struct vhost_user_vrin
 	if (!r)
 		return -EINVAL;
 	r->started = false;
-	vhost_user_unwatch_kick(d, s->index);
-	close_fd(&r->kick_fd);
+	vhost_user_kick_set(d, s->index, -1);
 	rings_sync(d);
 	reply->p.state.index = s->index;
 	reply->p.state.num = r->base;
@@ -581,12 +588,10 @@ static int set_vring_fd(struct vhost_user_dev *d, uint32_t req, uint64_t v, cons
 		/* Polling mode (no kick fd) is not offered. */
 		if (fd < 0)
 			return -ENOTSUP;
-		vhost_user_unwatch_kick(d, q);
-		close_fd(&r->kick_fd);
-		r->kick_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (r->kick_fd < 0)
+		fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
 			return -errno;
-		ret = vhost_user_watch_kick(d, q);
+		ret = vhost_user_kick_set(d, q, fd);
 		if (ret < 0)
 			return ret;
 		r->started = true;

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,7 @@
 #include "util/evloop.h"
 #include "util/util.h"
 #include "vhost/vhost-user-int.h"
+#include "virtio/iothread.h"
 
 #define IO_TIMEOUT_S 5
 
@@ -169,30 +171,98 @@ const struct virtio_transport_ops vhost_user_tops = {
 
 /* ---- kicks ----------------------------------------------------------------- */
 
+/* Event loop: one kick fd. */
 static void on_kick(void *opaque, uint32_t events)
 {
 	struct vhost_user_kickctx *k = opaque;
-	struct vhost_user_vring *r = &k->d->rings[k->q];
+	struct virtio_dev *vd = k->d->vd;
 	uint64_t cnt;
 
-	if (read(r->kick_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		return;
-	vhost_user_dev_kick(k->d, k->q);
+	pthread_mutex_lock(&vd->lock);
+	if (k->d->rings[k->q].kick_fd >= 0 &&
+	    (read(k->d->rings[k->q].kick_fd, &cnt, sizeof(cnt)) >= 0 || errno == EAGAIN)) {
+		k->d->st.kicks++;
+		virtio_dev_kick(vd, k->q);
+	}
+	pthread_mutex_unlock(&vd->lock);
 }
 
-int vhost_user_watch_kick(struct vhost_user_dev *d, unsigned int q)
+/*
+ * I/O thread: our epoll set of kick fds is readable.  Under vd->lock, so a
+ * kick fd the message handlers replace or close meanwhile is never read
+ * after it is gone (they change kick fds under the same lock).
+ */
+static void on_kick_set(void *opaque, uint32_t events)
+{
+	struct vhost_user_dev *d = opaque;
+	struct epoll_event evs[16];
+	uint64_t cnt;
+	int n;
+
+	pthread_mutex_lock(&d->vd->lock);
+	n = epoll_wait(d->kick_ep, evs, 16, 0);
+	for (int i = 0; i < n; i++) {
+		unsigned int q = evs[i].data.u32;
+		int fd = q < VIRTIO_MAX_QUEUES ? d->rings[q].kick_fd : -1;
+
+		if (fd < 0 || (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN))
+			continue;
+		d->st.kicks++;
+		virtio_dev_kick(d->vd, q);
+	}
+	pthread_mutex_unlock(&d->vd->lock);
+}
+
+int vhost_user_kicks_init(struct vhost_user_dev *d)
+{
+	int ret;
+
+	if (!d->loop || !d->vd->iothread)
+		return 0;
+	d->kick_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (d->kick_ep < 0)
+		return -errno;
+	ret = viothread_add(d->vd->iothread, d->kick_ep, on_kick_set, d);
+	if (ret < 0) {
+		close(d->kick_ep);
+		d->kick_ep = -1;
+	}
+	return ret;
+}
+
+void vhost_user_kicks_fini(struct vhost_user_dev *d)
+{
+	if (d->kick_ep < 0)
+		return;
+	/* Handlers never run after this (the device is going away too). */
+	viothread_stop(d->vd->iothread);
+	close(d->kick_ep);
+	d->kick_ep = -1;
+}
+
+int vhost_user_kick_set(struct vhost_user_dev *d, unsigned int q, int fd)
 {
 	struct vhost_user_vring *r = &d->rings[q];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = q };
+	int ret = 0;
 
-	if (!d->loop || r->kick_fd < 0)
-		return 0;
-	return evloop_add(d->loop, r->kick_fd, EPOLLIN, on_kick, &r->kctx);
-}
-
-void vhost_user_unwatch_kick(struct vhost_user_dev *d, unsigned int q)
-{
-	if (d->loop && d->rings[q].kick_fd >= 0)
-		evloop_del(d->loop, d->rings[q].kick_fd);
+	pthread_mutex_lock(&d->vd->lock);
+	if (r->kick_fd >= 0) {
+		if (d->kick_ep >= 0)
+			epoll_ctl(d->kick_ep, EPOLL_CTL_DEL, r->kick_fd, NULL);
+		else if (d->loop)
+			evloop_del(d->loop, r->kick_fd);
+		close(r->kick_fd);
+	}
+	r->kick_fd = fd;
+	if (fd >= 0) {
+		if (d->kick_ep >= 0)
+			ret = epoll_ctl(d->kick_ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+		else if (d->loop)
+			ret = evloop_add(d->loop, fd, EPOLLIN, on_kick, &r->kctx);
+	}
+	pthread_mutex_unlock(&d->vd->lock);
+	return ret;
 }
 
 /* ---- the connection ------------------------------------------------------ */
