@@ -35,7 +35,7 @@ static void vhost_usage(FILE *f)
 		"\n"
 		"  -s, --socket PATH   Unix socket to listen on for a vhost-user frontend\n"
 		"  -d, --disk SPEC     path=FILE or FILE, then [,format=raw|qcow2][,readonly=on]\n"
-		"                      [,serial=S][,direct=on][,queues=N]\n"
+		"                      [,serial=S][,direct=on][,queues=N][,poll_us=N]\n"
 		"  -v, --verbose       log every connection and protocol detail\n"
 		"  -h, --help          this help\n"
 		"\n"
