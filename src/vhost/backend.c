@@ -368,7 +368,12 @@ static int set_features(struct vhost_user_dev *d, uint64_t f)
 			 (unsigned long long)f, (unsigned long long)(f & ~offered));
 		return -EINVAL;
 	}
-	if (d->features_set && f == d->features)
+	/*
+	 * The same features again: nothing to do, unless the device needs a
+	 * reset (a guest broke a ring): frontends restart a device by
+	 * stopping its rings and sending the features again.
+	 */
+	if (d->features_set && f == d->features && !(vd->status & VIRTIO_STATUS_NEEDS_RESET))
 		return 0;
 	/* A (re)negotiation: the device starts over, as after a reset. */
 	rings_all_down(d);

@@ -564,6 +564,43 @@ static void test_session(void **state)
 	session(*state);
 }
 
+/* A broken ring: DEVICE_NEEDS_RESET is reported on the error eventfd. */
+static void test_broken_ring(void **state)
+{
+	struct fx *f = *state;
+	struct pollfd p;
+	uint16_t *avail = (uint16_t *)(f->ram + AVAIL_OFF);
+	struct vhost_user_vring_state st = { 0, 0 };
+	struct vhost_user_msg m;
+	uint64_t idx = 0, one = 1, cnt, feat;
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	memset(f->ram, 0, RAM_SIZE);
+	f->avail_idx = 0;
+	negotiate(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_ERR, &idx, 8, &err, 1), 0);
+	setup_ring(f, 0);
+	/* A chain whose next index lies outside the ring. */
+	put_desc(f, 0, HDR_OFF, 16, VIRTQ_DESC_F_NEXT, QSIZE + 3);
+	avail[2] = 0;
+	__atomic_store_n(&avail[1], 1, __ATOMIC_RELEASE);
+	assert_int_equal(write(f->kick, &one, 8), 8);
+	p = (struct pollfd){ .fd = err, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(err, &cnt, 8), 8);
+	/*
+	 * The connection stays up.  The frontend restarts the device as QEMU
+	 * does: stop the ring, then features, memory and rings again.
+	 */
+	feat = get_u64(f, VHOST_USER_GET_FEATURES);
+	assert_true(feat & (1ull << VIRTIO_F_VERSION_1));
+	assert_int_equal(send_req(f, VHOST_USER_GET_VRING_BASE, 0, &st, 8, NULL, 0), 0);
+	assert_int_equal(recv_reply(f, &m), 1);
+	assert_int_equal(m.p.state.num, 0); /* the broken chain was not taken */
+	session(f);
+	close(err);
+}
+
 static void test_reconnect(void **state)
 {
 	struct fx *f = *state;
@@ -596,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vrings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_broken_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 	};
 
