@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api-int.h"
+#include "api/mhd.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -25,6 +26,7 @@
 struct api_server {
 	struct evloop *loop;
 	struct api_backend b;
+	struct mhd_api mhd;
 	struct MHD_Daemon *d;
 	int epfd;
 	int timer;
@@ -38,7 +40,8 @@ struct api_conn {
 	bool too_big;
 };
 
-static enum MHD_Result api_send(struct MHD_Connection *conn, struct api_response *resp)
+static enum MHD_Result api_send(struct api_server *s, struct MHD_Connection *conn,
+				struct api_response *resp)
 {
 	struct MHD_Response *r;
 	const char *text = "";
@@ -49,15 +52,15 @@ static enum MHD_Result api_send(struct MHD_Connection *conn, struct api_response
 		text = json_object_to_json_string_ext(resp->body, JSON_C_TO_STRING_PLAIN);
 		len = strlen(text);
 	}
-	r = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	r = s->mhd.create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	if (resp->body)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		s->mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (resp->allow)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
-	ret = MHD_queue_response(conn, resp->status, r);
-	MHD_destroy_response(r);
+		s->mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	ret = s->mhd.queue_response(conn, resp->status, r);
+	s->mhd.destroy_response(r);
 	return ret;
 }
 
@@ -81,12 +84,12 @@ static enum MHD_Result api_on_request(void *cls, struct MHD_Connection *conn, co
 			return MHD_NO;
 		*con_cls = c;
 		/* Refuse a declared oversized body before reading any of it. */
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		cl = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && (parse_u64(cl, UINT64_MAX, &n) < 0 || n > API_MAX_BODY)) {
 			c->too_big = true;
 			api_error(&resp, 413, "request body larger than %d bytes", API_MAX_BODY);
-			ret = api_send(conn, &resp);
+			ret = api_send(s, conn, &resp);
 			api_response_free(&resp);
 			return ret;
 		}
@@ -125,7 +128,7 @@ static enum MHD_Result api_on_request(void *cls, struct MHD_Connection *conn, co
 		api_dispatch(&s->b, &req, &resp);
 	}
 	log_debug("api: %s %s -> %u", method, url, resp.status);
-	ret = api_send(conn, &resp);
+	ret = api_send(s, conn, &resp);
 	api_response_free(&resp);
 	return ret;
 }
@@ -153,9 +156,9 @@ static void api_poll(struct api_server *s)
 	MHD_UNSIGNED_LONG_LONG t;
 
 	/* MHD may have work left that no fd will signal (timeout 0). */
-	MHD_run(s->d);
-	for (int i = 0; i < 8 && MHD_get_timeout(s->d, &t) == MHD_YES && t == 0; i++)
-		MHD_run(s->d);
+	s->mhd.run(s->d);
+	for (int i = 0; i < 8 && s->mhd.get_timeout(s->d, &t) == MHD_YES && t == 0; i++)
+		s->mhd.run(s->d);
 }
 
 static void api_on_epoll(void *opaque, uint32_t events)
@@ -222,12 +225,18 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 	s->epfd = -1;
 	s->timer = -1;
 	snprintf(s->path, sizeof(s->path), "%s", socket_path);
+	r = mhd_api_load(&s->mhd);
+	if (r) {
+		free(s);
+		return r;
+	}
 	fd = api_listen(socket_path);
 	if (fd < 0) {
+		mhd_api_unload(&s->mhd);
 		free(s);
 		return fd;
 	}
-	s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_on_request, s,
+	s->d = s->mhd.start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_on_request, s,
 				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
 				api_on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_EXTERNAL_LOGGER,
@@ -235,10 +244,11 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 	if (!s->d) {
 		close(fd);
 		unlink(socket_path);
+		mhd_api_unload(&s->mhd);
 		free(s);
 		return -EIO;
 	}
-	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+	info = s->mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
 		r = -EIO;
 		goto fail;
@@ -256,8 +266,9 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 	*out = s;
 	return 0;
 fail:
-	MHD_stop_daemon(s->d);
+	s->mhd.stop_daemon(s->d);
 	unlink(socket_path);
+	mhd_api_unload(&s->mhd);
 	free(s);
 	return r;
 }
@@ -270,7 +281,8 @@ void api_server_stop(struct api_server *s)
 		evloop_timer_cancel(s->loop, s->timer);
 	evloop_del(s->loop, s->epfd);
 	/* Closes the listening socket too. */
-	MHD_stop_daemon(s->d);
+	s->mhd.stop_daemon(s->d);
 	unlink(s->path);
+	mhd_api_unload(&s->mhd);
 	free(s);
 }
