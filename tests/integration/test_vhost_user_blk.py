@@ -288,3 +288,41 @@ def test_cli_errors(vessel_bin, backends, tmp_path):
     assert b.alive() and get_features(sock)
     assert b.stop() == 0
     assert not sock.exists()
+
+
+REBOOT_SH = """#!/bin/sh
+for pass in 1 2 3; do for m in $(cat /modules.order); do insmod /lib/modules/*/"$m" 2>/dev/null; done; done
+if [ "$(dd if=/dev/vda bs=8 count=1 2>/dev/null)" = BOOTED-1 ]; then
+	echo "VHOST-REBOOT-2 $(dd if=/dev/vda bs=1M skip=1 count=1 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+else
+	head -c 1048576 /dev/urandom >/tmp/p
+	dd if=/tmp/p of=/dev/vda bs=1M seek=1 oflag=direct 2>/dev/null
+	printf BOOTED-1 | dd of=/dev/vda bs=8 count=1 conv=notrunc,fsync 2>/dev/null
+	sync
+	echo "VHOST-REBOOT-1 $(sha256sum </tmp/p | cut -d' ' -f1)"
+	reboot -f
+fi
+"""
+
+
+def test_guest_reboot(guest, backends, tmp_path):
+    """The guest reboots: QEMU stops and restarts the device on the same connection."""
+    kernel, _ = guest
+    script = tmp_path / "reboot.sh"
+    script.write_text(REBOOT_SH)
+    initrd = tmp_path / "reboot.img"
+    lane.build_initramfs(initrd, script)
+    disk = tmp_path / "d.raw"
+    with open(disk, "wb") as f:
+        f.truncate(8 << 20)
+    sock = tmp_path / "s.sock"
+    b = backends(sock, f"path={disk},format=raw", tmp_path / "be.log")
+    cmd = [c for c in lane.qemu_cmd(kernel, initrd, [sock]) if c != "-no-reboot"]
+    # The second boot powers off; a guest stuck in a reboot loop hits the timeout.
+    r = subprocess.run(cmd, capture_output=True, timeout=90, stdin=subprocess.DEVNULL)
+    out = r.stdout.decode(errors="replace")
+    w = re.search(r"VHOST-REBOOT-1 (\w+)", out)
+    rd = re.search(r"VHOST-REBOOT-2 (\w+)", out)
+    assert r.returncode == 0 and w and rd and w.group(1) == rd.group(1), out[-3000:]
+    assert not lane.kernel_errors(out)
+    assert b.alive() and b.stop() == 0
