@@ -125,12 +125,17 @@ void vhost_user_dev_stats(const struct vhost_user_dev *d, struct vhost_user_stat
 	*st = d->st;
 }
 
+static void ring_down(struct vhost_user_dev *d, unsigned int q);
+
 /*
- * Wait until the block layer holds no request of ours: those requests
- * write into guest memory, which must stay mapped (and the ring in
- * place) until they are in the used ring.
+ * Take the live rings in `mask` back from the core once the block layer
+ * holds no request of ours: those requests write into guest memory, which
+ * must stay mapped, and must reach the used ring before the ring stops.
+ * The check and the take-down happen under one hold of vd->lock, so
+ * nothing is popped in between; meanwhile kicks of these rings are
+ * dropped (`stopping`: they restart with a kick check anyway).
  */
-static void dev_drain(struct vhost_user_dev *d)
+static void rings_down_quiesced(struct vhost_user_dev *d, uint64_t mask)
 {
 	struct virtio_dev *vd = d->vd;
 	uint64_t start = now_ns(), warned = start;
@@ -140,12 +145,19 @@ static void dev_drain(struct vhost_user_dev *d)
 
 		pthread_mutex_lock(&vd->lock);
 		busy = vd->ops->busy && vd->ops->busy(vd);
+		for (unsigned int q = 0; q < vd->nr_queues; q++) {
+			if (!(mask >> q & 1))
+				continue;
+			d->rings[q].stopping = busy;
+			if (!busy)
+				ring_down(d, q);
+		}
 		pthread_mutex_unlock(&vd->lock);
 		if (!busy)
 			return;
 		/*
-		 * Run completions here too (the device's own thread, if it has
-		 * one, may be asleep or busy); both sides take vd->lock.
+		 * Run completions here too (the device's own thread may be
+		 * asleep or busy); both sides take vd->lock.
 		 */
 		if (d->hooks.poll && d->hooks.poll(vd) > 0)
 			continue;
@@ -238,13 +250,14 @@ static void ring_down(struct vhost_user_dev *d, unsigned int q)
 static int rings_sync(struct vhost_user_dev *d)
 {
 	struct virtio_dev *vd = d->vd;
-	bool down = false;
+	uint64_t down = 0;
 	int ret = 0;
 
 	for (unsigned int q = 0; q < vd->nr_queues; q++)
-		down |= d->rings[q].live && !ring_wanted(d, &d->rings[q]);
+		if (d->rings[q].live && !ring_wanted(d, &d->rings[q]))
+			down |= 1ull << q;
 	if (down)
-		dev_drain(d);
+		rings_down_quiesced(d, down);
 	pthread_mutex_lock(&vd->lock);
 	for (unsigned int q = 0; q < vd->nr_queues && !ret; q++) {
 		struct vhost_user_vring *r = &d->rings[q];
@@ -266,13 +279,7 @@ static int rings_sync(struct vhost_user_dev *d)
 /* Every ring back from the core; rings keep their setup. */
 static void rings_all_down(struct vhost_user_dev *d)
 {
-	struct virtio_dev *vd = d->vd;
-
-	dev_drain(d);
-	pthread_mutex_lock(&vd->lock);
-	for (unsigned int q = 0; q < vd->nr_queues; q++)
-		ring_down(d, q);
-	pthread_mutex_unlock(&vd->lock);
+	rings_down_quiesced(d, ~0ull);
 }
 
 /* Forget every ring's setup (reset, disconnect). */

@@ -180,7 +180,8 @@ static void on_kick(void *opaque, uint32_t events)
 
 	pthread_mutex_lock(&vd->lock);
 	if (k->d->rings[k->q].kick_fd >= 0 &&
-	    (read(k->d->rings[k->q].kick_fd, &cnt, sizeof(cnt)) >= 0 || errno == EAGAIN)) {
+	    (read(k->d->rings[k->q].kick_fd, &cnt, sizeof(cnt)) >= 0 || errno == EAGAIN) &&
+	    !k->d->rings[k->q].stopping) {
 		k->d->st.kicks++;
 		virtio_dev_kick(vd, k->q);
 	}
@@ -205,7 +206,8 @@ static void on_kick_set(void *opaque, uint32_t events)
 		unsigned int q = evs[i].data.u32;
 		int fd = q < VIRTIO_MAX_QUEUES ? d->rings[q].kick_fd : -1;
 
-		if (fd < 0 || (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN))
+		if (fd < 0 || (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN) ||
+		    d->rings[q].stopping)
 			continue;
 		d->st.kicks++;
 		virtio_dev_kick(d->vd, q);

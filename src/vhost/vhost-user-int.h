@@ -32,9 +32,10 @@ struct vhost_user_vring {
 	bool has_addr;
 	uint64_t desc_ua, avail_ua, used_ua; /* frontend virtual addresses */
 	int kick_fd, call_fd, err_fd;
-	bool started; /* a kick fd arrived, no GET_VRING_BASE since */
-	bool enabled; /* SET_VRING_ENABLE (with protocol features) */
-	bool live;    /* handed to the virtqueue core */
+	bool started;  /* a kick fd arrived, no GET_VRING_BASE since */
+	bool enabled;  /* SET_VRING_ENABLE (with protocol features) */
+	bool live;     /* handed to the virtqueue core */
+	bool stopping; /* being taken down: kicks are dropped */
 	struct vhost_user_kickctx kctx;
 };
 
