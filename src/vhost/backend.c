@@ -25,14 +25,10 @@
  * A message that is malformed or out of sequence returns -errno; the
  * socket side then closes the connection and waits for the next one.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mem/gmem.h"
@@ -75,7 +71,7 @@ const char *vhost_user_request_name(uint32_t req)
 	return "unknown";
 }
 
-static void close_fd(int *fd)
+void vhost_user_close_fd(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
@@ -125,191 +121,6 @@ void vhost_user_dev_stats(const struct vhost_user_dev *d, struct vhost_user_stat
 	*st = d->st;
 }
 
-static void ring_down(struct vhost_user_dev *d, unsigned int q);
-
-/*
- * Take the live rings in `mask` back from the core once the block layer
- * holds no request of ours: those requests write into guest memory, which
- * must stay mapped, and must reach the used ring before the ring stops.
- * The check and the take-down happen under one hold of vd->lock, so
- * nothing is popped in between; meanwhile kicks of these rings are
- * dropped (`stopping`: they restart with a kick check anyway).
- */
-static void rings_down_quiesced(struct vhost_user_dev *d, uint64_t mask)
-{
-	struct virtio_dev *vd = d->vd;
-	uint64_t start = now_ns(), warned = start;
-
-	for (;;) {
-		bool busy;
-
-		pthread_mutex_lock(&vd->lock);
-		busy = vd->ops->busy && vd->ops->busy(vd);
-		for (unsigned int q = 0; q < vd->nr_queues; q++) {
-			if (!(mask >> q & 1))
-				continue;
-			d->rings[q].stopping = busy;
-			if (!busy)
-				ring_down(d, q);
-		}
-		pthread_mutex_unlock(&vd->lock);
-		if (!busy)
-			return;
-		/*
-		 * Run completions here too (the device's own thread may be
-		 * asleep or busy); both sides take vd->lock.
-		 */
-		if (d->hooks.poll && d->hooks.poll(vd) > 0)
-			continue;
-		if (now_ns() - warned > 10000000000ull) {
-			log_warn("%s: still waiting for in-flight requests (%llu s)", vd->name,
-				 (unsigned long long)((now_ns() - start) / 1000000000ull));
-			warned = now_ns();
-		}
-		nanosleep(&(struct timespec){ .tv_nsec = 50000 }, NULL);
-	}
-}
-
-/* Frontend virtual address -> guest-physical, for a range in one region. */
-static int uaddr_to_gpa(const struct vhost_user_dev *d, uint64_t ua, uint64_t len, uint64_t *gpa)
-{
-	for (unsigned int i = 0; i < d->nr_maps; i++) {
-		const struct vhost_user_map *m = &d->maps[i];
-
-		if (ua >= m->uaddr && ua - m->uaddr < m->size && len <= m->size - (ua - m->uaddr)) {
-			*gpa = m->gpa + (ua - m->uaddr);
-			return 0;
-		}
-	}
-	return -EFAULT;
-}
-
-static bool ring_wanted(const struct vhost_user_dev *d, const struct vhost_user_vring *r)
-{
-	/* Without protocol features a ring is enabled from the start. */
-	bool enabled = !(d->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) || r->enabled;
-
-	return r->started && enabled && r->has_addr && r->num &&
-	       (d->vd->status & VIRTIO_STATUS_DRIVER_OK);
-}
-
-/* Hand ring q to the virtqueue core.  Under vd->lock. */
-static int ring_up(struct vhost_user_dev *d, unsigned int q)
-{
-	struct vhost_user_vring *r = &d->rings[q];
-	struct virtio_dev *vd = d->vd;
-	struct virtq *vq = &vd->vqs[q];
-	uint64_t desc, avail, used;
-	uint16_t used_idx;
-	int ret;
-
-	if (uaddr_to_gpa(d, r->desc_ua, virtq_desc_bytes(r->num), &desc) ||
-	    uaddr_to_gpa(d, r->avail_ua, virtq_avail_bytes(r->num), &avail) ||
-	    uaddr_to_gpa(d, r->used_ua, virtq_used_bytes(r->num), &used)) {
-		log_warn("%s: ring %u of %u entries lies outside the memory table", vd->name, q,
-			 r->num);
-		return -EFAULT;
-	}
-	vq->size = r->num;
-	vq->desc_gpa = desc;
-	vq->avail_gpa = avail;
-	vq->used_gpa = used;
-	ret = virtq_enable(vq, virtio_has_feature(vd, VIRTIO_F_EVENT_IDX),
-			   virtio_has_feature(vd, VIRTIO_F_INDIRECT_DESC));
-	if (ret < 0) {
-		log_warn("%s: ring %u refused (size %u, alignment)", vd->name, q, r->num);
-		return ret;
-	}
-	/*
-	 * The ring resumes where SET_VRING_BASE says the driver's next
-	 * available entry is; every request we completed before is in the
-	 * used ring, so the used index is the one in guest memory.
-	 */
-	if (gmem_read(d->mem, used + 2, &used_idx, sizeof(used_idx)) < 0)
-		return -EFAULT;
-	vq->last_avail = r->base;
-	vq->used_idx = le16toh(used_idx);
-	r->live = true;
-	return 0;
-}
-
-/* Take ring q back from the core (in-flight requests already drained). */
-static void ring_down(struct vhost_user_dev *d, unsigned int q)
-{
-	struct vhost_user_vring *r = &d->rings[q];
-	struct virtq *vq = &d->vd->vqs[q];
-
-	if (!r->live)
-		return;
-	r->base = vq->last_avail;
-	virtq_reset(vq);
-	r->live = false;
-}
-
-/* Bring the core's queues in line with what the frontend set up. */
-static int rings_sync(struct vhost_user_dev *d)
-{
-	struct virtio_dev *vd = d->vd;
-	uint64_t down = 0;
-	int ret = 0;
-
-	for (unsigned int q = 0; q < vd->nr_queues; q++)
-		if (d->rings[q].live && !ring_wanted(d, &d->rings[q]))
-			down |= 1ull << q;
-	if (down)
-		rings_down_quiesced(d, down);
-	pthread_mutex_lock(&vd->lock);
-	for (unsigned int q = 0; q < vd->nr_queues && !ret; q++) {
-		struct vhost_user_vring *r = &d->rings[q];
-		bool want = ring_wanted(d, r);
-
-		if (r->live && !want) {
-			ring_down(d, q);
-		} else if (!r->live && want) {
-			ret = ring_up(d, q);
-			/* Buffers made available while the ring was stopped. */
-			if (!ret && virtq_has_avail(&vd->vqs[q]))
-				virtio_dev_kick(vd, q);
-		}
-	}
-	pthread_mutex_unlock(&vd->lock);
-	return ret;
-}
-
-/* Every ring back from the core; rings keep their setup. */
-static void rings_all_down(struct vhost_user_dev *d)
-{
-	rings_down_quiesced(d, ~0ull);
-}
-
-/* Forget every ring's setup (reset, disconnect). */
-void vhost_user_rings_reset(struct vhost_user_dev *d)
-{
-	rings_all_down(d);
-	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		struct vhost_user_vring *r = &d->rings[q];
-
-		vhost_user_kick_set(d, q, -1);
-		pthread_mutex_lock(&d->vd->lock);
-		close_fd(&r->call_fd);
-		pthread_mutex_unlock(&d->vd->lock);
-		r->num = 0;
-		r->base = 0;
-		r->has_addr = false;
-		r->started = false;
-		r->enabled = false;
-	}
-}
-
-static void mem_unmap_all(struct vhost_user_dev *d)
-{
-	gmem_destroy(d->mem);
-	gmem_init(d->mem, NULL);
-	for (unsigned int i = 0; i < d->nr_maps; i++)
-		munmap(d->maps[i].base, d->maps[i].len);
-	d->nr_maps = 0;
-}
-
 static void device_reset(struct vhost_user_dev *d)
 {
 	vhost_user_rings_reset(d);
@@ -325,9 +136,9 @@ void vhost_user_dev_disconnect(struct vhost_user_dev *d)
 	device_reset(d);
 	pthread_mutex_lock(&d->vd->lock);
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		close_fd(&d->rings[q].err_fd);
+		vhost_user_close_fd(&d->rings[q].err_fd);
 	pthread_mutex_unlock(&d->vd->lock);
-	mem_unmap_all(d);
+	vhost_user_mem_unmap_all(d);
 	d->protocol_features = 0;
 	d->owner = false;
 }
@@ -339,7 +150,7 @@ void vhost_user_dev_destroy(struct vhost_user_dev *d)
 	if (d->conn_fd >= 0) {
 		if (d->loop)
 			evloop_del(d->loop, d->conn_fd);
-		close_fd(&d->conn_fd);
+		vhost_user_close_fd(&d->conn_fd);
 	}
 	if (d->listen_fd >= 0 && d->loop)
 		evloop_del(d->loop, d->listen_fd);
@@ -383,7 +194,7 @@ static int set_features(struct vhost_user_dev *d, uint64_t f)
 	if (d->features_set && f == d->features && !(vd->status & VIRTIO_STATUS_NEEDS_RESET))
 		return 0;
 	/* A (re)negotiation: the device starts over, as after a reset. */
-	rings_all_down(d);
+	vhost_user_rings_all_down(d);
 	d->features = f;
 	d->features_set = true;
 	pthread_mutex_lock(&vd->lock);
@@ -403,105 +214,7 @@ static int set_features(struct vhost_user_dev *d, uint64_t f)
 	}
 	virtio_dev_set_status(vd, st | VIRTIO_STATUS_DRIVER_OK);
 	pthread_mutex_unlock(&vd->lock);
-	return rings_sync(d);
-}
-
-static int map_region(const struct vhost_user_region *rg, int fd, struct vhost_user_map *m)
-{
-	struct stat sb;
-	uint64_t align, map_off, len;
-	void *p;
-
-	if (fstat(fd, &sb) < 0)
-		return -errno;
-	/* A region past the end of the file would SIGBUS on first access. */
-	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < rg->mmap_offset + rg->size)
-		return -EINVAL;
-	/* hugetlbfs reports its page size here; mmap offsets must be aligned to it. */
-	align = sb.st_blksize >= 4096 && !(sb.st_blksize & (sb.st_blksize - 1))
-			? (uint64_t)sb.st_blksize
-			: 4096;
-	map_off = rg->mmap_offset & ~(align - 1);
-	len = rg->mmap_offset - map_off + rg->size;
-	if (len > SIZE_MAX)
-		return -EINVAL;
-	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map_off);
-	if (p == MAP_FAILED)
-		return -errno;
-	m->base = p;
-	m->len = (size_t)len;
-	m->gpa = rg->gpa;
-	m->size = rg->size;
-	m->uaddr = rg->uaddr;
-	m->hva = (uint8_t *)p + (rg->mmap_offset - map_off);
-	m->fd = -1;
-	return 0;
-}
-
-static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
-static int set_mem_table(struct vhost_user_dev *d, const struct vhost_user_msg *msg, const int *fds,
-			 unsigned int nfds)
-{
-	const struct vhost_user_mem *mt = &msg->p.mem;
-	struct vhost_user_map maps[VHOST_USER_MAX_REGIONS];
-	unsigned int n;
-	int ret = 0;
-
-	if (msg->hdr.size < 8)
-		return -EINVAL;
-	n = mt->nregions;
-	if (n == 0 || n > VHOST_USER_MAX_REGIONS ||
-	    msg->hdr.size != 8 + n * sizeof(struct vhost_user_region) || nfds != n) {
-		log_warn("SET_MEM_TABLE: %u regions, %u bytes, %u fds", n, msg->hdr.size, nfds);
-		return -EINVAL;
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		const struct vhost_user_region *a = &mt->regions[i];
-
-		if (!a->size || a->gpa + a->size < a->gpa || a->uaddr + a->size < a->uaddr ||
-		    a->mmap_offset + a->size < a->mmap_offset) {
-			log_warn("SET_MEM_TABLE: region %u is empty or wraps", i);
-			return -EINVAL;
-		}
-		for (unsigned int j = 0; j < i; j++) {
-			const struct vhost_user_region *b = &mt->regions[j];
-
-			if (ranges_overlap(a->gpa, a->size, b->gpa, b->size) ||
-			    ranges_overlap(a->uaddr, a->size, b->uaddr, b->size)) {
-				log_warn("SET_MEM_TABLE: regions %u and %u overlap", j, i);
-				return -EINVAL;
-			}
-		}
-	}
-	/* Map the new table completely before dropping the old one. */
-	for (unsigned int i = 0; i < n; i++) {
-		ret = map_region(&mt->regions[i], fds[i], &maps[i]);
-		if (ret < 0) {
-			log_warn("SET_MEM_TABLE: cannot map region %u: %s", i, strerror(-ret));
-			while (i--)
-				munmap(maps[i].base, maps[i].len);
-			return ret;
-		}
-	}
-	/* In-flight requests and live rings point into the old mappings. */
-	rings_all_down(d);
-	mem_unmap_all(d);
-	for (unsigned int i = 0; i < n; i++) {
-		d->maps[i] = maps[i];
-		ret = gmem_add_mapped(d->mem, maps[i].gpa, maps[i].size, maps[i].hva, -1, 0);
-		if (ret < 0)
-			break;
-	}
-	d->nr_maps = n;
-	if (ret < 0) {
-		mem_unmap_all(d);
-		return ret;
-	}
-	return rings_sync(d);
+	return vhost_user_rings_sync(d);
 }
 
 static struct vhost_user_vring *ring_arg(struct vhost_user_dev *d, uint64_t index)
@@ -541,8 +254,9 @@ static int set_vring_addr(struct vhost_user_dev *d, const struct vhost_user_vrin
 	/* Only VHOST_VRING_F_LOG (bit 0) is defined. */
 	if (a->flags & ~1u)
 		return -EINVAL;
-	if (uaddr_to_gpa(d, a->desc, 1, &gpa) || uaddr_to_gpa(d, a->avail, 1, &gpa) ||
-	    uaddr_to_gpa(d, a->used, 1, &gpa)) {
+	if (vhost_user_uaddr_to_gpa(d, a->desc, 1, &gpa) ||
+	    vhost_user_uaddr_to_gpa(d, a->avail, 1, &gpa) ||
+	    vhost_user_uaddr_to_gpa(d, a->used, 1, &gpa)) {
 		log_warn("%s: SET_VRING_ADDR %u: an address is outside the memory table",
 			 d->vd->name, a->index);
 		return -EFAULT;
@@ -574,7 +288,7 @@ static int get_vring_base(struct vhost_user_dev *d, const struct vhost_user_vrin
 		return -EINVAL;
 	r->started = false;
 	vhost_user_kick_set(d, s->index, -1);
-	rings_sync(d);
+	vhost_user_rings_sync(d);
 	reply->p.state.index = s->index;
 	reply->p.state.num = r->base;
 	reply->hdr.size = sizeof(reply->p.state);
@@ -607,16 +321,16 @@ static int set_vring_fd(struct vhost_user_dev *d, uint32_t req, uint64_t v, cons
 		if (ret < 0)
 			return ret;
 		r->started = true;
-		return rings_sync(d);
+		return vhost_user_rings_sync(d);
 	case VHOST_USER_SET_VRING_CALL:
 		pthread_mutex_lock(&d->vd->lock);
-		close_fd(&r->call_fd);
+		vhost_user_close_fd(&r->call_fd);
 		r->call_fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		pthread_mutex_unlock(&d->vd->lock);
 		return fd >= 0 && r->call_fd < 0 ? -errno : 0;
 	default:
 		pthread_mutex_lock(&d->vd->lock);
-		close_fd(&r->err_fd);
+		vhost_user_close_fd(&r->err_fd);
 		r->err_fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		pthread_mutex_unlock(&d->vd->lock);
 		return fd >= 0 && r->err_fd < 0 ? -errno : 0;
@@ -630,7 +344,7 @@ static int set_vring_enable(struct vhost_user_dev *d, const struct vhost_user_vr
 	if (!r || s->num > 1)
 		return -EINVAL;
 	r->enabled = s->num;
-	return rings_sync(d);
+	return vhost_user_rings_sync(d);
 }
 
 /* Config space access in naturally aligned pieces of at most 8 bytes. */
@@ -759,7 +473,7 @@ static int dispatch(struct vhost_user_dev *d, struct vhost_user_msg *msg, const 
 		device_reset(d);
 		return 0;
 	case VHOST_USER_SET_MEM_TABLE:
-		return set_mem_table(d, msg, fds, nfds);
+		return vhost_user_set_mem_table(d, msg, fds, nfds);
 	case VHOST_USER_SET_VRING_NUM:
 		return set_vring_num(d, &msg->p.state);
 	case VHOST_USER_SET_VRING_ADDR:

@@ -63,6 +63,18 @@ struct vhost_user_dev {
 };
 
 /* backend.c */
+void vhost_user_close_fd(int *fd);
+/* rings.c: memory table and rings */
+int vhost_user_set_mem_table(struct vhost_user_dev *d, const struct vhost_user_msg *msg,
+			     const int *fds, unsigned int nfds);
+void vhost_user_mem_unmap_all(struct vhost_user_dev *d);
+int vhost_user_uaddr_to_gpa(const struct vhost_user_dev *d, uint64_t ua, uint64_t len,
+			    uint64_t *gpa);
+/* Bring the core's queues in line with what the frontend set up. */
+int vhost_user_rings_sync(struct vhost_user_dev *d);
+/* Every live ring back from the core (nothing in flight); setups kept. */
+void vhost_user_rings_all_down(struct vhost_user_dev *d);
+/* Forget every ring's setup (reset, disconnect). */
 void vhost_user_rings_reset(struct vhost_user_dev *d);
 /*
  * conn.c: kicks.  Where the device has an I/O thread, the kick fds sit in
