@@ -7,7 +7,10 @@ set -e
 OUT=${1:-images/linux}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-[ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && exit 0
+# Bump when the image's contents change, so cached images are rebuilt.
+IMAGE_VERSION=2
+[ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] &&
+	[ "$(cat "$OUT/version" 2>/dev/null)" = "$IMAGE_VERSION" ] && exit 0
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -31,11 +34,28 @@ cp root/boot/vmlinuz-"$KVER" "$OUT/vmlinuz"
 mkdir -p initrd/bin initrd/sbin initrd/proc initrd/sys initrd/dev initrd/tmp initrd/mnt \
 	initrd/lib/modules/"$KVER"
 cp /bin/busybox initrd/bin/busybox
-for m in virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
-	virtio_net net_failover failover virtio_rng virtio_console virtio_balloon \
-	crc16 mbcache jbd2 crc32c_generic libcrc32c ext4; do
-	f=$(find root/lib/modules/"$KVER" -name "$m.ko*" | head -1)
-	[ -n "$f" ] && cp "$f" initrd/lib/modules/"$KVER"/ && echo "$(basename "$f")" >>initrd/modules.order
+# Modules in dependency order: the package has no modules.dep (depmod runs
+# at install time), so read each module's .modinfo "depends=" field and
+# add dependencies first.  A module not found is built into the kernel.
+MODDIR=root/lib/modules/"$KVER"
+ADDED=" "
+modfile() {
+	find "$MODDIR" \( -name "$1.ko" -o -name "$1.ko.xz" \) | head -1
+}
+add_module() {
+	local name="$1" file dep
+	case "$ADDED" in *" $name "*) return 0 ;; esac
+	ADDED="$ADDED$name "
+	file=$(modfile "$name")
+	[ -n "$file" ] || return 0
+	for dep in $(tr '\0' '\n' <"$file" | sed -n 's/^depends=//p' | tr ',' ' '); do
+		add_module "$dep"
+	done
+	cp "$file" initrd/lib/modules/"$KVER"/
+	basename "$file" >>initrd/modules.order
+}
+for m in virtio_pci virtio_blk virtio_net virtio-rng virtio_console virtio_balloon ext4; do
+	add_module "$m"
 done
 cat >initrd/init <<'INIT'
 #!/bin/busybox sh
@@ -55,4 +75,10 @@ poweroff -f
 INIT
 chmod +x initrd/init
 (cd initrd && find . | cpio -o -H newc 2>/dev/null | gzip -9) >"$OUT/initramfs.img"
+# Pad with zeros to 512 bytes so tests can append a second (uncompressed)
+# cpio archive: the kernel skips zero padding between archives but cannot
+# find the next one right after an unaligned gzip stream.
+size=$(wc -c <"$OUT/initramfs.img")
+head -c $(((512 - size % 512) % 512)) /dev/zero >>"$OUT/initramfs.img"
+echo "$IMAGE_VERSION" >"$OUT/version"
 echo "linux-image.sh: $PKG -> $OUT/vmlinuz, $OUT/initramfs.img"

@@ -190,7 +190,7 @@ def hw_virt_reason():
 CHECK_SH = """#!/bin/sh
 set -e
 echo 3 > /proc/sys/vm/drop_caches
-mke2fs -q -t ext4 -F /dev/vda
+/sbin/mke2fs -q -t ext4 -F /dev/vda
 mount -t ext4 /dev/vda /mnt
 dd if=/dev/urandom of=/mnt/data bs=1M count=16 2>/dev/null
 a=$(md5sum /mnt/data | cut -d' ' -f1)
