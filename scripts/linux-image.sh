@@ -24,7 +24,7 @@ PKG=$(resolve)
 # A machine whose package lists were never fetched knows no such package yet.
 [ -n "$PKG" ] || { apt-get update -q >/dev/null 2>&1 || true; PKG=$(resolve); }
 [ -n "$PKG" ] || { echo "linux-image.sh: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
-apt-get download -q "$PKG" >/dev/null
+apt-get download -q -o APT::Sandbox::User=root "$PKG" >/dev/null
 dpkg -x ./*.deb root
 KVER=$(ls root/lib/modules | head -1)
 cp root/boot/vmlinuz-"$KVER" "$OUT/vmlinuz"
