@@ -88,6 +88,9 @@ void vcpu_destroy(struct vcpu *v)
 		return;
 	munmap(v->run, (size_t)v->vm->kvm.vcpu_mmap_size);
 	close(v->fd);
+	free(v->init_sregs);
+	free(v->init_lapic);
+	free(v->init_xcrs);
 	free(v);
 }
 

@@ -48,6 +48,10 @@ struct vcpu {
 	bool has_affinity;
 	uint64_t exits[VCPU_EXIT_NR];
 	uint64_t exits_total;
+	/* Power-on state saved at creation, restored on machine reset. */
+	struct kvm_sregs *init_sregs;
+	struct kvm_lapic_state *init_lapic;
+	struct kvm_xcrs *init_xcrs;	/* NULL when KVM has no KVM_CAP_XCRS */
 };
 
 struct vcpu_info {

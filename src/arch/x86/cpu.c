@@ -88,6 +88,36 @@ static int x86_set_msrs(struct vcpu *v)
 	return 0;
 }
 
+/*
+ * Keep the vCPU's power-on sregs (APIC base, segments, control registers),
+ * local APIC and XCR0, so a machine reset starts from the same state even
+ * if the guest had enabled x2APIC mode, LAPIC timers or AVX state.
+ */
+static int x86_save_power_on_state(struct vcpu *v)
+{
+	int ret;
+
+	v->init_sregs = calloc(1, sizeof(*v->init_sregs));
+	v->init_lapic = calloc(1, sizeof(*v->init_lapic));
+	if (!v->init_sregs || !v->init_lapic)
+		return -ENOMEM;
+	ret = vcpu_ioctl(v, KVM_GET_SREGS, v->init_sregs);
+	if (!ret)
+		ret = vcpu_ioctl(v, KVM_GET_LAPIC, v->init_lapic);
+	if (ret)
+		return ret;
+	if (kvm_check_cap(&v->vm->kvm, KVM_CAP_XCRS) > 0) {
+		v->init_xcrs = calloc(1, sizeof(*v->init_xcrs));
+		if (!v->init_xcrs)
+			return -ENOMEM;
+		if (vcpu_ioctl(v, KVM_GET_XCRS, v->init_xcrs)) {
+			free(v->init_xcrs);
+			v->init_xcrs = NULL;
+		}
+	}
+	return 0;
+}
+
 int x86_vcpu_init(struct vcpu *v)
 {
 	int ret = x86_cpuid_setup(v);
@@ -96,7 +126,10 @@ int x86_vcpu_init(struct vcpu *v)
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", v->id, strerror(-ret));
 		return ret;
 	}
-	return x86_set_msrs(v);
+	ret = x86_set_msrs(v);
+	if (!ret)
+		ret = x86_save_power_on_state(v);
+	return ret;
 }
 
 static void seg_flat(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
@@ -122,14 +155,11 @@ static void seg_flat(struct kvm_segment *s, uint16_t sel, uint8_t type, bool cod
  */
 static int x86_bsp_boot_regs(struct vcpu *v, struct x86_machine *x)
 {
-	struct kvm_sregs sregs;
+	struct kvm_sregs sregs = *v->init_sregs;
 	struct kvm_regs regs = { .rflags = 0x2 };
 	bool lm = x->boot_kind == X86_BOOT_LINUX64;
 	int ret;
 
-	ret = vcpu_ioctl(v, KVM_GET_SREGS, &sregs);
-	if (ret)
-		return ret;
 	seg_flat(&sregs.cs, 0x10, 0xb, lm);
 	seg_flat(&sregs.ds, 0x18, 0x3, false);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
@@ -175,8 +205,14 @@ int x86_vcpu_reset(struct vcpu *v)
 	if (ret)
 		log_debug("vcpu%u: KVM_SET_VCPU_EVENTS: %s", v->id, strerror(-ret));
 	ret = vcpu_ioctl(v, KVM_SET_FPU, &fpu);
+	if (!ret)
+		ret = vcpu_ioctl(v, KVM_SET_LAPIC, v->init_lapic);
+	if (!ret && v->id != 0)
+		ret = vcpu_ioctl(v, KVM_SET_SREGS, v->init_sregs);
 	if (ret)
 		return ret;
+	if (v->init_xcrs && vcpu_ioctl(v, KVM_SET_XCRS, v->init_xcrs))
+		log_debug("vcpu%u: cannot restore XCR0", v->id);
 	if (v->id == 0) {
 		ret = x86_bsp_boot_regs(v, x);
 		if (ret)
