@@ -6,12 +6,20 @@
  * the second boot finds the marker, clears it and PASSes.  A VMM that exits
  * on reset ends the run after "reset: first boot" with its own status.
  *
+ * Before resetting, the first boot switches its local APIC to x2APIC mode
+ * (when CPUID offers it); a reset must bring the APIC back to xAPIC mode
+ * (SDM vol. 3A 10.12.5: INIT/reset returns IA32_APIC_BASE to its power-on
+ * value), which the second boot checks.
+ *
  * Options: method=acpi (FADT RESET_REG, falling back to the i8042),
  * cmos_reg=N (marker byte, default 0x34).
  */
 #include "guest.h"
 
 #define MARKER 0xa5
+#define MSR_APIC_BASE 0x1b
+#define APIC_BASE_EXTD (1ull << 10)
+#define CPUID_1_ECX_X2APIC (1u << 21)
 
 static u8 cmos_read(u8 reg)
 {
@@ -37,6 +45,9 @@ void guest_main(void)
 		cmos_write((u8)(reg + 1), 0);
 		printf("reset: second boot (marker found, %u reset(s)), cleared\n", count);
 		check(count == 1, "reset counter %u, expected 1", count);
+		check(!(rdmsr(MSR_APIC_BASE) & APIC_BASE_EXTD),
+		      "the local APIC is still in x2APIC mode after the reset (APIC base 0x%lx)",
+		      rdmsr(MSR_APIC_BASE));
 		return;
 	}
 	/* The marker byte, then a count of resets in the next byte. */
@@ -46,6 +57,11 @@ void guest_main(void)
 	printf("reset: first boot, marker written to CMOS 0x%x, resetting "
 	       "through %s\n",
 	       reg, method);
+	if (cpuid(1, 0).ecx & CPUID_1_ECX_X2APIC) {
+		wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD);
+		printf("reset: local APIC switched to x2APIC mode (APIC base 0x%lx)\n",
+		       rdmsr(MSR_APIC_BASE));
+	}
 	if (!strcmp(method, "acpi"))
 		acpi_reset();
 	i8042_reset();
