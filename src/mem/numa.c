@@ -271,10 +271,7 @@ int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen)
 	uint64_t ksm = 0;
 	int r;
 
-	if (c->mem.backing == GMEM_BACKING_HUGETLB && c->mem.mergeable)
-		return herr(err, errlen,
-			    "memory.mergeable: KSM cannot merge huge pages "
-			    "(memory.backing is \"hugetlb\")");
+	/* Huge pages with KSM is a config error: the parsers refuse it. */
 	if ((r = check_nodes("numa.nodeset", c->numa_host_nodes, have, err, errlen)))
 		return r;
 	for (unsigned int i = 0; i < c->nr_numa_nodes; i++) {

@@ -136,3 +136,8 @@ def test_no_permission_on_dev_kvm(vessel_bin, guest, tmp_path):
 
 def test_unknown_option(vessel_bin):
     one_line_error(run(vessel_bin, "--frobnicate"), "unknown option")
+
+
+def test_hugepages_with_ksm_refused(vessel_bin, guest):
+    one_line_error(run(vessel_bin, "--kernel", guest, "--hugepages", "2M", "--ksm"),
+                   "KSM", "huge pages")
