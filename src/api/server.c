@@ -20,6 +20,7 @@
 #include "api/api-int.h"
 #include "api/mhd.h"
 #include "util/evloop.h"
+#include "util/listen.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -171,45 +172,6 @@ static void api_on_timer(void *opaque)
 	api_poll(opaque);
 }
 
-/* Bind a listening Unix socket, replacing a stale one but never a live one. */
-static int api_listen(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int probe;
-
-		if (errno != EADDRINUSE)
-			goto fail;
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		r = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		if (probe >= 0)
-			close(probe);
-		if (r) {
-			close(fd);
-			return -EADDRINUSE;
-		}
-		unlink(path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			goto fail;
-	}
-	/* The API controls the VM: owner only. */
-	if (chmod(path, 0600) < 0 || listen(fd, 64) < 0)
-		goto fail;
-	return fd;
-fail:
-	r = -errno;
-	close(fd);
-	return r;
-}
-
 int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 			     const char *socket_path, struct api_server **out)
 {
@@ -230,7 +192,8 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 		free(s);
 		return r;
 	}
-	fd = api_listen(socket_path);
+	/* The API controls the VM: owner only (unix_listen creates it 0600). */
+	fd = unix_listen(socket_path, 64);
 	if (fd < 0) {
 		mhd_api_unload(&s->mhd);
 		free(s);

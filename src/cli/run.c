@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "api/server.h"
 #include "devices/console.h"
+#include "util/listen.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "virtio/devices.h"
@@ -280,7 +281,8 @@ int cmd_run(int argc, char **argv)
 	if (cfg.api_socket) {
 		ret = api_server_start(vm, cfg.api_socket, &api);
 		if (ret) {
-			cli_error("cannot serve the API on '%s': %s", cfg.api_socket, strerror(-ret));
+			cli_error("cannot serve the API on '%s': %s", cfg.api_socket,
+				  unix_listen_strerror(ret));
 			goto out;
 		}
 	}

@@ -22,6 +22,7 @@
 
 #include "devices/console.h"
 #include "devices/uart8250.h"
+#include "util/listen.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -386,29 +387,12 @@ static void console_accept_handler(void *opaque, uint32_t events)
 
 static int console_listen(struct console *c, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 	int fd, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	/* A socket left behind by a vessel that died: replace it.  Anything
-	 * else at that path is not ours to remove. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* The console shows what the guest types, passwords too: 0600. */
+	fd = unix_listen(path, 4);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 4) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+		return fd;
 	c->listen_fd = fd;
 	r = evloop_add(c->vm->loop, fd, EPOLLIN, console_accept_handler, c);
 	if (r) {
@@ -610,7 +594,8 @@ int console_attach(struct vm *vm, struct uart8250 *u, enum vm_console_mode mode,
 		r = -EINVAL;
 	}
 	if (r) {
-		log_err("console: %s%s%s", path ? path : "", path ? ": " : "", strerror(-r));
+		log_err("console: %s%s%s", path ? path : "", path ? ": " : "",
+			mode == VM_CONSOLE_SOCKET ? unix_listen_strerror(r) : strerror(-r));
 		goto fail;
 	}
 	uart8250_set_rx_ready(u, console_rx_ready, c);

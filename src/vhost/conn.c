@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "util/evloop.h"
+#include "util/listen.h"
 #include "util/util.h"
 #include "vhost/vhost-user-int.h"
 #include "virtio/iothread.h"
@@ -379,34 +380,11 @@ int vhost_user_dev_serve(struct vhost_user_dev *d, int listen_fd)
 
 int vhost_user_listen(const char *path, int *out_fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat sb;
-	int fd, ret;
+	/* The one listener policy (util/listen.h): never removes a non-socket. */
+	int fd = unix_listen(path, 4);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &sb) == 0) {
-		/* Replace a socket nobody listens on; never anything else. */
-		if (!S_ISSOCK(sb.st_mode))
-			return -EEXIST;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (ret == 0)
-			return -EADDRINUSE;
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
+		return fd;
 	*out_fd = fd;
 	return 0;
 }

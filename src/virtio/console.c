@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "util/evloop.h"
+#include "util/listen.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
@@ -280,23 +281,16 @@ static void con_accept(void *opaque, uint32_t events)
 
 static int open_socket(struct vcon *c, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path) || !c->loop)
+	if (!c->loop)
 		return -EINVAL;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	snprintf(c->sock_path, sizeof(c->sock_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* The guest's console, its passwords too: unix_listen makes it 0600. */
+	fd = unix_listen(path, 1);
 	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		int e = -errno;
-
-		close(fd);
-		return e;
-	}
+		return fd;
+	/* Fits: unix_listen refused a path longer than sun_path. */
+	snprintf(c->sock_path, sizeof(c->sock_path), "%s", path);
 	c->listen_fd = fd;
 	return 0;
 }
@@ -317,7 +311,7 @@ int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 		ret = open_socket(c, path + 7);
 		if (ret < 0) {
 			log_err("virtio-console: cannot listen on %s: %s", path + 7,
-				strerror(-ret));
+				unix_listen_strerror(ret));
 			free(c);
 			return ret;
 		}

@@ -11,11 +11,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "api/api-int.h"
@@ -300,11 +304,59 @@ static void test_http(void **state)
 	evloop_destroy(loop);
 }
 
+/*
+ * --api-socket naming an existing regular file (a typo, a config file)
+ * must leave it alone, and a stale socket is replaced by one only the
+ * owner can connect to, even under umask 0 (issue 9 item 5).
+ */
+static void test_listen_policy(void **state)
+{
+	struct fake_vm f = { 0 };
+	struct api_backend b = fake_backend(&f);
+	struct api_server *srv;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct evloop *loop;
+	char path[108], buf[8] = { 0 };
+	const char *dir = getenv("UNIT_TMPDIR");
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/api-file-%d", dir ? dir : "/tmp", getpid());
+	assert_int_equal(evloop_create(&loop), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(api_server_start_backend(loop, &b, path, &srv), -EEXIST);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	close(fd);
+	assert_string_equal(buf, "keep");
+	unlink(path);
+
+	/* A socket nobody listens on, left by a vessel that was killed. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	old = umask(0);
+	assert_int_equal(api_server_start_backend(loop, &b, path, &srv), 0);
+	umask(old);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	api_server_stop(srv);
+	evloop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_listen_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

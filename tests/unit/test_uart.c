@@ -425,6 +425,53 @@ static void test_console_socket_paste(void **state)
 	rmdir(dir);
 }
 
+/*
+ * --serial socket=PATH where another VM's console is listening: refused,
+ * and that VM keeps its socket (it used to be unlinked and taken over,
+ * so its user reconnected to the wrong guest; issue 9 item 5).  A
+ * regular file at the path is left alone too.
+ */
+static void test_console_socket_policy(void **state)
+{
+	struct ctx *c = *state;
+	char dir[] = "/tmp/vessel-test-uart-XXXXXX", path[128], buf[8] = { 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int other, cl, fd;
+
+	assert_non_null(vm);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/console.sock", dir);
+	assert_int_equal(evloop_create(&vm->loop), 0);
+	strcpy(sa.sun_path, path);
+	other = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(other, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(other, 4), 0);
+	assert_int_equal(console_attach(vm, c->u, VM_CONSOLE_SOCKET, path), -EADDRINUSE);
+	cl = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(cl, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fd = accept(other, NULL, NULL);
+	assert_true(fd >= 0); /* the connection reached the other listener */
+	close(fd);
+	close(cl);
+	close(other);
+	unlink(path);
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(console_attach(vm, c->u, VM_CONSOLE_SOCKET, path), -EEXIST);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	close(fd);
+	assert_string_equal(buf, "keep");
+	unlink(path);
+	assert_int_equal(vm->nr_devices, 0);
+	evloop_destroy(vm->loop);
+	free(vm);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_output_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_socket_paste, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console_socket_policy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

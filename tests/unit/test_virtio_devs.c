@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -171,6 +173,53 @@ static void test_console_pty(void **state)
 	assert_non_null(virtio_console_pty_path(vd));
 	assert_int_equal(strncmp(virtio_console_pty_path(vd), "/dev/pts/", 9), 0);
 	vd->ops->destroy(vd);
+	free(f.ram);
+}
+
+/*
+ * --console socket=PATH: a regular file at PATH is never deleted, a live
+ * listener is not stolen, and the socket is 0600 even under umask 0
+ * (anyone who connects reads the guest's console; issue 9 item 5).
+ */
+static void test_console_socket_policy(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd, *vd2;
+	struct evloop *loop;
+	char path[108], spec[120], buf[8] = { 0 };
+	const char *dir = getenv("UNIT_TMPDIR");
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "%s/vcon-%d", dir ? dir : "/tmp", getpid());
+	snprintf(spec, sizeof(spec), "socket=%s", path);
+	assert_int_equal(evloop_create(&loop), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd), -EEXIST);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	close(fd);
+	assert_string_equal(buf, "keep");
+	unlink(path);
+
+	old = umask(0);
+	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd), 0);
+	umask(old);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A second VM on the same path is refused; the first keeps it. */
+	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd2), -EADDRINUSE);
+	assert_int_equal(lstat(path, &st), 0);
+	vd->ops->destroy(vd);
+	assert_int_equal(access(path, F_OK), -1);
+	evloop_destroy(loop);
 	free(f.ram);
 }
 
@@ -385,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_console_pty), cmocka_unit_test(test_console_socket),
 		cmocka_unit_test(test_parse_disk),  cmocka_unit_test(test_parse_rng_console),
 		cmocka_unit_test(test_iothread),
+		cmocka_unit_test(test_console_socket_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
