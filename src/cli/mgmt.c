@@ -20,7 +20,7 @@ int mgmt_open(const char *name, struct mgmt *m)
 	m->lock_fd = -1;
 	r = state_dirs_init(&m->dirs);
 	if (r)
-		return cli_error("state directory %s: %s", m->dirs.run, strerror(-r));
+		return cli_error("%s", m->dirs.err);
 	r = state_vm_init(&m->dirs, name, &m->vm);
 	if (r == -EINVAL)
 		return cli_error(

@@ -72,7 +72,7 @@ int cmd_list(int argc, char **argv)
 	}
 	r = state_dirs_init(&d);
 	if (r)
-		return cli_error("state directory: %s", strerror(-r));
+		return cli_error("%s", d.err);
 	r = state_list_defined(&d, &names, &n);
 	if (r)
 		return cli_error("%s: %s", d.data, strerror(-r));

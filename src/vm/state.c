@@ -54,6 +54,50 @@ __attribute__((format(printf, 3, 4))) static int pathf(char *out, size_t len, co
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * The run and data directories hold every VM's sockets, console history
+ * in the log and definitions.  /tmp/vessel-UID can be made by any local
+ * user before we first run: whoever owns or can write to the directory
+ * can replace our sockets and read the console.  So an existing one is
+ * used only if it is a real directory (lstat: a symlink is not followed),
+ * ours, and 0700; anything else is refused, never "fixed", because its
+ * contents may already be someone else's.
+ */
+static int dir_private(const char *path, char *err, size_t len)
+{
+	uid_t me = geteuid();
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		snprintf(err, len, "state directory %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, len, "state directory %s is a symbolic link; refusing to use it",
+			 path);
+		return -ELOOP;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, len, "state directory %s is not a directory", path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != me) {
+		snprintf(err, len,
+			 "state directory %s is owned by uid %u, not by you (uid %u); refusing to "
+			 "use it",
+			 path, (unsigned int)st.st_uid, (unsigned int)me);
+		return -EPERM;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, len,
+			 "state directory %s has mode %04o, it must be 0700 (others could reach "
+			 "the VMs' sockets); refusing to use it",
+			 path, (unsigned int)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
 int state_dirs_init(struct state_dirs *d)
 {
 	const char *over = getenv("VESSEL_STATE_DIR");
@@ -61,12 +105,17 @@ int state_dirs_init(struct state_dirs *d)
 	const char *home = getenv("HOME");
 	int r;
 
+	d->err[0] = '\0';
 	if (over && *over) {
 		char cwd[STATE_PATH_MAX];
 
 		/* Absolute: the detached VMM runs from "/". */
-		if (over[0] != '/' && !getcwd(cwd, sizeof(cwd)))
-			return -errno;
+		if (over[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			r = -errno;
+			snprintf(d->err, sizeof(d->err), "state directory: current directory: %s",
+				 strerror(-r));
+			return r;
+		}
 		r = pathf(d->run, sizeof(d->run), "%s%s%s/run", over[0] == '/' ? "" : cwd,
 			  over[0] == '/' ? "" : "/", over);
 		if (!r)
@@ -83,7 +132,7 @@ int state_dirs_init(struct state_dirs *d)
 			r = pathf(d->run, sizeof(d->run), "/tmp/vessel-%u",
 				  (unsigned int)geteuid());
 		if (r)
-			return r;
+			goto bad;
 		if (xd && *xd)
 			r = pathf(d->data, sizeof(d->data), "%s/vessel", xd);
 		else
@@ -91,10 +140,22 @@ int state_dirs_init(struct state_dirs *d)
 				  home ? home : "/tmp");
 	}
 	if (r)
+		goto bad;
+	if ((r = mkdir_p(d->run))) {
+		snprintf(d->err, sizeof(d->err), "state directory %s: %s", d->run, strerror(-r));
 		return r;
-	if ((r = mkdir_p(d->run)) || (r = mkdir_p(d->data)))
+	}
+	if ((r = mkdir_p(d->data))) {
+		snprintf(d->err, sizeof(d->err), "state directory %s: %s", d->data, strerror(-r));
+		return r;
+	}
+	if ((r = dir_private(d->run, d->err, sizeof(d->err))) ||
+	    (r = dir_private(d->data, d->err, sizeof(d->err))))
 		return r;
 	return 0;
+bad:
+	snprintf(d->err, sizeof(d->err), "state directory: %s", strerror(-r));
+	return r;
 }
 
 bool state_name_valid(const char *name)

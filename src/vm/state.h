@@ -33,6 +33,7 @@
 struct state_dirs {
 	char run[STATE_PATH_MAX];
 	char data[STATE_PATH_MAX];
+	char err[STATE_PATH_MAX + 128];	/* why state_dirs_init failed, one line */
 };
 
 struct state_vm {
@@ -55,7 +56,12 @@ enum state_status {
 	STATE_CRASHED, /* VMM died without a clean exit, or a stale pid file */
 };
 
-/* Resolve (and create, mode 0700) the run and data directories. */
+/*
+ * Resolve (and create, mode 0700) the run and data directories.  An
+ * existing one must be a directory, not a symlink, owned by the caller's
+ * euid, with mode 0700: otherwise -EPERM (-ELOOP, -ENOTDIR) and d->err
+ * says what is wrong, since another local user could have made it.
+ */
 int state_dirs_init(struct state_dirs *d);
 /* Fill the paths of one VM; -EINVAL for a bad name, -ENAMETOOLONG. */
 int state_vm_init(const struct state_dirs *d, const char *name, struct state_vm *v);
