@@ -67,6 +67,7 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	pthread_mutex_init(&d->cfg_lock, NULL);
+	pthread_mutex_init(&d->bar_lock, NULL);
 	cfg_put16(d, PCI_VENDOR_ID, vendor);
 	cfg_put16(d, PCI_DEVICE_ID, device);
 	d->cfg[PCI_REVISION_ID] = revision;
@@ -185,12 +186,23 @@ static uint64_t pci_bar_address(struct pci_dev *d, int bar)
  * Make the bus mapping of every BAR follow the BAR registers and the
  * command register's enable bits.  Called with cfg_lock NOT held: it
  * takes the bus write lock, and device callbacks may take cfg_lock.
+ *
+ * The whole pass runs under bar_lock.  Two vCPUs writing the same BAR
+ * each store their value and then update; unserialized, both could act
+ * on bars[].mapped/addr at once (one registering A while the other
+ * records B), leaving a range on the bus that nothing unregisters.
+ * Serialized, the last pass reads the last stored value, so the mapping
+ * ends up matching the registers, and bar_moved sees every move in
+ * order.  Nothing under it waits for the guest: the bus write lock is
+ * never held across device callbacks (bus_access drops it first), and
+ * bar_moved only moves ioeventfds.
  */
 static void pci_dev_update_bars(struct pci_dev *d)
 {
 	struct vm *vm = d->bus->vm;
 	uint16_t cmd;
 
+	pthread_mutex_lock(&d->bar_lock);
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &d->bars[i];
 		bool io = b->flags & PCI_BAR_IO;
@@ -227,6 +239,7 @@ static void pci_dev_update_bars(struct pci_dev *d)
 		if (!b->mapped)
 			b->addr = 0;
 	}
+	pthread_mutex_unlock(&d->bar_lock);
 }
 
 static void pci_dev_config_write(struct pci_dev *d, uint32_t off, uint32_t val, unsigned int len)

@@ -69,6 +69,14 @@ struct pci_dev {
 	uint8_t devfn;
 	struct pci_bus *bus;
 	pthread_mutex_t cfg_lock;
+	/*
+	 * Serializes pci_dev_update_bars: two vCPUs moving or enabling the
+	 * same BAR at once must not both act on bars[].mapped/addr, which
+	 * would leave a registration on the bus that nothing tracks.  Lock
+	 * order: bar_lock, then cfg_lock or a bus's write lock (never held
+	 * by the bus while it calls a device) or bar_moved's own locks.
+	 */
+	pthread_mutex_t bar_lock;
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may write */
 	uint8_t w1cmask[PCI_CFG_SIZE];	/* write-one-to-clear bits */
