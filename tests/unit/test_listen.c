@@ -28,6 +28,9 @@ static int setup(void **state)
 {
 	const char *t = getenv("UNIT_TMPDIR");
 
+	/* Socket paths are short (108 bytes): a deep build dir falls back to /tmp. */
+	if (t && strlen(t) > 40)
+		t = NULL;
 	snprintf(dir, sizeof(dir), "%s/listen-XXXXXX", t ? t : "/tmp");
 	if (!mkdtemp(dir))
 		return -1;
