@@ -203,8 +203,8 @@ static inline void fuzz_driver_init(struct fin *in, struct virtio_dev *vd, uint6
  * written to the descriptor table, then the head published in the
  * avail ring.  Rings outside RAM are skipped.
  */
-static inline void fuzz_post_chain(struct fin *in, struct virtq *vq, uint8_t *ram,
-				   uint64_t ram_gpa, size_t ram_size)
+static inline void fuzz_post_chain(struct fin *in, struct virtq *vq, uint8_t *ram, uint64_t ram_gpa,
+				   size_t ram_size)
 {
 	unsigned int n = fin_u8(in) % 8 + 1;
 	uint16_t size = vq->size ? vq->size : 1, head, idx;
@@ -286,7 +286,8 @@ static inline void fuzz_blk_drain(struct virtio_dev *vd)
 		unsigned int n = vd->nr_queues;
 
 		for (unsigned int q = 0; q < n; q++)
-			p[q] = (struct pollfd){ .fd = virtio_blk_queue_fd(vd, q), .events = POLLIN };
+			p[q] = (struct pollfd){ .fd = virtio_blk_queue_fd(vd, q),
+						.events = POLLIN };
 		poll(p, n, 10);
 		virtio_blk_poll(vd);
 	}

@@ -93,9 +93,9 @@ static int machine_build(struct machine *m, uint8_t *ram)
 		return -1;
 
 	/* The order of vm_create(): PCI, legacy devices, ACPI PM, virtio. */
-	if (pci_bus_create(vm, &vm->pci) || uart8250_create(vm, X86_PORT_COM1, X86_IRQ_COM1,
-							      &vm->com1) ||
-	    i8042_create(vm, NULL) || rtc_new(&rtc_fake_ops, m, &m->rtc) ||
+	if (pci_bus_create(vm, &vm->pci) ||
+	    uart8250_create(vm, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1) || i8042_create(vm, NULL) ||
+	    rtc_new(&rtc_fake_ops, m, &m->rtc) ||
 	    bus_register(&vm->pio, X86_PORT_CMOS, 2, &rtc_bus_ops, m->rtc) ||
 	    debug_exit_create(vm) || acpi_pm_create(vm, &m->x.pm))
 		return -1;
@@ -164,9 +164,9 @@ static void machine_reset(struct machine *m)
 /* ---- address decoding ------------------------------------------------------ */
 
 static const uint16_t ports[] = {
-	X86_PORT_COM1,	   X86_PORT_I8042_DATA, X86_PORT_I8042_CMD, X86_PORT_CMOS,
-	X86_PORT_DEBUG_EXIT, X86_PORT_PCI_CONFIG, X86_PORT_PCI_CONFIG + 4, X86_PORT_ACPI_PM_BASE,
-	X86_PORT_GPE0,
+	X86_PORT_COM1,		 X86_PORT_I8042_DATA,	X86_PORT_I8042_CMD,
+	X86_PORT_CMOS,		 X86_PORT_DEBUG_EXIT,	X86_PORT_PCI_CONFIG,
+	X86_PORT_PCI_CONFIG + 4, X86_PORT_ACPI_PM_BASE, X86_PORT_GPE0,
 };
 
 static uint16_t pick_port(struct fin *in)
@@ -180,9 +180,12 @@ static uint16_t pick_port(struct fin *in)
 
 /* Where virtio-pci's registers are in BAR 0 (see virtio-pci.h). */
 static const uint32_t bar_regions[][2] = {
-	{ VPCI_COMMON_OFF, VPCI_COMMON_LEN }, { VPCI_ISR_OFF, 4 },
-	{ VPCI_DEVICE_OFF, 0x100 },	      { VPCI_NOTIFY_OFF, 0x10 },
-	{ VPCI_MSIX_TABLE_OFF, 0x40 },	      { VPCI_MSIX_PBA_OFF, 0x10 },
+	{ VPCI_COMMON_OFF, VPCI_COMMON_LEN },
+	{ VPCI_ISR_OFF, 4 },
+	{ VPCI_DEVICE_OFF, 0x100 },
+	{ VPCI_NOTIFY_OFF, 0x10 },
+	{ VPCI_MSIX_TABLE_OFF, 0x40 },
+	{ VPCI_MSIX_PBA_OFF, 0x10 },
 	{ 0, VPCI_BAR_SIZE },
 };
 
@@ -273,8 +276,7 @@ static uint8_t find_cap(struct machine *m, unsigned int slot, uint8_t id, bool l
 
 /* ---- a driver bring-up through the registers (virtio 1.2 3.1.1, 4.1) ---- */
 
-static void common_w(struct machine *m, unsigned int slot, uint32_t off, uint64_t v,
-		     unsigned int w)
+static void common_w(struct machine *m, unsigned int slot, uint32_t off, uint64_t v, unsigned int w)
 {
 	mmio(m, bar0(m, slot) + VPCI_COMMON_OFF + off, &v, w, true);
 }
@@ -294,18 +296,18 @@ static void driver_up(struct fin *in, struct machine *m)
 	common_w(m, slot, 0x14, 0, 1); /* device_status: reset */
 	common_w(m, slot, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
 	for (unsigned int sel = 0; sel < 2; sel++) {
-		common_w(m, slot, 0x08, sel, 4);		     /* driver_feature_select */
+		common_w(m, slot, 0x08, sel, 4); /* driver_feature_select */
 		common_w(m, slot, 0x0c, (uint32_t)(feat >> (32 * sel)), 4); /* driver_feature */
 	}
 	common_w(m, slot, 0x14, 0x0b, 1); /* + FEATURES_OK */
 	for (unsigned int q = 0; q < vd->nr_queues; q++) {
-		common_w(m, slot, 0x16, q, 2);				 /* queue_select */
-		common_w(m, slot, 0x18, 1u << (fin_u8(in) % 8), 2);	 /* queue_size */
-		common_w(m, slot, 0x1a, q, 2);				 /* queue_msix_vector */
+		common_w(m, slot, 0x16, q, 2);				    /* queue_select */
+		common_w(m, slot, 0x18, 1u << (fin_u8(in) % 8), 2);	    /* queue_size */
+		common_w(m, slot, 0x1a, q, 2);				    /* queue_msix_vector */
 		common_w(m, slot, 0x20, RAM_GPA + (fin_u16(in) & ~15u), 8); /* queue_desc */
 		common_w(m, slot, 0x28, RAM_GPA + (fin_u16(in) & ~1u), 8);  /* queue_driver */
 		common_w(m, slot, 0x30, RAM_GPA + (fin_u16(in) & ~3u), 8);  /* queue_device */
-		common_w(m, slot, 0x1c, 1, 2);				 /* queue_enable */
+		common_w(m, slot, 0x1c, 1, 2);				    /* queue_enable */
 	}
 	common_w(m, slot, 0x10, vd->nr_queues, 2); /* config_msix_vector */
 	cap = find_cap(m, slot, PCI_CAP_ID_MSIX, false);
