@@ -392,6 +392,15 @@ int blk_submit(struct blk_queue *q, struct blk_req *r)
 	if (r->op == BLK_OP_FLUSH && q->bd->unsafe) {
 		list_add(&q->local_done, r); /* cache=unsafe: nothing to wait for */
 		efd_signal(q->efd);
+	} else if (r->op == BLK_OP_WRITE && blk_write_guarded(q->bd, r->offset)) {
+		/*
+		 * The first sector of a probed raw image: written here, through
+		 * the probe guard of blk_pwritev(), which checks a private copy
+		 * of the data.  Rare (partition tables, boot sectors).
+		 */
+		r->ret = blk_pwritev(q->bd, r->iov, r->iovcnt, r->offset);
+		list_add(&q->local_done, r);
+		efd_signal(q->efd);
 	} else if (q->all_uring) {
 		ret = blk_submit_uring(q, r, q->bd->fd, r->offset);
 		if (ret < 0)

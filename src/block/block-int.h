@@ -11,6 +11,19 @@ int blk_check_range(const struct blkdev *bd, uint64_t off, uint64_t len);
 int blk_check_rw(const struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t off,
 		 bool write);
 
+/* How much of the start of a file format probing looks at. */
+#define BLK_PROBE_SIZE 512
+
+/*
+ * True if a write at off must go through blk_pwritev()'s probe guard:
+ * the device's format was probed as raw and the write touches the first
+ * BLK_PROBE_SIZE bytes.
+ */
+static inline bool blk_write_guarded(const struct blkdev *bd, uint64_t off)
+{
+	return bd->probed && off < BLK_PROBE_SIZE;
+}
+
 /* blk_queue_create() with a choice of engine: force_worker uses the worker
  * thread even for a BLK_DRV_NATIVE_AIO driver (tests, io_uring fallback). */
 int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_worker,

@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Every format driver, in probing order.  raw is the fallback. */
@@ -30,37 +32,99 @@ const struct blk_driver *blk_find_driver(const char *name)
 	return NULL;
 }
 
+/* What a file that is not an image is, for the error message. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+/* How error lines name the file: "'a'" or "backing file 'a' of 'b'". */
+static const char *file_name(char *buf, size_t len, const char *path, const char *of)
+{
+	if (of)
+		snprintf(buf, len, "backing file '%s' of '%s'", path, of);
+	else
+		snprintf(buf, len, "'%s'", path);
+	return buf;
+}
+
+int blk_open_file(const char *path, int flags)
+{
+	return blk_open_file_of(path, flags, NULL);
+}
+
+int blk_open_file_of(const char *path, int flags, const char *of)
+{
+	char name[2 * PATH_MAX + 32];
+	struct stat st;
+	int fd, fl, ret;
+
+	/*
+	 * Without O_NONBLOCK, open(2) of a FIFO blocks until a writer shows
+	 * up (and the first read blocks until it writes), with the VMM's
+	 * signals blocked: `vessel run` would hang for good.  A socket
+	 * cannot be opened at all (ENXIO).
+	 */
+	fd = open(path, flags | O_NONBLOCK);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ENXIO && !stat(path, &st) && !S_ISREG(st.st_mode) &&
+		    !S_ISBLK(st.st_mode))
+			goto not_an_image;
+		log_err("cannot open %s: %s", file_name(name, sizeof(name), path, of),
+			strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		log_err("cannot stat %s: %s", file_name(name, sizeof(name), path, of),
+			strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		goto not_an_image;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		log_err("cannot open %s: %s", file_name(name, sizeof(name), path, of),
+			strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	return fd;
+
+not_an_image:
+	log_err("%s is %s; disk images must be regular files or block devices",
+		file_name(name, sizeof(name), path, of), file_kind(st.st_mode));
+	return -EINVAL;
+}
+
 /*
  * Probe the first sector.  The raw driver has no probe: any file is raw,
  * so it only wins when nothing else recognizes or claims the file.
  */
-static const struct blk_driver *blk_probe(int fd, const char *path)
+static const struct blk_driver *blk_probe_buf(const uint8_t *buf, size_t n)
 {
-	uint8_t buf[512];
 	const struct blk_driver *best = &raw_driver, *claimed = NULL;
 	int best_score = 0;
-	ssize_t n;
 
-	do {
-		n = pread(fd, buf, sizeof(buf), 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		/* O_DIRECT may refuse an unaligned buffer: retry on a plain fd. */
-		int fd2 = open(path, O_RDONLY | O_CLOEXEC);
-
-		if (fd2 < 0)
-			return NULL;
-		n = pread(fd2, buf, sizeof(buf), 0);
-		close(fd2);
-		if (n < 0)
-			return NULL;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(blk_drivers); i++) {
 		int score;
 
 		if (!blk_drivers[i]->probe)
 			continue;
-		score = blk_drivers[i]->probe(buf, (size_t)n);
+		score = blk_drivers[i]->probe(buf, n);
 		if (score > best_score) {
 			best_score = score;
 			best = blk_drivers[i];
@@ -72,10 +136,51 @@ static const struct blk_driver *blk_probe(int fd, const char *path)
 	return best_score == 0 && claimed ? claimed : best;
 }
 
+static const struct blk_driver *blk_probe(int fd, const char *path)
+{
+	uint8_t buf[BLK_PROBE_SIZE];
+	ssize_t n;
+
+	do {
+		n = pread(fd, buf, sizeof(buf), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		/* O_DIRECT may refuse an unaligned buffer: retry on a plain fd. */
+		int fd2 = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+		if (fd2 < 0)
+			return NULL;
+		n = pread(fd2, buf, sizeof(buf), 0);
+		close(fd2);
+		if (n < 0)
+			return NULL;
+	}
+	return blk_probe_buf(buf, (size_t)n);
+}
+
+int blk_probe_format(const char *path, const char **format)
+{
+	const struct blk_driver *drv;
+	int fd = blk_open_file(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return fd;
+	drv = blk_probe(fd, path);
+	ret = drv ? 0 : -errno;
+	if (!drv)
+		log_err("cannot read '%s': %s", path, strerror(-ret));
+	else
+		*format = drv->name;
+	close(fd);
+	return ret;
+}
+
 int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out)
 {
 	static const struct blk_open_opts defaults;
 	const struct blk_driver *drv = NULL;
+	struct blk_open_opts dopts;
+	bool probed = false;
 	struct blkdev *bd;
 	int flags, fd, ret;
 
@@ -92,12 +197,9 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	if (o->direct)
 		flags |= O_DIRECT;
-	fd = open(path, flags);
-	if (fd < 0) {
-		ret = -errno;
-		log_err("cannot open '%s': %s", path, strerror(errno));
-		return ret;
-	}
+	fd = blk_open_file_of(path, flags, o->backing_of);
+	if (fd < 0)
+		return fd;
 	if (!drv) {
 		drv = blk_probe(fd, path);
 		if (!drv) {
@@ -106,6 +208,7 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 			close(fd);
 			return ret;
 		}
+		probed = drv == &raw_driver;
 	}
 	bd = calloc(1, sizeof(*bd));
 	if (!bd || !(bd->path = strdup(path))) {
@@ -118,9 +221,23 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	bd->readonly = o->readonly;
 	bd->direct = o->direct;
 	bd->unsafe = o->unsafe;
+	bd->probed = probed;
 	pthread_mutex_init(&bd->lock, NULL);
-	ret = drv->open(bd, fd, path, o);
+	/* No backing file allowed: the driver must not even open it. */
+	dopts = *o;
+	if (o->forbid_backing)
+		dopts.no_backing = true;
+	ret = drv->open(bd, fd, path, &dopts);
+	if (!ret && o->forbid_backing && bd->backing_file) {
+		log_err("'%s' has a backing file ('%s'), and backing files are off for this disk",
+			path, bd->backing_file);
+		drv->close(bd);
+		ret = -EPERM;
+	}
 	if (ret < 0) {
+		/* The driver said what is wrong; say with which file. */
+		if (o->backing_of && ret != -ENOMEM)
+			log_err("cannot open backing file '%s' of '%s'", path, o->backing_of);
 		if (bd->backing)
 			blk_close(bd->backing);
 		free(bd->backing_file);
@@ -243,12 +360,100 @@ int blk_preadv(struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t 
 	return ret;
 }
 
+/*
+ * A write into the first sector of a probed raw image: refused with
+ * -EPERM if the image would then probe as another format.  Otherwise a
+ * guest that writes a qcow2 header there turns its raw disk into a qcow2
+ * image at the next open, with a backing file of its choice: any host
+ * file the VMM can read (CVE-2008-2004).  As QEMU's raw driver does for
+ * a probed image (block/raw-format.c, raw_co_pwritev), the new first
+ * sector is copied out of the caller's buffers, probed, and written from
+ * that copy: the buffers are guest memory, and a guest that changes
+ * them after the check must not get an unchecked sector written.  A
+ * write of part of the first sector is merged with what is there
+ * (read-modify-write); bd->lock serializes these writes, so two partial
+ * writes cannot combine into what neither was checked for.  (Guests
+ * always write whole 512-byte sectors.)  Zeroes never probe as another
+ * format, so discard and write-zeroes need no guard.
+ */
+static int blk_pwritev_guarded(struct blkdev *bd, const struct iovec *iov, int iovcnt,
+			       uint64_t off)
+{
+	size_t n = (size_t)MIN(bd->size, (uint64_t)BLK_PROBE_SIZE), head, pos = 0, skip;
+	struct iovec stack[17], *v = stack;
+	uint64_t len = 0;
+	uint8_t *sec;
+	int cnt = 0, ret;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (off >= n || !len)
+		return bd->drv->pwritev(bd, iov, iovcnt, off);
+	head = (size_t)MIN(len, (uint64_t)(n - off));
+	if (iovcnt + 1 > (int)ARRAY_SIZE(stack)) {
+		v = malloc(sizeof(*v) * ((size_t)iovcnt + 1));
+		if (!v)
+			return -ENOMEM;
+	}
+	/* 4 KiB aligned: the raw driver writes it without a bounce under O_DIRECT. */
+	sec = aligned_alloc(4096, 4096);
+	if (!sec) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	pthread_mutex_lock(&bd->lock);
+	if (off || head < n) {
+		struct iovec cur = { .iov_base = sec, .iov_len = n };
+
+		ret = bd->drv->preadv(bd, &cur, 1, 0);
+		if (ret < 0)
+			goto out;
+	}
+	for (int i = 0; i < iovcnt && pos < head; i++) {
+		size_t c = MIN(iov[i].iov_len, head - pos);
+
+		memcpy(sec + off + pos, iov[i].iov_base, c);
+		pos += c;
+	}
+	if (blk_probe_buf(sec, n) != &raw_driver) {
+		if (!bd->probe_warned)
+			log_warn("%s: refused a write that would make this probed raw image look "
+				 "like another format (give format=raw to allow it)",
+				 bd->path);
+		bd->probe_warned = true;
+		ret = -EPERM;
+		goto out;
+	}
+	/* The checked copy, then the caller's buffers past it. */
+	v[cnt++] = (struct iovec){ .iov_base = sec + off, .iov_len = head };
+	skip = head;
+	for (int i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		v[cnt++] = (struct iovec){ .iov_base = (uint8_t *)iov[i].iov_base + skip,
+					   .iov_len = iov[i].iov_len - skip };
+		skip = 0;
+	}
+	ret = bd->drv->pwritev(bd, v, cnt, off);
+out:
+	pthread_mutex_unlock(&bd->lock);
+	free(sec);
+out_free:
+	if (v != stack)
+		free(v);
+	return ret;
+}
+
 int blk_pwritev(struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	int ret = blk_check_rw(bd, iov, iovcnt, off, true);
 
 	if (ret < 0 || !iovcnt)
 		return ret;
+	if (blk_write_guarded(bd, off))
+		return blk_pwritev_guarded(bd, iov, iovcnt, off);
 	blk_lock(bd);
 	ret = bd->drv->pwritev(bd, iov, iovcnt, off);
 	blk_unlock(bd);

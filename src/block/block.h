@@ -42,6 +42,15 @@ struct blk_open_opts {
 	bool direct;	 /* O_DIRECT on the image file (and its backing files) */
 	bool no_backing; /* do not open the backing file (img info, rebase -u, snapshot, ...) */
 	/*
+	 * The image must not have a backing file: opening one that names a
+	 * backing file fails (-EPERM, one log_err line) before that file is
+	 * even looked at.  A VM definition's "backing": false, --disk
+	 * backing=off.
+	 */
+	bool forbid_backing;
+	/* Opening the backing file of this image: error lines say so. */
+	const char *backing_of;
+	/*
 	 * cache=unsafe, the default of `qemu-img convert`: blk_flush() is a
 	 * no-op and drivers may skip their internal fdatasync() barriers
 	 * (bd->unsafe).  A crash before the data reaches the disk loses or
@@ -143,6 +152,13 @@ struct blkdev {
 	bool readonly;
 	bool direct;
 	bool unsafe; /* blk_open_opts.unsafe */
+	/*
+	 * The format was probed, not given, and came out raw: writes that
+	 * would make the first BLK_PROBE_SIZE bytes probe as another format
+	 * are refused with -EPERM (see blk_pwritev()).
+	 */
+	bool probed;
+	bool probe_warned; /* one warning per open about refused writes */
 	int fd;	     /* the image file */
 	char *path;
 	uint32_t cluster_size;	/* allocation unit, 0 if none (raw) */
@@ -161,6 +177,22 @@ extern const struct blk_driver raw_driver, qcow2_driver;
  * On failure: -errno after one log_err() line naming the problem.
  */
 int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out);
+/*
+ * Open flags of every image and backing file: O_NONBLOCK for the open
+ * itself, so that a FIFO cannot block it, then only regular files and
+ * block devices are accepted (-EINVAL otherwise, after one log_err()).
+ * Returns the fd (O_NONBLOCK cleared) or -errno.
+ */
+int blk_open_file(const char *path, int flags);
+/* The same, for the backing file of image `of` (NULL: not a backing file). */
+int blk_open_file_of(const char *path, int flags, const char *of);
+/*
+ * The format blk_open() would probe for path ("raw" or "qcow2"), without
+ * opening the image: `vessel define` and `vessel start` pin it in the VM
+ * definition, so that what a guest writes cannot change how its disk is
+ * opened next time.  0 or -errno after one log_err() line.
+ */
+int blk_probe_format(const char *path, const char **format);
 void blk_close(struct blkdev *bd);
 uint64_t blk_size(const struct blkdev *bd);
 bool blk_readonly(const struct blkdev *bd);
@@ -171,7 +203,8 @@ int blk_create(const char *format, const char *path, const struct blk_create_opt
 
 /*
  * Synchronous API.  Ranges outside [0, size) give -EINVAL; writes on a
- * read-only device -EROFS; missing optional driver hooks -ENOTSUP.
+ * read-only device -EROFS; missing optional driver hooks -ENOTSUP;
+ * writes that would change the probed format of the image -EPERM.
  */
 int blk_preadv(struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t off);
 int blk_pwritev(struct blkdev *bd, const struct iovec *iov, int iovcnt, uint64_t off);

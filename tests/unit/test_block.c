@@ -612,6 +612,198 @@ static void test_qcow2_mixed(void **state)
 	free(back);
 }
 
+/* ---- issue 9: hostile images and files ----------------------------- */
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+	const char *dir = getenv("UNIT_TMPDIR");
+
+	snprintf(buf, len, "%s/test_block_%d_%s", dir ? dir : "/tmp", (int)getpid(), name);
+	unlink(buf);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size);
+	assert_non_null(buf);
+	assert_int_equal(pread_full(fd, buf, (size_t)st.st_size, 0), 0);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/*
+ * Item 2: a FIFO (or any file that is not a regular file or a block
+ * device) as an image or as a backing file is refused at once.  Before,
+ * open(2) or the probe's read blocked for good: SIGALRM ends the test
+ * then instead of hanging it.
+ */
+static void test_fifo_refused(void **state)
+{
+	struct blk_create_opts co = { .size = MiB, .backing_fmt = "raw" };
+	struct blk_open_opts ro = { .readonly = true };
+	char fifo[512], top[512];
+	struct blkdev *bd = (void *)1;
+	const char *fmt;
+
+	(void)state;
+	tmp_path(fifo, sizeof(fifo), "fifo");
+	tmp_path(top, sizeof(top), "fifo-top.qcow2");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	co.backing_file = fifo;
+	assert_int_equal(blk_create("qcow2", top, &co), 0);
+	alarm(20);
+	assert_int_equal(blk_open(fifo, NULL, &bd), -EINVAL);
+	assert_null(bd);
+	assert_int_equal(blk_open(fifo, &ro, &bd), -EINVAL);
+	assert_int_equal(blk_probe_format(fifo, &fmt), -EINVAL);
+	assert_int_equal(blk_open(top, &ro, &bd), -EINVAL);
+	assert_int_equal(blk_open("/dev/null", &ro, &bd), -EINVAL);
+	assert_int_equal(blk_open(getenv("UNIT_TMPDIR") ? getenv("UNIT_TMPDIR") : "/tmp", &ro, &bd),
+			 -EINVAL);
+	alarm(0);
+	unlink(fifo);
+	unlink(top);
+}
+
+/* Submit one write through a queue and return its result. */
+static int queue_write(struct blkdev *bd, bool force_worker, const void *buf, size_t len,
+		       uint64_t off)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct actx c = { 0 };
+	struct blk_req req = {
+		.op = BLK_OP_WRITE, .offset = off, .iov = &iov, .iovcnt = 1, .done = req_done,
+		.opaque = &c
+	};
+	struct blk_queue *q;
+
+	assert_int_equal(blk_queue_create_engine(bd, 4, force_worker, &q), 0);
+	assert_int_equal(blk_submit(q, &req), 0);
+	blk_queue_kick(q);
+	while (!c.completed)
+		wait_complete(q);
+	blk_queue_destroy(q);
+	return c.last_err;
+}
+
+/*
+ * Item 1: a guest writes a qcow2 image, whose backing file is a host file
+ * it must not read, over its probed raw disk.  The first-sector write is
+ * refused (as QEMU does for probed raw images), through the sync API and
+ * both queue engines, so the disk still probes as raw and the next open
+ * serves the guest its own bytes, not the host file.  Without the guard
+ * the reopen gave a qcow2 image reading the secret.
+ */
+static void test_probed_raw_guard(void **state)
+{
+	static const char secret_text[] = "root-only secret, never for the guest";
+	struct blk_create_opts vo = { .size = 4 * MiB };
+	struct blk_create_opts eo = { .size = 4 * MiB, .backing_fmt = "raw" };
+	char victim[512], secret[512], evil[512];
+	uint8_t *img, sec[512], back[512], *big;
+	struct blk_open_opts as_raw = { .format = "raw" };
+	struct blkdev *bd;
+	size_t len;
+	int fd;
+
+	(void)state;
+	tmp_path(victim, sizeof(victim), "victim.raw");
+	tmp_path(secret, sizeof(secret), "secret");
+	tmp_path(evil, sizeof(evil), "evil.qcow2");
+	fd = open(secret, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	big = calloc(1, 4 * MiB);
+	assert_non_null(big);
+	for (size_t i = 0; i < 4 * MiB; i += sizeof(secret_text))
+		memcpy(big + i, secret_text, MIN(sizeof(secret_text), 4 * MiB - i));
+	assert_int_equal(pwrite_full(fd, big, 4 * MiB, 0), 0);
+	close(fd);
+	eo.backing_file = secret;
+	assert_int_equal(blk_create("qcow2", evil, &eo), 0);
+	img = slurp(evil, &len);
+	assert_true(len <= 4 * MiB && len > 512);
+	assert_int_equal(blk_create("raw", victim, &vo), 0);
+
+	assert_int_equal(blk_open(victim, NULL, &bd), 0);
+	assert_true(bd->probed);
+	/* The whole image at once, sector 0 alone, and sector 0 in two parts. */
+	assert_int_equal(blk_pwrite(bd, img, len, 0), -EPERM);
+	assert_int_equal(blk_pwrite(bd, img, 512, 0), -EPERM);
+	assert_int_equal(blk_pwrite(bd, img, 2, 0), 0); /* "QF": still raw */
+	assert_int_equal(blk_pwrite(bd, img + 2, 2, 2), -EPERM);
+	assert_int_equal(queue_write(bd, false, img, 4096, 0), -EPERM);
+	assert_int_equal(queue_write(bd, true, img, 4096, 0), -EPERM);
+	/* Everything past the first sector is the guest's business. */
+	assert_int_equal(blk_pwrite(bd, img + 512, len - 512, 512), 0);
+	/* As is a first sector that stays raw. */
+	memset(sec, 0xa5, sizeof(sec));
+	assert_int_equal(queue_write(bd, false, sec, 512, 0), 0);
+	assert_int_equal(blk_pread(bd, back, 512, 0), 0);
+	assert_memory_equal(back, sec, 512);
+	blk_close(bd);
+
+	/* Next start: still raw, and the guest reads its own data. */
+	assert_int_equal(blk_open(victim, NULL, &bd), 0);
+	assert_string_equal(blk_format(bd), "raw");
+	assert_int_equal(blk_pread(bd, big, 4 * MiB, 0), 0);
+	assert_null(memmem(big, 4 * MiB, secret_text, sizeof(secret_text) - 1));
+	blk_close(bd);
+
+	/* format=raw given: nothing is probed, the guest may write anything. */
+	assert_int_equal(blk_open(victim, &as_raw, &bd), 0);
+	assert_false(bd->probed);
+	assert_int_equal(blk_pwrite(bd, img, 512, 0), 0);
+	blk_close(bd);
+	unlink(victim);
+	unlink(secret);
+	unlink(evil);
+	free(img);
+	free(big);
+}
+
+/*
+ * Item 1: "backing": false / backing=off.  An image naming a backing file
+ * is refused before that file is looked at (here a FIFO, which would
+ * otherwise be reported as such); one without opens as usual.
+ */
+static void test_forbid_backing(void **state)
+{
+	struct blk_create_opts co = { .size = MiB, .backing_fmt = "raw" };
+	struct blk_open_opts o = { .forbid_backing = true };
+	char fifo[512], top[512], plain[512];
+	struct blkdev *bd = (void *)1;
+
+	(void)state;
+	tmp_path(fifo, sizeof(fifo), "nb-fifo");
+	tmp_path(top, sizeof(top), "nb-top.qcow2");
+	tmp_path(plain, sizeof(plain), "nb-plain.qcow2");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	co.backing_file = fifo;
+	assert_int_equal(blk_create("qcow2", top, &co), 0);
+	co.backing_file = NULL;
+	co.backing_fmt = NULL;
+	assert_int_equal(blk_create("qcow2", plain, &co), 0);
+	alarm(20);
+	assert_int_equal(blk_open(top, &o, &bd), -EPERM);
+	assert_null(bd);
+	o.readonly = true;
+	assert_int_equal(blk_open(top, &o, &bd), -EPERM);
+	alarm(0);
+	assert_int_equal(blk_open(plain, &o, &bd), 0);
+	assert_null(bd->backing_file);
+	blk_close(bd);
+	unlink(fifo);
+	unlink(top);
+	unlink(plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +820,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_qcow2_async_worker, setup_qcow2, teardown_raw),
 		cmocka_unit_test(test_qcow2_backing_reads),
 		cmocka_unit_test_setup_teardown(test_qcow2_mixed, setup_qcow2, teardown_raw),
+		cmocka_unit_test(test_fifo_refused),
+		cmocka_unit_test(test_probed_raw_guard),
+		cmocka_unit_test(test_forbid_backing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,8 @@ static const struct virtio_transport_ops fake_tops = {
 	.notify_config = fake_notify_config,
 };
 
-static struct fx *fx_new(bool readonly)
+/* format NULL: probed, as a disk without format= in a VM definition. */
+static struct fx *fx_new_fmt(bool readonly, const char *format)
 {
 	const char *dir = getenv("UNIT_TMPDIR");
 	struct blk_create_opts co = { .size = DISK_SIZE };
@@ -86,13 +88,18 @@ static struct fx *fx_new(bool readonly)
 	snprintf(f->path, sizeof(f->path), "%s/test_vblk_%d.raw", dir ? dir : "/tmp", getpid());
 	assert_int_equal(blk_create("raw", f->path, &co), 0);
 	f->dc.path = f->path;
-	f->dc.format = "raw";
+	f->dc.format = (char *)format;
 	f->dc.serial = "SERIAL-1234";
 	f->dc.readonly = readonly;
 	assert_int_equal(virtio_blk_new(&f->dc, 0, &f->mem, NULL, &f->vd), 0);
 	f->vd->tops = &fake_tops;
 	f->vd->transport = f;
 	return f;
+}
+
+static struct fx *fx_new(bool readonly)
+{
+	return fx_new_fmt(readonly, "raw");
 }
 
 static void fx_free(struct fx *f)
@@ -257,6 +264,61 @@ static void test_write_read_back(void **state)
 	assert_int_equal(len, DATA_SLOT + 1);
 	assert_true(f->queue_irqs >= 1);
 	free(want);
+}
+
+/*
+ * Issue 9 item 1, from the guest's side: a driver writes a qcow2 image
+ * whose backing file is a host file over its probed raw disk.  The write
+ * of sector 0 fails with IOERR (the rest is written), the device goes on
+ * working, and the disk still opens as raw.  Before, the write succeeded
+ * and the next start opened the disk as qcow2, serving the host file.
+ */
+static void test_probed_raw_sector0(void **state)
+{
+	const char *dir = getenv("UNIT_TMPDIR");
+	struct blk_create_opts eo = { .size = DISK_SIZE, .backing_fmt = "raw" };
+	char secret[300], evil[300];
+	struct fx *f = fx_new_fmt(false, NULL);
+	struct blkdev *bd;
+	uint8_t zero[512] = { 0 };
+	int fd;
+
+	(void)state;
+	snprintf(secret, sizeof(secret), "%s/test_vblk_%d.secret", dir ? dir : "/tmp", getpid());
+	snprintf(evil, sizeof(evil), "%s/test_vblk_%d.evil", dir ? dir : "/tmp", getpid());
+	fd = open(secret, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write_full(fd, "host secret", 11), 0);
+	close(fd);
+	eo.backing_file = secret;
+	assert_int_equal(blk_create("qcow2", evil, &eo), 0);
+	fd = open(evil, O_RDONLY);
+	assert_true(fd >= 0);
+	/* The image's first 128 KiB: its header and what follows. */
+	assert_true(pread(fd, data(f, 0), 2 * DATA_SLOT, 0) > 512);
+	close(fd);
+
+	driver_init(f, offered(f));
+	request(f, 0, T_OUT, 0, DATA_SLOT);
+	request(f, 1, T_OUT, DATA_SLOT / 512, DATA_SLOT);
+	run_until(f, 2);
+	assert_int_equal(status(f, 0), 1); /* VIRTIO_BLK_S_IOERR */
+	assert_int_equal(status(f, 1), 0);
+	memset(data(f, 2), 0xff, 512);
+	request(f, 2, T_IN, 0, 512);
+	run_until(f, 3);
+	assert_int_equal(status(f, 2), 0);
+	assert_memory_equal(data(f, 2), zero, 512);
+	f->vd->ops->destroy(f->vd);
+	/* The next start probes it again: raw. */
+	assert_int_equal(blk_open(f->path, NULL, &bd), 0);
+	assert_string_equal(blk_format(bd), "raw");
+	blk_close(bd);
+	unlink(f->path);
+	free(f->ram);
+	free(f);
+	unlink(secret);
+	unlink(evil);
 }
 
 static void test_flush_get_id(void **state)
@@ -597,6 +659,7 @@ int main(void)
 		T(test_feature_negotiation),	   T(test_queue_enable_refused),
 		T(test_reset_mid_request),	   T(test_event_idx_suppression),
 		cmocka_unit_test(test_multiqueue), T(test_save_load),
+		cmocka_unit_test(test_probed_raw_sector0),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
