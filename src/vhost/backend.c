@@ -99,6 +99,8 @@ int vhost_user_dev_create(struct virtio_dev *vd, uint32_t cfg_size, struct gmem 
 	d->conn_fd = -1;
 	d->listen_fd = -1;
 	d->kick_ep = -1;
+	d->fault_fd = -1;
+	d->rx_timer = -1;
 	d->rl = (struct ratelimit)RATELIMIT_INIT;
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		d->rings[q].kick_fd = d->rings[q].call_fd = d->rings[q].err_fd = -1;
@@ -107,6 +109,12 @@ int vhost_user_dev_create(struct virtio_dev *vd, uint32_t cfg_size, struct gmem 
 	}
 	ret = vhost_user_kicks_init(d);
 	if (ret < 0) {
+		free(d);
+		return ret;
+	}
+	ret = vhost_user_faults_init(d);
+	if (ret < 0) {
+		vhost_user_kicks_fini(d);
 		free(d);
 		return ret;
 	}
@@ -147,16 +155,14 @@ void vhost_user_dev_destroy(struct vhost_user_dev *d)
 {
 	if (!d)
 		return;
-	if (d->conn_fd >= 0) {
-		if (d->loop)
-			evloop_del(d->loop, d->conn_fd);
-		vhost_user_close_fd(&d->conn_fd);
-	}
+	/* The connection, a message half received and its fds. */
+	vhost_user_conn_drop(d);
 	if (d->listen_fd >= 0 && d->loop)
 		evloop_del(d->loop, d->listen_fd);
 	/* No kick may run on the device's thread once we are gone. */
 	vhost_user_kicks_fini(d);
 	vhost_user_dev_disconnect(d);
+	vhost_user_faults_fini(d);
 	d->vd->tops = NULL;
 	d->vd->transport = NULL;
 	free(d);
@@ -166,9 +172,10 @@ void vhost_user_dev_kick(struct vhost_user_dev *d, unsigned int q)
 {
 	struct virtio_dev *vd = d->vd;
 
-	d->st.kicks++;
+	if (q >= vd->nr_queues)
+		return;
 	pthread_mutex_lock(&vd->lock);
-	virtio_dev_kick(vd, q);
+	vhost_user_kick_locked(d, q);
 	pthread_mutex_unlock(&vd->lock);
 }
 
@@ -302,21 +309,33 @@ static int set_vring_fd(struct vhost_user_dev *d, uint32_t req, uint64_t v, cons
 	unsigned int q = (unsigned int)(v & VHOST_USER_VRING_IDX_MASK);
 	bool nofd = v & VHOST_USER_VRING_NOFD;
 	int fd = nofd ? -1 : (nfds ? fds[0] : -1);
-	int ret;
+	int ret, kind = 0;
 
 	if ((v & ~(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD)) || nfds != !nofd)
 		return -EINVAL;
 	r = ring_arg(d, q);
 	if (!r)
 		return -EINVAL;
-	switch (req) {
-	case VHOST_USER_SET_VRING_KICK:
-		/* Polling mode (no kick fd) is not offered. */
-		if (fd < 0)
-			return -ENOTSUP;
+	/* Polling mode (no kick fd) is not offered. */
+	if (req == VHOST_USER_SET_VRING_KICK && fd < 0)
+		return -ENOTSUP;
+	if (fd >= 0) {
+		const char *why = "";
+
 		fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			return -errno;
+		/* An eventfd or a pipe, made non-blocking (fds.c says why). */
+		kind = vhost_user_ring_fd_check(fd, req == VHOST_USER_SET_VRING_KICK, &why);
+		if (kind < 0) {
+			log_warn("%s: %s for ring %u refused: %s", d->vd->name,
+				 vhost_user_request_name(req), q, why);
+			close(fd);
+			return kind;
+		}
+	}
+	switch (req) {
+	case VHOST_USER_SET_VRING_KICK:
 		ret = vhost_user_kick_set(d, q, fd);
 		if (ret < 0)
 			return ret;
@@ -325,15 +344,17 @@ static int set_vring_fd(struct vhost_user_dev *d, uint32_t req, uint64_t v, cons
 	case VHOST_USER_SET_VRING_CALL:
 		pthread_mutex_lock(&d->vd->lock);
 		vhost_user_close_fd(&r->call_fd);
-		r->call_fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		r->call_fd = fd;
+		r->call_kind = kind;
 		pthread_mutex_unlock(&d->vd->lock);
-		return fd >= 0 && r->call_fd < 0 ? -errno : 0;
+		return 0;
 	default:
 		pthread_mutex_lock(&d->vd->lock);
 		vhost_user_close_fd(&r->err_fd);
-		r->err_fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		r->err_fd = fd;
+		r->err_kind = kind;
 		pthread_mutex_unlock(&d->vd->lock);
-		return fd >= 0 && r->err_fd < 0 ? -errno : 0;
+		return 0;
 	}
 }
 
@@ -501,6 +522,22 @@ static int dispatch(struct vhost_user_dev *d, struct vhost_user_msg *msg, const 
 	}
 }
 
+/*
+ * Frontend memory faulted (guard.c): the device is in error and the
+ * connection must close, which vhost_user_dev_disconnect() makes clean.
+ */
+static bool mem_faulted(struct vhost_user_dev *d)
+{
+	bool f;
+
+	if (!__atomic_load_n(&d->mem_fault, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&d->vd->lock);
+	f = vhost_user_mem_fault_check(d);
+	pthread_mutex_unlock(&d->vd->lock);
+	return f;
+}
+
 int vhost_user_handle_msg(struct vhost_user_dev *d, struct vhost_user_msg *msg, int *fds,
 			  unsigned int nfds, struct vhost_user_msg *reply, bool *reply_out)
 {
@@ -514,8 +551,13 @@ int vhost_user_handle_msg(struct vhost_user_dev *d, struct vhost_user_msg *msg, 
 	if ((msg->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
 	    (msg->hdr.flags & VHOST_USER_FLAG_REPLY) || msg->hdr.size > VHOST_USER_MAX_PAYLOAD)
 		ret = -EPROTO;
+	else if (mem_faulted(d))
+		ret = -EFAULT;
 	else
 		ret = dispatch(d, msg, fds, nfds, reply, &has_reply);
+	/* Memory that vanished while this message was handled: the connection goes. */
+	if (!ret && mem_faulted(d))
+		ret = -EFAULT;
 	/* Handlers dup what they keep: the message's fds are closed here. */
 	for (unsigned int i = 0; i < nfds; i++)
 		close(fds[i]);

@@ -9,13 +9,19 @@
  * its connection (vhost-user.rst leaves the reaction to the backend) and
  * the backend goes back to waiting for the next frontend, which starts
  * from a clean device (rings stopped, memory unmapped, features reset).
- * Blocking reads of a message body are bounded by SO_RCVTIMEO.
+ * Messages are read as their bytes arrive, never waiting on the socket:
+ * the loop goes on serving (signals, the listener, timers) while a
+ * frontend sends a message slowly, and a message must arrive in full
+ * within IO_TIMEOUT_S of its first byte.  Replies are sent without
+ * waiting either: a frontend that does not read them loses its
+ * connection.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -88,7 +94,9 @@ int vhost_user_recv_msg(int fd, struct vhost_user_msg *msg, int *fds, unsigned i
 	return ret;
 }
 
-int vhost_user_send_msg(int fd, const struct vhost_user_msg *msg, const int *fds, unsigned int nfds)
+/* MSG_DONTWAIT in flags: all or nothing now, -EAGAIN if it does not fit. */
+static int send_msg(int fd, const struct vhost_user_msg *msg, const int *fds, unsigned int nfds,
+		    int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
@@ -117,26 +125,26 @@ int vhost_user_send_msg(int fd, const struct vhost_user_msg *msg, const int *fds
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
+	if ((size_t)n < total && (flags & MSG_DONTWAIT))
+		return -EAGAIN;
 	if ((size_t)n < total)
 		return write_full(fd, (const uint8_t *)&msg->hdr + n, total - (size_t)n) < 0 ? -EIO
 											     : 0;
 	return 0;
 }
 
-/* ---- interrupts: the transport ops ------------------------------------- */
-
-static void eventfd_signal(int fd)
+int vhost_user_send_msg(int fd, const struct vhost_user_msg *msg, const int *fds, unsigned int nfds)
 {
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("vhost-user: eventfd write: %s", strerror(errno));
+	return send_msg(fd, msg, fds, nfds, 0);
 }
 
+/* ---- interrupts: the transport ops ------------------------------------- */
+
+/* Under vd->lock: the fds are non-blocking (fds.c), so nothing here waits. */
 static void vu_notify_queue(void *t, struct virtq *vq)
 {
 	struct vhost_user_dev *d = t;
@@ -144,7 +152,7 @@ static void vu_notify_queue(void *t, struct virtq *vq)
 	if (vq->index >= VIRTIO_MAX_QUEUES)
 		return;
 	d->st.calls++;
-	eventfd_signal(d->rings[vq->index].call_fd);
+	vhost_user_fd_signal(d->rings[vq->index].call_fd, d->rings[vq->index].call_kind);
 }
 
 /*
@@ -162,7 +170,7 @@ static void vu_notify_config(void *t)
 		return;
 	for (unsigned int q = 0; q < vd->nr_queues; q++)
 		if (vd->vqs[q].broken)
-			eventfd_signal(d->rings[q].err_fd);
+			vhost_user_fd_signal(d->rings[q].err_fd, d->rings[q].err_kind);
 }
 
 const struct virtio_transport_ops vhost_user_tops = {
@@ -172,46 +180,79 @@ const struct virtio_transport_ops vhost_user_tops = {
 
 /* ---- kicks ----------------------------------------------------------------- */
 
+/* Stop watching ring q's kick fd and close it.  Under vd->lock. */
+static void kick_close_locked(struct vhost_user_dev *d, unsigned int q)
+{
+	struct vhost_user_vring *r = &d->rings[q];
+
+	if (r->kick_fd < 0)
+		return;
+	if (d->kick_ep >= 0)
+		epoll_ctl(d->kick_ep, EPOLL_CTL_DEL, r->kick_fd, NULL);
+	else if (d->loop)
+		evloop_del(d->loop, r->kick_fd);
+	close(r->kick_fd);
+	r->kick_fd = -1;
+}
+
+void vhost_user_kick_locked(struct vhost_user_dev *d, unsigned int q)
+{
+	struct vhost_user_vring *r = &d->rings[q];
+	int ret = r->kick_fd >= 0 ? vhost_user_kick_read(r->kick_fd) : 0;
+
+	if (ret < 0) {
+		/*
+		 * A pipe whose writers are gone stays readable at end of file:
+		 * counted as kicks, it would spin this thread for ever.  The
+		 * ring is broken until the frontend sets it up again
+		 * (GET_VRING_BASE, SET_VRING_KICK).
+		 */
+		d->st.broken_kicks++;
+		log_warn("%s: ring %u: kick fd %s; no longer watched", d->vd->name, q,
+			 ret == -EPIPE ? "at end of file" : strerror(-ret));
+		kick_close_locked(d, q);
+		if (r->live)
+			virtq_fail(&d->vd->vqs[q], "kick fd broken");
+		return;
+	}
+	if (!r->stopping) {
+		d->st.kicks++;
+		virtio_dev_kick(d->vd, q);
+	}
+	vhost_user_mem_fault_check(d);
+}
+
 /* Event loop: one kick fd. */
 static void on_kick(void *opaque, uint32_t events)
 {
 	struct vhost_user_kickctx *k = opaque;
 	struct virtio_dev *vd = k->d->vd;
-	uint64_t cnt;
 
 	pthread_mutex_lock(&vd->lock);
-	if (k->d->rings[k->q].kick_fd >= 0 &&
-	    (read(k->d->rings[k->q].kick_fd, &cnt, sizeof(cnt)) >= 0 || errno == EAGAIN) &&
-	    !k->d->rings[k->q].stopping) {
-		k->d->st.kicks++;
-		virtio_dev_kick(vd, k->q);
-	}
+	if (k->d->rings[k->q].kick_fd >= 0)
+		vhost_user_kick_locked(k->d, k->q);
 	pthread_mutex_unlock(&vd->lock);
 }
 
 /*
  * I/O thread: our epoll set of kick fds is readable.  Under vd->lock, so a
  * kick fd the message handlers replace or close meanwhile is never read
- * after it is gone (they change kick fds under the same lock).
+ * after it is gone (they change kick fds under the same lock); the reads
+ * cannot block (fds.c).
  */
 static void on_kick_set(void *opaque, uint32_t events)
 {
 	struct vhost_user_dev *d = opaque;
 	struct epoll_event evs[16];
-	uint64_t cnt;
 	int n;
 
 	pthread_mutex_lock(&d->vd->lock);
 	n = epoll_wait(d->kick_ep, evs, 16, 0);
 	for (int i = 0; i < n; i++) {
 		unsigned int q = evs[i].data.u32;
-		int fd = q < VIRTIO_MAX_QUEUES ? d->rings[q].kick_fd : -1;
 
-		if (fd < 0 || (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN) ||
-		    d->rings[q].stopping)
-			continue;
-		d->st.kicks++;
-		virtio_dev_kick(d->vd, q);
+		if (q < d->vd->nr_queues && d->rings[q].kick_fd >= 0)
+			vhost_user_kick_locked(d, q);
 	}
 	pthread_mutex_unlock(&d->vd->lock);
 }
@@ -250,13 +291,7 @@ int vhost_user_kick_set(struct vhost_user_dev *d, unsigned int q, int fd)
 	int ret = 0;
 
 	pthread_mutex_lock(&d->vd->lock);
-	if (r->kick_fd >= 0) {
-		if (d->kick_ep >= 0)
-			epoll_ctl(d->kick_ep, EPOLL_CTL_DEL, r->kick_fd, NULL);
-		else if (d->loop)
-			evloop_del(d->loop, r->kick_fd);
-		close(r->kick_fd);
-	}
+	kick_close_locked(d, q);
 	r->kick_fd = fd;
 	if (fd >= 0) {
 		if (d->kick_ep >= 0)
@@ -270,12 +305,24 @@ int vhost_user_kick_set(struct vhost_user_dev *d, unsigned int q, int fd)
 
 /* ---- the connection ------------------------------------------------------ */
 
-static void conn_drop(struct vhost_user_dev *d)
+static void rx_reset(struct vhost_user_dev *d)
+{
+	if (d->rx_timer >= 0 && d->loop)
+		evloop_timer_cancel(d->loop, d->rx_timer);
+	d->rx_timer = -1;
+	close_fds(d->rx_fds, &d->rx_nfds);
+	d->rx_got = 0;
+}
+
+void vhost_user_conn_drop(struct vhost_user_dev *d)
 {
 	int fd = d->conn_fd;
 
-	if (fd < 0)
+	rx_reset(d);
+	if (fd < 0) {
+		vhost_user_dev_disconnect(d);
 		return;
+	}
 	if (d->loop)
 		evloop_del(d->loop, fd);
 	/* Clean up first: the frontend sees the socket close when we are ready again. */
@@ -284,61 +331,155 @@ static void conn_drop(struct vhost_user_dev *d)
 	close(fd);
 }
 
+/*
+ * Read what has arrived of the current message, without waiting: 1 when
+ * it is complete (in d->rx, its fds in d->rx_fds), 0 when more is to
+ * come, -ECONNRESET at a clean end of stream, -errno for a malformed or
+ * truncated message.  Never reads past the message, so the next
+ * message's fds stay with it.
+ */
+static int rx_step(struct vhost_user_dev *d)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+
+	for (;;) {
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		bool trunc = false;
+		ssize_t n;
+
+		if (d->rx_got < VHOST_USER_HDR_SIZE) {
+			iov.iov_base = (uint8_t *)&d->rx.hdr + d->rx_got;
+			iov.iov_len = VHOST_USER_HDR_SIZE - d->rx_got;
+		} else {
+			iov.iov_base = (uint8_t *)&d->rx.p + (d->rx_got - VHOST_USER_HDR_SIZE);
+			iov.iov_len = VHOST_USER_HDR_SIZE + d->rx.hdr.size - d->rx_got;
+		}
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		do
+			n = recvmsg(d->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0)
+			return d->rx_got ? -EPIPE : -ECONNRESET;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			size_t cnt;
+
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < cnt; i++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (d->rx_nfds < VHOST_USER_MAX_FDS) {
+					d->rx_fds[d->rx_nfds++] = f;
+				} else {
+					close(f);
+					trunc = true;
+				}
+			}
+		}
+		/* More fds than a message may carry: the kernel dropped the rest. */
+		if (trunc || (mh.msg_flags & MSG_CTRUNC))
+			return -E2BIG;
+		d->rx_got += (size_t)n;
+		if (d->rx_got < VHOST_USER_HDR_SIZE)
+			continue;
+		if (d->rx.hdr.size > VHOST_USER_MAX_PAYLOAD)
+			return -EMSGSIZE;
+		if (d->rx_got == VHOST_USER_HDR_SIZE + d->rx.hdr.size)
+			return 1;
+	}
+}
+
+static void on_rx_timeout(void *opaque)
+{
+	struct vhost_user_dev *d = opaque;
+
+	d->rx_timer = -1; /* a one-shot timer is gone once it fired */
+	d->st.protocol_errors++;
+	log_warn("vhost-user: a message from the frontend did not arrive in full within %d s; "
+		 "closing the connection",
+		 IO_TIMEOUT_S);
+	vhost_user_conn_drop(d);
+}
+
 static void on_conn(void *opaque, uint32_t events)
 {
 	struct vhost_user_dev *d = opaque;
-	struct vhost_user_msg *msg, *reply;
-	int fds[VHOST_USER_MAX_FDS];
-	unsigned int nfds = 0;
+	struct vhost_user_msg *msg = &d->rx, *reply = &d->tx;
 	bool has_reply = false;
+	unsigned int nfds;
 	int ret;
 
-	msg = malloc(sizeof(*msg));
-	reply = malloc(sizeof(*reply));
-	if (!msg || !reply) {
-		free(msg);
-		free(reply);
+	ret = rx_step(d);
+	if (ret == 0) {
+		/*
+		 * The deadline covers the whole message from its first byte:
+		 * a timeout that restarts with every byte lets a frontend
+		 * hold a message open for ever, one byte at a time.
+		 */
+		if (d->rx_got && d->rx_timer < 0 && d->loop) {
+			ret = evloop_timer_add(d->loop, IO_TIMEOUT_S * 1000000000ull, 0,
+					       on_rx_timeout, d);
+			if (ret < 0) {
+				log_warn("vhost-user: no timer for a message (%s); closing the "
+					 "connection",
+					 strerror(-ret));
+				vhost_user_conn_drop(d);
+				return;
+			}
+			d->rx_timer = ret;
+		}
 		return;
 	}
-	ret = vhost_user_recv_msg(d->conn_fd, msg, fds, &nfds);
 	if (ret == -ECONNRESET) {
 		log_info("vhost-user: frontend disconnected");
-		conn_drop(d);
-		goto out;
+		vhost_user_conn_drop(d);
+		return;
 	}
 	if (ret < 0) {
 		d->st.protocol_errors++;
 		log_warn("vhost-user: bad message from the frontend (%s); closing the connection",
-			 strerror(-ret));
-		conn_drop(d);
-		goto out;
+			 ret == -EPIPE ? "truncated" : strerror(-ret));
+		vhost_user_conn_drop(d);
+		return;
 	}
-	ret = vhost_user_handle_msg(d, msg, fds, nfds, reply, &has_reply);
-	if (has_reply && vhost_user_send_msg(d->conn_fd, reply, NULL, 0) < 0 && ret == 0)
+	if (d->rx_timer >= 0 && d->loop)
+		evloop_timer_cancel(d->loop, d->rx_timer);
+	d->rx_timer = -1;
+	/* The handler takes the fds over. */
+	nfds = d->rx_nfds;
+	d->rx_nfds = 0;
+	d->rx_got = 0;
+	ret = vhost_user_handle_msg(d, msg, d->rx_fds, nfds, reply, &has_reply);
+	/* A reply that does not fit now: the frontend is not reading them. */
+	if (has_reply && send_msg(d->conn_fd, reply, NULL, 0, MSG_DONTWAIT) < 0 && ret == 0)
 		ret = -EPIPE;
 	if (ret < 0) {
 		d->st.protocol_errors++;
 		log_warn("vhost-user: %s (request %u) refused: %s; closing the connection",
 			 vhost_user_request_name(msg->hdr.request), msg->hdr.request,
 			 strerror(-ret));
-		conn_drop(d);
+		vhost_user_conn_drop(d);
 	}
-out:
-	free(msg);
-	free(reply);
 }
 
 int vhost_user_dev_attach(struct vhost_user_dev *d, int conn_fd)
 {
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
 	int ret;
 
 	if (d->conn_fd >= 0)
 		return -EBUSY;
-	setsockopt(conn_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(conn_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	d->conn_fd = conn_fd;
 	d->st.connections++;
+	d->rx_got = 0;
 	if (d->loop) {
 		ret = evloop_add(d->loop, conn_fd, EPOLLIN, on_conn, d);
 		if (ret < 0) {
@@ -347,6 +488,64 @@ int vhost_user_dev_attach(struct vhost_user_dev *d, int conn_fd)
 		}
 	}
 	return 0;
+}
+
+/* ---- frontend memory that vanished (guard.c) -------------------------------- */
+
+bool vhost_user_mem_fault_check(struct vhost_user_dev *d)
+{
+	struct virtio_dev *vd = d->vd;
+
+	if (!__atomic_load_n(&d->mem_fault, __ATOMIC_ACQUIRE))
+		return false;
+	/* DEVICE_NEEDS_RESET, reported on the error fds (vu_notify_config). */
+	for (unsigned int q = 0; q < vd->nr_queues; q++)
+		if (d->rings[q].live && !vd->vqs[q].broken)
+			virtq_fail(&vd->vqs[q], "frontend memory vanished (SIGBUS)");
+	return true;
+}
+
+/* Event loop: the SIGBUS handler wrote fault_fd. */
+static void on_mem_fault(void *opaque, uint32_t events)
+{
+	struct vhost_user_dev *d = opaque;
+	uint64_t cnt;
+	bool f;
+
+	if (read(d->fault_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&d->vd->lock);
+	f = vhost_user_mem_fault_check(d);
+	pthread_mutex_unlock(&d->vd->lock);
+	/* Already handled (the memory is unmapped, the flag cleared). */
+	if (!f)
+		return;
+	log_err("vhost-user: the frontend's memory vanished under the backend (SIGBUS: a "
+		"memory file shrunk after SET_MEM_TABLE); device reset, closing the connection");
+	vhost_user_conn_drop(d);
+}
+
+int vhost_user_faults_init(struct vhost_user_dev *d)
+{
+	int ret;
+
+	if (!d->loop)
+		return 0;
+	d->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->fault_fd < 0)
+		return -errno;
+	ret = evloop_add(d->loop, d->fault_fd, EPOLLIN, on_mem_fault, d);
+	if (ret < 0)
+		vhost_user_close_fd(&d->fault_fd);
+	return ret;
+}
+
+void vhost_user_faults_fini(struct vhost_user_dev *d)
+{
+	if (d->fault_fd < 0)
+		return;
+	evloop_del(d->loop, d->fault_fd);
+	vhost_user_close_fd(&d->fault_fd);
 }
 
 static void on_accept(void *opaque, uint32_t events)

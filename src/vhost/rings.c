@@ -8,6 +8,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -196,19 +197,32 @@ void vhost_user_rings_reset(struct vhost_user_dev *d)
 	}
 }
 
+static void unmap_one(struct vhost_user_map *m)
+{
+	/* Out of the SIGBUS guard first: the handler must never map over a freed range. */
+	vhost_user_guard_del(m->guard);
+	m->guard = -1;
+	munmap(m->base, m->len);
+}
+
 void vhost_user_mem_unmap_all(struct vhost_user_dev *d)
 {
 	gmem_destroy(d->mem);
 	gmem_init(d->mem, NULL);
 	for (unsigned int i = 0; i < d->nr_maps; i++)
-		munmap(d->maps[i].base, d->maps[i].len);
+		unmap_one(&d->maps[i]);
 	d->nr_maps = 0;
+	/* Nothing of the faulted memory is left. */
+	if (__atomic_exchange_n(&d->mem_fault, 0, __ATOMIC_ACQ_REL))
+		d->st.mem_faults++;
 }
 
-static int map_region(const struct vhost_user_region *rg, int fd, struct vhost_user_map *m)
+static int map_region(struct vhost_user_dev *d, const struct vhost_user_region *rg, int fd,
+		      struct vhost_user_map *m)
 {
 	struct stat sb;
 	uint64_t align, map_off, len;
+	int seals;
 	void *p;
 
 	if (fstat(fd, &sb) < 0)
@@ -222,11 +236,35 @@ static int map_region(const struct vhost_user_region *rg, int fd, struct vhost_u
 			: 4096;
 	map_off = rg->mmap_offset & ~(align - 1);
 	len = rg->mmap_offset - map_off + rg->size;
-	if (len > SIZE_MAX)
+	/* Whole pages: the SIGBUS guard replaces the mapping page for page. */
+	if (len > SIZE_MAX - align)
 		return -EINVAL;
+	len = (len + align - 1) & ~(align - 1);
+	/*
+	 * The frontend keeps the file and may shrink it later; then our
+	 * accesses to pages past its new end raise SIGBUS.  A memfd sealed
+	 * with F_SEAL_SHRINK cannot shrink (memfd_create(2), "File
+	 * sealing"); QEMU's memory-backend-memfd seals by default.  Every
+	 * region is guarded against the fault anyway (guard.c: there are
+	 * other causes, and files other than memfds cannot be sealed); the
+	 * seal decides whether a region may go unguarded when the guard's
+	 * table is full.
+	 */
+	seals = fcntl(fd, F_GET_SEALS);
+	m->sealed = seals >= 0 && (seals & F_SEAL_SHRINK);
 	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map_off);
 	if (p == MAP_FAILED)
 		return -errno;
+	m->guard = vhost_user_guard_add(p, (size_t)len, &d->mem_fault, d->fault_fd);
+	if (m->guard < 0 && !m->sealed) {
+		log_warn("SET_MEM_TABLE: cannot guard a region the frontend could shrink: %s",
+			 strerror(-m->guard));
+		munmap(p, (size_t)len);
+		return m->guard;
+	}
+	if (!m->sealed)
+		log_debug("SET_MEM_TABLE: region at gpa %#llx is not sealed against shrinking",
+			  (unsigned long long)rg->gpa);
 	m->base = p;
 	m->len = (size_t)len;
 	m->gpa = rg->gpa;
@@ -278,11 +316,11 @@ int vhost_user_set_mem_table(struct vhost_user_dev *d, const struct vhost_user_m
 	}
 	/* Map the new table completely before dropping the old one. */
 	for (unsigned int i = 0; i < n; i++) {
-		ret = map_region(&mt->regions[i], fds[i], &maps[i]);
+		ret = map_region(d, &mt->regions[i], fds[i], &maps[i]);
 		if (ret < 0) {
 			log_warn("SET_MEM_TABLE: cannot map region %u: %s", i, strerror(-ret));
 			while (i--)
-				munmap(maps[i].base, maps[i].len);
+				unmap_one(&maps[i]);
 			return ret;
 		}
 	}

@@ -16,6 +16,8 @@ struct vhost_user_map {
 	uint64_t gpa, size, uaddr;
 	uint8_t *hva; /* the region's first byte */
 	int fd;
+	int guard;   /* slot in the SIGBUS guard (guard.c), or -1 */
+	bool sealed; /* F_SEAL_SHRINK: the frontend cannot shrink it */
 };
 
 struct vhost_user_vring;
@@ -37,6 +39,8 @@ struct vhost_user_vring {
 	bool live;     /* handed to the virtqueue core */
 	bool stopping; /* being taken down: kicks are dropped */
 	struct vhost_user_kickctx kctx;
+	/* What call_fd and err_fd are: VHOST_USER_FD_* (fds.c). */
+	int call_kind, err_kind;
 };
 
 struct vhost_user_dev {
@@ -60,6 +64,25 @@ struct vhost_user_dev {
 
 	struct ratelimit rl;
 	struct vhost_user_stats st;
+
+	/*
+	 * Frontend memory faulted (guard.c): set by the SIGBUS handler, read
+	 * atomically; cleared when the memory is unmapped.  fault_fd (an
+	 * eventfd on the loop, or -1) wakes the loop to reset the device.
+	 */
+	int mem_fault;
+	int fault_fd;
+
+	/*
+	 * The message being received (conn.c): read as it arrives, never
+	 * waiting for the rest, with a deadline (rx_timer) for the whole
+	 * message.
+	 */
+	struct vhost_user_msg rx, tx;
+	size_t rx_got; /* header and payload bytes so far */
+	int rx_fds[VHOST_USER_MAX_FDS];
+	unsigned int rx_nfds;
+	int rx_timer; /* evloop timer, or -1 */
 };
 
 /* backend.c */
@@ -86,6 +109,39 @@ int vhost_user_kicks_init(struct vhost_user_dev *d);
 void vhost_user_kicks_fini(struct vhost_user_dev *d);
 /* Replace ring q's kick fd (taking fd over; -1: none) and (un)watch it. */
 int vhost_user_kick_set(struct vhost_user_dev *d, unsigned int q, int fd);
+/* Ring q's kick fd fired (or a test says so): consume it and kick.  Under vd->lock. */
+void vhost_user_kick_locked(struct vhost_user_dev *d, unsigned int q);
+/* Close the connection and reset the device, as after a bad message. */
+void vhost_user_conn_drop(struct vhost_user_dev *d);
+
+/*
+ * guard.c: frontend memory whose pages may vanish (a shrunk memfd).  A
+ * SIGBUS inside [base, base+len) replaces the range with anonymous memory,
+ * sets *faulted and writes wake_fd (if >= 0).  Returns a slot or -errno.
+ */
+int vhost_user_guard_add(void *base, size_t len, int *faulted, int wake_fd);
+void vhost_user_guard_del(int slot);
+/*
+ * The device's reaction to a fault (conn.c): under vd->lock, mark the
+ * live rings broken (DEVICE_NEEDS_RESET); true if memory faulted.
+ */
+bool vhost_user_mem_fault_check(struct vhost_user_dev *d);
+int vhost_user_faults_init(struct vhost_user_dev *d);
+void vhost_user_faults_fini(struct vhost_user_dev *d);
+
+/* fds.c: kick, call and error fds (see there for why). */
+#define VHOST_USER_FD_EVENTFD 1
+#define VHOST_USER_FD_PIPE 2
+/*
+ * Whether fd may serve as a ring's kick (reads) or call/err fd: an
+ * eventfd or a pipe, open the right way; made O_NONBLOCK.  Returns
+ * VHOST_USER_FD_*, or -errno with *why set.
+ */
+int vhost_user_ring_fd_check(int fd, bool reads, const char **why);
+/* Consume a kick without blocking: 1, 0 (nothing there), -EPIPE at EOF, -errno. */
+int vhost_user_kick_read(int fd);
+/* Write an interrupt without blocking (fd < 0: nothing). */
+void vhost_user_fd_signal(int fd, int kind);
 extern const struct virtio_transport_ops vhost_user_tops;
 
 #endif

@@ -150,6 +150,8 @@ struct vhost_user_stats {
 	uint64_t protocol_errors; /* connections closed for a bad message */
 	uint64_t kicks;
 	uint64_t calls;
+	uint64_t mem_faults;   /* frontend memory vanished under a mapping (SIGBUS) */
+	uint64_t broken_kicks; /* kick fds at end of file or in error, dropped */
 };
 
 /*

@@ -111,8 +111,15 @@ static void *viothread_main(void *arg)
 	uint64_t until = 0;
 	sigset_t all;
 
-	/* Signals belong to the main thread and the vCPU kicks. */
+	/*
+	 * Signals belong to the main thread and the vCPU kicks.  Not the
+	 * fault signals: blocked, a fault kills the process outright
+	 * (signal(7)) and no handler runs, e.g. vhost-user's SIGBUS guard
+	 * for frontend memory (src/vhost/guard.c) that this thread touches.
+	 */
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setname_np(pthread_self(), t->name);
 	for (;;) {

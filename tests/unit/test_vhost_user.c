@@ -8,6 +8,9 @@
  * fds, versions, memory regions, ring indices and addresses), a full
  * session with reads and writes through the real virtio-blk model and
  * block layer, and reconnecting after a disconnect or a bad message.
+ * Hostile frontends (issue 9): memory shrunk under the backend, kick,
+ * call and error fds of the wrong type, at EOF or full, and a message
+ * sent one byte at a time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +27,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -623,6 +628,236 @@ static void test_reconnect(void **state)
 	assert_true(st.protocol_errors >= 1);
 }
 
+/* ---- hostile frontends (issue 9) -------------------------------------------- */
+
+/* Lay out one read request (as blk_request does) without kicking. */
+static void queue_read(struct fx *f)
+{
+	uint16_t *avail = (uint16_t *)(f->ram + AVAIL_OFF);
+	uint32_t type = 0;
+
+	memset(f->ram + HDR_OFF, 0, 16);
+	memcpy(f->ram + HDR_OFF, &type, 4);
+	put_desc(f, 0, HDR_OFF, 16, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, 1, DATA_OFF, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	put_desc(f, 2, STATUS_OFF, 1, VIRTQ_DESC_F_WRITE, 0);
+	avail[2] = 0;
+	__atomic_store_n(&avail[1], 1, __ATOMIC_RELEASE);
+}
+
+static bool fd_fires(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/*
+ * Item 3: the frontend shrinks its memfd after SET_MEM_TABLE, then kicks.
+ * Before the SIGBUS guard this killed the whole process (the backend runs
+ * in it); now the device reports DEVICE_NEEDS_RESET on the error eventfd,
+ * the connection closes, and the next frontend is served.
+ */
+static void test_memfd_shrunk(void **state)
+{
+	struct fx *f = *state;
+	struct vhost_user_stats st;
+	struct vhost_user_msg m;
+	uint64_t idx = 0, one = 1;
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	memset(f->ram, 0, RAM_SIZE);
+	f->avail_idx = 0;
+	negotiate(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_ERR, &idx, 8, &err, 1), 0);
+	setup_ring(f, 0);
+	queue_read(f);
+	assert_int_equal(ftruncate(f->memfd, 0), 0);
+	assert_int_equal(write(f->kick, &one, 8), 8);
+	assert_int_equal(recv_reply(f, &m), 0);
+	assert_true(fd_fires(err, 5000));
+	vhost_user_dev_stats(f->d, &st);
+	assert_int_equal(st.mem_faults, 1);
+	/* The frontend's memory grows back; a new frontend gets a working disk. */
+	assert_int_equal(ftruncate(f->memfd, RAM_SIZE), 0);
+	close(f->fe);
+	fx_connect(f);
+	session(f);
+	close(err);
+}
+
+/* A memfd sealed against shrinking is taken as is and cannot shrink. */
+static void test_memfd_sealed(void **state)
+{
+	struct fx *f = *state;
+	int sealed = memfd_create("sealed-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(sealed >= 0);
+	assert_int_equal(ftruncate(sealed, RAM_SIZE), 0);
+	assert_int_equal(fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	munmap(f->ram, RAM_SIZE);
+	close(f->memfd);
+	f->memfd = sealed;
+	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	assert_true(f->ram != MAP_FAILED);
+	session(f);
+	assert_int_not_equal(ftruncate(f->memfd, 0), 0);
+}
+
+/*
+ * Item 4: a kick fd at end of file (a pipe whose writer closed it) was
+ * read as an endless stream of kicks, the I/O thread spinning at 100 %
+ * CPU.  Now the ring is broken (DEVICE_NEEDS_RESET) and the fd dropped.
+ */
+static void test_kick_fd_eof(void **state)
+{
+	struct fx *f = *state;
+	struct vhost_user_stats st;
+	uint64_t idx = 0;
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), p[2], kick = f->kick;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	memset(f->ram, 0, RAM_SIZE);
+	negotiate(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_ERR, &idx, 8, &err, 1), 0);
+	f->kick = p[0];
+	setup_ring(f, 0);
+	f->kick = kick;
+	close(p[1]);
+	assert_true(fd_fires(err, 5000));
+	usleep(300000);
+	vhost_user_dev_stats(f->d, &st);
+	assert_true(st.kicks < 10);
+	assert_int_equal(st.broken_kicks, 1);
+	/* The connection stays; the frontend may restart the ring. */
+	assert_int_equal(get_u64(f, VHOST_USER_GET_QUEUE_NUM), 1);
+	close(p[0]);
+	close(err);
+}
+
+/*
+ * Item 4: a full error pipe, blocking: the device writes it under its
+ * lock when a ring breaks, which blocked the I/O thread and, through the
+ * lock, the event loop.  GET_CONFIG (which takes the lock) must still be
+ * answered.
+ */
+static void test_err_pipe_full(void **state)
+{
+	struct fx *f = *state;
+	struct vhost_user_config c = { .offset = 0, .size = 8 };
+	uint16_t *avail = (uint16_t *)(f->ram + AVAIL_OFF);
+	struct vhost_user_msg m;
+	uint64_t idx = 0, one = 1;
+	char junk[4096];
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	memset(junk, 'x', sizeof(junk));
+	while (write(p[1], junk, sizeof(junk)) > 0)
+		;
+	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
+	memset(f->ram, 0, RAM_SIZE);
+	negotiate(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_ERR, &idx, 8, &p[1], 1), 0);
+	setup_ring(f, 0);
+	/* A broken chain: DEVICE_NEEDS_RESET, an error interrupt. */
+	put_desc(f, 0, HDR_OFF, 16, VIRTQ_DESC_F_NEXT, QSIZE + 3);
+	avail[2] = 0;
+	__atomic_store_n(&avail[1], 1, __ATOMIC_RELEASE);
+	assert_int_equal(write(f->kick, &one, 8), 8);
+	usleep(100000);
+	assert_int_equal(
+		send_req(f, VHOST_USER_GET_CONFIG, 0, &c, VHOST_USER_CONFIG_HDR + 8, NULL, 0), 0);
+	assert_int_equal(recv_reply(f, &m), 1);
+	assert_int_equal(m.hdr.size, VHOST_USER_CONFIG_HDR + 8);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Item 4: kick, call and error fds must be eventfds or pipes, open the right way. */
+static void test_ring_fd_types(void **state)
+{
+	struct fx *f = *state;
+	uint64_t idx = 0;
+	int p[2], file, zero, ok;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	file = open(f->path, O_RDONLY | O_CLOEXEC);
+	zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	assert_true(file >= 0 && zero >= 0);
+	/* Always readable: endless kicks. */
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_KICK, &idx, 8, &file, 1), 1);
+	expect_closed(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_KICK, &idx, 8, &zero, 1), 1);
+	expect_closed(f);
+	/* The wrong end of a pipe. */
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_KICK, &idx, 8, &p[1], 1), 1);
+	expect_closed(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_CALL, &idx, 8, &p[0], 1), 1);
+	expect_closed(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_ERR, &idx, 8, &file, 1), 1);
+	expect_closed(f);
+	/* The right ones, made non-blocking (the flag is shared with us). */
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_KICK, &idx, 8, &p[0], 1), 0);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_CALL, &idx, 8, &p[1], 1), 0);
+	ok = fcntl(p[0], F_GETFL) & fcntl(p[1], F_GETFL) & O_NONBLOCK;
+	assert_true(ok);
+	close(p[0]);
+	close(p[1]);
+	close(file);
+	close(zero);
+}
+
+static void mark_ran(void *opaque)
+{
+	__atomic_store_n((int *)opaque, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Item 4: a message fed one byte at a time.  The old reader waited for
+ * the rest on the loop thread with a timeout that restarted on every
+ * byte: the loop served nothing else meanwhile and the message never
+ * timed out.  Now the loop keeps running, and the connection closes 5 s
+ * (IO_TIMEOUT_S) after the message's first byte.
+ */
+static void test_slow_message(void **state)
+{
+	struct fx *f = *state;
+	struct vhost_user_hdr h = { VHOST_USER_GET_QUEUE_NUM, VHOST_USER_VERSION, 0 };
+	struct vhost_user_msg m;
+	uint64_t t0 = mono_ms(), took;
+	unsigned int sent = 0;
+
+	for (; sent < VHOST_USER_HDR_SIZE; sent++) {
+		int ran = 0;
+
+		if (send(f->fe, (uint8_t *)&h + sent, 1, MSG_NOSIGNAL) != 1)
+			break;
+		/* The loop runs other work while the message is incomplete. */
+		assert_int_equal(evloop_call(f->loop, mark_ran, &ran), 0);
+		for (int i = 0; i < 100 && !__atomic_load_n(&ran, __ATOMIC_ACQUIRE); i++)
+			usleep(5000);
+		assert_true(__atomic_load_n(&ran, __ATOMIC_ACQUIRE));
+		if (fd_fires(f->fe, 600))
+			break; /* closed */
+	}
+	assert_true(sent < VHOST_USER_HDR_SIZE);
+	took = mono_ms() - t0;
+	assert_true(took >= 4500 && took < 6500);
+	assert_int_equal(recv_reply(f, &m), 0);
+	close(f->fe);
+	fx_connect(f);
+	assert_int_equal(get_u64(f, VHOST_USER_GET_QUEUE_NUM), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +870,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memfd_shrunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memfd_sealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_fd_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_pipe_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_fd_types, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_message, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
