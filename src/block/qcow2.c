@@ -427,7 +427,8 @@ static int peek_backing(const char *path, char **name, char **fmt)
 	int fd, r = 0;
 
 	*name = *fmt = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block here; blk_open() refuses it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (pread_full(fd, h, sizeof(h), 0) || qcow2_be32(h) != QCOW2_MAGIC)
@@ -528,7 +529,8 @@ static int open_backing(struct qcow2_state *s, const char *path, const struct bl
 {
 	struct blk_open_opts bo = { .format = s->backing_fmt,
 				    .readonly = true,
-				    .direct = o && o->direct };
+				    .direct = o && o->direct,
+				    .backing_of = path };
 	char *bp;
 	int r;
 
@@ -538,9 +540,8 @@ static int open_backing(struct qcow2_state *s, const char *path, const struct bl
 	bp = backing_path(path, s->backing_file);
 	if (!bp)
 		return -ENOMEM;
+	/* On failure blk_open() names bp as the backing file of path. */
 	r = blk_open(bp, &bo, &s->bd->backing);
-	if (r)
-		log_err("qcow2: cannot open backing file %s of %s", bp, path);
 	free(bp);
 	return r;
 }
