@@ -326,3 +326,114 @@ def test_guest_reboot(guest, backends, tmp_path):
     assert r.returncode == 0 and w and rd and w.group(1) == rd.group(1), out[-3000:]
     assert not lane.kernel_errors(out)
     assert b.alive() and b.stop() == 0
+
+
+# ---- hostile frontends (issue 9, items 3 and 4): no guest needed --------------
+
+VU_NEED_REPLY = 1 | 8
+RING_DESC, RING_AVAIL, RING_USED = 0x0, 0x1000, 0x2000
+GUEST_UA = 0x7F0000000000
+
+
+def vu_ack(s, req, payload=b"", fds=()):
+    """Send with NEED_REPLY; the reply's payload (the REPLY_ACK value or the reply)."""
+    data = vu_msg(req, payload, flags=VU_NEED_REPLY)
+    if fds:
+        socket.send_fds(s, [data], list(fds))
+    else:
+        s.sendall(data)
+    hdr = s.recv(12, socket.MSG_WAITALL)
+    assert len(hdr) == 12, f"request {req}: no reply"
+    rreq, _, size = struct.unpack("<III", hdr)
+    body = s.recv(size, socket.MSG_WAITALL) if size else b""
+    assert rreq == req and len(body) == size
+    return body
+
+
+def vu_ring(s, mem_fd, kick, call, ring=0):
+    """Features, memory (1 MiB of mem_fd at guest address 0) and a live ring 0."""
+    ok = struct.pack("<Q", 0)
+    assert vu_ack(s, 2, struct.pack("<Q", 1 << 32)) == ok  # VIRTIO_F_VERSION_1
+    assert vu_ack(s, 3) == ok
+    table = struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 1 << 20, GUEST_UA, 0)
+    assert vu_ack(s, 5, table, [mem_fd]) == ok
+    assert vu_ack(s, 8, struct.pack("<II", ring, 16)) == ok
+    assert vu_ack(s, 10, struct.pack("<II", ring, 0)) == ok
+    addr = struct.pack("<IIQQQQ", ring, 0, GUEST_UA + RING_DESC, GUEST_UA + RING_USED,
+                       GUEST_UA + RING_AVAIL, 0)
+    assert vu_ack(s, 9, addr) == ok
+    assert vu_ack(s, 13, struct.pack("<Q", ring), [call]) == ok
+    assert vu_ack(s, 12, struct.pack("<Q", ring), [kick]) == ok
+
+
+def raw_disk(tmp_path):
+    disk = tmp_path / "d.raw"
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    return disk
+
+
+def test_frontend_shrinks_its_memory(vessel_bin, backends, tmp_path):
+    """Memory shrunk after SET_MEM_TABLE: connection reset, backend alive (it died of SIGBUS)."""
+    sock = tmp_path / "s.sock"
+    log = tmp_path / "be.log"
+    b = backends(sock, f"path={raw_disk(tmp_path)},format=raw", log)
+    mem = os.memfd_create("guest-ram")
+    os.ftruncate(mem, 1 << 20)
+    kick = os.eventfd(0, os.EFD_NONBLOCK)
+    call = os.eventfd(0, os.EFD_NONBLOCK)
+    s = connect(sock)
+    vu_ring(s, mem, kick, call)
+    os.ftruncate(mem, 0)
+    os.eventfd_write(kick, 1)  # the backend reads the ring: pages past EOF
+    assert closed_by_peer(s)
+    s.close()
+    assert b.alive(), log.read_text()
+    assert get_features(sock) & (1 << 32)
+    assert "memory vanished" in log.read_text()
+    assert b.stop() == 0
+    for fd in (mem, kick, call):
+        os.close(fd)
+
+
+def test_blocking_kick_fd_keeps_the_loop_and_sigterm(vessel_bin, backends, tmp_path):
+    """One blocking eventfd as kick fd of two rings: the second read blocked the disk thread
+    under the device lock, then the loop, and SIGTERM went unanswered."""
+    sock = tmp_path / "s.sock"
+    b = backends(sock, f"path={raw_disk(tmp_path)},format=raw,queues=2", tmp_path / "be.log")
+    kick = os.eventfd(0)  # blocking
+    s = connect(sock)
+    for ring in (0, 1):
+        assert vu_ack(s, 12, struct.pack("<Q", ring), [kick]) == struct.pack("<Q", 0)
+    os.eventfd_write(kick, 1)
+    time.sleep(0.5)
+    # GET_CONFIG takes the device lock: answered.
+    cfg = vu_ack(s, 24, struct.pack("<III", 0, 8, 0) + bytes(8))
+    assert struct.unpack("<Q", cfg[12:20])[0] == (1 << 20) // 512
+    t0 = time.monotonic()
+    assert b.stop() == 0
+    assert time.monotonic() - t0 < 5
+    s.close()
+    os.close(kick)
+
+
+def test_kick_fd_at_eof_does_not_spin(vessel_bin, backends, tmp_path):
+    """A pipe at EOF as kick fd: the disk thread spun at 100 % CPU counting kicks."""
+    sock = tmp_path / "s.sock"
+    log = tmp_path / "be.log"
+    b = backends(sock, f"path={raw_disk(tmp_path)},format=raw", log)
+    r, w = os.pipe()
+    s = connect(sock)
+    assert vu_ack(s, 12, struct.pack("<Q", 0), [r]) == struct.pack("<Q", 0)
+    os.close(w)
+    os.close(r)
+    time.sleep(0.3)
+    t0 = b.cpu_seconds()
+    time.sleep(2)
+    used = b.cpu_seconds() - t0
+    assert used < 0.5, f"{used:.2f} s of CPU in 2 s"
+    assert "kick fd at end of file" in log.read_text()
+    # The connection is still served.
+    assert struct.unpack("<Q", vu_ack(s, 17))[0] == 1
+    s.close()
+    assert b.stop() == 0
