@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/client.h"
+#include "block/block.h"
 #include "cli/cli.h"
 #include "cli/mgmt.h"
 #include "mem/numa.h"
@@ -62,6 +63,38 @@ static int absolutize_all(struct vm_config *c, const char *file)
 	free(real);
 	free(copy);
 	return r ? -ENOMEM : 0;
+}
+
+/*
+ * Pin the format of every disk that has none: probed once, here, and kept
+ * in the definition.  A guest may write anything into its raw disk, a
+ * qcow2 header too; were the format probed at every start, what it wrote
+ * would decide how its disk opens next time, with a backing file of its
+ * choosing: any host file the VMM can read (issue 9).  missing_ok: a disk
+ * that does not exist yet (at define) is pinned at its first start.
+ * Returns how many were pinned, or -1 after one error line.
+ */
+static int pin_disk_formats(struct vm_config *c, bool missing_ok)
+{
+	int pinned = 0;
+
+	for (unsigned int i = 0; i < c->nr_disks; i++) {
+		struct vm_disk_config *d = &c->disks[i];
+		const char *fmt;
+
+		if (d->format)
+			continue;
+		if (missing_ok && access(d->path, F_OK) && errno == ENOENT)
+			continue;
+		/* blk_probe_format() said what is wrong with the file. */
+		if (blk_probe_format(d->path, &fmt))
+			return -1;
+		d->format = strdup(fmt);
+		if (!d->format)
+			return cli_error("out of memory"), -1;
+		pinned++;
+	}
+	return pinned;
 }
 
 int cmd_define(int argc, char **argv)
@@ -110,6 +143,10 @@ int cmd_define(int argc, char **argv)
 	if (absolutize_all(&c, file) || vm_config_validate(&c, &why) ||
 	    (c.api_socket && (why = "api_socket: set by vessel start; remove it"))) {
 		cli_error("%s: %s", file, why ? why : "cannot resolve paths");
+		vm_config_free(&c);
+		return 1;
+	}
+	if (pin_disk_formats(&c, true) < 0) {
 		vm_config_free(&c);
 		return 1;
 	}
@@ -397,6 +434,18 @@ int cmd_start(int argc, char **argv)
 	state_vm_clean(&m.vm);
 	unlink(m.vm.exit);
 	r = 1;
+	/* Disks created after `define`: pinned now, for this and every later start. */
+	switch (pin_disk_formats(&c, false)) {
+	case -1:
+		goto out;
+	case 0:
+		break;
+	default:
+		if (mgmt_save(m.vm.def, &c)) {
+			cli_error("%s: cannot record the disk formats", m.vm.def);
+			goto out;
+		}
+	}
 	if (vm_config_check_host(&c, errbuf, sizeof(errbuf))) {
 		cli_error("cannot start '%s': %s", m.vm.name, errbuf);
 		goto out;

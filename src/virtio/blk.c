@@ -628,7 +628,8 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 {
 	struct blk_open_opts o = { .format = dc->format,
 				   .readonly = dc->readonly,
-				   .direct = dc->direct };
+				   .direct = dc->direct,
+				   .forbid_backing = dc->no_backing };
 	unsigned int nq = dc->num_queues ? dc->num_queues : 1;
 	uint64_t features;
 	char name[16];

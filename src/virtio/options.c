@@ -3,7 +3,8 @@
  * `vessel run` options for the virtio devices (docs/virtio.md):
  *
  *   --disk path=FILE[,format=raw|qcow2][,readonly=on|off][,serial=S]
- *          [,direct=on|off][,queues=N][,poll_us=N]        (repeatable; "FILE" alone works)
+ *          [,direct=on|off][,backing=on|off][,queues=N][,poll_us=N]
+ *                                                      (repeatable; "FILE" alone works)
  *   --rng [on|off]
  *   --console pty | file=PATH | socket=PATH   (virtio-console)
  *
@@ -94,6 +95,14 @@ int vm_config_parse_disk(struct vm_config *c, const char *spec, const char **why
 				*why = "--disk direct must be on or off";
 				goto out;
 			}
+		} else if (!strcmp(tok, "backing")) {
+			bool allowed;
+
+			if (parse_bool(v, &allowed)) {
+				*why = "--disk backing must be on or off";
+				goto out;
+			}
+			d.no_backing = !allowed;
 		} else if (!strcmp(tok, "serial")) {
 			/* GET_ID returns 20 bytes (section 5.2.6). */
 			if (strlen(v) > 20) {
@@ -117,7 +126,7 @@ int vm_config_parse_disk(struct vm_config *c, const char *spec, const char **why
 			d.poll_us = (uint32_t)n;
 		} else {
 			*why = "unknown --disk option (path, format, readonly, serial, direct, "
-			       "queues, poll_us)";
+			       "backing, queues, poll_us)";
 			goto out;
 		}
 	}

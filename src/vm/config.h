@@ -35,6 +35,7 @@ struct vm_disk_config {
 	char *serial;		/* virtio-blk GET_ID string, or NULL */
 	bool readonly;
 	bool direct;		/* O_DIRECT */
+	bool no_backing;	/* "backing": false: an image with a backing file is refused */
 	unsigned int num_queues;
 	bool has_poll;		/* poll_us given; else the host-size default */
 	uint32_t poll_us;	/* I/O thread busy-poll time, 0 = off */

@@ -142,6 +142,7 @@ static struct json_object *devices_to_json(const struct vm_config *c, bool disks
 		add_str(o, "serial", d->serial);
 		json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
 		json_object_object_add(o, "direct", json_object_new_boolean(d->direct));
+		json_object_object_add(o, "backing", json_object_new_boolean(!d->no_backing));
 		if (d->num_queues)
 			json_object_object_add(o, "queues",
 					       json_object_new_int((int)d->num_queues));
