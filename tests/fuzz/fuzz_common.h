@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -237,33 +238,56 @@ static inline void fuzz_post_chain(struct fin *in, struct virtq *vq, uint8_t *ra
 	__atomic_store_n((uint16_t *)(ram + a_off + 2), idx, __ATOMIC_RELEASE);
 }
 
-/* ---- the scratch raw disk of the virtio-blk targets ---------------------- */
+/* ---- the scratch disks of the virtio-blk targets ------------------------- */
 
 #define FUZZ_DISK_SIZE (1u << 20)
 
 /*
- * A 1 MiB raw image under /tmp, created once and unlinked at once: the
- * device opens it as /proc/self/fd/N, so nothing is left behind however
- * the process ends.  Every call empties it again (same size, all
- * zeroes), so what one input wrote cannot change how the next one runs.
+ * A 1 MiB image under /tmp, raw or qcow2 (4 KiB clusters), created once
+ * and unlinked at once: the device opens it as /proc/self/fd/N, so
+ * nothing is left behind however the process ends.  Every call puts it
+ * back as it was created (a raw image all zeroes, a qcow2 image
+ * rewritten from the bytes blk_create made), so what one input wrote
+ * cannot change how the next one runs.
  */
-static inline char *fuzz_disk_path(void)
+static inline char *fuzz_disk_path_fmt(bool qcow2)
 {
-	static char proc[64];
-	static int fd = -1;
+	static char proc[2][64];
+	static int fd[2] = { -1, -1 };
+	static uint8_t *tmpl;
+	static ssize_t tmpl_len;
+	int i = qcow2;
 
-	if (fd < 0) {
+	if (fd[i] < 0) {
 		char tmp[] = "/tmp/vessel-fuzz-disk-XXXXXX";
+		struct blk_create_opts co = { .size = FUZZ_DISK_SIZE, .cluster_size = 4096 };
 
-		fd = mkostemp(tmp, O_CLOEXEC);
-		if (fd < 0)
+		fd[i] = mkostemp(tmp, O_CLOEXEC);
+		if (fd[i] < 0)
 			abort();
 		unlink(tmp);
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		snprintf(proc[i], sizeof(proc[i]), "/proc/self/fd/%d", fd[i]);
+		if (qcow2) {
+			log_set_level(LOG_ERR);
+			if (blk_create("qcow2", proc[i], &co) < 0)
+				abort();
+			tmpl = malloc(64 * 1024);
+			tmpl_len = tmpl ? pread(fd[i], tmpl, 64 * 1024, 0) : -1;
+			if (tmpl_len <= 0 || tmpl_len == 64 * 1024)
+				abort(); /* the empty image is a few clusters */
+		}
 	}
-	if (ftruncate(fd, 0) < 0 || ftruncate(fd, FUZZ_DISK_SIZE) < 0)
+	if (ftruncate(fd[i], 0) < 0)
 		abort();
-	return proc;
+	if (qcow2 ? pwrite(fd[i], tmpl, (size_t)tmpl_len, 0) != tmpl_len
+		  : ftruncate(fd[i], FUZZ_DISK_SIZE) < 0)
+		abort();
+	return proc[i];
+}
+
+static inline char *fuzz_disk_path(void)
+{
+	return fuzz_disk_path_fmt(false);
 }
 
 /*

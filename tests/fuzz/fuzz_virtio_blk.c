@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target: the virtio-blk device model (src/virtio/blk.c) on a
- * real raw image through the block layer (io_uring), driven through the
- * transport-independent register operations the way virtio-pci drives
- * it.  What a guest controls: feature negotiation, queue placement,
+ * real raw (io_uring) or qcow2 (worker thread) image through the block
+ * layer, driven through the transport-independent register operations
+ * the way virtio-pci drives it.  What a guest controls: feature negotiation, queue placement,
  * descriptor chains (direct, indirect, looping, out of RAM), request
  * headers and discard/write-zeroes segments in its RAM, kicks, config
  * space accesses and resets, also with requests still in flight.
  *
- * Input: one byte of disk options (read-only, queues), then a stream of
- * operations (see the switch).  After each operation every submitted
+ * Input: one byte of disk options (read-only, queues, serial, qcow2,
+ * where writes, discards and write-zeroes allocate and free clusters),
+ * then a stream of operations (see the switch).  After each operation every submitted
  * request is waited for, so an input always runs the same way; the
  * exception is "kick then reset", whose completions are stale whenever
  * they arrive.  Nothing may crash, leak, touch memory outside RAM or
@@ -25,7 +26,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	static uint8_t ram[RAM_SIZE];
-	static char raw[] = "raw", serial[] = "0123456789abcdefghij"; /* 20 bytes: no NUL */
+	static char raw[] = "raw", qcow2[] = "qcow2",
+		    serial[] = "0123456789abcdefghij"; /* 20 bytes: no NUL */
 	struct fin in = { data, len };
 	struct vm_disk_config dc = { 0 };
 	struct fuzz_transport t;
@@ -36,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	fuzz_quiet();
 	fuzz_ram_init(&mem, ram, RAM_GPA, RAM_SIZE);
 	opt = fin_u8(&in);
-	dc.path = fuzz_disk_path();
-	dc.format = raw;
+	dc.path = fuzz_disk_path_fmt(opt & 8);
+	dc.format = (opt & 8) ? qcow2 : raw;
 	dc.serial = (opt & 4) ? serial : NULL;
 	dc.readonly = opt & 1;
 	dc.num_queues = (opt & 2) ? 2 : 1;
