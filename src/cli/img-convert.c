@@ -258,6 +258,41 @@ static int convert_copy(struct convert *c)
 	return 0;
 }
 
+/* Same file: same inode, or for block devices the same device. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	if (S_ISBLK(a->st_mode) && S_ISBLK(b->st_mode))
+		return a->st_rdev == b->st_rdev;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Refuse an output that is an input or a file of an input's backing
+ * chain: the output is created (truncated) before anything is read, so
+ * `convert X X` used to leave an empty image or different data in X.
+ * Files are compared by inode, so a symlink or a hard link is caught.
+ */
+static int convert_check_output(const struct convert *c, char **inputs, const char *outpath)
+{
+	struct stat out, st;
+
+	if (stat(outpath, &out) < 0)
+		return 0; /* not there yet: cannot be an input */
+	for (int i = 0; i < c->nsrc; i++) {
+		for (const struct blkdev *l = c->src[i]; l; l = l->backing) {
+			if (fstat(l->fd, &st) < 0 || !same_file(&st, &out))
+				continue;
+			if (l == c->src[i])
+				return img_err("convert: the output '%s' is the input '%s'", outpath,
+					       inputs[i]);
+			return img_err("convert: the output '%s' is '%s', in the backing chain of "
+				       "the input '%s'",
+				       outpath, l->path, inputs[i]);
+		}
+	}
+	return 0;
+}
+
 int img_convert(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' },
@@ -363,6 +398,8 @@ int img_convert(int argc, char **argv)
 		}
 		c.total += c.src[i]->size;
 	}
+	if (convert_check_output(&c, argv + optind, outpath))
+		goto out;
 	if (!no_create) {
 		co.size = c.total;
 		if (blk_create(ofmt, outpath, &co) < 0)

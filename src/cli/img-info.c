@@ -18,6 +18,165 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* ---- names from the image ------------------------------------------ */
+
+/*
+ * Snapshot names, snapshot IDs and backing file names come from the image,
+ * which may be hostile: printed raw, they can send terminal escape
+ * sequences (set the window title, rewrite the screen, in some terminals
+ * answer back into the input).  qemu-img 7.2 prints them raw in human
+ * output; its JSON output is ASCII, with \u escapes (uppercase hex) for
+ * control characters and everything above U+007E, and U+FFFD for bytes
+ * that are not UTF-8.  vessel prints JSON the same way, and escapes human
+ * output: printable ASCII and printable UTF-8 (U+00A0 and up) as they
+ * are, a backslash as "\\", every other byte as "\xNN".
+ */
+
+/* Length of the valid UTF-8 sequence at p (code point in *cp), 0 if none. */
+static int utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+	uint32_t c, min;
+	int n;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0) {
+		n = 2, c = p[0] & 0x1f, min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		n = 3, c = p[0] & 0x0f, min = 0x800;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		n = 4, c = p[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* Overlong forms, UTF-16 surrogates and beyond U+10FFFF are not UTF-8. */
+	if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* s escaped for a terminal (malloc'd; NULL without memory). */
+static char *img_escape(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = malloc(strlen(s) * 4 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		uint32_t cp;
+		int n = utf8_seq(p, &cp);
+
+		if (n == 1 && cp >= 0x20 && cp < 0x7f && cp != '\\') {
+			*o++ = (char)*p++;
+		} else if (n == 1 && cp == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+			p++;
+		} else if (n > 1 && cp >= 0xa0) {
+			memcpy(o, p, (size_t)n);
+			o += n;
+			p += n;
+		} else {
+			/* Controls, DEL, C1 controls (U+0080..U+009F), bytes that are not UTF-8. */
+			o += sprintf(o, "\\x%02x", *p++);
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* One printf of a string from the image, escaped (a marker if out of memory). */
+static const char *esc(char **slot, const char *s)
+{
+	free(*slot);
+	*slot = img_escape(s);
+	return *slot ? *slot : "(out of memory)";
+}
+
+/* s with every byte that does not start valid UTF-8 replaced by U+FFFD. */
+static json_object *json_str(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *clean = malloc(strlen(s) * 3 + 1), *o = clean;
+	json_object *j;
+
+	if (!clean)
+		return NULL;
+	while (*p) {
+		uint32_t cp;
+		int n = utf8_seq(p, &cp);
+
+		if (n) {
+			memcpy(o, p, (size_t)n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p++;
+		}
+	}
+	*o = '\0';
+	j = json_object_new_string(clean);
+	free(clean);
+	return j;
+}
+
+/*
+ * Print JSON as qemu-img does: json-c's text (valid UTF-8, from json_str)
+ * with everything outside printable ASCII as \uXXXX, UTF-16 surrogate
+ * pairs above U+FFFF, and uppercase hex digits.  Outside strings json-c
+ * writes only ASCII, so only string contents change.
+ */
+static void img_json_print(json_object *o)
+{
+	const unsigned char *p = (const unsigned char *)json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			   JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	while (*p) {
+		uint32_t cp;
+		int n;
+
+		if (p[0] == '\\' && p[1] == 'u') {
+			/* json-c's own \u00xx escapes, in lowercase */
+			printf("\\u");
+			p += 2;
+			for (int i = 0; i < 4 && *p; i++, p++)
+				putchar(*p >= 'a' && *p <= 'f' ? *p - 'a' + 'A' : *p);
+			continue;
+		}
+		if (p[0] == '\\' && p[1]) {
+			putchar(*p++);
+			putchar(*p++);
+			continue;
+		}
+		n = utf8_seq(p, &cp);
+		if (n == 1 && cp != 0x7f) {
+			putchar(*p++);
+			continue;
+		}
+		if (!n)
+			cp = 0xfffd, n = 1; /* cannot happen after json_str() */
+		if (cp > 0xffff)
+			printf("\\u%04X\\u%04X", 0xd800 + ((cp - 0x10000) >> 10),
+			       0xdc00 + ((cp - 0x10000) & 0x3ff));
+		else
+			printf("\\u%04X", cp);
+		p += n;
+	}
+	putchar('\n');
+}
+
 /* ---- info --------------------------------------------------------- */
 
 static uint64_t img_disk_usage(int fd)
@@ -29,7 +188,7 @@ static uint64_t img_disk_usage(int fd)
 
 void img_snapshot_row(const struct qcow2_snapshot_info *s)
 {
-	char size[32], date[32], clock[32];
+	char size[32], date[32], clock[32], *id = NULL, *name = NULL;
 	time_t t = (time_t)s->date_sec;
 	struct tm tm;
 	uint64_t ms = s->vm_clock_nsec / 1000000;
@@ -39,7 +198,10 @@ void img_snapshot_row(const struct qcow2_snapshot_info *s)
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
 	snprintf(clock, sizeof(clock), "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
 		 ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
-	printf("%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name, size, date, clock, "0");
+	printf("%-9s %-16s %8s%20s%13s%11s\n", esc(&id, s->id), esc(&name, s->name), size, date,
+	       clock, "0");
+	free(id);
+	free(name);
 }
 
 void img_snapshot_header(void)
@@ -54,12 +216,12 @@ static json_object *img_snapshot_json(const struct qcow2_snapshot_info *s)
 	json_object_object_add(o, "icount", json_object_new_int64(0));
 	json_object_object_add(o, "vm-clock-nsec",
 			       json_object_new_int64((int64_t)(s->vm_clock_nsec % 1000000000)));
-	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "name", json_str(s->name));
 	json_object_object_add(o, "date-sec", json_object_new_int64(s->date_sec));
 	json_object_object_add(o, "date-nsec", json_object_new_int64(s->date_nsec));
 	json_object_object_add(o, "vm-clock-sec",
 			       json_object_new_int64((int64_t)(s->vm_clock_nsec / 1000000000)));
-	json_object_object_add(o, "id", json_object_new_string(s->id));
+	json_object_object_add(o, "id", json_str(s->id));
 	json_object_object_add(o, "vm-state-size",
 			       json_object_new_int64((int64_t)s->vm_state_size));
 	return o;
@@ -76,7 +238,7 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 	bool qcow2;
 	char vs[32], ds[32];
 	uint64_t actual;
-	char *full = NULL;
+	char *full = NULL, *e1 = NULL, *e2 = NULL;
 
 	*next = NULL;
 	if (img_open(path, fmt, true, true, &bd) < 0)
@@ -99,7 +261,7 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 
 		if (qi.backing_file && qi.backing_fmt)
 			json_object_object_add(o, "backing-filename-format",
-					       json_object_new_string(qi.backing_fmt));
+					       json_str(qi.backing_fmt));
 		if (nsnaps) {
 			json_object *a = json_object_new_array();
 
@@ -108,7 +270,7 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 			json_object_object_add(o, "snapshots", a);
 		}
 		json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)bd->size));
-		json_object_object_add(o, "filename", json_object_new_string(path));
+		json_object_object_add(o, "filename", json_str(path));
 		if (qcow2)
 			json_object_object_add(o, "cluster-size",
 					       json_object_new_int64(qi.cluster_size));
@@ -138,10 +300,8 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 			json_object_object_add(o, "format-specific", fs);
 		}
 		if (full) {
-			json_object_object_add(o, "full-backing-filename",
-					       json_object_new_string(full));
-			json_object_object_add(o, "backing-filename",
-					       json_object_new_string(qi.backing_file));
+			json_object_object_add(o, "full-backing-filename", json_str(full));
+			json_object_object_add(o, "backing-filename", json_str(qi.backing_file));
 		}
 		json_object_object_add(o, "dirty-flag", json_object_new_boolean(qi.dirty));
 		json_object_array_add(arr, o);
@@ -150,17 +310,17 @@ static int img_info_one(const char *path, const char *fmt, bool json, json_objec
 	img_size_str(bd->size, vs, sizeof(vs));
 	img_size_str(actual, ds, sizeof(ds));
 	printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\ndisk size: %s\n",
-	       path, blk_format(bd), vs, bd->size, ds);
+	       esc(&e1, path), blk_format(bd), vs, bd->size, ds);
 	if (qcow2) {
 		printf("cluster_size: %u\n", qi.cluster_size);
 		if (qi.backing_file) {
 			if (strcmp(full, qi.backing_file))
-				printf("backing file: %s (actual path: %s)\n", qi.backing_file,
-				       full);
+				printf("backing file: %s (actual path: %s)\n",
+				       esc(&e1, qi.backing_file), esc(&e2, full));
 			else
-				printf("backing file: %s\n", qi.backing_file);
+				printf("backing file: %s\n", esc(&e1, qi.backing_file));
 			if (qi.backing_fmt)
-				printf("backing file format: %s\n", qi.backing_fmt);
+				printf("backing file format: %s\n", esc(&e1, qi.backing_fmt));
 		}
 		if (qi.dirty)
 			printf("dirty flag: yes\n");
@@ -187,6 +347,8 @@ out:
 		full = NULL;
 	}
 	free(full);
+	free(e1);
+	free(e2);
 	qcow2_snapshot_list_free(snaps, nsnaps);
 	blk_close(bd);
 	return ret;
@@ -254,11 +416,7 @@ int img_info(int argc, char **argv)
 	}
 	free(path);
 	if (!ret && json) {
-		json_object *o = chain ? arr : json_object_array_get_idx(arr, 0);
-
-		printf("%s\n", json_object_to_json_string_ext(
-				       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						  JSON_C_TO_STRING_NOSLASHESCAPE));
+		img_json_print(chain ? arr : json_object_array_get_idx(arr, 0));
 	}
 	json_object_put(arr);
 	return ret;
@@ -340,7 +498,7 @@ int img_check(int argc, char **argv)
 				       json_object_new_int64((int64_t)r.check_errors));
 		json_object_object_add(o, "allocated-clusters",
 				       json_object_new_int64((int64_t)r.allocated_clusters));
-		json_object_object_add(o, "filename", json_object_new_string(file));
+		json_object_object_add(o, "filename", json_str(file));
 		json_object_object_add(o, "format", json_object_new_string("qcow2"));
 		if (r.fragmented_clusters)
 			json_object_object_add(
@@ -361,9 +519,7 @@ int img_check(int argc, char **argv)
 		if (r.corruptions_fixed)
 			json_object_object_add(o, "corruptions-fixed",
 					       json_object_new_int64((int64_t)r.corruptions_fixed));
-		printf("%s\n", json_object_to_json_string_ext(
-				       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						  JSON_C_TO_STRING_NOSLASHESCAPE));
+		img_json_print(o);
 		json_object_put(o);
 	} else if (!quiet) {
 		if (r.leaks_fixed || r.corruptions_fixed)
