@@ -641,8 +641,11 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 		return -EINVAL;
 	}
 	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!b) {
+		log_err("disk %s: out of memory", dc->path);
 		return -ENOMEM;
+	}
+	/* Every failure below logs one line (blk_open() its own). */
 	ret = blk_open(dc->path, &o, &b->bd);
 	if (ret < 0) {
 		free(b);
@@ -719,6 +722,7 @@ fail_queues:
 fail_vd:
 	virtio_dev_destroy(&b->vd);
 fail_close:
+	log_err("disk %s: %s", dc->path, strerror(-ret));
 	blk_close(b->bd);
 	free(b);
 	return ret;

@@ -36,25 +36,30 @@ int virtio_devices_create(struct vm *vm)
 	int ret;
 
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		/* On failure virtio_blk_new() logged one line naming the disk. */
 		ret = virtio_blk_new(&cfg->disks[i], i, &vm->mem, vm->loop, &vd);
+		if (ret < 0)
+			return ret;
+		ret = attach(vm, vd, CLASS_STORAGE_OTHER, VIRTIO_BLK_CFG_SIZE);
 		if (ret < 0) {
 			log_err("disk %s: %s", cfg->disks[i].path, strerror(-ret));
 			return ret;
 		}
-		ret = attach(vm, vd, CLASS_STORAGE_OTHER, VIRTIO_BLK_CFG_SIZE);
-		if (ret < 0)
-			return ret;
 	}
 	if (cfg->rng) {
 		ret = virtio_rng_new(&vm->mem, vm->loop, &vd);
-		if (ret < 0 || (ret = attach(vm, vd, CLASS_OTHER, 0)) < 0)
+		if (ret < 0 || (ret = attach(vm, vd, CLASS_OTHER, 0)) < 0) {
+			log_err("virtio-rng: %s", strerror(-ret));
 			return ret;
+		}
 	}
 	if (cfg->virtio_console) {
 		ret = virtio_console_new(cfg->virtio_console_path, &vm->mem, vm->loop, &vd);
 		if (ret < 0 ||
-		    (ret = attach(vm, vd, CLASS_COMM_OTHER, VIRTIO_CONSOLE_CFG_SIZE)) < 0)
+		    (ret = attach(vm, vd, CLASS_COMM_OTHER, VIRTIO_CONSOLE_CFG_SIZE)) < 0) {
+			log_err("virtio-console: %s", strerror(-ret));
 			return ret;
+		}
 	}
 	return 0;
 }

@@ -193,12 +193,14 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 		ret = x86_legacy_devices_create(vm);
 	if (!ret)
 		ret = acpi_pm_create(vm, &x->pm);
-	if (!ret)
-		ret = virtio_devices_create(vm);
 	if (ret) {
 		log_err("cannot create devices: %s", strerror(-ret));
 		goto fail;
 	}
+	/* Each virtio device says what is wrong, in one line naming it. */
+	ret = virtio_devices_create(vm);
+	if (ret)
+		goto fail;
 
 	ret = x86_machine_load(vm);
 	if (ret)
