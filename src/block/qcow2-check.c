@@ -32,6 +32,10 @@ struct check_ctx {
 	uint8_t *buf;
 	bool quiet;
 	uint64_t logged; /* problems printed so far (capped) */
+	uint64_t *v;	 /* L2 references being collected (count_refs) */
+	size_t nv, maxv;
+	struct l2_use *uses; /* distinct L2 tables, by offset */
+	size_t nuses;
 };
 
 #define CHECK_LOG_MAX 20
@@ -49,7 +53,9 @@ __attribute__((format(printf, 2, 3))) static void check_log(struct check_ctx *c,
 	va_end(ap);
 }
 
-static void ref_range(struct check_ctx *c, uint64_t off, uint64_t len, const char *what)
+/* Add n references to the clusters covering [off, off+len) (saturating). */
+static void ref_range_n(struct check_ctx *c, uint64_t off, uint64_t len, uint64_t n,
+			const char *what)
 {
 	struct qcow2_state *s = c->s;
 
@@ -62,10 +68,14 @@ static void ref_range(struct check_ctx *c, uint64_t off, uint64_t len, const cha
 			c->res->corruptions++;
 			return;
 		}
-		if (c->refs[k] < UINT32_MAX)
-			c->refs[k]++;
+		c->refs[k] = (uint32_t)MIN((uint64_t)UINT32_MAX, c->refs[k] + n);
 		c->max_used = MAX(c->max_used, k + 1);
 	}
+}
+
+static void ref_range(struct check_ctx *c, uint64_t off, uint64_t len, const char *what)
+{
+	ref_range_n(c, off, len, 1, what);
 }
 
 static void copied_check(struct check_ctx *c, uint64_t entry, uint64_t off, const char *what)
@@ -82,10 +92,43 @@ static void copied_check(struct check_ctx *c, uint64_t entry, uint64_t off, cons
 	}
 }
 
-static void walk_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
+/*
+ * Bounding the work by the size of the file.  L1 tables may name the
+ * same L2 table many times: snapshots share the L2 tables they did not
+ * change, and a crafted image can point 4M active L1 entries at a single
+ * table.  Reading an L2 table once per reference makes the check (and
+ * the refcount rebuild of a dirty image) cost (L1 entries) x (cluster
+ * size), hours for a 33 MiB file.  Instead every L1 reference is
+ * collected first, and each distinct L2 table (a distinct cluster of the
+ * file) is read once and counted with its multiplicity: the reads are
+ * bounded by the file size, the L1 entries by the open-time check that
+ * the image's L1 tables fit in the file (qcow2_read_snapshots).
+ */
+struct l2_use {
+	uint64_t off;
+	uint64_t refs;	/* L1 entries naming this table, all tables */
+	bool active;	/* named by the active L1 table */
+	bool walked;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_use(const void *key, const void *elt)
+{
+	uint64_t k = *(const uint64_t *)key, o = ((const struct l2_use *)elt)->off;
+
+	return k < o ? -1 : k > o;
+}
+
+/* Append the valid L2 offsets of an L1 table to c->v (bit 0: from the active table). */
+static int collect_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
 {
 	struct qcow2_state *s = c->s;
-	uint64_t prev = 0;
 
 	for (uint32_t i = 0; i < l1_size; i++) {
 		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
@@ -98,45 +141,88 @@ static void walk_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, b
 			c->res->corruptions++;
 			continue;
 		}
-		ref_range(c, l2off, s->cluster_size, "L2 table");
 		if (active)
 			copied_check(c, l1[i], l2off, "L2 table");
-		if (pread_full(s->fd, c->buf, s->cluster_size, (off_t)l2off)) {
-			c->res->check_errors++;
+		if (c->nv == c->maxv) {
+			size_t n = c->maxv ? c->maxv * 2 : 1024;
+			uint64_t *v = realloc(c->v, n * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			c->v = v;
+			c->maxv = n;
+		}
+		c->v[c->nv++] = l2off | active;
+	}
+	return 0;
+}
+
+/* Sort the collected references into one l2_use per distinct table. */
+static int make_uses(struct check_ctx *c)
+{
+	size_t n = 0;
+
+	qsort(c->v, c->nv, sizeof(*c->v), cmp_u64);
+	c->uses = calloc(c->nv ? c->nv : 1, sizeof(*c->uses));
+	if (!c->uses)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nv; i++) {
+		uint64_t off = c->v[i] & ~1ull;
+
+		if (!n || c->uses[n - 1].off != off)
+			c->uses[n++].off = off;
+		c->uses[n - 1].refs++;
+		c->uses[n - 1].active |= c->v[i] & 1;
+	}
+	c->nuses = n;
+	free(c->v);
+	c->v = NULL;
+	return 0;
+}
+
+/*
+ * Count the references of one L2 table (u->refs times each), with the
+ * statistics and OFLAG_COPIED checks of the active table if active.
+ */
+static void walk_l2(struct check_ctx *c, struct l2_use *u, bool active, uint64_t *prev)
+{
+	struct qcow2_state *s = c->s;
+
+	u->walked = true;
+	ref_range_n(c, u->off, s->cluster_size, u->refs, "L2 table");
+	if (pread_full(s->fd, c->buf, s->cluster_size, (off_t)u->off)) {
+		c->res->check_errors++;
+		return;
+	}
+	for (uint32_t j = 0; j < s->l2_size; j++) {
+		uint64_t e = qcow2_be64(c->buf + (uint64_t)j * 8), off, len;
+
+		if (e & QCOW2_OFLAG_COMPRESSED) {
+			qcow2_comp_desc(s, e, &off, &len);
+			ref_range_n(c, ALIGN_DOWN(off, 512), len + (off & 511), u->refs,
+				    "compressed cluster");
+			if (active) {
+				c->res->allocated_clusters++;
+				c->res->compressed_clusters++;
+			}
 			continue;
 		}
-		for (uint32_t j = 0; j < s->l2_size; j++) {
-			uint64_t e = qcow2_be64(c->buf + (uint64_t)j * 8), off, len;
-
-			if (e & QCOW2_OFLAG_COMPRESSED) {
-				qcow2_comp_desc(s, e, &off, &len);
-				ref_range(c, ALIGN_DOWN(off, 512), len + (off & 511),
-					  "compressed cluster");
-				if (active) {
-					c->res->allocated_clusters++;
-					c->res->compressed_clusters++;
-				}
-				continue;
-			}
-			off = e & QCOW2_OFFSET_MASK;
-			if (!off)
-				continue;
-			if (!qcow2_aligned(s, off)) {
-				check_log(c,
-					  "qcow2 check: data cluster offset 0x%llx is not "
-					  "aligned",
-					  (unsigned long long)off);
-				c->res->corruptions++;
-				continue;
-			}
-			ref_range(c, off, s->cluster_size, "data cluster");
-			if (active) {
-				copied_check(c, e, off, "data cluster");
-				c->res->allocated_clusters++;
-				if (prev && off != prev + s->cluster_size)
-					c->res->fragmented_clusters++;
-				prev = off;
-			}
+		off = e & QCOW2_OFFSET_MASK;
+		if (!off)
+			continue;
+		if (!qcow2_aligned(s, off)) {
+			check_log(c, "qcow2 check: data cluster offset 0x%llx is not aligned",
+				  (unsigned long long)off);
+			c->res->corruptions++;
+			continue;
+		}
+		ref_range_n(c, off, s->cluster_size, u->refs, "data cluster");
+		if (active) {
+			copied_check(c, e, off, "data cluster");
+			c->res->allocated_clusters++;
+			if (*prev && off != *prev + s->cluster_size)
+				c->res->fragmented_clusters++;
+			*prev = off;
 		}
 	}
 }
@@ -145,6 +231,8 @@ static void walk_l1(struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, b
 static int count_refs(struct check_ctx *c)
 {
 	struct qcow2_state *s = c->s;
+	uint64_t prev = 0;
+	int r;
 
 	c->nb = DIV_ROUND_UP_U64(s->file_size, s->cluster_size);
 	if (c->nb > CHECK_MAX_CLUSTERS) {
@@ -157,7 +245,9 @@ static int count_refs(struct check_ctx *c)
 		return -ENOMEM;
 	ref_range(c, 0, s->cluster_size, "header");
 	ref_range(c, s->l1_offset, (uint64_t)s->l1_size * 8, "L1 table");
-	walk_l1(c, s->l1, s->l1_size, true);
+	r = collect_l1(c, s->l1, s->l1_size, true);
+	if (r)
+		return r;
 	ref_range(c, s->snapshots_offset, s->snapshots_size, "snapshot table");
 	for (int i = 0; i < s->nb_snapshots; i++) {
 		struct qcow2_snapshot *sn = &s->snaps[i];
@@ -173,9 +263,29 @@ static int count_refs(struct check_ctx *c)
 		}
 		for (uint32_t k = 0; k < sn->l1_size; k++)
 			l1[k] = qcow2_be64((uint8_t *)&l1[k]);
-		walk_l1(c, l1, sn->l1_size, false);
+		r = collect_l1(c, l1, sn->l1_size, false);
 		free(l1);
+		if (r)
+			return r;
 	}
+	r = make_uses(c);
+	if (r)
+		return r;
+	/* the active tables in guest order (the fragmentation count needs it)... */
+	for (uint32_t i = 0; i < s->l1_size; i++) {
+		uint64_t l2off = s->l1[i] & QCOW2_OFFSET_MASK;
+		struct l2_use *u;
+
+		if (!l2off)
+			continue;
+		u = bsearch(&l2off, c->uses, c->nuses, sizeof(*u), cmp_use);
+		if (u && !u->walked)
+			walk_l2(c, u, true, &prev);
+	}
+	/* ...then the tables only snapshots use */
+	for (size_t i = 0; i < c->nuses; i++)
+		if (!c->uses[i].walked)
+			walk_l2(c, &c->uses[i], false, &prev);
 	return 0;
 }
 
@@ -204,6 +314,8 @@ static void check_ctx_free(struct check_ctx *c)
 {
 	free(c->refs);
 	free(c->buf);
+	free(c->v);
+	free(c->uses);
 }
 
 /*
@@ -255,9 +367,10 @@ int qcow2_rebuild_refcounts(struct qcow2_state *s)
 			if (cl >= area && cl < area + nrb + tc)
 				v = 1;
 			if (v > s->refcount_max) {
-				log_err("qcow2: refcount %llu of cluster 0x%llx does not fit in %u "
-					"bits",
-					(unsigned long long)v, (unsigned long long)(cl * cs),
+				log_err("qcow2: cluster 0x%llx has %llu references, more than "
+					"refcount_bits=%u can count: metadata corrupt, refcounts not "
+					"rebuilt",
+					(unsigned long long)(cl * cs), (unsigned long long)v,
 					s->refcount_bits);
 				r = -ERANGE;
 				goto out;
@@ -303,10 +416,49 @@ out:
 	return r;
 }
 
+/*
+ * Clusters past the end of the file have no references: a refcount
+ * there is a leak.  Only the refcount blocks that exist are read, each
+ * once (the table has no duplicates: checked at open), so the work is
+ * bounded by the blocks in the file, not by the up to 2^20 table
+ * entries times 2^rb_bits clusters each of them could describe.
+ */
+static int check_past_end(struct check_ctx *c, int repair)
+{
+	struct qcow2_state *s = c->s;
+	uint64_t per = 1ull << s->rb_bits;
+
+	for (uint64_t ti = c->nb >> s->rb_bits; ti < s->reftable_size; ti++) {
+		uint64_t rbo = s->reftable[ti] & QCOW2_REFT_OFFSET_MASK, k, leaked = 0;
+		uint8_t *rb;
+
+		if (!rbo)
+			continue;
+		if (!qcow2_aligned(s, rbo) || qcow2_cache_get(&s->rb_cache, rbo, false, &rb)) {
+			c->res->check_errors++;
+			continue;
+		}
+		for (k = MAX(c->nb, ti * per); k < (ti + 1) * per; k++)
+			if (qcow2_refcount_block_get(s, rb, k & (per - 1)))
+				leaked++;
+		if (leaked && (repair & QCOW2_CHECK_REPAIR_LEAKS)) {
+			for (k = MAX(c->nb, ti * per); k < (ti + 1) * per; k++)
+				qcow2_refcount_block_set(s, rb, k & (per - 1), 0);
+			qcow2_cache_mark_dirty(&s->rb_cache, rb);
+			c->res->leaks_fixed += leaked;
+			s->free_hint = MIN(s->free_hint, MAX(c->nb, ti * per));
+			s->comp_next = 0;
+		} else {
+			c->res->leaks += leaked;
+		}
+		qcow2_cache_put(&s->rb_cache, rb);
+	}
+	return 0;
+}
+
 static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int repair)
 {
 	struct check_ctx c = { .s = s, .res = res };
-	uint64_t limit = 0;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -315,12 +467,8 @@ static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int 
 	if (r)
 		goto out;
 	count_refcount_structs(&c);
-	for (uint32_t i = 0; i < s->reftable_size; i++)
-		if (s->reftable[i] & QCOW2_REFT_OFFSET_MASK)
-			limit = ((uint64_t)i + 1) << s->rb_bits;
-	limit = MAX(limit, c.nb);
-	for (uint64_t k = 0; k < limit; k++) {
-		uint64_t ondisk, want = k < c.nb ? c.refs[k] : 0;
+	for (uint64_t k = 0; k < c.nb; k++) {
+		uint64_t ondisk, want = c.refs[k];
 
 		if (qcow2_refcount_get(s, k, &ondisk)) {
 			res->check_errors++;
@@ -347,6 +495,9 @@ static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int 
 			res->corruptions++;
 		}
 	}
+	r = check_past_end(&c, repair);
+	if (r)
+		goto out;
 	if (c.logged > CHECK_LOG_MAX)
 		log_err("qcow2 check: %llu more problems not shown",
 			(unsigned long long)(c.logged - CHECK_LOG_MAX));

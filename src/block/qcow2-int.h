@@ -344,6 +344,15 @@ int qcow2_file_pwritev(struct qcow2_state *s, const struct iovec *iov, int iovcn
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots(struct qcow2_state *s);
 void qcow2_free_snapshots(struct qcow2_state *s);
+/* A distinct L2 table named by an L1 table, and by how many of its entries. */
+struct qcow2_l2_use {
+	uint64_t off;
+	uint64_t count;
+};
+
+/* The distinct L2 tables of an L1 table, by ascending offset (malloc'd array). */
+int qcow2_l1_distinct(const uint64_t *l1, uint32_t l1_size, struct qcow2_l2_use **out,
+		      size_t *count);
 /* Add addend to every cluster reachable from an L1 table; fix OFLAG_COPIED if active. */
 int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_size, int addend,
 			 bool active);

@@ -37,7 +37,7 @@ void qcow2_free_snapshots(struct qcow2_state *s)
 
 int qcow2_read_snapshots(struct qcow2_state *s)
 {
-	uint64_t off = s->snapshots_offset, pos = 0;
+	uint64_t off = s->snapshots_offset, pos = 0, l1_bytes = (uint64_t)s->l1_size * 8;
 	int n = s->nb_snapshots, r = 0;
 	uint8_t *t = NULL;
 	size_t tlen;
@@ -50,6 +50,13 @@ int qcow2_read_snapshots(struct qcow2_state *s)
 	    off >= s->file_size) {
 		log_err("qcow2: invalid snapshot table (%d entries at 0x%llx)", n,
 			(unsigned long long)off);
+		return -EINVAL;
+	}
+	/* every entry takes at least SNAP_HDR bytes of the table, inside the file */
+	if ((uint64_t)n * SNAP_HDR > s->file_size - off) {
+		log_err("qcow2: header field nb_snapshots (%d) claims more snapshots than fit "
+			"between the snapshot table at 0x%llx and the end of the file",
+			n, (unsigned long long)off);
 		return -EINVAL;
 	}
 	tlen = (size_t)MIN(s->file_size - off, (uint64_t)QCOW2_MAX_SNAPSHOT_TABLE);
@@ -108,7 +115,22 @@ int qcow2_read_snapshots(struct qcow2_state *s)
 				i, (unsigned long long)sn->l1_offset, sn->l1_size);
 			goto out;
 		}
+		l1_bytes += (uint64_t)sn->l1_size * 8;
 		pos = ALIGN_UP(pos + SNAP_HDR + extra + idl + nl, 8);
+	}
+	/*
+	 * Each snapshot has its own copy of the L1 table (qcow2 spec
+	 * "Snapshots"; QEMU and we allocate one per snapshot), as does the
+	 * active image, so together they fit in the file.  A table naming
+	 * one L1 table for thousands of snapshots claims more than that and
+	 * would make the check walk (snapshots) x (L1 entries): refused, which
+	 * bounds the L1 work of the check and the refcount rebuild by the file.
+	 */
+	if (l1_bytes > s->file_size) {
+		log_err("qcow2: the L1 tables of the image and its %d snapshots (%llu bytes) "
+			"do not fit in the file (%llu bytes): snapshot table corrupt",
+			n, (unsigned long long)l1_bytes, (unsigned long long)s->file_size);
+		goto out;
 	}
 	s->snapshots_size = pos;
 	if (off < s->l1_offset + (uint64_t)s->l1_size * 8 && s->l1_offset < off + pos) {
@@ -195,7 +217,7 @@ static int write_snapshot_table(struct qcow2_state *s)
 	return r;
 }
 
-static int refs_of_entry(struct qcow2_state *s, uint64_t e, int addend)
+static int refs_of_entry(struct qcow2_state *s, uint64_t e, int64_t addend)
 {
 	uint64_t off, len;
 
@@ -214,27 +236,72 @@ static int refs_of_entry(struct qcow2_state *s, uint64_t e, int addend)
 	return qcow2_refcount_update(s, off, s->cluster_size, addend);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int qcow2_l1_distinct(const uint64_t *l1, uint32_t l1_size, struct qcow2_l2_use **out,
+		      size_t *count)
+{
+	uint64_t *v = malloc((size_t)(l1_size ? l1_size : 1) * 8);
+	struct qcow2_l2_use *u;
+	size_t nv = 0, n = 0;
+
+	*out = NULL;
+	*count = 0;
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < l1_size; i++)
+		if (l1[i] & QCOW2_OFFSET_MASK)
+			v[nv++] = l1[i] & QCOW2_OFFSET_MASK;
+	qsort(v, nv, sizeof(*v), cmp_u64);
+	u = calloc(nv ? nv : 1, sizeof(*u));
+	if (!u) {
+		free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		if (!n || u[n - 1].off != v[i])
+			u[n++].off = v[i];
+		u[n - 1].count++;
+	}
+	free(v);
+	*out = u;
+	*count = n;
+	return 0;
+}
+
+/*
+ * Each distinct L2 table is visited once, its references changed by
+ * addend times the number of L1 entries naming it: the work is bounded
+ * by the tables in the file, not by L1 entries x L2 entries (4M L1
+ * entries naming one table took minutes per call).
+ */
 int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_size, int addend,
 			 bool active)
 {
+	struct qcow2_l2_use *uses;
 	bool l1_changed = false;
-	int r = 0;
+	size_t nuses;
+	int r = qcow2_l1_distinct(l1, l1_size, &uses, &nuses);
 
-	for (uint32_t i = 0; i < l1_size && !r; i++) {
-		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK, ref;
+	for (size_t i = 0; i < nuses && !r; i++) {
+		uint64_t l2off = uses[i].off, ref;
+		int64_t add = (int64_t)addend * (int64_t)uses[i].count;
 		uint8_t *l2;
 		bool changed = false;
 
-		if (!l2off)
-			continue;
 		r = qcow2_cache_get(&s->l2_cache, l2off, false, &l2);
 		if (r)
 			break;
 		for (uint32_t j = 0; j < s->l2_size && !r; j++) {
 			uint64_t e = qcow2_be64(l2 + (uint64_t)j * 8), ne = e;
 
-			if (addend)
-				r = refs_of_entry(s, e, addend);
+			if (add)
+				r = refs_of_entry(s, e, add);
 			if (r || !active || (e & QCOW2_OFLAG_COMPRESSED) ||
 			    !(e & QCOW2_OFFSET_MASK))
 				continue;
@@ -248,17 +315,21 @@ int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_
 		if (changed)
 			qcow2_cache_mark_dirty(&s->l2_cache, l2);
 		qcow2_cache_put(&s->l2_cache, l2);
-		if (!r && addend)
-			r = qcow2_refcount_update(s, l2off, s->cluster_size, addend);
-		if (!r && active) {
-			uint64_t ne;
+		if (!r && add)
+			r = qcow2_refcount_update(s, l2off, s->cluster_size, add);
+	}
+	free(uses);
+	/* OFLAG_COPIED of the active L1 entries, from the L2 tables' refcounts */
+	for (uint32_t i = 0; i < l1_size && active && !r; i++) {
+		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK, ref, ne;
 
-			r = qcow2_refcount_get(s, l2off >> s->cluster_bits, &ref);
-			ne = ref == 1 ? l1[i] | QCOW2_OFLAG_COPIED : l1[i] & ~QCOW2_OFLAG_COPIED;
-			if (ne != l1[i]) {
-				s->l1[i] = ne;
-				l1_changed = true;
-			}
+		if (!l2off)
+			continue;
+		r = qcow2_refcount_get(s, l2off >> s->cluster_bits, &ref);
+		ne = ref == 1 ? l1[i] | QCOW2_OFLAG_COPIED : l1[i] & ~QCOW2_OFLAG_COPIED;
+		if (!r && ne != l1[i]) {
+			s->l1[i] = ne;
+			l1_changed = true;
 		}
 	}
 	if (r)

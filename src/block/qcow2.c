@@ -288,6 +288,46 @@ static int read_table(struct qcow2_state *s, uint64_t off, uint64_t n, uint64_t 
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Each refcount table entry describes its own range of clusters, so two
+ * entries naming one refcount block make its counts apply twice: never
+ * valid (QEMU's check reports it as a refcount block referenced twice).
+ * Refused here because it also unbounds the work: a table of 2^20
+ * entries naming one full block makes every free-cluster search scan
+ * 2^20 x 2^rb_bits refcounts.  With distinct blocks, each a cluster of
+ * the file, those scans are bounded by the file size.
+ */
+static int check_reftable(struct qcow2_state *s)
+{
+	uint64_t *v = malloc((size_t)(s->reftable_used ? s->reftable_used : 1) * 8);
+	size_t n = 0;
+	int r = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->reftable_used; i++)
+		if (s->reftable[i] & QCOW2_REFT_OFFSET_MASK)
+			v[n++] = s->reftable[i] & QCOW2_REFT_OFFSET_MASK;
+	qsort(v, n, sizeof(*v), cmp_u64);
+	for (size_t i = 1; i < n && !r; i++) {
+		if (v[i] == v[i - 1]) {
+			log_err("qcow2: refcount table names the refcount block at 0x%llx more "
+				"than once (corrupt image)",
+				(unsigned long long)v[i]);
+			r = -EINVAL;
+		}
+	}
+	free(v);
+	return r;
+}
+
 static int parse_header(struct qcow2_state *s, uint8_t *c0)
 {
 	uint64_t backing_off, l1_need, ext_end;
@@ -392,6 +432,9 @@ static int parse_header(struct qcow2_state *s, uint8_t *c0)
 	for (uint32_t i = 0; i < s->reftable_size; i++)
 		if (s->reftable[i])
 			s->reftable_used = i + 1;
+	r = check_reftable(s);
+	if (r)
+		return r;
 	r = read_table(s, s->l1_offset, s->l1_size, &s->l1, "L1 table");
 	if (r)
 		return r;
