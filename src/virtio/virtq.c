@@ -364,6 +364,8 @@ void virtq_disable_notify(struct virtq *vq)
 
 bool virtq_enable_notify(struct virtq *vq)
 {
+	uint16_t avail_idx, pending;
+
 	if (!vq->enabled || vq->broken)
 		return false;
 	if (vq->event_idx) {
@@ -376,7 +378,21 @@ bool virtq_enable_notify(struct virtq *vq)
 	}
 	/* Publish before re-reading avail idx; pairs with the driver's mb. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return load16_acquire(&vq->avail[AVAIL_IDX]) != vq->last_avail;
+	avail_idx = load16_acquire(&vq->avail[AVAIL_IDX]);
+	pending = (uint16_t)(avail_idx - vq->last_avail);
+	/*
+	 * An index virtq_pop() would refuse is an error here already: with
+	 * the avail ring laid over the used ring, the flag written above and
+	 * the one virtq_disable_notify() writes move the index back and
+	 * forth, every pop sees nothing and every re-check sees "more", and
+	 * the caller's drain loop would never end (found by fuzz_mmio).
+	 */
+	if (pending > vq->size) {
+		virtq_fail(vq, "avail idx moved from %u to %u (queue size %u)", vq->last_avail,
+			   avail_idx, vq->size);
+		return false;
+	}
+	return pending != 0;
 }
 
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len)

@@ -538,6 +538,38 @@ static void test_avail_event(void **state)
 	assert_true(virtq_enable_notify(&f->vq));
 }
 
+/*
+ * The avail ring laid over the used ring so that avail->idx is
+ * used->flags: the NO_NOTIFY flag the device writes while draining makes
+ * one buffer available, clearing it afterwards moves the index back.  A
+ * device's drain loop (pop all, re-enable, again if more) spun forever
+ * on this (fuzz_mmio); re-enabling must see an index virtq_pop() would
+ * refuse and break the queue.
+ */
+static void test_avail_idx_is_used_flags(void **state)
+{
+	struct fx *f = *state;
+	unsigned int rounds = 0;
+
+	virtq_reset(&f->vq);
+	f->vq.size = QSIZE;
+	f->vq.desc_gpa = DESC_GPA;
+	f->vq.avail_gpa = USED_GPA - 2;
+	f->vq.used_gpa = USED_GPA;
+	assert_int_equal(virtq_enable(&f->vq, false, false), 0);
+	set_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	*(uint16_t *)(f->ram + USED_GPA) = 1; /* avail idx: head 0 is offered */
+	do {
+		virtq_disable_notify(&f->vq);
+		while (virtq_pop(&f->vq, f->c) == 1)
+			assert_int_equal(virtq_push_chain(&f->vq, f->c, 8), 0);
+	} while (virtq_enable_notify(&f->vq) && ++rounds < 100);
+	assert_true(rounds < 2);
+	assert_true(f->vq.broken);
+	assert_int_equal(f->errors, 1);
+	assert_int_equal(f->vq.stats.popped, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +602,7 @@ int main(void)
 		T(test_event_idx_wrap),
 		T(test_no_interrupt_flag),
 		T(test_avail_event),
+		T(test_avail_idx_is_used_flags),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
