@@ -5,17 +5,18 @@
  * transport-independent register operations the way virtio-pci drives
  * it; fuzz_virtio_blk_qcow2 builds this file on a qcow2 image (worker
  * thread; writes, discards and write-zeroes allocate and free clusters),
- * a separate target because qcow2's metadata syncs make it ~50x slower.  What a guest controls: feature negotiation, queue placement,
+ * a separate target because qcow2's metadata syncs make it ~50x slower.
+ * What a guest controls: feature negotiation, queue placement,
  * descriptor chains (direct, indirect, looping, out of RAM), request
  * headers and discard/write-zeroes segments in its RAM, kicks, config
  * space accesses and resets, also with requests still in flight.
  *
  * Input: one byte of disk options (read-only, queues, serial), then a
- * stream of operations (see the switch).  After each operation every submitted
- * request is waited for, so an input always runs the same way; the
- * exception is "kick then reset", whose completions are stale whenever
- * they arrive.  Nothing may crash, leak, touch memory outside RAM or
- * hang (a request that never completes hangs fuzz_blk_drain).
+ * stream of operations (see the switch).  After each operation every
+ * submitted request is waited for, so an input always runs the same way;
+ * the exception is "kick then reset", whose completions are stale
+ * whenever they arrive.  Nothing may crash, leak, touch memory outside
+ * RAM or hang (a request that never completes hangs fuzz_blk_drain).
  */
 #include "fuzz_common.h"
 
