@@ -46,13 +46,21 @@ static const char *file_kind(mode_t mode)
 	return "not a regular file";
 }
 
-/* How error lines name the file: "'a'" or "backing file 'a' of 'b'". */
+/*
+ * How error lines name the file: "'a'" or "backing file 'a' of 'b'",
+ * escaped: a backing file's name comes from the image, which may put
+ * terminal escape sequences in it (str_escape()).
+ */
 static const char *file_name(char *buf, size_t len, const char *path, const char *of)
 {
+	char *p = str_escape(path), *o = of ? str_escape(of) : NULL;
+
 	if (of)
-		snprintf(buf, len, "backing file '%s' of '%s'", path, of);
+		snprintf(buf, len, "backing file '%s' of '%s'", p ? p : "?", o ? o : "?");
 	else
-		snprintf(buf, len, "'%s'", path);
+		snprintf(buf, len, "'%s'", p ? p : "?");
+	free(p);
+	free(o);
 	return buf;
 }
 
@@ -167,10 +175,14 @@ int blk_probe_format(const char *path, const char **format)
 		return fd;
 	drv = blk_probe(fd, path);
 	ret = drv ? 0 : -errno;
-	if (!drv)
-		log_err("cannot read '%s': %s", path, strerror(-ret));
-	else
+	if (!drv) {
+		char name[PATH_MAX + 8];
+
+		log_err("cannot read %s: %s", file_name(name, sizeof(name), path, NULL),
+			strerror(-ret));
+	} else {
 		*format = drv->name;
+	}
 	close(fd);
 	return ret;
 }
@@ -180,6 +192,7 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	static const struct blk_open_opts defaults;
 	const struct blk_driver *drv = NULL;
 	struct blk_open_opts dopts;
+	char name[2 * PATH_MAX + 32];
 	bool probed = false;
 	struct blkdev *bd;
 	int flags, fd, ret;
@@ -204,7 +217,8 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 		drv = blk_probe(fd, path);
 		if (!drv) {
 			ret = -errno;
-			log_err("cannot read '%s': %s", path, strerror(errno));
+			log_err("cannot read %s: %s",
+				file_name(name, sizeof(name), path, o->backing_of), strerror(-ret));
 			close(fd);
 			return ret;
 		}
@@ -229,15 +243,18 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 		dopts.no_backing = true;
 	ret = drv->open(bd, fd, path, &dopts);
 	if (!ret && o->forbid_backing && bd->backing_file) {
-		log_err("'%s' has a backing file ('%s'), and backing files are off for this disk",
-			path, bd->backing_file);
+		char *b = str_escape(bd->backing_file);
+
+		log_err("%s has a backing file ('%s'), and backing files are off for this disk",
+			file_name(name, sizeof(name), path, o->backing_of), b ? b : "?");
+		free(b);
 		drv->close(bd);
 		ret = -EPERM;
 	}
 	if (ret < 0) {
 		/* The driver said what is wrong; say with which file. */
 		if (o->backing_of && ret != -ENOMEM)
-			log_err("cannot open backing file '%s' of '%s'", path, o->backing_of);
+			log_err("cannot open %s", file_name(name, sizeof(name), path, o->backing_of));
 		if (bd->backing)
 			blk_close(bd->backing);
 		free(bd->backing_file);

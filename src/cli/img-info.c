@@ -28,77 +28,14 @@
  * output; its JSON output is ASCII, with \u escapes (uppercase hex) for
  * control characters and everything above U+007E, and U+FFFD for bytes
  * that are not UTF-8.  vessel prints JSON the same way, and escapes human
- * output: printable ASCII and printable UTF-8 (U+00A0 and up) as they
- * are, a backslash as "\\", every other byte as "\xNN".
+ * output with str_escape() (util.c).
  */
-
-/* Length of the valid UTF-8 sequence at p (code point in *cp), 0 if none. */
-static int utf8_seq(const unsigned char *p, uint32_t *cp)
-{
-	uint32_t c, min;
-	int n;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2, c = p[0] & 0x1f, min = 0x80;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3, c = p[0] & 0x0f, min = 0x800;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4, c = p[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	/* Overlong forms, UTF-16 surrogates and beyond U+10FFFF are not UTF-8. */
-	if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* s escaped for a terminal (malloc'd; NULL without memory). */
-static char *img_escape(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char *out = malloc(strlen(s) * 4 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	while (*p) {
-		uint32_t cp;
-		int n = utf8_seq(p, &cp);
-
-		if (n == 1 && cp >= 0x20 && cp < 0x7f && cp != '\\') {
-			*o++ = (char)*p++;
-		} else if (n == 1 && cp == '\\') {
-			*o++ = '\\';
-			*o++ = '\\';
-			p++;
-		} else if (n > 1 && cp >= 0xa0) {
-			memcpy(o, p, (size_t)n);
-			o += n;
-			p += n;
-		} else {
-			/* Controls, DEL, C1 controls (U+0080..U+009F), bytes that are not UTF-8. */
-			o += sprintf(o, "\\x%02x", *p++);
-		}
-	}
-	*o = '\0';
-	return out;
-}
 
 /* One printf of a string from the image, escaped (a marker if out of memory). */
 static const char *esc(char **slot, const char *s)
 {
 	free(*slot);
-	*slot = img_escape(s);
+	*slot = str_escape(s);
 	return *slot ? *slot : "(out of memory)";
 }
 
@@ -113,7 +50,7 @@ static json_object *json_str(const char *s)
 		return NULL;
 	while (*p) {
 		uint32_t cp;
-		int n = utf8_seq(p, &cp);
+		int n = utf8_char(p, &cp);
 
 		if (n) {
 			memcpy(o, p, (size_t)n);
@@ -160,7 +97,7 @@ static void img_json_print(json_object *o)
 			putchar(*p++);
 			continue;
 		}
-		n = utf8_seq(p, &cp);
+		n = utf8_char(p, &cp);
 		if (n == 1 && cp != 0x7f) {
 			putchar(*p++);
 			continue;

@@ -274,3 +274,63 @@ uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+int utf8_char(const unsigned char *p, uint32_t *cp)
+{
+	uint32_t c, min;
+	int n;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0) {
+		n = 2, c = p[0] & 0x1f, min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		n = 3, c = p[0] & 0x0f, min = 0x800;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		n = 4, c = p[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* Overlong forms, UTF-16 surrogates and beyond U+10FFFF are not UTF-8. */
+	if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	*cp = c;
+	return n;
+}
+
+char *str_escape(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = malloc(strlen(s) * 4 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		uint32_t cp;
+		int n = utf8_char(p, &cp);
+
+		if (n == 1 && cp >= 0x20 && cp < 0x7f && cp != '\\') {
+			*o++ = (char)*p++;
+		} else if (n == 1 && cp == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+			p++;
+		} else if (n > 1 && cp >= 0xa0) {
+			memcpy(o, p, (size_t)n);
+			o += n;
+			p += n;
+		} else {
+			/* Controls, DEL, C1 controls (U+0080..U+009F), bytes that are not UTF-8. */
+			o += sprintf(o, "\\x%02x", *p++);
+		}
+	}
+	*o = '\0';
+	return out;
+}

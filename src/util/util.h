@@ -38,6 +38,21 @@ int read_file(const char *path, char **out, size_t *len);
 /* Read a sysfs/procfs file holding one integer. */
 int read_sysfs_u64(const char *path, uint64_t *out);
 
+/*
+ * Length (1..4) of the valid UTF-8 sequence at p, with its code point in
+ * *cp; 0 if p does not start one (overlong forms, surrogates, beyond
+ * U+10FFFF, a truncated sequence).  Reads no further than a NUL.
+ */
+int utf8_char(const unsigned char *p, uint32_t *cp);
+/*
+ * A string from an untrusted source (an image's backing file or snapshot
+ * name) made safe for a terminal, malloc'd (NULL without memory):
+ * printable ASCII and printable UTF-8 (U+00A0 and up) as they are, a
+ * backslash as "\\", every other byte (controls, DEL, C1 controls,
+ * bytes that are not UTF-8) as "\xNN".
+ */
+char *str_escape(const char *s);
+
 uint64_t now_ns(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
 
 #include "util/util.h"
 
@@ -52,12 +53,44 @@ static void test_format_size(void **state)
 	assert_string_equal(buf, "100");
 }
 
+/* Names from images reach terminals only escaped (issue 9, item 10). */
+static void test_str_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain name-1.qcow2", "plain name-1.qcow2" },
+		{ "\x1b]0;title\x07\x1b[2J", "\\x1b]0;title\\x07\\x1b[2J" },
+		{ "tab\there\nDEL\x7f", "tab\\x09here\\x0aDEL\\x7f" },
+		{ "back\\slash", "back\\\\slash" },
+		{ "caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80" }, /* printable UTF-8 */
+		{ "csi\xc2\x9b" "31m", "csi\\xc2\\x9b31m" },			   /* C1 control U+009B */
+		{ "bad\x80\xff\xc3", "bad\\x80\\xff\\xc3" },			   /* not UTF-8 */
+		{ "over\xc0\xaf", "over\\xc0\\xaf" },				   /* overlong '/' */
+		{ "surr\xed\xa0\x80", "surr\\xed\\xa0\\x80" },			   /* U+D800 */
+	};
+	uint32_t cp;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *e = str_escape(cases[i].in);
+
+		assert_non_null(e);
+		assert_string_equal(e, cases[i].out);
+		free(e);
+	}
+	assert_int_equal(utf8_char((const unsigned char *)"\xf4\x8f\xbf\xbf", &cp), 4);
+	assert_int_equal(cp, 0x10ffff);
+	assert_int_equal(utf8_char((const unsigned char *)"\xf4\x90\x80\x80", &cp), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_cpulist),
 		cmocka_unit_test(test_format_size),
+		cmocka_unit_test(test_str_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
