@@ -19,8 +19,10 @@
  * to the bounds-checked accessor (mem/gmem.h) keyed by guest-physical
  * address, which is what the virtqueue uses.
  *
- * Everything runs on one event loop thread: the socket, the kick fds and
- * the block layer's completion fds.
+ * The socket is served by the event loop; the kick fds and the block
+ * layer's completions by the disk's I/O thread.  A frontend is trusted
+ * no more than a guest: its memory may shrink under us (guard.c) and its
+ * fds may be anything (fds.c); neither crashes nor stalls the backend.
  */
 
 /* Message header (vhost-user.rst "Message Specification"), host endian. */
@@ -182,9 +184,11 @@ void vhost_user_dev_stats(const struct vhost_user_dev *d, struct vhost_user_stat
 const char *vhost_user_request_name(uint32_t req);
 
 /*
- * Socket side (conn.c).  The message framing: read one message from a
- * connected socket: 0, -ECONNRESET on a clean end of stream, -errno for
- * a malformed message (bad version, size too large, too many fds).
+ * Socket side (conn.c).  The message framing, for a frontend (tests):
+ * read one message from a connected socket, waiting for all of it: 0,
+ * -ECONNRESET on a clean end of stream, -errno for a malformed message
+ * (bad version, size too large, too many fds).  The backend itself reads
+ * without waiting (conn.c).
  */
 int vhost_user_recv_msg(int fd, struct vhost_user_msg *msg, int *fds, unsigned int *nfds);
 int vhost_user_send_msg(int fd, const struct vhost_user_msg *msg, const int *fds,
