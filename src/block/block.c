@@ -6,6 +6,7 @@
  */
 #include "block/block.h"
 #include "block/block-int.h"
+#include "block/lock.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -187,11 +188,30 @@ int blk_probe_format(const char *path, const char **format)
 	return ret;
 }
 
+/*
+ * The image lock of an open (block/lock.h): QEMU's permissions for a
+ * read-only or read-write image, or sharing everything with -U.
+ */
+static int blk_lock_image(int fd, const char *path, const struct blk_open_opts *o,
+			  struct image_lock **out)
+{
+	unsigned int perm, shared;
+
+	*out = NULL;
+	if (o->force_share && !o->readonly) {
+		log_err("%s: force-share (-U) is only for read-only opens", path);
+		return -EINVAL;
+	}
+	image_lock_perms(o->readonly, o->force_share, &perm, &shared);
+	return image_lock_acquire(fd, path, perm, shared, out);
+}
+
 int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out)
 {
 	static const struct blk_open_opts defaults;
 	const struct blk_driver *drv = NULL;
 	struct blk_open_opts dopts;
+	struct image_lock *ilock;
 	char name[2 * PATH_MAX + 32];
 	bool probed = false;
 	struct blkdev *bd;
@@ -213,6 +233,11 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	fd = blk_open_file_of(path, flags, o->backing_of);
 	if (fd < 0)
 		return fd;
+	ret = blk_lock_image(fd, path, o, &ilock);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
 	if (!drv) {
 		drv = blk_probe(fd, path);
 		if (!drv) {
@@ -220,6 +245,7 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 			log_err("cannot read %s: %s",
 				file_name(name, sizeof(name), path, o->backing_of), strerror(-ret));
 			close(fd);
+			image_lock_release(ilock);
 			return ret;
 		}
 		probed = drv == &raw_driver;
@@ -228,9 +254,11 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	if (!bd || !(bd->path = strdup(path))) {
 		free(bd);
 		close(fd);
+		image_lock_release(ilock);
 		return -ENOMEM;
 	}
 	bd->drv = drv;
+	bd->image_lock = ilock;
 	bd->fd = fd;
 	bd->readonly = o->readonly;
 	bd->direct = o->direct;
@@ -263,6 +291,7 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 		free(bd->path);
 		free(bd);
 		close(fd);
+		image_lock_release(ilock);
 		return ret;
 	}
 	*out = bd;
@@ -279,6 +308,8 @@ void blk_close(struct blkdev *bd)
 	free(bd->backing_file);
 	free(bd->backing_fmt);
 	close(bd->fd);
+	/* after the driver's last write (qcow2 marks the image clean on close) */
+	image_lock_release(bd->image_lock);
 	pthread_mutex_destroy(&bd->lock);
 	free(bd->path);
 	free(bd);
@@ -299,6 +330,34 @@ const char *blk_format(const struct blkdev *bd)
 	return bd->drv->name;
 }
 
+/*
+ * Creating over an existing image truncates it: first take the write and
+ * resize permissions on it, sharing everything but resize (as qemu-img
+ * create does in raw_co_create()), so that an image a VM or qemu holds
+ * is refused, not reformatted under it.  A file that does not exist yet
+ * has no other users.
+ */
+static int blk_create_locked(const struct blk_driver *drv, const char *path,
+			     const struct blk_create_opts *o)
+{
+	struct image_lock *lk = NULL;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK), ret;
+
+	if (fd >= 0) {
+		ret = image_lock_acquire(fd, path, IMG_PERM_WRITE | IMG_PERM_RESIZE,
+					 IMG_PERM_ALL & ~IMG_PERM_RESIZE, &lk);
+		if (ret < 0) {
+			close(fd);
+			return ret;
+		}
+	}
+	ret = drv->create(path, o);
+	image_lock_release(lk);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 int blk_create(const char *format, const char *path, const struct blk_create_opts *o)
 {
 	const struct blk_driver *drv = blk_find_driver(format);
@@ -311,7 +370,7 @@ int blk_create(const char *format, const char *path, const struct blk_create_opt
 		log_err("format '%s' does not support image creation", format);
 		return -ENOTSUP;
 	}
-	return drv->create(path, o);
+	return blk_create_locked(drv, path, o);
 }
 
 /* Lock around a driver call unless the driver is thread safe. */

@@ -57,6 +57,13 @@ struct blk_open_opts {
 	 * corrupts the image.  For img tools writing a new image only.
 	 */
 	bool unsafe;
+	/*
+	 * Read-only inspection of an image another process may be writing
+	 * (qemu-img -U / --force-share): the image lock (block/lock.h)
+	 * shares every permission.  Refused without readonly.  Inherited
+	 * by backing files.
+	 */
+	bool force_share;
 };
 
 /*
@@ -166,6 +173,7 @@ struct blkdev {
 	char *backing_file;	/* backing file name as stored in the image, or NULL */
 	char *backing_fmt;	/* backing format as stored in the image, or NULL */
 	pthread_mutex_t lock;	/* serializes driver calls (see above) */
+	struct image_lock *image_lock; /* QEMU-compatible lock on the file (block/lock.h) */
 };
 
 extern const struct blk_driver raw_driver, qcow2_driver;

@@ -573,6 +573,7 @@ static int open_backing(struct qcow2_state *s, const char *path, const struct bl
 	struct blk_open_opts bo = { .format = s->backing_fmt,
 				    .readonly = true,
 				    .direct = o && o->direct,
+				    .force_share = o && o->force_share,
 				    .backing_of = path };
 	char *bp;
 	int r;

@@ -422,8 +422,12 @@ int img_compare(int argc, char **argv)
 	uint8_t *a = NULL, *b = NULL;
 	uint64_t off = 0, size;
 	int ch, ret = 2;
+	static const struct option longopts[] = {
+		{ "force-share", no_argument, NULL, 'U' },
+		{ 0 },
+	};
 
-	while ((ch = getopt(argc, argv, "f:F:sqpUT:h")) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:F:sqpUT:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			fmt1 = optarg;
@@ -437,8 +441,10 @@ int img_compare(int argc, char **argv)
 		case 'q':
 			quiet = true;
 			break;
-		case 'p':
 		case 'U':
+			img_force_share = true;
+			break;
+		case 'p':
 		case 'T':
 			break;
 		case 'h':

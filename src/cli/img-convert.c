@@ -353,8 +353,10 @@ int img_convert(int argc, char **argv)
 		case 'T':
 		case 'W':
 		case 'm':
-		case 'U':
 			break; /* cache mode, parallelism: accepted for compatibility */
+		case 'U':
+			img_force_share = true; /* the inputs */
+			break;
 		case 'h':
 			printf("usage: vessel img convert [-f FMT] [-O raw|qcow2] [-c] [-o "
 			       "OPTIONS] "
@@ -511,6 +513,7 @@ int img_map(int argc, char **argv)
 				return img_err("invalid --max-length '%s'", optarg);
 			break;
 		case 'U':
+			img_force_share = true;
 			break;
 		case 'h':
 			printf("usage: vessel img map [-f FMT] [--output human|json] "

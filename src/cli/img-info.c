@@ -318,6 +318,7 @@ int img_info(int argc, char **argv)
 			chain = true;
 			break;
 		case 'U':
+			img_force_share = true;
 			break;
 		case 'h':
 			printf("usage: vessel img info [-f FMT] [--output human|json] "
@@ -396,6 +397,7 @@ int img_check(int argc, char **argv)
 			quiet = true;
 			break;
 		case 'U':
+			img_force_share = true;
 			break;
 		case 'h':
 			printf("usage: vessel img check [-f FMT] [-r leaks|all] [--output "

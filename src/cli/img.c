@@ -39,9 +39,14 @@ int img_err(const char *fmt, ...)
 	return 1;
 }
 
+bool img_force_share;
+
 int img_open(const char *path, const char *fmt, bool readonly, bool no_backing, struct blkdev **out)
 {
-	struct blk_open_opts o = { .format = fmt, .readonly = readonly, .no_backing = no_backing };
+	struct blk_open_opts o = { .format = fmt,
+				   .readonly = readonly,
+				   .no_backing = no_backing,
+				   .force_share = img_force_share };
 	struct stat st;
 
 	/* The commonest mistake gets a message in the img format. */
@@ -398,6 +403,7 @@ static int img_snapshot(int argc, char **argv)
 			quiet = true;
 			break;
 		case 'U':
+			img_force_share = true;
 			break;
 		case 'h':
 			printf("usage: vessel img snapshot [-l | -a SNAP | -c SNAP | -d SNAP] "

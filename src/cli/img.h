@@ -20,6 +20,14 @@ int img_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int img_bad_opt(char **argv);
 
 /*
+ * -U / --force-share (info, check, map, compare, convert's inputs,
+ * snapshot -l): read-only opens share every permission of the image
+ * lock, so an image another process writes can be inspected; a verb
+ * that writes refuses it (block.h, blk_open_opts.force_share).
+ */
+extern bool img_force_share;
+
+/*
  * Open an image for a verb.  The block layer already printed one line
  * naming the problem when this fails, so callers just return 1.
  */
