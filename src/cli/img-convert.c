@@ -283,8 +283,8 @@ static int convert_check_output(const struct convert *c, char **inputs, const ch
 			if (fstat(l->fd, &st) < 0 || !same_file(&st, &out))
 				continue;
 			if (l == c->src[i])
-				return img_err("convert: the output '%s' is the input '%s'", outpath,
-					       inputs[i]);
+				return img_err("convert: the output '%s' is the input '%s'",
+					       outpath, inputs[i]);
 			return img_err("convert: the output '%s' is '%s', in the backing chain of "
 				       "the input '%s'",
 				       outpath, l->path, inputs[i]);

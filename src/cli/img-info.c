@@ -77,8 +77,8 @@ static json_object *json_str(const char *s)
 static void img_json_print(json_object *o)
 {
 	const unsigned char *p = (const unsigned char *)json_object_to_json_string_ext(
-		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-			   JSON_C_TO_STRING_NOSLASHESCAPE);
+		o,
+		JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	while (*p) {
 		uint32_t cp;

@@ -678,10 +678,12 @@ static int queue_write(struct blkdev *bd, bool force_worker, const void *buf, si
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct actx c = { 0 };
-	struct blk_req req = {
-		.op = BLK_OP_WRITE, .offset = off, .iov = &iov, .iovcnt = 1, .done = req_done,
-		.opaque = &c
-	};
+	struct blk_req req = { .op = BLK_OP_WRITE,
+			       .offset = off,
+			       .iov = &iov,
+			       .iovcnt = 1,
+			       .done = req_done,
+			       .opaque = &c };
 	struct blk_queue *q;
 
 	assert_int_equal(blk_queue_create_engine(bd, 4, force_worker, &q), 0);

@@ -63,11 +63,15 @@ static void test_str_escape(void **state)
 		{ "\x1b]0;title\x07\x1b[2J", "\\x1b]0;title\\x07\\x1b[2J" },
 		{ "tab\there\nDEL\x7f", "tab\\x09here\\x0aDEL\\x7f" },
 		{ "back\\slash", "back\\\\slash" },
-		{ "caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80" }, /* printable UTF-8 */
-		{ "csi\xc2\x9b" "31m", "csi\\xc2\\x9b31m" },			   /* C1 control U+009B */
-		{ "bad\x80\xff\xc3", "bad\\x80\\xff\\xc3" },			   /* not UTF-8 */
-		{ "over\xc0\xaf", "over\\xc0\\xaf" },				   /* overlong '/' */
-		{ "surr\xed\xa0\x80", "surr\\xed\\xa0\\x80" },			   /* U+D800 */
+		/* printable UTF-8 stays */
+		{ "caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80" },
+		/* the C1 control U+009B (CSI) */
+		{ "csi\xc2\x9b[31m", "csi\\xc2\\x9b[31m" },
+		/* not UTF-8: a stray continuation byte, 0xff, a truncated sequence */
+		{ "bad\x80\xff\xc3", "bad\\x80\\xff\\xc3" },
+		/* an overlong '/', a UTF-16 surrogate (U+D800) */
+		{ "over\xc0\xaf", "over\\xc0\\xaf" },
+		{ "surr\xed\xa0\x80", "surr\\xed\\xa0\\x80" },
 	};
 	uint32_t cp;
 
