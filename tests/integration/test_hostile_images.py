@@ -122,6 +122,23 @@ def test_run_backing_off(vessel_bin, guests_dir, tmp_path):
     one_line_error(r, "has a backing file", "backing files are off")
 
 
+def test_guest_cannot_turn_its_raw_disk_into_qcow2(vessel_bin, guests_dir, tmp_path):
+    """A guest writes a qcow2 header over sector 0 of its probed raw disk."""
+    if kvm_usable():
+        pytest.skip(kvm_usable())
+    d = tmp_path / "disk.img"
+    with open(d, "wb") as f:
+        f.truncate(MiB)
+    r = vessel(vessel_bin, "run", "--kernel", guests_dir / "virtio" / "vblk.elf", "--memory",
+               "128M", "--debug-exit", "--serial", "stdio", "--cmdline", "sector0=1",
+               "--disk", f"path={d}", timeout=90)
+    assert "PASS" in r.stdout and r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "the probed raw disk kept its format" in r.stdout
+    assert d.read_bytes()[:4096] == b"\x5a" * 4096
+    r = vessel(vessel_bin, "img", "info", d)
+    assert "file format: raw" in r.stdout, r.stdout + r.stderr
+
+
 # ---- item 2: FIFOs and other non-files --------------------------------------
 
 @pytest.fixture

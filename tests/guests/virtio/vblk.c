@@ -8,7 +8,8 @@
  * a read past the end fails with IOERR.  PASS through the exit port.
  *
  * Options: serial=S (expected GET_ID string), inflight=N (1..8),
- * index=N (drive the N-th virtio-blk device, default 0).
+ * index=N (drive the N-th virtio-blk device, default 0), sector0=1 (the
+ * disk is a probed raw image: a qcow2 header over sector 0 must fail).
  */
 #include "vdrv.h"
 
@@ -216,6 +217,24 @@ void guest_main(void)
 		check(!verify((u64 *)buf[0], ~0ull, CHUNK), "write zeroes left data");
 		printf("vblk: discard and write zeroes ok\n");
 	}
+	/*
+	 * sector0=1: the disk was opened without format=, as raw.  A qcow2
+	 * header written over its first sector must fail with IOERR, or the
+	 * next start would open the disk as qcow2 with a backing file of the
+	 * guest's choice (issue 9); ordinary data there is still written.
+	 */
+	if (opt_u64("sector0", 0)) {
+		static const u8 qcow2_hdr[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+
+		memset(buf[0], 0, 4096);
+		memcpy(buf[0], qcow2_hdr, sizeof(qcow2_hdr));
+		check(request(T_OUT, 0, buf[0], 4096) == 1,
+		      "a qcow2 header over sector 0 of a probed raw disk was written");
+		memset(buf[0], 0x5a, 4096);
+		check(request(T_OUT, 0, buf[0], 4096) == 0, "a plain write of sector 0 failed");
+		printf("vblk: the probed raw disk kept its format\n");
+	}
+
 	/* Out of range: IOERR, and the device keeps going. */
 	check(request(T_IN, cap, buf[0], 512) == 1, "read past the end did not fail");
 	check(request(T_IN, ~0ull - 7, buf[0], 4096) == 1, "sector overflow did not fail");
