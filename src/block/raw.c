@@ -341,6 +341,7 @@ static int raw_resize(struct blkdev *bd, uint64_t new_size)
 
 static int raw_create(const char *path, const struct blk_create_opts *o)
 {
+	struct stat st;
 	int fd, ret = 0;
 
 	if (o->backing_file) {
@@ -355,11 +356,17 @@ static int raw_create(const char *path, const struct blk_create_opts *o)
 		log_err("image size too large");
 		return -EFBIG;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* O_NONBLOCK: never wait on a FIFO in the way, refuse it below. */
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0644);
 	if (fd < 0) {
 		ret = -errno;
 		log_err("cannot create '%s': %s", path, strerror(errno));
 		return ret;
+	}
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		log_err("cannot create '%s': it is not a regular file", path);
+		close(fd);
+		return -EINVAL;
 	}
 	if (ftruncate(fd, (off_t)o->size) < 0) {
 		ret = -errno;

@@ -178,6 +178,10 @@ def test_fifo_refused_promptly(vessel_bin, mgr_env, fifos, tmp_path):
     r = vessel(vessel_bin, "vhost-user-blk", "--socket", sock, "--disk", "/dev/null",
                timeout=10)
     one_line_error(r, "is a character device")
+    for args in (("img", "create", fifo, "1M"), ("img", "convert", tmp_path / "x", fifo)):
+        (tmp_path / "x").write_bytes(b"\0" * 4096)
+        r = vessel(vessel_bin, *args, timeout=10)
+        one_line_error(r, "cannot create", "not a regular file")
     r = define(vessel_bin, env, tmp_path, "f", {"kernel": str(kernel),
                                                 "disks": [{"path": str(fifo)}]})
     one_line_error(r, "is a FIFO")
