@@ -98,6 +98,20 @@ int qcow2_write_l1_entry(struct qcow2_state *s, uint32_t idx)
 	return pwrite_full(s->fd, b, 8, (off_t)(s->l1_offset + (uint64_t)idx * 8));
 }
 
+int qcow2_write_l1_table(struct qcow2_state *s)
+{
+	uint8_t *b = malloc((size_t)(s->l1_size ? s->l1_size : 1) * 8);
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->l1_size; i++)
+		qcow2_put64(b + (size_t)i * 8, s->l1[i]);
+	r = pwrite_full(s->fd, b, (size_t)s->l1_size * 8, (off_t)s->l1_offset);
+	free(b);
+	return r;
+}
+
 /* Replace the active L1 table by a larger copy (resize, or a write past the old end). */
 int qcow2_grow_l1(struct qcow2_state *s, uint64_t min_size)
 {

@@ -304,6 +304,8 @@ void qcow2_refcount_block_set(const struct qcow2_state *s, uint8_t *rb, uint64_t
 /* Get the L2 table for guest offset gofs; with alloc, allocate/COW it. NULL if none. */
 int qcow2_get_l2(struct qcow2_state *s, uint64_t gofs, bool alloc, uint8_t **l2);
 int qcow2_write_l1_entry(struct qcow2_state *s, uint32_t idx);
+/* The whole active L1 table in one write (up to 32 MiB; not 4M writes of 8 bytes). */
+int qcow2_write_l1_table(struct qcow2_state *s);
 int qcow2_grow_l1(struct qcow2_state *s, uint64_t min_size);
 int qcow2_check_l2_entry(struct qcow2_state *s, uint64_t l2e, uint64_t gofs);
 int qcow2_read_cluster_data(struct qcow2_state *s, uint64_t l2e, uint64_t gofs, uint8_t *buf);

@@ -337,8 +337,7 @@ int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_
 	/* refcounts, then L2 tables, then the L1 table reach the disk */
 	r = qcow2_sync(s);
 	if (!r && l1_changed)
-		for (uint32_t i = 0; i < s->l1_size && !r; i++)
-			r = qcow2_write_l1_entry(s, i);
+		r = qcow2_write_l1_table(s);
 	if (!r && l1_changed && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	return r;
@@ -496,8 +495,7 @@ static int snapshot_apply(struct blkdev *bd, const char *key)
 	memcpy(old, s->l1, (size_t)old_size * 8);
 	memset(s->l1, 0, (size_t)old_size * 8);
 	memcpy(s->l1, sl1, (size_t)sn->l1_size * 8);
-	for (uint32_t i = 0; i < old_size && !r; i++)
-		r = qcow2_write_l1_entry(s, i);
+	r = qcow2_write_l1_table(s);
 	if (!r && qcow2_fdatasync(s) < 0)
 		r = -errno;
 	/* then the old active tree loses it, and OFLAG_COPIED is recomputed */

@@ -25,12 +25,13 @@ DIRTY = 1
 FAST = 10
 
 
-def header(size, l1_size, l1_off, nb_snap=0, snap_off=0, incompat=0):
+def header(size, l1_size, l1_off, nb_snap=0, snap_off=0, incompat=0, refcount_order=4):
     """A v3 header (qcow2.txt "Header"): 64 KiB clusters, refcount table
-    at cluster 1 (one cluster), 16-bit refcounts."""
+    at cluster 1 (one cluster), 16-bit refcounts by default."""
     h = bytearray(CS)
     struct.pack_into(">IIQIIQIIQQIIQQQQII", h, 0, 0x514649fb, 3, 0, 0, 16, size, 0,
-                     l1_size, l1_off, CS, 1, nb_snap, snap_off, incompat, 0, 0, 4, 104)
+                     l1_size, l1_off, CS, 1, nb_snap, snap_off, incompat, 0, 0,
+                     refcount_order, 104)
     return h
 
 
@@ -40,16 +41,18 @@ def layout(total_clusters, **hdr):
     img = bytearray(total_clusters * CS)
     img[0:CS] = header(**hdr)
     struct.pack_into(">Q", img, CS, 2 * CS)
+    fmt = ">Q" if hdr.get("refcount_order") == 6 else ">H"
     for k in range(total_clusters):
-        struct.pack_into(">H", img, 2 * CS + 2 * k, 1)
+        struct.pack_into(fmt, img, 2 * CS + struct.calcsize(fmt) * k, 1)
     return img
 
 
-def one_l2_many_l1(path, n_l1=4 << 20):
+def one_l2_many_l1(path, n_l1=4 << 20, refcount_order=4):
     """33 MiB: an active L1 table of 4M entries, all naming the L2 table
     at cluster 3 (one data cluster mapped); the dirty bit is set."""
     total = 5 + n_l1 * 8 // CS
-    img = layout(total, size=1 << 30, l1_size=n_l1, l1_off=5 * CS, incompat=DIRTY)
+    img = layout(total, size=1 << 30, l1_size=n_l1, l1_off=5 * CS, incompat=DIRTY,
+                 refcount_order=refcount_order)
     struct.pack_into(">Q", img, 3 * CS, (4 * CS) | (1 << 63))
     img[5 * CS:5 * CS + n_l1 * 8] = struct.pack(">Q", (3 * CS) | (1 << 63)) * n_l1
     path.write_bytes(img)
@@ -109,6 +112,20 @@ def test_one_l2_table_named_by_4m_l1_entries(vessel_bin, tmp_path):
     assert dt < FAST, f"dirty open took {dt:.1f} s"
     assert r.returncode == 1
     one_error_line(r, "0x30000", "4194304 references", "refcount_bits=16")
+
+
+def test_one_l2_table_named_by_4m_l1_entries_64bit(vessel_bin, tmp_path):
+    """With 64-bit refcounts the 4M references fit: the dirty open rebuilds
+    the refcounts, fixes OFLAG_COPIED on the 4M L1 entries (one write of
+    the table, not 4M) and the image then checks clean."""
+    img = tmp_path / "l1.qcow2"
+    one_l2_many_l1(img, refcount_order=6)
+    r, dt = vimg(vessel_bin, "resize", img, "+1M")
+    assert dt < FAST, f"dirty open took {dt:.1f} s"
+    assert r.returncode == 0, r.stderr
+    r, dt = vimg(vessel_bin, "check", img)
+    assert dt < FAST, f"img check took {dt:.1f} s"
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_snapshots_claiming_more_l1_than_the_file(vessel_bin, tmp_path):
