@@ -8,8 +8,8 @@ OUT=${1:-images/linux}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Bump when the image's contents change, so cached images are rebuilt.
-IMAGE_VERSION=2
-[ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] &&
+IMAGE_VERSION=5
+[ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -d "$OUT/host-modules" ] &&
 	[ "$(cat "$OUT/version" 2>/dev/null)" = "$IMAGE_VERSION" ] && exit 0
 
 WORK=$(mktemp -d)
@@ -54,9 +54,19 @@ add_module() {
 	cp "$file" initrd/lib/modules/"$KVER"/
 	basename "$file" >>initrd/modules.order
 }
-for m in virtio_pci virtio_blk virtio_net virtio-rng virtio_console virtio_balloon ext4; do
+for m in virtio_pci virtio_blk virtio_net virtio-rng virtio_console virtio_balloon ext4 \
+	button evdev; do
 	add_module "$m"
 done
+# The same kernel is the Linux lane's L1 host (tests/linux): keep the KVM
+# modules it loads there, in dependency order.
+rm -rf "$OUT/host-modules"
+mkdir -p "$OUT/host-modules"
+for m in irqbypass kvm kvm-amd kvm-intel; do
+	cp "$(modfile "$m")" "$OUT/host-modules/"
+	echo "$m.ko" >>"$OUT/host-modules/order"
+done
+echo "$KVER" >"$OUT/kernel-version"
 cat >initrd/init <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -66,6 +76,25 @@ mount -t devtmpfs devtmpfs /dev
 for m in $(cat /modules.order); do
 	insmod /lib/modules/*/"$m" 2>/dev/null
 done
+# The power button powers off, as acpid or logind do on a full system:
+# Linux's ACPI button driver reports the fixed-feature power button
+# (ACPI 6.4 section 4.8.2.2.1) as KEY_POWER on the "Power Button" input
+# device; the first event read from it (struct input_event, 24 bytes on
+# x86-64) is the press.
+(
+	for i in $(seq 100); do
+		for e in /sys/class/input/event*; do
+			[ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] && dev=/dev/input/${e##*/}
+		done
+		[ -n "$dev" ] && [ -c "$dev" ] && break
+		sleep 0.1
+	done
+	[ -c "$dev" ] || { echo "vessel: no power button input device"; exit 0; }
+	dd if="$dev" of=/dev/null bs=24 count=1 2>/dev/null
+	echo "vessel: power button pressed"
+	sync
+	poweroff -f
+) &
 echo "vessel: Linux $(uname -r) up on $(nproc) CPU(s), $(awk '/MemTotal/ {print $2/1024 " MiB"}' /proc/meminfo)"
 if [ -x /check.sh ]; then /check.sh; poweroff -f; fi
 grep -q vessel.check= /proc/cmdline && { sh -c "$(sed 's/.*vessel.check=\([^ ]*\).*/\1/' /proc/cmdline)"; poweroff -f; }

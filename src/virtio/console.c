@@ -362,8 +362,9 @@ int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
 		free(c);
 		return ret;
 	}
+	/* As the serial console's pty: the user needs the path to attach. */
 	if (c->pty[0])
-		log_info("virtio-console: %s", c->pty);
+		fprintf(stderr, "vessel: virtio-console on %s\n", c->pty);
 	*out = &c->vd;
 	return 0;
 }

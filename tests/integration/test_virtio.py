@@ -1,11 +1,9 @@
 # virtio-pci devices end to end (docs/virtio.md): the test guests in
 # tests/guests/virtio drive virtio-blk and virtio-rng through `vessel run`
-# on /dev/kvm, a hostile guest attacks the rings (each attack one test),
-# and on hosts with VT-x/AMD-V the default Linux guest's own drivers use a
-# raw disk (mkfs.ext4, mount, checksummed file) and /dev/hwrng.
+# on /dev/kvm, and a hostile guest attacks the rings (each attack one
+# test).  Linux's own drivers use them in the Linux lane (test_linux.py).
 import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
@@ -173,83 +171,6 @@ def test_bad_disk_option(vessel_virtio, tmp_path):
     assert r.returncode != 0 and "format" in r.stderr
 
 
-# ---- real drivers: the Linux guest --------------------------------------
+# Linux's own drivers on these devices: tests/integration/test_linux.py
+# (the Linux lane, on every host).
 
-def hw_virt_reason():
-    if os.path.isdir("/sys/module/kvm_pvm"):
-        return "KVM is PVM here (kvm_pvm loaded): a stock Linux kernel does not boot on it"
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return "cannot read /proc/cpuinfo"
-    if " vmx" not in flags and " svm" not in flags:
-        return "no VT-x/AMD-V on this host"
-    return None
-
-
-CHECK_SH = """#!/bin/sh
-set -e
-echo 3 > /proc/sys/vm/drop_caches
-/sbin/mke2fs -q -t ext4 -F /dev/vda
-mount -t ext4 /dev/vda /mnt
-dd if=/dev/urandom of=/mnt/data bs=1M count=16 2>/dev/null
-a=$(md5sum /mnt/data | cut -d' ' -f1)
-umount /mnt
-echo 3 > /proc/sys/vm/drop_caches
-mount -t ext4 /dev/vda /mnt
-b=$(md5sum /mnt/data | cut -d' ' -f1)
-umount /mnt
-echo "checksums $a $b"
-[ "$a" = "$b" ]
-cat /sys/class/misc/hw_random/rng_current
-n=$(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)
-echo "hwrng bytes $n"
-[ "$n" = 64 ]
-echo VIRTIO-LINUX-OK
-"""
-
-
-def test_linux_real_drivers(vessel_virtio, tmp_path):
-    """Linux's virtio-blk and virtio-rng drivers on vessel: ext4 on a raw disk, /dev/hwrng."""
-    reason = hw_virt_reason()
-    if reason:
-        pytest.skip(reason)
-    images = ROOT / "images" / "linux"
-    if not (images / "vmlinuz").exists():
-        r = subprocess.run([str(ROOT / "scripts" / "linux-image.sh"), str(images)],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            pytest.skip(f"cannot build the Linux guest: {r.stderr.strip()[-300:]}")
-    mke2fs = shutil.which("mke2fs")
-    if not mke2fs:
-        pytest.skip("mke2fs (e2fsprogs) not installed on the host")
-    # A second cpio with /check.sh and mke2fs (+ its libraries), appended
-    # to the default initramfs: the kernel unpacks both.
-    root = tmp_path / "extra"
-    (root / "sbin").mkdir(parents=True)
-    shutil.copy(mke2fs, root / "sbin" / "mke2fs")
-    ldd = subprocess.run(["ldd", mke2fs], capture_output=True, text=True).stdout
-    for line in ldd.splitlines():
-        parts = line.split()
-        path = next((p for p in parts if p.startswith("/")), None)
-        if path:
-            dst = root / path.lstrip("/")
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, dst)
-    (root / "check.sh").write_text(CHECK_SH)
-    (root / "check.sh").chmod(0o755)
-    extra = tmp_path / "extra.cpio"
-    files = subprocess.run(["find", "."], cwd=root, capture_output=True, text=True).stdout
-    with open(extra, "wb") as out:
-        subprocess.run(["cpio", "-o", "-H", "newc"], cwd=root, input=files.encode(),
-                       stdout=out, stderr=subprocess.DEVNULL, check=True)
-    initrd = tmp_path / "initrd.img"
-    with open(initrd, "wb") as out:
-        out.write((images / "initramfs.img").read_bytes())
-        out.write(extra.read_bytes())
-    d = disk(tmp_path, "linux.img", 256 << 20)
-    r = subprocess.run([vessel_virtio, "run", "--kernel", str(images / "vmlinuz"),
-                        "--initrd", str(initrd), "--memory", "512M", "--serial", "stdio",
-                        "--cmdline", "console=ttyS0 panic=-1", "--disk", f"path={d}", "--rng"],
-                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert "VIRTIO-LINUX-OK" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]

@@ -53,6 +53,42 @@ DefinitionBlock ("", "DSDT", 2, "VESSEL", "VESSELDS", 0x00000001)
 			})
 
 			/*
+			 * Operating System Capabilities (ACPI 6.4 section 6.2.11,
+			 * PCI Firmware 3.2 section 4.5.1).  Without _OSC Linux
+			 * logs "platform retains control of PCIe features
+			 * (AE_NOT_FOUND)".  The OS may own PME, AER and the PCIe
+			 * capability structure; there are no hot-plug slots, so
+			 * native PCIe hot-plug and SHPC (bits 0, 1) stay masked.
+			 */
+			Method (_OSC, 4, NotSerialized)
+			{
+				CreateDWordField (Arg3, Zero, CDW1)
+				If ((Arg0 == ToUUID ("33db4d5b-1ff7-401c-9657-7441c03dd766")) &&
+					(SizeOf (Arg3) >= 12))
+				{
+					CreateDWordField (Arg3, 0x08, CDW3)
+					Local0 = (CDW3 & 0x1C)
+					If (Arg1 != One)
+					{
+						/* Unrecognized revision. */
+						CDW1 |= 0x08
+					}
+					If (CDW3 != Local0)
+					{
+						/* Capabilities masked. */
+						CDW1 |= 0x10
+					}
+					CDW3 = Local0
+				}
+				Else
+				{
+					/* Unrecognized UUID. */
+					CDW1 |= 0x04
+				}
+				Return (Arg3)
+			}
+
+			/*
 			 * INTx routing (ACPI 6.4 section 6.2.13), no link devices:
 			 * slot N pin P (0 = INTA) goes straight to IOAPIC input
 			 * GSI 16 + ((N + P) % 4), as X86_IRQ_PCI_BASE says.

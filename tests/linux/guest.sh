@@ -1,0 +1,179 @@
+#!/bin/sh
+# The Linux lane's guest side: /check.sh of the L2 guest's initramfs
+# (busybox sh; the default /init of scripts/linux-image.sh runs it after
+# loading the modules, then powers off).  Linux's own drivers are the
+# clients of vessel's devices here.  `lane.check=NAME` on the kernel
+# command line picks the check; each prints "G key=value" facts and
+# "G-CHECK name ok|FAIL why" lines that tests/linux/lane.sh reads from the
+# serial console.  Without lane.check= it gives an interactive shell
+# (make run).
+
+# The default /init loads modules in one pass of modules.order; modules
+# whose dependencies came later need another pass.
+for pass in 1 2; do
+	for m in $(cat /modules.order); do insmod /lib/modules/*/"$m" 2>/dev/null; done
+done
+PATH=/opt/vessel:$PATH
+CHECK=$(sed -n 's/.*lane\.check=\([^ ]*\).*/\1/p' /proc/cmdline)
+
+ok() { echo "G-CHECK $1 ok${2:+ $2}"; }
+fail() { echo "G-CHECK $1 FAIL $2"; FAILED=1; }
+sum() { sha256sum | cut -d' ' -f1; }
+by_serial() {
+	for b in /sys/block/vd*; do
+		[ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && echo "/dev/${b##*/}" && return
+	done
+}
+acpi_errors() {
+	dmesg | grep -E 'ACPI (BIOS )?(Error|Warning)|ACPI Exception|AE_[A-Z_]+'
+}
+
+check_boot() {
+	echo "G nproc=$(nproc)"
+	echo "G cpuinfo=$(grep -c '^processor' /proc/cpuinfo)"
+	echo "G online=$(cat /sys/devices/system/cpu/online)"
+	echo "G packages=$(cat /sys/devices/system/cpu/cpu*/topology/physical_package_id | sort -u | wc -l)"
+	echo "G cores=$(cat /sys/devices/system/cpu/cpu*/topology/core_id | sort -u | wc -l)"
+	echo "G siblings=$(awk '/^siblings/ {print $3; exit}' /proc/cpuinfo)"
+	echo "G cpu_cores=$(awk '/^cpu cores/ {print $4; exit}' /proc/cpuinfo)"
+	echo "G threads=$(cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list)"
+	echo "G memtotal_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
+	# The highest guest-physical address of System RAM, in MiB.
+	echo "G ram_top_mb=$(grep 'System RAM' /proc/iomem | sed 's/^ *//; s/ .*//; s/.*-//' |
+		while read -r end; do echo $(((0x$end + 1) >> 20)); done | sort -n | tail -1)"
+	echo "G acpi_tables=$(ls /sys/firmware/acpi/tables | tr '\n' ',')"
+	echo "G acpi_errors=$(acpi_errors | wc -l)"
+	echo "G inputs=$(cat /sys/class/input/input*/name 2>/dev/null | tr ' \n' '_,')"
+	dmesg | grep -iE 'button|LNXPWR' | sed 's/^/G dmesg: /'
+	grep -iE 'button|evdev' /proc/modules | sed 's/^/G module: /' 
+	acpi_errors | sed 's/^/G acpi: /'
+	# Every CPU answers: run a task on each one.
+	n=0
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$c" true && n=$((n + 1))
+	done
+	echo "G cpus_ran=$n"
+	ok boot
+}
+
+# First boot: write a marker to the disk and reboot; the reset boots the
+# same kernel again, which finds the marker and powers off.
+check_reboot() {
+	d=$(by_serial state)
+	[ -n "$d" ] || { fail reboot "no state disk"; return; }
+	m=$(dd if="$d" bs=16 count=1 2>/dev/null | tr -d '\0')
+	if [ "$m" = "rebooted-once" ]; then
+		echo "G second-boot"
+		ok reboot
+		return
+	fi
+	printf 'rebooted-once' | dd of="$d" bs=512 count=1 conv=sync,notrunc 2>/dev/null
+	sync
+	echo "G first-boot: rebooting"
+	reboot -f
+	sleep 10
+}
+
+check_blk() {
+	RW=$(by_serial rw)
+	RO=$(by_serial ro)
+	QC=$(by_serial qcow)
+	echo "G disks rw=$RW ro=$RO qcow=$QC"
+	[ -n "$RW" ] && [ -n "$RO" ] && [ -n "$QC" ] && ok disks || fail disks "missing a disk"
+	echo "G rw_queues=$(ls -d /sys/block/${RW#/dev/}/mq/* 2>/dev/null | wc -l)"
+	# MSI-X: virtio-pci vectors show up as PCI-MSI interrupts.
+	echo "G msix_irqs=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
+
+	# ext4 on raw: files of several sizes, checksummed, read back cold.
+	if /opt/vessel/mke2fs -q -F -t ext4 "$RW" && mount -t ext4 "$RW" /mnt; then
+		ok mkfs
+	else
+		fail mkfs "mke2fs or mount failed"
+	fi
+	for n in 1 4096 65537 1048576 8388608; do
+		head -c "$n" /dev/urandom >"/mnt/f$n"
+		echo "G file f$n $(sum <"/mnt/f$n")"
+	done
+	dd if=/dev/urandom of=/mnt/big bs=1M count=32 2>/dev/null
+	sync
+	(cd /mnt && sha256sum f* >/tmp/sums)
+	umount /mnt
+	echo 3 >/proc/sys/vm/drop_caches
+	if /opt/vessel/e2fsck -f -n "$RW" >/tmp/fsck 2>&1; then ok fsck; else fail fsck "$(tail -1 /tmp/fsck)"; fi
+	mount -t ext4 "$RW" /mnt || fail remount "mount failed"
+	if (cd /mnt && sha256sum -c -s /tmp/sums); then ok readback; else fail readback "mismatch"; fi
+	rm /mnt/big
+	sync
+	t=$(fstrim -v /mnt 2>&1) && ok fstrim "$t" || fail fstrim "$t"
+	umount /mnt || fail umount "umount failed"
+	echo "G trimmed"
+
+	# Read-only disk: the host's pattern reads back; writes are refused.
+	[ "$(cat /sys/block/${RO#/dev/}/ro)" = 1 ] && ok ro-flag || fail ro-flag "not read-only"
+	echo "G ro_sum $(sum <"$RO")"
+	if dd if=/dev/zero of="$RO" bs=4096 count=1 oflag=direct 2>/dev/null; then
+		fail ro-write "a write to the read-only disk succeeded"
+	else
+		ok ro-write
+	fi
+
+	# qcow2 overlay over a raw backing file: backing data, new data.
+	echo "G qcow_base_sum $(dd if="$QC" bs=1M count=1 2>/dev/null | sum)"
+	head -c 1048576 /dev/urandom >/tmp/q1
+	dd if=/tmp/q1 of="$QC" bs=1M seek=4 oflag=direct conv=notrunc 2>/dev/null
+	head -c 12288 /dev/urandom >/tmp/q2
+	dd if=/tmp/q2 of="$QC" bs=4096 seek=3000 oflag=direct conv=notrunc 2>/dev/null
+	a=$(dd if="$QC" bs=1M skip=4 count=1 iflag=direct 2>/dev/null | sum)
+	b=$(dd if="$QC" bs=4096 skip=3000 count=3 iflag=direct 2>/dev/null | sum)
+	[ "$a" = "$(sum </tmp/q1)" ] && [ "$b" = "$(sum </tmp/q2)" ] && ok qcow-rw ||
+		fail qcow-rw "mismatch"
+	echo "G qcow_sums $a $b"
+	sync
+}
+
+check_rng_console() {
+	echo "G rng_current=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
+	n=$(dd if=/dev/hwrng bs=64 count=4 2>/dev/null | wc -c)
+	d=$(dd if=/dev/hwrng bs=64 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
+	echo "G hwrng_bytes=$n hwrng_sample=$d"
+	[ "$n" -ge 256 ] && ok hwrng || fail hwrng "read $n bytes"
+	[ -c /dev/hvc0 ] || { fail hvc "no /dev/hvc0"; return; }
+	stty -F /dev/hvc0 raw -echo 2>/dev/null
+	echo "hvc-from-guest-$(cat /proc/sys/kernel/random/boot_id)" >/dev/hvc0
+	# The host answers on the same port.
+	if line=$(timeout 60 head -n 1 /dev/hvc0); then
+		echo "G hvc_in=$line"
+	else
+		fail hvc "nothing came in on /dev/hvc0"
+	fi
+}
+
+# A clock loop for pause/resume: one tick a second with the guest's time.
+check_clock() {
+	echo "G clock-loop"
+	i=0
+	while [ $i -lt 600 ]; do
+		echo "G tick $(date +%s) $(cut -d' ' -f1 /proc/uptime)"
+		sleep 1
+		i=$((i + 1))
+	done
+}
+
+# lane.check=a,b runs several checks in one boot.
+for c in $(echo "$CHECK" | tr ',' ' '); do
+	case "$c" in
+	boot) check_boot ;;
+	reboot) check_reboot ;;
+	blk) check_blk ;;
+	rng-console) check_rng_console ;;
+	clock) check_clock ;;
+	# bench/boot: the kernel's own timestamp of starting init.
+	bench) dmesg | grep -m1 'Run /init' ;;
+	*) fail "$c" "unknown check" ;;
+	esac
+done
+if [ -z "$CHECK" ]; then
+	echo "Type 'poweroff -f' to stop the VM."
+	setsid cttyhack sh
+fi
+[ -z "$FAILED" ] && echo "G-ALL-OK $CHECK"

@@ -1,0 +1,107 @@
+"""Launchers of the Linux lane (tests/linux/lane.sh).
+
+On a host whose /dev/kvm is hardware-backed (VT-x or AMD-V, not PVM),
+vessel boots the Linux guest directly.  Everywhere else (PVM, or no
+/dev/kvm at all) the lane runs inside an L1 host: Debian's cloud kernel
+under QEMU's TCG, which emulates AMD SVM with nested paging; that kernel's
+kvm-amd.ko gives vessel a /dev/kvm there (DESIGN.md section 6).  The same
+lane.sh runs either way.  Used by tests/integration/test_linux.py,
+scripts/default-vm.sh (make run) and bench/boot.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = ROOT / "tests" / "linux"
+# L1 sizing: 2 vCPUs so that vcpupin has a second CPU to pin to; enough
+# RAM for an L2 guest with memory above 4 GiB (touched only as used).
+L1_CPUS = 2
+L1_MEM = "7G"
+
+
+def host_kind():
+    """('direct'|'tcg', why) or (None, why the lane cannot run here)."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line
+                    break
+    except OSError:
+        pass
+    hw = " vmx" in flags or " svm" in flags
+    if not os.path.exists("/dev/kvm"):
+        why = "this host has no /dev/kvm"
+    elif os.path.exists("/sys/module/kvm_pvm"):
+        why = "this host's /dev/kvm is PVM (no VT-x/AMD-V): a stock Linux kernel cannot boot on it"
+    elif not hw:
+        why = "this host's CPU shows neither vmx nor svm"
+    else:
+        return "direct", "this host has hardware virtualization (VT-x/AMD-V): vessel boots Linux directly"
+    if shutil.which("qemu-system-x86_64"):
+        return "tcg", why + "; vessel runs inside an L1 Linux host under QEMU TCG (emulated AMD-V)"
+    return None, why + ", and qemu-system-x86_64 (for the TCG L1 host) is not installed"
+
+
+def build_images(out, vessel, bench=False):
+    """Build (or reuse) the lane's images; returns out."""
+    cmd = [str(HERE / "mkimages.sh"), str(out), str(vessel)] + (["--bench"] if bench else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if r.returncode != 0:
+        raise RuntimeError(f"mkimages.sh failed: {r.stderr.strip()[-600:]}")
+    return pathlib.Path(out)
+
+
+def l1_command(images, mode, args=(), interactive=False, mem=L1_MEM, cpus=L1_CPUS):
+    """The QEMU command line of the TCG L1 host."""
+    append = f"console=ttyS0 panic=-1 quiet lane.mode={mode}"
+    if args:
+        append += " lane.args=" + ",".join(args)
+    # signal=off: Ctrl-C and Ctrl-A reach the guest (vessel's own escape is
+    # Ctrl-A x); there is no QEMU monitor on stdio.
+    return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max,-xsave", "-smp", str(cpus),
+            "-m", mem, "-machine", "q35", "-nodefaults", "-display", "none", "-no-reboot",
+            "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+            "-kernel", str(images / "vmlinuz"), "-initrd", str(images / "l1.cpio"),
+            "-append", append]
+
+
+def direct_env(images, vessel, work):
+    """Environment for lane.sh run directly on this host."""
+    env = dict(os.environ)
+    env.update(VESSEL=str(vessel), L2_KERNEL=str(images / "vmlinuz"),
+               L2_INITRD=str(images / "l2.img"), LANE_WORK=str(work))
+    for name, tool in (("QEMU_IMG", "qemu-img"), ("DEBUGFS", "debugfs"), ("E2FSCK", "e2fsck")):
+        env[name] = shutil.which(tool) or f"/usr/sbin/{tool}"
+    return env
+
+
+def run_lane(kind, images, vessel, checks, work, timeout):
+    """Run lane.sh with these checks; returns its output (and L1's)."""
+    if kind == "direct":
+        cmd = ["sh", str(HERE / "lane.sh")] + list(checks)
+        r = subprocess.run(cmd, env=direct_env(images, vessel, work), capture_output=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+    else:
+        r = subprocess.run(l1_command(images, "checks", checks), capture_output=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+    return (r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")).replace("\r", "")
+
+
+def parse(out):
+    """{check: (ok, lines)} from lane.sh's LANE-BEGIN/LANE/LANE-END lines."""
+    res = {}
+    cur = None
+    lines = []
+    for line in out.splitlines():
+        if line.startswith("LANE-BEGIN "):
+            cur, lines = line.split()[1], []
+        elif line.startswith("LANE-END ") and cur:
+            res[cur] = (line.split()[2] == "ok", lines + [line])
+            cur = None
+        elif cur:
+            lines.append(line)
+    return res
