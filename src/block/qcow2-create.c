@@ -19,9 +19,14 @@
 
 static int backing_size(const char *path, const struct blk_create_opts *o, uint64_t *size)
 {
+	/*
+	 * Only its size is read: like qemu-img create (bdrv_img_create()), share
+	 * everything, so that an overlay of an image in use can be made.
+	 */
 	struct blk_open_opts bo = { .format = o->backing_fmt,
 				    .readonly = true,
-				    .no_backing = true };
+				    .no_backing = true,
+				    .force_share = true };
 	struct blkdev *b;
 	char *full = NULL, *dup;
 	int r;

@@ -340,6 +340,8 @@ static int img_create(int argc, char **argv)
 
 		if (!bpath)
 			return img_err("out of memory");
+		/* an overlay of an image in use may be made (qemu-img: force-share) */
+		img_force_share = true;
 		if (img_open(bpath, co.backing_fmt, true, true, &bb) < 0) {
 			free(bpath);
 			return 1;

@@ -73,7 +73,7 @@ def vhost_holder(vessel_bin, img, tmp_path, opts=""):
 
 def vm_holder(vessel_bin, guests_dir, img):
     return Holder([vessel_bin, "run", "--kernel", str(guests_dir / "spin.elf"),
-                   "--serial", "none", "--disk", f"path={img},format=qcow2"], img)
+                   "--memory", "64M", "--serial", "none", "--disk", f"path={img},format=qcow2"], img)
 
 
 def qemu_holder(img):
@@ -127,6 +127,11 @@ def others_refused(vessel_bin, tmp_path, base, top):
         r = vimg(vessel_bin, *args)
         assert r.returncode == 0, f"{args}: {r.stderr}"
     assert "keep" in vimg(vessel_bin, "snapshot", "-l", "-U", top).stdout
+    # An overlay of the image in use may be made, as with qemu-img create -b
+    # (it only reads the backing file's size, sharing everything).
+    ov = tmp_path / f"ov-{time.monotonic_ns()}.qcow2"
+    r = vimg(vessel_bin, "create", "-q", "-f", "qcow2", "-b", top, "-F", "qcow2", ov)
+    assert r.returncode == 0, r.stderr
     # -U is for reading only, as in qemu-img
     r = vimg(vessel_bin, "check", "-r", "all", "-U", top)
     assert r.returncode != 0 and "force-share" in r.stderr, r.stderr
@@ -193,8 +198,8 @@ def test_vessel_vm_holds_its_disk(vessel_bin, guests_dir, tmp_path, images):
         if QEMU_IMG:
             qemu_refused(top, base)
         # a second VM with the same disk
-        r = run([vessel_bin, "run", "--kernel", str(guests_dir / "spin.elf"), "--serial",
-                 "none", "--disk", f"path={top},format=qcow2"], timeout=30)
+        r = run([vessel_bin, "run", "--kernel", str(guests_dir / "spin.elf"), "--memory",
+                 "64M", "--serial", "none", "--disk", f"path={top},format=qcow2"], timeout=30)
         assert r.returncode != 0 and IN_USE in r.stderr, r.stderr
     finally:
         h.stop()
@@ -209,7 +214,7 @@ def test_qemu_holds_the_disk(vessel_bin, guests_dir, tmp_path, images):
         others_refused(vessel_bin, tmp_path, base, top)
         if not kvm_usable():
             r = run([vessel_bin, "run", "--kernel", str(guests_dir / "spin.elf"),
-                     "--serial", "none", "--disk", f"path={top},format=qcow2"], timeout=30)
+                     "--memory", "64M", "--serial", "none", "--disk", f"path={top},format=qcow2"], timeout=30)
             assert r.returncode != 0 and IN_USE in r.stderr, r.stderr
     finally:
         h.stop()
