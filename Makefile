@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 10
 PYTEST     ?= /usr/bin/python3 -m pytest
 MESON_OPTS ?= --buildtype=debugoptimized -Dwerror=true
 
-.PHONY: all deps build build-asan build-fuzz run check unit integration fuzz bench clean format
+.PHONY: all deps build build-asan build-fuzz run demo check unit integration fuzz bench clean format
 
 all: build
 
@@ -37,6 +37,9 @@ build-fuzz: deps $(FUZZ_BUILD)/build.ninja
 
 run: build
 	./scripts/default-vm.sh $(BUILD)
+
+demo: build
+	./scripts/demo-vm.sh $(BUILD)
 
 unit: build-asan
 	rm -f $(ASAN_BUILD)/meson-logs/testlog.json

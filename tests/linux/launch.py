@@ -57,7 +57,9 @@ def build_images(out, vessel, bench=False):
 
 def l1_command(images, mode, args=(), interactive=False, mem=L1_MEM, cpus=L1_CPUS):
     """The QEMU command line of the TCG L1 host."""
-    append = f"console=ttyS0 panic=-1 quiet lane.mode={mode}"
+    # loglevel=1: L1's own kernel messages (KVM's notes on the L2 guest's
+    # MSRs, say) would mix with the L2 console that L1 relays.
+    append = f"console=ttyS0 panic=-1 quiet loglevel=1 lane.mode={mode}"
     if args:
         append += " lane.args=" + ",".join(args)
     # signal=off: Ctrl-C and Ctrl-A reach the guest (vessel's own escape is
@@ -105,3 +107,35 @@ def parse(out):
         elif cur:
             lines.append(line)
     return res
+
+
+def main(argv):
+    """`launch.py shell BUILD`: make run's Linux VM, on any host."""
+    if len(argv) != 3 or argv[1] != "shell":
+        raise SystemExit("usage: launch.py shell BUILD")
+    build = pathlib.Path(argv[2]).resolve()
+    kind, why = host_kind()
+    if kind is None:
+        raise SystemExit(f"vessel: cannot boot Linux here: {why}")
+    if kind == "direct":
+        print(f"vessel: {why}; booting Debian's cloud kernel; Ctrl-A x quits.", flush=True)
+        subprocess.run([str(ROOT / "scripts" / "linux-image.sh"), str(ROOT / "images" / "linux")],
+                       check=True, stdout=subprocess.DEVNULL)
+        images = ROOT / "images" / "linux"
+        os.execv(str(build / "vessel"), [
+            "vessel", "run", "--kernel", str(images / "vmlinuz"),
+            "--initrd", str(images / "initramfs.img"),
+            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet", "--cpus", "2",
+            "--memory", "512M", "--rng", "--on-reboot", "exit"])
+    print(f"vessel: {why}.", flush=True)
+    print("vessel: building the L1 host image (cached in images/lane)...", flush=True)
+    images = build_images(ROOT / "images" / "lane", build / "vessel")
+    print("vessel: booting L1 (about 10-30 s under TCG), then vessel boots Linux in it;"
+          " Ctrl-A x quits.", flush=True)
+    cmd = l1_command(images, "shell")
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    import sys
+    main(sys.argv)
