@@ -162,7 +162,8 @@ static int make_uses(struct check_ctx *c)
 {
 	size_t n = 0;
 
-	qsort(c->v, c->nv, sizeof(*c->v), cmp_u64);
+	if (c->nv)
+		qsort(c->v, c->nv, sizeof(*c->v), cmp_u64);
 	c->uses = calloc(c->nv ? c->nv : 1, sizeof(*c->uses));
 	if (!c->uses)
 		return -ENOMEM;
