@@ -385,7 +385,8 @@ bool virtq_enable_notify(struct virtq *vq)
 	 * the avail ring laid over the used ring, the flag written above and
 	 * the one virtq_disable_notify() writes move the index back and
 	 * forth, every pop sees nothing and every re-check sees "more", and
-	 * the caller's drain loop would never end (found by fuzz_mmio).
+	 * the caller's drain loop would never end (the avail_over_used_flags
+	 * seeds of fuzz_mmio and fuzz_virtio_rng).
 	 */
 	if (pending > vq->size) {
 		virtq_fail(vq, "avail idx moved from %u to %u (queue size %u)", vq->last_avail,
