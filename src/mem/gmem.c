@@ -137,9 +137,16 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
 		hva = (uint8_t *)start;
 	}
 
-	if (m->opts.thp && m->opts.backing != GMEM_BACKING_HUGETLB &&
-	    madvise(hva, size, MADV_HUGEPAGE) < 0)
-		log_debug("madvise(MADV_HUGEPAGE): %s", strerror(errno));
+	/*
+	 * THP: ask for huge pages, or refuse them.  Skipping the madvise is
+	 * not enough for --no-thp: with the host's THP mode "always", every
+	 * anonymous mapping gets huge pages unless marked MADV_NOHUGEPAGE
+	 * (Documentation/admin-guide/mm/transhuge.rst).
+	 */
+	if (m->opts.backing != GMEM_BACKING_HUGETLB &&
+	    madvise(hva, size, m->opts.thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0)
+		log_debug("madvise(%s): %s", m->opts.thp ? "MADV_HUGEPAGE" : "MADV_NOHUGEPAGE",
+			  strerror(errno));
 	if (m->opts.mergeable && madvise(hva, size, MADV_MERGEABLE) < 0) {
 		ret = -errno;
 		log_err("cannot mark guest memory mergeable (KSM): %s", strerror(errno));

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,6 +97,52 @@ static void fake_write(void *opaque, uint64_t off, const void *data, unsigned in
 }
 
 static const struct bus_ops fake_ops = { .read = fake_read, .write = fake_write };
+
+/* The VmFlags of the mapping at hva in /proc/self/smaps ("hg", "nh"). */
+static bool smaps_has_flag(const void *hva, const char *flag)
+{
+	char line[512], want[32];
+	bool in = false, found = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	assert_non_null(f);
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)hva);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			in = !strncmp(line, want, strlen(want));
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(want, sizeof(want), " %s", flag);
+			found = strstr(line, want) != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* --no-thp marks RAM MADV_NOHUGEPAGE ("nh"): with THP mode "always" a
+ * plain mapping would still get huge pages. */
+static void test_gmem_thp_advice(void **state)
+{
+	struct gmem_opts o = { .backing = GMEM_BACKING_ANON, .thp = false };
+	struct gmem m;
+
+	if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK)) {
+		skip();
+		return;
+	}
+	assert_int_equal(gmem_init(&m, &o), 0);
+	assert_int_equal(gmem_add_region(&m, 0, 4 * MiB), 0);
+	assert_true(smaps_has_flag(m.regions[0].hva, "nh"));
+	assert_false(smaps_has_flag(m.regions[0].hva, "hg"));
+	gmem_destroy(&m);
+	o.thp = true;
+	assert_int_equal(gmem_init(&m, &o), 0);
+	assert_int_equal(gmem_add_region(&m, 0, 4 * MiB), 0);
+	assert_true(smaps_has_flag(m.regions[0].hva, "hg"));
+	assert_false(smaps_has_flag(m.regions[0].hva, "nh"));
+	gmem_destroy(&m);
+}
 
 static void test_bus_dispatch(void **state)
 {
@@ -315,6 +362,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gmem_bounds),
 		cmocka_unit_test(test_gmem_dirty),
+		cmocka_unit_test(test_gmem_thp_advice),
 		cmocka_unit_test(test_bus_dispatch),
 		cmocka_unit_test(test_evloop_timers_and_calls),
 		cmocka_unit_test(test_pvh_loader),
