@@ -5,6 +5,7 @@
  * vm_run(); vCPUs run on their own threads (DESIGN.md section 2).
  */
 #include "vm/vm.h"
+#include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "devices/acpi_pm.h"
@@ -144,6 +145,12 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 			goto fail;
 		}
 	}
+	/* A missing or unreadable kernel is named even on a host without KVM. */
+	ret = boot_check_image(cfg->kernel, "kernel");
+	if (!ret && cfg->initrd)
+		ret = boot_check_image(cfg->initrd, "initrd");
+	if (ret)
+		goto fail;
 	ret = vm_open_kvm(vm);
 	if (ret)
 		goto fail;

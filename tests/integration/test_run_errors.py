@@ -141,3 +141,14 @@ def test_unknown_option(vessel_bin):
 def test_hugepages_with_ksm_refused(vessel_bin, guest):
     one_line_error(run(vessel_bin, "--kernel", guest, "--hugepages", "2M", "--ksm"),
                    "KSM", "huge pages")
+
+
+def test_fifo_kernel_and_initrd(vessel_bin, tmp_path):
+    """A FIFO as kernel or initrd is refused at once, not waited on in open()."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    one_line_error(run(vessel_bin, "--kernel", str(fifo), timeout=10), "kernel", "not a regular file")
+    k = tmp_path / "k"
+    k.write_bytes(b"x" * 100)
+    one_line_error(run(vessel_bin, "--kernel", str(k), "--initrd", str(fifo), timeout=10),
+                   "initrd", "not a regular file")

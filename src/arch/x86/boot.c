@@ -96,28 +96,54 @@ static void put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
+/*
+ * Open a kernel or initrd: a regular, non-empty file.  O_NONBLOCK so that a
+ * FIFO named by mistake cannot hang vessel in open(); the fd is then
+ * switched back to blocking reads.  Logs one line on failure.
+ */
+static int boot_open_image(const char *path, const char *what, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		log_err("cannot open %s '%s': %s", what, path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		log_err("%s '%s' is not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st->st_size == 0) {
+		log_err("%s '%s' is empty", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+int boot_check_image(const char *path, const char *what)
+{
+	struct stat st;
+	int fd = boot_open_image(path, what, &st);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 int boot_read_image(const char *path, const char *what, struct boot_image *img)
 {
 	struct stat st;
 	int fd, ret;
 
 	memset(img, 0, sizeof(*img));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		log_err("cannot open %s '%s': %s", what, path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		log_err("%s '%s' is not a regular file", what, path);
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_size == 0) {
-		log_err("%s '%s' is empty", what, path);
-		close(fd);
-		return -EINVAL;
-	}
+	fd = boot_open_image(path, what, &st);
+	if (fd < 0)
+		return fd;
 	img->size = (uint64_t)st.st_size;
 	img->data = malloc(img->size);
 	if (!img->data) {

@@ -14,6 +14,8 @@ struct boot_image {
 };
 
 /* Read a file; logs one clear error naming `what` (kernel, initrd). */
+/* The checks of boot_read_image() without reading: a clear error before KVM is opened. */
+int boot_check_image(const char *path, const char *what);
 int boot_read_image(const char *path, const char *what, struct boot_image *img);
 void boot_free_image(struct boot_image *img);
 bool boot_is_bzimage(const struct boot_image *k);
