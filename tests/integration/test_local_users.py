@@ -173,9 +173,12 @@ def test_vhost_socket_policy(vessel_bin, tmp_path, disk):
         wait_listening(sock, p)
         st = os.lstat(sock)
         assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
-        # A second backend on the live socket is refused and takes nothing.
+        # A second backend on the live socket is refused and takes nothing
+        # (its own disk: the first backend's is locked).
+        other = tmp_path / "other.raw"
+        other.write_bytes(b"\0" * 65536)
         r = run([vessel_bin, "vhost-user-blk", "--socket", str(sock), "--disk",
-                 f"path={disk},format=raw,readonly=on"], timeout=20)
+                 f"path={other},format=raw,readonly=on"], timeout=20)
         one_line_error(r, str(sock))
         assert p.poll() is None
         wait_listening(sock, p)

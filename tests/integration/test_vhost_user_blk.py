@@ -282,7 +282,10 @@ def test_cli_errors(vessel_bin, backends, tmp_path):
         assert msg in r.stderr, (args, r.stderr)
         assert not sock.exists()
     b = backends(sock, str(disk), tmp_path / "be.log")
-    r = subprocess.run([vessel_bin, "vhost-user-blk", "--socket", str(sock), "--disk", str(disk)],
+    # A disk of its own: the first backend holds the lock of d.raw.
+    other = tmp_path / "other.raw"
+    other.write_bytes(b"\0" * 65536)
+    r = subprocess.run([vessel_bin, "vhost-user-blk", "--socket", str(sock), "--disk", str(other)],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "another backend is serving it" in r.stderr, r.stderr
     assert b.alive() and get_features(sock)
