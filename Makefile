@@ -47,14 +47,18 @@ unit: build-asan
 		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
 
 integration: build build-fuzz
+	rm -f $(BUILD)/pytest.xml $(BUILD)/pytest-l1.xml
 	-VESSEL_BUILD=$(abspath $(BUILD)) VESSEL_FUZZ_BUILD=$(abspath $(FUZZ_BUILD)) \
 		FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		$(PYTEST) -p no:cacheprovider -rs -v --junitxml=$(BUILD)/pytest.xml tests/integration
+	-VESSEL_FUZZ_BUILD=$(abspath $(FUZZ_BUILD)) ./scripts/kvm-in-l1.py $(BUILD) \
+		$(BUILD)/pytest.xml $(BUILD)/pytest-l1.xml
 
 # Unit tests (ASan+UBSan), guest tests on /dev/kvm, integration tests and
 # short fuzz runs; ends with the "N passed, N failed, N skipped" line.
 check: unit integration
-	@./scripts/test-summary.py $(ASAN_BUILD)/meson-logs/testlog.json $(BUILD)/pytest.xml
+	@./scripts/test-summary.py $(ASAN_BUILD)/meson-logs/testlog.json $(BUILD)/pytest.xml \
+		$(BUILD)/pytest-l1.xml
 
 fuzz: build-fuzz
 	VESSEL_FUZZ_BUILD=$(abspath $(FUZZ_BUILD)) FUZZ_SECONDS=$${FUZZ_SECONDS:-600} \

@@ -283,6 +283,8 @@ int cmd_run(int argc, char **argv)
 		if (ret) {
 			cli_error("cannot serve the API on '%s': %s", cfg.api_socket,
 				  unix_listen_strerror(ret));
+			/* An exit status, not a negative errno (which would read as 239). */
+			ret = 1;
 			goto out;
 		}
 	}

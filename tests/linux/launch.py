@@ -71,6 +71,40 @@ def l1_command(images, mode, args=(), interactive=False, mem=L1_MEM, cpus=L1_CPU
             "-append", append]
 
 
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+
+def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS):
+    """Boot the L1 host with this host's root mounted read-only (virtiofs)
+    and run `sh SCRIPT` in a chroot there, where /dev/kvm is L1's.  For
+    hosts without a usable /dev/kvm: vessel's own test guests get a KVM.
+    Returns the console output."""
+    if not os.access(VIRTIOFSD, os.X_OK):
+        raise RuntimeError(f"{VIRTIOFSD} not found (qemu-system-common)")
+    sock = os.path.join(str(sockdir), "vfs.sock")
+    # sandbox=chroot: namespaces may be unavailable in a container; the
+    # L1 side mounts the share read-only.
+    fsd = subprocess.Popen([VIRTIOFSD, f"--socket-path={sock}", "-o", "source=/",
+                            "-o", "cache=always", "-o", "sandbox=chroot", "-o", "log_level=err"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            import time
+            time.sleep(0.05)
+        cmd = l1_command(images, "hostroot", [str(script)], mem=mem, cpus=cpus)
+        cmd = [c if c != "q35" else f"q35,memory-backend=mem" for c in cmd]
+        cmd += ["-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
+                "-chardev", f"socket,id=vfs,path={sock}",
+                "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return (r.stdout + r.stderr).decode(errors="replace").replace("\r", "")
+    finally:
+        fsd.kill()
+        fsd.wait()
+
+
 def direct_env(images, vessel, work):
     """Environment for lane.sh run directly on this host."""
     env = dict(os.environ)
