@@ -169,6 +169,8 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	clock) check_clock ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;
+	# Debugging: the kernel's whole log.
+	dmesg) dmesg | sed 's/^/G dmesg: /' ;;
 	*) fail "$c" "unknown check" ;;
 	esac
 done

@@ -280,7 +280,7 @@ static void check_mcfg(struct fake *f)
 	assert_int_equal(m->alloc.base, X86_PCI_ECAM_START);
 	assert_int_equal(m->alloc.segment, 0);
 	assert_int_equal(m->alloc.start_bus, 0);
-	assert_int_equal(m->alloc.end_bus, 255);
+	assert_int_equal(m->alloc.end_bus, X86_PCI_LAST_BUS);
 }
 
 /*

@@ -407,7 +407,7 @@ static int acpi_build_mcfg(struct acpi_builder *b, uint64_t *gpa)
 	m->alloc.base = X86_PCI_ECAM_START;
 	m->alloc.segment = 0;
 	m->alloc.start_bus = 0;
-	m->alloc.end_bus = 255;
+	m->alloc.end_bus = X86_PCI_LAST_BUS;
 	acpi_finish(&m->hdr);
 	return 0;
 }

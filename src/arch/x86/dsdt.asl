@@ -35,8 +35,9 @@ DefinitionBlock ("", "DSDT", 2, "VESSEL", "VESSELDS", 0x00000001)
 			Name (_UID, Zero)
 			Name (_CRS, ResourceTemplate ()
 			{
+				/* Bus 0 only, as MCFG says (X86_PCI_LAST_BUS). */
 				WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,
-					0x0000, 0x0000, 0x00FF, 0x0000, 0x0100,,,)
+					0x0000, 0x0000, 0x0000, 0x0000, 0x0001,,,)
 				/* 0xCF8-0xCFF: the configuration mechanism itself. */
 				IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08,)
 				WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
