@@ -83,8 +83,7 @@ def main():
     print(f"kvm-in-l1: {len(skipped)} tests skipped here for want of /dev/kvm; "
           "running them in the TCG L1 host", flush=True)
     images = launch.build_images(ROOT / "images" / "lane", build / "vessel")
-    # The script is read through the share, so it lives in the build tree
-    # (L1 mounts a tmpfs over /tmp).
+    # L1 reads the script through the share: the build tree is there.
     script = build / "kvm-in-l1.sh"
     quoted = " ".join("'" + n.replace("'", "'\\''") + "'" for n in skipped)
     env = " ".join(f"{k}='{v}'" for k, v in os.environ.items()

@@ -8,7 +8,7 @@ OUT=${1:-images/linux}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Bump when the image's contents change, so cached images are rebuilt.
-IMAGE_VERSION=7
+IMAGE_VERSION=8
 [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -d "$OUT/host-modules" ] &&
 	[ "$(cat "$OUT/version" 2>/dev/null)" = "$IMAGE_VERSION" ] && exit 0
 
@@ -62,10 +62,11 @@ done
 # modules it loads there, in dependency order.
 rm -rf "$OUT/host-modules"
 mkdir -p "$OUT/host-modules"
-# virtiofs: the L1 host can mount this host's root read-only, to run the
-# guest tests there with this host's own python3 and tools.
+# virtiofs + overlay: the L1 host mounts this host's root read-only, with
+# a tmpfs over it, to run the guest tests there with this host's python3
+# and tools.
 for m in irqbypass kvm kvm-amd kvm-intel virtio_ring virtio virtio_pci_modern_dev \
-	virtio_pci_legacy_dev virtio_pci fuse virtiofs; do
+	virtio_pci_legacy_dev virtio_pci fuse virtiofs overlay; do
 	cp "$(modfile "$m")" "$OUT/host-modules/"
 	echo "$m.ko" >>"$OUT/host-modules/order"
 done
