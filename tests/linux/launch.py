@@ -12,6 +12,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "linux"
@@ -55,7 +56,7 @@ def build_images(out, vessel, bench=False):
     return pathlib.Path(out)
 
 
-def l1_command(images, mode, args=(), interactive=False, mem=L1_MEM, cpus=L1_CPUS):
+def l1_command(images, mode, args=(), mem=L1_MEM, cpus=L1_CPUS, machine="q35"):
     """The QEMU command line of the TCG L1 host."""
     # loglevel=1: L1's own kernel messages (KVM's notes on the L2 guest's
     # MSRs, say) would mix with the L2 console that L1 relays.
@@ -65,7 +66,7 @@ def l1_command(images, mode, args=(), interactive=False, mem=L1_MEM, cpus=L1_CPU
     # signal=off: Ctrl-C and Ctrl-A reach the guest (vessel's own escape is
     # Ctrl-A x); there is no QEMU monitor on stdio.
     return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max,-xsave", "-smp", str(cpus),
-            "-m", mem, "-machine", "q35", "-nodefaults", "-display", "none", "-no-reboot",
+            "-m", mem, "-machine", machine, "-nodefaults", "-display", "none", "-no-reboot",
             "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
             "-kernel", str(images / "vmlinuz"), "-initrd", str(images / "l1.cpio"),
             "-append", append]
@@ -91,10 +92,10 @@ def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS):
         for _ in range(100):
             if os.path.exists(sock):
                 break
-            import time
             time.sleep(0.05)
-        cmd = l1_command(images, "hostroot", [str(script)], mem=mem, cpus=cpus)
-        cmd = [c if c != "q35" else f"q35,memory-backend=mem" for c in cmd]
+        # Guest RAM on a shared memfd: virtiofsd maps it (vhost-user).
+        cmd = l1_command(images, "hostroot", [str(script)], mem=mem, cpus=cpus,
+                         machine="q35,memory-backend=mem")
         cmd += ["-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
                 "-chardev", f"socket,id=vfs,path={sock}",
                 "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
