@@ -75,7 +75,8 @@ def l1_command(images, mode, args=(), mem=L1_MEM, cpus=L1_CPUS, machine="q35"):
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 
-def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS):
+def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS, log=None,
+              idle_timeout=None):
     """Boot the L1 host with this host's root mounted read-only (virtiofs)
     and run `sh SCRIPT` in a chroot there, where /dev/kvm is L1's.  For
     hosts without a usable /dev/kvm: vessel's own test guests get a KVM.
@@ -99,8 +100,26 @@ def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS):
         cmd += ["-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
                 "-chardev", f"socket,id=vfs,path={sock}",
                 "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
-        r = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        return (r.stdout + r.stderr).decode(errors="replace").replace("\r", "")
+        # The console goes to a file as it comes (LOG, or one in sockdir),
+        # so a run that hangs can be watched, and what it said survives.
+        log = log or os.path.join(str(sockdir), "l1.log")
+        with open(log, "wb") as f:
+            p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            # idle_timeout: L1 said nothing for that long (its console
+            # stalls when the nested KVM under TCG hangs): give up on it.
+            end = time.monotonic() + timeout
+            size, seen = 0, time.monotonic()
+            while p.poll() is None:
+                now = time.monotonic()
+                if os.path.getsize(log) != size:
+                    size, seen = os.path.getsize(log), now
+                if now > end or (idle_timeout and now - seen > idle_timeout):
+                    p.kill()
+                    break
+                time.sleep(1)
+            p.wait()
+        with open(log, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
     finally:
         fsd.kill()
         fsd.wait()
