@@ -103,6 +103,9 @@ def main():
     ap.add_argument("--dir", default=os.environ.get("TMPDIR", "/var/tmp"))
     ap.add_argument("--rounds", type=int, default=3,
                     help="boots per VMM, alternating; the median of each figure is shown")
+    ap.add_argument("--baseline", metavar="BUILD",
+                    help="also run this older build's vessel in the same rounds and print "
+                         "new/baseline ratios (before/after comparisons)")
     a = ap.parse_args()
     guest = os.path.join(a.build, "tests/guests/virtio/vbench.elf")
     vessel = os.path.join(a.build, "vessel")
@@ -119,13 +122,19 @@ def main():
                     "status=none"], check=True)
     append = f"secs={a.secs}"
     qemu = shutil.which("qemu-system-x86_64")
-    runs = {"vessel": [], "qemu": []}
+    runs = {"vessel": [], "qemu": [], "baseline": []}
+
+    def run_vessel(name, exe):
+        runs[name].append(run_vm(name, [
+            exe, "run", "--kernel", guest, "--memory", "256M", "--debug-exit",
+            "--serial", "stdio", "--cmdline", append, "--disk", f"path={img},direct=on"],
+            timeout=60 + 10 * a.secs * len(PHASES)))
+
     try:
         for _ in range(a.rounds):
-            runs["vessel"].append(run_vm("vessel", [
-                vessel, "run", "--kernel", guest, "--memory", "256M", "--debug-exit",
-                "--serial", "stdio", "--cmdline", append, "--disk", f"path={img},direct=on"],
-                timeout=60 + 10 * a.secs * len(PHASES)))
+            run_vessel("vessel", vessel)
+            if a.baseline:
+                run_vessel("baseline", os.path.join(a.baseline, "vessel"))
             if qemu:
                 runs["qemu"].append(run_vm("qemu", [
                     qemu, "-accel", "kvm", "-M", "q35", "-m", "256M", "-nographic",
@@ -156,6 +165,21 @@ def main():
         print(f"{LABEL[ph]:28} {vs:>14} {qs:>14} {ratio:>7}   {vcs:>17} {qcs:>9}")
     print("ratio > 1: vessel ahead.  VMM CPU/IO: host CPU of the VMM's non-vCPU threads "
           "(event loop, io_uring workers) per I/O.")
+    b = results.get("baseline")
+    if b:
+        print(f"before/after: this build vs {a.baseline}, same rounds (ratio > 1: this build "
+              "ahead)")
+        print(f"{'workload':28} {'this build':>14} {'baseline':>14} {'ratio':>7}   "
+              f"{'VMM CPU/IO this':>17} {'baseline':>9}")
+        for ph in PHASES:
+            vs, vv, vc = fmt(v, ph)
+            bs, bv, bc = fmt(b, ph)
+            ratio = "-"
+            if vv and bv:
+                ratio = f"{(bv / vv if ph.startswith('rtt') else vv / bv):.2f}x"
+            vcs = f"{vc / 1000:.1f} us" if vc is not None else "-"
+            bcs = f"{bc / 1000:.1f} us" if bc is not None else "-"
+            print(f"{LABEL[ph]:28} {vs:>14} {bs:>14} {ratio:>7}   {vcs:>17} {bcs:>9}")
     return 0
 
 

@@ -15,14 +15,16 @@ import sys
 import time
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+# A second, older build to compare against in the same run (before/after).
+BASELINE = sys.argv[2] if len(sys.argv) > 2 else None
 RUNS = int(os.environ.get("RUNS", "20"))
 MEM_MB = 128
 G = os.path.join(BUILD, "bench", "startup")
 
 
 def cmd(vmm, guest):
-    if vmm == "vessel":
-        return [os.path.join(BUILD, "vessel"), "run", "--kernel", guest, "--memory",
+    if vmm in ("vessel", "baseline"):
+        return [os.path.join(BUILD if vmm == "vessel" else BASELINE, "vessel"), "run", "--kernel", guest, "--memory",
                 f"{MEM_MB}M", "--debug-exit", "--serial", "stdio"]
     return ["qemu-system-x86_64", "-M", "microvm", "-accel", "kvm", "-m", f"{MEM_MB}M",
             "-nodefaults", "-no-user-config", "-nographic", "-monitor", "none",
@@ -78,15 +80,19 @@ def rss_one(vmm):
 
 
 def main():
-    rows = {}
-    for vmm in ("vessel", "qemu"):
-        first, exits = [], []
-        for _ in range(RUNS):
+    vmms = ["vessel", "qemu"] + (["baseline"] if BASELINE else [])
+    first = {v: [] for v in vmms}
+    exits = {v: [] for v in vmms}
+    # Interleaved, so host noise hits every VMM alike.
+    for _ in range(RUNS):
+        for vmm in vmms:
             a, b = time_one(vmm)
-            first.append(a)
-            exits.append(b)
+            first[vmm].append(a)
+            exits[vmm].append(b)
+    rows = {}
+    for vmm in vmms:
         total, guest = rss_one(vmm)
-        rows[vmm] = (statistics.median(first), statistics.median(exits), total, guest)
+        rows[vmm] = (statistics.median(first[vmm]), statistics.median(exits[vmm]), total, guest)
     print(f"bench/startup: {RUNS} runs each, medians; PVH guest, {MEM_MB} MiB RAM")
     print(f"{'':8} {'first insn ms':>14} {'exit ms':>9} {'RSS KiB':>9} {'guest KiB':>10} {'overhead KiB':>13}")
     for vmm, (a, b, total, guest) in rows.items():
@@ -94,6 +100,11 @@ def main():
     v, q = rows["vessel"], rows["qemu"]
     print(f"ratio qemu/vessel: first instruction {q[0] / v[0]:.1f}x, exit {q[1] / v[1]:.1f}x, "
           f"overhead {(q[2] - q[3]) / max(1, v[2] - v[3]):.1f}x")
+    if BASELINE:
+        b = rows["baseline"]
+        print(f"before/after: this build vs {BASELINE} (ratio baseline/this, > 1: this build "
+              f"ahead): first instruction {b[0] / v[0]:.2f}x, exit {b[1] / v[1]:.2f}x, "
+              f"overhead {(b[2] - b[3]) / max(1, v[2] - v[3]):.2f}x")
 
 
 if __name__ == "__main__":
