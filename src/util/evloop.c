@@ -31,7 +31,7 @@
 #define EVLOOP_POLLER (-2) /* cur while the poller runs */
 
 struct evloop_handler {
-	int fd;			/* -1: free slot */
+	int fd; /* -1: free slot */
 	uint32_t gen;
 	evloop_fn fn;
 	void *opaque;
@@ -47,13 +47,13 @@ struct evloop_call_item {
 
 struct evloop {
 	int epfd;
-	int wakefd;		/* eventfd: stop, pause and cross-thread calls */
-	pthread_mutex_t lock;	/* everything below but `stop` */
-	pthread_cond_t cond;	/* cur, parked or running changed */
+	int wakefd;	      /* eventfd: stop, pause and cross-thread calls */
+	pthread_mutex_t lock; /* everything below but `stop` */
+	pthread_cond_t cond;  /* cur, parked or running changed */
 	struct evloop_handler *handlers;
 	unsigned int nr, cap;
 	struct evloop_call_item *calls;
-	volatile int stop;	/* atomic: set from signal handlers too */
+	volatile int stop; /* atomic: set from signal handlers too */
 
 	bool running;		/* a thread is inside evloop_run() */
 	pthread_t runner;	/* that thread */
@@ -65,7 +65,7 @@ struct evloop {
 	void *poll_opaque;
 	uint64_t poll_ns;
 
-	bool thread_started;	/* evloop_thread_start() */
+	bool thread_started; /* evloop_thread_start() */
 	pthread_t thread;
 	char name[16];
 	enum thread_role role;
@@ -570,7 +570,7 @@ int evloop_timer_add(struct evloop *loop, uint64_t first_ns, uint64_t period_ns,
 	int fd, ret;
 
 	if (!first_ns)
-		its.it_value.tv_nsec = 1;	/* 0 would disarm the timer */
+		its.it_value.tv_nsec = 1; /* 0 would disarm the timer */
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -589,8 +589,7 @@ int evloop_timer_add(struct evloop *loop, uint64_t first_ns, uint64_t period_ns,
 		goto fail;
 	}
 	pthread_mutex_lock(&loop->lock);
-	ret = evloop_add_locked(loop, fd, EPOLLIN, evloop_timer_fire, t,
-				(void (*)(void *))free);
+	ret = evloop_add_locked(loop, fd, EPOLLIN, evloop_timer_fire, t, (void (*)(void *))free);
 	pthread_mutex_unlock(&loop->lock);
 	if (ret)
 		goto fail;
