@@ -131,6 +131,50 @@ static void test_rng(void **state)
 	free(f.ram);
 }
 
+/*
+ * A vCPU never runs the device model: the DRIVER_OK kick and a signalled
+ * doorbell run on the device's loop.  The loop is paused, so nothing may
+ * happen until it is resumed.
+ */
+static void test_signal_runs_on_device_loop(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd;
+	struct evloop *loop;
+
+	fx_init(&f);
+	assert_int_equal(evloop_create(&loop), 0);
+	assert_int_equal(virtio_rng_new(&f.mem, loop, &vd), 0);
+	assert_int_equal(virtio_dev_bind_loop(vd, loop), 0);
+	assert_int_equal(virtio_dev_bind_loop(vd, loop), 0); /* bound already */
+	assert_int_equal(evloop_thread_start(loop, "t-rng", THREAD_IOTHREAD), 0);
+	assert_int_equal(evloop_pause(loop), 0);
+	post(&f, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE); /* before DRIVER_OK */
+	start(&f, vd);
+	usleep(20000);
+	assert_int_equal(used_idx(&f, 0), 0); /* not served on this thread */
+	evloop_resume(loop);
+	for (int i = 0; i < 2000 && used_idx(&f, 0) < 1; i++)
+		usleep(1000);
+	assert_int_equal(used_idx(&f, 0), 1);
+	/* A doorbell the ioeventfd missed, from a "vCPU". */
+	assert_int_equal(evloop_pause(loop), 0);
+	post(&f, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE);
+	pthread_mutex_lock(&vd->lock);
+	virtio_dev_signal(vd, 0);
+	pthread_mutex_unlock(&vd->lock);
+	usleep(20000);
+	assert_int_equal(used_idx(&f, 0), 1);
+	evloop_resume(loop);
+	for (int i = 0; i < 2000 && used_idx(&f, 0) < 2; i++)
+		usleep(1000);
+	assert_int_equal(used_idx(&f, 0), 2);
+	evloop_thread_stop(loop);
+	vd->ops->destroy(vd); /* unbinds from the loop */
+	evloop_destroy(loop);
+	free(f.ram);
+}
+
 static void test_console_file(void **state)
 {
 	struct fx f;
@@ -374,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_console_pty), cmocka_unit_test(test_console_socket),
 		cmocka_unit_test(test_parse_disk),  cmocka_unit_test(test_parse_rng_console),
 		cmocka_unit_test(test_console_socket_policy),
+		cmocka_unit_test(test_signal_runs_on_device_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
