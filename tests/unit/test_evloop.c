@@ -381,6 +381,20 @@ static void test_registry(void **state)
 
 	/* Affinity by role: the loop thread, not this one. */
 	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (CPU_COUNT(&set) >= 2) {
+		cpu_set_t one, got;
+		int cpu = 0;
+
+		while (!CPU_ISSET(cpu, &set))
+			cpu++;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		assert_int_equal(threads_set_affinity(THREAD_ROLE_BIT(THREAD_IOTHREAD), &one), 0);
+		assert_int_equal(sched_getaffinity(loop_tid, sizeof(got), &got), 0);
+		assert_true(CPU_EQUAL(&got, &one));
+		assert_int_equal(sched_getaffinity(0, sizeof(got), &got), 0);
+		assert_true(CPU_EQUAL(&got, &set)); /* THREAD_MAIN: not in the mask */
+	}
 	assert_int_equal(threads_set_affinity(THREAD_ROLE_BIT(THREAD_IOTHREAD), &set), 0);
 	evloop_thread_stop(loop);
 	assert_int_equal(threads_find(loop_tid, &info), -ENOENT);
