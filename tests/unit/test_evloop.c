@@ -22,6 +22,11 @@
 #include "util/evloop.h"
 #include "util/threads.h"
 
+/* Counters shared with the loop threads. */
+#define LD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+#define INC(x) __atomic_add_fetch(&(x), 1, __ATOMIC_SEQ_CST)
+
 struct ev {
 	struct evloop *loop;
 	int fd;
@@ -44,7 +49,7 @@ static void ev_handler(void *opaque, uint32_t events)
 	if (e->sleep_us)
 		usleep(e->sleep_us);
 	if (e->del_self)
-		e->del_ret = evloop_del(e->loop, e->fd);
+		ST(e->del_ret, evloop_del(e->loop, e->fd));
 	__atomic_add_fetch(&e->finished, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -94,14 +99,14 @@ static void test_del_while_running(void **state)
 	assert_int_equal(evloop_add(loop, e.fd, EPOLLIN, ev_handler, &e), 0);
 	kick(e.fd);
 	assert_true(wait_for(&e.calls, 1));
-	assert_int_equal(e.finished, 0); /* still sleeping in the handler */
+	assert_int_equal(LD(e.finished), 0); /* still sleeping in the handler */
 	assert_int_equal(evloop_del(loop, e.fd), 0);
 	/* When evloop_del returns the handler is not running... */
-	assert_int_equal(e.finished, 1);
+	assert_int_equal(LD(e.finished), 1);
 	/* ...and never runs again. */
 	kick(e.fd);
 	usleep(50000);
-	assert_int_equal(e.calls, 1);
+	assert_int_equal(LD(e.calls), 1);
 	assert_int_equal(evloop_del(loop, e.fd), -ENOENT);
 	evloop_thread_stop(loop);
 	evloop_destroy(loop);
@@ -120,10 +125,10 @@ static void test_del_from_handler(void **state)
 	assert_int_equal(evloop_add(loop, e.fd, EPOLLIN, ev_handler, &e), 0);
 	kick(e.fd);
 	assert_true(wait_for(&e.finished, 1));
-	assert_int_equal(e.del_ret, 0);
+	assert_int_equal(LD(e.del_ret), 0);
 	kick(e.fd);
 	usleep(30000);
-	assert_int_equal(e.calls, 1);
+	assert_int_equal(LD(e.calls), 1);
 	evloop_thread_stop(loop);
 	evloop_destroy(loop);
 	close(e.fd);
@@ -139,13 +144,13 @@ static void test_modify(void **state)
 	assert_int_equal(evloop_add(loop, e.fd, EPOLLIN, ev_handler, &e), -EEXIST);
 	kick(e.fd);
 	usleep(30000);
-	assert_int_equal(e.calls, 0); /* not watching input */
+	assert_int_equal(LD(e.calls), 0); /* not watching input */
 	assert_int_equal(evloop_mod(loop, e.fd, EPOLLIN), 0);
 	assert_true(wait_for(&e.calls, 1));
 	assert_int_equal(evloop_mod(loop, e.fd, 0), 0);
 	kick(e.fd);
 	usleep(30000);
-	assert_int_equal(e.calls, 1);
+	assert_int_equal(LD(e.calls), 1);
 	assert_int_equal(evloop_mod(loop, -5, EPOLLIN), -ENOENT);
 	assert_int_equal(evloop_del(loop, e.fd), 0);
 	evloop_thread_stop(loop);
@@ -170,13 +175,13 @@ static void test_timers(void **state)
 	assert_true(t1 >= 0 && t2 >= 0 && t3 >= 0);
 	evloop_timer_cancel(loop, t3); /* from another thread, before it fires */
 	assert_true(wait_for(&periodic, 3));
-	assert_int_equal(once, 1);
+	assert_int_equal(LD(once), 1);
 	evloop_timer_cancel(loop, t2);
-	int n = periodic;
+	int n = LD(periodic);
 	usleep(20000);
-	assert_true(periodic <= n + 1); /* one may have been running */
-	assert_int_equal(once, 1);
-	assert_int_equal(cancelled, 0);
+	assert_true(LD(periodic) <= n + 1); /* one may have been running */
+	assert_int_equal(LD(once), 1);
+	assert_int_equal(LD(cancelled), 0);
 	evloop_timer_cancel(loop, t1); /* fired and gone: a no-op */
 	evloop_thread_stop(loop);
 	evloop_destroy(loop);
@@ -191,7 +196,7 @@ static struct order ord;
 
 static void order_cb(void *opaque)
 {
-	ord.seen[ord.n] = (int)(intptr_t)opaque;
+	ord.seen[LD(ord.n)] = (int)(intptr_t)opaque;
 	__atomic_add_fetch(&ord.n, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -199,7 +204,7 @@ static pid_t loop_tid;
 
 static void tid_cb(void *opaque)
 {
-	loop_tid = (pid_t)syscall(SYS_gettid);
+	ST(loop_tid, (pid_t)syscall(SYS_gettid));
 	assert_true(evloop_in_thread(opaque));
 }
 
@@ -214,11 +219,11 @@ static void test_calls(void **state)
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(ord.seen[i], i); /* submission order */
 	assert_false(evloop_in_thread(loop));
-	loop_tid = 0;
+	ST(loop_tid, 0);
 	assert_int_equal(evloop_call(loop, tid_cb, loop), 0);
 	for (int i = 0; i < 2000 && !__atomic_load_n(&loop_tid, __ATOMIC_SEQ_CST); i++)
 		usleep(1000);
-	assert_true(loop_tid > 0 && loop_tid != (pid_t)syscall(SYS_gettid));
+	assert_true(LD(loop_tid) > 0 && LD(loop_tid) != (pid_t)syscall(SYS_gettid));
 	evloop_thread_stop(loop);
 	evloop_destroy(loop);
 }
@@ -227,7 +232,7 @@ static int self_pause_ret;
 
 static void self_pause_cb(void *opaque)
 {
-	self_pause_ret = evloop_pause(opaque);
+	ST(self_pause_ret, evloop_pause(opaque));
 }
 
 static void test_pause(void **state)
@@ -244,7 +249,7 @@ static void test_pause(void **state)
 	kick(e.fd);
 	assert_int_equal(evloop_thread_start(loop, "t-pause", THREAD_IOTHREAD), 0);
 	usleep(30000);
-	assert_int_equal(e.calls, 0);
+	assert_int_equal(LD(e.calls), 0);
 	evloop_resume(loop);
 	assert_true(wait_for(&e.finished, 1));
 
@@ -253,27 +258,27 @@ static void test_pause(void **state)
 	kick(e.fd);
 	assert_true(wait_for(&e.calls, 2));
 	assert_int_equal(evloop_pause(loop), 0); /* waits for the handler */
-	assert_int_equal(e.finished, 2);
+	assert_int_equal(LD(e.finished), 2);
 	assert_int_equal(evloop_pause(loop), 0); /* nests */
 	kick(e.fd);
 	assert_int_equal(evloop_call(loop, count_cb, (void *)&done), 0);
 	usleep(30000);
-	assert_int_equal(e.calls, 2);
-	assert_int_equal(done, 0);
+	assert_int_equal(LD(e.calls), 2);
+	assert_int_equal(LD(done), 0);
 	evloop_resume(loop);
 	usleep(30000);
-	assert_int_equal(e.calls, 2); /* one pause still holds it */
+	assert_int_equal(LD(e.calls), 2); /* one pause still holds it */
 	evloop_resume(loop);
 	assert_true(wait_for(&e.finished, 3));
 	assert_true(wait_for(&done, 1));
 	evloop_resume(loop); /* unbalanced: ignored */
 
 	/* From the loop's own thread: refused, not a hang. */
-	self_pause_ret = 1;
+	ST(self_pause_ret, 1);
 	assert_int_equal(evloop_call(loop, self_pause_cb, loop), 0);
-	for (int i = 0; i < 2000 && self_pause_ret == 1; i++)
+	for (int i = 0; i < 2000 && LD(self_pause_ret) == 1; i++)
 		usleep(1000);
-	assert_int_equal(self_pause_ret, -EDEADLK);
+	assert_int_equal(LD(self_pause_ret), -EDEADLK);
 
 	/* A stop releases a paused loop. */
 	assert_int_equal(evloop_pause(loop), 0);
@@ -295,19 +300,19 @@ static void iot_handler(void *opaque, uint32_t events)
 	uint64_t v;
 
 	if (read(t->efd, &v, sizeof(v)) == sizeof(v))
-		t->handled++;
-	t->work = 3;
+		INC(t->handled);
+	ST(t->work, 3);
 }
 
 static bool iot_poll(void *opaque, bool polling)
 {
 	struct iot *t = opaque;
 
-	t->polls++;
+	INC(t->polls);
 	if (!polling)
-		t->final_polls++;
-	if (t->work > 0) {
-		t->work--;
+		INC(t->final_polls);
+	if (LD(t->work) > 0) {
+		ST(t->work, LD(t->work) - 1);
 		return true;
 	}
 	return false;
@@ -326,24 +331,24 @@ static void test_poller(void **state)
 	assert_int_equal(evloop_thread_start(loop, "t-poll", THREAD_IOTHREAD), 0);
 	assert_int_equal(evloop_thread_start(loop, "t-poll", THREAD_IOTHREAD), -EBUSY);
 	kick(t.efd);
-	for (int i = 0; i < 200 && (t.handled < 1 || t.final_polls < 1); i++)
+	for (int i = 0; i < 200 && (LD(t.handled) < 1 || LD(t.final_polls) < 1); i++)
 		usleep(5000);
 	/* The event ran, the poller drained the work, then a final poll
 	 * (notifications back on) before the thread slept. */
-	assert_int_equal(t.handled, 1);
-	assert_int_equal(t.work, 0);
-	assert_true(t.polls >= 4);
-	assert_true(t.final_polls >= 1);
-	int polls = t.polls;
+	assert_int_equal(LD(t.handled), 1);
+	assert_int_equal(LD(t.work), 0);
+	assert_true(LD(t.polls) >= 4);
+	assert_true(LD(t.final_polls) >= 1);
+	int polls = LD(t.polls);
 	usleep(50000);
-	assert_int_equal(t.polls, polls); /* asleep: no busy polling */
+	assert_int_equal(LD(t.polls), polls); /* asleep: no busy polling */
 	/* Removing the poller: it never runs again. */
 	evloop_set_poller(loop, 0, NULL, NULL);
 	kick(t.efd);
-	for (int i = 0; i < 200 && t.handled < 2; i++)
+	for (int i = 0; i < 200 && LD(t.handled) < 2; i++)
 		usleep(5000);
 	usleep(20000);
-	assert_int_equal(t.polls, polls);
+	assert_int_equal(LD(t.polls), polls);
 	evloop_thread_stop(loop);
 	evloop_thread_stop(loop); /* idempotent */
 	evloop_destroy(loop);
@@ -370,11 +375,11 @@ static void test_registry(void **state)
 
 	/* A loop thread registers with its role and name while it runs. */
 	loop = start_loop("t-reg");
-	loop_tid = 0;
+	ST(loop_tid, 0);
 	assert_int_equal(evloop_call(loop, tid_cb, loop), 0);
 	for (int i = 0; i < 2000 && !__atomic_load_n(&loop_tid, __ATOMIC_SEQ_CST); i++)
 		usleep(1000);
-	assert_int_equal(threads_find(loop_tid, &info), 0);
+	assert_int_equal(threads_find(LD(loop_tid), &info), 0);
 	assert_int_equal(info.role, THREAD_IOTHREAD);
 	assert_string_equal(info.name, "t-reg");
 	assert_int_equal(threads_list(list, 64), n + 1);
@@ -390,14 +395,14 @@ static void test_registry(void **state)
 		CPU_ZERO(&one);
 		CPU_SET(cpu, &one);
 		assert_int_equal(threads_set_affinity(THREAD_ROLE_BIT(THREAD_IOTHREAD), &one), 0);
-		assert_int_equal(sched_getaffinity(loop_tid, sizeof(got), &got), 0);
+		assert_int_equal(sched_getaffinity(LD(loop_tid), sizeof(got), &got), 0);
 		assert_true(CPU_EQUAL(&got, &one));
 		assert_int_equal(sched_getaffinity(0, sizeof(got), &got), 0);
 		assert_true(CPU_EQUAL(&got, &set)); /* THREAD_MAIN: not in the mask */
 	}
 	assert_int_equal(threads_set_affinity(THREAD_ROLE_BIT(THREAD_IOTHREAD), &set), 0);
 	evloop_thread_stop(loop);
-	assert_int_equal(threads_find(loop_tid, &info), -ENOENT);
+	assert_int_equal(threads_find(LD(loop_tid), &info), -ENOENT);
 	assert_int_equal(threads_list(NULL, 0), n);
 	evloop_destroy(loop);
 
