@@ -2,6 +2,7 @@
 /* vessel: entry point, dispatching to one command group in src/cli. */
 #include "cli/cli.h"
 #include "util/log.h"
+#include "util/threads.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	log_set_level(LOG_WARN);
+	/* The thread registry (util/threads.h) starts with this thread. */
+	threads_register(THREAD_MAIN, NULL);
 	/*
 	 * A console reader, API client or pipe that goes away must not kill
 	 * the VMM: writes then fail with EPIPE, which callers handle.

@@ -35,6 +35,7 @@
 #include "block/block-int.h"
 #include "block/block.h"
 #include "util/log.h"
+#include "util/threads.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -130,6 +131,7 @@ static void *blk_worker_main(void *arg)
 	struct blk_queue *q = arg;
 	struct blk_req *r;
 
+	threads_register(THREAD_BLOCK, NULL); /* for emulatorpin (util/threads.h) */
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (!q->work.head && !q->stop)
@@ -155,6 +157,7 @@ static void *blk_worker_main(void *arg)
 		list_add(&q->done, r);
 	}
 	pthread_mutex_unlock(&q->mu);
+	threads_unregister();
 	return NULL;
 }
 

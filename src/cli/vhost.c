@@ -23,6 +23,7 @@
 #include "mem/gmem.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "util/threads.h"
 #include "vhost/vhost-user.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
@@ -120,6 +121,7 @@ static int serve(const char *sock, struct vm_disk_config *dc)
 	fprintf(stderr, "vessel: vhost-user-blk: serving %s (%s%s, %u queue%s) on %s\n", dc->path,
 		dc->format ? dc->format : "probed", dc->readonly ? ", read-only" : "",
 		vd->nr_queues, vd->nr_queues == 1 ? "" : "s", sock);
+	threads_register(THREAD_VHOST, NULL); /* this thread serves the frontend */
 	ret = evloop_run(loop);
 	if (ret < 0)
 		cli_error("vhost-user-blk: event loop: %s", strerror(-ret));

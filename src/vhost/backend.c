@@ -98,7 +98,6 @@ int vhost_user_dev_create(struct virtio_dev *vd, uint32_t cfg_size, struct gmem 
 		d->hooks = *hooks;
 	d->conn_fd = -1;
 	d->listen_fd = -1;
-	d->kick_ep = -1;
 	d->fault_fd = -1;
 	d->rx_timer = -1;
 	d->rl = (struct ratelimit)RATELIMIT_INIT;
@@ -107,14 +106,8 @@ int vhost_user_dev_create(struct virtio_dev *vd, uint32_t cfg_size, struct gmem 
 		d->rings[q].kctx.d = d;
 		d->rings[q].kctx.q = q;
 	}
-	ret = vhost_user_kicks_init(d);
-	if (ret < 0) {
-		free(d);
-		return ret;
-	}
 	ret = vhost_user_faults_init(d);
 	if (ret < 0) {
-		vhost_user_kicks_fini(d);
 		free(d);
 		return ret;
 	}

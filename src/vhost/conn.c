@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * vhost-user backend, the socket side: message framing with fd passing
- * (SCM_RIGHTS), the listening socket, one frontend connection at a time,
- * kick eventfds on the event loop and call/err eventfds as the
- * transport's interrupts.
+ * (SCM_RIGHTS), the listening socket, one frontend connection at a time
+ * (on the backend's event loop), kick eventfds on the device's own I/O
+ * thread where it has one (the backend's loop otherwise) and call/err
+ * eventfds as the transport's interrupts.
  *
  * A frontend is trusted no more than a guest: a malformed message closes
  * its connection (vhost-user.rst leaves the reaction to the backend) and
@@ -31,7 +32,7 @@
 #include "util/listen.h"
 #include "util/util.h"
 #include "vhost/vhost-user-int.h"
-#include "virtio/iothread.h"
+#include "virtio/virtio.h"
 
 #define IO_TIMEOUT_S 5
 
@@ -180,19 +181,40 @@ const struct virtio_transport_ops vhost_user_tops = {
 
 /* ---- kicks ----------------------------------------------------------------- */
 
-/* Stop watching ring q's kick fd and close it.  Under vd->lock. */
+/*
+ * The loop the kick fds sit on: the device's own I/O thread where it has
+ * one (virtio-blk), so kicks and completions run on one thread as with
+ * virtio-pci's doorbells; otherwise the backend's loop.
+ */
+static struct evloop *kick_loop(struct vhost_user_dev *d)
+{
+	return d->vd->ioloop ? d->vd->ioloop : d->loop;
+}
+
+/*
+ * Stop watching ring q's kick fd and close it.  Under vd->lock.  On the
+ * kick loop's own thread (the kick handler finding its fd broken) the
+ * removal never waits.  From another thread it may wait for the kick
+ * handler, which takes vd->lock: the lock is dropped meanwhile; the
+ * handler sees kick_fd < 0 and does nothing.
+ */
 static void kick_close_locked(struct vhost_user_dev *d, unsigned int q)
 {
 	struct vhost_user_vring *r = &d->rings[q];
+	struct evloop *loop = kick_loop(d);
+	int fd = r->kick_fd;
 
-	if (r->kick_fd < 0)
+	if (fd < 0)
 		return;
-	if (d->kick_ep >= 0)
-		epoll_ctl(d->kick_ep, EPOLL_CTL_DEL, r->kick_fd, NULL);
-	else if (d->loop)
-		evloop_del(d->loop, r->kick_fd);
-	close(r->kick_fd);
 	r->kick_fd = -1;
+	if (loop && evloop_in_thread(loop)) {
+		evloop_del(loop, fd);
+	} else if (loop) {
+		pthread_mutex_unlock(&d->vd->lock);
+		evloop_del(loop, fd);
+		pthread_mutex_lock(&d->vd->lock);
+	}
+	close(fd);
 }
 
 void vhost_user_kick_locked(struct vhost_user_dev *d, unsigned int q)
@@ -222,7 +244,12 @@ void vhost_user_kick_locked(struct vhost_user_dev *d, unsigned int q)
 	vhost_user_mem_fault_check(d);
 }
 
-/* Event loop: one kick fd. */
+/*
+ * The kick loop: one kick fd.  Under vd->lock, so a kick fd the message
+ * handlers replace or close meanwhile is never read after it is gone
+ * (they change kick fds under the same lock); the reads cannot block
+ * (fds.c).
+ */
 static void on_kick(void *opaque, uint32_t events)
 {
 	struct vhost_user_kickctx *k = opaque;
@@ -234,72 +261,26 @@ static void on_kick(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&vd->lock);
 }
 
-/*
- * I/O thread: our epoll set of kick fds is readable.  Under vd->lock, so a
- * kick fd the message handlers replace or close meanwhile is never read
- * after it is gone (they change kick fds under the same lock); the reads
- * cannot block (fds.c).
- */
-static void on_kick_set(void *opaque, uint32_t events)
-{
-	struct vhost_user_dev *d = opaque;
-	struct epoll_event evs[16];
-	int n;
-
-	pthread_mutex_lock(&d->vd->lock);
-	n = epoll_wait(d->kick_ep, evs, 16, 0);
-	for (int i = 0; i < n; i++) {
-		unsigned int q = evs[i].data.u32;
-
-		if (q < d->vd->nr_queues && d->rings[q].kick_fd >= 0)
-			vhost_user_kick_locked(d, q);
-	}
-	pthread_mutex_unlock(&d->vd->lock);
-}
-
-int vhost_user_kicks_init(struct vhost_user_dev *d)
-{
-	int ret;
-
-	if (!d->loop || !d->vd->iothread)
-		return 0;
-	d->kick_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (d->kick_ep < 0)
-		return -errno;
-	ret = viothread_add(d->vd->iothread, d->kick_ep, on_kick_set, d);
-	if (ret < 0) {
-		close(d->kick_ep);
-		d->kick_ep = -1;
-	}
-	return ret;
-}
-
 void vhost_user_kicks_fini(struct vhost_user_dev *d)
 {
-	if (d->kick_ep < 0)
-		return;
 	/* Handlers never run after this (the device is going away too). */
-	viothread_stop(d->vd->iothread);
-	close(d->kick_ep);
-	d->kick_ep = -1;
+	evloop_thread_stop(d->vd->ioloop);
 }
 
+/* On the backend's loop (message handlers), without vd->lock. */
 int vhost_user_kick_set(struct vhost_user_dev *d, unsigned int q, int fd)
 {
 	struct vhost_user_vring *r = &d->rings[q];
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = q };
+	struct evloop *loop = kick_loop(d);
 	int ret = 0;
 
 	pthread_mutex_lock(&d->vd->lock);
 	kick_close_locked(d, q);
 	r->kick_fd = fd;
-	if (fd >= 0) {
-		if (d->kick_ep >= 0)
-			ret = epoll_ctl(d->kick_ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-		else if (d->loop)
-			ret = evloop_add(d->loop, fd, EPOLLIN, on_kick, &r->kctx);
-	}
 	pthread_mutex_unlock(&d->vd->lock);
+	/* Outside the lock: the fd is ours; on_kick takes the lock itself. */
+	if (fd >= 0 && loop)
+		ret = evloop_add(loop, fd, EPOLLIN, on_kick, &r->kctx);
 	return ret;
 }
 

@@ -52,7 +52,6 @@ struct vhost_user_dev {
 
 	int conn_fd;   /* the frontend, or -1 */
 	int listen_fd; /* or -1 */
-	int kick_ep;   /* epoll set of kick fds on the device I/O thread, or -1 */
 	bool owner;
 	bool features_set;
 	uint64_t features; /* SET_FEATURES, with bit 30 */
@@ -100,12 +99,11 @@ void vhost_user_rings_all_down(struct vhost_user_dev *d);
 /* Forget every ring's setup (reset, disconnect). */
 void vhost_user_rings_reset(struct vhost_user_dev *d);
 /*
- * conn.c: kicks.  Where the device has an I/O thread, the kick fds sit in
- * an epoll set of ours (kick_ep) that the I/O thread watches, so kicks
- * and completions run on one thread, as with virtio-pci's doorbells;
- * otherwise on the event loop.
+ * conn.c: kicks.  Where the device has an I/O thread (vd->ioloop), the
+ * kick fds sit on that loop, so kicks and completions run on one thread,
+ * as with virtio-pci's doorbells; otherwise on the backend's loop.
+ * kicks_fini stops the device's I/O thread: no kick runs afterwards.
  */
-int vhost_user_kicks_init(struct vhost_user_dev *d);
 void vhost_user_kicks_fini(struct vhost_user_dev *d);
 /* Replace ring q's kick fd (taking fd over; -1: none) and (un)watch it. */
 int vhost_user_kick_set(struct vhost_user_dev *d, unsigned int q, int fd);

@@ -19,8 +19,13 @@
  * to the bounds-checked accessor (mem/gmem.h) keyed by guest-physical
  * address, which is what the virtqueue uses.
  *
- * The socket is served by the event loop; the kick fds and the block
- * layer's completions by the disk's I/O thread.  A frontend is trusted
+ * Threads (docs/threads.md): the socket, its messages and the timers are
+ * served by the backend's event loop (the main thread of `vessel
+ * vhost-user-blk`); the kick fds, the block layer's completions and the
+ * adaptive poller by the disk's I/O thread (virtio-blk's own evloop
+ * thread), as in a VM.  The message handlers change kick fds under the
+ * device lock but never wait for the I/O thread while holding it
+ * (conn.c).  A frontend is trusted
  * no more than a guest: its memory may shrink under us (guard.c) and its
  * fds may be anything (fds.c); neither crashes nor stalls the backend.
  */

@@ -3,8 +3,8 @@
  * virtio-blk (virtio 1.2 section 5.2) on the asynchronous block layer.
  *
  * Each virtqueue has its own blk_queue (io_uring for raw images, a worker
- * thread for qcow2) whose completion eventfd sits on the event loop.  A
- * kick pops every available chain, turns each into one blk_req and
+ * thread for qcow2) whose completion eventfd sits on the disk's I/O thread
+ * (an evloop of its own, docs/threads.md), with the doorbells.  A kick pops every available chain, turns each into one blk_req and
  * submits the batch with one blk_queue_kick(); completions write the
  * status byte, push the chain and interrupt the guest only when EVENT_IDX
  * says it wants one.  Any number of requests (up to the queue size) are
@@ -29,7 +29,6 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "virtio/iothread.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm/config.h"
@@ -105,8 +104,8 @@ struct vblk {
 	struct evloop *loop;
 	struct vblk_queue *qs;
 	unsigned int nr_queues;
-	struct viothread *iothread;
-	bool polling; /* the I/O thread polls: kicks stay off */
+	struct evloop *ioloop; /* the disk's I/O thread (evloop_thread_start) */
+	bool polling;	       /* the I/O thread polls: kicks stay off */
 	uint64_t sectors;
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES];
@@ -511,13 +510,14 @@ static void blk_destroy(struct virtio_dev *vd)
 {
 	struct vblk *b = to_vblk(vd);
 
-	viothread_destroy(b->iothread);
+	/* Nothing runs on the I/O thread from here on. */
+	evloop_thread_stop(b->ioloop);
 	for (unsigned int i = 0; i < b->nr_queues; i++) {
 		struct vblk_queue *bq = &b->qs[i];
 
 		if (bq->q) {
-			if (b->loop && !b->iothread)
-				evloop_del(b->loop, bq->fd);
+			if (b->ioloop)
+				evloop_del(b->ioloop, bq->fd);
 			/* Bump every queue's generation: done() touches nothing. */
 			virtq_reset(&vd->vqs[i]);
 			blk_queue_destroy(bq->q);
@@ -532,6 +532,8 @@ static void blk_destroy(struct virtio_dev *vd)
 	}
 	free(b->qs);
 	blk_close(b->bd);
+	virtio_dev_unbind_loop(vd);
+	evloop_destroy(b->ioloop);
 	virtio_dev_destroy(vd);
 	free(b);
 }
@@ -679,12 +681,20 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 		ret = -ENOMEM;
 		goto fail_vd;
 	}
+	/*
+	 * With an event loop (a VM, the vhost-user backend) the disk gets a
+	 * thread of its own: doorbells, kicks, completions and the adaptive
+	 * poller all run there (docs/threads.md).
+	 */
 	if (loop) {
-		ret = viothread_create(name, blk_poll_ns(dc), &b->iothread);
+		ret = evloop_create(&b->ioloop);
 		if (ret < 0)
 			goto fail_queues;
-		viothread_set_poller(b->iothread, blk_poll, b);
-		b->vd.iothread = b->iothread;
+		evloop_set_poller(b->ioloop, blk_poll_ns(dc), blk_poll, b);
+		b->vd.ioloop = b->ioloop;
+		ret = virtio_dev_bind_loop(&b->vd, b->ioloop);
+		if (ret < 0)
+			goto fail_queues;
 	}
 	for (unsigned int i = 0; i < nq; i++) {
 		struct vblk_queue *bq = &b->qs[i];
@@ -696,7 +706,7 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 			goto fail_queues;
 		bq->fd = blk_queue_fd(bq->q);
 		if (loop) {
-			ret = viothread_add(b->iothread, bq->fd, blk_completion_fd, bq);
+			ret = evloop_add(b->ioloop, bq->fd, EPOLLIN, blk_completion_fd, bq);
 			if (ret < 0) {
 				blk_queue_destroy(bq->q);
 				bq->q = NULL;
@@ -704,8 +714,8 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 			}
 		}
 	}
-	if (b->iothread) {
-		ret = viothread_start(b->iothread);
+	if (b->ioloop) {
+		ret = evloop_thread_start(b->ioloop, name, THREAD_IOTHREAD);
 		if (ret < 0)
 			goto fail_queues;
 	}
@@ -713,7 +723,8 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 	return 0;
 
 fail_queues:
-	viothread_destroy(b->iothread);
+	virtio_dev_unbind_loop(&b->vd);
+	evloop_destroy(b->ioloop); /* the thread never started */
 	for (unsigned int i = 0; i < nq; i++) {
 		if (b->qs[i].q)
 			blk_queue_destroy(b->qs[i].q);

@@ -2,8 +2,10 @@
 /*
  * Modern virtio-pci transport (virtio 1.2 section 4.1).  See virtio-pci.h
  * for the BAR layout.  Register accesses arrive on vCPU threads through
- * the MMIO bus; queue kicks arrive on the event loop through ioeventfds.
- * Both take the device lock, so the device model sees one thing at a time.
+ * the MMIO bus; queue kicks arrive on the device's loop (its I/O thread,
+ * or the main loop) through ioeventfds.  Both take the device lock, so the
+ * device model sees one thing at a time, and a vCPU never runs the queues:
+ * a doorbell the ioeventfd missed is signalled to the device's loop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +19,6 @@
 #include "kvm/kvm.h"
 #include "util/evloop.h"
 #include "util/log.h"
-#include "virtio/iothread.h"
 #include "virtio/virtio-pci.h"
 #include "vm/vm.h"
 
@@ -298,8 +299,11 @@ static void vpci_bar_write(void *opaque, uint64_t off, const void *data, unsigne
 			vd->ops->config_write(vd, (uint32_t)(off - VPCI_DEVICE_OFF), data, len);
 	} else if (off >= VPCI_NOTIFY_OFF &&
 		   off < VPCI_NOTIFY_OFF + (uint64_t)VPCI_NOTIFY_MULT * vd->nr_queues) {
-		/* A kick the ioeventfd did not catch (other width, not yet set up). */
-		virtio_dev_kick(vd, (unsigned int)((off - VPCI_NOTIFY_OFF) / VPCI_NOTIFY_MULT));
+		/*
+		 * A kick the ioeventfd did not catch (other width, not yet set
+		 * up): handed to the device's thread like the ioeventfd's.
+		 */
+		virtio_dev_signal(vd, (unsigned int)((off - VPCI_NOTIFY_OFF) / VPCI_NOTIFY_MULT));
 	}
 	pthread_mutex_unlock(&vd->lock);
 }
@@ -363,12 +367,16 @@ static void vpci_bar_moved(struct pci_dev *d, int bar, uint64_t old_addr, uint64
 	pthread_mutex_unlock(&vp->vd->lock);
 }
 
+/* The loop the device model runs on: its own I/O thread or the main loop. */
+static struct evloop *dev_loop(struct virtio_pci *vp)
+{
+	return vp->vd->ioloop ? vp->vd->ioloop : vp->loop;
+}
+
 static void qfd_del(struct virtio_pci *vp, int fd)
 {
-	if (vp->vd->iothread)
-		viothread_del(vp->vd->iothread, fd);
-	else
-		evloop_del(vp->loop, fd);
+	if (dev_loop(vp))
+		evloop_del(dev_loop(vp), fd);
 }
 
 /* ---- PCI config: MSI-X control and the cfg access capability ------------- */
@@ -566,18 +574,18 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 			ret = -errno;
 			goto fail_fds;
 		}
-		if (vd->iothread)
-			ret = viothread_add(vd->iothread, vp->qfd[q].fd, vpci_ioeventfd,
-					    &vp->qfd[q]);
-		else
-			ret = evloop_add(vp->loop, vp->qfd[q].fd, EPOLLIN, vpci_ioeventfd,
-					 &vp->qfd[q]);
+		ret = evloop_add(dev_loop(vp), vp->qfd[q].fd, EPOLLIN, vpci_ioeventfd,
+				 &vp->qfd[q]);
 		if (ret < 0) {
 			close(vp->qfd[q].fd);
 			vp->qfd[q].fd = -1;
 			goto fail_fds;
 		}
 	}
+	/* Signals from vCPUs (DRIVER_OK, missed doorbells) go to that loop. */
+	ret = dev_loop(vp) ? virtio_dev_bind_loop(vd, dev_loop(vp)) : 0;
+	if (ret < 0)
+		goto fail_fds;
 	ret = pci_bus_add(vm->pci, &vp->pci);
 	if (ret < 0)
 		goto fail_fds;
@@ -616,7 +624,8 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	struct virtio_dev *vd = vp->vd;
 
 	/* Nothing may run on the device's I/O thread while we take it apart. */
-	viothread_stop(vd->iothread);
+	evloop_thread_stop(vd->ioloop);
+	virtio_dev_unbind_loop(vd);
 	ioeventfds_set(vp, 0);
 	for (unsigned int q = 0; q < vd->nr_queues; q++) {
 		if (vp->qfd[q].fd > 0) {

@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "util/evloop.h"
 #include "virtio/virtio.h"
 
 static void vq_error(void *opaque, struct virtq *vq)
@@ -33,6 +36,7 @@ int virtio_dev_init(struct virtio_dev *vd, const char *name, uint16_t type,
 	vd->priv = priv;
 	vd->mem = mem;
 	vd->loop = loop;
+	vd->signal_fd = -1;
 	vd->rl = (struct ratelimit)RATELIMIT_INIT;
 	vd->host_features = features | (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
 			    (1ull << VIRTIO_F_INDIRECT_DESC);
@@ -59,6 +63,7 @@ void virtio_dev_destroy(struct virtio_dev *vd)
 {
 	if (!vd->vqs)
 		return;
+	virtio_dev_unbind_loop(vd);
 	free(vd->vqs);
 	free(vd->qnames);
 	vd->vqs = NULL;
@@ -206,10 +211,13 @@ void virtio_dev_set_status(struct virtio_dev *vd, uint8_t val)
 			virtio_dev_needs_reset(vd);
 			return;
 		}
-		/* Buffers made available before DRIVER_OK are served now. */
+		/*
+		 * Buffers made available before DRIVER_OK are served now, on
+		 * the device's thread: this runs on a vCPU (a status write).
+		 */
 		for (unsigned int i = 0; i < vd->nr_queues; i++)
 			if (vd->vqs[i].enabled && virtq_has_avail(&vd->vqs[i]))
-				virtio_dev_kick(vd, i);
+				virtio_dev_signal(vd, i);
 	}
 }
 
@@ -247,6 +255,71 @@ void virtio_dev_kick(struct virtio_dev *vd, unsigned int q)
 		return;
 	if (vd->ops->notify)
 		vd->ops->notify(vd, q);
+}
+
+/* ---- signals from other threads ------------------------------------------ */
+
+/* The device's loop: run the kicks signalled meanwhile. */
+static void signal_handler(void *opaque, uint32_t events)
+{
+	struct virtio_dev *vd = opaque;
+	uint64_t cnt, pending;
+
+	if (read(vd->signal_fd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return;
+	pthread_mutex_lock(&vd->lock);
+	pending = __atomic_exchange_n(&vd->signal_pending, 0, __ATOMIC_ACQ_REL);
+	for (unsigned int q = 0; q < vd->nr_queues && pending; q++)
+		if (pending & (1ull << q))
+			virtio_dev_kick(vd, q);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_dev_signal(struct virtio_dev *vd, unsigned int q)
+{
+	uint64_t one = 1;
+
+	if (q >= vd->nr_queues)
+		return;
+	if (!vd->signal_loop) {
+		virtio_dev_kick(vd, q);
+		return;
+	}
+	__atomic_or_fetch(&vd->signal_pending, 1ull << q, __ATOMIC_ACQ_REL);
+	/* An eventfd write cannot block here (the counter never nears 2^64). */
+	if (write(vd->signal_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("%s: cannot signal the device thread: %s", vd->name, strerror(errno));
+}
+
+int virtio_dev_bind_loop(struct virtio_dev *vd, struct evloop *loop)
+{
+	int fd, ret;
+
+	if (vd->signal_loop)
+		return 0;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	vd->signal_fd = fd;
+	ret = evloop_add(loop, fd, EPOLLIN, signal_handler, vd);
+	if (ret < 0) {
+		vd->signal_fd = -1;
+		close(fd);
+		return ret;
+	}
+	vd->signal_loop = loop;
+	return 0;
+}
+
+void virtio_dev_unbind_loop(struct virtio_dev *vd)
+{
+	if (!vd->signal_loop)
+		return;
+	/* When this returns the handler is not running (evloop.h). */
+	evloop_del(vd->signal_loop, vd->signal_fd);
+	close(vd->signal_fd);
+	vd->signal_fd = -1;
+	vd->signal_loop = NULL;
 }
 
 /* ---- state records ------------------------------------------------------ */

@@ -18,9 +18,17 @@
  * (virtio-pci today, vhost-user later) owns registers and interrupts and
  * reaches the model through the ops, and the model reaches the driver
  * through virtio_dev_notify() / virtio_dev_config_changed(), which call
- * the transport's ops.  Everything on a device happens under vd->lock:
- * register accesses from vCPU threads, queue kicks and I/O completions
- * on the event loop.
+ * the transport's ops.  Everything on a device happens under vd->lock.
+ *
+ * Threads (docs/threads.md): the device model runs on the device's own
+ * thread, the event loop it is bound to (virtio_dev_bind_loop): its own
+ * I/O thread (virtio-blk: vd->ioloop) or the main loop (rng, console).
+ * Queue kicks (ioeventfds, vhost-user kick fds) and I/O completions are
+ * handled there.  vCPU threads only do register accesses (status,
+ * features, queue setup, config space); where one of those must start
+ * queue processing (the DRIVER_OK kick, a doorbell the ioeventfd did not
+ * catch) it signals the device's loop with virtio_dev_signal() instead of
+ * running the device model itself.
  */
 
 /* Device status bits (section 2.1). */
@@ -47,7 +55,6 @@ struct virtio_dev;
 struct gmem;
 struct evloop;
 struct json_object;
-struct viothread;
 
 struct virtio_dev_ops {
 	/* Device configuration space (section 5.x.4); len 1, 2, 4 or 8. */
@@ -91,8 +98,17 @@ struct virtio_dev {
 
 	struct gmem *mem;
 	struct evloop *loop;
-	struct viothread *iothread; /* doorbells go here instead of loop */
+	struct evloop *ioloop; /* the device's own I/O thread, or NULL: loop */
 	pthread_mutex_t lock;
+	/*
+	 * virtio_dev_signal(): queues to kick (bit q, atomic) and the eventfd
+	 * on the device's loop (signal_loop) that runs the kicks there;
+	 * signal_loop NULL: not bound (unit tests without a loop kick
+	 * directly).
+	 */
+	uint64_t signal_pending;
+	int signal_fd;
+	struct evloop *signal_loop;
 	struct ratelimit rl;
 	uint64_t guest_errors; /* register-level protocol errors */
 	uint64_t resets;
@@ -124,8 +140,21 @@ void virtio_dev_write_features(struct virtio_dev *vd, unsigned int select, uint3
 uint32_t virtio_dev_read_features(struct virtio_dev *vd, unsigned int select);
 /* queue_enable = 1; -EINVAL (queue stays disabled) if its setup is invalid. */
 int virtio_dev_queue_enable(struct virtio_dev *vd, unsigned int q);
-/* A driver notification for queue q (doorbell or ioeventfd). */
+/* A driver notification for queue q, on the device's thread. */
 void virtio_dev_kick(struct virtio_dev *vd, unsigned int q);
+/*
+ * The same from another thread (a vCPU): queue q is kicked on the
+ * device's loop soon.  Never runs the device model here; under vd->lock
+ * or not.  Before virtio_dev_bind_loop() it is virtio_dev_kick() (under
+ * vd->lock).
+ */
+void virtio_dev_signal(struct virtio_dev *vd, unsigned int q);
+/*
+ * Bind the device to the loop its model runs on (signals go there).
+ * 0 if bound already; unbind before that loop is destroyed.
+ */
+int virtio_dev_bind_loop(struct virtio_dev *vd, struct evloop *loop);
+void virtio_dev_unbind_loop(struct virtio_dev *vd);
 void virtio_dev_reset(struct virtio_dev *vd);
 
 /*

@@ -2,46 +2,27 @@
 /* Emulator-thread pinning (emulatorpin), at start and from the API. */
 #include "vm/placement.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/threads.h"
 #include "vm/config_json.h"
 #include "vm/vm.h"
 
-static bool is_vcpu_tid(struct vm *vm, pid_t tid)
-{
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i] && vm->vcpus[i]->tid == tid)
-			return true;
-	return false;
-}
-
+/*
+ * The emulator threads are the VMM's registered threads that are not
+ * vCPUs (util/threads.h: the main loop, the disks' I/O threads, block
+ * workers).  Threads the VMM did not create (the kernel's io_uring
+ * workers) are not ours to place.  A thread created later inherits the
+ * affinity of its creator, the main loop.
+ */
 int vm_pin_emulator_threads(struct vm *vm, const cpu_set_t *set)
 {
-	struct dirent *de;
-	DIR *d;
-	int r = 0;
-
-	d = opendir("/proc/self/task");
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		pid_t tid = (pid_t)atoi(de->d_name);
-
-		if (tid <= 0 || is_vcpu_tid(vm, tid))
-			continue;
-		/* A thread may exit while we walk the list: not an error. */
-		if (sched_setaffinity(tid, sizeof(*set), set) && errno != ESRCH) {
-			r = -errno;
-			break;
-		}
-	}
-	closedir(d);
-	return r;
+	(void)vm;
+	return threads_set_affinity(THREAD_ROLES_ALL & ~THREAD_ROLE_BIT(THREAD_VCPU), set);
 }
 
 /*

@@ -7,8 +7,8 @@
 struct vm;
 
 /*
- * Pin the emulator threads (event loop, I/O workers: every thread of this
- * process that is not a vCPU) to `set`.  Call after vm_start() so vCPU
+ * Pin the emulator threads (every thread in the registry, util/threads.h,
+ * that is not a vCPU: the main loop, I/O threads, block workers) to `set`.  Call after vm_start() so vCPU
  * threads exist and keep their own affinity.
  */
 int vm_pin_emulator_threads(struct vm *vm, const cpu_set_t *set);

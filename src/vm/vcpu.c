@@ -8,6 +8,7 @@
 #include "vm/vcpu.h"
 #include "arch/x86/x86.h"
 #include "util/log.h"
+#include "util/threads.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
@@ -240,7 +241,7 @@ static void *vcpu_thread(void *arg)
 
 	v->tid = (pid_t)syscall(SYS_gettid);
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
-	pthread_setname_np(pthread_self(), name);
+	threads_register(THREAD_VCPU, name);
 	if (v->has_affinity && sched_setaffinity(v->tid, sizeof(v->affinity), &v->affinity))
 		log_warn("vcpu%u: cannot pin to its host CPUs: %s", v->id, strerror(errno));
 	/* Only the kick signal may interrupt this thread. */
@@ -275,6 +276,7 @@ static void *vcpu_thread(void *arg)
 	v->state = VCPU_STOPPED;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+	threads_unregister();
 	return NULL;
 }
 

@@ -25,7 +25,6 @@
 #include "util/evloop.h"
 #include "util/util.h"
 #include "virtio/devices.h"
-#include "virtio/iothread.h"
 #include "virtio/virtio.h"
 #include "vm/config.h"
 
@@ -129,6 +128,50 @@ static void test_rng(void **state)
 	assert_int_equal(used_idx(&f, 0), 3);
 	assert_int_equal(used_len(&f, 0, 2), 0);
 	vd->ops->destroy(vd);
+	free(f.ram);
+}
+
+/*
+ * A vCPU never runs the device model: the DRIVER_OK kick and a signalled
+ * doorbell run on the device's loop.  The loop is paused, so nothing may
+ * happen until it is resumed.
+ */
+static void test_signal_runs_on_device_loop(void **state)
+{
+	struct fx f;
+	struct virtio_dev *vd;
+	struct evloop *loop;
+
+	fx_init(&f);
+	assert_int_equal(evloop_create(&loop), 0);
+	assert_int_equal(virtio_rng_new(&f.mem, loop, &vd), 0);
+	assert_int_equal(virtio_dev_bind_loop(vd, loop), 0);
+	assert_int_equal(virtio_dev_bind_loop(vd, loop), 0); /* bound already */
+	assert_int_equal(evloop_thread_start(loop, "t-rng", THREAD_IOTHREAD), 0);
+	assert_int_equal(evloop_pause(loop), 0);
+	post(&f, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE); /* before DRIVER_OK */
+	start(&f, vd);
+	usleep(20000);
+	assert_int_equal(used_idx(&f, 0), 0); /* not served on this thread */
+	evloop_resume(loop);
+	for (int i = 0; i < 2000 && used_idx(&f, 0) < 1; i++)
+		usleep(1000);
+	assert_int_equal(used_idx(&f, 0), 1);
+	/* A doorbell the ioeventfd missed, from a "vCPU". */
+	assert_int_equal(evloop_pause(loop), 0);
+	post(&f, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE);
+	pthread_mutex_lock(&vd->lock);
+	virtio_dev_signal(vd, 0);
+	pthread_mutex_unlock(&vd->lock);
+	usleep(20000);
+	assert_int_equal(used_idx(&f, 0), 1);
+	evloop_resume(loop);
+	for (int i = 0; i < 2000 && used_idx(&f, 0) < 2; i++)
+		usleep(1000);
+	assert_int_equal(used_idx(&f, 0), 2);
+	evloop_thread_stop(loop);
+	vd->ops->destroy(vd); /* unbinds from the loop */
+	evloop_destroy(loop);
 	free(f.ram);
 }
 
@@ -368,73 +411,14 @@ static void test_console_socket(void **state)
 	free(f.ram);
 }
 
-struct iot {
-	int efd;
-	volatile int handled, polls, final_polls;
-	volatile int work; /* poller "finds" this many items */
-};
-
-static void iot_handler(void *opaque, uint32_t events)
-{
-	struct iot *t = opaque;
-	uint64_t v;
-
-	if (read(t->efd, &v, sizeof(v)) == sizeof(v))
-		t->handled++;
-	t->work = 3;
-}
-
-static bool iot_poll(void *opaque, bool polling)
-{
-	struct iot *t = opaque;
-
-	t->polls++;
-	if (!polling)
-		t->final_polls++;
-	if (t->work > 0) {
-		t->work--;
-		return true;
-	}
-	return false;
-}
-
-static void test_iothread(void **state)
-{
-	struct viothread *th;
-	struct iot t = { 0 };
-	uint64_t one = 1;
-
-	t.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	assert_int_equal(viothread_create("test-io", 20000, &th), 0);
-	viothread_set_poller(th, iot_poll, &t);
-	assert_int_equal(viothread_add(th, t.efd, iot_handler, &t), 0);
-	assert_int_equal(viothread_start(th), 0);
-	assert_int_equal(write(t.efd, &one, sizeof(one)), sizeof(one));
-	for (int i = 0; i < 200 && (t.handled < 1 || t.final_polls < 1); i++)
-		usleep(5000);
-	/* The event ran, the poller drained the work, then a final poll
-	 * (notifications back on) before the thread slept. */
-	assert_int_equal(t.handled, 1);
-	assert_int_equal(t.work, 0);
-	assert_true(t.polls >= 4);
-	assert_true(t.final_polls >= 1);
-	int polls = t.polls;
-	usleep(50000);
-	assert_int_equal(t.polls, polls); /* asleep: no busy polling */
-	viothread_stop(th);
-	viothread_stop(th); /* idempotent */
-	viothread_destroy(th);
-	close(t.efd);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rng),	    cmocka_unit_test(test_console_file),
 		cmocka_unit_test(test_console_pty), cmocka_unit_test(test_console_socket),
 		cmocka_unit_test(test_parse_disk),  cmocka_unit_test(test_parse_rng_console),
-		cmocka_unit_test(test_iothread),
 		cmocka_unit_test(test_console_socket_policy),
+		cmocka_unit_test(test_signal_runs_on_device_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
