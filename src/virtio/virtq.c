@@ -289,7 +289,7 @@ int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	vq->used_idx++;
 	/* Release: the entry is visible before the index that publishes it. */
 	store16_release(vq->used + USED_IDX, vq->used_idx);
-	if (vq->mem->track_dirty) {
+	if (gmem_dirty_tracking(vq->mem)) {
 		gmem_mark_dirty(
 			vq->mem,
 			vq->used_gpa + USED_RING + 8u * ((vq->used_idx - 1u) & (vq->size - 1u)), 8);
@@ -308,7 +308,7 @@ int virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t wri
 	}
 	if (written > c->in_len)
 		written = (uint32_t)c->in_len;
-	if (vq->mem->track_dirty) {
+	if (gmem_dirty_tracking(vq->mem)) {
 		uint64_t left = written;
 
 		for (unsigned int i = c->nr_out; left && i < c->nr_out + c->nr_in; i++) {
@@ -371,7 +371,7 @@ bool virtq_enable_notify(struct virtq *vq)
 	if (vq->event_idx) {
 		/* Kick us when the driver makes entry last_avail available. */
 		store16_release(used_avail_event(vq), vq->last_avail);
-		if (vq->mem->track_dirty)
+		if (gmem_dirty_tracking(vq->mem))
 			gmem_mark_dirty(vq->mem, vq->used_gpa + USED_RING + 8u * vq->size, 2);
 	} else {
 		store16_release(vq->used + USED_FLAGS, 0);

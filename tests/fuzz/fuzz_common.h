@@ -97,18 +97,22 @@ static inline unsigned int fin_width(struct fin *in, unsigned int max_log2)
 
 /* ---- fake guest RAM -------------------------------------------------------- */
 
-/* One region of `size` bytes at `gpa`, zeroed; RAM is the caller's buffer. */
+/*
+ * One region of `size` bytes at `gpa`, zeroed; RAM is the caller's
+ * buffer.  fuzz_ram_fini() after every input (the region table is
+ * allocated: a missing call is a leak the fuzzer reports).
+ */
 static inline void fuzz_ram_init(struct gmem *mem, uint8_t *ram, uint64_t gpa, size_t size)
 {
 	memset(ram, 0, size);
-	memset(mem, 0, sizeof(*mem));
-	mem->nr_regions = 1;
-	mem->regions[0].gpa = gpa;
-	mem->regions[0].size = size;
-	mem->regions[0].hva = ram;
-	mem->regions[0].fd = -1;
-	mem->total = size;
-	mem->fd = -1;
+	gmem_init(mem, NULL);
+	if (gmem_add_mapped(mem, gpa, size, ram, -1, 0) < 0)
+		abort();
+}
+
+static inline void fuzz_ram_fini(struct gmem *mem)
+{
+	gmem_destroy(mem);
 }
 
 /* Copy input bytes into RAM at a 16-bit offset (clipped at the end). */

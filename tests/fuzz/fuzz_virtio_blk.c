@@ -123,5 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	fuzz_blk_drain(vd);
 	vd->ops->destroy(vd);
+	fuzz_ram_fini(&mem);
 	return 0;
 }

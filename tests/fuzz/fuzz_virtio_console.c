@@ -157,5 +157,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		close(cl);
 	vd->ops->destroy(vd);
 	evloop_destroy(loop);
+	fuzz_ram_fini(&mem);
 	return 0;
 }

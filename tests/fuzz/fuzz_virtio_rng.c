@@ -52,5 +52,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	pthread_mutex_unlock(&vd->lock);
 	vd->ops->destroy(vd);
+	fuzz_ram_fini(&mem);
 	return 0;
 }

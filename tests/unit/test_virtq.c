@@ -44,13 +44,8 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	f->ram = calloc(1, MEM_SIZE);
-	f->mem.nr_regions = 1;
-	f->mem.regions[0].gpa = 0;
-	f->mem.regions[0].size = MEM_SIZE;
-	f->mem.regions[0].hva = f->ram;
-	f->mem.regions[0].fd = -1;
-	f->mem.total = MEM_SIZE;
-	f->mem.fd = -1;
+	gmem_init(&f->mem, NULL);
+	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	f->rl = (struct ratelimit)RATELIMIT_INIT;
 	virtq_init(&f->vq, &f->mem, 0, QSIZE, "test.q0", &f->rl);
 	f->vq.on_error = on_error;
@@ -69,6 +64,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	virtq_chain_free(f->c);
+	gmem_destroy(&f->mem);
 	free(f->ram);
 	free(f);
 	return 0;
