@@ -102,4 +102,3 @@ int gmem_numa_apply(struct gmem *m, const struct gmem_numa *b)
 	}
 	return 0;
 }
-

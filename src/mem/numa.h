@@ -27,14 +27,14 @@ enum gmem_numa_mode {
 };
 
 struct gmem_numa_node {
-	uint64_t size;		/* bytes of RAM of this guest node */
-	uint64_t host_nodes;	/* bitmap of host nodes; 0: the nodeset */
+	uint64_t size;	     /* bytes of RAM of this guest node */
+	uint64_t host_nodes; /* bitmap of host nodes; 0: the nodeset */
 };
 
 struct gmem_numa {
 	enum gmem_numa_mode mode;
-	uint64_t host_nodes;	/* the nodeset (numatune) */
-	unsigned int nr_nodes;	/* 0: no guest NUMA topology, all RAM to host_nodes */
+	uint64_t host_nodes;   /* the nodeset (numatune) */
+	unsigned int nr_nodes; /* 0: no guest NUMA topology, all RAM to host_nodes */
 	struct gmem_numa_node nodes[GMEM_NUMA_MAX_NODES];
 };
 

@@ -31,7 +31,7 @@ void vm_numa_binding(const struct vm_config *c, struct gmem_numa *out)
 
 	memset(out, 0, sizeof(*out));
 	out->mode = (unsigned int)c->numa_mode < ARRAY_SIZE(modes) ? modes[c->numa_mode]
-								  : GMEM_NUMA_NONE;
+								   : GMEM_NUMA_NONE;
 	out->host_nodes = c->numa_host_nodes;
 	out->nr_nodes = MIN(c->nr_numa_nodes, (unsigned int)VM_MAX_NUMA_NODES);
 	for (unsigned int i = 0; i < out->nr_nodes; i++) {
