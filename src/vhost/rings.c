@@ -124,7 +124,8 @@ static int ring_up(struct vhost_user_dev *d, unsigned int q)
 	 * error: the ring is live but broken, reported on its error fd like
 	 * any ring the guest broke, until the frontend sets it up again.
 	 */
-	if (virtq_restore(vq, r->base, virtq_used_idx_in_ring(vq)) < 0)
+	r->base_refused = virtq_restore(vq, r->base, virtq_used_idx_in_ring(vq)) < 0;
+	if (r->base_refused)
 		virtq_fail(vq, "ring base %u does not fit the ring (avail idx, used idx, size %u)",
 			   r->base, r->num);
 	return 0;
@@ -138,7 +139,10 @@ static void ring_down(struct vhost_user_dev *d, unsigned int q)
 
 	if (!r->live)
 		return;
-	r->base = vq->last_avail;
+	/* A refused base stays what the frontend set: the queue never used it. */
+	if (!r->base_refused)
+		r->base = vq->last_avail;
+	r->base_refused = false;
 	virtq_reset(vq);
 	r->live = false;
 }

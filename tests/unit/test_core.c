@@ -119,8 +119,11 @@ static void test_gmem_kinds(void **state)
 	assert_int_equal(gmem_dirty_start(&m), 0);
 	assert_int_equal(gmem_dirty_fetch(&m, 1, &prev, 1), -ENODATA);
 	gmem_dirty_stop(&m);
+	/* No VM here: the first slot's ioctl error comes back. */
+	assert_int_equal(gmem_map_kvm(&m, -1), -EBADF);
 	gmem_destroy(&m);
 	assert_int_equal(gmem_nr_regions(&m), 0);
+	assert_int_equal(gmem_map_kvm(&m, -1), 0); /* nothing to register */
 }
 
 struct fake_dev {
