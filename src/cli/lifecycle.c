@@ -23,7 +23,7 @@
 #include "block/block.h"
 #include "cli/cli.h"
 #include "cli/mgmt.h"
-#include "mem/numa.h"
+#include "vm/host_check.h"
 #include "util/util.h"
 #include "vm/config_json.h"
 

@@ -282,17 +282,19 @@ static const struct vm_device_ops legacy_rtc_ops = {
  * if memory is not laid out yet). */
 static void legacy_ram_split(struct vm *vm, uint64_t *below, uint64_t *above)
 {
+	struct gmem_region_info g;
+
 	*below = 0;
 	*above = 0;
-	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
-		const struct gmem_region *g = &vm->mem.regions[i];
-
-		if (g->gpa >= X86_4G)
-			*above += g->size;
+	gmem_for_each_region(&vm->mem, i, &g) {
+		if (g.kind != GMEM_RAM)
+			continue;
+		if (g.gpa >= X86_4G)
+			*above += g.size;
 		else
-			*below += g->size;
+			*below += g.size;
 	}
-	if (!vm->mem.nr_regions) {
+	if (!gmem_nr_regions(&vm->mem)) {
 		*below = MIN(vm->cfg->mem_size, X86_PCI_HOLE_START);
 		*above = vm->cfg->mem_size - *below;
 	}

@@ -4,6 +4,7 @@
  * that every guest-controlled address goes through (DESIGN.md section 4).
  */
 #include "mem/gmem.h"
+#include "kvm/kvm.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -29,6 +30,19 @@
 #ifndef MFD_HUGE_1GB
 #define MFD_HUGE_1GB (30 << 26)
 #endif
+
+/* The region table entry; nothing outside this file sees its layout. */
+struct gmem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+	int fd;			/* backing fd or -1 */
+	uint64_t fd_offset;
+	uint32_t slot;		/* KVM memory slot */
+	enum gmem_kind kind;
+	uint64_t *dirty;	/* VMM-write dirty bitmap, one bit per page, or NULL */
+	bool external;		/* mapped by the caller (gmem_add_mapped) */
+};
 
 int gmem_init(struct gmem *m, const struct gmem_opts *opts)
 {
@@ -82,34 +96,96 @@ static int gmem_prealloc(uint8_t *hva, uint64_t size)
 	return 0;
 }
 
-int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
+/* Room for one more region at [gpa, gpa+size)?  Allocates the table once. */
+static int gmem_check_new(struct gmem *m, uint64_t gpa, uint64_t size)
 {
-	struct gmem_region *r;
-	uint64_t align = gmem_align(m), fd_off = 0;
-	uint8_t *hva;
-	int ret;
-
+	if (!m->regions) {
+		m->regions = calloc(GMEM_MAX_REGIONS, sizeof(*m->regions));
+		if (!m->regions)
+			return -ENOMEM;
+	}
 	if (m->nr_regions >= GMEM_MAX_REGIONS)
 		return -ENOSPC;
-	if (!size || !IS_ALIGNED(gpa, GMEM_PAGE_SIZE) || !IS_ALIGNED(size, GMEM_PAGE_SIZE) ||
-	    gpa + size < gpa)
-		return -EINVAL;
-	if (m->opts.backing == GMEM_BACKING_HUGETLB &&
-	    (!IS_ALIGNED(size, align) || !IS_ALIGNED(gpa, align)))
-		return -EINVAL;
 	for (unsigned int i = 0; i < m->nr_regions; i++) {
 		const struct gmem_region *o = &m->regions[i];
 
 		if (gpa < o->gpa + o->size && o->gpa < gpa + size)
 			return -EEXIST;
 	}
+	return 0;
+}
+
+/* Insert in guest-physical order (gmem_region_at() promises it) and count RAM. */
+static void gmem_insert(struct gmem *m, const struct gmem_region *nr)
+{
+	unsigned int i = m->nr_regions;
+
+	while (i > 0 && m->regions[i - 1].gpa > nr->gpa) {
+		m->regions[i] = m->regions[i - 1];
+		i--;
+	}
+	m->regions[i] = *nr;
+	m->regions[i].slot = m->next_slot++;
+	m->nr_regions++;
+	if (nr->kind == GMEM_RAM)
+		m->total += nr->size;
+}
+
+/* ROM and flash: zeroed private memory, filled by gmem_rom_load(). */
+static int gmem_add_rom(struct gmem *m, enum gmem_kind kind, uint64_t gpa, uint64_t size)
+{
+	struct gmem_region r = { .gpa = gpa, .size = size, .fd = -1, .kind = kind };
+
+	r.hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r.hva == MAP_FAILED)
+		return -errno;
+	if (m->opts.dontdump)
+		madvise(r.hva, size, MADV_DONTDUMP);
+	gmem_insert(m, &r);
+	return 0;
+}
+
+int gmem_add(struct gmem *m, enum gmem_kind kind, uint64_t gpa, uint64_t size)
+{
+	int ret;
+
+	if (kind == GMEM_RAM)
+		return gmem_add_region(m, gpa, size);
+	if (kind != GMEM_ROM && kind != GMEM_FLASH)
+		return -EINVAL;
+	if (!size || !IS_ALIGNED(gpa, GMEM_PAGE_SIZE) || !IS_ALIGNED(size, GMEM_PAGE_SIZE) ||
+	    gpa + size < gpa)
+		return -EINVAL;
+	ret = gmem_check_new(m, gpa, size);
+	if (ret)
+		return ret;
+	return gmem_add_rom(m, kind, gpa, size);
+}
+
+int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
+{
+	struct gmem_region r = { .kind = GMEM_RAM };
+	uint64_t align = gmem_align(m), fd_off = 0;
+	uint8_t *hva;
+	int ret;
+
+	if (!size || !IS_ALIGNED(gpa, GMEM_PAGE_SIZE) || !IS_ALIGNED(size, GMEM_PAGE_SIZE) ||
+	    gpa + size < gpa)
+		return -EINVAL;
+	if (m->opts.backing == GMEM_BACKING_HUGETLB &&
+	    (!IS_ALIGNED(size, align) || !IS_ALIGNED(gpa, align)))
+		return -EINVAL;
+	ret = gmem_check_new(m, gpa, size);
+	if (ret)
+		return ret;
 
 	if (m->opts.backing != GMEM_BACKING_ANON) {
 		ret = gmem_open_fd(m);
 		if (ret)
 			return ret;
 		for (unsigned int i = 0; i < m->nr_regions; i++)
-			fd_off = MAX(fd_off, m->regions[i].fd_offset + m->regions[i].size);
+			if (m->regions[i].kind == GMEM_RAM && m->regions[i].fd == m->fd)
+				fd_off = MAX(fd_off, m->regions[i].fd_offset + m->regions[i].size);
 		if (ftruncate(m->fd, (off_t)(fd_off + size)) < 0)
 			return -errno;
 		hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->fd,
@@ -160,45 +236,32 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
 		prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)hva, size,
 		      (unsigned long)"vessel-guest-ram");
 
-	r = &m->regions[m->nr_regions];
-	memset(r, 0, sizeof(*r));
-	r->gpa = gpa;
-	r->size = size;
-	r->hva = hva;
-	r->fd = m->fd;
-	r->fd_offset = fd_off;
-	r->slot = m->nr_regions;
-	m->nr_regions++;
-	m->total += size;
+	r.gpa = gpa;
+	r.size = size;
+	r.hva = hva;
+	r.fd = m->fd;
+	r.fd_offset = fd_off;
+	gmem_insert(m, &r);
 	return 0;
 }
 
 int gmem_add_mapped(struct gmem *m, uint64_t gpa, uint64_t size, void *hva, int fd,
 		    uint64_t fd_offset)
 {
-	struct gmem_region *r;
+	struct gmem_region r = { .kind = GMEM_RAM, .external = true };
+	int ret;
 
-	if (m->nr_regions >= GMEM_MAX_REGIONS)
-		return -ENOSPC;
 	if (!size || !hva || gpa + size < gpa || (uintptr_t)hva + size < (uintptr_t)hva)
 		return -EINVAL;
-	for (unsigned int i = 0; i < m->nr_regions; i++) {
-		const struct gmem_region *o = &m->regions[i];
-
-		if (gpa < o->gpa + o->size && o->gpa < gpa + size)
-			return -EEXIST;
-	}
-	r = &m->regions[m->nr_regions];
-	memset(r, 0, sizeof(*r));
-	r->gpa = gpa;
-	r->size = size;
-	r->hva = hva;
-	r->fd = fd;
-	r->fd_offset = fd_offset;
-	r->slot = m->nr_regions;
-	r->external = true;
-	m->nr_regions++;
-	m->total += size;
+	ret = gmem_check_new(m, gpa, size);
+	if (ret)
+		return ret;
+	r.gpa = gpa;
+	r.size = size;
+	r.hva = hva;
+	r.fd = fd;
+	r.fd_offset = fd_offset;
+	gmem_insert(m, &r);
 	return 0;
 }
 
@@ -206,12 +269,72 @@ int gmem_add_mapped(struct gmem *m, uint64_t gpa, uint64_t size, void *hva, int 
 int gmem_populate(struct gmem *m)
 {
 	for (unsigned int i = 0; i < m->nr_regions; i++) {
-		int ret = gmem_prealloc(m->regions[i].hva, m->regions[i].size);
+		int ret;
+
+		if (m->regions[i].kind != GMEM_RAM)
+			continue;
+		ret = gmem_prealloc(m->regions[i].hva, m->regions[i].size);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int gmem_map_kvm(const struct gmem *m, int vm_fd)
+{
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		const struct gmem_region *r = &m->regions[i];
+		/* KVM api.rst 4.35: reads hit the memory, writes exit as MMIO. */
+		uint32_t flags = r->kind == GMEM_RAM ? 0 : KVM_MEM_READONLY;
+		int ret = kvm_set_memslot(vm_fd, r->slot, flags, r->gpa, r->size, r->hva);
 
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+bool gmem_region_at(const struct gmem *m, unsigned int i, struct gmem_region_info *out)
+{
+	const struct gmem_region *r;
+
+	if (i >= m->nr_regions)
+		return false;
+	r = &m->regions[i];
+	*out = (struct gmem_region_info){
+		.gpa = r->gpa, .size = r->size, .hva = r->hva, .kind = r->kind, .slot = r->slot
+	};
+	return true;
+}
+
+unsigned int gmem_nr_regions(const struct gmem *m)
+{
+	return m->nr_regions;
+}
+
+uint64_t gmem_ram_size(const struct gmem *m)
+{
+	return m->total;
+}
+
+bool gmem_dirty_tracking(const struct gmem *m)
+{
+	return m->track_dirty;
+}
+
+int gmem_rom_load(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
+{
+	for (unsigned int i = 0; i < m->nr_regions; i++) {
+		const struct gmem_region *r = &m->regions[i];
+
+		if (r->kind == GMEM_RAM || gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		if (len > r->size - (gpa - r->gpa))
+			return -EFAULT;
+		memcpy(r->hva + (gpa - r->gpa), buf, len);
+		return 0;
+	}
+	return -EFAULT;
 }
 
 void gmem_destroy(struct gmem *m)
@@ -223,17 +346,21 @@ void gmem_destroy(struct gmem *m)
 	}
 	if (m->fd >= 0)
 		close(m->fd);
+	free(m->regions);
+	m->regions = NULL;
 	m->nr_regions = 0;
+	m->next_slot = 0;
 	m->total = 0;
 	m->fd = -1;
 }
 
-const struct gmem_region *gmem_find(const struct gmem *m, uint64_t gpa)
+/* The RAM region holding gpa, or NULL (ROM/flash are not DMA targets). */
+static const struct gmem_region *gmem_find(const struct gmem *m, uint64_t gpa)
 {
 	for (unsigned int i = 0; i < m->nr_regions; i++) {
 		const struct gmem_region *r = &m->regions[i];
 
-		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+		if (r->kind == GMEM_RAM && gpa >= r->gpa && gpa - r->gpa < r->size)
 			return r;
 	}
 	return NULL;
@@ -347,7 +474,7 @@ int gmem_dirty_start(struct gmem *m)
 		struct gmem_region *r = &m->regions[i];
 		uint64_t pages = r->size >> GMEM_PAGE_SHIFT;
 
-		if (r->dirty)
+		if (r->dirty || r->kind != GMEM_RAM)
 			continue;
 		r->dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
 		if (!r->dirty) {
@@ -366,4 +493,19 @@ void gmem_dirty_stop(struct gmem *m)
 		free(m->regions[i].dirty);
 		m->regions[i].dirty = NULL;
 	}
+}
+
+int gmem_dirty_fetch(struct gmem *m, unsigned int i, uint64_t *bits, size_t nwords)
+{
+	const struct gmem_region *r;
+	size_t words;
+
+	if (i >= m->nr_regions || !m->track_dirty || !m->regions[i].dirty)
+		return -ENODATA;
+	r = &m->regions[i];
+	words = MIN(nwords, (size_t)(((r->size >> GMEM_PAGE_SHIFT) + 63) / 64));
+	/* Exchange, not copy-then-clear: a concurrent device write is never lost. */
+	for (size_t w = 0; w < words; w++)
+		bits[w] = __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_RELAXED);
+	return (int)MIN(words, (size_t)INT32_MAX);
 }

@@ -2,28 +2,42 @@
 #ifndef VESSEL_MEM_NUMA_H
 #define VESSEL_MEM_NUMA_H
 
-#include <stddef.h>
+#include <stdint.h>
 
 #include "mem/gmem.h"
-#include "vm/config.h"
 
 /*
- * NUMA placement of guest RAM.  gmem_numa_apply() binds each guest NUMA
- * node's share of RAM (guest nodes take RAM in guest-physical order, node 0
- * first, as the SRAT describes it) to its host nodes, or all of RAM to
- * numatune's nodeset, with mbind(2) in the numatune mode (strict ->
- * MPOL_BIND, preferred -> MPOL_PREFERRED, interleave -> MPOL_INTERLEAVE).
- * Call it after the regions are mapped and before any page is touched
- * (prealloc); MPOL_MF_MOVE also migrates pages touched already.
+ * NUMA placement of guest RAM, in mem/ terms (vm/ translates its config:
+ * vm_numa_binding() in vm/host_check.h).  gmem_numa_apply() binds each
+ * guest NUMA node's share of RAM (guest nodes take RAM in guest-physical
+ * order, node 0 first, as the SRAT describes it) to its host nodes, or
+ * all of RAM to the nodeset, with mbind(2) in the mode (strict ->
+ * MPOL_BIND, preferred -> MPOL_PREFERRED, interleave -> MPOL_INTERLEAVE;
+ * nodes bound without a mode -> MPOL_BIND).  Call it after the regions
+ * are mapped and before any page is touched (prealloc); MPOL_MF_MOVE
+ * also migrates pages touched already.
  */
-int gmem_numa_apply(struct gmem *m, const struct vm_config *c);
+#define GMEM_NUMA_MAX_NODES 8
 
-/*
- * Refuse what cannot work on this host, with a message naming the key:
- * host nodes that do not exist, huge pages not available (on the node),
- * memory beyond the host's, huge pages with KSM.  Prints a warning (log)
- * for what may work badly (memory beyond what is available now).
- */
-int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen);
+enum gmem_numa_mode {
+	GMEM_NUMA_NONE,
+	GMEM_NUMA_STRICT,
+	GMEM_NUMA_PREFERRED,
+	GMEM_NUMA_INTERLEAVE,
+};
+
+struct gmem_numa_node {
+	uint64_t size;	     /* bytes of RAM of this guest node */
+	uint64_t host_nodes; /* bitmap of host nodes; 0: the nodeset */
+};
+
+struct gmem_numa {
+	enum gmem_numa_mode mode;
+	uint64_t host_nodes;   /* the nodeset (numatune) */
+	unsigned int nr_nodes; /* 0: no guest NUMA topology, all RAM to host_nodes */
+	struct gmem_numa_node nodes[GMEM_NUMA_MAX_NODES];
+};
+
+int gmem_numa_apply(struct gmem *m, const struct gmem_numa *b);
 
 #endif

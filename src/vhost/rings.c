@@ -96,7 +96,6 @@ static int ring_up(struct vhost_user_dev *d, unsigned int q)
 	struct virtio_dev *vd = d->vd;
 	struct virtq *vq = &vd->vqs[q];
 	uint64_t desc, avail, used;
-	uint16_t used_idx;
 	int ret;
 
 	if (vhost_user_uaddr_to_gpa(d, r->desc_ua, virtq_desc_bytes(r->num), &desc) ||
@@ -116,16 +115,19 @@ static int ring_up(struct vhost_user_dev *d, unsigned int q)
 		log_warn("%s: ring %u refused (size %u, alignment)", vd->name, q, r->num);
 		return ret;
 	}
+	r->live = true;
 	/*
 	 * The ring resumes where SET_VRING_BASE says the driver's next
 	 * available entry is; every request we completed before is in the
-	 * used ring, so the used index is the one in guest memory.
+	 * used ring, so the used index is the one in guest memory.  Indices
+	 * no ring of this size can have are the frontend's (or guest's)
+	 * error: the ring is live but broken, reported on its error fd like
+	 * any ring the guest broke, until the frontend sets it up again.
 	 */
-	if (gmem_read(d->mem, used + 2, &used_idx, sizeof(used_idx)) < 0)
-		return -EFAULT;
-	vq->last_avail = r->base;
-	vq->used_idx = le16toh(used_idx);
-	r->live = true;
+	r->base_refused = virtq_restore(vq, r->base, virtq_used_idx_in_ring(vq)) < 0;
+	if (r->base_refused)
+		virtq_fail(vq, "ring base %u does not fit the ring (avail idx, used idx, size %u)",
+			   r->base, r->num);
 	return 0;
 }
 
@@ -137,7 +139,10 @@ static void ring_down(struct vhost_user_dev *d, unsigned int q)
 
 	if (!r->live)
 		return;
-	r->base = vq->last_avail;
+	/* A refused base stays what the frontend set: the queue never used it. */
+	if (!r->base_refused)
+		r->base = vq->last_avail;
+	r->base_refused = false;
 	virtq_reset(vq);
 	r->live = false;
 }

@@ -38,6 +38,7 @@ struct vhost_user_vring {
 	bool enabled;  /* SET_VRING_ENABLE (with protocol features) */
 	bool live;     /* handed to the virtqueue core */
 	bool stopping; /* being taken down: kicks are dropped */
+	bool base_refused; /* live but broken: base did not fit the ring */
 	struct vhost_user_kickctx kctx;
 	/* What call_fd and err_fd are: VHOST_USER_FD_* (fds.c). */
 	int call_kind, err_kind;

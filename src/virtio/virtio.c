@@ -436,10 +436,12 @@ int virtio_dev_load(struct virtio_dev *vd, const void *buf, size_t len)
 			virtio_dev_reset(vd);
 			return -EINVAL;
 		}
-		vq->last_avail = le16toh(q.last_avail);
-		vq->used_idx = le16toh(q.used_idx);
-		vq->signalled_used = le16toh(q.signalled_used);
-		vq->signalled_used_valid = q.signalled_valid;
+		/* virtq_restore refuses indices that do not fit the ring in RAM. */
+		if (virtq_restore(vq, le16toh(q.last_avail), le16toh(q.used_idx)) < 0) {
+			virtio_dev_reset(vd);
+			return -EINVAL;
+		}
+		virtq_restore_signalled(vq, le16toh(q.signalled_used), q.signalled_valid);
 	}
 	vd->status = h.status;
 	return 0;

@@ -274,41 +274,45 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	return 1;
 }
 
-int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+/* Write used element (head, written) `idx` entries past used_idx; not published. */
+static void used_put(struct virtq *vq, uint16_t idx, uint16_t head, uint32_t written)
 {
-	uint8_t *e;
+	uint16_t slot = (uint16_t)(vq->used_idx + idx) & (vq->size - 1);
+	uint8_t *e = vq->used + USED_RING + 8u * slot;
 	uint32_t v;
 
-	if (!vq->enabled || vq->broken)
-		return -EIO;
-	e = vq->used + USED_RING + 8u * (vq->used_idx & (vq->size - 1));
 	v = htole32(head);
 	memcpy(e, &v, 4);
 	v = htole32(written);
 	memcpy(e + 4, &v, 4);
-	vq->used_idx++;
-	/* Release: the entry is visible before the index that publishes it. */
-	store16_release(vq->used + USED_IDX, vq->used_idx);
-	if (vq->mem->track_dirty) {
-		gmem_mark_dirty(
-			vq->mem,
-			vq->used_gpa + USED_RING + 8u * ((vq->used_idx - 1u) & (vq->size - 1u)), 8);
-		gmem_mark_dirty(vq->mem, vq->used_gpa + USED_IDX, 2);
-	}
-	vq->stats.pushed++;
-	return 0;
+	if (gmem_dirty_tracking(vq->mem))
+		gmem_mark_dirty(vq->mem, vq->used_gpa + USED_RING + 8u * slot, 8);
 }
 
-int virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t written)
+/*
+ * Entries we may still fill: chains popped and not yet flushed.  Filling
+ * more would overwrite used entries the driver has not consumed (section
+ * 2.7.8: the used ring holds at most `size` entries).
+ */
+static uint16_t in_flight(const struct virtq *vq)
+{
+	return (uint16_t)(vq->last_avail - vq->used_idx);
+}
+
+int virtq_fill(struct virtq *vq, const struct virtq_chain *c, uint32_t written, uint16_t idx)
 {
 	if (c->gen != vq->gen) {
 		/* Popped before a reset: the guest forgot this buffer. */
 		vq->stats.stale_completions++;
 		return -ESTALE;
 	}
+	if (!vq->enabled || vq->broken)
+		return -EIO;
+	if (idx >= in_flight(vq))
+		return -EINVAL;
 	if (written > c->in_len)
 		written = (uint32_t)c->in_len;
-	if (vq->mem->track_dirty) {
+	if (gmem_dirty_tracking(vq->mem)) {
 		uint64_t left = written;
 
 		for (unsigned int i = c->nr_out; left && i < c->nr_out + c->nr_in; i++) {
@@ -318,7 +322,92 @@ int virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t wri
 			left -= l;
 		}
 	}
-	return virtq_push(vq, c->head, written);
+	used_put(vq, idx, c->head, written);
+	return 0;
+}
+
+int virtq_flush(struct virtq *vq, uint16_t n)
+{
+	if (!vq->enabled || vq->broken)
+		return -EIO;
+	if (n > in_flight(vq))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	/* Release: the entries are visible before the index that publishes them. */
+	store16_release(vq->used + USED_IDX, vq->used_idx);
+	if (gmem_dirty_tracking(vq->mem))
+		gmem_mark_dirty(vq->mem, vq->used_gpa + USED_IDX, 2);
+	vq->stats.pushed += n;
+	return 0;
+}
+
+int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+{
+	if (!vq->enabled || vq->broken)
+		return -EIO;
+	if (!in_flight(vq))
+		return -EINVAL;
+	used_put(vq, 0, head, written);
+	return virtq_flush(vq, 1);
+}
+
+int virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t written)
+{
+	int ret = virtq_fill(vq, c, written, 0);
+
+	return ret ? ret : virtq_flush(vq, 1);
+}
+
+int virtq_rewind(struct virtq *vq, uint16_t n)
+{
+	if (!vq->enabled || vq->broken)
+		return -EIO;
+	if (n > in_flight(vq))
+		return -EINVAL;
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+	vq->stats.popped -= n;
+	return 0;
+}
+
+int virtq_restore(struct virtq *vq, uint16_t last_avail, uint16_t used_idx)
+{
+	uint16_t avail_idx;
+
+	if (!vq->enabled)
+		return -EINVAL;
+	/*
+	 * Section 2.7.13.3 / 2.7.8: the driver has at most `size` buffers
+	 * available that we have not taken, and we hold at most `size`
+	 * taken buffers that are not used yet.  Anything else cannot come
+	 * from a ring this size: refuse it here rather than break the queue
+	 * at its first pop or overwrite unconsumed used entries later.
+	 */
+	avail_idx = load16_acquire(&vq->avail[AVAIL_IDX]);
+	if ((uint16_t)(avail_idx - last_avail) > vq->size ||
+	    (uint16_t)(last_avail - used_idx) > vq->size)
+		return -EINVAL;
+	vq->last_avail = last_avail;
+	vq->used_idx = used_idx;
+	/* Nothing was signalled on this ring yet: the next decision notifies. */
+	vq->signalled_used = used_idx;
+	vq->signalled_used_valid = false;
+	vq->broken = false;
+	return 0;
+}
+
+void virtq_restore_signalled(struct virtq *vq, uint16_t signalled_used, bool valid)
+{
+	vq->signalled_used = signalled_used;
+	vq->signalled_used_valid = valid;
+}
+
+uint16_t virtq_used_idx_in_ring(const struct virtq *vq)
+{
+	if (!vq->enabled)
+		return 0;
+	return load16_acquire((const uint16_t *)(vq->used + USED_IDX));
 }
 
 bool virtq_should_notify(struct virtq *vq)
@@ -371,7 +460,7 @@ bool virtq_enable_notify(struct virtq *vq)
 	if (vq->event_idx) {
 		/* Kick us when the driver makes entry last_avail available. */
 		store16_release(used_avail_event(vq), vq->last_avail);
-		if (vq->mem->track_dirty)
+		if (gmem_dirty_tracking(vq->mem))
 			gmem_mark_dirty(vq->mem, vq->used_gpa + USED_RING + 8u * vq->size, 2);
 	} else {
 		store16_release(vq->used + USED_FLAGS, 0);

@@ -21,6 +21,11 @@
  * interrupt), the event is counted and logged rate-limited, and the queue
  * does nothing more until it is reset.
  *
+ * This file is also the one place that writes the rings and the ring
+ * indices: devices complete chains with virtq_fill()/virtq_flush() (or
+ * virtq_push_chain()), give chains back with virtq_rewind(), and state
+ * loaders and vhost-user set indices with virtq_restore().
+ *
  * Threading: one queue is used by one thread at a time (the caller holds
  * the device lock).  The guest runs concurrently: every shared index is
  * read with acquire and written with release semantics.
@@ -137,12 +142,55 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c);
 bool virtq_has_avail(struct virtq *vq);
 
 /*
- * Return a chain to the guest with `written` bytes written into its
- * device-writable part.  A chain popped before the last reset is dropped
- * (counted in stale_completions); returns -ESTALE then.
+ * Returning chains to the guest (section 2.7.8, 2.7.14): virtq_fill()
+ * writes used element `idx` past the published used idx for chain c with
+ * `written` bytes written into its device-writable part (capped at what
+ * it has), without publishing it; virtq_flush() then publishes n filled
+ * elements with one used->idx store.  Several chains completed together
+ * (mergeable receive buffers, section 5.1.6.4) are filled at idx 0..n-1
+ * and flushed once, so the driver sees them all or none; call
+ * virtq_should_notify() after the flush: its EVENT_IDX check covers
+ * every index the flush passed (section 2.7.10).
+ *
+ * virtq_fill: 0; -ESTALE for a chain popped before the last reset
+ * (dropped, counted in stale_completions; do not count it in the flush);
+ * -EIO when the queue is disabled or broken; -EINVAL when idx is not
+ * below the number of chains popped and not yet flushed.
+ * virtq_flush: 0; -EIO as above; -EINVAL when n exceeds that number.
+ */
+int virtq_fill(struct virtq *vq, const struct virtq_chain *c, uint32_t written, uint16_t idx);
+int virtq_flush(struct virtq *vq, uint16_t n);
+/*
+ * One chain: fill at 0 and flush 1 (what devices without batching use).
+ * virtq_push() takes the head alone (no gen check, no dirty marking of
+ * the buffers).
  */
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
 int virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t written);
+
+/*
+ * Give back the last n chains popped and not used (the device could not
+ * take them now, e.g. no receive buffer big enough): the next pops return
+ * them again.  -EINVAL when fewer than n are outstanding, -EIO when the
+ * queue is disabled or broken.
+ */
+int virtq_rewind(struct virtq *vq, uint16_t n);
+
+/*
+ * Set the ring indices of an enabled queue: when loading saved state, or
+ * when a vhost-user frontend hands over a ring (SET_VRING_BASE gives
+ * last_avail; the used idx is the one in guest memory).  Refuses with
+ * -EINVAL, changing nothing, what no ring of this size can be in:
+ * more than `size` entries available and not taken (avail->idx in guest
+ * memory minus last_avail), or more than `size` taken and not used
+ * (last_avail minus used_idx).  The notification state starts over (the
+ * next virtq_should_notify() notifies); virtq_restore_signalled() puts
+ * back a saved one.
+ */
+int virtq_restore(struct virtq *vq, uint16_t last_avail, uint16_t used_idx);
+void virtq_restore_signalled(struct virtq *vq, uint16_t signalled_used, bool valid);
+/* used->idx as guest memory holds it now (0 for a disabled queue). */
+uint16_t virtq_used_idx_in_ring(const struct virtq *vq);
 
 /*
  * After one or more pushes: does the driver want an interrupt?

@@ -11,7 +11,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/legacy.h"
 #include "devices/pci.h"
-#include "mem/numa.h"
+#include "vm/host_check.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "util/util.h"
@@ -74,6 +74,7 @@ static int vm_open_kvm(struct vm *vm)
 static int vm_setup_memory(struct vm *vm)
 {
 	/* Memory beyond the host's was refused by vm_config_check_host(). */
+	struct gmem_numa numa;
 	uint64_t low, high;
 	char want[32];
 	int ret;
@@ -90,19 +91,16 @@ static int vm_setup_memory(struct vm *vm)
 		return ret;
 	}
 	/* Bind RAM to its host nodes before any page is touched. */
-	ret = gmem_numa_apply(&vm->mem, vm->cfg);
+	vm_numa_binding(vm->cfg, &numa);
+	ret = gmem_numa_apply(&vm->mem, &numa);
 	if (ret) {
 		log_err("cannot bind guest memory to NUMA nodes: %s", strerror(-ret));
 		return ret;
 	}
-	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
-		const struct gmem_region *r = &vm->mem.regions[i];
-
-		ret = kvm_set_memslot(vm->vm_fd, r->slot, 0, r->gpa, r->size, r->hva);
-		if (ret) {
-			log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
-			return ret;
-		}
+	ret = gmem_map_kvm(&vm->mem, vm->vm_fd);
+	if (ret) {
+		log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
+		return ret;
 	}
 	if (vm->cfg->mem.prealloc) {
 		ret = gmem_populate(&vm->mem);

@@ -97,18 +97,22 @@ static inline unsigned int fin_width(struct fin *in, unsigned int max_log2)
 
 /* ---- fake guest RAM -------------------------------------------------------- */
 
-/* One region of `size` bytes at `gpa`, zeroed; RAM is the caller's buffer. */
+/*
+ * One region of `size` bytes at `gpa`, zeroed; RAM is the caller's
+ * buffer.  fuzz_ram_fini() after every input (the region table is
+ * allocated: a missing call is a leak the fuzzer reports).
+ */
 static inline void fuzz_ram_init(struct gmem *mem, uint8_t *ram, uint64_t gpa, size_t size)
 {
 	memset(ram, 0, size);
-	memset(mem, 0, sizeof(*mem));
-	mem->nr_regions = 1;
-	mem->regions[0].gpa = gpa;
-	mem->regions[0].size = size;
-	mem->regions[0].hva = ram;
-	mem->regions[0].fd = -1;
-	mem->total = size;
-	mem->fd = -1;
+	gmem_init(mem, NULL);
+	if (gmem_add_mapped(mem, gpa, size, ram, -1, 0) < 0)
+		abort();
+}
+
+static inline void fuzz_ram_fini(struct gmem *mem)
+{
+	gmem_destroy(mem);
 }
 
 /* Copy input bytes into RAM at a 16-bit offset (clipped at the end). */
@@ -236,6 +240,85 @@ static inline void fuzz_post_chain(struct fin *in, struct virtq *vq, uint8_t *ra
 	memcpy(ram + a_off + 4 + 2ull * (idx % size), &head, 2);
 	idx++;
 	__atomic_store_n((uint16_t *)(ram + a_off + 2), idx, __ATOMIC_RELEASE);
+}
+
+/* ---- a virtio device under test: RAM, transport, the shared driver ops ---- */
+
+/*
+ * What fuzz_virtio_blk, _console and _rng share: one RAM region at gpa,
+ * a fake transport, and the operations every one of them lets the input
+ * run against its queues (each target keeps its own byte encoding, so
+ * the seed corpora keep their meaning).
+ */
+struct fuzz_vdev {
+	uint8_t *ram;
+	uint64_t gpa;
+	size_t size;
+	struct gmem mem;
+	struct fuzz_transport t;
+};
+
+enum fuzz_dev_op {
+	FUZZ_OP_NONE,
+	FUZZ_OP_RAM,	/* input bytes into RAM */
+	FUZZ_OP_POST,	/* a descriptor chain on queue q */
+	FUZZ_OP_KICK,	/* the driver notifies queue q */
+	FUZZ_OP_INIT,	/* negotiate and place every queue (fuzz_driver_init) */
+	FUZZ_OP_STATUS, /* any status byte, 0 resets */
+};
+
+/* Quiet logs, zeroed RAM; call first, before the device is created on g->mem. */
+static inline void fuzz_vdev_init(struct fuzz_vdev *g, uint8_t *ram, uint64_t gpa, size_t size)
+{
+	fuzz_quiet();
+	g->ram = ram;
+	g->gpa = gpa;
+	g->size = size;
+	fuzz_ram_init(&g->mem, ram, gpa, size);
+}
+
+static inline void fuzz_vdev_fini(struct fuzz_vdev *g)
+{
+	fuzz_ram_fini(&g->mem);
+}
+
+/*
+ * The encoding fuzz_virtio_blk and fuzz_virtio_console share for their
+ * low opcodes (op & 0xf): 0-1 RAM, 2-3 post, 4-5 kick, 6 init, 7 status.
+ */
+static inline enum fuzz_dev_op fuzz_dev_op16(uint8_t code)
+{
+	static const enum fuzz_dev_op ops[8] = {
+		FUZZ_OP_RAM,  FUZZ_OP_RAM,  FUZZ_OP_POST, FUZZ_OP_POST,
+		FUZZ_OP_KICK, FUZZ_OP_KICK, FUZZ_OP_INIT, FUZZ_OP_STATUS,
+	};
+
+	return code < 8 ? ops[code] : FUZZ_OP_NONE;
+}
+
+/* Run one shared operation on queue q of vd (vd->lock held); false for FUZZ_OP_NONE. */
+static inline bool fuzz_dev_step(struct fin *in, struct fuzz_vdev *g, struct virtio_dev *vd,
+				 unsigned int q, enum fuzz_dev_op op)
+{
+	switch (op) {
+	case FUZZ_OP_RAM:
+		fuzz_ram_write(in, g->ram, g->size);
+		return true;
+	case FUZZ_OP_POST:
+		fuzz_post_chain(in, &vd->vqs[q], g->ram, g->gpa, g->size);
+		return true;
+	case FUZZ_OP_KICK:
+		virtio_dev_kick(vd, q);
+		return true;
+	case FUZZ_OP_INIT:
+		fuzz_driver_init(in, vd, g->gpa, g->size);
+		return true;
+	case FUZZ_OP_STATUS:
+		virtio_dev_set_status(vd, fin_u8(in));
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* ---- the scratch disks of the virtio-blk targets ------------------------- */

@@ -147,6 +147,7 @@ static void machine_free(struct machine *m)
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->irq.lock);
 	vm_config_free(&m->cfg);
+	fuzz_ram_fini(&vm->mem);
 	free(vm);
 }
 

@@ -172,6 +172,7 @@ static void teardown(struct harness *h)
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	vm_config_free(&h->cfg);
+	fuzz_ram_fini(&vm->mem);
 }
 
 /* The invariant of the header comment. */

@@ -36,47 +36,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		    serial[] = "0123456789abcdefghij"; /* 20 bytes: no NUL */
 	struct fin in = { data, len };
 	struct vm_disk_config dc = { 0 };
-	struct fuzz_transport t;
 	struct virtio_dev *vd;
-	struct gmem mem;
+	struct fuzz_vdev g;
 	uint8_t opt;
 
-	fuzz_quiet();
-	fuzz_ram_init(&mem, ram, RAM_GPA, RAM_SIZE);
+	fuzz_vdev_init(&g, ram, RAM_GPA, RAM_SIZE);
 	opt = fin_u8(&in);
 	dc.path = fuzz_disk_path_fmt(FUZZ_BLK_QCOW2);
 	dc.format = FUZZ_BLK_QCOW2 ? qcow2 : raw;
 	dc.serial = (opt & 4) ? serial : NULL;
 	dc.readonly = opt & 1;
 	dc.num_queues = (opt & 2) ? 2 : 1;
-	if (virtio_blk_new(&dc, 0, &mem, NULL, &vd) < 0)
+	if (virtio_blk_new(&dc, 0, &g.mem, NULL, &vd) < 0)
 		abort(); /* the harness's own disk: must open */
-	fuzz_attach(vd, &t);
+	fuzz_attach(vd, &g.t);
 
 	for (unsigned int steps = 0; fin_more(&in) && steps < 256; steps++) {
 		uint8_t op = fin_u8(&in);
 		unsigned int q = (op >> 4) % vd->nr_queues;
 
 		pthread_mutex_lock(&vd->lock);
+		if (fuzz_dev_step(&in, &g, vd, q, fuzz_dev_op16(op & 0xf))) {
+			pthread_mutex_unlock(&vd->lock);
+			fuzz_blk_drain(vd);
+			continue;
+		}
 		switch (op & 0xf) {
-		case 0:
-		case 1:
-			fuzz_ram_write(&in, ram, RAM_SIZE);
-			break;
-		case 2:
-		case 3:
-			fuzz_post_chain(&in, &vd->vqs[q], ram, RAM_GPA, RAM_SIZE);
-			break;
-		case 4:
-		case 5:
-			virtio_dev_kick(vd, q);
-			break;
-		case 6:
-			fuzz_driver_init(&in, vd, RAM_GPA, RAM_SIZE);
-			break;
-		case 7:
-			virtio_dev_set_status(vd, fin_u8(&in));
-			break;
 		case 8: {
 			uint64_t v = 0;
 			uint32_t off = fin_u8(&in);
@@ -123,5 +108,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	fuzz_blk_drain(vd);
 	vd->ops->destroy(vd);
+	fuzz_vdev_fini(&g);
 	return 0;
 }

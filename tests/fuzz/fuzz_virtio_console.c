@@ -64,21 +64,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	static uint8_t ram[RAM_SIZE];
 	static char spec[128], *path;
 	struct fin in = { data, len };
-	struct fuzz_transport t;
 	struct evloop *loop;
 	struct virtio_dev *vd;
-	struct gmem mem;
+	struct fuzz_vdev g;
 	int cl;
 
-	fuzz_quiet();
 	if (!path) {
 		snprintf(spec, sizeof(spec), "socket=/tmp/vessel-fuzz-console-%d.sock", getpid());
 		path = spec + 7;
 	}
-	fuzz_ram_init(&mem, ram, RAM_GPA, RAM_SIZE);
-	if (evloop_create(&loop) < 0 || virtio_console_new(spec, &mem, loop, &vd) < 0)
+	fuzz_vdev_init(&g, ram, RAM_GPA, RAM_SIZE);
+	if (evloop_create(&loop) < 0 || virtio_console_new(spec, &g.mem, loop, &vd) < 0)
 		abort();
-	fuzz_attach(vd, &t);
+	fuzz_attach(vd, &g.t);
 	cl = client_connect(path);
 	pump(loop);
 
@@ -87,25 +85,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		unsigned int q = (op >> 4) & 1;
 
 		pthread_mutex_lock(&vd->lock);
+		if (fuzz_dev_step(&in, &g, vd, q, fuzz_dev_op16(op & 0xf))) {
+			pthread_mutex_unlock(&vd->lock);
+			continue;
+		}
 		switch (op & 0xf) {
-		case 0:
-		case 1:
-			fuzz_ram_write(&in, ram, RAM_SIZE);
-			break;
-		case 2:
-		case 3:
-			fuzz_post_chain(&in, &vd->vqs[q], ram, RAM_GPA, RAM_SIZE);
-			break;
-		case 4:
-		case 5:
-			virtio_dev_kick(vd, q);
-			break;
-		case 6:
-			fuzz_driver_init(&in, vd, RAM_GPA, RAM_SIZE);
-			break;
-		case 7:
-			virtio_dev_set_status(vd, fin_u8(&in));
-			break;
 		case 8: {
 			uint64_t v = 0;
 			uint32_t off = fin_u8(&in) % 16;
@@ -157,5 +141,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		close(cl);
 	vd->ops->destroy(vd);
 	evloop_destroy(loop);
+	fuzz_vdev_fini(&g);
 	return 0;
 }

@@ -14,43 +14,31 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
+	/* This target's own encoding (op % 8), older than fuzz_dev_op16(). */
+	static const enum fuzz_dev_op ops[8] = {
+		FUZZ_OP_RAM, FUZZ_OP_RAM,  FUZZ_OP_POST,   FUZZ_OP_POST,
+		FUZZ_OP_KICK, FUZZ_OP_INIT, FUZZ_OP_STATUS, FUZZ_OP_NONE,
+	};
 	static uint8_t ram[RAM_SIZE];
 	struct fin in = { data, len };
-	struct fuzz_transport t;
 	struct virtio_dev *vd;
-	struct gmem mem;
+	struct fuzz_vdev g;
 
-	fuzz_quiet();
-	fuzz_ram_init(&mem, ram, RAM_GPA, RAM_SIZE);
-	if (virtio_rng_new(&mem, NULL, &vd) < 0)
+	fuzz_vdev_init(&g, ram, RAM_GPA, RAM_SIZE);
+	if (virtio_rng_new(&g.mem, NULL, &vd) < 0)
 		abort();
-	fuzz_attach(vd, &t);
+	fuzz_attach(vd, &g.t);
 	pthread_mutex_lock(&vd->lock);
 	for (unsigned int steps = 0; fin_more(&in) && steps < 256; steps++) {
-		switch (fin_u8(&in) % 8) {
-		case 0:
-		case 1:
-			fuzz_ram_write(&in, ram, RAM_SIZE);
-			break;
-		case 2:
-		case 3:
-			fuzz_post_chain(&in, &vd->vqs[0], ram, RAM_GPA, RAM_SIZE);
-			break;
-		case 4:
-			virtio_dev_kick(vd, fin_u8(&in) % 2); /* queue 1 does not exist */
-			break;
-		case 5:
-			fuzz_driver_init(&in, vd, RAM_GPA, RAM_SIZE);
-			break;
-		case 6:
-			virtio_dev_set_status(vd, fin_u8(&in));
-			break;
-		default:
+		enum fuzz_dev_op op = ops[fin_u8(&in) % 8];
+		/* A kick names its queue: queue 1 does not exist. */
+		unsigned int q = op == FUZZ_OP_KICK ? fin_u8(&in) % 2 : 0;
+
+		if (!fuzz_dev_step(&in, &g, vd, q, op))
 			virtio_dev_write_features(vd, fin_u8(&in), fin_u32(&in));
-			break;
-		}
 	}
 	pthread_mutex_unlock(&vd->lock);
 	vd->ops->destroy(vd);
+	fuzz_vdev_fini(&g);
 	return 0;
 }

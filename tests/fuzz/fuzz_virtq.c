@@ -42,14 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	memset(ram, 0, RAM_SIZE);
 	memcpy(ram, data, len < RAM_SIZE ? len : RAM_SIZE);
 
-	memset(&mem, 0, sizeof(mem));
-	mem.nr_regions = 1;
-	mem.regions[0].gpa = 0x1000; /* a hole below RAM too */
-	mem.regions[0].size = RAM_SIZE;
-	mem.regions[0].hva = ram;
-	mem.regions[0].fd = -1;
-	mem.total = RAM_SIZE;
-	mem.fd = -1;
+	gmem_init(&mem, NULL);
+	if (gmem_add_mapped(&mem, 0x1000, RAM_SIZE, ram, -1, 0) < 0) /* a hole below RAM too */
+		abort();
 	rl.burst = 0; /* keep the fuzzer's output quiet */
 
 	virtq_init(&vq, &mem, 0, 256, "fuzz", &rl);
@@ -57,8 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	vq.desc_gpa = 0x1000 + 64ull * (h.desc_page % 1024);
 	vq.avail_gpa = 0x1000 + 64ull * (h.avail_page % 1024);
 	vq.used_gpa = 0x1000 + 64ull * (h.used_page % 1024);
-	if (virtq_enable(&vq, h.flags & 1, h.flags & 2) < 0)
+	if (virtq_enable(&vq, h.flags & 1, h.flags & 2) < 0) {
+		gmem_destroy(&mem);
 		return 0;
+	}
 	c = virtq_chain_alloc((h.flags & 4) ? 4 : 256);
 	for (int n = 0; n < 300; n++) {
 		int r = virtq_pop(&vq, c);
@@ -79,5 +76,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		virtq_enable_notify(&vq);
 	}
 	virtq_chain_free(c);
+	gmem_destroy(&mem);
 	return 0;
 }

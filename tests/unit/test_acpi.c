@@ -30,8 +30,17 @@ struct fake {
 	uint8_t *ram;
 };
 
+/* The first region: `size` bytes at gpa, of which 2 MiB are backed. */
+static void fake_set_low(struct fake *f, uint64_t gpa, uint64_t size)
+{
+	gmem_destroy(&f->mem);
+	gmem_init(&f->mem, NULL);
+	assert_int_equal(gmem_add_mapped(&f->mem, gpa, size, f->ram, -1, 0), 0);
+}
+
 /* Guest memory by hand: 2 MiB of real RAM at 0 and, optionally, regions
- * that only exist as metadata (SRAT reads their ranges, nothing writes). */
+ * that only exist as metadata (SRAT reads their ranges, nothing writes:
+ * they all name the 2 MiB buffer as their host memory). */
 static void fake_init(struct fake *f, unsigned int ncpus)
 {
 	memset(f, 0, sizeof(*f));
@@ -39,25 +48,21 @@ static void fake_init(struct fake *f, unsigned int ncpus)
 	f->cfg = calloc(1, sizeof(*f->cfg));
 	assert_non_null(f->ram);
 	assert_non_null(f->cfg);
-	f->mem.fd = -1;
-	f->mem.regions[0] =
-		(struct gmem_region){ .gpa = 0, .size = LOW_SIZE, .hva = f->ram, .fd = -1 };
-	f->mem.nr_regions = 1;
-	f->mem.total = LOW_SIZE;
+	gmem_init(&f->mem, NULL);
+	fake_set_low(f, 0, LOW_SIZE);
 	f->cfg->nr_cpus = ncpus;
 	f->cfg->mem_size = LOW_SIZE;
 }
 
 static void fake_add_region(struct fake *f, uint64_t gpa, uint64_t size)
 {
-	f->mem.regions[f->mem.nr_regions++] =
-		(struct gmem_region){ .gpa = gpa, .size = size, .hva = NULL, .fd = -1 };
-	f->mem.total += size;
+	assert_int_equal(gmem_add_mapped(&f->mem, gpa, size, f->ram, -1, 0), 0);
 	f->cfg->mem_size += size;
 }
 
 static void fake_free(struct fake *f)
 {
+	gmem_destroy(&f->mem);
 	free(f->ram);
 	free(f->cfg);
 }
@@ -463,7 +468,7 @@ static void test_numa(void **state)
 	uint8_t *p, *end;
 
 	fake_init(&f, 4);
-	f.mem.regions[0].size = 3 * GiB; /* only the first 2 MiB are backed */
+	fake_set_low(&f, 0, 3 * GiB); /* only the first 2 MiB are backed */
 	fake_add_region(&f, X86_4G, GiB);
 	f.cfg->nr_numa_nodes = 2;
 	f.cfg->numa_nodes[0].mem_size = 2 * GiB;
@@ -558,7 +563,7 @@ static void test_numa_uneven(void **state)
 		assert_int_not_equal(m->proximity, 1);
 		covered += LEN(m);
 	}
-	assert_int_equal(covered, f.mem.total);
+	assert_int_equal(covered, gmem_ram_size(&f.mem));
 	iasl_roundtrip(&f, "uneven");
 	fake_free(&f);
 }
@@ -574,7 +579,7 @@ static void test_errors(void **state)
 	assert_int_equal(acpi_build_tables(&f.mem, f.cfg, &rsdp), -EINVAL);
 	/* No RAM at X86_ACPI_ADDR: the write fails cleanly. */
 	f.cfg->nr_cpus = 1;
-	f.mem.regions[0].gpa = 16 * MiB;
+	fake_set_low(&f, 16 * MiB, LOW_SIZE);
 	assert_int_equal(acpi_build_tables(&f.mem, f.cfg, &rsdp), -EFAULT);
 	fake_free(&f);
 }

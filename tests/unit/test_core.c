@@ -57,6 +57,7 @@ static void test_gmem_bounds(void **state)
 
 static void test_gmem_dirty(void **state)
 {
+	uint64_t bits[2];
 	struct gmem m;
 	uint8_t b = 1;
 
@@ -65,10 +66,64 @@ static void test_gmem_dirty(void **state)
 	assert_int_equal(gmem_dirty_start(&m), 0);
 	assert_int_equal(gmem_write(&m, 3 * 4096 + 10, &b, 1), 0);
 	assert_non_null(gmem_ptr_w(&m, 8 * 4096 - 1, 2));	/* spans pages 7 and 8 */
-	assert_int_equal(m.regions[0].dirty[0], (1ull << 3) | (1ull << 7) | (1ull << 8));
+	assert_int_equal(gmem_dirty_fetch(&m, 0, bits, 2), 2);
+	assert_int_equal(bits[0], (1ull << 3) | (1ull << 7) | (1ull << 8));
+	assert_int_equal(bits[1], 0);
+	/* Fetching cleared it. */
+	assert_int_equal(gmem_dirty_fetch(&m, 0, bits, 1), 1);
+	assert_int_equal(bits[0], 0);
 	gmem_dirty_stop(&m);
-	assert_null(m.regions[0].dirty);
+	assert_int_equal(gmem_dirty_fetch(&m, 0, bits, 1), -ENODATA);
 	gmem_destroy(&m);
+}
+
+/* ROM and flash: described, loadable by the VMM, never RAM nor a DMA target. */
+static void test_gmem_kinds(void **state)
+{
+	static const uint8_t fw[4] = { 0xde, 0xad, 0xbe, 0xef };
+	struct gmem_region_info r;
+	uint64_t prev = 0;
+	unsigned int n = 0;
+	struct gmem m;
+
+	gmem_init(&m, NULL);
+	assert_int_equal(gmem_add_region(&m, X86_4G, 2 * MiB), 0);
+	assert_int_equal(gmem_add(&m, GMEM_FLASH, X86_4G - 2 * MiB, 2 * MiB), 0);
+	assert_int_equal(gmem_add_region(&m, 0, 2 * MiB), 0);
+	assert_int_equal(gmem_add(&m, GMEM_ROM, 0xe0000, 4096), -EEXIST);
+	assert_int_equal(gmem_add(&m, GMEM_ROM, 3 * MiB, 100), -EINVAL);
+	assert_int_equal(gmem_add(&m, (enum gmem_kind)7, 3 * MiB, 4096), -EINVAL);
+	assert_int_equal(gmem_ram_size(&m), 4 * MiB);
+	assert_int_equal(gmem_nr_regions(&m), 3);
+	/* Address order whatever the order of adding; slots in adding order. */
+	gmem_for_each_region(&m, i, &r) {
+		assert_true(r.gpa >= prev);
+		prev = r.gpa;
+		if (r.gpa == X86_4G - 2 * MiB) {
+			assert_int_equal(r.kind, GMEM_FLASH);
+			assert_int_equal(r.slot, 1);
+		} else {
+			assert_int_equal(r.kind, GMEM_RAM);
+		}
+		n++;
+	}
+	assert_int_equal(n, 3);
+	/* The VMM loads firmware; device DMA and copies never reach it. */
+	assert_int_equal(gmem_rom_load(&m, X86_4G - 4, fw, sizeof(fw)), 0);
+	assert_int_equal(gmem_rom_load(&m, X86_4G - 2, fw, sizeof(fw)), -EFAULT);
+	assert_int_equal(gmem_rom_load(&m, 0, fw, sizeof(fw)), -EFAULT); /* RAM */
+	assert_true(gmem_region_at(&m, 1, &r));
+	assert_memory_equal(r.hva + r.size - 4, fw, sizeof(fw));
+	assert_null(gmem_ptr(&m, X86_4G - 4, 4));
+	assert_int_equal(gmem_write(&m, X86_4G - 4, fw, sizeof(fw)), -EFAULT);
+	assert_int_equal(gmem_dirty_start(&m), 0);
+	assert_int_equal(gmem_dirty_fetch(&m, 1, &prev, 1), -ENODATA);
+	gmem_dirty_stop(&m);
+	/* No VM here: the first slot's ioctl error comes back. */
+	assert_int_equal(gmem_map_kvm(&m, -1), -EBADF);
+	gmem_destroy(&m);
+	assert_int_equal(gmem_nr_regions(&m), 0);
+	assert_int_equal(gmem_map_kvm(&m, -1), 0); /* nothing to register */
 }
 
 struct fake_dev {
@@ -120,6 +175,14 @@ static bool smaps_has_flag(const void *hva, const char *flag)
 	return found;
 }
 
+static uint8_t *ram_hva(const struct gmem *m)
+{
+	struct gmem_region_info r;
+
+	assert_true(gmem_region_at(m, 0, &r));
+	return r.hva;
+}
+
 /* --no-thp marks RAM MADV_NOHUGEPAGE ("nh"): with THP mode "always" a
  * plain mapping would still get huge pages. */
 static void test_gmem_thp_advice(void **state)
@@ -133,14 +196,14 @@ static void test_gmem_thp_advice(void **state)
 	}
 	assert_int_equal(gmem_init(&m, &o), 0);
 	assert_int_equal(gmem_add_region(&m, 0, 4 * MiB), 0);
-	assert_true(smaps_has_flag(m.regions[0].hva, "nh"));
-	assert_false(smaps_has_flag(m.regions[0].hva, "hg"));
+	assert_true(smaps_has_flag(ram_hva(&m), "nh"));
+	assert_false(smaps_has_flag(ram_hva(&m), "hg"));
 	gmem_destroy(&m);
 	o.thp = true;
 	assert_int_equal(gmem_init(&m, &o), 0);
 	assert_int_equal(gmem_add_region(&m, 0, 4 * MiB), 0);
-	assert_true(smaps_has_flag(m.regions[0].hva, "hg"));
-	assert_false(smaps_has_flag(m.regions[0].hva, "nh"));
+	assert_true(smaps_has_flag(ram_hva(&m), "hg"));
+	assert_false(smaps_has_flag(ram_hva(&m), "nh"));
 	gmem_destroy(&m);
 }
 
@@ -362,6 +425,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gmem_bounds),
 		cmocka_unit_test(test_gmem_dirty),
+		cmocka_unit_test(test_gmem_kinds),
 		cmocka_unit_test(test_gmem_thp_advice),
 		cmocka_unit_test(test_bus_dispatch),
 		cmocka_unit_test(test_evloop_timers_and_calls),

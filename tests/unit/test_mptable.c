@@ -27,11 +27,8 @@ static uint8_t sum(const void *p, size_t len)
 
 static void fake_mem(struct gmem *m, uint8_t *ram)
 {
-	memset(m, 0, sizeof(*m));
-	m->fd = -1;
-	m->regions[0] = (struct gmem_region){ .gpa = 0, .size = RAM_SIZE, .hva = ram, .fd = -1 };
-	m->nr_regions = 1;
-	m->total = RAM_SIZE;
+	gmem_init(m, NULL);
+	assert_int_equal(gmem_add_mapped(m, 0, RAM_SIZE, ram, -1, 0), 0);
 }
 
 /* Walk the table the way an OS does (MP spec 1.4 section 4) and check it. */
@@ -150,6 +147,7 @@ static void test_cpus(void **state)
 		assert_int_equal(mptable_build(&m, counts[i]), 0);
 		check_tables(ram, counts[i]);
 	}
+	gmem_destroy(&m);
 	free(ram);
 }
 
@@ -177,8 +175,11 @@ static void test_limits(void **state)
 	assert_int_equal(mptable_build(&m, 256), 0);
 	assert_memory_not_equal(ram + X86_MPTABLE_ADDR, "_MP_", 4);
 	/* No RAM there: a clean error. */
-	m.regions[0].gpa = 16 * MiB;
+	gmem_destroy(&m);
+	gmem_init(&m, NULL);
+	assert_int_equal(gmem_add_mapped(&m, 16 * MiB, RAM_SIZE, ram, -1, 0), 0);
 	assert_int_equal(mptable_build(&m, 2), -EFAULT);
+	gmem_destroy(&m);
 	free(cfg);
 	free(ram);
 }

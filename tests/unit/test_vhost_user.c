@@ -606,6 +606,37 @@ static void test_broken_ring(void **state)
 	close(err);
 }
 
+/*
+ * A ring base no ring of this size can have (SET_VRING_BASE 100 with
+ * nothing made available): the ring is broken at once and reported on
+ * the error eventfd, nothing is taken, and GET_VRING_BASE gives the
+ * frontend's base back.
+ */
+static void test_bad_ring_base(void **state)
+{
+	struct fx *f = *state;
+	struct vhost_user_vring_state st = { 0, 0 };
+	struct vhost_user_msg m;
+	struct pollfd p;
+	uint64_t idx = 0, cnt;
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	memset(f->ram, 0, RAM_SIZE);
+	f->avail_idx = 0;
+	negotiate(f);
+	assert_int_equal(acked(f, VHOST_USER_SET_VRING_ERR, &idx, 8, &err, 1), 0);
+	setup_ring(f, 100);
+	p = (struct pollfd){ .fd = err, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(err, &cnt, 8), 8);
+	assert_int_equal(send_req(f, VHOST_USER_GET_VRING_BASE, 0, &st, 8, NULL, 0), 0);
+	assert_int_equal(recv_reply(f, &m), 1);
+	assert_int_equal(m.p.state.num, 100);
+	/* Set up again properly, the ring works. */
+	session(f);
+	close(err);
+}
+
 static void test_reconnect(void **state)
 {
 	struct fx *f = *state;
@@ -870,6 +901,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vrings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_ring_base, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memfd_shrunk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memfd_sealed, setup, teardown),

@@ -79,12 +79,8 @@ static struct fx *fx_new_fmt(bool readonly, const char *format)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	f->ram = calloc(1, MEM_SIZE);
-	f->mem.nr_regions = 1;
-	f->mem.regions[0].size = MEM_SIZE;
-	f->mem.regions[0].hva = f->ram;
-	f->mem.regions[0].fd = -1;
-	f->mem.total = MEM_SIZE;
-	f->mem.fd = -1;
+	gmem_init(&f->mem, NULL);
+	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	snprintf(f->path, sizeof(f->path), "%s/test_vblk_%d.raw", dir ? dir : "/tmp", getpid());
 	assert_int_equal(blk_create("raw", f->path, &co), 0);
 	f->dc.path = f->path;
@@ -106,6 +102,7 @@ static void fx_free(struct fx *f)
 {
 	f->vd->ops->destroy(f->vd);
 	unlink(f->path);
+	gmem_destroy(&f->mem);
 	free(f->ram);
 	free(f);
 }
@@ -315,6 +312,7 @@ static void test_probed_raw_sector0(void **state)
 	assert_string_equal(blk_format(bd), "raw");
 	blk_close(bd);
 	unlink(f->path);
+	gmem_destroy(&f->mem);
 	free(f->ram);
 	free(f);
 	unlink(secret);
@@ -598,12 +596,8 @@ static void test_multiqueue(void **state)
 	uint16_t nq;
 
 	f->ram = calloc(1, MEM_SIZE);
-	f->mem.nr_regions = 1;
-	f->mem.regions[0].size = MEM_SIZE;
-	f->mem.regions[0].hva = f->ram;
-	f->mem.regions[0].fd = -1;
-	f->mem.total = MEM_SIZE;
-	f->mem.fd = -1;
+	gmem_init(&f->mem, NULL);
+	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	snprintf(f->path, sizeof(f->path), "%s/test_vblk_mq_%d.raw", dir ? dir : "/tmp", getpid());
 	assert_int_equal(blk_create("raw", f->path, &co), 0);
 	f->dc.path = f->path;

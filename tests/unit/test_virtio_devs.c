@@ -51,12 +51,8 @@ static void fx_init(struct fx *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->ram = calloc(1, MEM_SIZE);
-	f->mem.nr_regions = 1;
-	f->mem.regions[0].size = MEM_SIZE;
-	f->mem.regions[0].hva = f->ram;
-	f->mem.regions[0].fd = -1;
-	f->mem.total = MEM_SIZE;
-	f->mem.fd = -1;
+	gmem_init(&f->mem, NULL);
+	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 }
 
 /* Negotiate everything offered; queue q at DESC/AVAIL/USED + q * 0x4000. */
@@ -128,6 +124,7 @@ static void test_rng(void **state)
 	assert_int_equal(used_idx(&f, 0), 3);
 	assert_int_equal(used_len(&f, 0, 2), 0);
 	vd->ops->destroy(vd);
+	gmem_destroy(&f.mem);
 	free(f.ram);
 }
 
@@ -200,6 +197,7 @@ static void test_console_file(void **state)
 	assert_string_equal(buf, "hello from hvc0\n");
 	vd->ops->destroy(vd);
 	unlink(path);
+	gmem_destroy(&f.mem);
 	free(f.ram);
 }
 
@@ -210,12 +208,14 @@ static void test_console_pty(void **state)
 
 	fx_init(&f);
 	if (virtio_console_new(NULL, &f.mem, NULL, &vd) < 0) {
+		gmem_destroy(&f.mem);
 		free(f.ram);
 		skip();
 	}
 	assert_non_null(virtio_console_pty_path(vd));
 	assert_int_equal(strncmp(virtio_console_pty_path(vd), "/dev/pts/", 9), 0);
 	vd->ops->destroy(vd);
+	gmem_destroy(&f.mem);
 	free(f.ram);
 }
 
@@ -263,6 +263,7 @@ static void test_console_socket_policy(void **state)
 	vd->ops->destroy(vd);
 	assert_int_equal(access(path, F_OK), -1);
 	evloop_destroy(loop);
+	gmem_destroy(&f.mem);
 	free(f.ram);
 }
 
@@ -408,6 +409,7 @@ static void test_console_socket(void **state)
 	vd->ops->destroy(vd);
 	evloop_destroy(loop);
 	assert_int_equal(access(path, F_OK), -1);
+	gmem_destroy(&f.mem);
 	free(f.ram);
 }
 

@@ -44,13 +44,8 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	f->ram = calloc(1, MEM_SIZE);
-	f->mem.nr_regions = 1;
-	f->mem.regions[0].gpa = 0;
-	f->mem.regions[0].size = MEM_SIZE;
-	f->mem.regions[0].hva = f->ram;
-	f->mem.regions[0].fd = -1;
-	f->mem.total = MEM_SIZE;
-	f->mem.fd = -1;
+	gmem_init(&f->mem, NULL);
+	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	f->rl = (struct ratelimit)RATELIMIT_INIT;
 	virtq_init(&f->vq, &f->mem, 0, QSIZE, "test.q0", &f->rl);
 	f->vq.on_error = on_error;
@@ -69,6 +64,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	virtq_chain_free(f->c);
+	gmem_destroy(&f->mem);
 	free(f->ram);
 	free(f);
 	return 0;
@@ -490,10 +486,9 @@ static void test_event_idx_wrap(void **state)
 	uint16_t *used_event = avail16(f, 2 + QSIZE);
 
 	/* Run the indices up to just below the 16-bit wrap. */
-	f->vq.last_avail = f->vq.used_idx = 65533;
-	f->vq.signalled_used = 65533;
-	f->vq.signalled_used_valid = true;
 	*avail16(f, 1) = 65533;
+	assert_int_equal(virtq_restore(&f->vq, 65533, 65533), 0);
+	virtq_restore_signalled(&f->vq, 65533, true);
 	*used_event = 0;
 	fill_and_push(f, 2); /* used 65535 */
 	assert_false(virtq_should_notify(&f->vq));
@@ -570,6 +565,175 @@ static void test_avail_idx_is_used_flags(void **state)
 	assert_int_equal(f->vq.stats.popped, 1);
 }
 
+static uint32_t used_ent(struct fx *f, unsigned int slot, unsigned int word)
+{
+	uint32_t e[2];
+
+	memcpy(e, f->ram + USED_GPA + 4 + 8 * (slot % QSIZE), 8);
+	return e[word];
+}
+
+/* Post n one-buffer chains at heads first.., writable `len` bytes each. */
+static void offer_n(struct fx *f, uint16_t first, unsigned int n, uint32_t len)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		set_desc(f, DESC_GPA, first + i, BUF_GPA + 0x1000 * i, len, VIRTQ_DESC_F_WRITE, 0);
+		offer(f, (uint16_t)(first + i));
+	}
+}
+
+/* Several chains filled, then published by one used->idx store. */
+static void test_fill_flush_batch(void **state)
+{
+	struct fx *f = *state;
+	struct virtq_chain *c[3];
+
+	offer_n(f, 4, 3, 64);
+	for (unsigned int i = 0; i < 3; i++) {
+		c[i] = virtq_chain_alloc(QSIZE);
+		assert_int_equal(virtq_pop(&f->vq, c[i]), 1);
+	}
+	/* Any order of filling; nothing is visible before the flush. */
+	assert_int_equal(virtq_fill(&f->vq, c[2], 30, 2), 0);
+	assert_int_equal(virtq_fill(&f->vq, c[0], 10, 0), 0);
+	assert_int_equal(virtq_fill(&f->vq, c[1], 1000, 1), 0); /* capped at 64 */
+	assert_int_equal(used_idx(f), 0);
+	assert_false(virtq_should_notify(&f->vq) && used_idx(f) != 0);
+	/* Only chains taken and not yet flushed can be filled or flushed. */
+	assert_int_equal(virtq_fill(&f->vq, c[0], 1, 3), -EINVAL);
+	assert_int_equal(virtq_flush(&f->vq, 4), -EINVAL);
+	assert_int_equal(virtq_flush(&f->vq, 3), 0);
+	assert_int_equal(used_idx(f), 3);
+	assert_int_equal(f->vq.stats.pushed, 3);
+	assert_int_equal(used_ent(f, 0, 0), 4);
+	assert_int_equal(used_ent(f, 0, 1), 10);
+	assert_int_equal(used_ent(f, 1, 0), 5);
+	assert_int_equal(used_ent(f, 1, 1), 64);
+	assert_int_equal(used_ent(f, 2, 0), 6);
+	assert_int_equal(used_ent(f, 2, 1), 30);
+	/* Nothing left in flight. */
+	assert_int_equal(virtq_flush(&f->vq, 1), -EINVAL);
+	assert_int_equal(virtq_flush(&f->vq, 0), 0);
+	/* A chain from before a reset is dropped, not filled. */
+	c[0]->gen--;
+	offer_n(f, 0, 1, 8);
+	assert_int_equal(virtq_pop(&f->vq, c[1]), 1);
+	assert_int_equal(virtq_fill(&f->vq, c[0], 1, 0), -ESTALE);
+	assert_int_equal(f->vq.stats.stale_completions, 1);
+	for (unsigned int i = 0; i < 3; i++)
+		virtq_chain_free(c[i]);
+}
+
+/*
+ * EVENT_IDX over a batch (section 2.7.10): one flush moving used idx
+ * from old to new notifies iff used_event lies in [old, new).
+ */
+static void test_flush_event_idx(void **state)
+{
+	struct fx *f = *state;
+	uint16_t *used_event = avail16(f, 2 + QSIZE);
+
+	fill_and_push(f, 1);
+	assert_true(virtq_should_notify(&f->vq)); /* the first one always */
+	*used_event = 3;
+	offer_n(f, 0, 5, 8);
+	for (unsigned int i = 0; i < 5; i++) {
+		assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+		assert_int_equal(virtq_fill(&f->vq, f->c, 8, (uint16_t)i), 0);
+	}
+	/* Filled but not flushed: nothing new for the driver. */
+	assert_false(virtq_should_notify(&f->vq));
+	assert_int_equal(virtq_flush(&f->vq, 5), 0); /* used 1 -> 6 passes 3 */
+	assert_true(virtq_should_notify(&f->vq));
+	*used_event = 20;
+	offer_n(f, 0, 3, 8);
+	for (unsigned int i = 0; i < 3; i++) {
+		assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+		assert_int_equal(virtq_fill(&f->vq, f->c, 8, (uint16_t)i), 0);
+	}
+	assert_int_equal(virtq_flush(&f->vq, 3), 0); /* 6 -> 9: 20 not reached */
+	assert_false(virtq_should_notify(&f->vq));
+	/* used_event at the batch's last entry: [9, 11) holds 10. */
+	*used_event = 10;
+	offer_n(f, 0, 2, 8);
+	for (unsigned int i = 0; i < 2; i++) {
+		assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+		assert_int_equal(virtq_fill(&f->vq, f->c, 8, (uint16_t)i), 0);
+	}
+	assert_int_equal(virtq_flush(&f->vq, 2), 0);
+	assert_true(virtq_should_notify(&f->vq));
+}
+
+/* Chains taken but not used go back; the next pops return them again. */
+static void test_rewind(void **state)
+{
+	struct fx *f = *state;
+
+	offer_n(f, 1, 3, 8);
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+	assert_int_equal(f->c->head, 2);
+	assert_int_equal(virtq_rewind(&f->vq, 3), -EINVAL); /* only 2 taken */
+	assert_int_equal(virtq_rewind(&f->vq, 1), 0);
+	assert_int_equal(f->vq.stats.popped, 1);
+	assert_true(virtq_has_avail(&f->vq));
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+	assert_int_equal(f->c->head, 2);
+	/* Used chains are not "taken" any more: they cannot be given back. */
+	assert_int_equal(virtq_push_chain(&f->vq, f->c, 0), 0);
+	assert_int_equal(virtq_push_chain(&f->vq, f->c, 0), 0);
+	assert_int_equal(virtq_rewind(&f->vq, 1), -EINVAL);
+	assert_int_equal(virtq_rewind(&f->vq, 0), 0);
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+	assert_int_equal(f->c->head, 3);
+	/* A broken queue gives nothing back. */
+	virtq_fail(&f->vq, "test");
+	assert_int_equal(virtq_rewind(&f->vq, 1), -EIO);
+}
+
+/* Indices set from outside (state load, vhost-user) must fit the ring. */
+static void test_restore(void **state)
+{
+	struct fx *f = *state;
+	struct virtq saved;
+
+	*avail16(f, 1) = 5;
+	*avail16(f, 2 + 3) = 7;
+	set_desc(f, DESC_GPA, 7, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	assert_int_equal(virtq_restore(&f->vq, 3, 1), 0);
+	assert_int_equal(f->vq.last_avail, 3);
+	assert_int_equal(f->vq.used_idx, 1);
+	assert_false(f->vq.signalled_used_valid);
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1); /* ring entry 3 */
+	assert_int_equal(f->c->head, 7);
+	/* Two taken before the restore, this one now: three to complete. */
+	assert_int_equal(virtq_flush(&f->vq, 3), 0);
+	assert_int_equal(used_idx(f), 4);
+	assert_int_equal(virtq_used_idx_in_ring(&f->vq), 4);
+
+	saved = f->vq;
+	/* More available than the ring holds: 40 - 2 > 16. */
+	*avail16(f, 1) = 40;
+	assert_int_equal(virtq_restore(&f->vq, 2, 2), -EINVAL);
+	/* last_avail ahead of the driver's avail idx. */
+	*avail16(f, 1) = 5;
+	assert_int_equal(virtq_restore(&f->vq, 7, 7), -EINVAL);
+	/* More taken-and-not-used than the ring holds. */
+	assert_int_equal(virtq_restore(&f->vq, 5, 65500), -EINVAL);
+	/* used idx ahead of last_avail. */
+	assert_int_equal(virtq_restore(&f->vq, 5, 6), -EINVAL);
+	/* Refusals changed nothing. */
+	assert_int_equal(f->vq.last_avail, saved.last_avail);
+	assert_int_equal(f->vq.used_idx, saved.used_idx);
+	/* Exactly full both ways is fine, across the 16-bit wrap too. */
+	*avail16(f, 1) = 10;
+	assert_int_equal(virtq_restore(&f->vq, 65530, 65530 - QSIZE), 0);
+	assert_int_equal(virtq_restore(&f->vq, (uint16_t)(10 - QSIZE), (uint16_t)(10 - QSIZE)), 0);
+	/* A disabled queue has no ring to check against. */
+	virtq_reset(&f->vq);
+	assert_int_equal(virtq_restore(&f->vq, 0, 0), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +767,10 @@ int main(void)
 		T(test_no_interrupt_flag),
 		T(test_avail_event),
 		T(test_avail_idx_is_used_flags),
+		T(test_fill_flush_batch),
+		T(test_flush_event_idx),
+		T(test_rewind),
+		T(test_restore),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

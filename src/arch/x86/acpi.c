@@ -98,10 +98,11 @@ static void acpi_gas_io(struct acpi_gas *g, uint16_t port, uint8_t bits, uint8_t
 
 uint64_t acpi_pci_mmio64_start(const struct gmem *mem)
 {
+	struct gmem_region_info r;
 	uint64_t end = X86_4G;
 
-	for (unsigned int i = 0; i < mem->nr_regions; i++)
-		end = MAX(end, mem->regions[i].gpa + mem->regions[i].size);
+	gmem_for_each_region(mem, i, &r)
+		end = MAX(end, r.gpa + r.size);
 	return ALIGN_UP(end, GiB);
 }
 
@@ -433,24 +434,16 @@ static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
 {
 	unsigned int nn = cfg->nr_numa_nodes, ncpus = cfg->nr_cpus, nmem = 0;
 	struct acpi_srat_mem ranges[GMEM_MAX_REGIONS + VM_MAX_NUMA_NODES];
-	const struct gmem_region *regs[GMEM_MAX_REGIONS];
-	unsigned int nregs = mem->nr_regions;
+	struct gmem_region_info reg;
 	unsigned int node = 0;
 	uint64_t node_left = cfg->numa_nodes[0].mem_size;
 
-	/* Regions sorted by address (gmem does not promise an order). */
-	for (unsigned int i = 0; i < nregs; i++)
-		regs[i] = &mem->regions[i];
-	for (unsigned int i = 1; i < nregs; i++)
-		for (unsigned int j = i; j > 0 && regs[j - 1]->gpa > regs[j]->gpa; j--) {
-			const struct gmem_region *t = regs[j];
+	/* gmem walks its regions in address order; only RAM is in the SRAT. */
+	gmem_for_each_region(mem, r, &reg) {
+		uint64_t addr = reg.gpa, left = reg.size;
 
-			regs[j] = regs[j - 1];
-			regs[j - 1] = t;
-		}
-
-	for (unsigned int r = 0; r < nregs; r++) {
-		uint64_t addr = regs[r]->gpa, left = regs[r]->size;
+		if (reg.kind != GMEM_RAM)
+			continue;
 
 		while (left) {
 			while (node + 1 < nn && node_left == 0)
