@@ -15,7 +15,7 @@
 #include "devices/console.h"
 #include "util/util.h"
 #include "vm/config_json.h"
-#include "vm/placement.h"
+#include "mgmt/placement.h"
 #include "vm/vm.h"
 
 static struct json_object *vmb_describe(void *opaque)

@@ -15,7 +15,7 @@
 #include "virtio/devices.h"
 #include "vm/config.h"
 #include "vm/config_json.h"
-#include "vm/placement.h"
+#include "mgmt/placement.h"
 #include "vm/vm.h"
 
 #include <errno.h>
