@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 	if (!step_set)
 		b.step = b.size;
 	o.readonly = !b.write;
-	if (blk_open(argv[optind], &o, &bd) < 0)
+	if (blk_open(argv[optind], &o, &bd, NULL) < 0)
 		return 1;
 	b.image_size = blk_size(bd);
 	if (b.size > b.image_size || b.offset + b.size > b.image_size) {
