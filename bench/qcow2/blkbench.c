@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blkbench: request outside the image\n");
 		return 1;
 	}
-	if (blk_queue_create(bd, depth, &b.q) < 0)
+	if (blk_queue_create(bd, depth, &b.q, NULL) < 0)
 		return 1;
 	b.reqs = calloc(depth, sizeof(*b.reqs));
 	b.iov = calloc(depth, sizeof(*b.iov));

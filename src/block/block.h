@@ -263,8 +263,9 @@ struct blk_req {
 
 struct blk_queue; /* one submission/completion context, owned by one thread */
 
-/* depth: max requests in flight (1..4096). */
-int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out);
+/* depth: max requests in flight (1..4096).  0 or -errno with *err naming the image. */
+int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out,
+		     struct error *err);
 /* Waits for in-flight requests (their done() callbacks run) then frees. */
 void blk_queue_destroy(struct blk_queue *q);
 /* eventfd, readable when completions are ready: epoll it for EPOLLIN. */

@@ -689,7 +689,7 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 
 		bq->blk = b;
 		bq->index = i;
-		ret = blk_queue_create(b->bd, VIRTIO_BLK_QUEUE_SIZE, &bq->q);
+		ret = blk_queue_create(b->bd, VIRTIO_BLK_QUEUE_SIZE, &bq->q, err);
 		if (ret < 0)
 			goto fail_queues;
 		bq->fd = blk_queue_fd(bq->q);

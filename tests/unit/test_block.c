@@ -210,7 +210,7 @@ static void test_readonly(void **state)
 	assert_int_equal(blk_pwrite(ro, buf, sizeof(buf), 0), -EROFS);
 	assert_int_equal(blk_discard(ro, 0, 4096), -EROFS);
 	assert_int_equal(blk_pread(ro, buf, sizeof(buf), 0), 0);
-	assert_int_equal(blk_queue_create(ro, 4, &q), 0);
+	assert_int_equal(blk_queue_create(ro, 4, &q, NULL), 0);
 	req.done = (void (*)(struct blk_req *, int))abort;
 	assert_int_equal(blk_submit(q, &req), -EROFS);
 	blk_queue_destroy(q);
@@ -284,7 +284,7 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	uint8_t *data = malloc(NREQ * BS), *back = malloc(NREQ * BS);
 	struct actx c = { 0 };
 
-	assert_int_equal(blk_queue_create_engine(bd, depth, force_worker, &q), 0);
+	assert_int_equal(blk_queue_create_engine(bd, depth, force_worker, &q, NULL), 0);
 	if (force_worker) {
 		assert_false(blk_queue_uses_uring(q));
 	} else {
@@ -444,7 +444,7 @@ static void test_async_error_in_done(void **state)
 		struct blk_queue *q;
 
 		req.opaque = &c;
-		assert_int_equal(blk_queue_create_engine(f->bd, 4, worker, &q), 0);
+		assert_int_equal(blk_queue_create_engine(f->bd, 4, worker, &q, NULL), 0);
 		assert_int_equal(blk_submit(q, &req), 0);
 		blk_queue_kick(q);
 		while (!c.completed)
@@ -484,7 +484,7 @@ static void test_direct(void **state)
 	assert_int_equal(blk_pread(bd, r + 1, 5000, 777), 0);
 	assert_memory_equal(w + 3, r + 1, 5000);
 	memset(r, 0, 10000);
-	assert_int_equal(blk_queue_create(bd, 4, &q), 0);
+	assert_int_equal(blk_queue_create(bd, 4, &q, NULL), 0);
 	assert_int_equal(blk_submit(q, &req), 0);
 	blk_queue_kick(q);
 	while (!c.completed)
@@ -580,7 +580,7 @@ static void test_qcow2_backing_reads(void **state)
 	memset(want + 131072, 0, 65536);
 	assert_int_equal(blk_write_zeroes(bd, 131072, 65536, false), 0);
 
-	assert_int_equal(blk_queue_create(bd, 8, &q), 0);
+	assert_int_equal(blk_queue_create(bd, 8, &q, NULL), 0);
 	memset(buf, 0xee, 4 * MiB);
 	for (int i = 0; i < 6; i++) {
 		iov[i] = (struct iovec){ buf + rd[i][0], rd[i][1] };
@@ -625,7 +625,7 @@ static void test_qcow2_mixed(void **state)
 	fill(data, (size_t)n * 2 * BS, 11);
 	for (int i = 0; i < n; i++) /* even blocks first, synchronously */
 		assert_int_equal(blk_pwrite(f->bd, data + 2 * i * BS, BS, (uint64_t)2 * i * BS), 0);
-	assert_int_equal(blk_queue_create(f->bd, 64, &q), 0);
+	assert_int_equal(blk_queue_create(f->bd, 64, &q, NULL), 0);
 	for (int i = 0; i < n; i++) {
 		/* write odd block i, read even block i, interleaved */
 		iov[2 * i] = (struct iovec){ data + (2 * i + 1) * BS, BS };
@@ -731,7 +731,7 @@ static int queue_write(struct blkdev *bd, bool force_worker, const void *buf, si
 			       .opaque = &c };
 	struct blk_queue *q;
 
-	assert_int_equal(blk_queue_create_engine(bd, 4, force_worker, &q), 0);
+	assert_int_equal(blk_queue_create_engine(bd, 4, force_worker, &q, NULL), 0);
 	assert_int_equal(blk_submit(q, &req), 0);
 	blk_queue_kick(q);
 	while (!c.completed)
