@@ -124,14 +124,14 @@ int main(int argc, char **argv)
 	if (!step_set)
 		b.step = b.size;
 	o.readonly = !b.write;
-	if (blk_open(argv[optind], &o, &bd) < 0)
+	if (blk_open(argv[optind], &o, &bd, NULL) < 0)
 		return 1;
 	b.image_size = blk_size(bd);
 	if (b.size > b.image_size || b.offset + b.size > b.image_size) {
 		fprintf(stderr, "blkbench: request outside the image\n");
 		return 1;
 	}
-	if (blk_queue_create(bd, depth, &b.q) < 0)
+	if (blk_queue_create(bd, depth, &b.q, NULL) < 0)
 		return 1;
 	b.reqs = calloc(depth, sizeof(*b.reqs));
 	b.iov = calloc(depth, sizeof(*b.iov));

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "api/server.h"
+#include "util/error.h"
 
 /*
  * The HTTP-independent core of the API: a parsed request goes through
@@ -36,6 +37,11 @@ void api_error(struct api_response *resp, unsigned int status, const char *fmt, 
 void api_method_not_allowed(struct api_response *resp, const char *allow);
 /* Map a backend -errno to a response; `what` prefixes the message. */
 void api_errno(struct api_response *resp, int err, const char *what);
+/*
+ * A failed backend op: the status from the code (server.h), the body
+ * {"error": err's message}; api_errno(resp, code, what) if err is unset.
+ */
+void api_fail(struct api_response *resp, int code, const struct error *err, const char *what);
 /*
  * Parse the body as a JSON object whose keys are all in `allowed`
  * (NULL-terminated); an empty body gives an empty object.  On failure the

@@ -13,9 +13,10 @@
 
 #include "api/api-int.h"
 #include "devices/console.h"
+#include "mgmt/placement.h"
+#include "util/error.h"
 #include "util/util.h"
 #include "vm/config_json.h"
-#include "vm/placement.h"
 #include "vm/vm.h"
 
 static struct json_object *vmb_describe(void *opaque)
@@ -45,7 +46,13 @@ static struct json_object *vmb_describe(void *opaque)
 	return o;
 }
 
-static int vmb_action(void *opaque, enum api_action a)
+/* A wrong-state refusal names the state, e.g. "pause: the VM is paused, not running". */
+static int vmb_wrong_state(struct error *err, const char *what, enum vm_state st, const char *want)
+{
+	return error_setf(err, -EBUSY, "%s: the VM is %s, not %s", what, vm_state_name(st), want);
+}
+
+static int vmb_action(void *opaque, enum api_action a, struct error *err)
 {
 	struct vm *vm = opaque;
 	enum vm_state st = vm_get_state(vm);
@@ -54,24 +61,29 @@ static int vmb_action(void *opaque, enum api_action a)
 	switch (a) {
 	case API_ACTION_PAUSE:
 		if (st != VM_STATE_RUNNING)
-			return -EBUSY;
-		return vm_pause(vm);
+			return vmb_wrong_state(err, "pause", st, "running");
+		r = vm_pause(vm);
+		return r ? error_set_errno(err, r, "pause") : 0;
 	case API_ACTION_RESUME:
 		if (st != VM_STATE_PAUSED)
-			return -EBUSY;
-		return vm_resume(vm);
+			return vmb_wrong_state(err, "resume", st, "paused");
+		r = vm_resume(vm);
+		return r ? error_set_errno(err, r, "resume") : 0;
 	case API_ACTION_SHUTDOWN:
 		if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
-			return -EBUSY;
+			return vmb_wrong_state(err, "shutdown", st, "running or paused");
 		r = vm_request_shutdown(vm);
 		/* -EAGAIN: the guest has not enabled the event; the press is latched. */
-		return r == -EAGAIN ? 0 : r;
+		if (r == -EAGAIN)
+			return 0;
+		return r ? error_set_errno(err, r, "shutdown: cannot press the power button") : 0;
 	case API_ACTION_REBOOT:
 		if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
-			return -EBUSY;
-		return vm_request_reset(vm);
+			return vmb_wrong_state(err, "reboot", st, "running or paused");
+		r = vm_request_reset(vm);
+		return r ? error_set_errno(err, r, "reboot") : 0;
 	}
-	return -EINVAL;
+	return error_setf(err, -EINVAL, "unknown action");
 }
 
 static unsigned int vmb_vcpu_count(void *opaque)
@@ -79,25 +91,30 @@ static unsigned int vmb_vcpu_count(void *opaque)
 	return ((struct vm *)opaque)->nr_vcpus;
 }
 
-static int vmb_vcpu_info(void *opaque, unsigned int id, struct vcpu_info *out)
-{
-	struct vm *vm = opaque;
-
-	if (id >= vm->nr_vcpus || !vm->vcpus[id])
-		return -ENOENT;
-	return vcpu_get_info(vm->vcpus[id], out);
-}
-
-static int vmb_vcpu_set_affinity(void *opaque, unsigned int id, const cpu_set_t *set)
+static int vmb_vcpu_info(void *opaque, unsigned int id, struct vcpu_info *out, struct error *err)
 {
 	struct vm *vm = opaque;
 	int r;
 
 	if (id >= vm->nr_vcpus || !vm->vcpus[id])
-		return -ENOENT;
+		return error_setf(err, -ENOENT, "no such vCPU: %u", id);
+	r = vcpu_get_info(vm->vcpus[id], out);
+	return r ? error_set_errno(err, r, "vCPU %u", id) : 0;
+}
+
+static int vmb_vcpu_set_affinity(void *opaque, unsigned int id, const cpu_set_t *set,
+				 struct error *err)
+{
+	struct vm *vm = opaque;
+	char buf[512];
+	int r;
+
+	if (id >= vm->nr_vcpus || !vm->vcpus[id])
+		return error_setf(err, -ENOENT, "no such vCPU: %u", id);
 	r = vcpu_set_affinity(vm->vcpus[id], set);
 	if (r)
-		return r;
+		return error_set_errno(err, r, "vCPU %u: cannot pin to CPUs %.64s", id,
+				       cpuset_format(set, buf, sizeof(buf)));
 	/* GET /vm shows the placement the VM runs with now. */
 	vm->cfg->vcpu_affinity[id] = *set;
 	vm->cfg->vcpu_pinned[id] = true;
@@ -105,19 +122,24 @@ static int vmb_vcpu_set_affinity(void *opaque, unsigned int id, const cpu_set_t 
 }
 
 /* The emulator threads are every thread of this process but the vCPUs. */
-static int vmb_emulator_affinity(void *opaque, cpu_set_t *set, bool apply)
+static int vmb_emulator_affinity(void *opaque, cpu_set_t *set, bool apply, struct error *err)
 {
 	struct vm *vm = opaque;
+	char buf[512];
 	int r;
 
-	if (!apply)
-		return sched_getaffinity(0, sizeof(*set), set) ? -errno : 0;
-	r = vm_pin_emulator_threads(vm, set);
-	if (!r) {
-		vm->cfg->emulator_affinity = *set;
-		vm->cfg->emulator_pinned = true;
+	if (!apply) {
+		if (sched_getaffinity(0, sizeof(*set), set))
+			return error_set_errno(err, -errno, "emulator threads: sched_getaffinity");
+		return 0;
 	}
-	return r;
+	r = vm_pin_emulator_threads(vm, set);
+	if (r)
+		return error_set_errno(err, r, "emulator threads: cannot pin to CPUs %.64s",
+				       cpuset_format(set, buf, sizeof(buf)));
+	vm->cfg->emulator_affinity = *set;
+	vm->cfg->emulator_pinned = true;
+	return 0;
 }
 
 static void vmb_device_stats(void *opaque, struct json_object *devices)
@@ -136,7 +158,8 @@ static void vmb_device_stats(void *opaque, struct json_object *devices)
 	}
 }
 
-int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out)
+int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,
+		     struct error *err)
 {
 	const struct api_backend b = {
 		.opaque = vm,
@@ -149,5 +172,5 @@ int api_server_start(struct vm *vm, const char *socket_path, struct api_server *
 		.device_stats = vmb_device_stats,
 	};
 
-	return api_server_start_backend(vm->loop, &b, socket_path, out);
+	return api_server_start_backend(vm->loop, &b, socket_path, out, err);
 }

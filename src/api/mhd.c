@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* libmicrohttpd on demand: see mhd.h for why it is not linked. */
 #include "api/mhd.h"
-#include "util/log.h"
+#include "util/error.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -10,24 +10,22 @@
 /* Debian 12 ships soname 12; the unversioned name needs the -dev package. */
 static const char *const mhd_sonames[] = { "libmicrohttpd.so.12", "libmicrohttpd.so" };
 
-#define MHD_SYM(api, field, name)                                                                  \
-	do {                                                                                       \
-		*(void **)&(api)->field = dlsym((api)->handle, name);                              \
-		if (!(api)->field) {                                                               \
-			log_err("libmicrohttpd has no %s", name);                                  \
-			goto fail;                                                                 \
-		}                                                                                  \
+#define MHD_SYM(api, field, name)                                                  \
+	do {                                                                       \
+		*(void **)&(api)->field = dlsym((api)->handle, name);              \
+		if (!(api)->field) {                                               \
+			error_setf(err, -ENOENT, "libmicrohttpd has no %s", name); \
+			goto fail;                                                 \
+		}                                                                  \
 	} while (0)
 
-int mhd_api_load(struct mhd_api *api)
+int mhd_api_load(struct mhd_api *api, struct error *err)
 {
 	memset(api, 0, sizeof(*api));
 	for (size_t i = 0; i < sizeof(mhd_sonames) / sizeof(mhd_sonames[0]) && !api->handle; i++)
 		api->handle = dlopen(mhd_sonames[i], RTLD_NOW | RTLD_LOCAL);
-	if (!api->handle) {
-		log_err("cannot load libmicrohttpd for the API server: %s", dlerror());
-		return -ENOENT;
-	}
+	if (!api->handle)
+		return error_setf(err, -ENOENT, "cannot load libmicrohttpd: %s", dlerror());
 	MHD_SYM(api, start_daemon, "MHD_start_daemon");
 	MHD_SYM(api, stop_daemon, "MHD_stop_daemon");
 	MHD_SYM(api, run, "MHD_run");

@@ -24,8 +24,10 @@ struct mhd_api {
 	__typeof__(MHD_lookup_connection_value) *lookup_connection_value;
 };
 
-/* 0, or -ENOENT with one log line when the library or a symbol is missing. */
-int mhd_api_load(struct mhd_api *api);
+struct error;
+
+/* 0, or -ENOENT with *err saying which library or symbol is missing. */
+int mhd_api_load(struct mhd_api *api, struct error *err);
 void mhd_api_unload(struct mhd_api *api);
 
 #endif

@@ -35,32 +35,50 @@ void api_method_not_allowed(struct api_response *resp, const char *allow)
 	resp->allow = allow;
 }
 
-void api_errno(struct api_response *resp, int err, const char *what)
+/* The status of a backend -errno (the table in server.h). */
+static unsigned int api_status_of(int err)
 {
 	switch (err) {
 	case -ENOENT:
-		api_error(resp, 404, "%s: not found", what);
-		break;
+		return 404;
 	case -EBUSY:
 	case -EALREADY:
 	case -EAGAIN:
-		api_error(resp, 409, "%s: not possible in the VM's current state", what);
-		break;
+		return 409;
 	case -EINVAL:
 	case -ERANGE:
-		api_error(resp, 400, "%s: %s", what, strerror(-err));
-		break;
+		return 400;
 	case -EPERM:
 	case -EACCES:
-		api_error(resp, 403, "%s: %s", what, strerror(-err));
-		break;
+		return 403;
 	case -ENOTSUP:
-		api_error(resp, 501, "%s: not supported", what);
-		break;
+		return 501;
 	default:
-		api_error(resp, 500, "%s: %s", what, strerror(err < 0 ? -err : err));
-		break;
+		return 500;
 	}
+}
+
+void api_errno(struct api_response *resp, int err, const char *what)
+{
+	unsigned int st = api_status_of(err);
+
+	if (st == 404)
+		api_error(resp, st, "%s: not found", what);
+	else if (st == 409)
+		api_error(resp, st, "%s: not possible in the VM's current state", what);
+	else if (st == 501)
+		api_error(resp, st, "%s: not supported", what);
+	else
+		api_error(resp, st, "%s: %s", what, strerror(err < 0 ? -err : err));
+}
+
+void api_fail(struct api_response *resp, int code, const struct error *err, const char *what)
+{
+	/* The backend's message is the precise one; the code it set wins too. */
+	if (error_is_set(err))
+		api_error(resp, api_status_of(err->code), "%s", error_msg(err));
+	else
+		api_errno(resp, code, what);
 }
 
 struct json_object *api_body_object(const struct api_request *req, struct api_response *resp,

@@ -173,7 +173,7 @@ static void api_on_timer(void *opaque)
 }
 
 int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
-			     const char *socket_path, struct api_server **out)
+			     const char *socket_path, struct api_server **out, struct error *err)
 {
 	const union MHD_DaemonInfo *info;
 	struct api_server *s;
@@ -181,23 +181,25 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "cannot serve the API on '%s': out of memory",
+				  socket_path);
 	s->loop = loop;
 	s->b = *b;
 	s->epfd = -1;
 	s->timer = -1;
 	snprintf(s->path, sizeof(s->path), "%s", socket_path);
-	r = mhd_api_load(&s->mhd);
+	r = mhd_api_load(&s->mhd, err);
 	if (r) {
 		free(s);
-		return r;
+		return error_prefix(err, "cannot serve the API on '%s'", socket_path);
 	}
 	/* The API controls the VM: owner only (unix_listen creates it 0600). */
 	fd = unix_listen(socket_path, 64);
 	if (fd < 0) {
 		mhd_api_unload(&s->mhd);
 		free(s);
-		return fd;
+		return error_setf(err, fd, "cannot serve the API on '%s': %s", socket_path,
+				  unix_listen_strerror(fd));
 	}
 	s->d = s->mhd.start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_on_request, s,
 				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
@@ -209,7 +211,9 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 		unlink(socket_path);
 		mhd_api_unload(&s->mhd);
 		free(s);
-		return -EIO;
+		return error_setf(err, -EIO,
+				  "cannot serve the API on '%s': libmicrohttpd failed to start",
+				  socket_path);
 	}
 	info = s->mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
@@ -233,7 +237,7 @@ fail:
 	unlink(socket_path);
 	mhd_api_unload(&s->mhd);
 	free(s);
-	return r;
+	return error_set_errno(err, r, "cannot serve the API on '%s'", socket_path);
 }
 
 void api_server_stop(struct api_server *s)

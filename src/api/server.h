@@ -12,6 +12,7 @@
  * loop, so handlers run on the loop thread and never block vCPUs.
  */
 struct api_server;
+struct error;
 struct evloop;
 struct json_object;
 struct vcpu_info;
@@ -22,29 +23,36 @@ enum api_action { API_ACTION_PAUSE, API_ACTION_RESUME, API_ACTION_SHUTDOWN, API_
 /*
  * What the handlers need from a VM.  The real one wraps struct vm
  * (api_server_start); tests and the fuzz target plug in a fake.  Every op
- * returns 0 or -errno: -ENOENT (no such vCPU) -> 404, -EBUSY/-EALREADY
- * (wrong state) -> 409, -EINVAL -> 400, anything else -> 500.
+ * that can fail returns 0 or -errno and fills *err (util/error.h) with
+ * one line saying why, which becomes the body {"error": "..."}; the code
+ * picks the status: -ENOENT (no such vCPU) -> 404, -EBUSY/-EALREADY/
+ * -EAGAIN (wrong state) -> 409, -EINVAL/-ERANGE -> 400, -EPERM/-EACCES ->
+ * 403, -ENOTSUP -> 501, anything else -> 500.  An op that leaves *err
+ * unset gets strerror.
  */
 struct api_backend {
 	void *opaque;
 	/* {"name", "state", "pid", "uptime_ns", "config"}; NULL on failure. */
 	struct json_object *(*describe)(void *opaque);
-	int (*action)(void *opaque, enum api_action a);
+	int (*action)(void *opaque, enum api_action a, struct error *err);
 	unsigned int (*vcpu_count)(void *opaque);
-	int (*vcpu_info)(void *opaque, unsigned int id, struct vcpu_info *out);
-	int (*vcpu_set_affinity)(void *opaque, unsigned int id, const cpu_set_t *set);
+	int (*vcpu_info)(void *opaque, unsigned int id, struct vcpu_info *out, struct error *err);
+	int (*vcpu_set_affinity)(void *opaque, unsigned int id, const cpu_set_t *set,
+				 struct error *err);
 	/* Event-loop and I/O threads: read the current set, or apply `set`. */
-	int (*emulator_affinity)(void *opaque, cpu_set_t *set, bool apply);
+	int (*emulator_affinity)(void *opaque, cpu_set_t *set, bool apply, struct error *err);
 	/* Add {"<device>": {counters...}} entries to `devices`. */
 	void (*device_stats)(void *opaque, struct json_object *devices);
 };
 
 #define API_MAX_BODY (64 * 1024) /* larger request bodies get 413 */
 
-int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out);
+/* 0 or -errno with *err: "cannot serve the API on '<path>': <why>". */
+int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,
+		     struct error *err);
 /* Same, for any backend (tests, fuzzing); *b is copied. */
 int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
-			     const char *socket_path, struct api_server **out);
+			     const char *socket_path, struct api_server **out, struct error *err);
 /* Stop serving, close and unlink the socket.  Call on the loop thread. */
 void api_server_stop(struct api_server *s);
 

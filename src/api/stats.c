@@ -23,7 +23,7 @@ void api_stats_handle(const struct api_backend *b, const struct api_request *req
 	for (unsigned int i = 0; i < n; i++) {
 		struct vcpu_info vi;
 
-		if (b->vcpu_info(b->opaque, i, &vi))
+		if (b->vcpu_info(b->opaque, i, &vi, NULL))
 			continue;
 		for (int k = 0; k < VCPU_EXIT_NR; k++)
 			sum[k] += vi.exits[k];

@@ -91,6 +91,7 @@ static int affinity_body(const struct api_request *req, struct api_response *res
 static void affinity(const struct api_backend *b, const struct api_request *req, int vcpu,
 		     struct api_response *resp)
 {
+	struct error err = ERROR_INIT;
 	struct json_object *o;
 	struct vcpu_info vi;
 	cpu_set_t set;
@@ -100,10 +101,10 @@ static void affinity(const struct api_backend *b, const struct api_request *req,
 	if (!strcmp(req->method, "PUT")) {
 		if (affinity_body(req, resp, &set))
 			return;
-		r = vcpu < 0 ? b->emulator_affinity(b->opaque, &set, true)
-			     : b->vcpu_set_affinity(b->opaque, (unsigned int)vcpu, &set);
+		r = vcpu < 0 ? b->emulator_affinity(b->opaque, &set, true, &err)
+			     : b->vcpu_set_affinity(b->opaque, (unsigned int)vcpu, &set, &err);
 		if (r)
-			api_errno(resp, r, "affinity");
+			api_fail(resp, r, &err, "affinity");
 		else
 			resp->status = 204;
 		return;
@@ -113,13 +114,13 @@ static void affinity(const struct api_backend *b, const struct api_request *req,
 		return;
 	}
 	if (vcpu < 0) {
-		r = b->emulator_affinity(b->opaque, &set, false);
+		r = b->emulator_affinity(b->opaque, &set, false, &err);
 	} else {
-		r = b->vcpu_info(b->opaque, (unsigned int)vcpu, &vi);
+		r = b->vcpu_info(b->opaque, (unsigned int)vcpu, &vi, &err);
 		set = vi.affinity;
 	}
 	if (r) {
-		api_errno(resp, r, "affinity");
+		api_fail(resp, r, &err, "affinity");
 		return;
 	}
 	o = json_object_new_object();
@@ -133,6 +134,7 @@ void api_vcpus_handle(const struct api_backend *b, const struct api_request *req
 		      struct api_response *resp)
 {
 	unsigned int n = b->vcpu_count(b->opaque);
+	struct error err = ERROR_INIT;
 	struct vcpu_info vi;
 	uint64_t id;
 	char idbuf[16];
@@ -153,7 +155,7 @@ void api_vcpus_handle(const struct api_backend *b, const struct api_request *req
 		}
 		a = json_object_new_array();
 		for (unsigned int i = 0; i < n; i++) {
-			if (b->vcpu_info(b->opaque, i, &vi) == 0)
+			if (b->vcpu_info(b->opaque, i, &vi, NULL) == 0)
 				json_object_array_add(a, api_vcpu_json(&vi, false));
 		}
 		resp->body = a;
@@ -189,9 +191,9 @@ void api_vcpus_handle(const struct api_backend *b, const struct api_request *req
 		api_method_not_allowed(resp, "GET");
 		return;
 	}
-	r = b->vcpu_info(b->opaque, (unsigned int)id, &vi);
+	r = b->vcpu_info(b->opaque, (unsigned int)id, &vi, &err);
 	if (r) {
-		api_errno(resp, r, "vcpu");
+		api_fail(resp, r, &err, "vcpu");
 		return;
 	}
 	resp->body = api_vcpu_json(&vi, true);

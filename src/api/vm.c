@@ -22,6 +22,7 @@ static const struct {
 void api_vm_handle(const struct api_backend *b, const struct api_request *req, const char *rest,
 		   struct api_response *resp)
 {
+	struct error err = ERROR_INIT;
 	struct json_object *body;
 	int r;
 
@@ -48,9 +49,9 @@ void api_vm_handle(const struct api_backend *b, const struct api_request *req, c
 		if (!body)
 			return;
 		json_object_put(body);
-		r = b->action(b->opaque, actions[i].action);
+		r = b->action(b->opaque, actions[i].action, &err);
 		if (r) {
-			api_errno(resp, r, actions[i].name);
+			api_fail(resp, r, &err, actions[i].name);
 			return;
 		}
 		resp->status = 204;

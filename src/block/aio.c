@@ -34,6 +34,7 @@
  */
 #include "block/block-int.h"
 #include "block/block.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/threads.h"
 #include "util/util.h"
@@ -162,24 +163,26 @@ static void *blk_worker_main(void *arg)
 }
 
 int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_worker,
-			    struct blk_queue **out)
+			    struct blk_queue **out, struct error *err)
 {
 	struct blk_queue *q;
 	int ret;
 
 	*out = NULL;
 	if (depth == 0 || depth > 4096)
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "'%s': I/O queue depth %u is out of range (1..4096)", bd->path,
+				  depth);
 	q = calloc(1, sizeof(*q));
 	if (!q)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "'%s': no memory for an I/O queue", bd->path);
 	q->bd = bd;
 	q->depth = depth;
 	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->efd < 0) {
 		ret = -errno;
 		free(q);
-		return ret;
+		return error_set_errno(err, ret, "'%s': I/O queue: eventfd", bd->path);
 	}
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
@@ -205,7 +208,9 @@ int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_wo
 			pthread_mutex_destroy(&q->mu);
 			close(q->efd);
 			free(q);
-			return ret;
+			return error_set_errno(err, ret,
+					       "'%s': I/O queue: cannot start its worker thread",
+					       bd->path);
 		}
 		q->worker_started = true;
 	}
@@ -213,9 +218,10 @@ int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_wo
 	return 0;
 }
 
-int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out)
+int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out,
+		     struct error *err)
 {
-	return blk_queue_create_engine(bd, depth, false, out);
+	return blk_queue_create_engine(bd, depth, false, out, err);
 }
 
 int blk_queue_fd(struct blk_queue *q)

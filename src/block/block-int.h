@@ -27,7 +27,7 @@ static inline bool blk_write_guarded(const struct blkdev *bd, uint64_t off)
 /* blk_queue_create() with a choice of engine: force_worker uses the worker
  * thread even for a BLK_DRV_NATIVE_AIO driver (tests, io_uring fallback). */
 int blk_queue_create_engine(struct blkdev *bd, unsigned int depth, bool force_worker,
-			    struct blk_queue **out);
+			    struct blk_queue **out, struct error *err);
 /* Reads of a non-native driver served without the worker (fast path). */
 uint64_t blk_queue_nr_mapped(const struct blk_queue *q);
 

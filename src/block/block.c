@@ -7,6 +7,7 @@
 #include "block/block.h"
 #include "block/block-int.h"
 #include "block/lock.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -65,12 +66,12 @@ static const char *file_name(char *buf, size_t len, const char *path, const char
 	return buf;
 }
 
-int blk_open_file(const char *path, int flags)
+int blk_open_file(const char *path, int flags, struct error *err)
 {
-	return blk_open_file_of(path, flags, NULL);
+	return blk_open_file_of(path, flags, NULL, err);
 }
 
-int blk_open_file_of(const char *path, int flags, const char *of)
+int blk_open_file_of(const char *path, int flags, const char *of, struct error *err)
 {
 	char name[2 * PATH_MAX + 32];
 	struct stat st;
@@ -88,16 +89,14 @@ int blk_open_file_of(const char *path, int flags, const char *of)
 		if (ret == -ENXIO && !stat(path, &st) && !S_ISREG(st.st_mode) &&
 		    !S_ISBLK(st.st_mode))
 			goto not_an_image;
-		log_err("cannot open %s: %s", file_name(name, sizeof(name), path, of),
-			strerror(-ret));
-		return ret;
+		return error_set_errno(err, ret, "cannot open %s",
+				       file_name(name, sizeof(name), path, of));
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		log_err("cannot stat %s: %s", file_name(name, sizeof(name), path, of),
-			strerror(-ret));
 		close(fd);
-		return ret;
+		return error_set_errno(err, ret, "cannot stat %s",
+				       file_name(name, sizeof(name), path, of));
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
 		close(fd);
@@ -106,17 +105,16 @@ int blk_open_file_of(const char *path, int flags, const char *of)
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		ret = -errno;
-		log_err("cannot open %s: %s", file_name(name, sizeof(name), path, of),
-			strerror(-ret));
 		close(fd);
-		return ret;
+		return error_set_errno(err, ret, "cannot open %s",
+				       file_name(name, sizeof(name), path, of));
 	}
 	return fd;
 
 not_an_image:
-	log_err("%s is %s; disk images must be regular files or block devices",
-		file_name(name, sizeof(name), path, of), file_kind(st.st_mode));
-	return -EINVAL;
+	return error_setf(err, -EINVAL,
+			  "%s is %s; disk images must be regular files or block devices",
+			  file_name(name, sizeof(name), path, of), file_kind(st.st_mode));
 }
 
 /*
@@ -167,10 +165,10 @@ static const struct blk_driver *blk_probe(int fd, const char *path)
 	return blk_probe_buf(buf, (size_t)n);
 }
 
-int blk_probe_format(const char *path, const char **format)
+int blk_probe_format(const char *path, const char **format, struct error *err)
 {
 	const struct blk_driver *drv;
-	int fd = blk_open_file(path, O_RDONLY | O_CLOEXEC), ret;
+	int fd = blk_open_file(path, O_RDONLY | O_CLOEXEC, err), ret;
 
 	if (fd < 0)
 		return fd;
@@ -179,8 +177,8 @@ int blk_probe_format(const char *path, const char **format)
 	if (!drv) {
 		char name[PATH_MAX + 8];
 
-		log_err("cannot read %s: %s", file_name(name, sizeof(name), path, NULL),
-			strerror(-ret));
+		error_set_errno(err, ret, "cannot read %s",
+				file_name(name, sizeof(name), path, NULL));
 	} else {
 		*format = drv->name;
 	}
@@ -193,21 +191,40 @@ int blk_probe_format(const char *path, const char **format)
  * read-only or read-write image, or sharing everything with -U.
  */
 static int blk_lock_image(int fd, const char *path, const struct blk_open_opts *o,
-			  struct image_lock **out)
+			  struct image_lock **out, struct error *err)
 {
 	unsigned int perm, shared;
 
 	*out = NULL;
-	if (o->force_share && !o->readonly) {
-		log_err("%s: force-share (-U) is only for read-only opens", path);
-		return -EINVAL;
-	}
+	if (o->force_share && !o->readonly)
+		return error_setf(err, -EINVAL, "%s: force-share (-U) is only for read-only opens",
+				  path);
 	image_lock_perms(o->readonly, o->force_share, &perm, &shared);
-	return image_lock_acquire(fd, path, perm, shared, out);
+	return image_lock_acquire(fd, path, perm, shared, out, err);
 }
 
-int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out)
+/*
+ * The driver's message, if it gave one, names what is wrong but not always
+ * the file: a qcow2 spec violation reads "qcow2: ...".  Say which file,
+ * unless the message is about a backing file, which blk_open() of that
+ * file already named.  Without a message: strerror, with the file.
+ */
+static void blk_open_error(struct error *err, int ret, const char *path, const char *of)
 {
+	char name[2 * PATH_MAX + 32];
+
+	file_name(name, sizeof(name), path, of);
+	if (!error_is_set(err))
+		error_set_errno(err, ret, "cannot open %s", name);
+	else if (strncmp(error_msg(err), "backing file ", 13) && !strstr(error_msg(err), name))
+		error_prefix(err, "%s", name);
+}
+
+int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out,
+	     struct error *errp)
+{
+	/* A local error: whether the driver gave a message is known even if errp is NULL. */
+	struct error local = ERROR_INIT, *err = &local;
 	static const struct blk_open_opts defaults;
 	const struct blk_driver *drv = NULL;
 	struct blk_open_opts dopts;
@@ -223,17 +240,19 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	if (o->format) {
 		drv = blk_find_driver(o->format);
 		if (!drv) {
-			log_err("unknown image format '%s' (known: raw, qcow2)", o->format);
-			return -EINVAL;
+			ret = error_setf(errp, -EINVAL,
+					 "unknown image format '%s' (known: raw, qcow2)",
+					 o->format);
+			return ret;
 		}
 	}
 	flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	if (o->direct)
 		flags |= O_DIRECT;
-	fd = blk_open_file_of(path, flags, o->backing_of);
+	fd = blk_open_file_of(path, flags, o->backing_of, errp);
 	if (fd < 0)
 		return fd;
-	ret = blk_lock_image(fd, path, o, &ilock);
+	ret = blk_lock_image(fd, path, o, &ilock, errp);
 	if (ret < 0) {
 		close(fd);
 		return ret;
@@ -242,8 +261,8 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 		drv = blk_probe(fd, path);
 		if (!drv) {
 			ret = -errno;
-			log_err("cannot read %s: %s",
-				file_name(name, sizeof(name), path, o->backing_of), strerror(-ret));
+			error_set_errno(errp, ret, "cannot read %s",
+					file_name(name, sizeof(name), path, o->backing_of));
 			close(fd);
 			image_lock_release(ilock);
 			return ret;
@@ -255,7 +274,8 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 		free(bd);
 		close(fd);
 		image_lock_release(ilock);
-		return -ENOMEM;
+		return error_setf(errp, -ENOMEM, "cannot open %s: out of memory",
+				  file_name(name, sizeof(name), path, o->backing_of));
 	}
 	bd->drv = drv;
 	bd->image_lock = ilock;
@@ -269,20 +289,21 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
 	dopts = *o;
 	if (o->forbid_backing)
 		dopts.no_backing = true;
-	ret = drv->open(bd, fd, path, &dopts);
+	ret = drv->open(bd, fd, path, &dopts, err);
 	if (!ret && o->forbid_backing && bd->backing_file) {
 		char *b = str_escape(bd->backing_file);
 
-		log_err("%s has a backing file ('%s'), and backing files are off for this disk",
+		ret = error_setf(
+			err, -EPERM,
+			"%s has a backing file ('%s'), and backing files are off for this disk",
 			file_name(name, sizeof(name), path, o->backing_of), b ? b : "?");
 		free(b);
 		drv->close(bd);
-		ret = -EPERM;
 	}
 	if (ret < 0) {
 		/* The driver said what is wrong; say with which file. */
-		if (o->backing_of && ret != -ENOMEM)
-			log_err("cannot open %s", file_name(name, sizeof(name), path, o->backing_of));
+		blk_open_error(err, ret, path, o->backing_of);
+		error_propagate(errp, err);
 		if (bd->backing)
 			blk_close(bd->backing);
 		free(bd->backing_file);
@@ -338,39 +359,38 @@ const char *blk_format(const struct blkdev *bd)
  * has no other users.
  */
 static int blk_create_locked(const struct blk_driver *drv, const char *path,
-			     const struct blk_create_opts *o)
+			     const struct blk_create_opts *o, struct error *err)
 {
 	struct image_lock *lk = NULL;
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK), ret;
 
 	if (fd >= 0) {
 		ret = image_lock_acquire(fd, path, IMG_PERM_WRITE | IMG_PERM_RESIZE,
-					 IMG_PERM_ALL & ~IMG_PERM_RESIZE, &lk);
+					 IMG_PERM_ALL & ~IMG_PERM_RESIZE, &lk, err);
 		if (ret < 0) {
 			close(fd);
 			return ret;
 		}
 	}
-	ret = drv->create(path, o);
+	ret = drv->create(path, o, err);
 	image_lock_release(lk);
 	if (fd >= 0)
 		close(fd);
 	return ret;
 }
 
-int blk_create(const char *format, const char *path, const struct blk_create_opts *o)
+int blk_create(const char *format, const char *path, const struct blk_create_opts *o,
+	       struct error *err)
 {
 	const struct blk_driver *drv = blk_find_driver(format);
 
-	if (!drv) {
-		log_err("unknown image format '%s' (known: raw, qcow2)", format);
-		return -EINVAL;
-	}
-	if (!drv->create) {
-		log_err("format '%s' does not support image creation", format);
-		return -ENOTSUP;
-	}
-	return blk_create_locked(drv, path, o);
+	if (!drv)
+		return error_setf(err, -EINVAL, "unknown image format '%s' (known: raw, qcow2)",
+				  format);
+	if (!drv->create)
+		return error_setf(err, -ENOTSUP, "format '%s' does not support image creation",
+				  format);
+	return blk_create_locked(drv, path, o, err);
 }
 
 /* Lock around a driver call unless the driver is thread safe. */

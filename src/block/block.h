@@ -35,6 +35,7 @@
 #include <sys/uio.h>
 
 struct blkdev;
+struct error;
 
 struct blk_open_opts {
 	const char *format; /* "raw", "qcow2", or NULL to probe */
@@ -43,7 +44,7 @@ struct blk_open_opts {
 	bool no_backing; /* do not open the backing file (img info, rebase -u, snapshot, ...) */
 	/*
 	 * The image must not have a backing file: opening one that names a
-	 * backing file fails (-EPERM, one log_err line) before that file is
+	 * backing file fails (-EPERM, the error says so) before that file is
 	 * even looked at.  A VM definition's "backing": false, --disk
 	 * backing=off.
 	 */
@@ -124,10 +125,12 @@ struct blk_driver {
 	 * bd->path are set.  The driver sets bd->size, bd->priv and may set
 	 * bd->cluster_size, bd->backing_file/backing_fmt (malloc'd) and
 	 * bd->backing (opened with blk_open unless o->no_backing).
-	 * On failure it frees what it allocated and returns -errno after a
-	 * log_err() naming what is wrong.
+	 * On failure it frees what it allocated and returns -errno with *err
+	 * naming what is wrong (err may be NULL).  blk_open() adds the file
+	 * name when the driver did not.
 	 */
-	int (*open)(struct blkdev *bd, int fd, const char *path, const struct blk_open_opts *o);
+	int (*open)(struct blkdev *bd, int fd, const char *path, const struct blk_open_opts *o,
+		    struct error *err);
 	/* Free bd->priv.  The block layer then closes bd->backing and bd->fd. */
 	void (*close)(struct blkdev *bd);
 	/* Transfer the whole iovec or fail; never a short count.  0 or -errno. */
@@ -145,8 +148,8 @@ struct blk_driver {
 			    int *status, uint64_t *host_off);
 	/* Change the virtual size; logs (log_err) why it fails. */
 	int (*resize)(struct blkdev *bd, uint64_t new_size);
-	/* Create a new image at path (the file may exist: truncate it). */
-	int (*create)(const char *path, const struct blk_create_opts *o);
+	/* Create a new image at path (the file may exist: truncate it); *err says why not. */
+	int (*create)(const char *path, const struct blk_create_opts *o, struct error *err);
 	/* Write one compressed cluster: off cluster-aligned, len == cluster size
 	 * (or the tail of the image).  For `img convert -c`. */
 	int (*write_compressed)(struct blkdev *bd, uint64_t off, const void *buf, size_t len);
@@ -182,32 +185,35 @@ extern const struct blk_driver raw_driver, qcow2_driver;
  * Open an image.  o may be NULL (probe, read-write).  With o->format NULL
  * the format is probed; raw never wins over a recognized format, and a
  * file that looks like qcow2 but fails to open is an error, not raw.
- * On failure: -errno after one log_err() line naming the problem.
+ * On failure: -errno with *err (may be NULL) set to one line naming the
+ * file and the problem; nothing is logged.
  */
-int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out);
+int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **out,
+	     struct error *err);
 /*
  * Open flags of every image and backing file: O_NONBLOCK for the open
  * itself, so that a FIFO cannot block it, then only regular files and
- * block devices are accepted (-EINVAL otherwise, after one log_err()).
- * Returns the fd (O_NONBLOCK cleared) or -errno.
+ * block devices are accepted (-EINVAL otherwise).  Returns the fd
+ * (O_NONBLOCK cleared) or -errno with *err naming the file.
  */
-int blk_open_file(const char *path, int flags);
+int blk_open_file(const char *path, int flags, struct error *err);
 /* The same, for the backing file of image `of` (NULL: not a backing file). */
-int blk_open_file_of(const char *path, int flags, const char *of);
+int blk_open_file_of(const char *path, int flags, const char *of, struct error *err);
 /*
  * The format blk_open() would probe for path ("raw" or "qcow2"), without
  * opening the image: `vessel define` and `vessel start` pin it in the VM
  * definition, so that what a guest writes cannot change how its disk is
- * opened next time.  0 or -errno after one log_err() line.
+ * opened next time.  0 or -errno with *err naming the file.
  */
-int blk_probe_format(const char *path, const char **format);
+int blk_probe_format(const char *path, const char **format, struct error *err);
 void blk_close(struct blkdev *bd);
 uint64_t blk_size(const struct blkdev *bd);
 bool blk_readonly(const struct blkdev *bd);
 const char *blk_format(const struct blkdev *bd);
 const struct blk_driver *blk_find_driver(const char *name);
-/* Create an image of the given format ("raw" or "qcow2"). */
-int blk_create(const char *format, const char *path, const struct blk_create_opts *o);
+/* Create an image of the given format ("raw" or "qcow2"); 0 or -errno with *err. */
+int blk_create(const char *format, const char *path, const struct blk_create_opts *o,
+	       struct error *err);
 
 /*
  * Synchronous API.  Ranges outside [0, size) give -EINVAL; writes on a
@@ -257,8 +263,9 @@ struct blk_req {
 
 struct blk_queue; /* one submission/completion context, owned by one thread */
 
-/* depth: max requests in flight (1..4096). */
-int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out);
+/* depth: max requests in flight (1..4096).  0 or -errno with *err naming the image. */
+int blk_queue_create(struct blkdev *bd, unsigned int depth, struct blk_queue **out,
+		     struct error *err);
 /* Waits for in-flight requests (their done() callbacks run) then frees. */
 void blk_queue_destroy(struct blk_queue *q);
 /* eventfd, readable when completions are ready: epoll it for EPOLLIN. */

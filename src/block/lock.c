@@ -8,7 +8,7 @@
  * one goes, as QEMU's raw_apply_lock_bytes() does for one block node.
  */
 #include "block/lock.h"
-#include "util/log.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,7 +130,7 @@ static int take_bytes(struct lock_file *f, unsigned int perm, unsigned int deny,
 }
 
 int image_lock_acquire(int fd, const char *path, unsigned int perm, unsigned int shared,
-		       struct image_lock **out)
+		       struct image_lock **out, struct error *err)
 {
 	unsigned int deny = IMG_PERM_ALL & ~shared;
 	struct image_lock *lk = NULL;
@@ -143,9 +143,7 @@ int image_lock_acquire(int fd, const char *path, unsigned int perm, unsigned int
 	*out = NULL;
 	perm &= IMG_PERM_ALL;
 	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		log_err("cannot stat '%s': %s", path, strerror(-r));
-		return r;
+		return error_set_errno(err, -errno, "cannot stat '%s'", path);
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return 0;
@@ -155,14 +153,14 @@ int image_lock_acquire(int fd, const char *path, unsigned int perm, unsigned int
 			break;
 	if (f && (perm & IMG_PERM_WRITE) && f->have[1]) {
 		pthread_mutex_unlock(&lock_mutex);
-		log_err("%s: image is already open for writing in this process", path);
-		return -EBUSY;
+		return error_setf(err, -EBUSY,
+				  "%s: image is already open for writing in this process", path);
 	}
 	if (!f) {
 		f = calloc(1, sizeof(*f));
 		if (!f) {
 			pthread_mutex_unlock(&lock_mutex);
-			return -ENOMEM;
+			return error_setf(err, -ENOMEM, "cannot lock '%s': out of memory", path);
 		}
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
@@ -171,7 +169,7 @@ int image_lock_acquire(int fd, const char *path, unsigned int perm, unsigned int
 			r = -errno;
 			free(f);
 			pthread_mutex_unlock(&lock_mutex);
-			return r;
+			return error_set_errno(err, r, "cannot lock '%s'", path);
 		}
 		f->next = lock_files;
 		lock_files = f;
@@ -187,11 +185,10 @@ int image_lock_acquire(int fd, const char *path, unsigned int perm, unsigned int
 		put_file(f);
 		pthread_mutex_unlock(&lock_mutex);
 		if (r == -EBUSY)
-			log_err("%s: image is in use by another process (%s%s lock)", path,
-				we_deny ? "shared " : "", why);
-		else
-			log_err("cannot lock '%s': %s", path, strerror(-r));
-		return r;
+			return error_setf(err, r,
+					  "%s: image is in use by another process (%s%s lock)",
+					  path, we_deny ? "shared " : "", why);
+		return error_set_errno(err, r, "cannot lock '%s'", path);
 	}
 	for (int i = 0; i < NPERM; i++) {
 		f->have[i] += !!(perm & (1u << i));

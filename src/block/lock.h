@@ -37,6 +37,8 @@
 
 #include <stdbool.h>
 
+struct error;
+
 #define IMG_PERM_CONSISTENT_READ (1u << 0)
 #define IMG_PERM_WRITE (1u << 1)
 #define IMG_PERM_WRITE_UNCHANGED (1u << 2)
@@ -53,11 +55,11 @@ struct image_lock;
  * Take the permissions `perm` on the file open as fd, sharing `shared`
  * with other users.  Files that are neither regular files nor block
  * devices are not locked (*out is NULL, 0 returned).  Returns 0, or
- * -EBUSY after one log_err() line "<path>: image is in use by another
- * process (...)" naming the permission, or another -errno.
+ * -EBUSY with *err "<path>: image is in use by another process (...)"
+ * naming the permission, or another -errno with *err naming the file.
  */
 int image_lock_acquire(int fd, const char *path, unsigned int perm, unsigned int shared,
-		       struct image_lock **out);
+		       struct image_lock **out, struct error *err);
 /* Give the permissions back (NULL: nothing). */
 void image_lock_release(struct image_lock *lk);
 

@@ -36,6 +36,7 @@ struct check_ctx {
 	size_t nv, maxv;
 	struct l2_use *uses; /* distinct L2 tables, by offset */
 	size_t nuses;
+	struct error *err; /* the rebuild on open: errors go here, not to the log */
 };
 
 #define CHECK_LOG_MAX 20
@@ -237,6 +238,9 @@ static int count_refs(struct check_ctx *c)
 
 	c->nb = DIV_ROUND_UP_U64(s->file_size, s->cluster_size);
 	if (c->nb > CHECK_MAX_CLUSTERS) {
+		if (c->err)
+			return error_setf(c->err, -EFBIG,
+					  "qcow2 check: image file has too many clusters to check");
 		log_err("qcow2 check: image file has too many clusters to check");
 		return -EFBIG;
 	}
@@ -324,10 +328,10 @@ static void check_ctx_free(struct check_ctx *c)
  * blocks for every cluster up to the end of the file, then the table,
  * all past the current end; then the header switches to them.
  */
-int qcow2_rebuild_refcounts(struct qcow2_state *s)
+int qcow2_rebuild_refcounts(struct qcow2_state *s, struct error *err)
 {
 	struct qcow2_check_result res = { 0 };
-	struct check_ctx c = { .s = s, .res = &res, .quiet = true };
+	struct check_ctx c = { .s = s, .res = &res, .quiet = true, .err = err };
 	uint64_t cs = s->cluster_size, per = 1ull << s->rb_bits, area, nrb = 0, tc = 1, entries;
 	uint8_t *rb = NULL, hdr[12];
 	uint64_t *table = NULL;
@@ -350,8 +354,7 @@ int qcow2_rebuild_refcounts(struct qcow2_state *s)
 	}
 	entries = tc * cs / 8;
 	if (tc * cs > QCOW2_MAX_REFTABLE_BYTES) {
-		log_err("qcow2: rebuilt refcount table would be too large");
-		r = -EFBIG;
+		r = error_setf(err, -EFBIG, "qcow2: rebuilt refcount table would be too large");
 		goto out;
 	}
 	rb = malloc(cs);
@@ -368,12 +371,12 @@ int qcow2_rebuild_refcounts(struct qcow2_state *s)
 			if (cl >= area && cl < area + nrb + tc)
 				v = 1;
 			if (v > s->refcount_max) {
-				log_err("qcow2: cluster 0x%llx has %llu references, more than "
-					"refcount_bits=%u can count: metadata corrupt, refcounts not "
-					"rebuilt",
-					(unsigned long long)(cl * cs), (unsigned long long)v,
-					s->refcount_bits);
-				r = -ERANGE;
+				r = error_setf(err, -ERANGE,
+					       "qcow2: cluster 0x%llx has %llu references, more than "
+					       "refcount_bits=%u can count: metadata corrupt, refcounts "
+					       "not rebuilt",
+					       (unsigned long long)(cl * cs), (unsigned long long)v,
+					       s->refcount_bits);
 				goto out;
 			}
 			qcow2_refcount_block_set(s, rb, k, v);
@@ -534,7 +537,12 @@ int qcow2_check(struct blkdev *bd, int repair, struct qcow2_check_result *res)
 		return r;
 	first = *res;
 	if ((repair & QCOW2_CHECK_REPAIR_ERRORS) && first.corruptions) {
-		r = qcow2_rebuild_refcounts(s);
+		struct error e = ERROR_INIT;
+
+		/* `img check -r` has no error to fill: the line goes to the log, as before. */
+		r = qcow2_rebuild_refcounts(s, &e);
+		if (r && error_is_set(&e))
+			log_err("%s", error_msg(&e));
 		if (!r)
 			r = qcow2_update_l1_refs(s, s->l1, s->l1_size, 0, true);
 	} else if (first.leaks) {

@@ -17,7 +17,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
-static int backing_size(const char *path, const struct blk_create_opts *o, uint64_t *size)
+static int backing_size(const char *path, const struct blk_create_opts *o, uint64_t *size,
+			struct error *err)
 {
 	/*
 	 * Only its size is read: like qemu-img create (bdrv_img_create()), share
@@ -43,9 +44,10 @@ static int backing_size(const char *path, const struct blk_create_opts *o, uint6
 		if (!full)
 			return -ENOMEM;
 	}
-	r = blk_open(full ? full : o->backing_file, &bo, &b);
+	r = blk_open(full ? full : o->backing_file, &bo, &b, err);
 	if (r) {
-		log_err("qcow2: cannot open backing file %s to get its size", o->backing_file);
+		error_prefix(err, "qcow2: cannot open backing file %s to get its size",
+			     o->backing_file);
 	} else {
 		*size = b->size;
 		blk_close(b);
@@ -86,7 +88,7 @@ static int write_initial(int fd, uint32_t cbits, int version, uint32_t refcount_
 	return r;
 }
 
-int qcow2_create(const char *path, const struct blk_create_opts *o)
+int qcow2_create(const char *path, const struct blk_create_opts *o, struct error *err)
 {
 	uint32_t cs = o->cluster_size ? o->cluster_size : 65536, cbits, rbits;
 	int version = o->compat_v2 ? 2 : 3, fd, r;
@@ -97,50 +99,47 @@ int qcow2_create(const char *path, const struct blk_create_opts *o)
 	uint8_t ctype = 0, b[8];
 
 	if (cs < 512 || cs > 2 * MiB || (cs & (cs - 1))) {
-		log_err("qcow2: cluster size must be a power of two from 512 to 2M");
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "qcow2: cluster size must be a power of two from 512 to 2M");
 	}
 	cbits = (uint32_t)__builtin_ctz(cs);
 	rbits = o->refcount_bits ? o->refcount_bits : 16;
 	if (rbits > 64 || (rbits & (rbits - 1))) {
-		log_err("qcow2: refcount_bits must be a power of two up to 64");
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "qcow2: refcount_bits must be a power of two up to 64");
 	}
 	if (o->compression_type && !strcmp(o->compression_type, "zstd"))
 		ctype = QCOW2_COMPRESS_ZSTD;
 	else if (o->compression_type && strcmp(o->compression_type, "zlib")) {
-		log_err("qcow2: unknown compression type '%s' (zlib or zstd)", o->compression_type);
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "qcow2: unknown compression type '%s' (zlib or zstd)",
+				  o->compression_type);
 	}
 	if (version == 2 && (rbits != 16 || o->lazy_refcounts || ctype)) {
-		log_err("qcow2: compat=0.10 needs refcount_bits=16, no lazy refcounts and zlib");
-		return -EINVAL;
+		return error_setf(
+			err, -EINVAL,
+			"qcow2: compat=0.10 needs refcount_bits=16, no lazy refcounts and zlib");
 	}
 	if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME) {
-		log_err("qcow2: backing file name too long");
-		return -EINVAL;
+		return error_setf(err, -EINVAL, "qcow2: backing file name too long");
 	}
 	if (o->backing_file && o->prealloc != BLK_PREALLOC_OFF) {
-		log_err("qcow2: preallocation and a backing file cannot be combined");
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "qcow2: preallocation and a backing file cannot be combined");
 	}
 	if (!size && o->backing_file) {
-		r = backing_size(path, o, &size);
+		r = backing_size(path, o, &size, err);
 		if (r)
 			return r;
 	}
 	/* qemu reads and writes qcow2 images in whole 512-byte sectors */
 	size = ALIGN_UP(size, 512);
 	if (size > QCOW2_MAX_SIZE) {
-		log_err("qcow2: size too large");
-		return -EFBIG;
+		return error_setf(err, -EFBIG, "qcow2: size too large");
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		log_err("qcow2: cannot create %s: %s", path, strerror(errno));
-		return r;
-	}
+	if (fd < 0)
+		return error_set_errno(err, -errno, "qcow2: cannot create %s", path);
 	r = write_initial(fd, cbits, version, (uint32_t)__builtin_ctz(rbits), ctype,
 			  o->lazy_refcounts);
 	if (r)
@@ -149,7 +148,7 @@ int qcow2_create(const char *path, const struct blk_create_opts *o)
 	tmp.drv = &qcow2_driver;
 	tmp.fd = fd;
 	tmp.path = (char *)path;
-	r = qcow2_open_fd(&tmp, fd, &oo);
+	r = qcow2_open_fd(&tmp, fd, &oo, err);
 	if (r)
 		goto out;
 	s = qcow2_state_of(&tmp);
@@ -180,6 +179,6 @@ out:
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (r)
-		log_err("qcow2: creating %s failed: %s", path, strerror(-r));
+		error_set_errno(err, r, "qcow2: creating %s failed", path);
 	return r;
 }

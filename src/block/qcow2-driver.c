@@ -31,9 +31,10 @@ static int qcow2_probe(const uint8_t *buf, size_t len)
 }
 
 static int qcow2_drv_open(struct blkdev *bd, int fd, const char *path,
-			  const struct blk_open_opts *o)
+			  const struct blk_open_opts *o, struct error *err)
 {
-	return qcow2_open_fd(bd, fd, o);
+	(void)path;
+	return qcow2_open_fd(bd, fd, o, err);
 }
 
 static void qcow2_drv_close(struct blkdev *bd)

@@ -15,6 +15,7 @@
 
 #include "block/block.h"
 #include "block/qcow2.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
@@ -334,7 +335,7 @@ int qcow2_compress(struct qcow2_state *s, const uint8_t *in, size_t inlen, uint8
 int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const void *buf,
 			       size_t len);
 int qcow2_write_full_header(struct qcow2_state *s);
-int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o);
+int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o, struct error *err);
 void qcow2_close_state(struct blkdev *bd);
 int qcow2_sync(struct qcow2_state *s);
 int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len);
@@ -344,7 +345,7 @@ int qcow2_file_preadv(struct qcow2_state *s, const struct iovec *iov, int iovcnt
 int qcow2_file_pwritev(struct qcow2_state *s, const struct iovec *iov, int iovcnt, uint64_t off);
 
 /* qcow2-snapshot.c */
-int qcow2_read_snapshots(struct qcow2_state *s);
+int qcow2_read_snapshots(struct qcow2_state *s, struct error *err);
 void qcow2_free_snapshots(struct qcow2_state *s);
 /* A distinct L2 table named by an L1 table, and by how many of its entries. */
 struct qcow2_l2_use {
@@ -360,6 +361,6 @@ int qcow2_update_l1_refs(struct qcow2_state *s, const uint64_t *l1, uint32_t l1_
 			 bool active);
 
 /* qcow2-check.c */
-int qcow2_rebuild_refcounts(struct qcow2_state *s);
+int qcow2_rebuild_refcounts(struct qcow2_state *s, struct error *err);
 
 #endif

@@ -35,7 +35,7 @@ void qcow2_free_snapshots(struct qcow2_state *s)
 	s->nb_snapshots = 0;
 }
 
-int qcow2_read_snapshots(struct qcow2_state *s)
+int qcow2_read_snapshots(struct qcow2_state *s, struct error *err)
 {
 	uint64_t off = s->snapshots_offset, pos = 0, l1_bytes = (uint64_t)s->l1_size * 8;
 	int n = s->nb_snapshots, r = 0;
@@ -48,16 +48,17 @@ int qcow2_read_snapshots(struct qcow2_state *s)
 		return 0;
 	if (n > QCOW2_MAX_SNAPSHOTS || !qcow2_aligned(s, off) || off < s->cluster_size ||
 	    off >= s->file_size) {
-		log_err("qcow2: invalid snapshot table (%d entries at 0x%llx)", n,
-			(unsigned long long)off);
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "qcow2: invalid snapshot table (%d entries at 0x%llx)", n,
+				  (unsigned long long)off);
 	}
 	/* every entry takes at least SNAP_HDR bytes of the table, inside the file */
 	if ((uint64_t)n * SNAP_HDR > s->file_size - off) {
-		log_err("qcow2: header field nb_snapshots (%d) claims more snapshots than fit "
+		return error_setf(
+			err, -EINVAL,
+			"qcow2: header field nb_snapshots (%d) claims more snapshots than fit "
 			"between the snapshot table at 0x%llx and the end of the file",
 			n, (unsigned long long)off);
-		return -EINVAL;
 	}
 	tlen = (size_t)MIN(s->file_size - off, (uint64_t)QCOW2_MAX_SNAPSHOT_TABLE);
 	t = malloc(tlen);
@@ -111,7 +112,9 @@ int qcow2_read_snapshots(struct qcow2_state *s)
 		    (sn->l1_size &&
 		     (!qcow2_aligned(s, sn->l1_offset) || sn->l1_offset < s->cluster_size ||
 		      sn->l1_offset + (uint64_t)sn->l1_size * 8 > s->file_size))) {
-			log_err("qcow2: snapshot %d has an invalid L1 table (0x%llx, %u entries)",
+			error_setf(
+				err, -EINVAL,
+				"qcow2: snapshot %d has an invalid L1 table (0x%llx, %u entries)",
 				i, (unsigned long long)sn->l1_offset, sn->l1_size);
 			goto out;
 		}
@@ -127,25 +130,27 @@ int qcow2_read_snapshots(struct qcow2_state *s)
 	 * bounds the L1 work of the check and the refcount rebuild by the file.
 	 */
 	if (l1_bytes > s->file_size) {
-		log_err("qcow2: the L1 tables of the image and its %d snapshots (%llu bytes) "
-			"do not fit in the file (%llu bytes): snapshot table corrupt",
-			n, (unsigned long long)l1_bytes, (unsigned long long)s->file_size);
+		error_setf(err, -EINVAL,
+			   "qcow2: the L1 tables of the image and its %d snapshots (%llu bytes) "
+			   "do not fit in the file (%llu bytes): snapshot table corrupt",
+			   n, (unsigned long long)l1_bytes, (unsigned long long)s->file_size);
 		goto out;
 	}
 	s->snapshots_size = pos;
 	if (off < s->l1_offset + (uint64_t)s->l1_size * 8 && s->l1_offset < off + pos) {
-		log_err("qcow2: snapshot table overlaps the L1 table");
+		error_setf(err, -EINVAL, "qcow2: snapshot table overlaps the L1 table");
 		goto out;
 	}
 	if (off < s->reftable_offset + (uint64_t)s->reftable_clusters * s->cluster_size &&
 	    s->reftable_offset < off + pos) {
-		log_err("qcow2: snapshot table overlaps the refcount table");
+		error_setf(err, -EINVAL, "qcow2: snapshot table overlaps the refcount table");
 		goto out;
 	}
 	r = 0;
 	goto out;
 bad:
-	log_err("qcow2: snapshot table is truncated or malformed (entry %d)", s->nb_snapshots);
+	error_setf(err, -EINVAL, "qcow2: snapshot table is truncated or malformed (entry %d)",
+		   s->nb_snapshots);
 out:
 	free(t);
 	return r;

@@ -2,7 +2,8 @@
 /*
  * qcow2 image open and header handling (spec "Header", "Header
  * extensions").  Every size and offset read from the file is checked
- * before use: a malformed image gets -EINVAL and one log_err() line.
+ * before use: a malformed image gets -EINVAL and *err names the spec
+ * violation (blk_open() adds the file name).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,14 +17,14 @@
 #include <zstd.h>
 
 #include "block/qcow2-int.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#define BAD(...)                      \
-	do {                          \
-		log_err(__VA_ARGS__); \
-		r = -EINVAL;          \
-		goto fail;            \
+#define BAD(...)                                           \
+	do {                                               \
+		r = error_setf(err, -EINVAL, __VA_ARGS__); \
+		goto fail;                                 \
 	} while (0)
 
 int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const void *buf, size_t len)
@@ -174,7 +175,7 @@ int qcow2_sync(struct qcow2_state *s)
 }
 
 /* Name the unknown incompatible bits, using the image's feature name table. */
-static void report_incompat(const uint8_t *ft, uint32_t ftlen, uint64_t bits)
+static int report_incompat(const uint8_t *ft, uint32_t ftlen, uint64_t bits, struct error *err)
 {
 	char msg[512];
 	size_t n = 0;
@@ -199,12 +200,12 @@ static void report_incompat(const uint8_t *ft, uint32_t ftlen, uint64_t bits)
 		if (n >= sizeof(msg))
 			break;
 	}
-	log_err("qcow2: unsupported incompatible feature bit(s): %s", msg);
+	return error_setf(err, -ENOTSUP, "qcow2: unsupported incompatible feature bit(s): %s", msg);
 }
 
 /* Parse the header extensions in [start, end) of the first cluster. */
 static int parse_extensions(struct qcow2_state *s, const uint8_t *c0, uint64_t start, uint64_t end,
-			    const uint8_t **ft, uint32_t *ftlen)
+			    const uint8_t **ft, uint32_t *ftlen, struct error *err)
 {
 	uint64_t p = start;
 	int r;
@@ -261,7 +262,7 @@ fail:
 
 /* Read a host-endian copy of a table of n 64-bit entries at off, bounds checked. */
 static int read_table(struct qcow2_state *s, uint64_t off, uint64_t n, uint64_t **out,
-		      const char *what)
+		      const char *what, struct error *err)
 {
 	uint64_t bytes = n * 8;
 	uint64_t *t;
@@ -269,9 +270,9 @@ static int read_table(struct qcow2_state *s, uint64_t off, uint64_t n, uint64_t 
 
 	*out = NULL;
 	if (off + ALIGN_UP(bytes, s->cluster_size) < off || off + bytes > s->file_size) {
-		log_err("qcow2: %s (0x%llx, %llu bytes) lies beyond the end of the file", what,
-			(unsigned long long)off, (unsigned long long)bytes);
-		return -EINVAL;
+		return error_setf(err, -EINVAL,
+				  "qcow2: %s (0x%llx, %llu bytes) lies beyond the end of the file",
+				  what, (unsigned long long)off, (unsigned long long)bytes);
 	}
 	t = malloc(bytes ? bytes : 8);
 	if (!t)
@@ -279,8 +280,7 @@ static int read_table(struct qcow2_state *s, uint64_t off, uint64_t n, uint64_t 
 	r = pread_full(s->fd, t, bytes, (off_t)off);
 	if (r) {
 		free(t);
-		log_err("qcow2: reading %s: %s", what, strerror(-r));
-		return r;
+		return error_set_errno(err, r, "qcow2: reading %s", what);
 	}
 	for (uint64_t i = 0; i < n; i++)
 		t[i] = qcow2_be64((uint8_t *)&t[i]);
@@ -304,7 +304,7 @@ static int cmp_u64(const void *a, const void *b)
  * 2^20 x 2^rb_bits refcounts.  With distinct blocks, each a cluster of
  * the file, those scans are bounded by the file size.
  */
-static int check_reftable(struct qcow2_state *s)
+static int check_reftable(struct qcow2_state *s, struct error *err)
 {
 	uint64_t *v = malloc((size_t)(s->reftable_used ? s->reftable_used : 1) * 8);
 	size_t n = 0;
@@ -318,17 +318,18 @@ static int check_reftable(struct qcow2_state *s)
 	qsort(v, n, sizeof(*v), cmp_u64);
 	for (size_t i = 1; i < n && !r; i++) {
 		if (v[i] == v[i - 1]) {
-			log_err("qcow2: refcount table names the refcount block at 0x%llx more "
+			r = error_setf(
+				err, -EINVAL,
+				"qcow2: refcount table names the refcount block at 0x%llx more "
 				"than once (corrupt image)",
 				(unsigned long long)v[i]);
-			r = -EINVAL;
 		}
 	}
 	free(v);
 	return r;
 }
 
-static int parse_header(struct qcow2_state *s, uint8_t *c0)
+static int parse_header(struct qcow2_state *s, uint8_t *c0, struct error *err)
 {
 	uint64_t backing_off, l1_need, ext_end;
 	uint32_t backing_len, crypt;
@@ -389,13 +390,11 @@ static int parse_header(struct qcow2_state *s, uint8_t *c0)
 		if (strlen(s->backing_file) != backing_len)
 			BAD("qcow2: backing file name contains a NUL byte");
 	}
-	r = parse_extensions(s, c0, s->header_length, ext_end, &ft, &ftlen);
+	r = parse_extensions(s, c0, s->header_length, ext_end, &ft, &ftlen, err);
 	if (r)
 		return r;
-	if (s->incompat & ~QCOW2_INCOMPAT_KNOWN) {
-		report_incompat(ft, ftlen, s->incompat & ~QCOW2_INCOMPAT_KNOWN);
-		return -ENOTSUP;
-	}
+	if (s->incompat & ~QCOW2_INCOMPAT_KNOWN)
+		return report_incompat(ft, ftlen, s->incompat & ~QCOW2_INCOMPAT_KNOWN, err);
 	if (s->compression_type > QCOW2_COMPRESS_ZSTD)
 		BAD("qcow2: unknown compression type %u", s->compression_type);
 	if (!!(s->incompat & QCOW2_INCOMPAT_COMPRESSION) != (s->compression_type != 0))
@@ -426,19 +425,20 @@ static int parse_header(struct qcow2_state *s, uint8_t *c0)
 			   (uint64_t)s->reftable_clusters * s->cluster_size))
 		BAD("qcow2: L1 table and refcount table overlap");
 	s->reftable_size = (uint32_t)((uint64_t)s->reftable_clusters * s->cluster_size / 8);
-	r = read_table(s, s->reftable_offset, s->reftable_size, &s->reftable, "refcount table");
+	r = read_table(s, s->reftable_offset, s->reftable_size, &s->reftable, "refcount table",
+		       err);
 	if (r)
 		return r;
 	for (uint32_t i = 0; i < s->reftable_size; i++)
 		if (s->reftable[i])
 			s->reftable_used = i + 1;
-	r = check_reftable(s);
+	r = check_reftable(s, err);
 	if (r)
 		return r;
-	r = read_table(s, s->l1_offset, s->l1_size, &s->l1, "L1 table");
+	r = read_table(s, s->l1_offset, s->l1_size, &s->l1, "L1 table", err);
 	if (r)
 		return r;
-	return qcow2_read_snapshots(s);
+	return qcow2_read_snapshots(s, err);
 fail:
 	return r;
 }
@@ -508,7 +508,8 @@ out:
 }
 
 /* Refuse a backing chain that revisits a file or is deeper than QCOW2_MAX_CHAIN. */
-static int check_chain(const char *path, const char *first, const char *first_fmt)
+static int check_chain(const char *path, const char *first, const char *first_fmt,
+		       struct error *err)
 {
 	dev_t dev[QCOW2_MAX_CHAIN + 2];
 	ino_t ino[QCOW2_MAX_CHAIN + 2];
@@ -528,16 +529,16 @@ static int check_chain(const char *path, const char *first, const char *first_fm
 		}
 		for (int i = 0; i < depth && !r; i++) {
 			if (dev[i] == st.st_dev && ino[i] == st.st_ino) {
-				log_err("qcow2: backing chain of %s loops back to %s", path, cur);
-				r = -ELOOP;
+				r = error_setf(err, -ELOOP,
+					       "qcow2: backing chain of %s loops back to %s", path,
+					       cur);
 			}
 		}
 		if (r)
 			break;
 		if (depth > QCOW2_MAX_CHAIN) {
-			log_err("qcow2: backing chain of %s is deeper than %d", path,
-				QCOW2_MAX_CHAIN);
-			r = -ELOOP;
+			r = error_setf(err, -ELOOP, "qcow2: backing chain of %s is deeper than %d",
+				       path, QCOW2_MAX_CHAIN);
 			break;
 		}
 		dev[depth] = st.st_dev;
@@ -568,7 +569,8 @@ static int check_chain(const char *path, const char *first, const char *first_fm
 	return r;
 }
 
-static int open_backing(struct qcow2_state *s, const char *path, const struct blk_open_opts *o)
+static int open_backing(struct qcow2_state *s, const char *path, const struct blk_open_opts *o,
+			struct error *err)
 {
 	struct blk_open_opts bo = { .format = s->backing_fmt,
 				    .readonly = true,
@@ -578,14 +580,14 @@ static int open_backing(struct qcow2_state *s, const char *path, const struct bl
 	char *bp;
 	int r;
 
-	r = check_chain(path, s->backing_file, s->backing_fmt);
+	r = check_chain(path, s->backing_file, s->backing_fmt, err);
 	if (r)
 		return r;
 	bp = backing_path(path, s->backing_file);
 	if (!bp)
 		return -ENOMEM;
 	/* On failure blk_open() names bp as the backing file of path. */
-	r = blk_open(bp, &bo, &s->bd->backing);
+	r = blk_open(bp, &bo, &s->bd->backing, err);
 	free(bp);
 	return r;
 }
@@ -598,7 +600,7 @@ static int cache_entries(uint32_t cs)
 	return (int)MAX(4u, MIN(n, 256u));
 }
 
-int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
+int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o, struct error *err)
 {
 	struct qcow2_state *s = calloc(1, sizeof(*s));
 	uint8_t h[QCOW2_V3_HDR_LEN], *c0 = NULL;
@@ -649,7 +651,7 @@ int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
 	r = pread_full(fd, c0, (size_t)MIN(s->file_size, (uint64_t)s->cluster_size), 0);
 	if (r)
 		goto fail;
-	r = parse_header(s, c0);
+	r = parse_header(s, c0, err);
 	if (r)
 		goto fail;
 	r = qcow2_cache_init(&s->l2_cache, s, cache_entries(s->cluster_size));
@@ -683,7 +685,7 @@ int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
 		/* spec: the dirty bit means the refcounts may be wrong; rebuild them */
 		log_info("qcow2: %s was not closed cleanly, rebuilding refcounts",
 			 bd->path ? bd->path : "image");
-		r = qcow2_rebuild_refcounts(s);
+		r = qcow2_rebuild_refcounts(s, err);
 		/* an interrupted snapshot operation may also have left OFLAG_COPIED wrong */
 		if (!r)
 			r = qcow2_update_l1_refs(s, s->l1, s->l1_size, 0, true);
@@ -704,7 +706,7 @@ int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o)
 		s->autoclear = 0;
 	}
 	if (s->backing_file && !(o && o->no_backing)) {
-		r = open_backing(s, bd->path ? bd->path : "", o);
+		r = open_backing(s, bd->path ? bd->path : "", o, err);
 		if (r)
 			goto fail;
 	}

@@ -31,9 +31,9 @@ bool qcow2_is_qcow2(const struct blkdev *bd);
  * Create an image (also the driver's create hook).  o->size may be 0
  * when o->backing_file is set: the backing file's size is used then.
  * The backing file name is stored as given; a relative name is relative
- * to the directory of `path` (as qemu does).
+ * to the directory of `path` (as qemu does).  0 or -errno with *err set.
  */
-int qcow2_create(const char *path, const struct blk_create_opts *o);
+int qcow2_create(const char *path, const struct blk_create_opts *o, struct error *err);
 
 /* ---- check / repair ---------------------------------------------- */
 

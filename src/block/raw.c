@@ -12,6 +12,7 @@
  * buffer (read-modify-write for writes).
  */
 #include "block/block.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -32,15 +33,14 @@ struct raw_state {
 
 #define RAW_ZERO_CHUNK (1u << 20)
 
-static int raw_open(struct blkdev *bd, int fd, const char *path, const struct blk_open_opts *o)
+static int raw_open(struct blkdev *bd, int fd, const char *path, const struct blk_open_opts *o,
+		    struct error *err)
 {
 	struct raw_state *s;
 	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		log_err("cannot stat '%s': %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fstat(fd, &st) < 0)
+		return error_set_errno(err, -errno, "cannot stat '%s'", path);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -51,18 +51,17 @@ static int raw_open(struct blkdev *bd, int fd, const char *path, const struct bl
 		if (ioctl(fd, BLKGETSIZE64, &sz) < 0) {
 			int ret = -errno;
 
-			log_err("cannot get the size of '%s': %s", path, strerror(errno));
 			free(s);
-			return ret;
+			return error_set_errno(err, ret, "cannot get the size of '%s'", path);
 		}
 		s->blockdev = true;
 		bd->size = sz;
 	} else if (S_ISREG(st.st_mode)) {
 		bd->size = (uint64_t)st.st_size;
 	} else {
-		log_err("'%s' is neither a regular file nor a block device", path);
 		free(s);
-		return -EINVAL;
+		return error_setf(err, -EINVAL, "'%s' is neither a regular file nor a block device",
+				  path);
 	}
 	if (o->direct) {
 		int ssz = 512;
@@ -339,34 +338,27 @@ static int raw_resize(struct blkdev *bd, uint64_t new_size)
 	return 0;
 }
 
-static int raw_create(const char *path, const struct blk_create_opts *o)
+static int raw_create(const char *path, const struct blk_create_opts *o, struct error *err)
 {
 	struct stat st;
 	int fd, ret = 0;
 
-	if (o->backing_file) {
-		log_err("raw images cannot have a backing file");
-		return -EINVAL;
-	}
-	if (o->prealloc == BLK_PREALLOC_METADATA) {
-		log_err("preallocation=metadata is not supported by raw (use off, falloc or full)");
-		return -EINVAL;
-	}
-	if (o->size > (uint64_t)INT64_MAX) {
-		log_err("image size too large");
-		return -EFBIG;
-	}
+	if (o->backing_file)
+		return error_setf(err, -EINVAL, "raw images cannot have a backing file");
+	if (o->prealloc == BLK_PREALLOC_METADATA)
+		return error_setf(err, -EINVAL,
+				  "preallocation=metadata is not supported by raw "
+				  "(use off, falloc or full)");
+	if (o->size > (uint64_t)INT64_MAX)
+		return error_setf(err, -EFBIG, "image size too large");
 	/* O_NONBLOCK: never wait on a FIFO in the way, refuse it below. */
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		log_err("cannot create '%s': %s", path, strerror(errno));
-		return ret;
-	}
+	if (fd < 0)
+		return error_set_errno(err, -errno, "cannot create '%s'", path);
 	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		log_err("cannot create '%s': it is not a regular file", path);
 		close(fd);
-		return -EINVAL;
+		return error_setf(err, -EINVAL, "cannot create '%s': it is not a regular file",
+				  path);
 	}
 	if (ftruncate(fd, (off_t)o->size) < 0) {
 		ret = -errno;
@@ -393,7 +385,7 @@ static int raw_create(const char *path, const struct blk_create_opts *o)
 		ret = -errno;
 err:
 	if (ret < 0)
-		log_err("cannot create '%s': %s", path, strerror(-ret));
+		error_set_errno(err, ret, "cannot create '%s'", path);
 	close(fd);
 	return ret;
 }

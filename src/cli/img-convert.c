@@ -404,13 +404,16 @@ int img_convert(int argc, char **argv)
 		goto out;
 	if (!no_create) {
 		co.size = c.total;
-		if (blk_create(ofmt, outpath, &co) < 0)
+		struct error e = ERROR_INIT;
+
+		if (img_fail(blk_create(ofmt, outpath, &co, &e), &e) < 0)
 			goto out;
 	}
 	{
 		struct blk_open_opts oo = { .format = ofmt, .direct = direct, .unsafe = unsafe };
+		struct error e = ERROR_INIT;
 
-		if (blk_open(outpath, &oo, &c.out) < 0)
+		if (img_fail(blk_open(outpath, &oo, &c.out, &e), &e) < 0)
 			goto out;
 	}
 	if (no_create && c.out->size < c.total) {

@@ -47,6 +47,7 @@ int img_open(const char *path, const char *fmt, bool readonly, bool no_backing, 
 				   .readonly = readonly,
 				   .no_backing = no_backing,
 				   .force_share = img_force_share };
+	struct error e = ERROR_INIT;
 	struct stat st;
 
 	/* The commonest mistake gets a message in the img format. */
@@ -57,7 +58,14 @@ int img_open(const char *path, const char *fmt, bool readonly, bool no_backing, 
 		img_err("cannot open '%s': %s", path, strerror(err));
 		return -err;
 	}
-	return blk_open(path, &o, out);
+	return img_fail(blk_open(path, &o, out, &e), &e);
+}
+
+int img_fail(int ret, const struct error *e)
+{
+	if (ret < 0)
+		img_err("%s", error_msg(e));
+	return ret;
 }
 
 char *img_backing_path(const char *image, const char *backing)
@@ -276,6 +284,7 @@ static int img_create(int argc, char **argv)
 	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' },
 						  { NULL, 0, NULL, 0 } };
 	struct blk_create_opts co = { 0 };
+	struct error e = ERROR_INIT;
 	const char *fmt = "raw", *backing = NULL, *backing_fmt = NULL, *file;
 	char *opts = NULL;
 	bool quiet = false, unsafe = false;
@@ -373,7 +382,7 @@ static int img_create(int argc, char **argv)
 		printf("\n");
 		fflush(stdout);
 	}
-	if (blk_create(fmt, file, &co) < 0)
+	if (img_fail(blk_create(fmt, file, &co, &e), &e) < 0)
 		return 1;
 	return 0;
 }

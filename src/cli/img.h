@@ -8,6 +8,7 @@
  * commit, rebase: the verbs that move data).
  */
 #include "block/block.h"
+#include "util/error.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +16,9 @@
 
 /* Print "vessel img: <msg>" to stderr; returns 1 (the exit status). */
 int img_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ret < 0: print e's message, the one line of a block-layer failure.  Returns ret. */
+int img_fail(int ret, const struct error *e);
 
 /* Error line for an option getopt refused; returns 1. */
 int img_bad_opt(char **argv);

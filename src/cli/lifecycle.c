@@ -23,6 +23,8 @@
 #include "block/block.h"
 #include "cli/cli.h"
 #include "cli/mgmt.h"
+#include "mem/numa.h"
+#include "util/error.h"
 #include "vm/host_check.h"
 #include "util/util.h"
 #include "vm/config_json.h"
@@ -80,15 +82,15 @@ static int pin_disk_formats(struct vm_config *c, bool missing_ok)
 
 	for (unsigned int i = 0; i < c->nr_disks; i++) {
 		struct vm_disk_config *d = &c->disks[i];
+		struct error e = ERROR_INIT;
 		const char *fmt;
 
 		if (d->format)
 			continue;
 		if (missing_ok && access(d->path, F_OK) && errno == ENOENT)
 			continue;
-		/* blk_probe_format() said what is wrong with the file. */
-		if (blk_probe_format(d->path, &fmt))
-			return -1;
+		if (blk_probe_format(d->path, &fmt, &e))
+			return cli_error("%s", error_msg(&e)), -1;
 		d->format = strdup(fmt);
 		if (!d->format)
 			return cli_error("out of memory"), -1;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "vm/config.h"
-#include "vm/state.h"
+#include "mgmt/state.h"
 
 struct json_object;
 

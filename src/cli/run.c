@@ -9,13 +9,13 @@
 #include "cli/cli.h"
 #include "api/server.h"
 #include "devices/console.h"
-#include "util/listen.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "virtio/devices.h"
 #include "vm/config.h"
 #include "vm/config_json.h"
-#include "vm/placement.h"
+#include "mgmt/placement.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -279,10 +279,11 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	if (cfg.api_socket) {
-		ret = api_server_start(vm, cfg.api_socket, &api);
+		struct error err = ERROR_INIT;
+
+		ret = api_server_start(vm, cfg.api_socket, &api, &err);
 		if (ret) {
-			cli_error("cannot serve the API on '%s': %s", cfg.api_socket,
-				  unix_listen_strerror(ret));
+			cli_error("%s", error_msg(&err));
 			/* An exit status, not a negative errno (which would read as 239). */
 			ret = 1;
 			goto out;

@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "mem/gmem.h"
+#include "util/error.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/threads.h"
@@ -73,6 +74,7 @@ static int serve(const char *sock, struct vm_disk_config *dc)
 	struct vhost_user_dev *d = NULL;
 	struct virtio_dev *vd = NULL;
 	struct evloop *loop = NULL;
+	struct error err = ERROR_INIT;
 	struct gmem mem;
 	sigset_t set;
 	int lfd = -1, ret;
@@ -89,11 +91,9 @@ static int serve(const char *sock, struct vm_disk_config *dc)
 	ret = evloop_create(&loop);
 	if (ret < 0)
 		return cli_error("vhost-user-blk: event loop: %s", strerror(-ret));
-	ret = virtio_blk_new(dc, 0, &mem, loop, &vd);
+	ret = virtio_blk_new(dc, 0, &mem, loop, &vd, &err);
 	if (ret < 0) {
-		/* The block layer already said what is wrong with the image. */
-		if (ret == -ENOMEM)
-			cli_error("vhost-user-blk: %s: out of memory", dc->path);
+		cli_error("vhost-user-blk: %s", error_msg(&err));
 		goto out;
 	}
 	ret = vhost_user_dev_create(vd, VIRTIO_BLK_CFG_SIZE, &mem, loop, &hooks, &d);

@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "block/block.h"
+#include "util/error.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -626,7 +627,7 @@ static void fill_config(struct vblk *b)
 }
 
 int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct gmem *mem,
-		   struct evloop *loop, struct virtio_dev **out)
+		   struct evloop *loop, struct virtio_dev **out, struct error *err)
 {
 	struct blk_open_opts o = { .format = dc->format,
 				   .readonly = dc->readonly,
@@ -638,17 +639,14 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 	struct vblk *b;
 	int ret;
 
-	if (nq > VIRTIO_MAX_QUEUES) {
-		log_err("disk %s: queues=%u is more than %u", dc->path, nq, VIRTIO_MAX_QUEUES);
-		return -EINVAL;
-	}
+	if (nq > VIRTIO_MAX_QUEUES)
+		return error_setf(err, -EINVAL, "disk %s: queues=%u is more than %u", dc->path, nq,
+				  VIRTIO_MAX_QUEUES);
 	b = calloc(1, sizeof(*b));
-	if (!b) {
-		log_err("disk %s: out of memory", dc->path);
-		return -ENOMEM;
-	}
-	/* Every failure below logs one line (blk_open() its own). */
-	ret = blk_open(dc->path, &o, &b->bd);
+	if (!b)
+		return error_setf(err, -ENOMEM, "disk %s: out of memory", dc->path);
+	/* blk_open()'s message names the file and what is wrong with it. */
+	ret = blk_open(dc->path, &o, &b->bd, err);
 	if (ret < 0) {
 		free(b);
 		return ret;
@@ -701,7 +699,7 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 
 		bq->blk = b;
 		bq->index = i;
-		ret = blk_queue_create(b->bd, VIRTIO_BLK_QUEUE_SIZE, &bq->q);
+		ret = blk_queue_create(b->bd, VIRTIO_BLK_QUEUE_SIZE, &bq->q, err);
 		if (ret < 0)
 			goto fail_queues;
 		bq->fd = blk_queue_fd(bq->q);
@@ -733,7 +731,7 @@ fail_queues:
 fail_vd:
 	virtio_dev_destroy(&b->vd);
 fail_close:
-	log_err("disk %s: %s", dc->path, strerror(-ret));
+	error_set_errno(err, ret, "disk %s", dc->path);
 	blk_close(b->bd);
 	free(b);
 	return ret;

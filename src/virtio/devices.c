@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/error.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio-pci.h"
@@ -36,10 +37,14 @@ int virtio_devices_create(struct vm *vm)
 	int ret;
 
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		/* On failure virtio_blk_new() logged one line naming the disk. */
-		ret = virtio_blk_new(&cfg->disks[i], i, &vm->mem, vm->loop, &vd);
-		if (ret < 0)
+		struct error err = ERROR_INIT;
+
+		/* One line naming the disk; vm_create() does not add one. */
+		ret = virtio_blk_new(&cfg->disks[i], i, &vm->mem, vm->loop, &vd, &err);
+		if (ret < 0) {
+			log_err("%s", error_msg(&err));
 			return ret;
+		}
 		ret = attach(vm, vd, CLASS_STORAGE_OTHER, VIRTIO_BLK_CFG_SIZE);
 		if (ret < 0) {
 			log_err("disk %s: %s", cfg->disks[i].path, strerror(-ret));

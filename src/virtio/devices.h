@@ -21,6 +21,7 @@ struct vm_disk_config;
 struct virtio_dev;
 struct gmem;
 struct evloop;
+struct error;
 
 int virtio_devices_create(struct vm *vm);
 
@@ -39,7 +40,7 @@ int vm_config_parse_virtio_console(struct vm_config *c, const char *spec, const 
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SEG_MAX 126
 int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct gmem *mem,
-		   struct evloop *loop, struct virtio_dev **out);
+		   struct evloop *loop, struct virtio_dev **out, struct error *err);
 int virtio_blk_queue_fd(struct virtio_dev *vd, unsigned int q);
 /* Run completions of every queue (what the event loop handler does). */
 int virtio_blk_poll(struct virtio_dev *vd);

@@ -26,13 +26,13 @@ static struct json_object *f_describe(void *o)
 	return json_object_new_object();
 }
 
-static int f_action(void *o, enum api_action a)
+static int f_action(void *o, enum api_action a, struct error *err)
 {
 	struct fake *f = o;
 
 	if (a == API_ACTION_PAUSE || a == API_ACTION_RESUME) {
 		if (f->paused == (a == API_ACTION_PAUSE))
-			return -EBUSY;
+			return error_setf(err, -EBUSY, "wrong state");
 		f->paused = a == API_ACTION_PAUSE;
 	}
 	return 0;
@@ -43,7 +43,7 @@ static unsigned int f_count(void *o)
 	return 3;
 }
 
-static int f_info(void *o, unsigned int id, struct vcpu_info *vi)
+static int f_info(void *o, unsigned int id, struct vcpu_info *vi, struct error *err)
 {
 	struct fake *f = o;
 
@@ -55,17 +55,17 @@ static int f_info(void *o, unsigned int id, struct vcpu_info *vi)
 	return 0;
 }
 
-static int f_set(void *o, unsigned int id, const cpu_set_t *set)
+static int f_set(void *o, unsigned int id, const cpu_set_t *set, struct error *err)
 {
 	struct fake *f = o;
 
 	if (id >= 3)
 		abort();
 	f->aff[id] = *set;
-	return CPU_COUNT(set) ? 0 : -EINVAL;
+	return CPU_COUNT(set) ? 0 : error_setf(err, -EINVAL, "vCPU %u: no CPU", id);
 }
 
-static int f_emu(void *o, cpu_set_t *set, bool apply)
+static int f_emu(void *o, cpu_set_t *set, bool apply, struct error *err)
 {
 	if (!apply)
 		CPU_ZERO(set);

@@ -352,7 +352,7 @@ static inline char *fuzz_disk_path_fmt(bool qcow2)
 		snprintf(proc[i], sizeof(proc[i]), "/proc/self/fd/%d", fd[i]);
 		if (qcow2) {
 			log_set_level(LOG_ERR);
-			if (blk_create("qcow2", proc[i], &co) < 0)
+			if (blk_create("qcow2", proc[i], &co, NULL) < 0)
 				abort();
 			tmpl = malloc(64 * 1024);
 			tmpl_len = tmpl ? pread(fd[i], tmpl, 64 * 1024, 0) : -1;

@@ -102,7 +102,7 @@ static int machine_build(struct machine *m, uint8_t *ram)
 	rtc_set_memory(m->rtc, RAM_SIZE, 0);
 
 	dc.path = fuzz_disk_path();
-	if (virtio_blk_new(&dc, 0, &vm->mem, NULL, &vd) < 0)
+	if (virtio_blk_new(&dc, 0, &vm->mem, NULL, &vd, NULL) < 0)
 		return -1;
 	ret = virtio_pci_create(vm, vd, 0x018000, VIRTIO_BLK_CFG_SIZE, NULL);
 	if (ret < 0)

@@ -94,11 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = image_fd(data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (blk_open(path, &ro, &bd) == 0) {
+	if (blk_open(path, &ro, &bd, NULL) == 0) {
 		exercise_read(bd, data, size);
 		blk_close(bd);
 		/* the same image, read-write (the memfd is our private copy) */
-		if (blk_open(path, &rw, &bd) == 0) {
+		if (blk_open(path, &rw, &bd, NULL) == 0) {
 			exercise_write(bd);
 			blk_close(bd);
 		}

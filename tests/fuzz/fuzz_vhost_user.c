@@ -60,11 +60,11 @@ static struct harness *harness_get(void)
 	h = calloc(1, sizeof(*h));
 	log_set_level(LOG_ERR);
 	snprintf(h->path, sizeof(h->path), "/tmp/fuzz-vhost-user-%d.raw", getpid());
-	if (blk_create("raw", h->path, &co) < 0)
+	if (blk_create("raw", h->path, &co, NULL) < 0)
 		abort();
 	dc.path = h->path;
 	gmem_init(&h->mem, NULL);
-	if (virtio_blk_new(&dc, 0, &h->mem, NULL, &h->vd) < 0)
+	if (virtio_blk_new(&dc, 0, &h->mem, NULL, &h->vd, NULL) < 0)
 		abort();
 	unlink(h->path);
 	if (vhost_user_dev_create(h->vd, VIRTIO_BLK_CFG_SIZE, &h->mem, NULL, &hooks, &h->d) < 0)

@@ -113,11 +113,11 @@ static struct harness *harness_get(void)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(h->dir, sizeof(h->dir), "/tmp");
 	snprintf(path, sizeof(path), "%s/fuzz-vhost-user-fds-%d.raw", h->dir, getpid());
-	if (blk_create("raw", path, &co) < 0)
+	if (blk_create("raw", path, &co, NULL) < 0)
 		abort();
 	dc.path = path;
 	gmem_init(&h->mem, NULL);
-	if (virtio_blk_new(&dc, 0, &h->mem, NULL, &h->vd) < 0)
+	if (virtio_blk_new(&dc, 0, &h->mem, NULL, &h->vd, NULL) < 0)
 		abort();
 	unlink(path);
 	if (vhost_user_dev_create(h->vd, VIRTIO_BLK_CFG_SIZE, &h->mem, NULL, &hooks, &h->d) < 0)

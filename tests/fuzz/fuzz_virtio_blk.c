@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	dc.serial = (opt & 4) ? serial : NULL;
 	dc.readonly = opt & 1;
 	dc.num_queues = (opt & 2) ? 2 : 1;
-	if (virtio_blk_new(&dc, 0, &g.mem, NULL, &vd) < 0)
+	if (virtio_blk_new(&dc, 0, &g.mem, NULL, &vd, NULL) < 0)
 		abort(); /* the harness's own disk: must open */
 	fuzz_attach(vd, &g.t);
 

@@ -31,7 +31,8 @@ def test_api_contract(mgr):
     assert api(sock, "PUT", "/vm/pause")[0] == 204
     assert api(sock, "GET", "/vm")[2]["state"] == "paused"
     st, _, body = api(sock, "PUT", "/vm/pause")
-    assert st == 409 and "error" in body
+    # The backend's precise message, not only a status (util/error.h).
+    assert st == 409 and body["error"] == "pause: the VM is paused, not running", body
     assert api(sock, "PUT", "/vm/resume", body={})[0] == 204
     assert api(sock, "GET", "/vm")[2]["state"] == "running"
 
@@ -78,6 +79,12 @@ def test_api_rejects_bad_input_and_vm_keeps_running(mgr):
     assert st == 400
     st, _, body = api(sock, "PUT", "/vm/vcpus/0/affinity", raw_body="[1]")
     assert st == 400
+    # A well-formed CPU list the host cannot honour: the kernel's refusal, named.
+    st, _, body = api(sock, "PUT", "/vm/vcpus/0/affinity", body={"cpus": [1000]})
+    assert st == 400 and body["error"] == \
+        "vCPU 0: cannot pin to CPUs 1000: Invalid argument", body
+    st, _, body = api(sock, "PUT", "/vm/resume")
+    assert st == 409 and body["error"] == "resume: the VM is running, not paused", body
     st, hdrs, body = api(sock, "POST", "/vm")
     assert st == 405 and hdrs["allow"] == "GET"
     st, hdrs, _ = api(sock, "GET", "/vm/pause")

@@ -82,6 +82,21 @@ def test_missing_initrd(vessel_bin, guest, tmp_path, need_kvm):
                    "initrd")
 
 
+def test_missing_disk(vessel_bin, guest, tmp_path, need_kvm):
+    # One mistake, one line: the block layer's message, naming the file.
+    disk = tmp_path / "nonexistent.img"
+    one_line_error(run(vessel_bin, "--kernel", guest, "--disk", str(disk)),
+                   f"cannot open '{disk}'", "No such file or directory")
+
+
+def test_bad_qcow2_disk(vessel_bin, guest, tmp_path, need_kvm):
+    # A qcow2 spec violation: the driver's words, with the image's name.
+    disk = tmp_path / "v7.qcow2"
+    disk.write_bytes(b"QFI\xfb" + (7).to_bytes(4, "big") + bytes(4088))
+    one_line_error(run(vessel_bin, "--kernel", guest, "--disk", f"path={disk},format=qcow2"),
+                   str(disk), "qcow2: unsupported version 7")
+
+
 @pytest.mark.parametrize("mem,needle", [("1M", "at least 16M"), ("15M", "at least 16M"),
                                         ("12X", "--memory"), ("0", "at least 16M")])
 def test_memory_too_small_or_bad(vessel_bin, guest, mem, needle):

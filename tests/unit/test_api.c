@@ -24,6 +24,7 @@
 
 #include "api/api-int.h"
 #include "api/client.h"
+#include "util/error.h"
 #include "util/evloop.h"
 #include "vm/vcpu.h"
 
@@ -49,19 +50,21 @@ static struct json_object *fake_describe(void *o)
 	return j;
 }
 
-static int fake_action(void *o, enum api_action a)
+static int fake_action(void *o, enum api_action a, struct error *err)
 {
 	struct fake_vm *f = o;
 
 	f->actions++;
 	if (a == API_ACTION_PAUSE) {
 		if (f->paused)
-			return -EBUSY;
+			return error_setf(err, -EBUSY, "pause: the VM is paused, not running");
 		f->paused = true;
 	} else if (a == API_ACTION_RESUME) {
 		if (!f->paused)
-			return -EBUSY;
+			return -EBUSY; /* no message: the router's generic one */
 		f->paused = false;
+	} else if (a == API_ACTION_REBOOT) {
+		return error_set_errno(err, -EIO, "reboot: the reset line is stuck");
 	}
 	return 0;
 }
@@ -71,7 +74,7 @@ static unsigned int fake_count(void *o)
 	return 2;
 }
 
-static int fake_info(void *o, unsigned int id, struct vcpu_info *vi)
+static int fake_info(void *o, unsigned int id, struct vcpu_info *vi, struct error *err)
 {
 	struct fake_vm *f = o;
 
@@ -88,17 +91,19 @@ static int fake_info(void *o, unsigned int id, struct vcpu_info *vi)
 	return 0;
 }
 
-static int fake_set_aff(void *o, unsigned int id, const cpu_set_t *set)
+static int fake_set_aff(void *o, unsigned int id, const cpu_set_t *set, struct error *err)
 {
 	struct fake_vm *f = o;
 
 	if (id >= 2)
 		return -ENOENT;
+	if (CPU_ISSET(1000, set))
+		return error_set_errno(err, -EINVAL, "vCPU %u: cannot pin to CPUs 1000", id);
 	f->aff[id] = *set;
 	return 0;
 }
 
-static int fake_emu(void *o, cpu_set_t *set, bool apply)
+static int fake_emu(void *o, cpu_set_t *set, bool apply, struct error *err)
 {
 	struct fake_vm *f = o;
 
@@ -173,6 +178,7 @@ static void test_dispatch(void **state)
 	api_response_free(&r);
 	assert_int_equal(call(&b, "PUT", "/vm/pause", "", &r), 204);
 	assert_int_equal(call(&b, "PUT", "/vm/pause", "{}", &r), 409);
+	assert_string_equal(err_of(&r), "pause: the VM is paused, not running");
 	api_response_free(&r);
 	assert_int_equal(call(&b, "PUT", "/vm/resume", "{\"force\": 1}", &r), 400);
 	assert_string_equal(err_of(&r), "unknown field \"force\"");
@@ -187,6 +193,14 @@ static void test_dispatch(void **state)
 	assert_int_equal(f.actions, 2);
 	assert_int_equal(call(&b, "PUT", "/vm/resume", " {} ", &r), 204);
 	assert_false(f.paused);
+	/* Without a message from the backend: the generic one, same status. */
+	assert_int_equal(call(&b, "PUT", "/vm/resume", NULL, &r), 409);
+	assert_string_equal(err_of(&r), "resume: not possible in the VM's current state");
+	api_response_free(&r);
+	/* The backend's code picks the status, its message is the body. */
+	assert_int_equal(call(&b, "PUT", "/vm/reboot", NULL, &r), 500);
+	assert_string_equal(err_of(&r), "reboot: the reset line is stuck: Input/output error");
+	api_response_free(&r);
 
 	assert_int_equal(call(&b, "GET", "/vm/vcpus", NULL, &r), 200);
 	assert_int_equal(json_object_array_length(r.body), 2);
@@ -206,6 +220,9 @@ static void test_dispatch(void **state)
 	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{\"cpus\": \"a\"}", &r), 400);
 	api_response_free(&r);
 	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{\"cpus\": [-1]}", &r), 400);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "PUT", "/vm/vcpus/1/affinity", "{\"cpus\": [1000]}", &r), 400);
+	assert_string_equal(err_of(&r), "vCPU 1: cannot pin to CPUs 1000: Invalid argument");
 	api_response_free(&r);
 	assert_int_equal(call(&b, "PUT", "/vm/vcpus/0/affinity", "{}", &r), 400);
 	assert_string_equal(err_of(&r), "cpus: missing");
@@ -246,12 +263,15 @@ static void test_http(void **state)
 
 	snprintf(path, sizeof(path), "%s/api-%d.sock", dir ? dir : "/tmp", getpid());
 	assert_int_equal(evloop_create(&loop), 0);
-	assert_int_equal(api_server_start_backend(loop, &b, path, &srv), 0);
+	assert_int_equal(api_server_start_backend(loop, &b, path, &srv, NULL), 0);
 	/* A second server on a live socket is refused, not stolen. */
 	{
+		struct error e = ERROR_INIT;
 		struct api_server *s2;
 
-		assert_int_equal(api_server_start_backend(loop, &b, path, &s2), -EADDRINUSE);
+		assert_int_equal(api_server_start_backend(loop, &b, path, &s2, &e), -EADDRINUSE);
+		assert_non_null(strstr(error_msg(&e), path));
+		assert_non_null(strstr(error_msg(&e), "another process is listening on it"));
 	}
 	evloop_call(loop, set_thread, &f);
 	assert_int_equal(pthread_create(&th, NULL, loop_main, loop), 0);
@@ -265,6 +285,9 @@ static void test_http(void **state)
 	api_reply_free(&rep);
 	assert_int_equal(api_client_request(path, "PUT", "/vm/pause", NULL, 2000, &rep), 0);
 	assert_int_equal(rep.status, 409);
+	/* The backend's precise message arrives in the HTTP body. */
+	assert_string_equal(api_reply_error(&rep, errbuf, sizeof(errbuf)),
+			    "pause: the VM is paused, not running");
 	api_reply_free(&rep);
 	assert_int_equal(api_client_request(path, "PUT", "/vm/resume", "{bad", 2000, &rep), 0);
 	assert_int_equal(rep.status, 400);
@@ -328,7 +351,7 @@ static void test_listen_policy(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "keep", 4), 4);
 	close(fd);
-	assert_int_equal(api_server_start_backend(loop, &b, path, &srv), -EEXIST);
+	assert_int_equal(api_server_start_backend(loop, &b, path, &srv, NULL), -EEXIST);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
@@ -342,7 +365,7 @@ static void test_listen_policy(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
 	old = umask(0);
-	assert_int_equal(api_server_start_backend(loop, &b, path, &srv), 0);
+	assert_int_equal(api_server_start_backend(loop, &b, path, &srv, NULL), 0);
 	umask(old);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));

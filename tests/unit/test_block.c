@@ -20,6 +20,7 @@
 
 #include "block/block-int.h"
 #include "block/block.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #define DISK_SIZE (8 * MiB)
@@ -41,7 +42,8 @@ static int setup_raw(void **state)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/test_block_%d.raw", dir ? dir : "/tmp",
 		 (int)getpid());
-	if (blk_create("raw", f->path, &co) < 0 || blk_open(f->path, NULL, &f->bd) < 0) {
+	if (blk_create("raw", f->path, &co, NULL) < 0 ||
+	    blk_open(f->path, NULL, &f->bd, NULL) < 0) {
 		free(f);
 		return -1;
 	}
@@ -79,14 +81,54 @@ static void test_open_errors(void **state)
 	struct blk_open_opts o = { .format = "bogus" };
 	struct blkdev *bd = (void *)1;
 
-	assert_int_equal(blk_open(f->path, &o, &bd), -EINVAL);
+	assert_int_equal(blk_open(f->path, &o, &bd, NULL), -EINVAL);
 	assert_null(bd);
-	assert_int_equal(blk_open("/nonexistent/dir/img", NULL, &bd), -ENOENT);
-	assert_int_equal(blk_create("bogus", f->path, &(struct blk_create_opts){ .size = 1 }),
+	assert_int_equal(blk_open("/nonexistent/dir/img", NULL, &bd, NULL), -ENOENT);
+	assert_int_equal(blk_create("bogus", f->path, &(struct blk_create_opts){ .size = 1 }, NULL),
 			 -EINVAL);
 	assert_string_equal(blk_format(f->bd), "raw");
 	assert_int_equal(blk_size(f->bd), DISK_SIZE);
 	assert_false(blk_readonly(f->bd));
+}
+
+/* One message, naming the file and what is wrong, and nothing logged (util/error.h). */
+static void test_open_error_messages(void **state)
+{
+	struct fixture *f = *state;
+	struct blk_open_opts qo = { .format = "qcow2" }, busy = { 0 };
+	struct error e = ERROR_INIT;
+	struct blkdev *bd;
+	char bad[600];
+	int fd;
+
+	assert_int_equal(blk_open("/nonexistent/dir/img", NULL, &bd, &e), -ENOENT);
+	assert_int_equal(e.code, -ENOENT);
+	assert_string_equal(error_msg(&e),
+			    "cannot open '/nonexistent/dir/img': No such file or directory");
+	error_clear(&e);
+
+	/* A qcow2 spec violation: the driver's words, with the file name. */
+	snprintf(bad, sizeof(bad), "%s.bad", f->path);
+	fd = open(bad, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "QFI\xfb\0\0\0\x07", 8), 8);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	close(fd);
+	assert_int_equal(blk_open(bad, &qo, &bd, &e), -EINVAL);
+	assert_non_null(strstr(error_msg(&e), "qcow2: unsupported version 7"));
+	assert_non_null(strstr(error_msg(&e), bad));
+	error_clear(&e);
+	unlink(bad);
+
+	/* The fixture holds the image read-write: the lock says so. */
+	assert_int_equal(blk_open(f->path, &busy, &bd, &e), -EBUSY);
+	assert_non_null(strstr(error_msg(&e), "image is already open for writing"));
+	assert_non_null(strstr(error_msg(&e), f->path));
+	error_clear(&e);
+
+	assert_int_equal(blk_create("bogus", f->path, &(struct blk_create_opts){ .size = 1 }, &e),
+			 -EINVAL);
+	assert_string_equal(error_msg(&e), "unknown image format 'bogus' (known: raw, qcow2)");
 }
 
 static void test_sync_rw(void **state)
@@ -163,12 +205,12 @@ static void test_readonly(void **state)
 	struct iovec iov = { buf, sizeof(buf) };
 	struct blk_req req = { .op = BLK_OP_WRITE, .iov = &iov, .iovcnt = 1 };
 
-	assert_int_equal(blk_open(f->path, &o, &ro), 0);
+	assert_int_equal(blk_open(f->path, &o, &ro, NULL), 0);
 	assert_true(blk_readonly(ro));
 	assert_int_equal(blk_pwrite(ro, buf, sizeof(buf), 0), -EROFS);
 	assert_int_equal(blk_discard(ro, 0, 4096), -EROFS);
 	assert_int_equal(blk_pread(ro, buf, sizeof(buf), 0), 0);
-	assert_int_equal(blk_queue_create(ro, 4, &q), 0);
+	assert_int_equal(blk_queue_create(ro, 4, &q, NULL), 0);
 	req.done = (void (*)(struct blk_req *, int))abort;
 	assert_int_equal(blk_submit(q, &req), -EROFS);
 	blk_queue_destroy(q);
@@ -242,7 +284,7 @@ static void async_rw(struct blkdev *bd, bool force_worker)
 	uint8_t *data = malloc(NREQ * BS), *back = malloc(NREQ * BS);
 	struct actx c = { 0 };
 
-	assert_int_equal(blk_queue_create_engine(bd, depth, force_worker, &q), 0);
+	assert_int_equal(blk_queue_create_engine(bd, depth, force_worker, &q, NULL), 0);
 	if (force_worker) {
 		assert_false(blk_queue_uses_uring(q));
 	} else {
@@ -402,7 +444,7 @@ static void test_async_error_in_done(void **state)
 		struct blk_queue *q;
 
 		req.opaque = &c;
-		assert_int_equal(blk_queue_create_engine(f->bd, 4, worker, &q), 0);
+		assert_int_equal(blk_queue_create_engine(f->bd, 4, worker, &q, NULL), 0);
 		assert_int_equal(blk_submit(q, &req), 0);
 		blk_queue_kick(q);
 		while (!c.completed)
@@ -432,7 +474,7 @@ static void test_direct(void **state)
 			       .done = req_done,
 			       .opaque = &c };
 
-	if (blk_open(f->path, &o, &bd) < 0) {
+	if (blk_open(f->path, &o, &bd, NULL) < 0) {
 		free(w);
 		free(r);
 		skip(); /* tmpfs and some others refuse O_DIRECT */
@@ -442,7 +484,7 @@ static void test_direct(void **state)
 	assert_int_equal(blk_pread(bd, r + 1, 5000, 777), 0);
 	assert_memory_equal(w + 3, r + 1, 5000);
 	memset(r, 0, 10000);
-	assert_int_equal(blk_queue_create(bd, 4, &q), 0);
+	assert_int_equal(blk_queue_create(bd, 4, &q, NULL), 0);
 	assert_int_equal(blk_submit(q, &req), 0);
 	blk_queue_kick(q);
 	while (!c.completed)
@@ -467,7 +509,8 @@ static int setup_qcow2(void **state)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/test_block_%d.qcow2", dir ? dir : "/tmp",
 		 (int)getpid());
-	if (blk_create("qcow2", f->path, &co) < 0 || blk_open(f->path, NULL, &f->bd) < 0) {
+	if (blk_create("qcow2", f->path, &co, NULL) < 0 ||
+	    blk_open(f->path, NULL, &f->bd, NULL) < 0) {
 		free(f);
 		return -1;
 	}
@@ -521,13 +564,14 @@ static void test_qcow2_backing_reads(void **state)
 
 	snprintf(base, sizeof(base), "%s/test_block_%d.base", dir ? dir : "/tmp", (int)getpid());
 	snprintf(top, sizeof(top), "%s/test_block_%d.top", dir ? dir : "/tmp", (int)getpid());
-	assert_int_equal(blk_create("raw", base, &bo), 0);
-	assert_int_equal(blk_open(base, &(struct blk_open_opts){ .format = "raw" }, &braw), 0);
+	assert_int_equal(blk_create("raw", base, &bo, NULL), 0);
+	assert_int_equal(blk_open(base, &(struct blk_open_opts){ .format = "raw" }, &braw, NULL),
+			 0);
 	fill(pat, 2 * MiB, 5);
 	assert_int_equal(blk_pwrite(braw, pat, 2 * MiB, 0), 0);
 	blk_close(braw);
-	assert_int_equal(blk_create("qcow2", top, &to), 0);
-	assert_int_equal(blk_open(top, NULL, &bd), 0);
+	assert_int_equal(blk_create("qcow2", top, &to, NULL), 0);
+	assert_int_equal(blk_open(top, NULL, &bd, NULL), 0);
 	assert_non_null(bd->backing);
 
 	memcpy(want, pat, 2 * MiB);
@@ -536,7 +580,7 @@ static void test_qcow2_backing_reads(void **state)
 	memset(want + 131072, 0, 65536);
 	assert_int_equal(blk_write_zeroes(bd, 131072, 65536, false), 0);
 
-	assert_int_equal(blk_queue_create(bd, 8, &q), 0);
+	assert_int_equal(blk_queue_create(bd, 8, &q, NULL), 0);
 	memset(buf, 0xee, 4 * MiB);
 	for (int i = 0; i < 6; i++) {
 		iov[i] = (struct iovec){ buf + rd[i][0], rd[i][1] };
@@ -581,7 +625,7 @@ static void test_qcow2_mixed(void **state)
 	fill(data, (size_t)n * 2 * BS, 11);
 	for (int i = 0; i < n; i++) /* even blocks first, synchronously */
 		assert_int_equal(blk_pwrite(f->bd, data + 2 * i * BS, BS, (uint64_t)2 * i * BS), 0);
-	assert_int_equal(blk_queue_create(f->bd, 64, &q), 0);
+	assert_int_equal(blk_queue_create(f->bd, 64, &q, NULL), 0);
 	for (int i = 0; i < n; i++) {
 		/* write odd block i, read even block i, interleaved */
 		iov[2 * i] = (struct iovec){ data + (2 * i + 1) * BS, BS };
@@ -657,16 +701,17 @@ static void test_fifo_refused(void **state)
 	tmp_path(top, sizeof(top), "fifo-top.qcow2");
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	co.backing_file = fifo;
-	assert_int_equal(blk_create("qcow2", top, &co), 0);
+	assert_int_equal(blk_create("qcow2", top, &co, NULL), 0);
 	alarm(20);
-	assert_int_equal(blk_open(fifo, NULL, &bd), -EINVAL);
+	assert_int_equal(blk_open(fifo, NULL, &bd, NULL), -EINVAL);
 	assert_null(bd);
-	assert_int_equal(blk_open(fifo, &ro, &bd), -EINVAL);
-	assert_int_equal(blk_probe_format(fifo, &fmt), -EINVAL);
-	assert_int_equal(blk_open(top, &ro, &bd), -EINVAL);
-	assert_int_equal(blk_open("/dev/null", &ro, &bd), -EINVAL);
-	assert_int_equal(blk_open(getenv("UNIT_TMPDIR") ? getenv("UNIT_TMPDIR") : "/tmp", &ro, &bd),
-			 -EINVAL);
+	assert_int_equal(blk_open(fifo, &ro, &bd, NULL), -EINVAL);
+	assert_int_equal(blk_probe_format(fifo, &fmt, NULL), -EINVAL);
+	assert_int_equal(blk_open(top, &ro, &bd, NULL), -EINVAL);
+	assert_int_equal(blk_open("/dev/null", &ro, &bd, NULL), -EINVAL);
+	assert_int_equal(
+		blk_open(getenv("UNIT_TMPDIR") ? getenv("UNIT_TMPDIR") : "/tmp", &ro, &bd, NULL),
+		-EINVAL);
 	alarm(0);
 	unlink(fifo);
 	unlink(top);
@@ -686,7 +731,7 @@ static int queue_write(struct blkdev *bd, bool force_worker, const void *buf, si
 			       .opaque = &c };
 	struct blk_queue *q;
 
-	assert_int_equal(blk_queue_create_engine(bd, 4, force_worker, &q), 0);
+	assert_int_equal(blk_queue_create_engine(bd, 4, force_worker, &q, NULL), 0);
 	assert_int_equal(blk_submit(q, &req), 0);
 	blk_queue_kick(q);
 	while (!c.completed)
@@ -728,12 +773,12 @@ static void test_probed_raw_guard(void **state)
 	assert_int_equal(pwrite_full(fd, big, 4 * MiB, 0), 0);
 	close(fd);
 	eo.backing_file = secret;
-	assert_int_equal(blk_create("qcow2", evil, &eo), 0);
+	assert_int_equal(blk_create("qcow2", evil, &eo, NULL), 0);
 	img = slurp(evil, &len);
 	assert_true(len <= 4 * MiB && len > 512);
-	assert_int_equal(blk_create("raw", victim, &vo), 0);
+	assert_int_equal(blk_create("raw", victim, &vo, NULL), 0);
 
-	assert_int_equal(blk_open(victim, NULL, &bd), 0);
+	assert_int_equal(blk_open(victim, NULL, &bd, NULL), 0);
 	assert_true(bd->probed);
 	/* The whole image at once, sector 0 alone, and sector 0 in two parts. */
 	assert_int_equal(blk_pwrite(bd, img, len, 0), -EPERM);
@@ -752,14 +797,14 @@ static void test_probed_raw_guard(void **state)
 	blk_close(bd);
 
 	/* Next start: still raw, and the guest reads its own data. */
-	assert_int_equal(blk_open(victim, NULL, &bd), 0);
+	assert_int_equal(blk_open(victim, NULL, &bd, NULL), 0);
 	assert_string_equal(blk_format(bd), "raw");
 	assert_int_equal(blk_pread(bd, big, 4 * MiB, 0), 0);
 	assert_null(memmem(big, 4 * MiB, secret_text, sizeof(secret_text) - 1));
 	blk_close(bd);
 
 	/* format=raw given: nothing is probed, the guest may write anything. */
-	assert_int_equal(blk_open(victim, &as_raw, &bd), 0);
+	assert_int_equal(blk_open(victim, &as_raw, &bd, NULL), 0);
 	assert_false(bd->probed);
 	assert_int_equal(blk_pwrite(bd, img, 512, 0), 0);
 	blk_close(bd);
@@ -788,17 +833,17 @@ static void test_forbid_backing(void **state)
 	tmp_path(plain, sizeof(plain), "nb-plain.qcow2");
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	co.backing_file = fifo;
-	assert_int_equal(blk_create("qcow2", top, &co), 0);
+	assert_int_equal(blk_create("qcow2", top, &co, NULL), 0);
 	co.backing_file = NULL;
 	co.backing_fmt = NULL;
-	assert_int_equal(blk_create("qcow2", plain, &co), 0);
+	assert_int_equal(blk_create("qcow2", plain, &co, NULL), 0);
 	alarm(20);
-	assert_int_equal(blk_open(top, &o, &bd), -EPERM);
+	assert_int_equal(blk_open(top, &o, &bd, NULL), -EPERM);
 	assert_null(bd);
 	o.readonly = true;
-	assert_int_equal(blk_open(top, &o, &bd), -EPERM);
+	assert_int_equal(blk_open(top, &o, &bd, NULL), -EPERM);
 	alarm(0);
-	assert_int_equal(blk_open(plain, &o, &bd), 0);
+	assert_int_equal(blk_open(plain, &o, &bd, NULL), 0);
 	assert_null(bd->backing_file);
 	blk_close(bd);
 	unlink(fifo);
@@ -810,6 +855,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_errors, setup_raw, teardown_raw),
+		cmocka_unit_test_setup_teardown(test_open_error_messages, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_sync_rw, setup_raw, teardown_raw),
 		cmocka_unit_test_setup_teardown(test_discard_zeroes_status, setup_raw,
 						teardown_raw),

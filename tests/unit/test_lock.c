@@ -89,7 +89,7 @@ static struct image_lock *take(int fd, bool ro, bool share, int want)
 	struct image_lock *lk = NULL;
 
 	image_lock_perms(ro, share, &perm, &shared);
-	assert_int_equal(image_lock_acquire(fd, path, perm, shared, &lk), want);
+	assert_int_equal(image_lock_acquire(fd, path, perm, shared, &lk, NULL), want);
 	assert_true(want ? lk == NULL : lk != NULL);
 	return lk;
 }
@@ -197,7 +197,7 @@ static void test_not_a_file(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(p), 0);
-	assert_int_equal(image_lock_acquire(p[0], "pipe", IMG_PERM_WRITE, 0, &lk), 0);
+	assert_int_equal(image_lock_acquire(p[0], "pipe", IMG_PERM_WRITE, 0, &lk, NULL), 0);
 	assert_null(lk);
 	image_lock_release(lk);
 	close(p[0]);
@@ -217,20 +217,20 @@ static void test_block_layer(void **state)
 	int q;
 
 	(void)state;
-	assert_int_equal(blk_open(path, &rw, &bd), 0);
+	assert_int_equal(blk_open(path, &rw, &bd, NULL), 0);
 	assert_int_equal(held(), 0x1u | 0x2u | 0x8u | (0x2u << 8) | (0x8u << 8));
-	assert_int_equal(blk_open(path, &rw, &bd2), -EBUSY);
+	assert_int_equal(blk_open(path, &rw, &bd2, NULL), -EBUSY);
 	blk_close(bd);
 	assert_int_equal(held(), 0);
 
 	q = other(qemu_writer, 5);
-	assert_int_equal(blk_open(path, &ro, &bd), -EBUSY);
-	assert_int_equal(blk_open(path, &fsrw, &bd), -EINVAL);
-	assert_int_equal(blk_open(path, &fs, &bd), 0);
+	assert_int_equal(blk_open(path, &ro, &bd, NULL), -EBUSY);
+	assert_int_equal(blk_open(path, &fsrw, &bd, NULL), -EINVAL);
+	assert_int_equal(blk_open(path, &fs, &bd, NULL), 0);
 	blk_close(bd);
-	assert_int_equal(blk_create("raw", path, &co), -EBUSY);
+	assert_int_equal(blk_create("raw", path, &co, NULL), -EBUSY);
 	close(q);
-	assert_int_equal(blk_create("raw", path, &co), 0);
+	assert_int_equal(blk_create("raw", path, &co, NULL), 0);
 	assert_int_equal(held(), 0);
 }
 

@@ -83,7 +83,7 @@ static struct blkdev *xopen(const char *path, bool ro)
 	struct blk_open_opts o = { .format = "qcow2", .readonly = ro };
 	struct blkdev *bd = NULL;
 
-	assert_int_equal(blk_open(path, &o, &bd), 0);
+	assert_int_equal(blk_open(path, &o, &bd, NULL), 0);
 	return bd;
 }
 
@@ -91,7 +91,7 @@ static void xcreate(const char *path, uint64_t size, uint32_t cs)
 {
 	struct blk_create_opts o = { .size = size, .cluster_size = cs };
 
-	assert_int_equal(qcow2_create(path, &o), 0);
+	assert_int_equal(qcow2_create(path, &o, NULL), 0);
 }
 
 static void write_raw(const char *path, const uint8_t *buf, size_t len)
@@ -309,7 +309,7 @@ static void compressed_write(const char *ctype, uint32_t cs)
 	for (size_t i = 0; i < size; i++)
 		model[i] = (uint8_t)(i % 251 < 100 ? 0 : i / 4096);
 	fill(model + MiB, 70000, 31); /* incompressible part: stored normally */
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	bd = xopen(img, false);
 	for (uint64_t off = 0; off < size; off += cs)
 		assert_int_equal(qcow2_write_compressed(bd, off, model + off, MIN(cs, size - off)),
@@ -355,7 +355,7 @@ static void zero_discard(bool v2)
 	int st;
 
 	assert_non_null(model);
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	bd = xopen(img, false);
 	mwrite(bd, model, 0, size, 41);
 	assert_int_equal(blk_write_zeroes(bd, 100000, 500000, true), 0);
@@ -416,7 +416,7 @@ static void test_backing_chain(void **state)
 	/* relative names are relative to the image's directory */
 	o.backing_file = strrchr(braw, '/') + 1;
 	o.backing_fmt = "raw";
-	assert_int_equal(qcow2_create(mid, &o), 0);
+	assert_int_equal(qcow2_create(mid, &o, NULL), 0);
 	bd = xopen(mid, false);
 	assert_non_null(bd->backing);
 	read_all_compare(bd, model, size);
@@ -465,7 +465,7 @@ static void chain_image(const char *path, const char *backing, uint64_t size)
 
 	o.backing_file = backing;
 	o.backing_fmt = backing ? "qcow2" : NULL;
-	assert_int_equal(qcow2_create(path, &o), 0);
+	assert_int_equal(qcow2_create(path, &o, NULL), 0);
 }
 
 static void test_backing_loops(void **state)
@@ -478,10 +478,10 @@ static void test_backing_loops(void **state)
 	snprintf(b, sizeof(b), "%s", tpath("loopb.qcow2"));
 	chain_image(a, strrchr(b, '/') + 1, MiB);
 	chain_image(b, strrchr(a, '/') + 1, MiB);
-	assert_int_equal(blk_open(a, &ro, &bd), -ELOOP);
+	assert_int_equal(blk_open(a, &ro, &bd, NULL), -ELOOP);
 	assert_null(bd);
 	chain_image(a, strrchr(a, '/') + 1, MiB); /* itself */
-	assert_int_equal(blk_open(a, &ro, &bd), -ELOOP);
+	assert_int_equal(blk_open(a, &ro, &bd, NULL), -ELOOP);
 	/* 70 images deep: refused; 20 deep: fine, and reads reach the bottom */
 	prev[0] = 0;
 	for (int i = 0; i < 70; i++) {
@@ -502,7 +502,7 @@ static void test_backing_loops(void **state)
 		}
 		snprintf(prev, sizeof(prev), "%s", strrchr(tpath(name), '/') + 1);
 	}
-	assert_true(blk_open(tpath(name), &ro, &bd) < 0);
+	assert_true(blk_open(tpath(name), &ro, &bd, NULL) < 0);
 	for (int i = 0; i < 70; i++) {
 		snprintf(name, sizeof(name), "deep%d.qcow2", i);
 		unlink(tpath(name));
@@ -611,7 +611,7 @@ static void test_create_variants(void **state)
 			o.prealloc = BLK_PREALLOC_FULL;
 		else
 			o.lazy_refcounts = true;
-		assert_int_equal(qcow2_create(img, &o), 0);
+		assert_int_equal(qcow2_create(img, &o, NULL), 0);
 		assert_int_equal(qcheck(img), 0);
 		bd = xopen(img, false);
 		assert_int_equal(blk_pwrite(bd, model + 1000, 500000, 1000), 0);
@@ -720,14 +720,15 @@ static void test_lazy_refcounts_dirty(void **state)
 
 	assert_non_null(model);
 	fill(model, size, 81);
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		/* writes and flushes, then "crashes" without closing */
 		struct blk_open_opts oo = { .format = "qcow2" };
 
-		if (blk_open(img, &oo, &bd) || blk_pwrite(bd, model, size, 0) || blk_flush(bd))
+		if (blk_open(img, &oo, &bd, NULL) || blk_pwrite(bd, model, size, 0) ||
+		    blk_flush(bd))
 			_exit(1);
 		_exit(0);
 	}
@@ -885,7 +886,7 @@ static void test_malicious_headers(void **state)
 			put_be(bad, p[i].off, p[i].bytes, p[i].val);
 		if (!strcmp(p[i].what, "backing name out of the cluster"))
 			put_be(bad, 16, 4, 100);
-		r = blk_open(bad, &o, &bd);
+		r = blk_open(bad, &o, &bd, NULL);
 		if (r >= 0)
 			fprintf(stderr, "accepted: %s\n", p[i].what);
 		assert_true(r < 0);
@@ -915,40 +916,40 @@ static void test_malicious_tables(void **state)
 
 	/* data cluster offset not aligned */
 	put_be(img, l2, 8, (1ull << 63) | 0x50200);
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_int_equal(blk_pread(bd, buf, 512, 0), -EIO);
 	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
 	assert_int_equal(blk_pread(bd, buf, 512, 65536), 0); /* the rest still works */
 	blk_close(bd);
 	/* data cluster pointing at the L1 table: writes refused, not overwritten */
 	put_be(img, l2, 8, (1ull << 63) | l1);
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
 	blk_close(bd);
 	assert_int_equal(get_be(img, l1, 8) & 0x00fffffffffffe00ull, l2);
 	/* ... at the L2 table itself, or at a refcount block */
 	put_be(img, l2, 8, (1ull << 63) | l2);
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_int_equal(blk_pwrite(bd, buf, 512, 100), -EIO);
 	blk_close(bd);
 	assert_int_equal(get_be(img, l2, 8), (1ull << 63) | l2);
 	put_be(img, l2, 8, (1ull << 63) | get_be(img, get_be(img, 48, 8), 8));
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_int_equal(blk_pwrite(bd, buf, 512, 0), -EIO);
 	blk_close(bd);
 	/* compressed cluster with garbage data */
 	put_be(img, l2, 8, (1ull << 62) | 0x40000 | (3ull << 54));
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_true(blk_pread(bd, buf, 512, 0) < 0);
 	blk_close(bd);
 	/* L2 table beyond the end of the file, and unaligned */
 	put_be(img, l1, 8, (1ull << 63) | 0x7fff0000ull);
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_int_equal(blk_pread(bd, buf, 512, 0), -EIO);
 	assert_true(blk_pwrite(bd, buf, 512, 0) < 0);
 	blk_close(bd);
 	put_be(img, l1, 8, (1ull << 63) | 0x40200);
-	assert_int_equal(blk_open(img, &o, &bd), 0);
+	assert_int_equal(blk_open(img, &o, &bd, NULL), 0);
 	assert_int_equal(blk_pread(bd, buf, 512, 0), -EIO);
 	blk_close(bd);
 	unlink(img);
@@ -980,7 +981,7 @@ static void differential(uint32_t cs, bool with_backing, uint64_t seed)
 		o.backing_file = strrchr(braw, '/') + 1;
 		o.backing_fmt = "raw";
 	}
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	bd = xopen(img, false);
 	for (int i = 0; i < 400; i++) {
 		uint32_t op = rnd(&seed) % 100;
@@ -1088,7 +1089,7 @@ static void crash_writer(const char *img, uint64_t size, uint64_t seed)
 	uint8_t *buf = malloc(256 * 1024);
 	struct blkdev *bd;
 
-	if (!buf || blk_open(img, &o, &bd))
+	if (!buf || blk_open(img, &o, &bd, NULL))
 		_exit(1);
 	for (;;) {
 		uint32_t op = rnd(&seed) % 100;
@@ -1137,7 +1138,7 @@ static void test_crash_consistency(void **state)
 						     .cluster_size = i % 20 ? 4096 : 512,
 						     .lazy_refcounts = lazy };
 
-			assert_int_equal(qcow2_create(img, &o), 0);
+			assert_int_equal(qcow2_create(img, &o, NULL), 0);
 		}
 		pid = fork();
 		assert_true(pid >= 0);
@@ -1152,9 +1153,9 @@ static void test_crash_consistency(void **state)
 		kills++;
 		if (lazy) {
 			/* dirty image: the next read-write open rebuilds the refcounts */
-			assert_int_equal(
-				blk_open(img, &(struct blk_open_opts){ .format = "qcow2" }, &bd),
-				0);
+			assert_int_equal(blk_open(img, &(struct blk_open_opts){ .format = "qcow2" },
+						  &bd, NULL),
+					 0);
 			blk_close(bd);
 		}
 		q = qcheck(img);
@@ -1162,7 +1163,7 @@ static void test_crash_consistency(void **state)
 			sh("%s check %s 2>&1 | head -20 >&2", qimg(), img);
 		assert_true(q == 0 || q == 3); /* leaks allowed, corruption not */
 		leaky += q == 3;
-		assert_int_equal(blk_open(img, &ro, &bd), 0);
+		assert_int_equal(blk_open(img, &ro, &bd, NULL), 0);
 		assert_int_equal(qcow2_check(bd, 0, &res), 0);
 		assert_int_equal(res.corruptions, 0);
 		blk_close(bd);
@@ -1225,7 +1226,7 @@ static void test_refcount_table_growth(void **state)
 	assert_non_null(model);
 	/* 512-byte clusters, 64-bit refcounts: a refcount block covers 32 KiB and
 	 * the first one-cluster table 2 MiB of file, so the table must grow */
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	assert_int_equal(get_be(img, 56, 4), 1);
 	bd = xopen(img, false);
 	for (uint64_t off = 0; off < size; off += MiB)
@@ -1252,7 +1253,7 @@ static void test_v2_snapshots(void **state)
 	struct blkdev *bd;
 
 	assert_non_null(model);
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	bd = xopen(img, false);
 	mwrite(bd, model, 0, MiB, 111);
 	assert_int_equal(qcow2_snapshot_create(bd, "one"), 0);
@@ -1322,7 +1323,7 @@ static void test_crash_snapshots(void **state)
 	uint64_t seed = 7;
 	int dirty = 0;
 
-	assert_int_equal(qcow2_create(img, &o), 0);
+	assert_int_equal(qcow2_create(img, &o, NULL), 0);
 	for (int i = 0; i < 15; i++) {
 		struct blk_open_opts rw = { .format = "qcow2" };
 		struct blkdev *bd;
@@ -1333,7 +1334,7 @@ static void test_crash_snapshots(void **state)
 		if (pid == 0) {
 			static uint8_t buf[65536];
 
-			if (blk_open(img, &rw, &bd))
+			if (blk_open(img, &rw, &bd, NULL))
 				_exit(1);
 			memset(buf, i, sizeof(buf));
 			for (uint64_t k = 0;; k++) {
@@ -1357,7 +1358,7 @@ static void test_crash_snapshots(void **state)
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 		assert_true(WIFSIGNALED(st));
 		dirty += (int)(get_be(img, 72, 8) & 1);
-		assert_int_equal(blk_open(img, &rw, &bd), 0); /* repairs a dirty image */
+		assert_int_equal(blk_open(img, &rw, &bd, NULL), 0); /* repairs a dirty image */
 		blk_close(bd);
 		assert_int_equal(get_be(img, 72, 8) & 1, 0);
 		q = qcheck(img);

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vm/state.h"
+#include "mgmt/state.h"
 
 static char root[256];
 

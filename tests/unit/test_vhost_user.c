@@ -103,7 +103,7 @@ static int setup(void **state)
 	int fd;
 
 	snprintf(f->path, sizeof(f->path), "%s/vhost-user-%d.raw", dir ? dir : "/tmp", getpid());
-	assert_int_equal(blk_create("raw", f->path, &co), 0);
+	assert_int_equal(blk_create("raw", f->path, &co, NULL), 0);
 	for (unsigned int i = 0; i < DISK_SIZE; i++)
 		buf[i] = (uint8_t)(i * 13 + i / 4096);
 	fd = open(f->path, O_WRONLY);
@@ -114,7 +114,7 @@ static int setup(void **state)
 	f->dc.format = "raw";
 	gmem_init(&f->mem, NULL);
 	assert_int_equal(evloop_create(&f->loop), 0);
-	assert_int_equal(virtio_blk_new(&f->dc, 0, &f->mem, f->loop, &f->vd), 0);
+	assert_int_equal(virtio_blk_new(&f->dc, 0, &f->mem, f->loop, &f->vd, NULL), 0);
 	assert_int_equal(
 		vhost_user_dev_create(f->vd, VIRTIO_BLK_CFG_SIZE, &f->mem, f->loop, &hooks, &f->d),
 		0);

@@ -82,12 +82,12 @@ static struct fx *fx_new_fmt(bool readonly, const char *format)
 	gmem_init(&f->mem, NULL);
 	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	snprintf(f->path, sizeof(f->path), "%s/test_vblk_%d.raw", dir ? dir : "/tmp", getpid());
-	assert_int_equal(blk_create("raw", f->path, &co), 0);
+	assert_int_equal(blk_create("raw", f->path, &co, NULL), 0);
 	f->dc.path = f->path;
 	f->dc.format = (char *)format;
 	f->dc.serial = "SERIAL-1234";
 	f->dc.readonly = readonly;
-	assert_int_equal(virtio_blk_new(&f->dc, 0, &f->mem, NULL, &f->vd), 0);
+	assert_int_equal(virtio_blk_new(&f->dc, 0, &f->mem, NULL, &f->vd, NULL), 0);
 	f->vd->tops = &fake_tops;
 	f->vd->transport = f;
 	return f;
@@ -288,7 +288,7 @@ static void test_probed_raw_sector0(void **state)
 	assert_int_equal(write_full(fd, "host secret", 11), 0);
 	close(fd);
 	eo.backing_file = secret;
-	assert_int_equal(blk_create("qcow2", evil, &eo), 0);
+	assert_int_equal(blk_create("qcow2", evil, &eo, NULL), 0);
 	fd = open(evil, O_RDONLY);
 	assert_true(fd >= 0);
 	/* The image's first 128 KiB: its header and what follows. */
@@ -308,7 +308,7 @@ static void test_probed_raw_sector0(void **state)
 	assert_memory_equal(data(f, 2), zero, 512);
 	f->vd->ops->destroy(f->vd);
 	/* The next start probes it again: raw. */
-	assert_int_equal(blk_open(f->path, NULL, &bd), 0);
+	assert_int_equal(blk_open(f->path, NULL, &bd, NULL), 0);
 	assert_string_equal(blk_format(bd), "raw");
 	blk_close(bd);
 	unlink(f->path);
@@ -599,10 +599,10 @@ static void test_multiqueue(void **state)
 	gmem_init(&f->mem, NULL);
 	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	snprintf(f->path, sizeof(f->path), "%s/test_vblk_mq_%d.raw", dir ? dir : "/tmp", getpid());
-	assert_int_equal(blk_create("raw", f->path, &co), 0);
+	assert_int_equal(blk_create("raw", f->path, &co, NULL), 0);
 	f->dc.path = f->path;
 	f->dc.num_queues = 2;
-	assert_int_equal(virtio_blk_new(&f->dc, 3, &f->mem, NULL, &f->vd), 0);
+	assert_int_equal(virtio_blk_new(&f->dc, 3, &f->mem, NULL, &f->vd, NULL), 0);
 	vd = f->vd;
 	vd->tops = &fake_tops;
 	vd->transport = f;

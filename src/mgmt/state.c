@@ -5,7 +5,7 @@
  * serialize; readers (list, info) need no lock because each file is
  * replaced atomically with rename().
  */
-#include "vm/state.h"
+#include "mgmt/state.h"
 
 #include <ctype.h>
 #include <dirent.h>

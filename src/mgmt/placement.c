@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Emulator-thread pinning (emulatorpin), at start and from the API. */
-#include "vm/placement.h"
+#include "mgmt/placement.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 
 #include "util/util.h"
 #include "vm/config_json.h"
-#include "vm/state.h"
+#include "mgmt/state.h"
 
 #define DEDICATED_MAX 256
 
