@@ -22,14 +22,17 @@ import os
 import re
 import sys
 
-# The intended order, from the bottom (docs: "Layers"); one tier per line.
-# Folders of one tier are independent of each other.
+# The intended order, from the bottom; one tier per line.  Folders of one
+# tier are independent of each other.  A folder not listed here (a new one)
+# may use nothing and be used by nothing until it is placed in this table.
 LAYERS = [
     ["util"],
     ["kvm"],
     ["mem"],
-    ["bus"],
-    ["arch/x86", "devices", "chardev"],  # chardev: future
+    # chardev (future): stdio/pty/file/socket backends that the UART
+    # (devices) and virtio-console use (DESIGN.md section 3), so below both.
+    ["bus", "chardev"],
+    ["arch/x86", "devices"],
     ["virtio", "block"],                 # block is independent of virtio
     ["vhost", "net"],                    # net: future
     ["vm"],
