@@ -567,6 +567,16 @@ static void test_save_load(void **state)
 	assert_int_equal(virtio_dev_load(f->vd, buf, len), -EINVAL);
 	buf[len - 3] ^= 1;
 	assert_int_equal(virtio_dev_load(f->vd, buf, len - 1), -EINVAL);
+	/*
+	 * A record whose indices do not fit the ring in guest memory (the
+	 * driver's avail idx 100 entries past the saved last_avail) is
+	 * refused as a whole, and the device is left reset.
+	 */
+	uint16_t *avail_idx = (uint16_t *)(f->ram + AVAIL_GPA + 2), saved_idx = *avail_idx;
+	*avail_idx = (uint16_t)(saved_idx + 100);
+	assert_int_equal(virtio_dev_load(f->vd, buf, len), -EINVAL);
+	assert_false(f->vd->vqs[0].enabled);
+	*avail_idx = saved_idx;
 	size_t small = 8;
 	assert_int_equal(virtio_dev_save(f->vd, buf, &small), -ENOSPC);
 }
