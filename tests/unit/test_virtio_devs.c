@@ -169,6 +169,7 @@ static void test_signal_runs_on_device_loop(void **state)
 	evloop_thread_stop(loop);
 	vd->ops->destroy(vd); /* unbinds from the loop */
 	evloop_destroy(loop);
+	gmem_destroy(&f.mem);
 	free(f.ram);
 }
 
