@@ -409,7 +409,7 @@ int x86_legacy_devices_create(struct vm *vm)
 		log_err("com1: %s", strerror(-r));
 		return r;
 	}
-	r = console_attach(vm, vm->com1, vm->cfg->console, vm->cfg->console_path);
+	r = console_attach(vm, vm->com1, &vm->cfg->console);
 	if (r)
 		return r;
 	r = i8042_create(vm, NULL);

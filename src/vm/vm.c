@@ -12,8 +12,8 @@
 #include "devices/legacy.h"
 #include "devices/pci.h"
 #include "mem/numa.h"
+#include "util/error.h"
 #include "util/log.h"
-#include "virtio/devices.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -118,6 +118,7 @@ static int vm_setup_memory(struct vm *vm)
 int vm_create(struct vm_config *cfg, struct vm **out)
 {
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
+	struct error derr = ERROR_INIT;
 	struct x86_machine *x;
 	struct vm *vm;
 	int ret;
@@ -204,10 +205,13 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 		log_err("cannot create devices: %s", strerror(-ret));
 		goto fail;
 	}
-	/* Each virtio device says what is wrong, in one line naming it. */
-	ret = virtio_devices_create(vm);
-	if (ret)
+	/* Each device says what is wrong, in one line naming it. */
+	ret = vm_devices_create(vm, &derr);
+	if (ret) {
+		if (derr.msg[0])
+			log_err("%s", derr.msg);
 		goto fail;
+	}
 
 	ret = x86_machine_load(vm);
 	if (ret)

@@ -113,7 +113,8 @@ static int machine_build(struct machine *m, uint8_t *ram)
 	if (virtio_pci_create(vm, vd, 0xff0000, 0, NULL) < 0)
 		return -1;
 	m->vd[1] = vd;
-	if (virtio_console_new(devnull, &vm->mem, vm->loop, &vd) < 0)
+	if (virtio_console_new(&(struct chardev_spec){ CHARDEV_FILE, devnull }, &vm->mem, vm->loop, &vd,
+			       NULL) < 0)
 		return -1;
 	if (virtio_pci_create(vm, vd, 0x078000, VIRTIO_CONSOLE_CFG_SIZE, NULL) < 0)
 		return -1;
