@@ -372,9 +372,10 @@ static void pm_rcr_write(void *opaque, uint64_t off, const void *data, unsigned 
 
 static const struct bus_ops pm_rcr_ops = { .read = pm_rcr_read, .write = pm_rcr_write };
 
-static void pm_dev_reset(void *opaque)
+static int pm_dev_reset(void *opaque)
 {
 	acpi_pm_reset(opaque);
+	return 0;
 }
 
 static void pm_dev_stats(void *opaque, struct json_object *obj)
@@ -395,7 +396,7 @@ static void pm_dev_destroy(void *opaque)
 	acpi_pm_free(opaque);
 }
 
-static const struct vm_device_ops pm_dev_ops = {
+static const struct component_ops pm_dev_ops = {
 	.reset = pm_dev_reset,
 	.stats = pm_dev_stats,
 	.destroy = pm_dev_destroy,
@@ -429,7 +430,7 @@ int acpi_pm_create(struct vm *vm, struct acpi_pm **out)
 	} else if (ret) {
 		goto err_block;
 	}
-	ret = vm_add_device(vm, "acpi-pm", &pm_dev_ops, pm);
+	ret = components_add(&vm->components, "acpi-pm", &pm_dev_ops, pm, NULL);
 	if (ret)
 		goto err_rcr;
 	*out = pm;

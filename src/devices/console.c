@@ -548,7 +548,7 @@ static void console_stats_op(void *opaque, struct json_object *obj)
 		json_object_object_add(obj, "clients", json_object_new_int64((int64_t)c->clients));
 }
 
-static const struct vm_device_ops console_ops = {
+static const struct component_ops console_ops = {
 	.stats = console_stats_op,
 	.destroy = console_destroy_op,
 };
@@ -601,7 +601,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, enum vm_console_mode mode,
 	uart8250_set_rx_ready(u, console_rx_ready, c);
 	uart8250_set_output_fd(u, c->out_fd);
 	console_input_resume(c);
-	r = vm_add_device(vm, "console", &console_ops, c);
+	r = components_add(&vm->components, CONSOLE_COMPONENT_ID, &console_ops, c, NULL);
 	if (r) {
 		uart8250_set_rx_ready(u, NULL, NULL);
 		uart8250_set_output_fd(u, -1);
@@ -616,8 +616,7 @@ fail:
 
 const char *console_get_path(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		if (vm->devices[i].ops == &console_ops)
-			return ((struct console *)vm->devices[i].opaque)->path;
-	return NULL;
+	struct console *c = components_find(&vm->components, CONSOLE_COMPONENT_ID);
+
+	return c ? c->path : NULL;
 }

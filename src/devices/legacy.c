@@ -3,7 +3,7 @@
  * Assembly of the legacy PC devices, and the glue that wires the device
  * models (which only know callbacks) to the VM: interrupt lines through
  * vm_irq_line(), reset requests through vm_request_reset(), timers on the
- * event loop, and vm_add_device() for reset/stats/destroy.  Keeping the
+ * event loop, and components_add() for reset/stats/destroy.  Keeping the
  * vm_* calls here lets the unit tests link the models without the VM core.
  */
 #include <errno.h>
@@ -39,11 +39,12 @@ static void legacy_uart_irq(void *opaque, int level)
 	vm_irq_line(lu->vm, lu->irq, level);
 }
 
-static void legacy_uart_reset(void *opaque)
+static int legacy_uart_reset(void *opaque)
 {
 	struct legacy_uart *lu = opaque;
 
 	uart8250_reset(lu->uart);
+	return 0;
 }
 
 static void json_add_u64(struct json_object *obj, const char *key, uint64_t v)
@@ -73,7 +74,7 @@ static void legacy_uart_destroy(void *opaque)
 	free(lu);
 }
 
-static const struct vm_device_ops legacy_uart_ops = {
+static const struct component_ops legacy_uart_ops = {
 	.reset = legacy_uart_reset,
 	.stats = legacy_uart_stats,
 	.destroy = legacy_uart_destroy,
@@ -95,11 +96,13 @@ int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 
 		free(lu);
 		return r;
 	}
+	/* COM1 is "serial0" whatever else exists; others take the next free number. */
 	if (port == X86_PORT_COM1)
-		snprintf(name, sizeof(name), "com1");
+		snprintf(name, sizeof(name), "serial0");
 	else
-		snprintf(name, sizeof(name), "uart@%#x", port);
-	r = vm_add_device(vm, name, &legacy_uart_ops, lu);
+		r = components_unique_id(&vm->components, "serial", name, sizeof(name));
+	if (!r)
+		r = components_add(&vm->components, name, &legacy_uart_ops, lu, NULL);
 	if (r) {
 		legacy_uart_destroy(lu);
 		return r;
@@ -130,11 +133,12 @@ static void legacy_i8042_reset_request(void *opaque)
 	vm_request_reset(lk->vm);
 }
 
-static void legacy_i8042_reset(void *opaque)
+static int legacy_i8042_reset(void *opaque)
 {
 	struct legacy_i8042 *lk = opaque;
 
 	i8042_reset(lk->k);
+	return 0;
 }
 
 static void legacy_i8042_stats(void *opaque, struct json_object *obj)
@@ -159,7 +163,7 @@ static void legacy_i8042_destroy(void *opaque)
 	free(lk);
 }
 
-static const struct vm_device_ops legacy_i8042_ops = {
+static const struct component_ops legacy_i8042_ops = {
 	.reset = legacy_i8042_reset,
 	.stats = legacy_i8042_stats,
 	.destroy = legacy_i8042_destroy,
@@ -186,7 +190,7 @@ int i8042_create(struct vm *vm, struct i8042 **out)
 		bus_unregister(&vm->pio, X86_PORT_I8042_DATA);
 		goto fail;
 	}
-	r = vm_add_device(vm, "i8042", &legacy_i8042_ops, lk);
+	r = components_add(&vm->components, "i8042", &legacy_i8042_ops, lk, NULL);
 	if (r) {
 		legacy_i8042_destroy(lk);
 		return r;
@@ -243,11 +247,12 @@ static const struct rtc_ops legacy_rtc_model_ops = {
 	.timer_cancel = legacy_rtc_timer_cancel,
 };
 
-static void legacy_rtc_reset(void *opaque)
+static int legacy_rtc_reset(void *opaque)
 {
 	struct legacy_rtc *lr = opaque;
 
 	rtc_reset(lr->rtc);
+	return 0;
 }
 
 static void legacy_rtc_stats(void *opaque, struct json_object *obj)
@@ -272,7 +277,7 @@ static void legacy_rtc_destroy(void *opaque)
 	free(lr);
 }
 
-static const struct vm_device_ops legacy_rtc_ops = {
+static const struct component_ops legacy_rtc_ops = {
 	.reset = legacy_rtc_reset,
 	.stats = legacy_rtc_stats,
 	.destroy = legacy_rtc_destroy,
@@ -320,7 +325,7 @@ int rtc_create(struct vm *vm, struct rtc **out)
 		free(lr);
 		return r;
 	}
-	r = vm_add_device(vm, "rtc", &legacy_rtc_ops, lr);
+	r = components_add(&vm->components, "rtc", &legacy_rtc_ops, lr, NULL);
 	if (r) {
 		legacy_rtc_destroy(lr);
 		return r;
@@ -365,7 +370,7 @@ static void legacy_debug_exit_destroy(void *opaque)
 	free(ld);
 }
 
-static const struct vm_device_ops legacy_debug_exit_ops = {
+static const struct component_ops legacy_debug_exit_ops = {
 	.stats = legacy_debug_exit_stats,
 	.destroy = legacy_debug_exit_destroy,
 };
@@ -390,7 +395,7 @@ int debug_exit_create(struct vm *vm)
 		free(ld);
 		return r;
 	}
-	r = vm_add_device(vm, "debug-exit", &legacy_debug_exit_ops, ld);
+	r = components_add(&vm->components, "debug-exit", &legacy_debug_exit_ops, ld, NULL);
 	if (r) {
 		legacy_debug_exit_destroy(ld);
 		return r;

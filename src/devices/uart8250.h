@@ -120,7 +120,7 @@ int uart8250_create_on_bus(struct bus *bus, uint16_t port, uart8250_irq_fn set_i
 struct vm;
 /*
  * Create on vm->pio at `port`, interrupts through vm_irq_line(vm, irq, level),
- * registered with vm_add_device() for reset, stats and destroy.
+ * registered as the component "serial0" (COM1) for reset, stats and destroy.
  * (Defined in legacy.c so that this file links without the VM core.)
  */
 int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 **out);

@@ -20,7 +20,7 @@
 
 static int attach(struct vm *vm, struct virtio_dev *vd, uint32_t class_code, uint32_t cfg_size)
 {
-	int ret = virtio_pci_create(vm, vd, class_code, cfg_size, NULL);
+	int ret = virtio_pci_create(&vm->host, vd, class_code, cfg_size, NULL);
 
 	if (ret < 0) {
 		log_err("%s: cannot add the virtio-pci device: %s", vd->name, strerror(-ret));

@@ -10,7 +10,7 @@
  * vm.c calls virtio_devices_create(vm) once the PCI bus, the IRQ router
  * and the event loop exist: it creates one virtio-blk per cfg->disks[],
  * virtio-rng if cfg->rng and virtio-console if cfg->virtio_console, each
- * on its own virtio-pci function, registered with vm_add_device() (reset
+ * on its own virtio-pci function, registered as a component (reset
  * on reboot, destroy at teardown).
  *
  * run.c calls the option parsers below for --disk, --rng and --console.

@@ -115,6 +115,44 @@ static int vm_setup_memory(struct vm *vm)
 	return 0;
 }
 
+static int vm_host_irq_line(void *opaque, uint32_t irq, int level)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irq_line(vm->vm_fd, irq, level);
+}
+
+static void vm_host_request(void *opaque, enum dev_host_request req)
+{
+	struct vm *vm = opaque;
+
+	switch (req) {
+	case DEV_HOST_RESET:
+		vm_request_reset(vm);
+		break;
+	case DEV_HOST_POWEROFF:
+		vm_request_stop(vm, VM_EXIT_POWEROFF, 0);
+		break;
+	}
+}
+
+/* The narrow interface devices get (bus/host.h); pci is set once it exists. */
+static void vm_host_init(struct vm *vm)
+{
+	vm->host = (struct dev_host){
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.mem = &vm->mem,
+		.loop = vm->loop,
+		.components = &vm->components,
+		.irq = &vm->irq,
+		.vm_fd = vm->vm_fd,
+		.irq_line = vm_host_irq_line,
+		.request = vm_host_request,
+		.opaque = vm,
+	};
+}
+
 int vm_create(struct vm_config *cfg, struct vm **out)
 {
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
@@ -128,6 +166,7 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	vm->cfg = cfg;
 	vm->vm_fd = -1;
 	vm->kvm.fd = -1;
+	components_init(&vm->components);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	vm->state = VM_STATE_CREATED;
@@ -180,6 +219,7 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 		log_err("KVM_SET_GSI_ROUTING: %s", strerror(-ret));
 		goto fail;
 	}
+	vm_host_init(vm);
 
 	/* vCPUs before the firmware tables: CPUID must exist before loading. */
 	vm->nr_vcpus = cfg->nr_cpus;
@@ -196,6 +236,7 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 
 	x = vm->arch;
 	ret = pci_bus_create(vm, &vm->pci);
+	vm->host.pci = vm->pci;
 	if (!ret)
 		ret = x86_legacy_devices_create(vm);
 	if (!ret)
@@ -230,9 +271,7 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
-	for (unsigned int i = vm->nr_devices; i-- > 0;)
-		if (vm->devices[i].ops->destroy)
-			vm->devices[i].ops->destroy(vm->devices[i].opaque);
+	components_fini(&vm->components);
 	if (vm->pci)
 		pci_bus_destroy(vm->pci);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
@@ -251,19 +290,6 @@ void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
-}
-
-int vm_add_device(struct vm *vm, const char *name, const struct vm_device_ops *ops, void *opaque)
-{
-	struct vm_device *d;
-
-	if (vm->nr_devices >= VM_MAX_DEVICES)
-		return -ENOSPC;
-	d = &vm->devices[vm->nr_devices++];
-	snprintf(d->name, sizeof(d->name), "%s", name);
-	d->ops = ops;
-	d->opaque = opaque;
-	return 0;
 }
 
 int vm_irq_line(struct vm *vm, uint32_t irq, int level)
@@ -391,10 +417,9 @@ static void vm_do_reset(void *opaque)
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}
-	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		if (vm->devices[i].ops->reset)
-			vm->devices[i].ops->reset(vm->devices[i].opaque);
-	ret = x86_machine_reset(vm);
+	ret = components_reset(&vm->components);
+	if (!ret)
+		ret = x86_machine_reset(vm);
 	if (!ret)
 		ret = x86_machine_load(vm);
 	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
