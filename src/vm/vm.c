@@ -211,9 +211,20 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	ret = vm_setup_memory(vm);
 	if (ret)
 		goto fail;
-	ret = x86_machine_create(vm);
-	if (ret)
-		goto fail;
+	{
+		const struct x86_machine_params xp = {
+			.vm_fd = vm->vm_fd,
+			.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
+			.mem = &vm->mem,
+			.cfg = cfg,
+		};
+		struct x86_machine *xm;
+
+		ret = x86_machine_create(&xp, &xm);
+		if (ret)
+			goto fail;
+		vm->arch = xm;
+	}
 	ret = irq_router_init(&vm->irq, vm->vm_fd);
 	if (ret) {
 		log_err("KVM_SET_GSI_ROUTING: %s", strerror(-ret));
@@ -229,7 +240,7 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 			log_err("cannot create vCPU %u: %s", i, strerror(-ret));
 			goto fail;
 		}
-		ret = x86_vcpu_init(vm->vcpus[i]);
+		ret = x86_vcpu_init(vm->vcpus[i], &vm->kvm, vm->nr_vcpus);
 		if (ret)
 			goto fail;
 	}
@@ -250,7 +261,7 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	if (ret)
 		goto fail;
 
-	ret = x86_machine_load(vm);
+	ret = x86_machine_load(vm->arch);
 	if (ret)
 		goto fail;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
@@ -278,7 +289,7 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(vm->vcpus[i]);
 	if (vm->irq.table)
 		irq_router_destroy(&vm->irq);
-	x86_machine_destroy(vm);
+	x86_machine_destroy(vm->arch);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	gmem_destroy(&vm->mem);
@@ -419,9 +430,9 @@ static void vm_do_reset(void *opaque)
 	}
 	ret = components_reset(&vm->components);
 	if (!ret)
-		ret = x86_machine_reset(vm);
+		ret = x86_machine_reset(vm->arch);
 	if (!ret)
-		ret = x86_machine_load(vm);
+		ret = x86_machine_load(vm->arch);
 	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
 		ret = vcpu_reset(vm->vcpus[i]);
 	vm->reset_pending = false;
