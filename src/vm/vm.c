@@ -9,12 +9,10 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "devices/acpi_pm.h"
-#include "devices/legacy.h"
-#include "devices/pci.h"
 #include "mem/numa.h"
 #include "util/log.h"
-#include "virtio/devices.h"
 #include "util/util.h"
+#include "vm/board.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -153,10 +151,49 @@ static void vm_host_init(struct vm *vm)
 	};
 }
 
+/*
+ * The machine and the vCPUs as components.  vm.c owns them (no destroy
+ * op: vm_destroy() frees them after the devices); they register after the
+ * board's devices so that a machine reset runs the devices' resets first,
+ * then the irqchips and the boot image, then the vCPU registers.
+ */
+static int vm_machine_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+	int ret = x86_machine_reset(vm->arch);
+
+	return ret ? ret : x86_machine_load(vm->arch);
+}
+
+static const struct component_ops vm_machine_ops = {
+	.reset = vm_machine_reset,
+};
+
+static int vm_vcpu_reset(void *opaque)
+{
+	return vcpu_reset(opaque);
+}
+
+static const struct component_ops vm_vcpu_ops = {
+	.reset = vm_vcpu_reset,
+};
+
+static int vm_register_machine(struct vm *vm, struct error *err)
+{
+	int ret = components_add(&vm->components, "machine", &vm_machine_ops, vm, err);
+
+	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++) {
+		char id[COMPONENT_ID_MAX];
+
+		snprintf(id, sizeof(id), "vcpu%u", i);
+		ret = components_add(&vm->components, id, &vm_vcpu_ops, vm->vcpus[i], err);
+	}
+	return ret;
+}
+
 int vm_create(struct vm_config *cfg, struct vm **out)
 {
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
-	struct x86_machine *x;
 	struct vm *vm;
 	int ret;
 
@@ -245,21 +282,18 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 			goto fail;
 	}
 
-	x = vm->arch;
-	ret = pci_bus_create(vm, &vm->pci);
-	vm->host.pci = vm->pci;
-	if (!ret)
-		ret = x86_legacy_devices_create(vm);
-	if (!ret)
-		ret = acpi_pm_create(vm, &x->pm);
-	if (ret) {
-		log_err("cannot create devices: %s", strerror(-ret));
-		goto fail;
+	{
+		struct error err = ERROR_INIT;
+
+		ret = board_create(vm, &err);
+		if (!ret)
+			ret = vm_register_machine(vm, &err);
+		if (ret) {
+			if (err.msg[0])
+				log_err("%s", error_msg(&err));
+			goto fail;
+		}
 	}
-	/* Each virtio device says what is wrong, in one line naming it. */
-	ret = virtio_devices_create(vm);
-	if (ret)
-		goto fail;
 
 	ret = x86_machine_load(vm->arch);
 	if (ret)
@@ -282,9 +316,8 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	/* Devices first (the PCI bus last of them), then what vm.c owns. */
 	components_fini(&vm->components);
-	if (vm->pci)
-		pci_bus_destroy(vm->pci);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	if (vm->irq.table)
@@ -301,11 +334,6 @@ void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
-}
-
-int vm_irq_line(struct vm *vm, uint32_t irq, int level)
-{
-	return kvm_irq_line(vm->vm_fd, irq, level);
 }
 
 static void vm_kick_all(struct vm *vm)
@@ -428,13 +456,8 @@ static void vm_do_reset(void *opaque)
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}
+	/* Devices, then the machine (irqchips, boot image), then the vCPUs. */
 	ret = components_reset(&vm->components);
-	if (!ret)
-		ret = x86_machine_reset(vm->arch);
-	if (!ret)
-		ret = x86_machine_load(vm->arch);
-	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
-		ret = vcpu_reset(vm->vcpus[i]);
 	vm->reset_pending = false;
 	vm->boot_count++;
 	pthread_cond_broadcast(&vm->cond);

@@ -93,7 +93,5 @@ void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status);
 enum vm_state vm_get_state(struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 
-/* Interrupt from a legacy device on an IOAPIC/PIC pin. */
-int vm_irq_line(struct vm *vm, uint32_t irq, int level);
 
 #endif

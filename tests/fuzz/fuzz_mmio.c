@@ -63,6 +63,11 @@ static uint64_t fake_now(void *opaque)
 /* No timers: the RTC updates its flags when the guest reads them. */
 static const struct rtc_ops rtc_fake_ops = { .now = fake_now };
 
+/* The guest's exit request: nothing to stop here. */
+static void fuzz_debug_exit(void *opaque, int status)
+{
+}
+
 static int machine_build(struct machine *m, uint8_t *ram)
 {
 	static char raw[] = "raw", devnull[] = "/dev/null";
@@ -96,12 +101,14 @@ static int machine_build(struct machine *m, uint8_t *ram)
 				      .loop = vm->loop, .components = &vm->components,
 				      .irq = &vm->irq, .vm_fd = -1 };
 
-	/* The order of vm_create(): PCI, legacy devices, ACPI PM, virtio. */
-	if (pci_bus_create(vm, &vm->pci) || !(vm->host.pci = vm->pci) ||
-	    uart8250_create(vm, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1) || i8042_create(vm, NULL) ||
-	    rtc_new(&rtc_fake_ops, m, &m->rtc) ||
+	/* The order of board_create() (vm/board.c): PCI, legacy devices, ACPI PM, virtio. */
+	if (pci_bus_create(&vm->host, &vm->pci))
+		return -1;
+	vm->host.pci = vm->pci;
+	if (uart8250_create(&vm->host, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1) ||
+	    i8042_create(&vm->host, NULL) || rtc_new(&rtc_fake_ops, m, &m->rtc) ||
 	    bus_register(&vm->pio, X86_PORT_CMOS, 2, &rtc_bus_ops, m->rtc) ||
-	    debug_exit_create(vm) || acpi_pm_create(vm, &m->x.pm))
+	    debug_exit_create(&vm->host, fuzz_debug_exit, m) || acpi_pm_create(&vm->host, &m->x.pm))
 		return -1;
 	rtc_set_memory(m->rtc, RAM_SIZE, 0);
 
@@ -139,8 +146,6 @@ static void machine_free(struct machine *m)
 		bus_unregister(&vm->pio, X86_PORT_CMOS);
 		rtc_free(m->rtc);
 	}
-	if (vm->pci)
-		pci_bus_destroy(vm->pci);
 	if (vm->loop)
 		evloop_destroy(vm->loop);
 	bus_destroy(&vm->pio);

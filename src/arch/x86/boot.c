@@ -179,8 +179,8 @@ bool boot_is_elf(const struct boot_image *k)
 }
 
 /* Highest address below `limit` where `size` bytes fit in low RAM. */
-static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kernel_end, uint64_t limit,
-			     uint64_t *addr)
+static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kernel_end,
+			     uint64_t limit, uint64_t *addr)
 {
 	uint64_t top = MIN(x->low_mem, limit);
 
@@ -209,7 +209,8 @@ static int boot_write_cmdline(struct x86_machine *x, uint64_t limit)
 	return gmem_write(x->mem, X86_CMDLINE_ADDR, cmdline, len + 1);
 }
 
-int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k, const struct boot_image *initrd)
+int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
+		      const struct boot_image *initrd)
 {
 	uint8_t *bp;
 	unsigned int setup_sects;
@@ -336,7 +337,8 @@ static int boot_elf_bad(struct x86_machine *x, const char *why)
 	return -ENOEXEC;
 }
 
-int boot_load_pvh(struct x86_machine *x, const struct boot_image *k, const struct boot_image *initrd)
+int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
+		  const struct boot_image *initrd)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)k->data;
 	struct hvm_start_info si = { .magic = PVH_START_MAGIC, .version = 1 };
