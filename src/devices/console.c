@@ -210,7 +210,7 @@ static void console_stats_op(void *opaque, struct json_object *obj)
 		json_object_object_add(obj, "clients", json_object_new_int64((int64_t)st.clients));
 }
 
-static const struct vm_device_ops console_ops = {
+static const struct component_ops console_ops = {
 	.stats = console_stats_op,
 	.destroy = console_destroy_op,
 };
@@ -249,7 +249,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 	uart8250_set_rx_ready(u, console_rx_ready, c);
 	uart8250_set_output_fd(u, chardev_output_fd(c->cd));
 	chardev_input_poll(c->cd, true);
-	r = vm_add_device(vm, "console", &console_ops, c);
+	r = components_add(&vm->components, CONSOLE_COMPONENT_ID, &console_ops, c, NULL);
 	if (r) {
 		uart8250_set_rx_ready(u, NULL, NULL);
 		uart8250_set_output_fd(u, -1);
@@ -262,8 +262,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 
 const char *console_get_path(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		if (vm->devices[i].ops == &console_ops)
-			return chardev_path(((struct console *)vm->devices[i].opaque)->cd);
-	return NULL;
+	struct console *c = components_find(&vm->components, CONSOLE_COMPONENT_ID);
+
+	return c ? chardev_path(c->cd) : NULL;
 }

@@ -15,8 +15,12 @@
  *
  * Input that the guest does not take yet is held back (up to 64 KiB) and
  * fed in as the guest drains its RX FIFO, so pasted text is not lost.
- * The console registers itself with vm_add_device() as "console".
+ * The console registers itself as the component "serial-console0" (the
+ * backend of COM1, which is "serial0"; virtio-console is
+ * "virtio-console0").
  */
+#define CONSOLE_COMPONENT_ID "serial-console0"
+
 struct vm;
 struct uart8250;
 

@@ -16,8 +16,7 @@
 int virtio_attach(struct dev_host *host, struct virtio_dev *vd, uint32_t class_code,
 		  uint32_t cfg_size, struct error *err)
 {
-	/* Until the transport takes a dev_host, the host's opaque is the VM. */
-	int ret = virtio_pci_create(host->opaque, vd, class_code, cfg_size, NULL);
+	int ret = virtio_pci_create(host, vd, class_code, cfg_size, NULL);
 
 	if (ret < 0) {
 		error_set_errno(err, ret, "%s: cannot add the virtio-pci device", vd->name);

@@ -154,25 +154,13 @@ struct json_object *vm_dev_to_json(const struct dev_kind *k, const void *cfg)
 
 /* --- creation --- */
 
-static int host_irq_line(void *opaque, uint32_t irq, int level)
-{
-	return vm_irq_line(opaque, irq, level);
-}
-
 int vm_devices_create(struct vm *vm, struct error *err)
 {
-	struct dev_host host = {
-		.mem = &vm->mem,
-		.loop = vm->loop,
-		.irq_line = host_irq_line,
-		.opaque = vm,
-	};
-
 	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++) {
 		unsigned int n = vm_config_count(vm->cfg, *k);
 
 		for (unsigned int i = 0; i < n; i++) {
-			int r = (*k)->create(&host, vm_config_dev(vm->cfg, *k, i), i, err);
+			int r = (*k)->create(&vm->host, vm_config_dev(vm->cfg, *k, i), i, err);
 
 			if (r < 0)
 				return r;

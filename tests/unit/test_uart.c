@@ -373,6 +373,7 @@ static void test_console_socket_paste(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	assert_int_equal(evloop_create(&vm->loop), 0);
+	components_init(&vm->components);
 	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }), 0);
 	assert_string_equal(console_get_path(vm), path);
 
@@ -417,8 +418,7 @@ static void test_console_socket_paste(void **state)
 
 	evloop_stop(vm->loop);
 	pthread_join(th, NULL);
-	for (unsigned int i = vm->nr_devices; i-- > 0;)
-		vm->devices[i].ops->destroy(vm->devices[i].opaque);
+	components_fini(&vm->components);
 	assert_int_equal(access(path, F_OK), -1); /* socket removed */
 	evloop_destroy(vm->loop);
 	free(vm);
@@ -443,6 +443,7 @@ static void test_console_socket_policy(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	assert_int_equal(evloop_create(&vm->loop), 0);
+	components_init(&vm->components);
 	strcpy(sa.sun_path, path);
 	other = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(other, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -466,7 +467,8 @@ static void test_console_socket_policy(void **state)
 	close(fd);
 	assert_string_equal(buf, "keep");
 	unlink(path);
-	assert_int_equal(vm->nr_devices, 0);
+	assert_int_equal(vm->components.nr, 0);
+	components_fini(&vm->components);
 	evloop_destroy(vm->loop);
 	free(vm);
 	rmdir(dir);
