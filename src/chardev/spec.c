@@ -135,7 +135,9 @@ int chardev_spec_from_json(struct chardev_spec *spec, struct json_object *o, con
 		if (mode == CHARDEV_FILE)
 			return error_setf(err, -EINVAL,
 					  "%s.path: missing (mode \"file\" needs a path)", where);
-		r = mode < 0 ? mode : store(spec, mode, NULL, err);
+		if (mode < 0)
+			return mode;
+		r = store(spec, mode, NULL, err);
 		return r ? error_prefix(err, "%s", where), r : 0;
 	}
 	if (!json_object_is_type(o, json_type_object))
