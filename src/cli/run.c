@@ -57,7 +57,7 @@ static void run_usage(FILE *f)
 		for (bool first = true; *h; first = false) {
 			size_t n = strcspn(h, "\n");
 
-			fprintf(f, "%*s%.*s\n", first ? MAX(1, 30 - w) : 26, "", (int)n, h);
+			fprintf(f, "%*s%.*s\n", first ? MAX(1, 26 - w) : 26, "", (int)n, h);
 			h += n + (h[n] == '\n');
 		}
 	}
