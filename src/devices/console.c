@@ -215,7 +215,8 @@ static const struct component_ops console_ops = {
 	.destroy = console_destroy_op,
 };
 
-int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec *spec)
+int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec *spec,
+		   struct error *err)
 {
 	const struct chardev_opts o = {
 		.name = "console",
@@ -223,23 +224,21 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 		.readable = console_readable,
 	};
 	struct chardev_opts opts = o;
-	struct error err = ERROR_INIT;
 	struct console *c = calloc(1, sizeof(*c));
 	int r;
 
 	if (!c)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "console: out of memory");
 	c->vm = vm;
 	c->uart = u;
 	c->pending = malloc(CONSOLE_PENDING_SIZE);
 	if (!c->pending) {
 		free(c);
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "console: out of memory");
 	}
 	opts.opaque = c;
-	r = chardev_open(spec, &opts, vm->loop, &c->cd, &err);
+	r = chardev_open(spec, &opts, vm->loop, &c->cd, err);
 	if (r) {
-		log_err("%s", error_msg(&err));
 		console_free(c);
 		return r;
 	}
@@ -249,7 +248,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 	uart8250_set_rx_ready(u, console_rx_ready, c);
 	uart8250_set_output_fd(u, chardev_output_fd(c->cd));
 	chardev_input_poll(c->cd, true);
-	r = components_add(&vm->components, CONSOLE_COMPONENT_ID, &console_ops, c, NULL);
+	r = components_add(&vm->components, CONSOLE_COMPONENT_ID, &console_ops, c, err);
 	if (r) {
 		uart8250_set_rx_ready(u, NULL, NULL);
 		uart8250_set_output_fd(u, -1);

@@ -24,7 +24,11 @@
 struct vm;
 struct uart8250;
 
-int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec *spec);
+struct error;
+
+/* 0, or -errno with err naming the problem ("console: cannot listen on ..."). */
+int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec *spec,
+		   struct error *err);
 
 /* The pty or socket path of the VM's console, or NULL. */
 const char *console_get_path(struct vm *vm);

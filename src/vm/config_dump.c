@@ -112,23 +112,6 @@ static struct json_object *cpus_to_json(const struct vm_config *c)
 	return o;
 }
 
-static struct json_object *memory_to_json(const struct vm_config *c)
-{
-	static const char *const backings[] = { "anon", "memfd", "hugetlb" };
-	struct json_object *o = json_object_new_object();
-
-	add_size(o, "size", c->mem_size);
-	if ((unsigned int)c->mem.backing < ARRAY_SIZE(backings))
-		add_str(o, "backing", backings[c->mem.backing]);
-	if (c->mem.backing == GMEM_BACKING_HUGETLB)
-		add_size(o, "hugepage_size", c->mem.hugepage_size);
-	json_object_object_add(o, "thp", json_object_new_boolean(c->mem.thp));
-	json_object_object_add(o, "mergeable", json_object_new_boolean(c->mem.mergeable));
-	json_object_object_add(o, "prealloc", json_object_new_boolean(c->mem.prealloc));
-	json_object_object_add(o, "dontdump", json_object_new_boolean(c->mem.dontdump));
-	return o;
-}
-
 /* Every device kind in table order: an array, or its single value. */
 static void devices_to_json(struct json_object *o, const struct vm_config *c)
 {
@@ -197,7 +180,7 @@ struct json_object *vm_config_to_json(const struct vm_config *c)
 		return NULL;
 	add_str(o, "name", c->name);
 	json_object_object_add(o, "cpus", cpus_to_json(c));
-	json_object_object_add(o, "memory", memory_to_json(c));
+	json_object_object_add(o, "memory", vm_config_memory_to_json(c));
 	add_str(o, "kernel", c->kernel);
 	add_str(o, "initrd", c->initrd);
 	add_str(o, "cmdline", c->cmdline);

@@ -286,58 +286,99 @@ static int parse_cpus(struct jctx *x, struct json_object *o, struct vm_config *c
 	return 0;
 }
 
+/*
+ * The memory object through a key table: the types, words and the
+ * unknown-key check come from util/keys.c; what ties keys together
+ * (huge pages and THP) is checked here, after all keys are read.
+ */
+struct mem_json {
+	uint64_t size, hugepage_size;
+	int backing;
+	bool thp, mergeable, prealloc, dontdump;
+	bool has_size, has_backing, has_hugepage_size, has_thp, has_mergeable, has_prealloc,
+		has_dontdump;
+};
+
+#define MEM_KEY(n, t)                                                                              \
+	{ .name = #n, .type = t, .flags = KEY_HAS, .off = offsetof(struct mem_json, n),            \
+	  .has_off = offsetof(struct mem_json, has_##n) }
+
+/* In the order of enum gmem_backing. */
+static const char *const mem_backings[] = { "anon", "memfd", "hugetlb", NULL };
+
+static const struct key mem_keys[] = {
+	MEM_KEY(size, KEY_SIZE),
+	{ .name = "backing", .type = KEY_ENUM, .flags = KEY_HAS,
+	  .off = offsetof(struct mem_json, backing),
+	  .has_off = offsetof(struct mem_json, has_backing), .words = mem_backings },
+	MEM_KEY(hugepage_size, KEY_SIZE),
+	MEM_KEY(thp, KEY_BOOL),
+	MEM_KEY(mergeable, KEY_BOOL),
+	MEM_KEY(prealloc, KEY_BOOL),
+	MEM_KEY(dontdump, KEY_BOOL),
+	{ 0 },
+};
+
 static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config *c)
 {
-	static const char *const keys[] = { "size",	 "backing",  "hugepage_size", "thp",
-					    "mergeable", "prealloc", "dontdump",      NULL };
-	static const char *const backings[] = { "anon", "memfd", "hugetlb", NULL };
-	struct json_object *v;
-	int r, b;
+	struct mem_json m = { 0 };
+	int r;
 
 	if (!json_object_is_type(o, json_type_object))
 		return get_size(x, "memory", o, &c->mem_size);
-	if ((r = check_keys(x, "memory", o, keys)))
+	if ((r = keys_from_json(mem_keys, &m, o, "memory", x->err)))
 		return r;
-	if (json_object_object_get_ex(o, "size", &v) &&
-	    (r = get_size(x, "memory.size", v, &c->mem_size)))
-		return r;
-	if (json_object_object_get_ex(o, "backing", &v)) {
-		if ((r = get_enum(x, "memory.backing", v, backings, &b)))
-			return r;
-		c->mem.backing = b == 0	  ? GMEM_BACKING_ANON
-				 : b == 1 ? GMEM_BACKING_MEMFD
-					  : GMEM_BACKING_HUGETLB;
-	}
-	if (json_object_object_get_ex(o, "hugepage_size", &v)) {
-		if ((r = get_size(x, "memory.hugepage_size", v, &c->mem.hugepage_size)))
-			return r;
-		if (c->mem.hugepage_size != 2 * MiB && c->mem.hugepage_size != GiB)
+	if (m.has_size)
+		c->mem_size = m.size;
+	if (m.has_backing)
+		c->mem.backing = (enum gmem_backing)m.backing;
+	if (m.has_hugepage_size) {
+		if (m.hugepage_size != 2 * MiB && m.hugepage_size != GiB)
 			return jerr(x, "memory.hugepage_size", "must be \"2M\" or \"1G\"");
 		if (c->mem.backing != GMEM_BACKING_HUGETLB)
 			return jerr(x, "memory.hugepage_size", "needs memory.backing \"hugetlb\"");
+		c->mem.hugepage_size = m.hugepage_size;
 	}
 	if (c->mem.backing == GMEM_BACKING_HUGETLB && !c->mem.hugepage_size)
 		c->mem.hugepage_size = 2 * MiB;
-	if (json_object_object_get_ex(o, "thp", &v)) {
-		if ((r = get_bool(x, "memory.thp", v, &c->mem.thp)))
-			return r;
-		if (c->mem.thp && c->mem.backing == GMEM_BACKING_HUGETLB)
+	if (m.has_thp) {
+		if (m.thp && c->mem.backing == GMEM_BACKING_HUGETLB)
 			return jerr(x, "memory.thp",
 				    "THP does not apply to memory.backing \"hugetlb\"");
+		c->mem.thp = m.thp;
 	} else if (c->mem.backing == GMEM_BACKING_HUGETLB) {
 		/* THP is on by default; huge pages make it moot. */
 		c->mem.thp = false;
 	}
-	if (json_object_object_get_ex(o, "mergeable", &v) &&
-	    (r = get_bool(x, "memory.mergeable", v, &c->mem.mergeable)))
-		return r;
-	if (json_object_object_get_ex(o, "prealloc", &v) &&
-	    (r = get_bool(x, "memory.prealloc", v, &c->mem.prealloc)))
-		return r;
-	if (json_object_object_get_ex(o, "dontdump", &v) &&
-	    (r = get_bool(x, "memory.dontdump", v, &c->mem.dontdump)))
-		return r;
+	if (m.has_mergeable)
+		c->mem.mergeable = m.mergeable;
+	if (m.has_prealloc)
+		c->mem.prealloc = m.prealloc;
+	if (m.has_dontdump)
+		c->mem.dontdump = m.dontdump;
 	return 0;
+}
+
+struct json_object *vm_config_memory_to_json(const struct vm_config *c)
+{
+	struct mem_json m = {
+		.size = c->mem_size,
+		.hugepage_size = c->mem.hugepage_size,
+		.backing = (int)c->mem.backing,
+		.thp = c->mem.thp,
+		.mergeable = c->mem.mergeable,
+		.prealloc = c->mem.prealloc,
+		.dontdump = c->mem.dontdump,
+		.has_size = true,
+		.has_backing = (unsigned int)c->mem.backing < ARRAY_SIZE(mem_backings) - 1,
+		.has_hugepage_size = c->mem.backing == GMEM_BACKING_HUGETLB,
+		.has_thp = true,
+		.has_mergeable = true,
+		.has_prealloc = true,
+		.has_dontdump = true,
+	};
+
+	return keys_to_json(mem_keys, &m);
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])

@@ -26,6 +26,8 @@ int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c
 int vm_config_from_json(struct json_object *root, struct vm_config *c, struct error *err);
 /* The definition back as JSON (same schema); NULL on allocation failure. */
 struct json_object *vm_config_to_json(const struct vm_config *c);
+/* Its "memory" object (config_json.c: the same key table as the parser). */
+struct json_object *vm_config_memory_to_json(const struct vm_config *c);
 
 /* Format a cpu_set_t as a CPU list ("0-3,8"); returns buf. */
 char *cpuset_format(const cpu_set_t *set, char *buf, size_t len);
