@@ -413,24 +413,3 @@ void keys_free(const struct key *keys, void *obj)
 		}
 	}
 }
-
-int keys_copy(const struct key *keys, void *dst, const void *src, size_t size)
-{
-	memcpy(dst, src, size);
-	for (const struct key *k = keys; k->name; k++) {
-		char **p;
-
-		if (k->type != KEY_STRING && k->type != KEY_PATH)
-			continue;
-		p = field(dst, k->off);
-		if (*p && !(*p = strdup(*p))) {
-			/* Forget the strings not copied yet, then free the copies. */
-			for (const struct key *q = k + 1; q->name; q++)
-				if (q->type == KEY_STRING || q->type == KEY_PATH)
-					*(char **)field(dst, q->off) = NULL;
-			keys_free(keys, dst);
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}

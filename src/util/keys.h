@@ -70,8 +70,6 @@ int keys_from_json(const struct key *keys, void *obj, struct json_object *o, con
 struct json_object *keys_to_json(const struct key *keys, const void *obj);
 /* Release the strings of obj (not obj itself). */
 void keys_free(const struct key *keys, void *obj);
-/* Deep copy src to dst (dst uninitialised); 0 or -ENOMEM (dst then freed). */
-int keys_copy(const struct key *keys, void *dst, const void *src, size_t size);
 /* Find a key by name (or alias). */
 const struct key *keys_find(const struct key *keys, const char *name);
 

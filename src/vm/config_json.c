@@ -403,6 +403,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
  * `queues` counts queue pairs: with the control queue they stay within
  * the virtio core's VIRTIO_MAX_QUEUES.
  */
+#define NETS_MAX 8
+
 struct net_config {
 	char *tap;
 	char *mac;
@@ -591,8 +593,8 @@ static int parse_nets(struct jctx *x, struct json_object *o)
 	if (!json_object_is_type(o, json_type_array))
 		return jerr(x, "nets", "must be an array, not %s", jtype(o));
 	n = json_object_array_length(o);
-	if (n > 8)
-		return jerr(x, "nets", "at most 8 entries");
+	if (n > NETS_MAX)
+		return jerr(x, "nets", "at most %d entries", NETS_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char p[PATH_LEN];
 
