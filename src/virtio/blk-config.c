@@ -102,10 +102,13 @@ static int blk_create(struct dev_host *host, const void *cfg, unsigned int index
 	struct virtio_dev *vd;
 	int ret;
 
-	/* On failure virtio_blk_new() has logged one line naming the disk. */
+	/*
+	 * virtio_blk_new() logs its one line naming the disk: err stays unset
+	 * (the board's rule for callees that still log) until it takes one.
+	 */
 	ret = virtio_blk_new(dc, index, host->mem, host->loop, &vd);
 	if (ret < 0)
-		return error_setf(err, ret, "%s", "");
+		return ret;
 	ret = virtio_attach(host, vd, VIRTIO_CLASS_STORAGE_OTHER, VIRTIO_BLK_CFG_SIZE, err);
 	if (ret < 0)
 		error_prefix(err, "disk %s", dc->path);
