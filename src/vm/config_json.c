@@ -381,68 +381,6 @@ struct json_object *vm_config_memory_to_json(const struct vm_config *c)
 	return keys_to_json(mem_keys, &m);
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	char tail;
-
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-				      &b[4], &b[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
-			return -EINVAL;
-		mac[i] = (uint8_t)b[i];
-	}
-	/* A multicast address cannot be a NIC's own. */
-	return (mac[0] & 1) ? -EINVAL : 0;
-}
-
-/*
- * NICs: checked against their schema, then refused (no virtio-net yet).
- * `queues` counts queue pairs: with the control queue they stay within
- * the virtio core's VIRTIO_MAX_QUEUES.
- */
-#define NETS_MAX 8
-
-struct net_config {
-	char *tap;
-	char *mac;
-	unsigned int queue_pairs;
-};
-
-static const struct key net_keys[] = {
-	/* IFNAMSIZ is 16 including the NUL. */
-	{ .name = "tap", .type = KEY_STRING, .flags = KEY_REQUIRED,
-	  .off = offsetof(struct net_config, tap), .max = 15, .help = "tap interface" },
-	{ .name = "mac", .type = KEY_STRING, .off = offsetof(struct net_config, mac), .max = 32,
-	  .help = "unicast MAC address" },
-	{ .name = "queues", .type = KEY_UINT, .off = offsetof(struct net_config, queue_pairs),
-	  .min = 1, .max = (VIRTIO_MAX_QUEUES - 1) / 2, .help = "queue pairs" },
-	{ 0 },
-};
-
-static int parse_net(struct jctx *x, const char *path, struct json_object *o)
-{
-	struct net_config n = { 0 };
-	char p[PATH_LEN];
-	uint8_t mac[6];
-	int r;
-
-	r = keys_from_json(net_keys, &n, o, path, x->err);
-	if (!r && (!*n.tap || strchr(n.tap, '/') || strchr(n.tap, ' '))) {
-		join(p, path, "tap");
-		r = jerr(x, p, "\"%s\" is not an interface name", n.tap);
-	}
-	if (!r && n.mac && parse_mac(n.mac, mac)) {
-		join(p, path, "mac");
-		r = jerr(x, p, "\"%s\" is not a unicast MAC address such as \"52:54:00:12:34:56\"",
-			 n.mac);
-	}
-	keys_free(net_keys, &n);
-	return r;
-}
-
 static const unsigned int console_modes =
 	CHARDEV_MODE_BIT(CHARDEV_STDIO) | CHARDEV_MODE_BIT(CHARDEV_PTY) |
 	CHARDEV_MODE_BIT(CHARDEV_FILE) | CHARDEV_MODE_BIT(CHARDEV_SOCKET) |
@@ -582,33 +520,6 @@ static int parse_kind(struct jctx *x, const struct dev_kind *k, struct json_obje
 		if (r)
 			return r;
 	}
-	return 0;
-}
-
-static int parse_nets(struct jctx *x, struct json_object *o)
-{
-	size_t n;
-	int r;
-
-	if (!json_object_is_type(o, json_type_array))
-		return jerr(x, "nets", "must be an array, not %s", jtype(o));
-	n = json_object_array_length(o);
-	if (n > NETS_MAX)
-		return jerr(x, "nets", "at most %d entries", NETS_MAX);
-	for (size_t i = 0; i < n; i++) {
-		char p[PATH_LEN];
-
-		pathf(p, "nets[%zu]", i);
-		if ((r = parse_net(x, p, json_object_array_get_idx(o, i))))
-			return r;
-	}
-	/*
-	 * No device model uses them yet: accepting NICs would start a guest
-	 * without the network its definition promises.  Refused until
-	 * virtio-net exists (an empty list is fine).
-	 */
-	if (n)
-		return jerr(x, "nets", "virtio-net is not implemented yet; remove the NICs");
 	return 0;
 }
 
@@ -763,7 +674,7 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, struct er
 		if (json_object_object_get_ex(root, (*k)->json_key, &v) &&
 		    (r = parse_kind(&x, *k, v, c)))
 			return r;
-	if (json_object_object_get_ex(root, "nets", &v) && (r = parse_nets(&x, v)))
+	if (json_object_object_get_ex(root, "nets", &v) && (r = vm_config_nets_from_json(v, err)))
 		return r;
 	if (json_object_object_get_ex(root, "console", &v) &&
 	    (r = chardev_spec_from_json(&c->console, v, "console", console_modes, err)))
