@@ -142,20 +142,12 @@ static int vmb_emulator_affinity(void *opaque, cpu_set_t *set, bool apply, struc
 	return 0;
 }
 
+/* Keyed by component id: "serial0", "virtio-blk0", ... (docs/api.yaml, Stats). */
 static void vmb_device_stats(void *opaque, struct json_object *devices)
 {
 	struct vm *vm = opaque;
 
-	for (unsigned int i = 0; i < vm->nr_devices; i++) {
-		struct vm_device *d = &vm->devices[i];
-		struct json_object *o;
-
-		if (!d->ops || !d->ops->stats)
-			continue;
-		o = json_object_new_object();
-		d->ops->stats(d->opaque, o);
-		json_object_object_add(devices, d->name, o);
-	}
+	components_stats(&vm->components, devices);
 }
 
 int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,

@@ -60,8 +60,8 @@ static int absolutize_all(struct vm_config *c, const char *file)
 	}
 	r |= absolutize(&c->kernel, real);
 	r |= absolutize(&c->initrd, real);
-	for (unsigned int i = 0; i < c->nr_disks; i++)
-		r |= absolutize(&c->disks[i].path, real);
+	for (unsigned int i = 0; i < vm_config_nr_disks(c); i++)
+		r |= absolutize(&vm_config_disk(c, i)->path, real);
 	free(real);
 	free(copy);
 	return r ? -ENOMEM : 0;
@@ -80,8 +80,8 @@ static int pin_disk_formats(struct vm_config *c, bool missing_ok)
 {
 	int pinned = 0;
 
-	for (unsigned int i = 0; i < c->nr_disks; i++) {
-		struct vm_disk_config *d = &c->disks[i];
+	for (unsigned int i = 0; i < vm_config_nr_disks(c); i++) {
+		struct vm_disk_config *d = vm_config_disk(c, i);
 		struct error e = ERROR_INIT;
 		const char *fmt;
 
@@ -101,10 +101,10 @@ static int pin_disk_formats(struct vm_config *c, bool missing_ok)
 
 int cmd_define(int argc, char **argv)
 {
-	const char *name = NULL, *file = NULL, *why = NULL;
+	const char *name = NULL, *file = NULL;
+	struct error err = ERROR_INIT;
 	struct vm_config c;
 	struct mgmt m;
-	char err[512];
 	int r;
 
 	if (mgmt_help(argc, argv,
@@ -126,10 +126,10 @@ int cmd_define(int argc, char **argv)
 	if (mgmt_open(name, &m))
 		return 1;
 	vm_config_init(&c);
-	r = vm_config_load_json(file, &c, err, sizeof(err));
+	r = vm_config_load_json(file, &c, &err);
 	if (r) {
 		vm_config_free(&c);
-		return cli_error("%s", err);
+		return cli_error("%s", error_msg(&err));
 	}
 	if (c.name && strcmp(c.name, name)) {
 		cli_error("%s: name: \"%s\" does not match the VM name '%s'", file, c.name, name);
@@ -142,9 +142,12 @@ int cmd_define(int argc, char **argv)
 		vm_config_free(&c);
 		return cli_error("%s: kernel: missing", file);
 	}
-	if (absolutize_all(&c, file) || vm_config_validate(&c, &why) ||
-	    (c.api_socket && (why = "api_socket: set by vessel start; remove it"))) {
-		cli_error("%s: %s", file, why ? why : "cannot resolve paths");
+	if (absolutize_all(&c, file))
+		error_setf(&err, -ENOMEM, "cannot resolve paths");
+	else if (!vm_config_validate(&c, &err) && c.api_socket)
+		error_setf(&err, -EINVAL, "api_socket: set by vessel start; remove it");
+	if (error_is_set(&err)) {
+		cli_error("%s: %s", file, error_msg(&err));
 		vm_config_free(&c);
 		return 1;
 	}
@@ -455,14 +458,14 @@ int cmd_start(int argc, char **argv)
 	if (c.dedicated_cpus && start_dedicated(&m, &c))
 		goto out;
 	/* Detached: the console goes to a socket (`vessel console`) unless pty/file. */
-	if (c.console == VM_CONSOLE_STDIO || c.console == VM_CONSOLE_SOCKET) {
-		c.console = VM_CONSOLE_SOCKET;
-		free(c.console_path);
-		c.console_path = strdup(m.vm.console);
+	if ((c.console.mode == CHARDEV_STDIO || c.console.mode == CHARDEV_SOCKET) &&
+	    chardev_spec_set(&c.console, CHARDEV_SOCKET, m.vm.console)) {
+		cli_error("out of memory");
+		goto out;
 	}
 	free(c.api_socket);
 	c.api_socket = strdup(m.vm.api);
-	if (!c.api_socket || (c.console == VM_CONSOLE_SOCKET && !c.console_path)) {
+	if (!c.api_socket) {
 		cli_error("out of memory");
 		goto out;
 	}

@@ -11,6 +11,7 @@
 
 #include "api/client.h"
 #include "cli/cli.h"
+#include "util/error.h"
 #include "vm/config_json.h"
 
 int mgmt_open(const char *name, struct mgmt *m)
@@ -53,17 +54,17 @@ void mgmt_close(struct mgmt *m)
 int mgmt_load(const struct mgmt *m, bool running, struct vm_config *c)
 {
 	const char *path = running ? m->vm.config : m->vm.def;
-	char err[512];
+	struct error err = ERROR_INIT;
 	int r;
 
 	vm_config_init(c);
 	if (running && access(path, F_OK))
 		path = m->vm.def;
-	r = vm_config_load_json(path, c, err, sizeof(err));
+	r = vm_config_load_json(path, c, &err);
 	if (r == -ENOENT)
 		return cli_error("VM '%s' is not defined", m->vm.name);
 	if (r)
-		return cli_error("%s", err);
+		return cli_error("%s", error_msg(&err));
 	if (!c->name) {
 		c->name = strdup(m->vm.name);
 		if (!c->name)

@@ -9,10 +9,10 @@
 #include "cli/cli.h"
 #include "api/server.h"
 #include "devices/console.h"
+#include "chardev/chardev.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "virtio/devices.h"
 #include "vm/config.h"
 #include "vm/config_json.h"
 #include "mgmt/placement.h"
@@ -43,12 +43,24 @@ static void run_usage(FILE *f)
 		"      --prealloc          fault in all guest RAM before boot\n"
 		"      --hugepages SIZE    back RAM with 2M or 1G huge pages (hugetlbfs)\n"
 		"      --no-thp            do not ask for transparent huge pages\n"
-		"      --ksm               let KSM merge identical guest pages\n"
-		"      --disk SPEC         virtio-blk disk (repeatable): path=FILE[,format=raw|qcow2]\n"
-		"                          [,readonly=on][,serial=S][,direct=on][,queues=N]\n"
-		"                          [,poll_us=N] (I/O thread busy-poll, 0 = off)\n"
-		"      --rng               virtio-rng entropy device\n"
-		"      --console MODE      virtio-console port: pty, file=PATH or socket=PATH\n"
+		"      --ksm               let KSM merge identical guest pages\n");
+	/* The devices, from the device table (vm/devtable.c). */
+	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++) {
+		const char *h = (*k)->cli_help;
+		char opt[32];
+		int w;
+
+		snprintf(opt, sizeof(opt), "--%s%s", (*k)->cli_name,
+			 (*k)->cli_arg == DEV_ARG_REQUIRED ? " SPEC" : "");
+		w = fprintf(f, "      %s", opt);
+		for (bool first = true; *h; first = false) {
+			size_t n = strcspn(h, "\n");
+
+			fprintf(f, "%*s%.*s\n", first ? MAX(1, 26 - w) : 26, "", (int)n, h);
+			h += n + (h[n] == '\n');
+		}
+	}
+	fprintf(f,
 		"      --config FILE       JSON VM definition (docs/config.md); options given\n"
 		"                          on the command line override it\n"
 		"      --api-socket PATH   serve the REST API (docs/api.yaml) on this socket\n"
@@ -68,12 +80,13 @@ enum {
 	OPT_NO_THP,
 	OPT_KSM,
 	OPT_NAME,
-	OPT_DISK,
-	OPT_RNG,
-	OPT_CONSOLE,
 	OPT_CONFIG,
 	OPT_API_SOCKET,
+	OPT_DEVICE, /* OPT_DEVICE + i: vm_dev_kinds[i] */
 };
+
+#define RUN_FIXED_OPTS 18
+#define RUN_MAX_KINDS 16
 
 static int set_string(char **dst, const char *src)
 {
@@ -82,30 +95,10 @@ static int set_string(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-static int run_parse_serial(struct vm_config *c, const char *arg)
+/* The fixed options, then one per device kind. */
+static void run_options(struct option *opts)
 {
-	if (!strcmp(arg, "stdio")) {
-		c->console = VM_CONSOLE_STDIO;
-	} else if (!strcmp(arg, "pty")) {
-		c->console = VM_CONSOLE_PTY;
-	} else if (!strcmp(arg, "none")) {
-		c->console = VM_CONSOLE_NONE;
-	} else if (!strncmp(arg, "file=", 5) && arg[5]) {
-		c->console = VM_CONSOLE_FILE;
-		return set_string(&c->console_path, arg + 5);
-	} else if (!strncmp(arg, "socket=", 7) && arg[7]) {
-		c->console = VM_CONSOLE_SOCKET;
-		return set_string(&c->console_path, arg + 7);
-	} else {
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Parse the options into `c`; returns 0, or an exit status after printing why. */
-static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
-{
-	static const struct option opts[] = {
+	static const struct option fixed[RUN_FIXED_OPTS] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'a' },
@@ -120,21 +113,39 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 		{ "no-thp", no_argument, NULL, OPT_NO_THP },
 		{ "ksm", no_argument, NULL, OPT_KSM },
 		{ "name", required_argument, NULL, OPT_NAME },
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "rng", no_argument, NULL, OPT_RNG },
-		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *why = NULL;
+	static const int args[] = { [DEV_ARG_NONE] = no_argument,
+				    [DEV_ARG_REQUIRED] = required_argument,
+				    [DEV_ARG_OPTIONAL] = optional_argument };
+	unsigned int n = 0;
+
+	for (; fixed[n].name; n++)
+		opts[n] = fixed[n];
+	for (unsigned int i = 0; vm_dev_kinds[i] && i < RUN_MAX_KINDS; i++, n++)
+		opts[n] = (struct option){ vm_dev_kinds[i]->cli_name,
+					   args[vm_dev_kinds[i]->cli_arg], NULL,
+					   OPT_DEVICE + (int)i };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+/* Parse the options into `c`; returns 0, or an exit status after printing why. */
+static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
+{
+	struct option opts[RUN_FIXED_OPTS + RUN_MAX_KINDS + 1];
 	uint64_t v;
 	int opt;
 
+	run_options(opts);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":k:i:a:c:m:h", opts, NULL)) != -1) {
+		struct error err = ERROR_INIT;
+		const struct dev_kind *k;
+
 		switch (opt) {
 		case 'k':
 			if (set_string(&c->kernel, optarg))
@@ -161,10 +172,8 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 			c->mem_size = v;
 			break;
 		case OPT_SERIAL:
-			if (run_parse_serial(c, optarg))
-				return cli_error("--serial '%s': expected stdio, pty, file=PATH, "
-						 "socket=PATH or none",
-						 optarg);
+			if (chardev_spec_parse(&c->console, optarg, CHARDEV_MODES_ALL, &err))
+				return cli_error("--serial '%s': %s", optarg, error_msg(&err));
 			break;
 		case OPT_ON_REBOOT:
 			if (!strcmp(optarg, "reset"))
@@ -200,18 +209,6 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 			if (set_string(&c->name, optarg))
 				return cli_error("out of memory");
 			break;
-		case OPT_DISK:
-			if (vm_config_parse_disk(c, optarg, &why))
-				return cli_error("--disk '%s': %s", optarg, why);
-			break;
-		case OPT_RNG:
-			if (vm_config_parse_rng(c, NULL, &why))
-				return cli_error("--rng: %s", why);
-			break;
-		case OPT_CONSOLE:
-			if (vm_config_parse_virtio_console(c, optarg, &why))
-				return cli_error("--console '%s': %s", optarg, why);
-			break;
 		case OPT_CONFIG:
 			break;	/* loaded before the other options, see cmd_run */
 		case OPT_API_SOCKET:
@@ -224,8 +221,17 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 		case ':':
 			return cli_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			return cli_error("unknown option '%s' (see 'vessel run --help')",
-					 argv[optind - 1]);
+			if (opt < OPT_DEVICE || opt >= OPT_DEVICE + RUN_MAX_KINDS)
+				return cli_error("unknown option '%s' (see 'vessel run --help')",
+						 argv[optind - 1]);
+			k = vm_dev_kinds[opt - OPT_DEVICE];
+			if (vm_config_parse_dev(c, k, optarg, &err)) {
+				if (optarg)
+					return cli_error("--%s '%s': %s", k->cli_name, optarg,
+							 error_msg(&err));
+				return cli_error("--%s: %s", k->cli_name, error_msg(&err));
+			}
+			break;
 		}
 	}
 	if (optind < argc)
@@ -236,8 +242,8 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 int cmd_run(int argc, char **argv)
 {
 	struct api_server *api = NULL;
+	struct error err = ERROR_INIT;
 	struct vm_config cfg;
-	const char *why;
 	struct vm *vm;
 	bool help = false;
 	int ret;
@@ -246,15 +252,14 @@ int cmd_run(int argc, char **argv)
 	/* A JSON definition first, so command-line options override it. */
 	for (int i = 1; i < argc; i++) {
 		const char *path = NULL;
-		char err[512];
 
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			path = argv[i + 1];
 		else if (!strncmp(argv[i], "--config=", 9))
 			path = argv[i] + 9;
-		if (path && vm_config_load_json(path, &cfg, err, sizeof(err))) {
+		if (path && vm_config_load_json(path, &cfg, &err)) {
 			vm_config_free(&cfg);
-			return cli_error("%s", err), 2;
+			return cli_error("%s", error_msg(&err)), 2;
 		}
 	}
 	ret = run_parse(argc, argv, &cfg, &help);
@@ -264,9 +269,9 @@ int cmd_run(int argc, char **argv)
 		vm_config_free(&cfg);
 		return ret ? 2 : 0;
 	}
-	if (vm_config_validate(&cfg, &why)) {
+	if (vm_config_validate(&cfg, &err)) {
 		vm_config_free(&cfg);
-		return cli_error("%s", why), 2;
+		return cli_error("%s", error_msg(&err)), 2;
 	}
 	if (cfg.name)
 		log_set_tag(cfg.name);
@@ -279,8 +284,6 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	if (cfg.api_socket) {
-		struct error err = ERROR_INIT;
-
 		ret = api_server_start(vm, cfg.api_socket, &api, &err);
 		if (ret) {
 			cli_error("%s", error_msg(&err));

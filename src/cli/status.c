@@ -46,7 +46,7 @@ static void row_fill(struct mgmt *m, struct vm_row *row, struct vm_config *c)
 		const char *path = s == STATE_RUNNING && !access(m->vm.config, F_OK) ? m->vm.config
 										     : m->vm.def;
 
-		row->have_cfg = vm_config_load_json(path, c, err, sizeof(err)) == 0;
+		row->have_cfg = vm_config_load_json(path, c, NULL) == 0;
 	}
 	row->cpus = c->nr_cpus;
 	row->mem = c->mem_size;

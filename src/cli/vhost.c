@@ -28,7 +28,6 @@
 #include "vhost/vhost-user.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
-#include "vm/config.h"
 
 static void vhost_usage(FILE *f)
 {
@@ -151,11 +150,12 @@ int cmd_vhost_user_blk(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct vm_config cfg;
-	const char *sock = NULL, *why = NULL;
+	struct vm_disk_config dc = { 0 };
+	struct error err = ERROR_INIT;
+	const char *sock = NULL;
+	bool have_disk = false;
 	int c, ret;
 
-	vm_config_init(&cfg);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:d:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -163,35 +163,34 @@ int cmd_vhost_user_blk(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 'd':
-			if (cfg.nr_disks) {
-				vm_config_free(&cfg);
+			if (have_disk) {
+				virtio_blk_config_free(&dc);
 				return cli_error("vhost-user-blk serves one --disk");
 			}
-			if (vm_config_parse_disk(&cfg, optarg, &why) < 0) {
-				vm_config_free(&cfg);
-				return cli_error("--disk %s: %s", optarg, why);
-			}
+			if (virtio_blk_config_parse(&dc, optarg, &err) < 0)
+				return cli_error("--disk %s: %s", optarg, error_msg(&err));
+			have_disk = true;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
 		case 'h':
 			vhost_usage(stdout);
-			vm_config_free(&cfg);
+			virtio_blk_config_free(&dc);
 			return 0;
 		default:
 			vhost_usage(stderr);
-			vm_config_free(&cfg);
+			virtio_blk_config_free(&dc);
 			return 2;
 		}
 	}
-	if (optind < argc || !sock || !cfg.nr_disks) {
-		vm_config_free(&cfg);
+	if (optind < argc || !sock || !have_disk) {
+		virtio_blk_config_free(&dc);
 		if (optind < argc)
 			return cli_error("vhost-user-blk: unexpected argument '%s'", argv[optind]);
 		return cli_error("vhost-user-blk needs --socket PATH and --disk FILE (see --help)");
 	}
-	ret = serve(sock, &cfg.disks[0]);
-	vm_config_free(&cfg);
+	ret = serve(sock, &dc);
+	virtio_blk_config_free(&dc);
 	return ret;
 }

@@ -20,9 +20,10 @@
 
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
+#include "bus/host.h"
+#include "util/component.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
 
 /* Enable bits the guest may set in PM1_EN (table 4.15). */
 #define PM1_EN_WRITABLE 0x4721u
@@ -224,7 +225,7 @@ void acpi_pm_pio_write(struct acpi_pm *pm, uint16_t port, const void *data, unsi
 		pm->nr_reset++;
 	pthread_mutex_unlock(&pm->lock);
 
-	/* Outside the lock: these take vm->lock and kick vCPU threads. */
+	/* Outside the lock: these take the machine lock and kick vCPU threads. */
 	if (poweroff && pm->ops->poweroff)
 		pm->ops->poweroff(pm->opaque);
 	if (reset && pm->ops->reset)
@@ -323,29 +324,29 @@ void acpi_pm_free(struct acpi_pm *pm)
 	free(pm);
 }
 
-/* Glue to a VM: bus ranges, the SCI line and the vm_device ops. */
+/* Glue to the machine (bus/host.h): bus ranges, the SCI line, requests. */
 
-static void vm_pm_set_sci(void *opaque, int level)
+static void host_pm_set_sci(void *opaque, int level)
 {
-	vm_irq_line(opaque, X86_IRQ_SCI, level);
+	dev_host_irq_line(opaque, X86_IRQ_SCI, level);
 }
 
-static void vm_pm_poweroff(void *opaque)
+static void host_pm_poweroff(void *opaque)
 {
 	log_info("acpi-pm: guest powered off (S5)");
-	vm_request_stop(opaque, VM_EXIT_POWEROFF, 0);
+	dev_host_request(opaque, DEV_HOST_POWEROFF);
 }
 
-static void vm_pm_reset(void *opaque)
+static void host_pm_reset(void *opaque)
 {
 	log_info("acpi-pm: guest reset through port 0x%x", X86_PORT_RESET);
-	vm_request_reset(opaque);
+	dev_host_request(opaque, DEV_HOST_RESET);
 }
 
-static const struct acpi_pm_ops vm_pm_ops = {
-	.set_sci = vm_pm_set_sci,
-	.poweroff = vm_pm_poweroff,
-	.reset = vm_pm_reset,
+static const struct acpi_pm_ops host_pm_ops = {
+	.set_sci = host_pm_set_sci,
+	.poweroff = host_pm_poweroff,
+	.reset = host_pm_reset,
 };
 
 static void pm_block_read(void *opaque, uint64_t off, void *data, unsigned int len)
@@ -372,9 +373,10 @@ static void pm_rcr_write(void *opaque, uint64_t off, const void *data, unsigned 
 
 static const struct bus_ops pm_rcr_ops = { .read = pm_rcr_read, .write = pm_rcr_write };
 
-static void pm_dev_reset(void *opaque)
+static int pm_dev_reset(void *opaque)
 {
 	acpi_pm_reset(opaque);
+	return 0;
 }
 
 static void pm_dev_stats(void *opaque, struct json_object *obj)
@@ -395,22 +397,22 @@ static void pm_dev_destroy(void *opaque)
 	acpi_pm_free(opaque);
 }
 
-static const struct vm_device_ops pm_dev_ops = {
+static const struct component_ops pm_dev_ops = {
 	.reset = pm_dev_reset,
 	.stats = pm_dev_stats,
 	.destroy = pm_dev_destroy,
 };
 
-int acpi_pm_create(struct vm *vm, struct acpi_pm **out)
+int acpi_pm_create(struct dev_host *host, struct acpi_pm **out)
 {
 	bool own_rcr = true;
 	struct acpi_pm *pm;
 	int ret;
 
-	ret = acpi_pm_new(&vm_pm_ops, vm, &pm);
+	ret = acpi_pm_new(&host_pm_ops, host, &pm);
 	if (ret)
 		return ret;
-	ret = bus_register(&vm->pio, X86_PORT_ACPI_PM_BASE, PM_BLOCK_LEN, &pm_block_ops, pm);
+	ret = bus_register(host->pio, X86_PORT_ACPI_PM_BASE, PM_BLOCK_LEN, &pm_block_ops, pm);
 	if (ret) {
 		log_err("acpi-pm: cannot claim ports 0x%x-0x%x: %s", X86_PORT_ACPI_PM_BASE,
 			X86_PORT_ACPI_PM_BASE + PM_BLOCK_LEN - 1, strerror(-ret));
@@ -422,14 +424,14 @@ int acpi_pm_create(struct vm *vm, struct acpi_pm **out)
 	 * mechanism.  If the PCI host bridge already claimed 0xCF8-0xCFB, it
 	 * forwards byte accesses of 0xCF9 through acpi_pm_pio_*() instead.
 	 */
-	ret = bus_register(&vm->pio, X86_PORT_RESET, 1, &pm_rcr_ops, pm);
+	ret = bus_register(host->pio, X86_PORT_RESET, 1, &pm_rcr_ops, pm);
 	if (ret == -EEXIST) {
 		log_debug("acpi-pm: port 0x%x is claimed by the PCI host bridge", X86_PORT_RESET);
 		own_rcr = false;
 	} else if (ret) {
 		goto err_block;
 	}
-	ret = vm_add_device(vm, "acpi-pm", &pm_dev_ops, pm);
+	ret = components_add(host->components, "acpi-pm", &pm_dev_ops, pm, NULL);
 	if (ret)
 		goto err_rcr;
 	*out = pm;
@@ -437,9 +439,9 @@ int acpi_pm_create(struct vm *vm, struct acpi_pm **out)
 
 err_rcr:
 	if (own_rcr)
-		bus_unregister(&vm->pio, X86_PORT_RESET);
+		bus_unregister(host->pio, X86_PORT_RESET);
 err_block:
-	bus_unregister(&vm->pio, X86_PORT_ACPI_PM_BASE);
+	bus_unregister(host->pio, X86_PORT_ACPI_PM_BASE);
 	acpi_pm_free(pm);
 	return ret;
 }

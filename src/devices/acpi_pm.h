@@ -37,13 +37,14 @@
 #define ACPI_RCR_SYS_RST (1u << 1)
 #define ACPI_RCR_RST_CPU (1u << 2)
 
-struct vm;
+struct dev_host;
 struct acpi_pm;
 
 /*
  * What the PM hardware asks of the machine.  acpi_pm_create() wires these
- * to vm_irq_line(vm, X86_IRQ_SCI, level), vm_request_stop(vm,
- * VM_EXIT_POWEROFF, 0) and vm_request_reset(vm); unit tests pass fakes.
+ * to the host interface: dev_host_irq_line(host, X86_IRQ_SCI, level) and
+ * dev_host_request(host, DEV_HOST_POWEROFF / DEV_HOST_RESET); unit tests
+ * pass fakes.
  * poweroff and reset are called without the device lock held.
  */
 struct acpi_pm_ops {
@@ -53,12 +54,13 @@ struct acpi_pm_ops {
 };
 
 /*
- * Create the device for a VM: registers its port ranges on vm->pio and a
- * vm_device (reset restores power-on values, stats).  The VM owns it after
- * that (freed by the vm_device destroy op).  The caller keeps *out for
- * vm_request_shutdown(): x86_machine.pm in arch/x86/x86.h.
+ * Create the device on a machine: registers its port ranges on host->pio
+ * (0xCF9 too, unless the PCI host bridge decodes it) and the component
+ * "acpi-pm" (reset restores power-on values, stats), which owns it from
+ * then on.  The caller keeps *out for the power button
+ * (vm_request_shutdown()).
  */
-int acpi_pm_create(struct vm *vm, struct acpi_pm **out);
+int acpi_pm_create(struct dev_host *host, struct acpi_pm **out);
 
 /* The device alone, without a VM (tests). */
 int acpi_pm_new(const struct acpi_pm_ops *ops, void *opaque, struct acpi_pm **out);

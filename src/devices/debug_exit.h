@@ -28,9 +28,12 @@ void debug_exit_free(struct debug_exit *d);
 /* Writes seen, and the status of the last one (0 if none). */
 void debug_exit_get_stats(struct debug_exit *d, uint64_t *writes, int *last_status);
 
-struct vm;
-/* At 0xf4 on vm->pio, stopping with vm_request_stop(vm, VM_EXIT_DEBUG, status)
- * (legacy.c). */
-int debug_exit_create(struct vm *vm);
+struct dev_host;
+/*
+ * At 0xf4 on host->pio, calling fn(opaque, status) when the guest writes
+ * (the board stops the VM with that status); the component "debug-exit"
+ * (legacy.c).
+ */
+int debug_exit_create(struct dev_host *host, debug_exit_fn fn, void *opaque);
 
 #endif

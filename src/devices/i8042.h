@@ -60,8 +60,11 @@ void i8042_free(struct i8042 *k);
 void i8042_reset(struct i8042 *k);
 void i8042_get_stats(struct i8042 *k, struct i8042_stats *st);
 
-struct vm;
-/* On vm->pio at 0x60/0x64, IRQs 1/12 and vm_request_reset() (legacy.c). */
-int i8042_create(struct vm *vm, struct i8042 **out);
+struct dev_host;
+/*
+ * On host->pio at 0x60/0x64, IRQs 1/12, the reset line as
+ * dev_host_request(DEV_HOST_RESET); the component "i8042" (legacy.c).
+ */
+int i8042_create(struct dev_host *host, struct i8042 **out);
 
 #endif

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Assembly of the legacy PC devices, and the glue that wires the device
- * models (which only know callbacks) to the VM: interrupt lines through
- * vm_irq_line(), reset requests through vm_request_reset(), timers on the
- * event loop, and vm_add_device() for reset/stats/destroy.  Keeping the
- * vm_* calls here lets the unit tests link the models without the VM core.
+ * The glue that wires the legacy PC device models (which only know
+ * callbacks) to the machine through its narrow host interface
+ * (bus/host.h): interrupt lines through dev_host_irq_line(), reset
+ * requests through dev_host_request(), timers on the host's event loop,
+ * and components_add() for reset/stats/destroy.  The models link without
+ * any of it (unit tests); the board (vm/board.c) decides what to create.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
-#include "devices/console.h"
+#include "bus/bus.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/legacy.h"
@@ -21,12 +22,14 @@
 #include "devices/uart8250.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "bus/host.h"
+#include "util/component.h"
+#include "util/evloop.h"
 
 /* --- UART --- */
 
 struct legacy_uart {
-	struct vm *vm;
+	struct dev_host *host;
 	uint32_t irq;
 	uint16_t port;
 	struct uart8250 *uart;
@@ -36,14 +39,15 @@ static void legacy_uart_irq(void *opaque, int level)
 {
 	struct legacy_uart *lu = opaque;
 
-	vm_irq_line(lu->vm, lu->irq, level);
+	dev_host_irq_line(lu->host, lu->irq, level);
 }
 
-static void legacy_uart_reset(void *opaque)
+static int legacy_uart_reset(void *opaque)
 {
 	struct legacy_uart *lu = opaque;
 
 	uart8250_reset(lu->uart);
+	return 0;
 }
 
 static void json_add_u64(struct json_object *obj, const char *key, uint64_t v)
@@ -68,18 +72,18 @@ static void legacy_uart_destroy(void *opaque)
 {
 	struct legacy_uart *lu = opaque;
 
-	bus_unregister(&lu->vm->pio, lu->port);
+	bus_unregister(lu->host->pio, lu->port);
 	uart8250_free(lu->uart);
 	free(lu);
 }
 
-static const struct vm_device_ops legacy_uart_ops = {
+static const struct component_ops legacy_uart_ops = {
 	.reset = legacy_uart_reset,
 	.stats = legacy_uart_stats,
 	.destroy = legacy_uart_destroy,
 };
 
-int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 **out)
+int uart8250_create(struct dev_host *host, uint16_t port, uint32_t irq, struct uart8250 **out)
 {
 	struct legacy_uart *lu = calloc(1, sizeof(*lu));
 	char name[32];
@@ -87,19 +91,21 @@ int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 
 
 	if (!lu)
 		return -ENOMEM;
-	lu->vm = vm;
+	lu->host = host;
 	lu->irq = irq;
 	lu->port = port;
-	r = uart8250_create_on_bus(&vm->pio, port, legacy_uart_irq, lu, &lu->uart);
+	r = uart8250_create_on_bus(host->pio, port, legacy_uart_irq, lu, &lu->uart);
 	if (r) {
 		free(lu);
 		return r;
 	}
+	/* COM1 is "serial0" whatever else exists; others take the next free number. */
 	if (port == X86_PORT_COM1)
-		snprintf(name, sizeof(name), "com1");
+		snprintf(name, sizeof(name), "serial0");
 	else
-		snprintf(name, sizeof(name), "uart@%#x", port);
-	r = vm_add_device(vm, name, &legacy_uart_ops, lu);
+		r = components_unique_id(host->components, "serial", name, sizeof(name));
+	if (!r)
+		r = components_add(host->components, name, &legacy_uart_ops, lu, NULL);
 	if (r) {
 		legacy_uart_destroy(lu);
 		return r;
@@ -111,7 +117,7 @@ int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 
 /* --- i8042 --- */
 
 struct legacy_i8042 {
-	struct vm *vm;
+	struct dev_host *host;
 	struct i8042 *k;
 };
 
@@ -119,7 +125,7 @@ static void legacy_i8042_irq(void *opaque, int irq, int level)
 {
 	struct legacy_i8042 *lk = opaque;
 
-	vm_irq_line(lk->vm, (uint32_t)irq, level);
+	dev_host_irq_line(lk->host, (uint32_t)irq, level);
 }
 
 static void legacy_i8042_reset_request(void *opaque)
@@ -127,14 +133,15 @@ static void legacy_i8042_reset_request(void *opaque)
 	struct legacy_i8042 *lk = opaque;
 
 	log_debug("i8042: guest requested a reset");
-	vm_request_reset(lk->vm);
+	dev_host_request(lk->host, DEV_HOST_RESET);
 }
 
-static void legacy_i8042_reset(void *opaque)
+static int legacy_i8042_reset(void *opaque)
 {
 	struct legacy_i8042 *lk = opaque;
 
 	i8042_reset(lk->k);
+	return 0;
 }
 
 static void legacy_i8042_stats(void *opaque, struct json_object *obj)
@@ -153,40 +160,40 @@ static void legacy_i8042_destroy(void *opaque)
 {
 	struct legacy_i8042 *lk = opaque;
 
-	bus_unregister(&lk->vm->pio, X86_PORT_I8042_DATA);
-	bus_unregister(&lk->vm->pio, X86_PORT_I8042_CMD);
+	bus_unregister(lk->host->pio, X86_PORT_I8042_DATA);
+	bus_unregister(lk->host->pio, X86_PORT_I8042_CMD);
 	i8042_free(lk->k);
 	free(lk);
 }
 
-static const struct vm_device_ops legacy_i8042_ops = {
+static const struct component_ops legacy_i8042_ops = {
 	.reset = legacy_i8042_reset,
 	.stats = legacy_i8042_stats,
 	.destroy = legacy_i8042_destroy,
 };
 
-int i8042_create(struct vm *vm, struct i8042 **out)
+int i8042_create(struct dev_host *host, struct i8042 **out)
 {
 	struct legacy_i8042 *lk = calloc(1, sizeof(*lk));
 	int r;
 
 	if (!lk)
 		return -ENOMEM;
-	lk->vm = vm;
+	lk->host = host;
 	r = i8042_new(legacy_i8042_irq, legacy_i8042_reset_request, lk, &lk->k);
 	if (r) {
 		free(lk);
 		return r;
 	}
-	r = bus_register(&vm->pio, X86_PORT_I8042_DATA, 1, &i8042_data_bus_ops, lk->k);
+	r = bus_register(host->pio, X86_PORT_I8042_DATA, 1, &i8042_data_bus_ops, lk->k);
 	if (r)
 		goto fail;
-	r = bus_register(&vm->pio, X86_PORT_I8042_CMD, 1, &i8042_cmd_bus_ops, lk->k);
+	r = bus_register(host->pio, X86_PORT_I8042_CMD, 1, &i8042_cmd_bus_ops, lk->k);
 	if (r) {
-		bus_unregister(&vm->pio, X86_PORT_I8042_DATA);
+		bus_unregister(host->pio, X86_PORT_I8042_DATA);
 		goto fail;
 	}
-	r = vm_add_device(vm, "i8042", &legacy_i8042_ops, lk);
+	r = components_add(host->components, "i8042", &legacy_i8042_ops, lk, NULL);
 	if (r) {
 		legacy_i8042_destroy(lk);
 		return r;
@@ -203,7 +210,7 @@ fail:
 /* --- RTC --- */
 
 struct legacy_rtc {
-	struct vm *vm;
+	struct dev_host *host;
 	struct rtc *rtc;
 };
 
@@ -211,14 +218,14 @@ static void legacy_rtc_irq(void *opaque, int level)
 {
 	struct legacy_rtc *lr = opaque;
 
-	vm_irq_line(lr->vm, X86_IRQ_RTC, level);
+	dev_host_irq_line(lr->host, X86_IRQ_RTC, level);
 }
 
 static int legacy_rtc_schedule(void *opaque, void (*fn)(void *), void *arg)
 {
 	struct legacy_rtc *lr = opaque;
 
-	return evloop_call(lr->vm->loop, fn, arg);
+	return evloop_call(lr->host->loop, fn, arg);
 }
 
 static int legacy_rtc_timer_add(void *opaque, uint64_t first_ns, uint64_t period_ns,
@@ -226,14 +233,14 @@ static int legacy_rtc_timer_add(void *opaque, uint64_t first_ns, uint64_t period
 {
 	struct legacy_rtc *lr = opaque;
 
-	return evloop_timer_add(lr->vm->loop, first_ns, period_ns, fn, arg);
+	return evloop_timer_add(lr->host->loop, first_ns, period_ns, fn, arg);
 }
 
 static void legacy_rtc_timer_cancel(void *opaque, int id)
 {
 	struct legacy_rtc *lr = opaque;
 
-	evloop_timer_cancel(lr->vm->loop, id);
+	evloop_timer_cancel(lr->host->loop, id);
 }
 
 static const struct rtc_ops legacy_rtc_model_ops = {
@@ -243,11 +250,12 @@ static const struct rtc_ops legacy_rtc_model_ops = {
 	.timer_cancel = legacy_rtc_timer_cancel,
 };
 
-static void legacy_rtc_reset(void *opaque)
+static int legacy_rtc_reset(void *opaque)
 {
 	struct legacy_rtc *lr = opaque;
 
 	rtc_reset(lr->rtc);
+	return 0;
 }
 
 static void legacy_rtc_stats(void *opaque, struct json_object *obj)
@@ -267,62 +275,39 @@ static void legacy_rtc_destroy(void *opaque)
 {
 	struct legacy_rtc *lr = opaque;
 
-	bus_unregister(&lr->vm->pio, X86_PORT_CMOS);
+	bus_unregister(lr->host->pio, X86_PORT_CMOS);
 	rtc_free(lr->rtc);
 	free(lr);
 }
 
-static const struct vm_device_ops legacy_rtc_ops = {
+static const struct component_ops legacy_rtc_ops = {
 	.reset = legacy_rtc_reset,
 	.stats = legacy_rtc_stats,
 	.destroy = legacy_rtc_destroy,
 };
 
-/* RAM below and above 4 GiB, from the guest memory map (or the config
- * if memory is not laid out yet). */
-static void legacy_ram_split(struct vm *vm, uint64_t *below, uint64_t *above)
-{
-	struct gmem_region_info g;
-
-	*below = 0;
-	*above = 0;
-	gmem_for_each_region(&vm->mem, i, &g) {
-		if (g.kind != GMEM_RAM)
-			continue;
-		if (g.gpa >= X86_4G)
-			*above += g.size;
-		else
-			*below += g.size;
-	}
-	if (!gmem_nr_regions(&vm->mem)) {
-		*below = MIN(vm->cfg->mem_size, X86_PCI_HOLE_START);
-		*above = vm->cfg->mem_size - *below;
-	}
-}
-
-int rtc_create(struct vm *vm, struct rtc **out)
+int rtc_create(struct dev_host *host, uint64_t ram_below_4g, uint64_t ram_above_4g,
+	       struct rtc **out)
 {
 	struct legacy_rtc *lr = calloc(1, sizeof(*lr));
-	uint64_t below, above;
 	int r;
 
 	if (!lr)
 		return -ENOMEM;
-	lr->vm = vm;
+	lr->host = host;
 	r = rtc_new(&legacy_rtc_model_ops, lr, &lr->rtc);
 	if (r) {
 		free(lr);
 		return r;
 	}
-	legacy_ram_split(vm, &below, &above);
-	rtc_set_memory(lr->rtc, below, above);
-	r = bus_register(&vm->pio, X86_PORT_CMOS, 2, &rtc_bus_ops, lr->rtc);
+	rtc_set_memory(lr->rtc, ram_below_4g, ram_above_4g);
+	r = bus_register(host->pio, X86_PORT_CMOS, 2, &rtc_bus_ops, lr->rtc);
 	if (r) {
 		rtc_free(lr->rtc);
 		free(lr);
 		return r;
 	}
-	r = vm_add_device(vm, "rtc", &legacy_rtc_ops, lr);
+	r = components_add(host->components, "rtc", &legacy_rtc_ops, lr, NULL);
 	if (r) {
 		legacy_rtc_destroy(lr);
 		return r;
@@ -335,17 +320,9 @@ int rtc_create(struct vm *vm, struct rtc **out)
 /* --- debug exit --- */
 
 struct legacy_debug_exit {
-	struct vm *vm;
+	struct dev_host *host;
 	struct debug_exit *d;
 };
-
-static void legacy_debug_exit_fn(void *opaque, int status)
-{
-	struct legacy_debug_exit *ld = opaque;
-
-	log_debug("debug-exit: guest exits with status %d", status);
-	vm_request_stop(ld->vm, VM_EXIT_DEBUG, status);
-}
 
 static void legacy_debug_exit_stats(void *opaque, struct json_object *obj)
 {
@@ -362,74 +339,40 @@ static void legacy_debug_exit_destroy(void *opaque)
 {
 	struct legacy_debug_exit *ld = opaque;
 
-	bus_unregister(&ld->vm->pio, X86_PORT_DEBUG_EXIT);
+	bus_unregister(ld->host->pio, X86_PORT_DEBUG_EXIT);
 	debug_exit_free(ld->d);
 	free(ld);
 }
 
-static const struct vm_device_ops legacy_debug_exit_ops = {
+static const struct component_ops legacy_debug_exit_ops = {
 	.stats = legacy_debug_exit_stats,
 	.destroy = legacy_debug_exit_destroy,
 };
 
-int debug_exit_create(struct vm *vm)
+int debug_exit_create(struct dev_host *host, debug_exit_fn fn, void *opaque)
 {
 	struct legacy_debug_exit *ld = calloc(1, sizeof(*ld));
 	int r;
 
 	if (!ld)
 		return -ENOMEM;
-	ld->vm = vm;
-	r = debug_exit_new(legacy_debug_exit_fn, ld, &ld->d);
+	ld->host = host;
+	r = debug_exit_new(fn, opaque, &ld->d);
 	if (r) {
 		free(ld);
 		return r;
 	}
-	r = bus_register(&vm->pio, X86_PORT_DEBUG_EXIT, DEBUG_EXIT_PORTS, &debug_exit_bus_ops,
+	r = bus_register(host->pio, X86_PORT_DEBUG_EXIT, DEBUG_EXIT_PORTS, &debug_exit_bus_ops,
 			 ld->d);
 	if (r) {
 		debug_exit_free(ld->d);
 		free(ld);
 		return r;
 	}
-	r = vm_add_device(vm, "debug-exit", &legacy_debug_exit_ops, ld);
+	r = components_add(host->components, "debug-exit", &legacy_debug_exit_ops, ld, NULL);
 	if (r) {
 		legacy_debug_exit_destroy(ld);
 		return r;
-	}
-	return 0;
-}
-
-/* --- all of them --- */
-
-int x86_legacy_devices_create(struct vm *vm)
-{
-	int r;
-
-	r = uart8250_create(vm, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1);
-	if (r) {
-		log_err("com1: %s", strerror(-r));
-		return r;
-	}
-	r = console_attach(vm, vm->com1, vm->cfg->console, vm->cfg->console_path);
-	if (r)
-		return r;
-	r = i8042_create(vm, NULL);
-	if (r) {
-		log_err("i8042: %s", strerror(-r));
-		return r;
-	}
-	r = rtc_create(vm, NULL);
-	if (r) {
-		log_err("rtc: %s", strerror(-r));
-		return r;
-	}
-	if (vm->cfg->debug_exit) {
-		r = debug_exit_create(vm);
-		if (r) {
-			log_err("debug-exit: %s", strerror(-r));
-			return r;
-		}
 	}
 	return 0;
 }

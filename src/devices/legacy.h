@@ -2,16 +2,20 @@
 #ifndef VESSEL_DEVICES_LEGACY_H
 #define VESSEL_DEVICES_LEGACY_H
 
-struct vm;
-
 /*
- * The legacy PC devices of an x86 VM: COM1 (0x3f8, IRQ 4) with the console
- * backend chosen by vm->cfg->console/console_path (vm->com1 points to it),
- * the i8042 PS/2 controller (0x60/0x64), the CMOS RTC (0x70/0x71, IRQ 8),
- * and the isa-debug-exit port (0xf4) when vm->cfg->debug_exit is set.
- * Each registers with vm_add_device() for reset, stats and teardown.
- * Needs vm->pio, vm->loop and vm->cfg; called once from the VM assembly.
+ * The legacy PC devices on a machine's host interface (bus/host.h), each
+ * a component for reset, stats and teardown, declared with its model:
+ *
+ *   uart8250_create()   devices/uart8250.h   "serial0" (COM1)
+ *   i8042_create()      devices/i8042.h      "i8042"
+ *   rtc_create()        devices/rtc.h        "rtc"
+ *   debug_exit_create() devices/debug_exit.h "debug-exit"
+ *
+ * The board (vm/board.c) creates them; they never see struct vm.
  */
-int x86_legacy_devices_create(struct vm *vm);
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/rtc.h"
+#include "devices/uart8250.h"
 
 #endif

@@ -4,17 +4,23 @@
  * 0xCF8/0xCFC (PCI Local Bus 3.0 section 3.2.2.3.2), ECAM (PCIe Base 4.0
  * section 7.2.2), BAR sizing/programming (PCI 3.0 section 6.2.5.1) and
  * mapping of BARs onto the I/O and MMIO buses as the guest enables them.
+ *
+ * The host bridge also decodes 0xCF9, the PIIX-style reset control
+ * register inside the 0xCF8 dword (PCI 3.0 section 3.2.2.3.2: only dword
+ * accesses at 0xCF8 are CONFIG_ADDRESS), and asks the machine for a reset
+ * through the host interface.  The bus is the component "pci-host".
  */
 #include "devices/pci.h"
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
-#include "arch/x86/x86.h"
+#include "bus/host.h"
 #include "devices/acpi_pm.h"
+#include "util/component.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +30,11 @@
 #define PCI_CLASS_BRIDGE_HOST 0x060000
 
 struct pci_bus {
-	struct vm *vm;
+	struct dev_host *dh;	/* the machine (bus/host.h) */
 	pthread_mutex_t lock;
 	uint32_t config_address;	/* the 0xCF8 register */
+	uint8_t rcr;			/* 0xCF9: SYS_RST and bit 3, as PIIX4 keeps them */
+	uint64_t nr_reset;		/* resets the guest asked for through 0xCF9 */
 	struct pci_dev *devs[PCI_MAX_DEVICES];	/* by slot, function 0 only */
 	struct pci_dev host;
 	uint64_t mmio32_next, mmio64_next, io_next;
@@ -165,7 +173,7 @@ void pci_dev_set_intx(struct pci_dev *d, int level)
 	disabled = cfg16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
 	pthread_mutex_unlock(&d->cfg_lock);
 	if (d->bus && d->cfg[PCI_INTERRUPT_PIN])
-		vm_irq_line(d->bus->vm, d->intx_gsi, level && !disabled);
+		dev_host_irq_line(d->bus->dh, d->intx_gsi, level && !disabled);
 }
 
 /* Current BAR address as programmed, or 0 if unprogrammed. */
@@ -199,14 +207,14 @@ static uint64_t pci_bar_address(struct pci_dev *d, int bar)
  */
 static void pci_dev_update_bars(struct pci_dev *d)
 {
-	struct vm *vm = d->bus->vm;
+	struct dev_host *host = d->bus->dh;
 	uint16_t cmd;
 
 	pthread_mutex_lock(&d->bar_lock);
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &d->bars[i];
 		bool io = b->flags & PCI_BAR_IO;
-		struct bus *bus = io ? &vm->pio : &vm->mmio;
+		struct bus *bus = io ? host->pio : host->mmio;
 		uint64_t addr, now, old = b->mapped ? b->addr : 0;
 		bool enable;
 
@@ -310,10 +318,33 @@ static void pci_config_access(struct pci_bus *b, unsigned int bus, unsigned int 
 	}
 }
 
+/*
+ * PIIX4 reset control register (the FADT's RESET_REG): SYS_RST selects a
+ * hard reset, RST_CPU triggers it.  The request goes out without the bus
+ * lock: it takes the machine's lock and kicks vCPUs.
+ */
+static void pci_rcr_access(struct pci_bus *b, uint8_t *data, bool is_write)
+{
+	bool reset = false;
+
+	pthread_mutex_lock(&b->lock);
+	if (is_write) {
+		b->rcr = *data & (ACPI_RCR_SYS_RST | 0x8);
+		reset = *data & ACPI_RCR_RST_CPU;
+		b->nr_reset += reset;
+	} else {
+		*data = b->rcr;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (reset) {
+		log_info("pci-host: guest reset through port 0x%x", X86_PORT_RESET);
+		dev_host_request(b->dh, DEV_HOST_RESET);
+	}
+}
+
 static void pci_cf8_access(struct pci_bus *b, uint64_t off, void *data, unsigned int len,
 			   bool is_write)
 {
-	struct x86_machine *x = b->vm->arch;
 	uint32_t addr;
 
 	if (off == 0 && len == 4) {
@@ -327,14 +358,7 @@ static void pci_cf8_access(struct pci_bus *b, uint64_t off, void *data, unsigned
 	}
 	if (off == 1 && len == 1) {
 		/* 0xCF9 is the reset control register, not part of CONFIG_ADDRESS. */
-		if (x && x->pm) {
-			if (is_write)
-				acpi_pm_pio_write(x->pm, X86_PORT_RESET, data, 1);
-			else
-				acpi_pm_pio_read(x->pm, X86_PORT_RESET, data, 1);
-		} else if (!is_write) {
-			memset(data, 0, 1);
-		}
+		pci_rcr_access(b, (uint8_t *)data, is_write);
 		return;
 	}
 	if (off < 4) {
@@ -391,19 +415,55 @@ static void pci_ecam_write(void *opaque, uint64_t off, const void *data, unsigne
 
 static const struct bus_ops pci_ecam_ops = { .read = pci_ecam_read, .write = pci_ecam_write };
 
-int pci_bus_create(struct vm *vm, struct pci_bus **out)
+/* Platform reset: CONFIG_ADDRESS and the RCR back to 0 (PIIX4 power-on). */
+static int pci_host_reset(void *opaque)
+{
+	struct pci_bus *b = opaque;
+
+	pthread_mutex_lock(&b->lock);
+	b->config_address = 0;
+	b->rcr = 0;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void pci_host_stats(void *opaque, struct json_object *obj)
+{
+	struct pci_bus *b = opaque;
+	uint64_t resets;
+
+	pthread_mutex_lock(&b->lock);
+	resets = b->nr_reset;
+	pthread_mutex_unlock(&b->lock);
+	json_object_object_add(obj, "devices", json_object_new_int64(pci_bus_nr_devices(b)));
+	json_object_object_add(obj, "reset_requests", json_object_new_int64((int64_t)resets));
+	json_object_object_add(obj, "guest_errors", json_object_new_int64((int64_t)b->rl.events));
+}
+
+static void pci_host_destroy(void *opaque)
+{
+	pci_bus_destroy(opaque);
+}
+
+static const struct component_ops pci_host_ops = {
+	.reset = pci_host_reset,
+	.stats = pci_host_stats,
+	.destroy = pci_host_destroy,
+};
+
+int pci_bus_create(struct dev_host *host, struct pci_bus **out)
 {
 	struct pci_bus *b = calloc(1, sizeof(*b));
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
-	b->vm = vm;
+	b->dh = host;
 	pthread_mutex_init(&b->lock, NULL);
 	b->rl = (struct ratelimit)RATELIMIT_INIT;
 	b->mmio32_next = X86_PCI_MMIO32_START;
 	/* The 64-bit window the DSDT's _CRS advertises: above RAM, 1 GiB aligned. */
-	b->mmio64_next = acpi_pci_mmio64_start(&vm->mem);
+	b->mmio64_next = acpi_pci_mmio64_start(host->mem);
 	b->io_next = 0x1000;
 
 	pci_dev_init(&b->host, "host-bridge", PCI_HOST_VENDOR, PCI_HOST_DEVICE,
@@ -411,13 +471,19 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 	b->host.bus = b;
 	b->devs[0] = &b->host;
 
-	ret = bus_register(&vm->pio, X86_PORT_PCI_CONFIG, 8, &pci_cf8_ops, b);
+	ret = bus_register(host->pio, X86_PORT_PCI_CONFIG, 8, &pci_cf8_ops, b);
 	if (!ret)
-		ret = bus_register(&vm->mmio, X86_PCI_ECAM_START, X86_PCI_ECAM_SIZE, &pci_ecam_ops,
+		ret = bus_register(host->mmio, X86_PCI_ECAM_START, X86_PCI_ECAM_SIZE, &pci_ecam_ops,
 				   b);
 	if (ret) {
-		bus_unregister(&vm->pio, X86_PORT_PCI_CONFIG);
+		bus_unregister(host->pio, X86_PORT_PCI_CONFIG);
+		pthread_mutex_destroy(&b->lock);
 		free(b);
+		return ret;
+	}
+	ret = components_add(host->components, "pci-host", &pci_host_ops, b, NULL);
+	if (ret) {
+		pci_bus_destroy(b);
 		return ret;
 	}
 	*out = b;
@@ -428,8 +494,8 @@ void pci_bus_destroy(struct pci_bus *b)
 {
 	if (!b)
 		return;
-	bus_unregister(&b->vm->mmio, X86_PCI_ECAM_START);
-	bus_unregister(&b->vm->pio, X86_PORT_PCI_CONFIG);
+	bus_unregister(b->dh->mmio, X86_PCI_ECAM_START);
+	bus_unregister(b->dh->pio, X86_PORT_PCI_CONFIG);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -497,11 +563,6 @@ int pci_bus_add(struct pci_bus *b, struct pci_dev *d)
 	pthread_mutex_unlock(&b->lock);
 	pci_dev_update_bars(d);
 	return 0;
-}
-
-struct vm *pci_bus_vm(struct pci_bus *b)
-{
-	return b->vm;
 }
 
 unsigned int pci_bus_nr_devices(struct pci_bus *b)

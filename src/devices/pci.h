@@ -120,13 +120,17 @@ void pci_dev_set_wmask(struct pci_dev *d, uint32_t off, const uint8_t *mask, uns
 void pci_dev_set_intx(struct pci_dev *d, int level);
 uint32_t pci_cfg_read32(struct pci_dev *d, uint32_t off);
 
-struct vm;
-/* Create bus 0 with its host bridge, the 0xCF8/0xCFC ports and ECAM. */
-int pci_bus_create(struct vm *vm, struct pci_bus **out);
+struct dev_host;
+/*
+ * Create bus 0 with its host bridge, the 0xCF8/0xCFC ports, the 0xCF9
+ * reset control register and ECAM on host's buses.  Registers the
+ * component "pci-host", which owns the bus from then on (its destroy op
+ * calls pci_bus_destroy()).
+ */
+int pci_bus_create(struct dev_host *host, struct pci_bus **out);
 void pci_bus_destroy(struct pci_bus *b);
 /* Add a device in the next free slot; assigns BARs and maps them. */
 int pci_bus_add(struct pci_bus *b, struct pci_dev *d);
-struct vm *pci_bus_vm(struct pci_bus *b);
 unsigned int pci_bus_nr_devices(struct pci_bus *b);
 struct pci_dev *pci_bus_device(struct pci_bus *b, unsigned int slot);
 

@@ -107,8 +107,13 @@ void rtc_get_stats(struct rtc *r, struct rtc_stats *st);
 uint8_t rtc_cmos_read(struct rtc *r, uint8_t reg);
 void rtc_cmos_write(struct rtc *r, uint8_t reg, uint8_t val);
 
-struct vm;
-/* On vm->pio at 0x70, IRQ 8, timers on vm->loop (legacy.c). */
-int rtc_create(struct vm *vm, struct rtc **out);
+struct dev_host;
+/*
+ * On host->pio at 0x70, IRQ 8, timers on host->loop, the CMOS memory
+ * size bytes from the RAM split the board passes; the component "rtc"
+ * (legacy.c).
+ */
+int rtc_create(struct dev_host *host, uint64_t ram_below_4g, uint64_t ram_above_4g,
+	       struct rtc **out);
 
 #endif

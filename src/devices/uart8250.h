@@ -117,13 +117,14 @@ void uart8250_free(struct uart8250 *u);
 int uart8250_create_on_bus(struct bus *bus, uint16_t port, uart8250_irq_fn set_irq,
 			   void *irq_opaque, struct uart8250 **out);
 
-struct vm;
+struct dev_host;
 /*
- * Create on vm->pio at `port`, interrupts through vm_irq_line(vm, irq, level),
- * registered with vm_add_device() for reset, stats and destroy.
- * (Defined in legacy.c so that this file links without the VM core.)
+ * Create on host->pio at `port`, interrupts through dev_host_irq_line(host,
+ * irq, level), registered as the component "serial0" (COM1; other ports
+ * take the next free "serialN") for reset, stats and destroy.  (Defined
+ * in legacy.c so that this file links without the host glue.)
  */
-int uart8250_create(struct vm *vm, uint16_t port, uint32_t irq, struct uart8250 **out);
+int uart8250_create(struct dev_host *host, uint16_t port, uint32_t irq, struct uart8250 **out);
 
 /*
  * Where transmitted bytes go: an fd (-1: nowhere).  Writes never block a

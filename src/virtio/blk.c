@@ -32,7 +32,6 @@
 #include "util/util.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
-#include "vm/config.h"
 
 /* Feature bits (section 5.2.3). */
 #define VIRTIO_BLK_F_SIZE_MAX 1

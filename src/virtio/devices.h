@@ -2,35 +2,57 @@
 #ifndef VESSEL_VIRTIO_DEVICES_H
 #define VESSEL_VIRTIO_DEVICES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
- * The virtio device models and what the VM assembly calls.
- *
- * vm.c calls virtio_devices_create(vm) once the PCI bus, the IRQ router
- * and the event loop exist: it creates one virtio-blk per cfg->disks[],
- * virtio-rng if cfg->rng and virtio-console if cfg->virtio_console, each
- * on its own virtio-pci function, registered with vm_add_device() (reset
- * on reboot, destroy at teardown).
- *
- * run.c calls the option parsers below for --disk, --rng and --console.
+ * The virtio device models, their configurations and their device kinds
+ * (bus/devkind.h).  Each kind's descriptor lives in its device's file
+ * (virtio_blk_kind in blk-config.c, virtio_rng_kind in rng.c,
+ * virtio_console_kind in console.c) and is listed once in vm/devtable.c;
+ * vm_devices_create() creates the configured instances in that order.
  */
-struct vm;
-struct vm_config;
-struct vm_disk_config;
+struct dev_host;
 struct virtio_dev;
 struct gmem;
 struct evloop;
 struct error;
+struct chardev_spec;
+struct dev_kind;
 
-int virtio_devices_create(struct vm *vm);
+extern const struct dev_kind virtio_blk_kind;
+extern const struct dev_kind virtio_rng_kind;
+extern const struct dev_kind virtio_console_kind;
 
-/* --disk path=F[,format=raw|qcow2][,readonly=on|off][,serial=S][,direct=on|off][,queues=N] */
-int vm_config_parse_disk(struct vm_config *c, const char *spec, const char **why);
-/* --rng (no argument) or --rng on|off */
-int vm_config_parse_rng(struct vm_config *c, const char *spec, const char **why);
-/* --console pty | file=PATH | socket=PATH  (virtio-console, second console) */
-int vm_config_parse_virtio_console(struct vm_config *c, const char *spec, const char **why);
+/* PCI class codes (PCI Code and ID Assignment 1.11). */
+#define VIRTIO_CLASS_STORAGE_OTHER 0x018000
+#define VIRTIO_CLASS_COMM_OTHER 0x078000
+#define VIRTIO_CLASS_OTHER 0xff0000
+
+/*
+ * Put vd on the host's PCI bus (virtio-pci, one MSI-X vector per queue
+ * plus one for configuration changes).  On failure vd is destroyed and
+ * err names the device.
+ */
+int virtio_attach(struct dev_host *host, struct virtio_dev *vd, uint32_t class_code,
+		  uint32_t cfg_size, struct error *err);
+
+/* One virtio-blk disk (keys: blk-config.c, docs/config.md "disks[]"). */
+struct vm_disk_config {
+	char *path;
+	char *format;		/* "raw", "qcow2" or NULL to probe */
+	char *serial;		/* virtio-blk GET_ID string, or NULL */
+	bool readonly;
+	bool direct;		/* O_DIRECT */
+	bool no_backing;	/* "backing": false: an image with a backing file is refused */
+	unsigned int num_queues;
+	bool has_poll;		/* poll_us given; else the host-size default */
+	uint32_t poll_us;	/* I/O thread busy-poll time, 0 = off */
+};
+
+/* Parse a --disk spec (vessel run, vessel vhost-user-blk) into a zeroed dc. */
+int virtio_blk_config_parse(struct vm_disk_config *dc, const char *spec, struct error *err);
+void virtio_blk_config_free(struct vm_disk_config *dc);
 
 /*
  * Device models without a transport.  `loop` may be NULL (unit tests):
@@ -45,14 +67,19 @@ int virtio_blk_queue_fd(struct virtio_dev *vd, unsigned int q);
 /* Run completions of every queue (what the event loop handler does). */
 int virtio_blk_poll(struct virtio_dev *vd);
 
+/* virtio-rng has nothing to configure yet: present or not. */
+struct virtio_rng_config {
+	char unused;
+};
+
 #define VIRTIO_RNG_QUEUE_SIZE 64
 int virtio_rng_new(struct gmem *mem, struct evloop *loop, struct virtio_dev **out);
 
 #define VIRTIO_CONSOLE_CFG_SIZE 12
 #define VIRTIO_CONSOLE_QUEUE_SIZE 64
-/* path: NULL/"pty" for a pseudo-terminal, "file=PATH" or "socket=PATH". */
-int virtio_console_new(const char *path, struct gmem *mem, struct evloop *loop,
-		       struct virtio_dev **out);
+/* spec: PTY, FILE or SOCKET (chardev/chardev.h). */
+int virtio_console_new(const struct chardev_spec *spec, struct gmem *mem, struct evloop *loop,
+		       struct virtio_dev **out, struct error *err);
 /* The pty's path (after virtio_console_new with a pty backend), else NULL. */
 const char *virtio_console_pty_path(struct virtio_dev *vd);
 

@@ -7,9 +7,15 @@
  * 5.4.6.1), so a huge buffer cannot stall the event loop.
  */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
+#include "bus/devkind.h"
+#include "bus/host.h"
+#include "util/error.h"
+#include "util/keys.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
@@ -108,3 +114,65 @@ int virtio_rng_new(struct gmem *mem, struct evloop *loop, struct virtio_dev **ou
 	*out = &r->vd;
 	return 0;
 }
+
+/* --- the device kind (bus/devkind.h) --- */
+
+/* --rng, --rng=on|off */
+static int rng_parse_cli(void *cfg, const char *arg, struct error *err)
+{
+	bool on = true;
+
+	(void)cfg;
+	if (arg && keys_parse_bool(arg, &on))
+		return error_setf(err, -EINVAL, "expected on or off");
+	return on ? 0 : 1;
+}
+
+/* "rng": true | false */
+static int rng_from_json(void *cfg, struct json_object *o, const char *where, struct error *err)
+{
+	(void)cfg;
+	if (!json_object_is_type(o, json_type_boolean))
+		return error_setf(err, -EINVAL, "%s: must be true or false, not %s", where,
+				  json_type_to_name(json_object_get_type(o)));
+	return json_object_get_boolean(o) ? 0 : 1;
+}
+
+static struct json_object *rng_to_json(const void *cfg)
+{
+	return json_object_new_boolean(cfg != NULL);
+}
+
+static void rng_release(void *cfg)
+{
+	(void)cfg;
+}
+
+static int rng_create(struct dev_host *host, const void *cfg, unsigned int index,
+		      struct error *err)
+{
+	struct virtio_dev *vd;
+	int ret;
+
+	(void)cfg;
+	(void)index;
+	ret = virtio_rng_new(host->mem, host->loop, &vd);
+	if (ret < 0)
+		return error_set_errno(err, ret, "virtio-rng");
+	return virtio_attach(host, vd, VIRTIO_CLASS_OTHER, 0, err);
+}
+
+const struct dev_kind virtio_rng_kind = {
+	.name = "virtio-rng",
+	.json_key = "rng",
+	.cli_name = "rng",
+	.cli_arg = DEV_ARG_OPTIONAL,
+	.cli_help = "virtio-rng entropy device (--rng=off: none)",
+	.max = 1,
+	.cfg_size = sizeof(struct virtio_rng_config),
+	.parse_cli = rng_parse_cli,
+	.from_json = rng_from_json,
+	.to_json = rng_to_json,
+	.release = rng_release,
+	.create = rng_create,
+};

@@ -20,7 +20,8 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/virtio-pci.h"
-#include "vm/vm.h"
+#include "bus/host.h"
+#include "util/component.h"
 
 /* virtio_pci_cap.cfg_type (section 4.1.4). */
 #define VPCI_CAP_COMMON 1
@@ -57,7 +58,8 @@ struct virtio_pci {
 	struct pci_dev pci;
 	struct virtio_dev *vd;
 	struct msix msix;
-	struct vm *vm;
+	struct dev_host *host;
+	char id[COMPONENT_ID_MAX]; /* "virtio-blk0", ...: the component id */
 	int vm_fd;
 	struct evloop *loop;
 	uint32_t cfg_size;
@@ -442,7 +444,7 @@ static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
 	return pci_dev_add_cap(d, PCI_CAP_ID_VNDR, body, 16 + extra);
 }
 
-static void vpci_vm_reset(void *opaque)
+static int vpci_vm_reset(void *opaque)
 {
 	struct virtio_pci *vp = opaque;
 
@@ -453,6 +455,7 @@ static void vpci_vm_reset(void *opaque)
 	pci_dev_set_intx(&vp->pci, 0);
 	pthread_mutex_unlock(&vp->vd->lock);
 	msix_reset(&vp->msix);
+	return 0;
 }
 
 static void add_u64(struct json_object *o, const char *k, uint64_t v)
@@ -504,29 +507,46 @@ static void vpci_vm_destroy(void *opaque)
 	virtio_pci_destroy(opaque);
 }
 
-static const struct vm_device_ops vpci_vm_ops = {
+static const struct component_ops vpci_vm_ops = {
 	.reset = vpci_vm_reset,
 	.stats = vpci_vm_stats,
 	.destroy = vpci_vm_destroy,
 };
 
-int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code, uint32_t cfg_size,
-		      struct virtio_pci **out)
+/* The component id prefix for a device type: "virtio-blk", "virtio-rng", ... */
+static const char *vpci_id_prefix(uint16_t type)
+{
+	switch (type) {
+	case VIRTIO_ID_NET:
+		return "virtio-net";
+	case VIRTIO_ID_BLOCK:
+		return "virtio-blk";
+	case VIRTIO_ID_CONSOLE:
+		return "virtio-console";
+	case VIRTIO_ID_RNG:
+		return "virtio-rng";
+	default:
+		return "virtio";
+	}
+}
+
+int virtio_pci_create(struct dev_host *host, struct virtio_dev *vd, uint32_t class_code,
+		      uint32_t cfg_size, struct virtio_pci **out)
 {
 	struct virtio_pci *vp;
 	const uint8_t wm1[1] = { 0xff }, wm4[4] = { 0xff, 0xff, 0xff, 0xff };
 	uint32_t mult = VPCI_NOTIFY_MULT, zero = 0;
 	int ret;
 
-	if (cfg_size > VPCI_DEVICE_MAX || !vm->pci)
+	if (cfg_size > VPCI_DEVICE_MAX || !host->pci)
 		return -EINVAL;
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return -ENOMEM;
 	vp->vd = vd;
-	vp->vm = vm;
-	vp->vm_fd = vm->vm_fd;
-	vp->loop = vm->loop;
+	vp->host = host;
+	vp->vm_fd = host->vm_fd;
+	vp->loop = host->loop;
 	vp->cfg_size = cfg_size;
 	vp->nr_vectors = vd->nr_queues + 1;
 	vd->tops = &vpci_tops;
@@ -543,7 +563,7 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 	if (ret < 0)
 		goto fail;
 	ret = msix_init(&vp->msix, &vp->pci, vp->nr_vectors, VPCI_BAR, VPCI_MSIX_TABLE_OFF,
-			VPCI_MSIX_PBA_OFF, &vm->irq, vm->vm_fd);
+			VPCI_MSIX_PBA_OFF, host->irq, host->vm_fd);
 	if (ret < 0)
 		goto fail;
 	if ((ret = add_vcap(&vp->pci, VPCI_CAP_COMMON, VPCI_COMMON_OFF, VPCI_COMMON_LEN, 0, NULL)) <
@@ -586,12 +606,15 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code,
 	ret = dev_loop(vp) ? virtio_dev_bind_loop(vd, dev_loop(vp)) : 0;
 	if (ret < 0)
 		goto fail_fds;
-	ret = pci_bus_add(vm->pci, &vp->pci);
+	ret = pci_bus_add(host->pci, &vp->pci);
 	if (ret < 0)
 		goto fail_fds;
 	if (vp->pci.bars[VPCI_BAR].mapped)
 		ioeventfds_set(vp, vp->pci.bars[VPCI_BAR].addr);
-	ret = vm_add_device(vm, vd->name, &vpci_vm_ops, vp);
+	ret = components_unique_id(host->components, vpci_id_prefix(vd->type), vp->id,
+				   sizeof(vp->id));
+	if (!ret)
+		ret = components_add(host->components, vp->id, &vpci_vm_ops, vp, NULL);
 	if (ret < 0) {
 		/* On the bus already: the VM tears it down with the bus. */
 		log_err("%s: cannot register with the VM: %s", vd->name, strerror(-ret));

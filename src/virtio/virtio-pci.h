@@ -38,17 +38,19 @@
 #define VPCI_MSIX_TABLE_OFF 0x4000
 #define VPCI_MSIX_PBA_OFF 0x6000
 
-struct vm;
+struct dev_host;
 struct virtio_pci;
 
 /*
- * Put vd on the VM's PCI bus with the given PCI class code and a device
+ * Put vd on the host's PCI bus with the given PCI class code and a device
  * configuration space of cfg_size bytes; one MSI-X vector per queue plus
- * one for configuration changes.  Registers the device with the VM for
- * reset, stats and destruction (vm_add_device).  vd must outlive it.
+ * one for configuration changes.  Registers the function as a component
+ * ("virtio-blk0", "virtio-rng0", "virtio-console0", ...: the type's name
+ * and the first free number) for reset, stats and destruction.  vd must
+ * outlive it.
  */
-int virtio_pci_create(struct vm *vm, struct virtio_dev *vd, uint32_t class_code, uint32_t cfg_size,
-		      struct virtio_pci **out);
+int virtio_pci_create(struct dev_host *host, struct virtio_dev *vd, uint32_t class_code,
+		      uint32_t cfg_size, struct virtio_pci **out);
 void virtio_pci_destroy(struct virtio_pci *vp);
 struct pci_dev *virtio_pci_dev(struct virtio_pci *vp);
 

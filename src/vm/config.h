@@ -6,46 +6,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus/devkind.h"
+#include "chardev/chardev.h"
 #include "mem/gmem.h"
+#include "virtio/devices.h"
 
 /*
  * The description of one VM, filled from `vessel run` options or from a JSON
  * definition (docs/config.md).  Strings are heap-allocated and owned by the
  * config; vm_config_free() releases them.
+ *
+ * Devices are a list of {kind, config} instances (bus/devkind.h): each
+ * kind's configuration struct lives with its device, and the one table of
+ * kinds is vm/devtable.c.  A new device adds no field here.
  */
+struct json_object;
+
 #define VM_MAX_VCPUS 256
-#define VM_MAX_DISKS 16
-#define VM_MAX_NETS 8
 #define VM_MAX_NUMA_NODES 8
+#define VM_MAX_DEV_CONFIGS 32
 
 enum vm_reboot_action { VM_REBOOT_RESET, VM_REBOOT_EXIT };
 
-/* Where the serial console (COM1) goes. */
-enum vm_console_mode {
-	VM_CONSOLE_STDIO,	/* raw terminal on stdin/stdout, Ctrl-A x quits */
-	VM_CONSOLE_PTY,		/* a pseudo-terminal; its path is published */
-	VM_CONSOLE_FILE,	/* output appended to a file, no input */
-	VM_CONSOLE_SOCKET,	/* a Unix socket `vessel console` connects to */
-	VM_CONSOLE_NONE,
-};
-
-struct vm_disk_config {
-	char *path;
-	char *format;		/* "raw", "qcow2" or NULL to probe */
-	char *serial;		/* virtio-blk GET_ID string, or NULL */
-	bool readonly;
-	bool direct;		/* O_DIRECT */
-	bool no_backing;	/* "backing": false: an image with a backing file is refused */
-	unsigned int num_queues;
-	bool has_poll;		/* poll_us given; else the host-size default */
-	uint32_t poll_us;	/* I/O thread busy-poll time, 0 = off */
-};
-
-struct vm_net_config {
-	char *tap;		/* tap interface name */
-	uint8_t mac[6];
-	bool has_mac;
-	unsigned int num_queues;
+/* One configured device: its kind and that kind's config (heap, owned). */
+struct vm_dev_config {
+	const struct dev_kind *kind;
+	void *cfg;
 };
 
 enum vm_numa_mode { VM_NUMA_NONE, VM_NUMA_STRICT, VM_NUMA_PREFERRED, VM_NUMA_INTERLEAVE };
@@ -71,16 +57,10 @@ struct vm_config {
 	enum vm_reboot_action on_reboot;
 	bool debug_exit;	/* isa-debug-exit compatible port 0xf4 */
 
-	enum vm_console_mode console;
-	char *console_path;	/* file or socket path */
+	struct chardev_spec console;	/* the serial console (COM1) */
 
-	struct vm_disk_config disks[VM_MAX_DISKS];
-	unsigned int nr_disks;
-	struct vm_net_config nets[VM_MAX_NETS];
-	unsigned int nr_nets;
-	bool rng;
-	bool virtio_console;	/* a second console port on virtio-console */
-	char *virtio_console_path;
+	struct vm_dev_config devs[VM_MAX_DEV_CONFIGS];
+	unsigned int nr_devs;
 
 	/* Placement. */
 	cpu_set_t vcpu_affinity[VM_MAX_VCPUS];
@@ -96,9 +76,51 @@ struct vm_config {
 	char *api_socket;	/* REST API on this Unix socket, or NULL */
 };
 
+struct error;
+
 void vm_config_init(struct vm_config *c);
 void vm_config_free(struct vm_config *c);
-/* Check cross-field rules; on error, *why names the problem. */
-int vm_config_validate(const struct vm_config *c, const char **why);
+/* Check the rules `vessel run` needs (a kernel, sizes, a console path). */
+int vm_config_validate(const struct vm_config *c, struct error *err);
+
+/* --- the device kinds (vm/devtable.c) --- */
+
+/* Every kind once, in creation order; NULL-terminated. */
+extern const struct dev_kind *const vm_dev_kinds[];
+/* The kind whose cli_name or json_key is `name`, or NULL. */
+const struct dev_kind *vm_dev_kind_find(const char *name);
+
+/* Instances of kind k, and the i-th of them (NULL past the end). */
+unsigned int vm_config_count(const struct vm_config *c, const struct dev_kind *k);
+void *vm_config_dev(const struct vm_config *c, const struct dev_kind *k, unsigned int i);
+/* Remove every instance of k. */
+void vm_config_remove(struct vm_config *c, const struct dev_kind *k);
+/*
+ * A kind's command-line argument (NULL: none given): appends an instance
+ * (kinds with max > 1), or replaces the one instance (max == 1; "off"
+ * removes it).  Messages name no option: the caller prefixes "--disk".
+ */
+int vm_config_parse_dev(struct vm_config *c, const struct dev_kind *k, const char *arg,
+			struct error *err);
+/* The same from JSON, `where` being "disks[1]" or "rng". */
+int vm_config_dev_from_json(struct vm_config *c, const struct dev_kind *k, struct json_object *o,
+			    const char *where, struct error *err);
+/* An instance as JSON (cfg NULL: the "absent" value of a max == 1 kind). */
+struct json_object *vm_dev_to_json(const struct dev_kind *k, const void *cfg);
+
+/* Typed view of the disks, for code that only cares about them. */
+static inline unsigned int vm_config_nr_disks(const struct vm_config *c)
+{
+	return vm_config_count(c, &virtio_blk_kind);
+}
+
+static inline struct vm_disk_config *vm_config_disk(const struct vm_config *c, unsigned int i)
+{
+	return vm_config_dev(c, &virtio_blk_kind, i);
+}
+
+struct vm;
+/* Create every configured device, kind by kind in table order. */
+int vm_devices_create(struct vm *vm, struct error *err);
 
 #endif

@@ -112,61 +112,30 @@ static struct json_object *cpus_to_json(const struct vm_config *c)
 	return o;
 }
 
-static struct json_object *memory_to_json(const struct vm_config *c)
+/* Every device kind in table order: an array, or its single value. */
+static void devices_to_json(struct json_object *o, const struct vm_config *c)
 {
-	static const char *const backings[] = { "anon", "memfd", "hugetlb" };
-	struct json_object *o = json_object_new_object();
+	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++) {
+		unsigned int n = vm_config_count(c, *k);
+		struct json_object *a, *v;
 
-	add_size(o, "size", c->mem_size);
-	if ((unsigned int)c->mem.backing < ARRAY_SIZE(backings))
-		add_str(o, "backing", backings[c->mem.backing]);
-	if (c->mem.backing == GMEM_BACKING_HUGETLB)
-		add_size(o, "hugepage_size", c->mem.hugepage_size);
-	json_object_object_add(o, "thp", json_object_new_boolean(c->mem.thp));
-	json_object_object_add(o, "mergeable", json_object_new_boolean(c->mem.mergeable));
-	json_object_object_add(o, "prealloc", json_object_new_boolean(c->mem.prealloc));
-	json_object_object_add(o, "dontdump", json_object_new_boolean(c->mem.dontdump));
-	return o;
-}
-
-static struct json_object *devices_to_json(const struct vm_config *c, bool disks)
-{
-	struct json_object *a = json_object_new_array();
-
-	for (unsigned int i = 0; disks && i < c->nr_disks && i < VM_MAX_DISKS; i++) {
-		const struct vm_disk_config *d = &c->disks[i];
-		struct json_object *o = json_object_new_object();
-
-		add_str(o, "path", d->path);
-		add_str(o, "format", d->format);
-		add_str(o, "serial", d->serial);
-		json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
-		json_object_object_add(o, "direct", json_object_new_boolean(d->direct));
-		json_object_object_add(o, "backing", json_object_new_boolean(!d->no_backing));
-		if (d->num_queues)
-			json_object_object_add(o, "queues",
-					       json_object_new_int((int)d->num_queues));
-		if (d->has_poll)
-			json_object_object_add(o, "poll_us", json_object_new_int((int)d->poll_us));
-		json_object_array_add(a, o);
-	}
-	for (unsigned int i = 0; !disks && i < c->nr_nets && i < VM_MAX_NETS; i++) {
-		const struct vm_net_config *n = &c->nets[i];
-		struct json_object *o = json_object_new_object();
-		char mac[18];
-
-		add_str(o, "tap", n->tap);
-		if (n->has_mac) {
-			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
-				 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-			add_str(o, "mac", mac);
+		if ((*k)->max == 1) {
+			v = vm_dev_to_json(*k, vm_config_dev(c, *k, 0));
+			if (v)
+				json_object_object_add(o, (*k)->json_key, v);
+			continue;
 		}
-		if (n->num_queues)
-			json_object_object_add(o, "queues",
-					       json_object_new_int((int)n->num_queues));
-		json_object_array_add(a, o);
+		if (!n)
+			continue;
+		a = json_object_new_array();
+		for (unsigned int i = 0; a && i < n; i++) {
+			v = vm_dev_to_json(*k, vm_config_dev(c, *k, i));
+			if (v)
+				json_object_array_add(a, v);
+		}
+		if (a)
+			json_object_object_add(o, (*k)->json_key, a);
 	}
-	return a;
 }
 
 static struct json_object *numa_to_json(const struct vm_config *c)
@@ -204,34 +173,19 @@ static struct json_object *numa_to_json(const struct vm_config *c)
 
 struct json_object *vm_config_to_json(const struct vm_config *c)
 {
-	static const char *const consoles[] = { "stdio", "pty", "file", "socket", "none" };
 	struct json_object *o = json_object_new_object();
-	struct json_object *con, *lc;
+	struct json_object *lc;
 
 	if (!o)
 		return NULL;
 	add_str(o, "name", c->name);
 	json_object_object_add(o, "cpus", cpus_to_json(c));
-	json_object_object_add(o, "memory", memory_to_json(c));
+	json_object_object_add(o, "memory", vm_config_memory_to_json(c));
 	add_str(o, "kernel", c->kernel);
 	add_str(o, "initrd", c->initrd);
 	add_str(o, "cmdline", c->cmdline);
-	if (c->nr_disks)
-		json_object_object_add(o, "disks", devices_to_json(c, true));
-	if (c->nr_nets)
-		json_object_object_add(o, "nets", devices_to_json(c, false));
-	con = json_object_new_object();
-	if ((unsigned int)c->console < ARRAY_SIZE(consoles))
-		add_str(con, "mode", consoles[c->console]);
-	if (c->console == VM_CONSOLE_FILE || c->console == VM_CONSOLE_SOCKET)
-		add_str(con, "path", c->console_path);
-	json_object_object_add(o, "console", con);
-	json_object_object_add(o, "rng", json_object_new_boolean(c->rng));
-	if (c->virtio_console_path)
-		add_str(o, "virtio_console", c->virtio_console_path);
-	else
-		json_object_object_add(o, "virtio_console",
-				       json_object_new_boolean(c->virtio_console));
+	json_object_object_add(o, "console", chardev_spec_to_json(&c->console));
+	devices_to_json(o, c);
 	if (c->numa_mode != VM_NUMA_NONE || c->nr_numa_nodes)
 		json_object_object_add(o, "numa", numa_to_json(c));
 	lc = json_object_new_object();

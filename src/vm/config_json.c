@@ -17,13 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/error.h"
+#include "util/keys.h"
 #include "util/util.h"
+#include "virtio/virtio.h"
 
 #define PATH_LEN 128
 
 struct jctx {
-	char *err;
-	size_t errlen;
+	struct error *err;
 };
 
 __attribute__((format(printf, 3, 4))) static int jerr(struct jctx *x, const char *path,
@@ -35,13 +37,9 @@ __attribute__((format(printf, 3, 4))) static int jerr(struct jctx *x, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (x->err && x->errlen) {
-		if (path && *path)
-			snprintf(x->err, x->errlen, "%s: %s", path, msg);
-		else
-			snprintf(x->err, x->errlen, "%s", msg);
-	}
-	return -EINVAL;
+	if (path && *path)
+		return error_setf(x->err, -EINVAL, "%s: %s", path, msg);
+	return error_setf(x->err, -EINVAL, "%s", msg);
 }
 
 /* Build a key path into a PATH_LEN buffer; long paths are cut, not overrun. */
@@ -288,214 +286,105 @@ static int parse_cpus(struct jctx *x, struct json_object *o, struct vm_config *c
 	return 0;
 }
 
+/*
+ * The memory object through a key table: the types, words and the
+ * unknown-key check come from util/keys.c; what ties keys together
+ * (huge pages and THP) is checked here, after all keys are read.
+ */
+struct mem_json {
+	uint64_t size, hugepage_size;
+	int backing;
+	bool thp, mergeable, prealloc, dontdump;
+	bool has_size, has_backing, has_hugepage_size, has_thp, has_mergeable, has_prealloc,
+		has_dontdump;
+};
+
+#define MEM_KEY(n, t)                                                                              \
+	{ .name = #n, .type = t, .flags = KEY_HAS, .off = offsetof(struct mem_json, n),            \
+	  .has_off = offsetof(struct mem_json, has_##n) }
+
+/* In the order of enum gmem_backing. */
+static const char *const mem_backings[] = { "anon", "memfd", "hugetlb", NULL };
+
+static const struct key mem_keys[] = {
+	MEM_KEY(size, KEY_SIZE),
+	{ .name = "backing", .type = KEY_ENUM, .flags = KEY_HAS,
+	  .off = offsetof(struct mem_json, backing),
+	  .has_off = offsetof(struct mem_json, has_backing), .words = mem_backings },
+	MEM_KEY(hugepage_size, KEY_SIZE),
+	MEM_KEY(thp, KEY_BOOL),
+	MEM_KEY(mergeable, KEY_BOOL),
+	MEM_KEY(prealloc, KEY_BOOL),
+	MEM_KEY(dontdump, KEY_BOOL),
+	{ 0 },
+};
+
 static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config *c)
 {
-	static const char *const keys[] = { "size",	 "backing",  "hugepage_size", "thp",
-					    "mergeable", "prealloc", "dontdump",      NULL };
-	static const char *const backings[] = { "anon", "memfd", "hugetlb", NULL };
-	struct json_object *v;
-	int r, b;
+	struct mem_json m = { 0 };
+	int r;
 
 	if (!json_object_is_type(o, json_type_object))
 		return get_size(x, "memory", o, &c->mem_size);
-	if ((r = check_keys(x, "memory", o, keys)))
+	if ((r = keys_from_json(mem_keys, &m, o, "memory", x->err)))
 		return r;
-	if (json_object_object_get_ex(o, "size", &v) &&
-	    (r = get_size(x, "memory.size", v, &c->mem_size)))
-		return r;
-	if (json_object_object_get_ex(o, "backing", &v)) {
-		if ((r = get_enum(x, "memory.backing", v, backings, &b)))
-			return r;
-		c->mem.backing = b == 0	  ? GMEM_BACKING_ANON
-				 : b == 1 ? GMEM_BACKING_MEMFD
-					  : GMEM_BACKING_HUGETLB;
-	}
-	if (json_object_object_get_ex(o, "hugepage_size", &v)) {
-		if ((r = get_size(x, "memory.hugepage_size", v, &c->mem.hugepage_size)))
-			return r;
-		if (c->mem.hugepage_size != 2 * MiB && c->mem.hugepage_size != GiB)
+	if (m.has_size)
+		c->mem_size = m.size;
+	if (m.has_backing)
+		c->mem.backing = (enum gmem_backing)m.backing;
+	if (m.has_hugepage_size) {
+		if (m.hugepage_size != 2 * MiB && m.hugepage_size != GiB)
 			return jerr(x, "memory.hugepage_size", "must be \"2M\" or \"1G\"");
 		if (c->mem.backing != GMEM_BACKING_HUGETLB)
 			return jerr(x, "memory.hugepage_size", "needs memory.backing \"hugetlb\"");
+		c->mem.hugepage_size = m.hugepage_size;
 	}
 	if (c->mem.backing == GMEM_BACKING_HUGETLB && !c->mem.hugepage_size)
 		c->mem.hugepage_size = 2 * MiB;
-	if (json_object_object_get_ex(o, "thp", &v)) {
-		if ((r = get_bool(x, "memory.thp", v, &c->mem.thp)))
-			return r;
-		if (c->mem.thp && c->mem.backing == GMEM_BACKING_HUGETLB)
+	if (m.has_thp) {
+		if (m.thp && c->mem.backing == GMEM_BACKING_HUGETLB)
 			return jerr(x, "memory.thp",
 				    "THP does not apply to memory.backing \"hugetlb\"");
+		c->mem.thp = m.thp;
 	} else if (c->mem.backing == GMEM_BACKING_HUGETLB) {
 		/* THP is on by default; huge pages make it moot. */
 		c->mem.thp = false;
 	}
-	if (json_object_object_get_ex(o, "mergeable", &v) &&
-	    (r = get_bool(x, "memory.mergeable", v, &c->mem.mergeable)))
-		return r;
-	if (json_object_object_get_ex(o, "prealloc", &v) &&
-	    (r = get_bool(x, "memory.prealloc", v, &c->mem.prealloc)))
-		return r;
-	if (json_object_object_get_ex(o, "dontdump", &v) &&
-	    (r = get_bool(x, "memory.dontdump", v, &c->mem.dontdump)))
-		return r;
+	if (m.has_mergeable)
+		c->mem.mergeable = m.mergeable;
+	if (m.has_prealloc)
+		c->mem.prealloc = m.prealloc;
+	if (m.has_dontdump)
+		c->mem.dontdump = m.dontdump;
 	return 0;
 }
 
-static int parse_disk(struct jctx *x, const char *path, struct json_object *o,
-		      struct vm_disk_config *d)
+struct json_object *vm_config_memory_to_json(const struct vm_config *c)
 {
-	static const char *const keys[] = { "path",   "format", "serial",	"readonly", "direct",
-					    "queues", "poll_us", "backing", NULL };
-	static const char *const formats[] = { "raw", "qcow2", NULL };
-	struct json_object *v;
-	char p[PATH_LEN];
-	uint64_t n;
-	int r, f;
+	struct mem_json m = {
+		.size = c->mem_size,
+		.hugepage_size = c->mem.hugepage_size,
+		.backing = (int)c->mem.backing,
+		.thp = c->mem.thp,
+		.mergeable = c->mem.mergeable,
+		.prealloc = c->mem.prealloc,
+		.dontdump = c->mem.dontdump,
+		.has_size = true,
+		.has_backing = (unsigned int)c->mem.backing < ARRAY_SIZE(mem_backings) - 1,
+		.has_hugepage_size = c->mem.backing == GMEM_BACKING_HUGETLB,
+		.has_thp = true,
+		.has_mergeable = true,
+		.has_prealloc = true,
+		.has_dontdump = true,
+	};
 
-	if ((r = want_object(x, path, o)) || (r = check_keys(x, path, o, keys)))
-		return r;
-	join(p, path, "path");
-	if (!json_object_object_get_ex(o, "path", &v))
-		return jerr(x, p, "missing");
-	if ((r = get_path(x, p, v, &d->path)))
-		return r;
-	if (json_object_object_get_ex(o, "format", &v)) {
-		join(p, path, "format");
-		if ((r = get_enum(x, p, v, formats, &f)))
-			return r;
-		free(d->format);
-		d->format = strdup(formats[f]);
-		if (!d->format)
-			return -ENOMEM;
-	}
-	if (json_object_object_get_ex(o, "serial", &v)) {
-		join(p, path, "serial");
-		/* virtio-blk's GET_ID answer is at most 20 bytes. */
-		if ((r = get_string(x, p, v, 20, &d->serial)))
-			return r;
-	}
-	join(p, path, "readonly");
-	if (json_object_object_get_ex(o, "readonly", &v) && (r = get_bool(x, p, v, &d->readonly)))
-		return r;
-	join(p, path, "direct");
-	if (json_object_object_get_ex(o, "direct", &v) && (r = get_bool(x, p, v, &d->direct)))
-		return r;
-	join(p, path, "backing");
-	if (json_object_object_get_ex(o, "backing", &v)) {
-		bool allowed;
-
-		if ((r = get_bool(x, p, v, &allowed)))
-			return r;
-		d->no_backing = !allowed;
-	}
-	join(p, path, "queues");
-	if (json_object_object_get_ex(o, "queues", &v)) {
-		if ((r = get_uint(x, p, v, 1, 16, &n)))
-			return r;
-		d->num_queues = (unsigned int)n;
-	}
-	join(p, path, "poll_us");
-	if (json_object_object_get_ex(o, "poll_us", &v)) {
-		if ((r = get_uint(x, p, v, 0, 1000000, &n)))
-			return r;
-		d->has_poll = true;
-		d->poll_us = (uint32_t)n;
-	}
-	return 0;
+	return keys_to_json(mem_keys, &m);
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	char tail;
-
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-				      &b[4], &b[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
-			return -EINVAL;
-		mac[i] = (uint8_t)b[i];
-	}
-	/* A multicast address cannot be a NIC's own. */
-	return (mac[0] & 1) ? -EINVAL : 0;
-}
-
-static int parse_net(struct jctx *x, const char *path, struct json_object *o,
-		     struct vm_net_config *n)
-{
-	static const char *const keys[] = { "tap", "mac", "queues", NULL };
-	struct json_object *v;
-	char p[PATH_LEN];
-	char *mac = NULL;
-	uint64_t q;
-	int r;
-
-	if ((r = want_object(x, path, o)) || (r = check_keys(x, path, o, keys)))
-		return r;
-	join(p, path, "tap");
-	if (!json_object_object_get_ex(o, "tap", &v))
-		return jerr(x, p, "missing");
-	/* IFNAMSIZ is 16 including the NUL. */
-	if ((r = get_string(x, p, v, 15, &n->tap)))
-		return r;
-	if (!*n->tap || strchr(n->tap, '/') || strchr(n->tap, ' '))
-		return jerr(x, p, "\"%s\" is not an interface name", n->tap);
-	if (json_object_object_get_ex(o, "mac", &v)) {
-		join(p, path, "mac");
-		if ((r = get_string(x, p, v, 32, &mac)))
-			return r;
-		r = parse_mac(mac, n->mac);
-		if (r)
-			r = jerr(x, p,
-				 "\"%s\" is not a unicast MAC address such as "
-				 "\"52:54:00:12:34:56\"",
-				 mac);
-		free(mac);
-		if (r)
-			return r;
-		n->has_mac = true;
-	}
-	join(p, path, "queues");
-	if (json_object_object_get_ex(o, "queues", &v)) {
-		if ((r = get_uint(x, p, v, 1, 16, &q)))
-			return r;
-		n->num_queues = (unsigned int)q;
-	}
-	return 0;
-}
-
-static const char *const console_modes[] = { "stdio", "pty", "file", "socket", "none", NULL };
-
-static int parse_console(struct jctx *x, struct json_object *o, struct vm_config *c)
-{
-	static const char *const keys[] = { "mode", "path", NULL };
-	struct json_object *v;
-	int r, m;
-
-	if (json_object_is_type(o, json_type_string)) {
-		r = get_enum(x, "console", o, console_modes, &m);
-		c->console = (enum vm_console_mode)m;
-		return r;
-	}
-	if ((r = want_object(x, "console", o)) || (r = check_keys(x, "console", o, keys)))
-		return r;
-	if (!json_object_object_get_ex(o, "mode", &v))
-		return jerr(x, "console.mode", "missing");
-	if ((r = get_enum(x, "console.mode", v, console_modes, &m)))
-		return r;
-	c->console = (enum vm_console_mode)m;
-	if (json_object_object_get_ex(o, "path", &v)) {
-		if (c->console != VM_CONSOLE_FILE && c->console != VM_CONSOLE_SOCKET)
-			return jerr(x, "console.path", "only for mode \"file\" or \"socket\"");
-		if ((r = get_path(x, "console.path", v, &c->console_path)))
-			return r;
-	} else if (c->console == VM_CONSOLE_FILE) {
-		return jerr(x, "console.path", "missing (mode \"file\" needs a path)");
-	}
-	return 0;
-}
+static const unsigned int console_modes =
+	CHARDEV_MODE_BIT(CHARDEV_STDIO) | CHARDEV_MODE_BIT(CHARDEV_PTY) |
+	CHARDEV_MODE_BIT(CHARDEV_FILE) | CHARDEV_MODE_BIT(CHARDEV_SOCKET) |
+	CHARDEV_MODE_BIT(CHARDEV_NONE);
 
 static int parse_numa_node(struct jctx *x, const char *path, struct json_object *o,
 			   struct vm_numa_node *nd, unsigned int nr_nodes)
@@ -609,28 +498,25 @@ static int parse_lifecycle(struct jctx *x, struct json_object *o, struct vm_conf
 	return 0;
 }
 
-static int parse_array(struct jctx *x, const char *name, struct json_object *o, unsigned int max,
-		       struct vm_config *c)
+/* A device kind's JSON: an array of instances (max > 1) or one value. */
+static int parse_kind(struct jctx *x, const struct dev_kind *k, struct json_object *o,
+		      struct vm_config *c)
 {
 	size_t n;
 	int r;
 
+	if (k->max == 1)
+		return vm_config_dev_from_json(c, k, o, k->json_key, x->err);
 	if (!json_object_is_type(o, json_type_array))
-		return jerr(x, name, "must be an array, not %s", jtype(o));
+		return jerr(x, k->json_key, "must be an array, not %s", jtype(o));
 	n = json_object_array_length(o);
-	if (n > max)
-		return jerr(x, name, "at most %u entries", max);
+	if (n > k->max)
+		return jerr(x, k->json_key, "at most %u entries", k->max);
 	for (size_t i = 0; i < n; i++) {
 		char p[PATH_LEN];
 
-		pathf(p, "%s[%zu]", name, i);
-		if (!strcmp(name, "disks")) {
-			r = parse_disk(x, p, json_object_array_get_idx(o, i), &c->disks[i]);
-			c->nr_disks = (unsigned int)i + 1;
-		} else {
-			r = parse_net(x, p, json_object_array_get_idx(o, i), &c->nets[i]);
-			c->nr_nets = (unsigned int)i + 1;
-		}
+		pathf(p, "%s[%zu]", k->json_key, i);
+		r = vm_config_dev_from_json(c, k, json_object_array_get_idx(o, i), p, x->err);
 		if (r)
 			return r;
 	}
@@ -732,21 +618,36 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 	return 0;
 }
 
-int vm_config_from_json(struct json_object *root, struct vm_config *c, char *err, size_t errlen)
+/* The top-level keys: the VM's own, then one per device kind. */
+static int check_top_keys(struct jctx *x, struct json_object *root)
 {
-	static const char *const keys[] = { "name",	 "cpus",       "memory",	 "kernel",
-					    "initrd",	 "cmdline",    "disks",		 "nets",
-					    "console",	 "rng",	       "virtio_console", "numa",
-					    "lifecycle", "debug_exit", "api_socket",	 NULL };
-	struct jctx x = { err, errlen };
+	static const char *const keys[] = { "name",	 "cpus",     "memory",	   "kernel",
+					    "initrd",	 "cmdline",  "nets",	   "console",
+					    "numa",	 "lifecycle", "debug_exit", "api_socket",
+					    NULL };
+
+	json_object_object_foreach(root, key, val)
+	{
+		bool ok = vm_dev_kind_find(key) && !strcmp(vm_dev_kind_find(key)->json_key, key);
+
+		(void)val;
+		for (const char *const *a = keys; *a && !ok; a++)
+			ok = !strcmp(*a, key);
+		if (!ok)
+			return jerr(x, NULL, "unknown key \"%.64s\"", key);
+	}
+	return 0;
+}
+
+int vm_config_from_json(struct json_object *root, struct vm_config *c, struct error *err)
+{
+	struct jctx x = { err };
 	struct json_object *v;
 	int r;
 
-	if (err && errlen)
-		err[0] = '\0';
 	if (!root || !json_object_is_type(root, json_type_object))
 		return jerr(&x, NULL, "a VM definition must be a JSON object");
-	if ((r = check_keys(&x, NULL, root, keys)))
+	if ((r = check_top_keys(&x, root)))
 		return r;
 	if (json_object_object_get_ex(root, "name", &v)) {
 		if ((r = get_string(&x, "name", v, 64, &c->name)))
@@ -769,32 +670,15 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, char *err
 	if (json_object_object_get_ex(root, "cmdline", &v) &&
 	    (r = get_string(&x, "cmdline", v, 4095, &c->cmdline)))
 		return r;
-	if (json_object_object_get_ex(root, "disks", &v) &&
-	    (r = parse_array(&x, "disks", v, VM_MAX_DISKS, c)))
-		return r;
-	if (json_object_object_get_ex(root, "nets", &v) &&
-	    (r = parse_array(&x, "nets", v, VM_MAX_NETS, c)))
-		return r;
-	/*
-	 * No device model uses them yet: accepting NICs would start a guest
-	 * without the network its definition promises.  Refused until
-	 * virtio-net exists (an empty list is fine).
-	 */
-	if (c->nr_nets)
-		return jerr(&x, "nets", "virtio-net is not implemented yet; remove the NICs");
-	if (json_object_object_get_ex(root, "console", &v) && (r = parse_console(&x, v, c)))
-		return r;
-	if (json_object_object_get_ex(root, "rng", &v) && (r = get_bool(&x, "rng", v, &c->rng)))
-		return r;
-	if (json_object_object_get_ex(root, "virtio_console", &v)) {
-		if (json_object_is_type(v, json_type_boolean)) {
-			c->virtio_console = json_object_get_boolean(v);
-		} else if ((r = get_path(&x, "virtio_console", v, &c->virtio_console_path))) {
+	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++)
+		if (json_object_object_get_ex(root, (*k)->json_key, &v) &&
+		    (r = parse_kind(&x, *k, v, c)))
 			return r;
-		} else {
-			c->virtio_console = true;
-		}
-	}
+	if (json_object_object_get_ex(root, "nets", &v) && (r = vm_config_nets_from_json(v, err)))
+		return r;
+	if (json_object_object_get_ex(root, "console", &v) &&
+	    (r = chardev_spec_from_json(&c->console, v, "console", console_modes, err)))
+		return r;
 	if (json_object_object_get_ex(root, "numa", &v) && (r = parse_numa(&x, v, c)))
 		return r;
 	if (json_object_object_get_ex(root, "lifecycle", &v) && (r = parse_lifecycle(&x, v, c)))
@@ -808,10 +692,10 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, char *err
 	return check_cross(&x, c);
 }
 
-int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c, char *err,
-			       size_t errlen)
+int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c,
+			       struct error *err)
 {
-	struct jctx x = { err, errlen };
+	struct jctx x = { err };
 	struct json_tokener *tok;
 	struct json_object *root;
 	int r;
@@ -821,7 +705,7 @@ int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c
 	/* Depth 32 is far more than the schema needs and bounds recursion. */
 	tok = json_tokener_new_ex(32);
 	if (!tok)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "out of memory");
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	if (!root || json_tokener_get_error(tok) != json_tokener_success) {
 		r = jerr(
@@ -842,29 +726,23 @@ int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c
 		}
 	}
 	json_tokener_free(tok);
-	r = vm_config_from_json(root, c, err, errlen);
+	r = vm_config_from_json(root, c, err);
 	json_object_put(root);
 	return r;
 }
 
-int vm_config_load_json(const char *path, struct vm_config *c, char *err, size_t errlen)
+int vm_config_load_json(const char *path, struct vm_config *c, struct error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
 	int r;
 
 	r = read_file(path, &text, &len);
-	if (r < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	r = vm_config_from_json_string(text, len, c, err, errlen);
+	if (r < 0)
+		return error_set_errno(err, r, "%s", path);
+	r = vm_config_from_json_string(text, len, c, err);
 	free(text);
-	if (r && err && errlen) {
-		char tmp[320];
-
-		snprintf(tmp, sizeof(tmp), "%s: %s", path, err);
-		snprintf(err, errlen, "%s", tmp);
-	}
+	if (r)
+		error_prefix(err, "%s", path);
 	return r;
 }

@@ -18,12 +18,18 @@ struct json_object;
  */
 #define VM_CONFIG_JSON_MAX (1u << 20) /* largest definition file accepted */
 
-int vm_config_load_json(const char *path, struct vm_config *c, char *err, size_t errlen);
-int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c, char *err,
-			       size_t errlen);
-int vm_config_from_json(struct json_object *root, struct vm_config *c, char *err, size_t errlen);
+struct error;
+
+int vm_config_load_json(const char *path, struct vm_config *c, struct error *err);
+int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c,
+			       struct error *err);
+int vm_config_from_json(struct json_object *root, struct vm_config *c, struct error *err);
 /* The definition back as JSON (same schema); NULL on allocation failure. */
 struct json_object *vm_config_to_json(const struct vm_config *c);
+/* "nets": checked, then refused while virtio-net does not exist (config_nets.c). */
+int vm_config_nets_from_json(struct json_object *o, struct error *err);
+/* Its "memory" object (config_json.c: the same key table as the parser). */
+struct json_object *vm_config_memory_to_json(const struct vm_config *c);
 
 /* Format a cpu_set_t as a CPU list ("0-3,8"); returns buf. */
 char *cpuset_format(const cpu_set_t *set, char *buf, size_t len);

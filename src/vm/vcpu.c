@@ -97,7 +97,7 @@ void vcpu_destroy(struct vcpu *v)
 
 int vcpu_reset(struct vcpu *v)
 {
-	return x86_vcpu_reset(v);
+	return x86_vcpu_reset(v, v->vm->arch);
 }
 
 void vcpu_kick(struct vcpu *v)

@@ -9,12 +9,11 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "devices/acpi_pm.h"
-#include "devices/legacy.h"
-#include "devices/pci.h"
+#include "mem/numa.h"
 #include "vm/host_check.h"
 #include "util/log.h"
-#include "virtio/devices.h"
 #include "util/util.h"
+#include "vm/board.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -113,10 +112,87 @@ static int vm_setup_memory(struct vm *vm)
 	return 0;
 }
 
+static int vm_host_irq_line(void *opaque, uint32_t irq, int level)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irq_line(vm->vm_fd, irq, level);
+}
+
+static void vm_host_request(void *opaque, enum dev_host_request req)
+{
+	struct vm *vm = opaque;
+
+	switch (req) {
+	case DEV_HOST_RESET:
+		vm_request_reset(vm);
+		break;
+	case DEV_HOST_POWEROFF:
+		vm_request_stop(vm, VM_EXIT_POWEROFF, 0);
+		break;
+	}
+}
+
+/* The narrow interface devices get (bus/host.h); pci is set once it exists. */
+static void vm_host_init(struct vm *vm)
+{
+	vm->host = (struct dev_host){
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.mem = &vm->mem,
+		.loop = vm->loop,
+		.components = &vm->components,
+		.irq = &vm->irq,
+		.vm_fd = vm->vm_fd,
+		.irq_line = vm_host_irq_line,
+		.request = vm_host_request,
+		.opaque = vm,
+	};
+}
+
+/*
+ * The machine and the vCPUs as components.  vm.c owns them (no destroy
+ * op: vm_destroy() frees them after the devices); they register after the
+ * board's devices so that a machine reset runs the devices' resets first,
+ * then the irqchips and the boot image, then the vCPU registers.
+ */
+static int vm_machine_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+	int ret = x86_machine_reset(vm->arch);
+
+	return ret ? ret : x86_machine_load(vm->arch);
+}
+
+static const struct component_ops vm_machine_ops = {
+	.reset = vm_machine_reset,
+};
+
+static int vm_vcpu_reset(void *opaque)
+{
+	return vcpu_reset(opaque);
+}
+
+static const struct component_ops vm_vcpu_ops = {
+	.reset = vm_vcpu_reset,
+};
+
+static int vm_register_machine(struct vm *vm, struct error *err)
+{
+	int ret = components_add(&vm->components, "machine", &vm_machine_ops, vm, err);
+
+	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++) {
+		char id[COMPONENT_ID_MAX];
+
+		snprintf(id, sizeof(id), "vcpu%u", i);
+		ret = components_add(&vm->components, id, &vm_vcpu_ops, vm->vcpus[i], err);
+	}
+	return ret;
+}
+
 int vm_create(struct vm_config *cfg, struct vm **out)
 {
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
-	struct x86_machine *x;
 	struct vm *vm;
 	int ret;
 
@@ -126,6 +202,7 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	vm->cfg = cfg;
 	vm->vm_fd = -1;
 	vm->kvm.fd = -1;
+	components_init(&vm->components);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	vm->state = VM_STATE_CREATED;
@@ -170,14 +247,26 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	ret = vm_setup_memory(vm);
 	if (ret)
 		goto fail;
-	ret = x86_machine_create(vm);
-	if (ret)
-		goto fail;
+	{
+		const struct x86_machine_params xp = {
+			.vm_fd = vm->vm_fd,
+			.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
+			.mem = &vm->mem,
+			.cfg = cfg,
+		};
+		struct x86_machine *xm;
+
+		ret = x86_machine_create(&xp, &xm);
+		if (ret)
+			goto fail;
+		vm->arch = xm;
+	}
 	ret = irq_router_init(&vm->irq, vm->vm_fd);
 	if (ret) {
 		log_err("KVM_SET_GSI_ROUTING: %s", strerror(-ret));
 		goto fail;
 	}
+	vm_host_init(vm);
 
 	/* vCPUs before the firmware tables: CPUID must exist before loading. */
 	vm->nr_vcpus = cfg->nr_cpus;
@@ -187,27 +276,25 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 			log_err("cannot create vCPU %u: %s", i, strerror(-ret));
 			goto fail;
 		}
-		ret = x86_vcpu_init(vm->vcpus[i]);
+		ret = x86_vcpu_init(vm->vcpus[i], &vm->kvm, vm->nr_vcpus);
 		if (ret)
 			goto fail;
 	}
 
-	x = vm->arch;
-	ret = pci_bus_create(vm, &vm->pci);
-	if (!ret)
-		ret = x86_legacy_devices_create(vm);
-	if (!ret)
-		ret = acpi_pm_create(vm, &x->pm);
-	if (ret) {
-		log_err("cannot create devices: %s", strerror(-ret));
-		goto fail;
-	}
-	/* Each virtio device says what is wrong, in one line naming it. */
-	ret = virtio_devices_create(vm);
-	if (ret)
-		goto fail;
+	{
+		struct error err = ERROR_INIT;
 
-	ret = x86_machine_load(vm);
+		ret = board_create(vm, &err);
+		if (!ret)
+			ret = vm_register_machine(vm, &err);
+		if (ret) {
+			if (err.msg[0])
+				log_err("%s", error_msg(&err));
+			goto fail;
+		}
+	}
+
+	ret = x86_machine_load(vm->arch);
 	if (ret)
 		goto fail;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
@@ -228,16 +315,13 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
-	for (unsigned int i = vm->nr_devices; i-- > 0;)
-		if (vm->devices[i].ops->destroy)
-			vm->devices[i].ops->destroy(vm->devices[i].opaque);
-	if (vm->pci)
-		pci_bus_destroy(vm->pci);
+	/* Devices first (the PCI bus last of them), then what vm.c owns. */
+	components_fini(&vm->components);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	if (vm->irq.table)
 		irq_router_destroy(&vm->irq);
-	x86_machine_destroy(vm);
+	x86_machine_destroy(vm->arch);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	gmem_destroy(&vm->mem);
@@ -249,24 +333,6 @@ void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
-}
-
-int vm_add_device(struct vm *vm, const char *name, const struct vm_device_ops *ops, void *opaque)
-{
-	struct vm_device *d;
-
-	if (vm->nr_devices >= VM_MAX_DEVICES)
-		return -ENOSPC;
-	d = &vm->devices[vm->nr_devices++];
-	snprintf(d->name, sizeof(d->name), "%s", name);
-	d->ops = ops;
-	d->opaque = opaque;
-	return 0;
-}
-
-int vm_irq_line(struct vm *vm, uint32_t irq, int level)
-{
-	return kvm_irq_line(vm->vm_fd, irq, level);
 }
 
 static void vm_kick_all(struct vm *vm)
@@ -389,14 +455,8 @@ static void vm_do_reset(void *opaque)
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}
-	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		if (vm->devices[i].ops->reset)
-			vm->devices[i].ops->reset(vm->devices[i].opaque);
-	ret = x86_machine_reset(vm);
-	if (!ret)
-		ret = x86_machine_load(vm);
-	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
-		ret = vcpu_reset(vm->vcpus[i]);
+	/* Devices, then the machine (irqchips, boot image), then the vCPUs. */
+	ret = components_reset(&vm->components);
 	vm->reset_pending = false;
 	vm->boot_count++;
 	pthread_cond_broadcast(&vm->cond);

@@ -7,8 +7,10 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "bus/host.h"
 #include "kvm/kvm.h"
 #include "mem/gmem.h"
+#include "util/component.h"
 #include "util/evloop.h"
 #include "vm/config.h"
 #include "vm/vcpu.h"
@@ -35,26 +37,6 @@ enum vm_exit_reason {
 	VM_EXIT_CRASH,		/* triple fault, internal error: exit 1, regs printed */
 };
 
-/*
- * Devices hang off the VM through this small ops table so the VM can reset
- * them on reboot, collect their counters for GET /vm/stats, and tear them
- * down.  Ops are optional.
- */
-struct vm_device_ops {
-	void (*reset)(void *opaque);
-	/* Add this device's counters to a JSON object (json-c). */
-	void (*stats)(void *opaque, struct json_object *obj);
-	void (*destroy)(void *opaque);
-};
-
-struct vm_device {
-	char name[32];
-	const struct vm_device_ops *ops;
-	void *opaque;
-};
-
-#define VM_MAX_DEVICES 64
-
 struct vm {
 	struct vm_config *cfg;
 	struct kvm kvm;
@@ -71,8 +53,14 @@ struct vm {
 	struct vcpu *vcpus[VM_MAX_VCPUS];
 	unsigned int nr_vcpus;
 
-	struct vm_device devices[VM_MAX_DEVICES];
-	unsigned int nr_devices;
+	/*
+	 * Everything with guest-visible state, under a stable unique id
+	 * (util/component.h; the ids are listed in docs/api.yaml, Stats):
+	 * reset, stats and teardown go through this table.
+	 */
+	struct components components;
+	/* What devices get instead of this struct (bus/host.h). */
+	struct dev_host host;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -105,8 +93,5 @@ void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status);
 enum vm_state vm_get_state(struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 
-int vm_add_device(struct vm *vm, const char *name, const struct vm_device_ops *ops, void *opaque);
-/* Interrupt from a legacy device on an IOAPIC/PIC pin. */
-int vm_irq_line(struct vm *vm, uint32_t irq, int level);
 
 #endif

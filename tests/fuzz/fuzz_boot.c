@@ -34,17 +34,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.mem_size = 32 << 20;
 		vm.cfg = &cfg;
 		vm.arch = &x;
+		x.mem = &vm.mem;
+		x.cfg = &cfg;
 		x86_mem_split(cfg.mem_size, &x.low_mem, &x.high_mem);
 		if (gmem_init(&vm.mem, NULL) || gmem_add_region(&vm.mem, 0, x.low_mem))
 			abort();
-		x86_e820_build(&vm);
+		x86_e820_build(&x);
 		ready = 1;
 	}
 	initrd.data = rd;
 	initrd.size = size & 1 ? sizeof(rd) : 0;
 	if (boot_is_bzimage(&k))
-		boot_load_bzimage(&vm, &k, initrd.size ? &initrd : NULL);
+		boot_load_bzimage(&x, &k, initrd.size ? &initrd : NULL);
 	else if (boot_is_elf(&k))
-		boot_load_pvh(&vm, &k, initrd.size ? &initrd : NULL);
+		boot_load_pvh(&x, &k, initrd.size ? &initrd : NULL);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/error.h"
 #include "vm/config_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,24 +18,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config c, d;
-	char err[512];
+	struct error err = ERROR_INIT;
 	int r;
 
 	vm_config_init(&c);
-	r = vm_config_from_json_string((const char *)data, size, &c, err, sizeof(err));
+	r = vm_config_from_json_string((const char *)data, size, &c, &err);
 	if (r) {
 		/* Refusals always say what is wrong. */
-		if (!err[0])
+		if (!err.msg[0])
 			abort();
 	} else {
 		struct json_object *j = vm_config_to_json(&c);
 		const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
 
 		vm_config_init(&d);
-		if (vm_config_from_json_string(s, strlen(s), &d, err, sizeof(err)))
+		if (vm_config_from_json_string(s, strlen(s), &d, &err))
 			abort();
 		if (d.nr_cpus != c.nr_cpus || d.mem_size != c.mem_size ||
-		    d.nr_numa_nodes != c.nr_numa_nodes || d.nr_disks != c.nr_disks ||
+		    d.nr_numa_nodes != c.nr_numa_nodes || d.nr_devs != c.nr_devs ||
 		    d.mem.backing != c.mem.backing || d.dedicated_cpus != c.dedicated_cpus)
 			abort();
 		vm_config_free(&d);

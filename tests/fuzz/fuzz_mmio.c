@@ -63,6 +63,11 @@ static uint64_t fake_now(void *opaque)
 /* No timers: the RTC updates its flags when the guest reads them. */
 static const struct rtc_ops rtc_fake_ops = { .now = fake_now };
 
+/* The guest's exit request: nothing to stop here. */
+static void fuzz_debug_exit(void *opaque, int status)
+{
+}
+
 static int machine_build(struct machine *m, uint8_t *ram)
 {
 	static char raw[] = "raw", devnull[] = "/dev/null";
@@ -88,34 +93,41 @@ static int machine_build(struct machine *m, uint8_t *ram)
 	pthread_mutex_init(&vm->irq.lock, NULL);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	components_init(&vm->components);
 	fuzz_ram_init(&vm->mem, ram, RAM_GPA, RAM_SIZE);
 	if (bus_init(&vm->pio, "pio") || bus_init(&vm->mmio, "mmio") || evloop_create(&vm->loop))
 		return -1;
+	vm->host = (struct dev_host){ .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
+				      .loop = vm->loop, .components = &vm->components,
+				      .irq = &vm->irq, .vm_fd = -1 };
 
-	/* The order of vm_create(): PCI, legacy devices, ACPI PM, virtio. */
-	if (pci_bus_create(vm, &vm->pci) ||
-	    uart8250_create(vm, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1) || i8042_create(vm, NULL) ||
-	    rtc_new(&rtc_fake_ops, m, &m->rtc) ||
+	/* The order of board_create() (vm/board.c): PCI, legacy devices, ACPI PM, virtio. */
+	if (pci_bus_create(&vm->host, &vm->pci))
+		return -1;
+	vm->host.pci = vm->pci;
+	if (uart8250_create(&vm->host, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1) ||
+	    i8042_create(&vm->host, NULL) || rtc_new(&rtc_fake_ops, m, &m->rtc) ||
 	    bus_register(&vm->pio, X86_PORT_CMOS, 2, &rtc_bus_ops, m->rtc) ||
-	    debug_exit_create(vm) || acpi_pm_create(vm, &m->x.pm))
+	    debug_exit_create(&vm->host, fuzz_debug_exit, m) || acpi_pm_create(&vm->host, &m->x.pm))
 		return -1;
 	rtc_set_memory(m->rtc, RAM_SIZE, 0);
 
 	dc.path = fuzz_disk_path();
 	if (virtio_blk_new(&dc, 0, &vm->mem, NULL, &vd, NULL) < 0)
 		return -1;
-	ret = virtio_pci_create(vm, vd, 0x018000, VIRTIO_BLK_CFG_SIZE, NULL);
+	ret = virtio_pci_create(&vm->host, vd, 0x018000, VIRTIO_BLK_CFG_SIZE, NULL);
 	if (ret < 0)
 		return -1; /* the VM owns vd once it is on the bus */
 	m->vd[0] = m->blk = vd;
 	if (virtio_rng_new(&vm->mem, vm->loop, &vd) < 0)
 		return -1;
-	if (virtio_pci_create(vm, vd, 0xff0000, 0, NULL) < 0)
+	if (virtio_pci_create(&vm->host, vd, 0xff0000, 0, NULL) < 0)
 		return -1;
 	m->vd[1] = vd;
-	if (virtio_console_new(devnull, &vm->mem, vm->loop, &vd) < 0)
+	if (virtio_console_new(&(struct chardev_spec){ CHARDEV_FILE, devnull }, &vm->mem, vm->loop, &vd,
+			       NULL) < 0)
 		return -1;
-	if (virtio_pci_create(vm, vd, 0x078000, VIRTIO_CONSOLE_CFG_SIZE, NULL) < 0)
+	if (virtio_pci_create(&vm->host, vd, 0x078000, VIRTIO_CONSOLE_CFG_SIZE, NULL) < 0)
 		return -1;
 	m->vd[2] = vd;
 	return 0;
@@ -130,15 +142,11 @@ static void machine_free(struct machine *m)
 	if (m->blk)
 		fuzz_blk_drain(m->blk);
 	/* What vm_destroy() does, minus KVM. */
-	for (unsigned int i = vm->nr_devices; i-- > 0;)
-		if (vm->devices[i].ops->destroy)
-			vm->devices[i].ops->destroy(vm->devices[i].opaque);
+	components_fini(&vm->components);
 	if (m->rtc) {
 		bus_unregister(&vm->pio, X86_PORT_CMOS);
 		rtc_free(m->rtc);
 	}
-	if (vm->pci)
-		pci_bus_destroy(vm->pci);
 	if (vm->loop)
 		evloop_destroy(vm->loop);
 	bus_destroy(&vm->pio);
@@ -156,9 +164,7 @@ static void machine_reset(struct machine *m)
 {
 	struct vm *vm = m->vm;
 
-	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		if (vm->devices[i].ops->reset)
-			vm->devices[i].ops->reset(vm->devices[i].opaque);
+	components_reset(&vm->components);
 	rtc_reset(m->rtc);
 }
 

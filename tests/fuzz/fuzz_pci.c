@@ -141,11 +141,15 @@ static int build(struct harness *h)
 	memset(h, 0, sizeof(*h));
 	vm_config_init(&h->cfg);
 	vm->cfg = &h->cfg;
-	vm->arch = &h->x; /* no ACPI PM: 0xCF9 reads 0 */
+	vm->arch = &h->x;
 	vm->vm_fd = -1;
+	components_init(&vm->components);
 	fuzz_ram_init(&vm->mem, h->ram, 0, sizeof(h->ram));
+	/* No request hook: a 0xCF9 reset is latched and dropped. */
+	vm->host = (struct dev_host){ .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
+				      .components = &vm->components, .vm_fd = -1 };
 	if (bus_init(&vm->pio, "pio") || bus_init(&vm->mmio, "mmio") ||
-	    pci_bus_create(vm, &vm->pci))
+	    pci_bus_create(&vm->host, &vm->pci))
 		return -1;
 	for (unsigned int i = 0; i < NR_FAKE; i++)
 		if (add_fake(h, &h->dev[i], i))
@@ -168,7 +172,7 @@ static void teardown(struct harness *h)
 		if (h->dev[i].has_msix)
 			msix_destroy(&h->dev[i].msix);
 	}
-	pci_bus_destroy(vm->pci);
+	components_fini(&vm->components); /* "pci-host" destroys the bus */
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	vm_config_free(&h->cfg);

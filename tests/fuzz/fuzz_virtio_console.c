@@ -19,6 +19,7 @@
 
 #include "fuzz_common.h"
 
+#include "chardev/chardev.h"
 #include "util/evloop.h"
 
 #define RAM_GPA 0x10000ull
@@ -63,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	static uint8_t ram[RAM_SIZE];
 	static char spec[128], *path;
+	static struct chardev_spec cs = { CHARDEV_SOCKET, NULL };
 	struct fin in = { data, len };
 	struct evloop *loop;
 	struct virtio_dev *vd;
@@ -72,9 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (!path) {
 		snprintf(spec, sizeof(spec), "socket=/tmp/vessel-fuzz-console-%d.sock", getpid());
 		path = spec + 7;
+		cs.path = path;
 	}
 	fuzz_vdev_init(&g, ram, RAM_GPA, RAM_SIZE);
-	if (evloop_create(&loop) < 0 || virtio_console_new(spec, &g.mem, loop, &vd) < 0)
+	if (evloop_create(&loop) < 0 || virtio_console_new(&cs, &g.mem, loop, &vd, NULL) < 0)
 		abort();
 	fuzz_attach(vd, &g.t);
 	cl = client_connect(path);

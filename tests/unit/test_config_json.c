@@ -11,13 +11,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/error.h"
 #include "util/util.h"
 #include "vm/config_json.h"
 
 static int parse(const char *text, struct vm_config *c, char *err, size_t errlen)
 {
+	struct error e = ERROR_INIT;
+	int r;
+
 	vm_config_init(c);
-	return vm_config_from_json_string(text, strlen(text), c, err, errlen);
+	r = vm_config_from_json_string(text, strlen(text), c, &e);
+	snprintf(err, errlen, "%s", r ? error_msg(&e) : "");
+	return r;
 }
 
 /* Parse and expect failure with exactly this message. */
@@ -63,14 +69,13 @@ static void test_full(void **state)
 	assert_true(CPU_ISSET(5, &c.vcpu_affinity[3]) && CPU_COUNT(&c.vcpu_affinity[3]) == 2);
 	assert_true(c.emulator_pinned && CPU_COUNT(&c.emulator_affinity) == 2);
 	assert_string_equal(c.cmdline, "console=ttyS0");
-	assert_int_equal(c.nr_disks, 1);
-	assert_string_equal(c.disks[0].format, "qcow2");
-	assert_true(c.disks[0].readonly && c.disks[0].direct);
-	assert_int_equal(c.disks[0].num_queues, 2);
-	assert_true(c.disks[0].no_backing);
-	assert_int_equal(c.nr_nets, 0);
-	assert_int_equal(c.console, VM_CONSOLE_FILE);
-	assert_string_equal(c.console_path, "/tmp/log");
+	assert_int_equal(vm_config_nr_disks(&c), 1);
+	assert_string_equal(vm_config_disk(&c, 0)->format, "qcow2");
+	assert_true(vm_config_disk(&c, 0)->readonly && vm_config_disk(&c, 0)->direct);
+	assert_int_equal(vm_config_disk(&c, 0)->num_queues, 2);
+	assert_true(vm_config_disk(&c, 0)->no_backing);
+	assert_int_equal(c.console.mode, CHARDEV_FILE);
+	assert_string_equal(c.console.path, "/tmp/log");
 	assert_int_equal(c.numa_mode, VM_NUMA_INTERLEAVE);
 	assert_int_equal(c.numa_host_nodes, 1);
 	assert_int_equal(c.nr_numa_nodes, 2);
@@ -78,7 +83,7 @@ static void test_full(void **state)
 	assert_int_equal(c.numa_nodes[0].distance[1], 20);
 	assert_int_equal(c.numa_nodes[1].distance[0], 20);
 	assert_int_equal(c.on_reboot, VM_REBOOT_EXIT);
-	assert_true(c.debug_exit && c.rng);
+	assert_true(c.debug_exit && vm_config_count(&c, &virtio_rng_kind) == 1);
 	vm_config_free(&c);
 }
 
@@ -92,7 +97,7 @@ static void test_short_forms(void **state)
 			 0);
 	assert_int_equal(c.nr_cpus, 2);
 	assert_int_equal(c.mem_size, GiB);
-	assert_int_equal(c.console, VM_CONSOLE_PTY);
+	assert_int_equal(c.console.mode, CHARDEV_PTY);
 	vm_config_free(&c);
 	assert_int_equal(parse("{\"memory\": {\"size\": \"2G\", \"backing\": \"hugetlb\"}}", &c,
 			       err, sizeof(err)),
@@ -217,7 +222,7 @@ static void test_nets_refused(void **state)
 		   "nets: virtio-net is not implemented yet; remove the NICs");
 	expect_err("{\"nets\": [{\"tap\": \"t\", \"mtu\": 9000}]}", "nets[0]: unknown key \"mtu\"");
 	assert_int_equal(parse("{\"nets\": []}", &c, err, sizeof(err)), 0);
-	assert_int_equal(c.nr_nets, 0);
+	assert_int_equal(c.nr_devs, 0);
 	vm_config_free(&c);
 }
 
@@ -232,13 +237,13 @@ static void test_disk_backing(void **state)
 			       "\"backing\": false}]}",
 			       &c, err, sizeof(err)),
 			 0);
-	assert_false(c.disks[0].no_backing);
-	assert_true(c.disks[1].no_backing);
+	assert_false(vm_config_disk(&c, 0)->no_backing);
+	assert_true(vm_config_disk(&c, 1)->no_backing);
 	j = vm_config_to_json(&c);
 	assert_non_null(j);
 	assert_int_equal(parse(json_object_to_json_string(j), &d, err, sizeof(err)), 0);
-	assert_false(d.disks[0].no_backing);
-	assert_true(d.disks[1].no_backing);
+	assert_false(vm_config_disk(&d, 0)->no_backing);
+	assert_true(vm_config_disk(&d, 1)->no_backing);
 	json_object_put(j);
 	vm_config_free(&c);
 	vm_config_free(&d);

@@ -21,8 +21,9 @@
 #include "devices/pci.h"
 #include "mem/gmem.h"
 #include "util/util.h"
-#include "vm/config.h"
-#include "vm/vm.h"
+#include "bus/bus.h"
+#include "bus/host.h"
+#include "util/component.h"
 
 #define ITERATIONS 20000
 #define THREADS 4
@@ -30,9 +31,10 @@
 #define IO_BAR_SIZE 0x100
 
 struct fixture {
-	struct vm vm;
-	struct vm_config cfg;
-	struct x86_machine x;
+	struct bus pio, mmio;
+	struct gmem mem;
+	struct components comps;
+	struct dev_host host;
 	struct pci_bus *bus;
 	struct pci_dev dev;
 	char mem_opaque, io_opaque;
@@ -68,13 +70,12 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	vm_config_init(&f->cfg);
-	f->cfg.mem_size = 16 * MiB;
-	f->vm.cfg = &f->cfg;
-	f->vm.arch = &f->x;
-	if (gmem_init(&f->vm.mem, NULL) || gmem_add_region(&f->vm.mem, 0, 16 * MiB) ||
-	    bus_init(&f->vm.pio, "pio") || bus_init(&f->vm.mmio, "mmio") ||
-	    pci_bus_create(&f->vm, &f->bus))
+	components_init(&f->comps);
+	f->host = (struct dev_host){ .pio = &f->pio, .mmio = &f->mmio, .mem = &f->mem,
+				     .components = &f->comps, .vm_fd = -1 };
+	if (gmem_init(&f->mem, NULL) || gmem_add_region(&f->mem, 0, 16 * MiB) ||
+	    bus_init(&f->pio, "pio") || bus_init(&f->mmio, "mmio") ||
+	    pci_bus_create(&f->host, &f->bus))
 		return -1;
 	pci_dev_init(&f->dev, "bar-test", 0x1af4, 0x10ff, 0xff0000, 0, 0x1af4, 0);
 	f->dev.opaque = f;
@@ -91,10 +92,10 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	pci_bus_destroy(f->bus);
-	bus_destroy(&f->vm.mmio);
-	bus_destroy(&f->vm.pio);
-	gmem_destroy(&f->vm.mem);
+	components_fini(&f->comps); /* "pci-host" destroys the bus */
+	bus_destroy(&f->mmio);
+	bus_destroy(&f->pio);
+	gmem_destroy(&f->mem);
 	free(f);
 	return 0;
 }
@@ -104,7 +105,7 @@ static void ecam_write32(struct fixture *f, uint32_t reg, uint32_t v)
 {
 	uint64_t a = X86_PCI_ECAM_START + ((uint64_t)f->dev.devfn << 12) + reg;
 
-	assert_true(bus_access(&f->vm.mmio, a, &v, 4, true));
+	assert_true(bus_access(&f->mmio, a, &v, 4, true));
 }
 
 static uint32_t ecam_read32(struct fixture *f, uint32_t reg)
@@ -112,7 +113,7 @@ static uint32_t ecam_read32(struct fixture *f, uint32_t reg)
 	uint64_t a = X86_PCI_ECAM_START + ((uint64_t)f->dev.devfn << 12) + reg;
 	uint32_t v = 0;
 
-	assert_true(bus_access(&f->vm.mmio, a, &v, 4, false));
+	assert_true(bus_access(&f->mmio, a, &v, 4, false));
 	return v;
 }
 
@@ -179,7 +180,7 @@ static void check_consistent(struct fixture *f)
 	uint64_t base = 0;
 	unsigned int n;
 
-	n = ranges_of(&f->vm.mmio, &f->mem_opaque, &base);
+	n = ranges_of(&f->mmio, &f->mem_opaque, &base);
 	if (cmd & PCI_COMMAND_MEMORY) {
 		assert_int_equal(n, 1);
 		assert_int_equal(base, mem);
@@ -191,7 +192,7 @@ static void check_consistent(struct fixture *f)
 		assert_false(f->dev.bars[0].mapped);
 		assert_int_equal(f->moved_to[0], 0);
 	}
-	n = ranges_of(&f->vm.pio, &f->io_opaque, &base);
+	n = ranges_of(&f->pio, &f->io_opaque, &base);
 	if (cmd & PCI_COMMAND_IO) {
 		assert_int_equal(n, 1);
 		assert_int_equal(base, io);

@@ -373,7 +373,8 @@ static void test_console_socket_paste(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	assert_int_equal(evloop_create(&vm->loop), 0);
-	assert_int_equal(console_attach(vm, c->u, VM_CONSOLE_SOCKET, path), 0);
+	components_init(&vm->components);
+	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), 0);
 	assert_string_equal(console_get_path(vm), path);
 
 	/* Output before anyone is connected goes to the history. */
@@ -417,8 +418,7 @@ static void test_console_socket_paste(void **state)
 
 	evloop_stop(vm->loop);
 	pthread_join(th, NULL);
-	for (unsigned int i = vm->nr_devices; i-- > 0;)
-		vm->devices[i].ops->destroy(vm->devices[i].opaque);
+	components_fini(&vm->components);
 	assert_int_equal(access(path, F_OK), -1); /* socket removed */
 	evloop_destroy(vm->loop);
 	free(vm);
@@ -443,11 +443,12 @@ static void test_console_socket_policy(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	assert_int_equal(evloop_create(&vm->loop), 0);
+	components_init(&vm->components);
 	strcpy(sa.sun_path, path);
 	other = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(other, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(other, 4), 0);
-	assert_int_equal(console_attach(vm, c->u, VM_CONSOLE_SOCKET, path), -EADDRINUSE);
+	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), -EADDRINUSE);
 	cl = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(connect(cl, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	fd = accept(other, NULL, NULL);
@@ -460,13 +461,14 @@ static void test_console_socket_policy(void **state)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_int_equal(write(fd, "keep", 4), 4);
 	close(fd);
-	assert_int_equal(console_attach(vm, c->u, VM_CONSOLE_SOCKET, path), -EEXIST);
+	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), -EEXIST);
 	fd = open(path, O_RDONLY);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
 	close(fd);
 	assert_string_equal(buf, "keep");
 	unlink(path);
-	assert_int_equal(vm->nr_devices, 0);
+	assert_int_equal(vm->components.nr, 0);
+	components_fini(&vm->components);
 	evloop_destroy(vm->loop);
 	free(vm);
 	rmdir(dir);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mem/gmem.h"
+#include "util/error.h"
 #include "util/evloop.h"
 #include "util/util.h"
 #include "virtio/devices.h"
@@ -184,7 +185,7 @@ static void test_console_file(void **state)
 	fx_init(&f);
 	snprintf(path, sizeof(path), "%s/test_vcon_%d.log", dir ? dir : "/tmp", getpid());
 	unlink(path);
-	assert_int_equal(virtio_console_new(path, &f.mem, NULL, &vd), 0);
+	assert_int_equal(virtio_console_new(&(struct chardev_spec){ CHARDEV_FILE, path }, &f.mem, NULL, &vd, NULL), 0);
 	assert_null(virtio_console_pty_path(vd));
 	start(&f, vd);
 	memcpy(f.ram + BUF_GPA, "hello from hvc0\n", 16);
@@ -208,7 +209,8 @@ static void test_console_pty(void **state)
 	struct virtio_dev *vd;
 
 	fx_init(&f);
-	if (virtio_console_new(NULL, &f.mem, NULL, &vd) < 0) {
+	if (virtio_console_new(&(struct chardev_spec){ CHARDEV_PTY, NULL }, &f.mem, NULL, &vd,
+			       NULL) < 0) {
 		gmem_destroy(&f.mem);
 		free(f.ram);
 		skip();
@@ -230,7 +232,7 @@ static void test_console_socket_policy(void **state)
 	struct fx f;
 	struct virtio_dev *vd, *vd2;
 	struct evloop *loop;
-	char path[108], spec[120], buf[8] = { 0 };
+	char path[108], buf[8] = { 0 };
 	const char *dir = getenv("UNIT_TMPDIR");
 	struct stat st;
 	mode_t old;
@@ -238,13 +240,12 @@ static void test_console_socket_policy(void **state)
 
 	fx_init(&f);
 	snprintf(path, sizeof(path), "%s/vcon-%d", dir ? dir : "/tmp", getpid());
-	snprintf(spec, sizeof(spec), "socket=%s", path);
 	assert_int_equal(evloop_create(&loop), 0);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "keep", 4), 4);
 	close(fd);
-	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd), -EEXIST);
+	assert_int_equal(virtio_console_new(&(struct chardev_spec){ CHARDEV_SOCKET, path }, &f.mem, loop, &vd, NULL), -EEXIST);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
@@ -253,13 +254,13 @@ static void test_console_socket_policy(void **state)
 	unlink(path);
 
 	old = umask(0);
-	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd), 0);
+	assert_int_equal(virtio_console_new(&(struct chardev_spec){ CHARDEV_SOCKET, path }, &f.mem, loop, &vd, NULL), 0);
 	umask(old);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* A second VM on the same path is refused; the first keeps it. */
-	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd2), -EADDRINUSE);
+	assert_int_equal(virtio_console_new(&(struct chardev_spec){ CHARDEV_SOCKET, path }, &f.mem, loop, &vd2, NULL), -EADDRINUSE);
 	assert_int_equal(lstat(path, &st), 0);
 	vd->ops->destroy(vd);
 	assert_int_equal(access(path, F_OK), -1);
@@ -268,30 +269,45 @@ static void test_console_socket_policy(void **state)
 	free(f.ram);
 }
 
+static int parse_dev(struct vm_config *c, const struct dev_kind *k, const char *arg,
+		     const char **why)
+{
+	static struct error err;
+	int r;
+
+	error_clear(&err);
+	r = vm_config_parse_dev(c, k, arg, &err);
+	*why = r ? error_msg(&err) : NULL;
+	return r;
+}
+
 static void test_parse_disk(void **state)
 {
 	struct vm_config c;
+	struct vm_disk_config *d0, *d1;
 	const char *why = NULL;
 
 	vm_config_init(&c);
-	assert_int_equal(vm_config_parse_disk(&c, "root.img", &why), 0);
-	assert_int_equal(vm_config_parse_disk(&c,
-					      "path=/x/d.qcow2,format=qcow2,readonly=on,"
-					      "serial=ABC,direct=on,queues=4,poll_us=50",
-					      &why),
+	assert_int_equal(parse_dev(&c, &virtio_blk_kind, "root.img", &why), 0);
+	assert_int_equal(parse_dev(&c, &virtio_blk_kind,
+				   "path=/x/d.qcow2,format=qcow2,readonly=on,"
+				   "serial=ABC,direct=on,queues=4,poll_us=50",
+				   &why),
 			 0);
-	assert_int_equal(c.nr_disks, 2);
-	assert_string_equal(c.disks[0].path, "root.img");
-	assert_false(c.disks[0].readonly);
-	assert_string_equal(c.disks[1].path, "/x/d.qcow2");
-	assert_string_equal(c.disks[1].format, "qcow2");
-	assert_string_equal(c.disks[1].serial, "ABC");
-	assert_true(c.disks[1].readonly);
-	assert_true(c.disks[1].direct);
-	assert_int_equal(c.disks[1].num_queues, 4);
-	assert_true(c.disks[1].has_poll);
-	assert_int_equal(c.disks[1].poll_us, 50);
-	assert_false(c.disks[0].has_poll);
+	assert_int_equal(vm_config_nr_disks(&c), 2);
+	d0 = vm_config_disk(&c, 0);
+	d1 = vm_config_disk(&c, 1);
+	assert_string_equal(d0->path, "root.img");
+	assert_false(d0->readonly);
+	assert_string_equal(d1->path, "/x/d.qcow2");
+	assert_string_equal(d1->format, "qcow2");
+	assert_string_equal(d1->serial, "ABC");
+	assert_true(d1->readonly);
+	assert_true(d1->direct);
+	assert_int_equal(d1->num_queues, 4);
+	assert_true(d1->has_poll);
+	assert_int_equal(d1->poll_us, 50);
+	assert_false(d0->has_poll);
 
 	const char *bad[] = { "",
 			      "format=raw",
@@ -307,13 +323,14 @@ static void test_parse_disk(void **state)
 			      "a,b" };
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
-		assert_int_equal(vm_config_parse_disk(&c, bad[i], &why), -EINVAL);
+		assert_int_equal(parse_dev(&c, &virtio_blk_kind, bad[i], &why), -EINVAL);
 		assert_non_null(why);
 	}
-	assert_int_equal(c.nr_disks, 2);
-	while (c.nr_disks < VM_MAX_DISKS)
-		assert_int_equal(vm_config_parse_disk(&c, "d.img", &why), 0);
-	assert_int_equal(vm_config_parse_disk(&c, "d.img", &why), -EINVAL);
+	assert_int_equal(vm_config_nr_disks(&c), 2);
+	while (vm_config_nr_disks(&c) < virtio_blk_kind.max)
+		assert_int_equal(parse_dev(&c, &virtio_blk_kind, "d.img", &why), 0);
+	assert_int_equal(parse_dev(&c, &virtio_blk_kind, "d.img", &why), -EINVAL);
+	assert_string_equal(why, "at most 16");
 	vm_config_free(&c);
 }
 
@@ -321,24 +338,38 @@ static void test_parse_rng_console(void **state)
 {
 	struct vm_config c;
 	const char *why = NULL;
+	const struct chardev_spec *vc;
 
 	vm_config_init(&c);
-	assert_int_equal(vm_config_parse_rng(&c, NULL, &why), 0);
-	assert_true(c.rng);
-	assert_int_equal(vm_config_parse_rng(&c, "off", &why), 0);
-	assert_false(c.rng);
-	assert_int_equal(vm_config_parse_rng(&c, "sometimes", &why), -EINVAL);
-	assert_int_equal(vm_config_parse_virtio_console(&c, "pty", &why), 0);
-	assert_true(c.virtio_console);
-	assert_null(c.virtio_console_path);
-	assert_int_equal(vm_config_parse_virtio_console(&c, "file=/tmp/x.log", &why), 0);
-	assert_string_equal(c.virtio_console_path, "/tmp/x.log");
-	assert_int_equal(vm_config_parse_virtio_console(&c, "file=", &why), -EINVAL);
-	assert_int_equal(vm_config_parse_virtio_console(&c, "socket=/run/x.sock", &why), 0);
-	assert_string_equal(c.virtio_console_path, "socket=/run/x.sock");
-	assert_int_equal(vm_config_parse_virtio_console(&c, "file=/tmp/x.log", &why), 0);
-	assert_int_equal(vm_config_parse_virtio_console(&c, "tcp:1234", &why), -EINVAL);
-	assert_string_equal(c.virtio_console_path, "/tmp/x.log");
+	assert_int_equal(parse_dev(&c, &virtio_rng_kind, NULL, &why), 0);
+	assert_int_equal(vm_config_count(&c, &virtio_rng_kind), 1);
+	assert_int_equal(parse_dev(&c, &virtio_rng_kind, NULL, &why), 0);
+	assert_int_equal(vm_config_count(&c, &virtio_rng_kind), 1);
+	assert_int_equal(parse_dev(&c, &virtio_rng_kind, "off", &why), 0);
+	assert_int_equal(vm_config_count(&c, &virtio_rng_kind), 0);
+	assert_int_equal(parse_dev(&c, &virtio_rng_kind, "sometimes", &why), -EINVAL);
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "pty", &why), 0);
+	vc = vm_config_dev(&c, &virtio_console_kind, 0);
+	assert_int_equal(vc->mode, CHARDEV_PTY);
+	assert_null(vc->path);
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "file=/tmp/x.log", &why), 0);
+	vc = vm_config_dev(&c, &virtio_console_kind, 0);
+	assert_int_equal(vc->mode, CHARDEV_FILE);
+	assert_string_equal(vc->path, "/tmp/x.log");
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "file=", &why), -EINVAL);
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "socket=/run/x.sock", &why), 0);
+	vc = vm_config_dev(&c, &virtio_console_kind, 0);
+	assert_int_equal(vc->mode, CHARDEV_SOCKET);
+	assert_string_equal(vc->path, "/run/x.sock");
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "file=/tmp/x.log", &why), 0);
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "tcp:1234", &why), -EINVAL);
+	assert_string_equal(why, "expected pty, file=PATH or socket=PATH");
+	/* A refused spec leaves the previous one. */
+	vc = vm_config_dev(&c, &virtio_console_kind, 0);
+	assert_string_equal(vc->path, "/tmp/x.log");
+	assert_int_equal(vm_config_count(&c, &virtio_console_kind), 1);
+	assert_int_equal(parse_dev(&c, &virtio_console_kind, "none", &why), 0);
+	assert_int_equal(vm_config_count(&c, &virtio_console_kind), 0);
 	vm_config_free(&c);
 }
 
@@ -354,15 +385,14 @@ static void test_console_socket(void **state)
 	struct virtio_dev *vd;
 	struct evloop *loop;
 	pthread_t th;
-	char path[108], spec[120], buf[16] = { 0 };
+	char path[108], buf[16] = { 0 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int cl, got = 0;
 
 	fx_init(&f);
 	snprintf(path, sizeof(path), "/tmp/test_vcon_%d.sock", getpid());
-	snprintf(spec, sizeof(spec), "socket=%s", path);
 	assert_int_equal(evloop_create(&loop), 0);
-	assert_int_equal(virtio_console_new(spec, &f.mem, loop, &vd), 0);
+	assert_int_equal(virtio_console_new(&(struct chardev_spec){ CHARDEV_SOCKET, path }, &f.mem, loop, &vd, NULL), 0);
 	pthread_mutex_lock(&vd->lock);
 	start(&f, vd);
 	pthread_mutex_unlock(&vd->lock);

@@ -22,7 +22,6 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/config.h"
-#include "vm/vm.h"
 
 /*
  * Placeholder range of the QWordMemory descriptor in dsdt.asl, found and
@@ -621,11 +620,6 @@ int acpi_build_tables(struct gmem *mem, const struct vm_config *cfg, uint64_t *r
 	if (ret < 0)
 		log_err("acpi: cannot build tables: %s", strerror(-ret));
 	return ret < 0 ? ret : 0;
-}
-
-int x86_acpi_build(struct vm *vm, uint64_t *rsdp_gpa)
-{
-	return acpi_build_tables(&vm->mem, vm->cfg, rsdp_gpa);
 }
 
 /* Sizes fixed by the specification. */

@@ -287,19 +287,15 @@ struct acpi_slit {
 	uint8_t entry[];
 } __attribute__((packed));
 
-struct vm;
 struct vm_config;
 struct gmem;
 
 /*
- * Build all tables from vm->cfg (nr_cpus, NUMA topology) and vm->mem (the
- * RAM regions, for SRAT and the 64-bit PCI window) and write them to guest
+ * Build all tables from cfg (nr_cpus, NUMA topology) and mem (the RAM
+ * regions, for SRAT and the 64-bit PCI window) and write them to guest
  * memory.  *rsdp_gpa gets the RSDP address, for boot_params.acpi_rsdp_addr
  * or the PVH start info.  Returns 0 or -errno.
  */
-int x86_acpi_build(struct vm *vm, uint64_t *rsdp_gpa);
-
-/* The same, on explicit inputs (unit tests build into a fake gmem). */
 int acpi_build_tables(struct gmem *mem, const struct vm_config *cfg, uint64_t *rsdp_gpa);
 
 /*

@@ -11,7 +11,8 @@
 #include "arch/x86/x86.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "mem/gmem.h"
+#include "vm/config.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -178,27 +179,26 @@ bool boot_is_elf(const struct boot_image *k)
 }
 
 /* Highest address below `limit` where `size` bytes fit in low RAM. */
-static int boot_place_initrd(struct vm *vm, uint64_t size, uint64_t kernel_end, uint64_t limit,
-			     uint64_t *addr)
+static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kernel_end,
+			     uint64_t limit, uint64_t *addr)
 {
-	struct x86_machine *x = vm->arch;
 	uint64_t top = MIN(x->low_mem, limit);
 
 	if (size > top || ALIGN_DOWN(top - size, 4096) < kernel_end) {
 		char m[32];
 
-		format_size(vm->cfg->mem_size, m, sizeof(m));
+		format_size(x->cfg->mem_size, m, sizeof(m));
 		log_err("initrd '%s' (%llu bytes) does not fit in %s of guest memory beside the kernel",
-			vm->cfg->initrd ? vm->cfg->initrd : "(none)", (unsigned long long)size, m);
+			x->cfg->initrd ? x->cfg->initrd : "(none)", (unsigned long long)size, m);
 		return -ENOSPC;
 	}
 	*addr = ALIGN_DOWN(top - size, 4096);
 	return 0;
 }
 
-static int boot_write_cmdline(struct vm *vm, uint64_t limit)
+static int boot_write_cmdline(struct x86_machine *x, uint64_t limit)
 {
-	const char *cmdline = vm->cfg->cmdline ? vm->cfg->cmdline : "";
+	const char *cmdline = x->cfg->cmdline ? x->cfg->cmdline : "";
 	size_t len = strlen(cmdline);
 
 	if (len + 1 > MIN(limit, X86_CMDLINE_MAX)) {
@@ -206,12 +206,12 @@ static int boot_write_cmdline(struct vm *vm, uint64_t limit)
 			(unsigned long long)MIN(limit, X86_CMDLINE_MAX) - 1);
 		return -E2BIG;
 	}
-	return gmem_write(&vm->mem, X86_CMDLINE_ADDR, cmdline, len + 1);
+	return gmem_write(x->mem, X86_CMDLINE_ADDR, cmdline, len + 1);
 }
 
-int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct boot_image *initrd)
+int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
+		      const struct boot_image *initrd)
 {
-	struct x86_machine *x = vm->arch;
 	uint8_t *bp;
 	unsigned int setup_sects;
 	uint16_t version;
@@ -224,14 +224,14 @@ int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct bo
 	if (version < 0x20c || !(k->data[HDR_XLOADFLAGS] & XLF_KERNEL_64)) {
 		log_err("kernel '%s' does not support the 64-bit boot protocol "
 			"(boot protocol %u.%02u, needs 2.12 with XLF_KERNEL_64)",
-			vm->cfg->kernel, version >> 8, version & 0xff);
+			x->cfg->kernel, version >> 8, version & 0xff);
 		return -ENOEXEC;
 	}
 	setup_sects = k->data[HDR_SETUP_SECTS] ? k->data[HDR_SETUP_SECTS] : 4;
 	setup_size = (uint64_t)(setup_sects + 1) * 512;
 	if (setup_size >= k->size) {
 		log_err("kernel '%s' is truncated: setup needs %llu bytes, file has %llu",
-			vm->cfg->kernel, (unsigned long long)setup_size,
+			x->cfg->kernel, (unsigned long long)setup_size,
 			(unsigned long long)k->size);
 		return -ENOEXEC;
 	}
@@ -242,15 +242,15 @@ int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct bo
 		init_size = pm_size;
 	if (load_addr + init_size > x->low_mem) {
 		log_err("kernel '%s' needs %llu MiB of memory above 1 MiB; the VM has too little",
-			vm->cfg->kernel, (unsigned long long)(init_size >> 20) + 1);
+			x->cfg->kernel, (unsigned long long)(init_size >> 20) + 1);
 		return -ENOSPC;
 	}
-	ret = gmem_write(&vm->mem, load_addr, k->data + setup_size, pm_size);
+	ret = gmem_write(x->mem, load_addr, k->data + setup_size, pm_size);
 	if (ret)
 		return ret;
 
 	/* The zero page: the setup header copied in, then our fields. */
-	bp = gmem_ptr_w(&vm->mem, X86_ZERO_PAGE_ADDR, 4096);
+	bp = gmem_ptr_w(x->mem, X86_ZERO_PAGE_ADDR, 4096);
 	if (!bp)
 		return -EFAULT;
 	memset(bp, 0, 4096);
@@ -266,7 +266,7 @@ int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct bo
 	put32(bp + HDR_CODE32_START, (uint32_t)load_addr);
 
 	cmdline_limit = version >= 0x206 ? get32(k->data + HDR_CMDLINE_SIZE) + 1ull : 256;
-	ret = boot_write_cmdline(vm, cmdline_limit);
+	ret = boot_write_cmdline(x, cmdline_limit);
 	if (ret)
 		return ret;
 	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)X86_CMDLINE_ADDR);
@@ -275,11 +275,11 @@ int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct bo
 		initrd_max = get32(k->data + HDR_INITRD_ADDR_MAX);
 		if (!initrd_max)
 			initrd_max = 0x37ffffff;
-		ret = boot_place_initrd(vm, initrd->size, load_addr + init_size,
+		ret = boot_place_initrd(x, initrd->size, load_addr + init_size,
 					(uint64_t)initrd_max + 1, &initrd_addr);
 		if (ret)
 			return ret;
-		ret = gmem_write(&vm->mem, initrd_addr, initrd->data, initrd->size);
+		ret = gmem_write(x->mem, initrd_addr, initrd->data, initrd->size);
 		if (ret)
 			return ret;
 		put32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
@@ -331,15 +331,15 @@ static int elf_find_pvh_note(const uint8_t *p, uint64_t len, uint64_t *entry)
 	return -ENOENT;
 }
 
-static int boot_elf_bad(struct vm *vm, const char *why)
+static int boot_elf_bad(struct x86_machine *x, const char *why)
 {
-	log_err("kernel '%s' is not a loadable ELF: %s", vm->cfg->kernel, why);
+	log_err("kernel '%s' is not a loadable ELF: %s", x->cfg->kernel, why);
 	return -ENOEXEC;
 }
 
-int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_image *initrd)
+int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
+		  const struct boot_image *initrd)
 {
-	struct x86_machine *x = vm->arch;
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)k->data;
 	struct hvm_start_info si = { .magic = PVH_START_MAGIC, .version = 1 };
 	struct hvm_memmap_table_entry mm[X86_E820_MAX];
@@ -348,12 +348,12 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 	int ret;
 
 	if (k->size < sizeof(Elf64_Ehdr) || k->data[EI_CLASS] != ELFCLASS64)
-		return boot_elf_bad(vm, "only 64-bit ELF (ELFCLASS64) images are supported");
+		return boot_elf_bad(x, "only 64-bit ELF (ELFCLASS64) images are supported");
 	if (eh->e_machine != EM_X86_64 || (eh->e_type != ET_EXEC && eh->e_type != ET_DYN))
-		return boot_elf_bad(vm, "not an x86-64 executable");
+		return boot_elf_bad(x, "not an x86-64 executable");
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64 ||
 	    eh->e_phoff > k->size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > k->size - eh->e_phoff)
-		return boot_elf_bad(vm, "bad program header table");
+		return boot_elf_bad(x, "bad program header table");
 
 	/* First the notes: without a PVH entry there is nothing to load. */
 	for (unsigned int i = 0; i < eh->e_phnum && !have_note; i++) {
@@ -363,15 +363,15 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 		if (ph.p_type != PT_NOTE)
 			continue;
 		if (ph.p_offset > k->size || ph.p_filesz > k->size - ph.p_offset)
-			return boot_elf_bad(vm, "segment extends past the end of the file");
+			return boot_elf_bad(x, "segment extends past the end of the file");
 		ret = elf_find_pvh_note(k->data + ph.p_offset, ph.p_filesz, &entry);
 		if (ret == 0)
 			have_note = true;
 		else if (ret != -ENOENT)
-			return boot_elf_bad(vm, "malformed ELF note");
+			return boot_elf_bad(x, "malformed ELF note");
 	}
 	if (!have_note)
-		return boot_elf_bad(vm, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+		return boot_elf_bad(x, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
 
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
 		Elf64_Phdr ph;
@@ -380,36 +380,36 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (ph.p_offset > k->size || ph.p_filesz > k->size - ph.p_offset)
-			return boot_elf_bad(vm, "segment extends past the end of the file");
+			return boot_elf_bad(x, "segment extends past the end of the file");
 		if (ph.p_memsz < ph.p_filesz || ph.p_paddr + ph.p_memsz < ph.p_paddr)
-			return boot_elf_bad(vm, "bad PT_LOAD sizes");
+			return boot_elf_bad(x, "bad PT_LOAD sizes");
 		/*
 		 * Below 0xF0000 live the boot structures, the MP table and the
 		 * ACPI tables; the BIOS area above it is free for small
 		 * segments (linkers put notes there), and so is all RAM above.
 		 */
 		if (ph.p_paddr < X86_ACPI_ADDR + X86_ACPI_SIZE ||
-		    !gmem_ptr(&vm->mem, ph.p_paddr, ph.p_memsz)) {
+		    !gmem_ptr(x->mem, ph.p_paddr, ph.p_memsz)) {
 			log_err("kernel '%s': segment at %#llx-%#llx is outside guest RAM "
 				"(from 0xf0000, within %llu MiB)",
-				vm->cfg->kernel, (unsigned long long)ph.p_paddr,
+				x->cfg->kernel, (unsigned long long)ph.p_paddr,
 				(unsigned long long)(ph.p_paddr + ph.p_memsz),
-				(unsigned long long)(vm->cfg->mem_size >> 20));
+				(unsigned long long)(x->cfg->mem_size >> 20));
 			return -ENOSPC;
 		}
-		ret = gmem_write(&vm->mem, ph.p_paddr, k->data + ph.p_offset, ph.p_filesz);
+		ret = gmem_write(x->mem, ph.p_paddr, k->data + ph.p_offset, ph.p_filesz);
 		if (ret)
 			return ret;
-		memset(gmem_ptr_w(&vm->mem, ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz), 0,
+		memset(gmem_ptr_w(x->mem, ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz), 0,
 		       ph.p_memsz - ph.p_filesz);
 		kernel_end = MAX(kernel_end, ph.p_paddr + ph.p_memsz);
 	}
 	if (!kernel_end)
-		return boot_elf_bad(vm, "no PT_LOAD segment");
-	if (entry >= X86_4G || !gmem_ptr(&vm->mem, entry, 1))
-		return boot_elf_bad(vm, "PVH entry point outside the loaded image");
+		return boot_elf_bad(x, "no PT_LOAD segment");
+	if (entry >= X86_4G || !gmem_ptr(x->mem, entry, 1))
+		return boot_elf_bad(x, "PVH entry point outside the loaded image");
 
-	ret = boot_write_cmdline(vm, X86_CMDLINE_MAX);
+	ret = boot_write_cmdline(x, X86_CMDLINE_MAX);
 	if (ret)
 		return ret;
 	si.cmdline_paddr = X86_CMDLINE_ADDR;
@@ -420,14 +420,14 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 
 		uint64_t paddr;
 
-		ret = boot_place_initrd(vm, initrd->size, kernel_end, X86_4G, &paddr);
+		ret = boot_place_initrd(x, initrd->size, kernel_end, X86_4G, &paddr);
 		if (ret)
 			return ret;
 		mod.paddr = paddr;
-		ret = gmem_write(&vm->mem, mod.paddr, initrd->data, initrd->size);
+		ret = gmem_write(x->mem, mod.paddr, initrd->data, initrd->size);
 		if (ret)
 			return ret;
-		ret = gmem_write(&vm->mem, mod_addr, &mod, sizeof(mod));
+		ret = gmem_write(x->mem, mod_addr, &mod, sizeof(mod));
 		if (ret)
 			return ret;
 		si.nr_modules = 1;
@@ -437,12 +437,12 @@ int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_i
 		mm[i] = (struct hvm_memmap_table_entry){ .addr = x->e820[i].addr,
 							 .size = x->e820[i].size,
 							 .type = x->e820[i].type };
-	ret = gmem_write(&vm->mem, X86_PVH_MEMMAP_ADDR, mm, x->nr_e820 * sizeof(mm[0]));
+	ret = gmem_write(x->mem, X86_PVH_MEMMAP_ADDR, mm, x->nr_e820 * sizeof(mm[0]));
 	if (ret)
 		return ret;
 	si.memmap_paddr = X86_PVH_MEMMAP_ADDR;
 	si.memmap_entries = x->nr_e820;
-	ret = gmem_write(&vm->mem, X86_PVH_INFO_ADDR, &si, sizeof(si));
+	ret = gmem_write(x->mem, X86_PVH_INFO_ADDR, &si, sizeof(si));
 	if (ret)
 		return ret;
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+struct x86_machine;
 
 /* A kernel or initrd read into memory. */
 struct boot_image {
@@ -20,7 +20,9 @@ int boot_read_image(const char *path, const char *what, struct boot_image *img);
 void boot_free_image(struct boot_image *img);
 bool boot_is_bzimage(const struct boot_image *k);
 bool boot_is_elf(const struct boot_image *k);
-int boot_load_bzimage(struct vm *vm, const struct boot_image *k, const struct boot_image *initrd);
-int boot_load_pvh(struct vm *vm, const struct boot_image *k, const struct boot_image *initrd);
+int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
+		      const struct boot_image *initrd);
+int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
+		  const struct boot_image *initrd);
 
 #endif

@@ -7,7 +7,8 @@
 #include "arch/x86/x86.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "kvm/kvm.h"
+#include "vm/vcpu.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -93,7 +94,7 @@ static int x86_set_msrs(struct vcpu *v)
  * local APIC and XCR0, so a machine reset starts from the same state even
  * if the guest had enabled x2APIC mode, LAPIC timers or AVX state.
  */
-static int x86_save_power_on_state(struct vcpu *v)
+static int x86_save_power_on_state(struct vcpu *v, const struct kvm *kvm)
 {
 	int ret;
 
@@ -106,7 +107,7 @@ static int x86_save_power_on_state(struct vcpu *v)
 		ret = vcpu_ioctl(v, KVM_GET_LAPIC, v->init_lapic);
 	if (ret)
 		return ret;
-	if (kvm_check_cap(&v->vm->kvm, KVM_CAP_XCRS) > 0) {
+	if (kvm_check_cap(kvm, KVM_CAP_XCRS) > 0) {
 		v->init_xcrs = calloc(1, sizeof(*v->init_xcrs));
 		if (!v->init_xcrs)
 			return -ENOMEM;
@@ -118,9 +119,9 @@ static int x86_save_power_on_state(struct vcpu *v)
 	return 0;
 }
 
-int x86_vcpu_init(struct vcpu *v)
+int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus)
 {
-	int ret = x86_cpuid_setup(v);
+	int ret = x86_cpuid_setup(v, kvm, nr_vcpus);
 
 	if (ret) {
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", v->id, strerror(-ret));
@@ -128,7 +129,7 @@ int x86_vcpu_init(struct vcpu *v)
 	}
 	ret = x86_set_msrs(v);
 	if (!ret)
-		ret = x86_save_power_on_state(v);
+		ret = x86_save_power_on_state(v, kvm);
 	return ret;
 }
 
@@ -153,7 +154,7 @@ static void seg_flat(struct kvm_segment *s, uint16_t sel, uint8_t type, bool cod
  * Protocol"): long mode with an identity map, __BOOT_CS = 0x10,
  * __BOOT_DS = 0x18, RSI = boot_params.
  */
-static int x86_bsp_boot_regs(struct vcpu *v, struct x86_machine *x)
+static int x86_bsp_boot_regs(struct vcpu *v, const struct x86_machine *x)
 {
 	struct kvm_sregs sregs = *v->init_sregs;
 	struct kvm_regs regs = { .rflags = 0x2 };
@@ -191,9 +192,8 @@ static int x86_bsp_boot_regs(struct vcpu *v, struct x86_machine *x)
 	return ret;
 }
 
-int x86_vcpu_reset(struct vcpu *v)
+int x86_vcpu_reset(struct vcpu *v, const struct x86_machine *x)
 {
-	struct x86_machine *x = v->vm->arch;
 	struct kvm_mp_state mp = { .mp_state = v->id == 0 ? KVM_MP_STATE_RUNNABLE
 							    : KVM_MP_STATE_UNINITIALIZED };
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };

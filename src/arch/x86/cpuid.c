@@ -8,7 +8,8 @@
 #include "arch/x86/x86.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "kvm/kvm.h"
+#include "vm/vcpu.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -87,10 +88,10 @@ static void cpuid_set_ext_topology(struct kvm_cpuid2 *c, uint32_t cap, uint32_t 
 	cpuid_add(c, cap, &e);
 }
 
-int x86_cpuid_setup(struct vcpu *v)
+int x86_cpuid_setup(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus)
 {
-	const struct kvm_cpuid2 *sup = v->vm->kvm.cpuid;
-	unsigned int n = v->vm->nr_vcpus;
+	const struct kvm_cpuid2 *sup = kvm->cpuid;
+	unsigned int n = nr_vcpus;
 	uint32_t cap = sup->nent + 8;
 	struct kvm_cpuid2 *c;
 	struct kvm_cpuid_entry2 *e;

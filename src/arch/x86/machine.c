@@ -12,7 +12,9 @@
 #include "arch/x86/x86.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "kvm/kvm.h"
+#include "mem/gmem.h"
+#include "vm/config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,75 +27,75 @@ void x86_mem_split(uint64_t mem, uint64_t *low, uint64_t *high)
 	*high = mem - *low;
 }
 
-static int vm_ioctl(struct vm *vm, unsigned long req, void *arg)
+static int vm_ioctl(struct x86_machine *x, unsigned long req, void *arg)
 {
 	int ret;
 
 	do {
-		ret = ioctl(vm->vm_fd, req, arg);
+		ret = ioctl(x->vm_fd, req, arg);
 	} while (ret < 0 && errno == EINTR);
 	return ret < 0 ? -errno : ret;
 }
 
-int x86_machine_create(struct vm *vm)
+int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out)
 {
 	struct x86_machine *x = calloc(1, sizeof(*x));
 	int ret;
 
 	if (!x)
 		return -ENOMEM;
-	vm->arch = x;
-	x86_mem_split(vm->cfg->mem_size, &x->low_mem, &x->high_mem);
+	x->vm_fd = p->vm_fd;
+	x->mem = p->mem;
+	x->cfg = p->cfg;
+	x86_mem_split(p->cfg->mem_size, &x->low_mem, &x->high_mem);
 
 	/* VT-x needs these two pages below 4 GiB (api.rst 4.40, 4.41). */
-	ret = kvm_set_tss_addr(vm->vm_fd, X86_KVM_TSS_ADDR);
-	if (ret && vm->kvm.backend != KVM_BACKEND_PVM)
+	ret = kvm_set_tss_addr(x->vm_fd, X86_KVM_TSS_ADDR);
+	if (ret && !p->pvm)
 		goto fail;
-	if (kvm_vm_check_cap(vm->vm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0)
-		kvm_set_identity_map_addr(vm->vm_fd, X86_KVM_IDMAP_ADDR);
-	ret = kvm_create_irqchip(vm->vm_fd);
+	if (kvm_vm_check_cap(x->vm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0)
+		kvm_set_identity_map_addr(x->vm_fd, X86_KVM_IDMAP_ADDR);
+	ret = kvm_create_irqchip(x->vm_fd);
 	if (ret) {
 		log_err("KVM_CREATE_IRQCHIP: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = kvm_create_pit2(vm->vm_fd);
+	ret = kvm_create_pit2(x->vm_fd);
 	if (ret) {
 		log_err("KVM_CREATE_PIT2: %s", strerror(-ret));
 		goto fail;
 	}
 	for (unsigned int i = 0; i < 3; i++) {
 		x->chips[i].chip_id = i;
-		ret = vm_ioctl(vm, KVM_GET_IRQCHIP, &x->chips[i]);
+		ret = vm_ioctl(x, KVM_GET_IRQCHIP, &x->chips[i]);
 		if (ret)
 			goto fail;
 	}
-	ret = vm_ioctl(vm, KVM_GET_PIT2, &x->pit);
+	ret = vm_ioctl(x, KVM_GET_PIT2, &x->pit);
 	if (ret)
 		goto fail;
+	*out = x;
 	return 0;
 fail:
 	free(x);
-	vm->arch = NULL;
 	return ret;
 }
 
-void x86_machine_destroy(struct vm *vm)
+void x86_machine_destroy(struct x86_machine *x)
 {
-	free(vm->arch);
-	vm->arch = NULL;
+	free(x);
 }
 
-int x86_machine_reset(struct vm *vm)
+int x86_machine_reset(struct x86_machine *x)
 {
-	struct x86_machine *x = vm->arch;
 	int ret;
 
 	for (unsigned int i = 0; i < 3; i++) {
-		ret = vm_ioctl(vm, KVM_SET_IRQCHIP, &x->chips[i]);
+		ret = vm_ioctl(x, KVM_SET_IRQCHIP, &x->chips[i]);
 		if (ret)
 			return ret;
 	}
-	return vm_ioctl(vm, KVM_SET_PIT2, &x->pit);
+	return vm_ioctl(x, KVM_SET_PIT2, &x->pit);
 }
 
 static void e820_add(struct x86_machine *x, uint64_t addr, uint64_t size, uint32_t type)
@@ -102,10 +104,8 @@ static void e820_add(struct x86_machine *x, uint64_t addr, uint64_t size, uint32
 		x->e820[x->nr_e820++] = (struct x86_e820_entry){ addr, size, type };
 }
 
-int x86_e820_build(struct vm *vm)
+int x86_e820_build(struct x86_machine *x)
 {
-	struct x86_machine *x = vm->arch;
-
 	x->nr_e820 = 0;
 	/* Conventional memory up to the EBDA, where the MP table lives. */
 	e820_add(x, 0, X86_EBDA_ADDR, E820_RAM);
@@ -124,7 +124,7 @@ int x86_e820_build(struct vm *vm)
  * for PVH), 0x18 data, 0x20 a 32-bit TSS; boot.rst requires __BOOT_CS and
  * __BOOT_DS at 0x10 and 0x18.
  */
-static int x86_write_gdt(struct vm *vm, bool code64)
+static int x86_write_gdt(struct x86_machine *x, bool code64)
 {
 	uint64_t gdt[5] = {
 		0,
@@ -134,15 +134,15 @@ static int x86_write_gdt(struct vm *vm, bool code64)
 		0x00008b0000000067ull,
 	};
 
-	return gmem_write(&vm->mem, X86_GDT_ADDR, gdt, sizeof(gdt));
+	return gmem_write(x->mem, X86_GDT_ADDR, gdt, sizeof(gdt));
 }
 
 /* Identity map of the first 4 GiB with 2 MiB pages, for the 64-bit entry. */
-static int x86_write_page_tables(struct vm *vm)
+static int x86_write_page_tables(struct x86_machine *x)
 {
-	uint64_t *pml4 = gmem_ptr_w(&vm->mem, X86_PML4_ADDR, 4096);
-	uint64_t *pdpt = gmem_ptr_w(&vm->mem, X86_PDPT_ADDR, 4096);
-	uint64_t *pd = gmem_ptr_w(&vm->mem, X86_PD_ADDR, 4 * 4096);
+	uint64_t *pml4 = gmem_ptr_w(x->mem, X86_PML4_ADDR, 4096);
+	uint64_t *pdpt = gmem_ptr_w(x->mem, X86_PDPT_ADDR, 4096);
+	uint64_t *pd = gmem_ptr_w(x->mem, X86_PD_ADDR, 4 * 4096);
 
 	if (!pml4 || !pdpt || !pd)
 		return -EFAULT;
@@ -156,48 +156,48 @@ static int x86_write_page_tables(struct vm *vm)
 	return 0;
 }
 
-int x86_machine_load(struct vm *vm)
+int x86_machine_load(struct x86_machine *x)
 {
-	struct x86_machine *x = vm->arch;
+	const struct vm_config *cfg = x->cfg;
 	struct boot_image kernel, initrd;
-	bool have_initrd = vm->cfg->initrd != NULL;
+	bool have_initrd = cfg->initrd != NULL;
 	int ret;
 
-	ret = boot_read_image(vm->cfg->kernel, "kernel", &kernel);
+	ret = boot_read_image(cfg->kernel, "kernel", &kernel);
 	if (ret)
 		return ret;
 	if (have_initrd) {
-		ret = boot_read_image(vm->cfg->initrd, "initrd", &initrd);
+		ret = boot_read_image(cfg->initrd, "initrd", &initrd);
 		if (ret) {
 			boot_free_image(&kernel);
 			return ret;
 		}
 	}
-	ret = x86_e820_build(vm);
+	ret = x86_e820_build(x);
 	if (!ret)
-		ret = x86_acpi_build(vm, &x->rsdp);
+		ret = acpi_build_tables(x->mem, cfg, &x->rsdp);
 	if (ret) {
 		log_err("cannot build the ACPI tables: %s", strerror(-ret));
 		goto out;
 	}
-	ret = x86_mptable_build(vm);
+	ret = mptable_build(x->mem, cfg->nr_cpus);
 	if (ret) {
 		log_err("cannot build the MP table: %s", strerror(-ret));
 		goto out;
 	}
 	if (boot_is_bzimage(&kernel)) {
-		ret = boot_load_bzimage(vm, &kernel, have_initrd ? &initrd : NULL);
+		ret = boot_load_bzimage(x, &kernel, have_initrd ? &initrd : NULL);
 	} else if (boot_is_elf(&kernel)) {
-		ret = boot_load_pvh(vm, &kernel, have_initrd ? &initrd : NULL);
+		ret = boot_load_pvh(x, &kernel, have_initrd ? &initrd : NULL);
 	} else {
-		log_err("kernel '%s' is neither a bzImage nor an ELF image", vm->cfg->kernel);
+		log_err("kernel '%s' is neither a bzImage nor an ELF image", cfg->kernel);
 		ret = -ENOEXEC;
 	}
 	if (ret)
 		goto out;
-	ret = x86_write_gdt(vm, x->boot_kind == X86_BOOT_LINUX64);
+	ret = x86_write_gdt(x, x->boot_kind == X86_BOOT_LINUX64);
 	if (!ret && x->boot_kind == X86_BOOT_LINUX64)
-		ret = x86_write_page_tables(vm);
+		ret = x86_write_page_tables(x);
 out:
 	boot_free_image(&kernel);
 	if (have_initrd)

@@ -21,7 +21,6 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/config.h"
-#include "vm/vm.h"
 
 #define MP_SPEC_REV 4	      /* 1.4 */
 #define MP_LAPIC_VERSION 0x14 /* integrated local APIC */
@@ -199,11 +198,6 @@ int mptable_build(struct gmem *mem, unsigned int nr_cpus)
 	if (ret)
 		log_err("mptable: cannot build: %s", strerror(-ret));
 	return ret;
-}
-
-int x86_mptable_build(struct vm *vm)
-{
-	return mptable_build(&vm->mem, vm->cfg->nr_cpus);
 }
 
 _Static_assert(sizeof(struct mp_floating) == 16, "MP floating pointer");

@@ -107,14 +107,12 @@ enum mp_irq_type { MP_INT_INT = 0, MP_INT_NMI = 1, MP_INT_SMI = 2, MP_INT_EXTINT
 #define MP_BUS_ISA 0
 #define MP_BUS_PCI 1
 
-struct vm;
 struct gmem;
 
 /*
- * Write the floating pointer and the configuration table for vm->cfg's
+ * Write the floating pointer and the configuration table for nr_cpus
  * vCPUs into guest memory.  Returns 0 or -errno.
  */
-int x86_mptable_build(struct vm *vm);
 int mptable_build(struct gmem *mem, unsigned int nr_cpus);
 
 /*

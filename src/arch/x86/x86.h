@@ -6,9 +6,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
 struct vcpu;
 struct acpi_pm;
+struct gmem;
+struct kvm;
+struct vm_config;
 
 enum x86_boot_kind {
 	X86_BOOT_PVH,		/* ELF with a Xen PVH entry note: 32-bit entry, EBX = start_info */
@@ -26,8 +28,23 @@ struct x86_e820_entry {
 #define E820_ACPI 3
 #define X86_E820_MAX 16
 
-/* Per-VM x86 state, hung off vm->arch. */
+/*
+ * What the x86 machine needs of the VM: the KVM VM fd, guest memory and
+ * the config (kernel, initrd, command line, memory size, CPUs and NUMA
+ * for the firmware tables).  arch/x86 never sees struct vm.
+ */
+struct x86_machine_params {
+	int vm_fd;
+	bool pvm;		/* KVM_BACKEND_PVM: no TSS needed */
+	struct gmem *mem;
+	const struct vm_config *cfg;
+};
+
+/* Per-VM x86 state (vm->arch). */
 struct x86_machine {
+	int vm_fd;
+	struct gmem *mem;
+	const struct vm_config *cfg;
 	enum x86_boot_kind boot_kind;
 	uint64_t entry;		/* physical entry point */
 	uint64_t boot_info;	/* zero page or hvm_start_info address */
@@ -45,22 +62,22 @@ struct x86_machine {
 /* The RAM split around the 32-bit PCI hole for `mem` bytes of RAM. */
 void x86_mem_split(uint64_t mem, uint64_t *low, uint64_t *high);
 /* irqchip, PIT, TSS, identity map; before any vCPU exists. */
-int x86_machine_create(struct vm *vm);
-void x86_machine_destroy(struct vm *vm);
+int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out);
+void x86_machine_destroy(struct x86_machine *x);
 /* Load kernel and initrd, write boot params, e820, ACPI and MP tables. */
-int x86_machine_load(struct vm *vm);
+int x86_machine_load(struct x86_machine *x);
 /* Back to power-on state: irqchips and PIT (devices and vCPUs apart). */
-int x86_machine_reset(struct vm *vm);
+int x86_machine_reset(struct x86_machine *x);
 
-/* CPUID with the guest topology for this vCPU (cpuid.c). */
-int x86_cpuid_setup(struct vcpu *v);
+/* CPUID with the guest topology for this vCPU, one of nr_vcpus (cpuid.c). */
+int x86_cpuid_setup(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
 /* CPUID and MSRs, once per vCPU at creation. */
-int x86_vcpu_init(struct vcpu *v);
+int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
 /* Registers for a (re)boot: the BSP at the entry point, APs waiting for SIPI. */
-int x86_vcpu_reset(struct vcpu *v);
+int x86_vcpu_reset(struct vcpu *v, const struct x86_machine *x);
 void x86_vcpu_dump(struct vcpu *v, int fd);
 
 /* Used by the loaders: e820 table of the current layout. */
-int x86_e820_build(struct vm *vm);
+int x86_e820_build(struct x86_machine *x);
 
 #endif
