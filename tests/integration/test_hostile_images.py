@@ -105,7 +105,7 @@ def test_backing_off_refuses_overlays(vessel_bin, mgr_env, tmp_path):
     assert not sock.exists()
     r = vessel(vessel_bin, "vhost-user-blk", "--socket", sock, "--disk",
                f"path={evil},backing=maybe")
-    one_line_error(r, "backing must be on or off")
+    one_line_error(r, "backing: must be on or off")
     r = define(vessel_bin, env, tmp_path, "nb", {
         "kernel": str(kernel), "disks": [{"path": str(evil), "backing": False}]})
     assert r.returncode == 0, r.stderr
