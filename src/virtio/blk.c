@@ -359,6 +359,9 @@ static bool queue_process(struct vblk_queue *bq)
 	struct virtq *vq = &b->vd.vqs[bq->index];
 	bool submitted = false, finished = false;
 
+	/* Paused (vm_quiesce): in-flight requests drain, no new one is taken. */
+	if (b->vd.paused)
+		return false;
 	bq->starved = false;
 	if (b->polling && !vq->event_idx)
 		virtq_disable_notify(vq);

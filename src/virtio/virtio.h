@@ -96,6 +96,13 @@ struct virtio_dev {
 	struct ratelimit rl;
 	uint64_t guest_errors; /* register-level protocol errors */
 	uint64_t resets;
+	/*
+	 * Paused by the transport (component pause, vm_quiesce()): kicks are
+	 * dropped and the model takes no new request from its rings, while
+	 * requests in flight still complete.  Unpausing kicks every enabled
+	 * queue, so nothing made available meanwhile is missed.
+	 */
+	bool paused;
 
 	const struct virtio_dev_ops *ops;
 	const struct virtio_transport_ops *tops;
@@ -127,6 +134,8 @@ int virtio_dev_queue_enable(struct virtio_dev *vd, unsigned int q);
 /* A driver notification for queue q (doorbell or ioeventfd). */
 void virtio_dev_kick(struct virtio_dev *vd, unsigned int q);
 void virtio_dev_reset(struct virtio_dev *vd);
+/* Set or clear vd->paused (see there), under vd->lock. */
+void virtio_dev_set_paused(struct virtio_dev *vd, bool paused);
 
 /*
  * Device state for snapshots and migration (transport-independent part:

@@ -43,6 +43,13 @@ struct vcpu {
 	pthread_t thread;
 	pid_t tid;		/* host thread id, for vcpuinfo and pinning */
 	bool thread_started;
+	/*
+	 * The last exit was port I/O or MMIO: the instruction completes only
+	 * when KVM_RUN is entered again (api.rst, KVM_EXIT_IO/KVM_EXIT_MMIO
+	 * note), so the vCPU does that, with immediate_exit set, before it
+	 * counts as paused.  Owned by the vCPU thread.
+	 */
+	bool io_pending;
 	enum vcpu_state state;	/* current, protected by vm->lock */
 	cpu_set_t affinity;	/* requested host CPU affinity */
 	bool has_affinity;

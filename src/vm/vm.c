@@ -379,6 +379,14 @@ int vm_start(struct vm *vm)
 	return 0;
 }
 
+/* RUNNING -> PAUSED, vm->lock held; the vCPUs have left guest mode on return. */
+static void vm_pause_vcpus_locked(struct vm *vm)
+{
+	vm->state = VM_STATE_PAUSED;
+	vm_kick_all(vm);
+	vm_wait_quiescent(vm);
+}
+
 int vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
@@ -388,26 +396,147 @@ int vm_pause(struct vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return ret;
 	}
-	vm->state = VM_STATE_PAUSED;
-	vm_kick_all(vm);
-	vm_wait_quiescent(vm);
+	vm_pause_vcpus_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
 
-int vm_resume(struct vm *vm)
+/*
+ * Runs on the event loop: hold it here until vm_loops_resume().  Nothing
+ * on the loop runs meanwhile (device timers, completions, the console,
+ * API requests).
+ */
+static void vm_loop_park(void *opaque)
 {
-	pthread_mutex_lock(&vm->lock);
-	if (vm->state != VM_STATE_PAUSED) {
-		int ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
+	struct vm *vm = opaque;
 
-		pthread_mutex_unlock(&vm->lock);
-		return ret;
-	}
-	vm->state = VM_STATE_RUNNING;
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_parked = true;
+	pthread_cond_broadcast(&vm->cond);
+	while (!vm->loop_release)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	vm->loop_parked = false;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
+ * The VM's event loops today: the main loop.  Called on the loop's own
+ * thread (an API handler), the loop is not dispatching anything while
+ * the caller runs, so there is nothing to do; from another thread the
+ * loop is parked in vm_loop_park().  Per-disk I/O threads have no pause
+ * of their own: once their device is paused (components_pause()) they
+ * have nothing left to do.
+ */
+int vm_loops_pause(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_release = false;
+	if (vm->loop_running && !pthread_equal(vm->loop_thread, pthread_self())) {
+		pthread_mutex_unlock(&vm->lock);
+		ret = evloop_call(vm->loop, vm_loop_park, vm);
+		pthread_mutex_lock(&vm->lock);
+		while (!ret && !vm->loop_parked && vm->loop_running)
+			pthread_cond_wait(&vm->cond, &vm->lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+void vm_loops_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_release = true;
+	pthread_cond_broadcast(&vm->cond);
+	while (vm->loop_parked)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_quiesce(struct vm *vm, struct error *err)
+{
+	bool paused_here = false;
+	int ret;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->quiesced) {
+		pthread_mutex_unlock(&vm->lock);
+		return error_setf(err, -EALREADY, "the VM is already quiesced");
+	}
+	if (vm->state == VM_STATE_RUNNING) {
+		vm_pause_vcpus_locked(vm);
+		paused_here = true;
+	} else if (vm->state != VM_STATE_PAUSED && vm->state != VM_STATE_CREATED) {
+		pthread_mutex_unlock(&vm->lock);
+		return error_setf(err, -EINVAL, "the VM is %s", vm_state_name(vm->state));
+	}
+	vm->quiesced = true; /* a concurrent vm_quiesce() fails from here */
+	pthread_mutex_unlock(&vm->lock);
+
+	ret = vm_loops_pause(vm);
+	if (ret) {
+		error_set_errno(err, ret, "cannot pause the event loop");
+		goto undo;
+	}
+	ret = components_pause(&vm->components, err);
+	if (ret) {
+		vm_loops_resume(vm);
+		goto undo;
+	}
+	pthread_mutex_lock(&vm->lock);
+	vm->quiesce_paused = paused_here;
+	pthread_mutex_unlock(&vm->lock);
 	return 0;
+undo:
+	pthread_mutex_lock(&vm->lock);
+	vm->quiesced = false;
+	if (paused_here && vm->state == VM_STATE_PAUSED) {
+		vm->state = VM_STATE_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+/* Undo vm_quiesce(): components, loops, then the vCPUs if it paused them. */
+static void vm_unquiesce(struct vm *vm)
+{
+	struct error err = ERROR_INIT;
+
+	/* Every component is resumed even if one fails (that one stays stopped). */
+	if (components_resume(&vm->components, &err))
+		log_warn("%s", error_msg(&err));
+	vm_loops_resume(vm);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->quiesce_paused && vm->state == VM_STATE_PAUSED) {
+		vm->state = VM_STATE_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	vm->quiesced = false;
+	vm->quiesce_paused = false;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_resume(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->quiesced) {
+		pthread_mutex_unlock(&vm->lock);
+		vm_unquiesce(vm);
+		return 0;
+	}
+	if (vm->state == VM_STATE_PAUSED) {
+		vm->state = VM_STATE_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	} else {
+		ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
 }
 
 enum vm_state vm_get_state(struct vm *vm)
@@ -438,6 +567,8 @@ void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status)
 		vm->exit_reason = why;
 		vm->exit_status = status;
 		vm_kick_all(vm);
+		/* Stopping wins over a quiesce: a parked loop must see the stop. */
+		vm->loop_release = true;
 		pthread_cond_broadcast(&vm->cond);
 	}
 	pthread_mutex_unlock(&vm->lock);
@@ -537,7 +668,15 @@ int vm_run(struct vm *vm)
 	else
 		log_warn("signalfd: %s; SIGTERM will not stop the VM cleanly", strerror(errno));
 
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_thread = pthread_self();
+	vm->loop_running = true;
+	pthread_mutex_unlock(&vm->lock);
 	ret = evloop_run(vm->loop);
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_running = false;
+	pthread_cond_broadcast(&vm->cond); /* a vm_loops_pause() waiting for a park */
+	pthread_mutex_unlock(&vm->lock);
 	if (ret) {
 		log_err("event loop failed: %s", strerror(-ret));
 		vm_request_stop(vm, VM_EXIT_CRASH, 1);
