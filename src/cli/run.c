@@ -238,6 +238,7 @@ int cmd_run(int argc, char **argv)
 	struct api_server *api = NULL;
 	struct vm_config cfg;
 	const char *why;
+	struct error verr = ERROR_INIT;
 	struct vm *vm;
 	bool help = false;
 	int ret;
@@ -272,9 +273,11 @@ int cmd_run(int argc, char **argv)
 		log_set_tag(cfg.name);
 
 	vm_block_signals();
-	ret = vm_create(&cfg, &vm);
+	ret = vm_create(&cfg, &vm, &verr);
 	if (ret) {
-		/* vm_create has printed what went wrong. */
+		/* As vm_create's callees printed it before: with the VM's tag. */
+		if (error_is_set(&verr))
+			log_err("%s", error_msg(&verr));
 		vm_config_free(&cfg);
 		return 1;
 	}

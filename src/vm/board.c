@@ -79,7 +79,7 @@ static int board_legacy_devices(struct vm *vm, struct error *err)
 		return error_set_errno(err, r, "com1");
 	r = console_attach(vm, vm->com1, vm->cfg->console, vm->cfg->console_path);
 	if (r)
-		return error_setf(err, r, "%s", ""); /* console_attach() logged it */
+		return r; /* console_attach() logged it: err stays unset */
 	r = i8042_create(host, NULL);
 	if (r)
 		return error_set_errno(err, r, "i8042");
@@ -113,6 +113,6 @@ int board_create(struct vm *vm, struct error *err)
 	/* Each virtio device says what is wrong, in one line naming it. */
 	r = virtio_devices_create(vm);
 	if (r)
-		return error_setf(err, r, "%s", ""); /* virtio_devices_create() logged it */
+		return r; /* virtio_devices_create() logged it: err stays unset */
 	return 0;
 }

@@ -44,7 +44,7 @@ const char *vm_state_name(enum vm_state s)
 	return "?";
 }
 
-static int vm_open_kvm(struct vm *vm)
+static int vm_open_kvm(struct vm *vm, struct error *err)
 {
 	/* VESSEL_KVM_DEVICE: another device node (tests use it to check errors). */
 	const char *dev = getenv("VESSEL_KVM_DEVICE") ? getenv("VESSEL_KVM_DEVICE") : "/dev/kvm";
@@ -56,17 +56,18 @@ static int vm_open_kvm(struct vm *vm)
 	case -ENOENT:
 	case -ENODEV:
 	case -ENXIO:
-		log_err("%s does not exist: this host has no KVM (load kvm_intel, kvm_amd "
-			"or kvm_pvm, or enable virtualization in the firmware)", dev);
-		break;
+		return error_setf(err, ret,
+				  "%s does not exist: this host has no KVM (load kvm_intel, "
+				  "kvm_amd or kvm_pvm, or enable virtualization in the firmware)",
+				  dev);
 	case -EACCES:
 	case -EPERM:
-		log_err("no permission to open %s: run as root or join the 'kvm' group", dev);
-		break;
+		return error_setf(err, ret,
+				  "no permission to open %s: run as root or join the 'kvm' group",
+				  dev);
 	default:
-		log_err("cannot use %s: %s", dev, strerror(-ret));
+		return error_set_errno(err, ret, "cannot use %s", dev);
 	}
-	return ret;
 }
 
 static int vm_setup_memory(struct vm *vm)
@@ -160,9 +161,15 @@ static void vm_host_init(struct vm *vm)
 static int vm_machine_reset(void *opaque)
 {
 	struct vm *vm = opaque;
+	struct error err = ERROR_INIT;
 	int ret = x86_machine_reset(vm->arch);
 
-	return ret ? ret : x86_machine_load(vm->arch);
+	if (ret)
+		return ret;
+	ret = x86_machine_load(vm->arch, &err);
+	if (ret)
+		log_err("%s", error_msg(&err));
+	return ret;
 }
 
 static const struct component_ops vm_machine_ops = {
@@ -191,15 +198,64 @@ static int vm_register_machine(struct vm *vm, struct error *err)
 	return ret;
 }
 
-int vm_create(struct vm_config *cfg, struct vm **out)
+/* KVM, memory, the x86 machine, the IRQ router and the vCPUs. */
+static int vm_create_machine(struct vm *vm, struct error *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct x86_machine_params p = {
+		.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
+		.mem = &vm->mem,
+		.cfg = cfg,
+	};
+	struct x86_machine *x;
+	int ret;
+
+	if (cfg->nr_cpus > (unsigned int)vm->kvm.max_vcpus)
+		return error_setf(err, -EINVAL, "%u CPUs requested; KVM on this host allows at most %d",
+				  cfg->nr_cpus, vm->kvm.max_vcpus);
+	ret = evloop_create(&vm->loop);
+	if (ret)
+		return error_set_errno(err, ret, "cannot create the event loop");
+	ret = kvm_create_vm(&vm->kvm);
+	if (ret < 0)
+		return error_set_errno(err, ret, "KVM_CREATE_VM");
+	vm->vm_fd = ret;
+	ret = vm_setup_memory(vm);
+	if (ret)
+		return ret; /* vm_setup_memory() logged it */
+	p.vm_fd = vm->vm_fd;
+	ret = x86_machine_create(&p, &x, err);
+	if (ret)
+		return ret;
+	vm->arch = x;
+	ret = irq_router_init(&vm->irq, vm->vm_fd);
+	if (ret)
+		return error_set_errno(err, ret, "KVM_SET_GSI_ROUTING");
+	vm_host_init(vm);
+
+	/* vCPUs before the firmware tables: CPUID must exist before loading. */
+	vm->nr_vcpus = cfg->nr_cpus;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, i, &vm->vcpus[i]);
+		if (ret)
+			return error_set_errno(err, ret, "cannot create vCPU %u", i);
+		ret = x86_vcpu_init(vm->vcpus[i], &vm->kvm, vm->nr_vcpus, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_create(struct vm_config *cfg, struct vm **out, struct error *err)
 {
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
+	char why[256];
 	struct vm *vm;
 	int ret;
 
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "out of memory");
 	vm->cfg = cfg;
 	vm->vm_fd = -1;
 	vm->kvm.fd = -1;
@@ -212,99 +268,31 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGVCPU_KICK, &sa, NULL);
 
-	{
-		char err[256];
-
-		if (vm_config_check_host(cfg, err, sizeof(err))) {
-			log_err("%s", err);
-			ret = -EINVAL;
-			goto fail;
-		}
+	if (vm_config_check_host(cfg, why, sizeof(why))) {
+		ret = error_setf(err, -EINVAL, "%s", why);
+		goto fail;
 	}
 	/* A missing or unreadable kernel is named even on a host without KVM. */
-	ret = boot_check_image(cfg->kernel, "kernel");
+	ret = boot_check_image(cfg->kernel, "kernel", err);
 	if (!ret && cfg->initrd)
-		ret = boot_check_image(cfg->initrd, "initrd");
-	if (ret)
-		goto fail;
-	ret = vm_open_kvm(vm);
-	if (ret)
-		goto fail;
-	if (cfg->nr_cpus > (unsigned int)vm->kvm.max_vcpus) {
-		log_err("%u CPUs requested; KVM on this host allows at most %d", cfg->nr_cpus,
-			vm->kvm.max_vcpus);
-		ret = -EINVAL;
-		goto fail;
-	}
-	ret = evloop_create(&vm->loop);
-	if (ret)
-		goto fail;
-	ret = kvm_create_vm(&vm->kvm);
-	if (ret < 0) {
-		log_err("KVM_CREATE_VM: %s", strerror(-ret));
-		goto fail;
-	}
-	vm->vm_fd = ret;
-	ret = vm_setup_memory(vm);
-	if (ret)
-		goto fail;
-	{
-		const struct x86_machine_params xp = {
-			.vm_fd = vm->vm_fd,
-			.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
-			.mem = &vm->mem,
-			.cfg = cfg,
-		};
-		struct x86_machine *xm;
-
-		ret = x86_machine_create(&xp, &xm);
-		if (ret)
-			goto fail;
-		vm->arch = xm;
-	}
-	ret = irq_router_init(&vm->irq, vm->vm_fd);
-	if (ret) {
-		log_err("KVM_SET_GSI_ROUTING: %s", strerror(-ret));
-		goto fail;
-	}
-	vm_host_init(vm);
-
-	/* vCPUs before the firmware tables: CPUID must exist before loading. */
-	vm->nr_vcpus = cfg->nr_cpus;
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		ret = vcpu_create(vm, i, &vm->vcpus[i]);
-		if (ret) {
-			log_err("cannot create vCPU %u: %s", i, strerror(-ret));
-			goto fail;
-		}
-		ret = x86_vcpu_init(vm->vcpus[i], &vm->kvm, vm->nr_vcpus);
-		if (ret)
-			goto fail;
-	}
-
-	{
-		struct error err = ERROR_INIT;
-
-		ret = board_create(vm, &err);
-		if (!ret)
-			ret = vm_register_machine(vm, &err);
-		if (ret) {
-			if (err.msg[0])
-				log_err("%s", error_msg(&err));
-			goto fail;
-		}
-	}
-
-	ret = x86_machine_load(vm->arch);
-	if (ret)
-		goto fail;
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = boot_check_image(cfg->initrd, "initrd", err);
+	if (!ret)
+		ret = vm_open_kvm(vm, err);
+	if (!ret)
+		ret = vm_create_machine(vm, err);
+	if (!ret)
+		ret = board_create(vm, err);
+	if (!ret)
+		ret = vm_register_machine(vm, err);
+	if (!ret)
+		ret = x86_machine_load(vm->arch, err);
+	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++) {
 		ret = vcpu_reset(vm->vcpus[i]);
-		if (ret) {
-			log_err("cannot set up vCPU %u registers: %s", i, strerror(-ret));
-			goto fail;
-		}
+		if (ret)
+			error_set_errno(err, ret, "cannot set up vCPU %u registers", i);
 	}
+	if (ret)
+		goto fail;
 	*out = vm;
 	return 0;
 fail:

@@ -80,7 +80,13 @@ struct vm {
 	bool loop_parked, loop_release;
 };
 
-int vm_create(struct vm_config *cfg, struct vm **out);
+/*
+ * Build the VM from cfg: one line naming the mistake in *err, which the
+ * caller prints.  Until every constructor takes struct error, a failure
+ * may leave *err unset: the callee has logged its line already (guest
+ * memory setup, the console, the virtio devices).
+ */
+int vm_create(struct vm_config *cfg, struct vm **out, struct error *err);
 void vm_destroy(struct vm *vm);
 /* Block SIGTERM/SIGINT/SIGHUP and the kick signal; call before any thread starts. */
 void vm_block_signals(void);

@@ -119,17 +119,18 @@ static int x86_save_power_on_state(struct vcpu *v, const struct kvm *kvm)
 	return 0;
 }
 
-int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus)
+int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus,
+		  struct error *err)
 {
 	int ret = x86_cpuid_setup(v, kvm, nr_vcpus);
 
-	if (ret) {
-		log_err("vcpu%u: KVM_SET_CPUID2: %s", v->id, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return error_set_errno(err, ret, "vcpu%u: KVM_SET_CPUID2", v->id);
 	ret = x86_set_msrs(v);
 	if (!ret)
 		ret = x86_save_power_on_state(v, kvm);
+	if (ret)
+		error_set_errno(err, ret, "vcpu%u: cannot set up MSRs and power-on state", v->id);
 	return ret;
 }
 

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/error.h"
+
 struct vcpu;
 struct acpi_pm;
 struct gmem;
@@ -62,17 +64,19 @@ struct x86_machine {
 /* The RAM split around the 32-bit PCI hole for `mem` bytes of RAM. */
 void x86_mem_split(uint64_t mem, uint64_t *low, uint64_t *high);
 /* irqchip, PIT, TSS, identity map; before any vCPU exists. */
-int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out);
+int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out,
+		       struct error *err);
 void x86_machine_destroy(struct x86_machine *x);
 /* Load kernel and initrd, write boot params, e820, ACPI and MP tables. */
-int x86_machine_load(struct x86_machine *x);
+int x86_machine_load(struct x86_machine *x, struct error *err);
 /* Back to power-on state: irqchips and PIT (devices and vCPUs apart). */
 int x86_machine_reset(struct x86_machine *x);
 
 /* CPUID with the guest topology for this vCPU, one of nr_vcpus (cpuid.c). */
 int x86_cpuid_setup(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
 /* CPUID and MSRs, once per vCPU at creation. */
-int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
+int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus,
+		  struct error *err);
 /* Registers for a (re)boot: the BSP at the entry point, APs waiting for SIPI. */
 int x86_vcpu_reset(struct vcpu *v, const struct x86_machine *x);
 void x86_vcpu_dump(struct vcpu *v, int fd);
