@@ -66,6 +66,7 @@ int vcpu_create(struct vm *vm, unsigned int id, struct vcpu **out)
 		free(v);
 		return ret;
 	}
+	v->x86 = (struct x86_vcpu){ .fd = v->fd, .id = v->id, .apic_id = v->apic_id };
 	v->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      v->fd, 0);
 	if (v->run == MAP_FAILED) {
@@ -88,15 +89,13 @@ void vcpu_destroy(struct vcpu *v)
 		return;
 	munmap(v->run, (size_t)v->vm->kvm.vcpu_mmap_size);
 	close(v->fd);
-	free(v->init_sregs);
-	free(v->init_lapic);
-	free(v->init_xcrs);
+	x86_vcpu_free(&v->x86);
 	free(v);
 }
 
 int vcpu_reset(struct vcpu *v)
 {
-	return x86_vcpu_reset(v, v->vm->arch);
+	return x86_vcpu_reset(&v->x86, v->vm->arch);
 }
 
 void vcpu_kick(struct vcpu *v)
@@ -108,7 +107,7 @@ void vcpu_kick(struct vcpu *v)
 
 void vcpu_dump_regs(struct vcpu *v, int fd)
 {
-	x86_vcpu_dump(v, fd);
+	x86_vcpu_dump(&v->x86, fd);
 }
 
 /* Port I/O exit (api.rst: KVM_EXIT_IO); `count` > 1 for string I/O. */

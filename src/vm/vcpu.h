@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arch/x86/x86.h"
+
 struct vm;
 
 /*
@@ -55,10 +57,7 @@ struct vcpu {
 	bool has_affinity;
 	uint64_t exits[VCPU_EXIT_NR];
 	uint64_t exits_total;
-	/* Power-on state saved at creation, restored on machine reset. */
-	struct kvm_sregs *init_sregs;
-	struct kvm_lapic_state *init_lapic;
-	struct kvm_xcrs *init_xcrs;	/* NULL when KVM has no KVM_CAP_XCRS */
+	struct x86_vcpu x86;	/* arch/x86's part: power-on state */
 };
 
 struct vcpu_info {

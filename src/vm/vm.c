@@ -239,7 +239,7 @@ static int vm_create_machine(struct vm *vm, struct error *err)
 		ret = vcpu_create(vm, i, &vm->vcpus[i]);
 		if (ret)
 			return error_set_errno(err, ret, "cannot create vCPU %u", i);
-		ret = x86_vcpu_init(vm->vcpus[i], &vm->kvm, vm->nr_vcpus, err);
+		ret = x86_vcpu_init(&vm->vcpus[i]->x86, &vm->kvm, vm->nr_vcpus, err);
 		if (ret)
 			return ret;
 	}
