@@ -229,16 +229,17 @@ static void vcpu_complete_io(struct vcpu *v)
 		v->run->immediate_exit = 1;
 		pthread_mutex_unlock(&vm->lock);
 		ret = ioctl(v->fd, KVM_RUN, 0);
+		v->io_pending = false;
 		if (ret == 0) {
-			/* Another exit on the way (rep ins/outs): serve it, then again. */
+			/*
+			 * Another exit on the way (rep ins/outs): serve it; it sets
+			 * io_pending again.  One that stops the VM (a crash) has
+			 * requested the stop, which the caller sees next.
+			 */
 			v->exits_total++;
-			v->io_pending = false;
-			if (!vcpu_handle_exit(v))
-				v->io_pending = false;
-		} else {
-			/* -EINTR: done, nothing else ran; any other error: nothing more to do. */
-			v->io_pending = false;
+			vcpu_handle_exit(v);
 		}
+		/* Otherwise -EINTR: done, nothing else ran (or KVM_RUN failed: nothing to finish). */
 		pthread_mutex_lock(&vm->lock);
 	}
 }
