@@ -733,6 +733,65 @@ static void test_quiesce_blk_in_flight(void **state)
 	free(vm);
 }
 
+static void *loop_main(void *arg)
+{
+	evloop_run(arg);
+	return NULL;
+}
+
+static void set_flag(void *arg)
+{
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * vm_loops_pause() from another thread than the loop's parks the loop:
+ * nothing queued on it runs until vm_loops_resume().
+ */
+static void test_loops_pause(void **state)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	pthread_t th;
+	int flag = 0;
+
+	(void)state;
+	assert_non_null(vm);
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	assert_int_equal(evloop_create(&vm->loop), 0);
+	assert_int_equal(pthread_create(&th, NULL, loop_main, vm->loop), 0);
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_thread = th; /* as vm_run() records it */
+	vm->loop_running = true;
+	pthread_mutex_unlock(&vm->lock);
+
+	assert_int_equal(vm_loops_pause(vm), 0);
+	assert_true(vm->loop_parked);
+	assert_int_equal(evloop_call(vm->loop, set_flag, &flag), 0);
+	usleep(50000);
+	assert_int_equal(__atomic_load_n(&flag, __ATOMIC_ACQUIRE), 0);
+	vm_loops_resume(vm);
+	assert_false(vm->loop_parked);
+	for (int i = 0; i < 1000 && !__atomic_load_n(&flag, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(flag, 1);
+
+	/* On the loop's own thread there is nothing to park. */
+	pthread_mutex_lock(&vm->lock);
+	vm->loop_thread = pthread_self();
+	pthread_mutex_unlock(&vm->lock);
+	assert_int_equal(vm_loops_pause(vm), 0);
+	assert_false(vm->loop_parked);
+	vm_loops_resume(vm);
+
+	evloop_stop(vm->loop);
+	pthread_join(th, NULL);
+	evloop_destroy(vm->loop);
+	pthread_mutex_destroy(&vm->lock);
+	pthread_cond_destroy(&vm->cond);
+	free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_pause_blk_in_flight),
 		cmocka_unit_test(test_pause_blk_iothread),
 		cmocka_unit_test(test_quiesce_blk_in_flight),
+		cmocka_unit_test(test_loops_pause),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
