@@ -277,9 +277,11 @@ int cmd_run(int argc, char **argv)
 		log_set_tag(cfg.name);
 
 	vm_block_signals();
-	ret = vm_create(&cfg, &vm);
+	ret = vm_create(&cfg, &vm, &err);
 	if (ret) {
-		/* vm_create has printed what went wrong. */
+		/* As vm_create's callees printed it before: with the VM's tag. */
+		if (error_is_set(&err))
+			log_err("%s", error_msg(&err));
 		vm_config_free(&cfg);
 		return 1;
 	}

@@ -15,16 +15,16 @@
 
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
+#include "bus/host.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/legacy.h"
 #include "devices/rtc.h"
 #include "devices/uart8250.h"
-#include "util/log.h"
-#include "util/util.h"
-#include "bus/host.h"
 #include "util/component.h"
 #include "util/evloop.h"
+#include "util/log.h"
+#include "util/util.h"
 
 /* --- UART --- */
 

@@ -433,6 +433,15 @@ void evloop_stop(struct evloop *loop)
 	evloop_wake(loop);
 }
 
+void evloop_stop_release(struct evloop *loop)
+{
+	pthread_mutex_lock(&loop->lock);
+	__atomic_store_n(&loop->stop, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&loop->cond); /* a parked loop sees the stop */
+	pthread_mutex_unlock(&loop->lock);
+	evloop_wake(loop);
+}
+
 int evloop_call(struct evloop *loop, void (*fn)(void *opaque), void *opaque)
 {
 	struct evloop_call_item *c = malloc(sizeof(*c));

@@ -38,6 +38,9 @@ int evloop_del(struct evloop *loop, int fd);
 int evloop_run(struct evloop *loop);
 /* Thread-safe and async-signal-safe: make evloop_run return. */
 void evloop_stop(struct evloop *loop);
+/* evloop_stop() for thread context (not signal-safe): also releases a
+ * loop parked by evloop_pause(). */
+void evloop_stop_release(struct evloop *loop);
 /* Thread-safe: run fn(opaque) on the loop thread soon. */
 int evloop_call(struct evloop *loop, void (*fn)(void *opaque), void *opaque);
 /* True on the thread that runs the loop right now. */

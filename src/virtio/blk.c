@@ -358,6 +358,9 @@ static bool queue_process(struct vblk_queue *bq)
 	struct virtq *vq = &b->vd.vqs[bq->index];
 	bool submitted = false, finished = false;
 
+	/* Paused (vm_quiesce): in-flight requests drain, no new one is taken. */
+	if (b->vd.paused)
+		return false;
 	bq->starved = false;
 	if (b->polling && !vq->event_idx)
 		virtq_disable_notify(vq);
@@ -575,6 +578,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.notify = blk_notify,
 	.reset = blk_reset,
 	.busy = blk_busy,
+	.complete = virtio_blk_poll,
 	.destroy = blk_destroy,
 };
 

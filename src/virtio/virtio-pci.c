@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -458,6 +459,72 @@ static int vpci_vm_reset(void *opaque)
 	return 0;
 }
 
+/* How long pause waits for requests in flight (a stuck disk fails the pause). */
+#define VPCI_DRAIN_TIMEOUT_NS (10 * 1000000000ull)
+
+static uint64_t vpci_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool vpci_busy(struct virtio_dev *vd)
+{
+	bool busy;
+
+	pthread_mutex_lock(&vd->lock);
+	busy = vd->ops->busy && vd->ops->busy(vd);
+	pthread_mutex_unlock(&vd->lock);
+	return busy;
+}
+
+/*
+ * Component pause: the device takes no new request (kicks and the I/O
+ * thread's poller are held off by vd->paused) and the requests in flight
+ * complete, with their used-ring entries and interrupts, before this
+ * returns.  After that nothing here changes guest-visible state until
+ * resume.  Completions normally arrive on the event loop, which may be
+ * the thread running this (an API handler) or paused: a block device's
+ * are reaped here directly (the model's complete op, under vd->lock like
+ * the loop's handler).  No lock is held while waiting.
+ */
+static int vpci_pause(void *opaque)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_dev *vd = vp->vd;
+	uint64_t deadline = vpci_now_ns() + VPCI_DRAIN_TIMEOUT_NS;
+
+	pthread_mutex_lock(&vd->lock);
+	virtio_dev_set_paused(vd, true);
+	pthread_mutex_unlock(&vd->lock);
+	while (vpci_busy(vd)) {
+		if (vd->ops->complete && vd->ops->complete(vd) > 0)
+			continue;
+		if (vpci_now_ns() > deadline) {
+			log_warn("%s: requests still in flight after %llu s, cannot pause", vp->id,
+				 VPCI_DRAIN_TIMEOUT_NS / 1000000000ull);
+			pthread_mutex_lock(&vd->lock);
+			virtio_dev_set_paused(vd, false);
+			pthread_mutex_unlock(&vd->lock);
+			return -ETIMEDOUT;
+		}
+		usleep(100);
+	}
+	return 0;
+}
+
+static int vpci_resume(void *opaque)
+{
+	struct virtio_pci *vp = opaque;
+
+	pthread_mutex_lock(&vp->vd->lock);
+	virtio_dev_set_paused(vp->vd, false);
+	pthread_mutex_unlock(&vp->vd->lock);
+	return 0;
+}
+
 static void add_u64(struct json_object *o, const char *k, uint64_t v)
 {
 	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
@@ -509,6 +576,8 @@ static void vpci_vm_destroy(void *opaque)
 
 static const struct component_ops vpci_vm_ops = {
 	.reset = vpci_vm_reset,
+	.pause = vpci_pause,
+	.resume = vpci_resume,
 	.stats = vpci_vm_stats,
 	.destroy = vpci_vm_destroy,
 };

@@ -251,7 +251,7 @@ int virtio_dev_queue_enable(struct virtio_dev *vd, unsigned int q)
 void virtio_dev_kick(struct virtio_dev *vd, unsigned int q)
 {
 	/* Section 2.7.13.3: buffers are only used once DRIVER_OK is set. */
-	if (q >= vd->nr_queues || !virtio_dev_active(vd) || !vd->vqs[q].enabled)
+	if (q >= vd->nr_queues || !virtio_dev_active(vd) || !vd->vqs[q].enabled || vd->paused)
 		return;
 	if (vd->ops->notify)
 		vd->ops->notify(vd, q);
@@ -320,6 +320,17 @@ void virtio_dev_unbind_loop(struct virtio_dev *vd)
 	close(vd->signal_fd);
 	vd->signal_fd = -1;
 	vd->signal_loop = NULL;
+}
+
+void virtio_dev_set_paused(struct virtio_dev *vd, bool paused)
+{
+	bool was = vd->paused;
+
+	vd->paused = paused;
+	/* Kicks were dropped while paused: look at every queue once. */
+	if (was && !paused)
+		for (unsigned int i = 0; i < vd->nr_queues; i++)
+			virtio_dev_kick(vd, i);
 }
 
 /* ---- state records ------------------------------------------------------ */

@@ -70,6 +70,13 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vd);
 	/* Requests still in flight below the device (reset not finished). */
 	bool (*busy)(struct virtio_dev *vd);
+	/*
+	 * Reap completions now, on the calling thread (takes vd->lock);
+	 * returns how many.  The drain of a component pause uses it when the
+	 * device's loop may be paused or be the caller.  NULL: completions
+	 * need no reaping.
+	 */
+	int (*complete)(struct virtio_dev *vd);
 	/* Device state for snapshots; NULL if the device has none. */
 	int (*save)(struct virtio_dev *vd, void *buf, size_t *len);
 	int (*load)(struct virtio_dev *vd, const void *buf, size_t len);
@@ -112,6 +119,13 @@ struct virtio_dev {
 	struct ratelimit rl;
 	uint64_t guest_errors; /* register-level protocol errors */
 	uint64_t resets;
+	/*
+	 * Paused by the transport (component pause, vm_quiesce()): kicks are
+	 * dropped and the model takes no new request from its rings, while
+	 * requests in flight still complete.  Unpausing kicks every enabled
+	 * queue, so nothing made available meanwhile is missed.
+	 */
+	bool paused;
 
 	const struct virtio_dev_ops *ops;
 	const struct virtio_transport_ops *tops;
@@ -156,6 +170,8 @@ void virtio_dev_signal(struct virtio_dev *vd, unsigned int q);
 int virtio_dev_bind_loop(struct virtio_dev *vd, struct evloop *loop);
 void virtio_dev_unbind_loop(struct virtio_dev *vd);
 void virtio_dev_reset(struct virtio_dev *vd);
+/* Set or clear vd->paused (see there), under vd->lock. */
+void virtio_dev_set_paused(struct virtio_dev *vd, bool paused);
 
 /*
  * Device state for snapshots and migration (transport-independent part:

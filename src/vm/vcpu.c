@@ -67,6 +67,7 @@ int vcpu_create(struct vm *vm, unsigned int id, struct vcpu **out)
 		free(v);
 		return ret;
 	}
+	v->x86 = (struct x86_vcpu){ .fd = v->fd, .id = v->id, .apic_id = v->apic_id };
 	v->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      v->fd, 0);
 	if (v->run == MAP_FAILED) {
@@ -89,15 +90,13 @@ void vcpu_destroy(struct vcpu *v)
 		return;
 	munmap(v->run, (size_t)v->vm->kvm.vcpu_mmap_size);
 	close(v->fd);
-	free(v->init_sregs);
-	free(v->init_lapic);
-	free(v->init_xcrs);
+	x86_vcpu_free(&v->x86);
 	free(v);
 }
 
 int vcpu_reset(struct vcpu *v)
 {
-	return x86_vcpu_reset(v, v->vm->arch);
+	return x86_vcpu_reset(&v->x86, v->vm->arch);
 }
 
 void vcpu_kick(struct vcpu *v)
@@ -109,7 +108,7 @@ void vcpu_kick(struct vcpu *v)
 
 void vcpu_dump_regs(struct vcpu *v, int fd)
 {
-	x86_vcpu_dump(v, fd);
+	x86_vcpu_dump(&v->x86, fd);
 }
 
 /* Port I/O exit (api.rst: KVM_EXIT_IO); `count` > 1 for string I/O. */
@@ -159,10 +158,12 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_IO:
 		v->exits[VCPU_EXIT_IO]++;
 		vcpu_handle_io(v);
+		v->io_pending = true;
 		return true;
 	case KVM_EXIT_MMIO:
 		v->exits[VCPU_EXIT_MMIO]++;
 		vcpu_handle_mmio(v);
+		v->io_pending = true;
 		return true;
 	case KVM_EXIT_HLT:
 		v->exits[VCPU_EXIT_HLT]++;
@@ -208,6 +209,43 @@ static bool vcpu_handle_exit(struct vcpu *v)
 }
 
 /*
+ * Finish the port I/O or MMIO instruction of the last exit without running
+ * any further guest instruction: "userspace can re-enter the guest with
+ * ... the immediate_exit field set to complete pending operations without
+ * allowing any further instructions to be executed" (api.rst 4.10 KVM_RUN,
+ * the note after KVM_EXIT_IO/KVM_EXIT_MMIO).  Until then the guest state
+ * is not consistent (a port read's result is not in RAX, RIP still points
+ * at the instruction), so a vCPU does this before it counts as paused:
+ * its registers can then be saved, or reset.  A string instruction may
+ * need more than one exit; each is handled like any other.  Called with
+ * vm->lock held; KVM_RUN returns at once, so it is dropped only briefly.
+ */
+static void vcpu_complete_io(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	while (v->io_pending) {
+		int ret;
+
+		v->run->immediate_exit = 1;
+		pthread_mutex_unlock(&vm->lock);
+		ret = ioctl(v->fd, KVM_RUN, 0);
+		v->io_pending = false;
+		if (ret == 0) {
+			/*
+			 * Another exit on the way (rep ins/outs): serve it; it sets
+			 * io_pending again.  One that stops the VM (a crash) has
+			 * requested the stop, which the caller sees next.
+			 */
+			v->exits_total++;
+			vcpu_handle_exit(v);
+		}
+		/* Otherwise -EINTR: done, nothing else ran (or KVM_RUN failed: nothing to finish). */
+		pthread_mutex_lock(&vm->lock);
+	}
+}
+
+/*
  * Wait while the VM is paused or being reset.  Returns false once the VM
  * is stopping.  Called with vm->lock held.
  */
@@ -220,6 +258,10 @@ static bool vcpu_wait_runnable(struct vcpu *v)
 			return false;
 		if (vm->state == VM_STATE_RUNNING && !vm->reset_pending)
 			break;
+		if (v->io_pending) {
+			vcpu_complete_io(v);
+			continue; /* the state may have changed meanwhile */
+		}
 		if (v->state != VCPU_PAUSED) {
 			v->state = VCPU_PAUSED;
 			pthread_cond_broadcast(&vm->cond);
@@ -255,6 +297,8 @@ static void *vcpu_thread(void *arg)
 
 		pthread_mutex_unlock(&vm->lock);
 		ret = ioctl(v->fd, KVM_RUN, 0);
+		/* Entering KVM_RUN finished the last exit's instruction. */
+		v->io_pending = false;
 		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->exits[VCPU_EXIT_INTR]++;

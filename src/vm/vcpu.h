@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arch/x86/x86.h"
+
 struct vm;
 
 /*
@@ -43,15 +45,19 @@ struct vcpu {
 	pthread_t thread;
 	pid_t tid;		/* host thread id, for vcpuinfo and pinning */
 	bool thread_started;
+	/*
+	 * The last exit was port I/O or MMIO: the instruction completes only
+	 * when KVM_RUN is entered again (api.rst, KVM_EXIT_IO/KVM_EXIT_MMIO
+	 * note), so the vCPU does that, with immediate_exit set, before it
+	 * counts as paused.  Owned by the vCPU thread.
+	 */
+	bool io_pending;
 	enum vcpu_state state;	/* current, protected by vm->lock */
 	cpu_set_t affinity;	/* requested host CPU affinity */
 	bool has_affinity;
 	uint64_t exits[VCPU_EXIT_NR];
 	uint64_t exits_total;
-	/* Power-on state saved at creation, restored on machine reset. */
-	struct kvm_sregs *init_sregs;
-	struct kvm_lapic_state *init_lapic;
-	struct kvm_xcrs *init_xcrs;	/* NULL when KVM has no KVM_CAP_XCRS */
+	struct x86_vcpu x86;	/* arch/x86's part: power-on state */
 };
 
 struct vcpu_info {

@@ -45,7 +45,7 @@ const char *vm_state_name(enum vm_state s)
 	return "?";
 }
 
-static int vm_open_kvm(struct vm *vm)
+static int vm_open_kvm(struct vm *vm, struct error *err)
 {
 	/* VESSEL_KVM_DEVICE: another device node (tests use it to check errors). */
 	const char *dev = getenv("VESSEL_KVM_DEVICE") ? getenv("VESSEL_KVM_DEVICE") : "/dev/kvm";
@@ -57,17 +57,18 @@ static int vm_open_kvm(struct vm *vm)
 	case -ENOENT:
 	case -ENODEV:
 	case -ENXIO:
-		log_err("%s does not exist: this host has no KVM (load kvm_intel, kvm_amd "
-			"or kvm_pvm, or enable virtualization in the firmware)", dev);
-		break;
+		return error_setf(err, ret,
+				  "%s does not exist: this host has no KVM (load kvm_intel, "
+				  "kvm_amd or kvm_pvm, or enable virtualization in the firmware)",
+				  dev);
 	case -EACCES:
 	case -EPERM:
-		log_err("no permission to open %s: run as root or join the 'kvm' group", dev);
-		break;
+		return error_setf(err, ret,
+				  "no permission to open %s: run as root or join the 'kvm' group",
+				  dev);
 	default:
-		log_err("cannot use %s: %s", dev, strerror(-ret));
+		return error_set_errno(err, ret, "cannot use %s", dev);
 	}
-	return ret;
 }
 
 static int vm_setup_memory(struct vm *vm)
@@ -159,9 +160,15 @@ static void vm_host_init(struct vm *vm)
 static int vm_machine_reset(void *opaque)
 {
 	struct vm *vm = opaque;
+	struct error err = ERROR_INIT;
 	int ret = x86_machine_reset(vm->arch);
 
-	return ret ? ret : x86_machine_load(vm->arch);
+	if (ret)
+		return ret;
+	ret = x86_machine_load(vm->arch, &err);
+	if (ret)
+		log_err("%s", error_msg(&err));
+	return ret;
 }
 
 static const struct component_ops vm_machine_ops = {
@@ -190,15 +197,64 @@ static int vm_register_machine(struct vm *vm, struct error *err)
 	return ret;
 }
 
-int vm_create(struct vm_config *cfg, struct vm **out)
+/* KVM, memory, the x86 machine, the IRQ router and the vCPUs. */
+static int vm_create_machine(struct vm *vm, struct error *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct x86_machine_params p = {
+		.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
+		.mem = &vm->mem,
+		.cfg = cfg,
+	};
+	struct x86_machine *x;
+	int ret;
+
+	if (cfg->nr_cpus > (unsigned int)vm->kvm.max_vcpus)
+		return error_setf(err, -EINVAL, "%u CPUs requested; KVM on this host allows at most %d",
+				  cfg->nr_cpus, vm->kvm.max_vcpus);
+	ret = evloop_create(&vm->loop);
+	if (ret)
+		return error_set_errno(err, ret, "cannot create the event loop");
+	ret = kvm_create_vm(&vm->kvm);
+	if (ret < 0)
+		return error_set_errno(err, ret, "KVM_CREATE_VM");
+	vm->vm_fd = ret;
+	ret = vm_setup_memory(vm);
+	if (ret)
+		return ret; /* vm_setup_memory() logged it */
+	p.vm_fd = vm->vm_fd;
+	ret = x86_machine_create(&p, &x, err);
+	if (ret)
+		return ret;
+	vm->arch = x;
+	ret = irq_router_init(&vm->irq, vm->vm_fd);
+	if (ret)
+		return error_set_errno(err, ret, "KVM_SET_GSI_ROUTING");
+	vm_host_init(vm);
+
+	/* vCPUs before the firmware tables: CPUID must exist before loading. */
+	vm->nr_vcpus = cfg->nr_cpus;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, i, &vm->vcpus[i]);
+		if (ret)
+			return error_set_errno(err, ret, "cannot create vCPU %u", i);
+		ret = x86_vcpu_init(&vm->vcpus[i]->x86, &vm->kvm, vm->nr_vcpus, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_create(struct vm_config *cfg, struct vm **out, struct error *err)
 {
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
+	char why[256];
 	struct vm *vm;
 	int ret;
 
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "out of memory");
 	vm->cfg = cfg;
 	vm->vm_fd = -1;
 	vm->kvm.fd = -1;
@@ -211,99 +267,31 @@ int vm_create(struct vm_config *cfg, struct vm **out)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGVCPU_KICK, &sa, NULL);
 
-	{
-		char err[256];
-
-		if (vm_config_check_host(cfg, err, sizeof(err))) {
-			log_err("%s", err);
-			ret = -EINVAL;
-			goto fail;
-		}
+	if (vm_config_check_host(cfg, why, sizeof(why))) {
+		ret = error_setf(err, -EINVAL, "%s", why);
+		goto fail;
 	}
 	/* A missing or unreadable kernel is named even on a host without KVM. */
-	ret = boot_check_image(cfg->kernel, "kernel");
+	ret = boot_check_image(cfg->kernel, "kernel", err);
 	if (!ret && cfg->initrd)
-		ret = boot_check_image(cfg->initrd, "initrd");
-	if (ret)
-		goto fail;
-	ret = vm_open_kvm(vm);
-	if (ret)
-		goto fail;
-	if (cfg->nr_cpus > (unsigned int)vm->kvm.max_vcpus) {
-		log_err("%u CPUs requested; KVM on this host allows at most %d", cfg->nr_cpus,
-			vm->kvm.max_vcpus);
-		ret = -EINVAL;
-		goto fail;
-	}
-	ret = evloop_create(&vm->loop);
-	if (ret)
-		goto fail;
-	ret = kvm_create_vm(&vm->kvm);
-	if (ret < 0) {
-		log_err("KVM_CREATE_VM: %s", strerror(-ret));
-		goto fail;
-	}
-	vm->vm_fd = ret;
-	ret = vm_setup_memory(vm);
-	if (ret)
-		goto fail;
-	{
-		const struct x86_machine_params xp = {
-			.vm_fd = vm->vm_fd,
-			.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
-			.mem = &vm->mem,
-			.cfg = cfg,
-		};
-		struct x86_machine *xm;
-
-		ret = x86_machine_create(&xp, &xm);
-		if (ret)
-			goto fail;
-		vm->arch = xm;
-	}
-	ret = irq_router_init(&vm->irq, vm->vm_fd);
-	if (ret) {
-		log_err("KVM_SET_GSI_ROUTING: %s", strerror(-ret));
-		goto fail;
-	}
-	vm_host_init(vm);
-
-	/* vCPUs before the firmware tables: CPUID must exist before loading. */
-	vm->nr_vcpus = cfg->nr_cpus;
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		ret = vcpu_create(vm, i, &vm->vcpus[i]);
-		if (ret) {
-			log_err("cannot create vCPU %u: %s", i, strerror(-ret));
-			goto fail;
-		}
-		ret = x86_vcpu_init(vm->vcpus[i], &vm->kvm, vm->nr_vcpus);
-		if (ret)
-			goto fail;
-	}
-
-	{
-		struct error err = ERROR_INIT;
-
-		ret = board_create(vm, &err);
-		if (!ret)
-			ret = vm_register_machine(vm, &err);
-		if (ret) {
-			if (err.msg[0])
-				log_err("%s", error_msg(&err));
-			goto fail;
-		}
-	}
-
-	ret = x86_machine_load(vm->arch);
-	if (ret)
-		goto fail;
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = boot_check_image(cfg->initrd, "initrd", err);
+	if (!ret)
+		ret = vm_open_kvm(vm, err);
+	if (!ret)
+		ret = vm_create_machine(vm, err);
+	if (!ret)
+		ret = board_create(vm, err);
+	if (!ret)
+		ret = vm_register_machine(vm, err);
+	if (!ret)
+		ret = x86_machine_load(vm->arch, err);
+	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++) {
 		ret = vcpu_reset(vm->vcpus[i]);
-		if (ret) {
-			log_err("cannot set up vCPU %u registers: %s", i, strerror(-ret));
-			goto fail;
-		}
+		if (ret)
+			error_set_errno(err, ret, "cannot set up vCPU %u registers", i);
 	}
+	if (ret)
+		goto fail;
 	*out = vm;
 	return 0;
 fail:
@@ -378,6 +366,14 @@ int vm_start(struct vm *vm)
 	return 0;
 }
 
+/* RUNNING -> PAUSED, vm->lock held; the vCPUs have left guest mode on return. */
+static void vm_pause_vcpus_locked(struct vm *vm)
+{
+	vm->state = VM_STATE_PAUSED;
+	vm_kick_all(vm);
+	vm_wait_quiescent(vm);
+}
+
 int vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
@@ -387,26 +383,121 @@ int vm_pause(struct vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return ret;
 	}
-	vm->state = VM_STATE_PAUSED;
-	vm_kick_all(vm);
-	vm_wait_quiescent(vm);
+	vm_pause_vcpus_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
 
-int vm_resume(struct vm *vm)
+/*
+ * The VM's event loops through the one pause primitive, evloop_pause():
+ * the main loop is parked outside any handler until vm_loops_resume().
+ * Called on the loop's own thread (an API handler) the loop is not
+ * dispatching anything while the caller runs, so there is nothing to
+ * park.  Per-disk I/O loops need no park: once their device is paused
+ * (components_pause()) they take no request and raise no interrupt.
+ */
+int vm_loops_pause(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->lock);
-	if (vm->state != VM_STATE_PAUSED) {
-		int ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
+	int ret;
 
-		pthread_mutex_unlock(&vm->lock);
-		return ret;
+	if (evloop_in_thread(vm->loop))
+		return 0;
+	ret = evloop_pause(vm->loop);
+	if (!ret)
+		vm->loop_held = true;
+	return ret == -EDEADLK ? 0 : ret;
+}
+
+void vm_loops_resume(struct vm *vm)
+{
+	if (vm->loop_held) {
+		vm->loop_held = false;
+		evloop_resume(vm->loop);
 	}
-	vm->state = VM_STATE_RUNNING;
-	pthread_cond_broadcast(&vm->cond);
+}
+
+int vm_quiesce(struct vm *vm, struct error *err)
+{
+	bool paused_here = false;
+	int ret;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->quiesced) {
+		pthread_mutex_unlock(&vm->lock);
+		return error_setf(err, -EALREADY, "the VM is already quiesced");
+	}
+	if (vm->state == VM_STATE_RUNNING) {
+		vm_pause_vcpus_locked(vm);
+		paused_here = true;
+	} else if (vm->state != VM_STATE_PAUSED && vm->state != VM_STATE_CREATED) {
+		pthread_mutex_unlock(&vm->lock);
+		return error_setf(err, -EINVAL, "the VM is %s", vm_state_name(vm->state));
+	}
+	vm->quiesced = true; /* a concurrent vm_quiesce() fails from here */
+	pthread_mutex_unlock(&vm->lock);
+
+	ret = vm_loops_pause(vm);
+	if (ret) {
+		error_set_errno(err, ret, "cannot pause the event loop");
+		goto undo;
+	}
+	ret = components_pause(&vm->components, err);
+	if (ret) {
+		vm_loops_resume(vm);
+		goto undo;
+	}
+	pthread_mutex_lock(&vm->lock);
+	vm->quiesce_paused = paused_here;
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
+undo:
+	pthread_mutex_lock(&vm->lock);
+	vm->quiesced = false;
+	if (paused_here && vm->state == VM_STATE_PAUSED) {
+		vm->state = VM_STATE_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+/* Undo vm_quiesce(): components, loops, then the vCPUs if it paused them. */
+static void vm_unquiesce(struct vm *vm)
+{
+	struct error err = ERROR_INIT;
+
+	/* Every component is resumed even if one fails (that one stays stopped). */
+	if (components_resume(&vm->components, &err))
+		log_warn("%s", error_msg(&err));
+	vm_loops_resume(vm);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->quiesce_paused && vm->state == VM_STATE_PAUSED) {
+		vm->state = VM_STATE_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	vm->quiesced = false;
+	vm->quiesce_paused = false;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_resume(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->quiesced) {
+		pthread_mutex_unlock(&vm->lock);
+		vm_unquiesce(vm);
+		return 0;
+	}
+	if (vm->state == VM_STATE_PAUSED) {
+		vm->state = VM_STATE_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	} else {
+		ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
 }
 
 enum vm_state vm_get_state(struct vm *vm)
@@ -437,10 +528,10 @@ void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status)
 		vm->exit_reason = why;
 		vm->exit_status = status;
 		vm_kick_all(vm);
-		pthread_cond_broadcast(&vm->cond);
 	}
 	pthread_mutex_unlock(&vm->lock);
-	evloop_stop(vm->loop);
+	/* Stopping wins over a quiesce: a parked loop must see the stop. */
+	evloop_stop_release(vm->loop);
 }
 
 /* Runs on the event loop once every vCPU has left guest mode. */

@@ -70,9 +70,20 @@ struct vm {
 	int exit_status;
 	uint64_t start_ns;	/* CLOCK_MONOTONIC at vm_start */
 	uint64_t boot_count;
+
+	/* vm_quiesce(), under lock: */
+	bool quiesced;		/* components and loops paused */
+	bool quiesce_paused;	/* and it was vm_quiesce that paused the vCPUs */
+	bool loop_held;		/* vm_loops_pause() holds the main loop */
 };
 
-int vm_create(struct vm_config *cfg, struct vm **out);
+/*
+ * Build the VM from cfg: one line naming the mistake in *err, which the
+ * caller prints.  Until every constructor takes struct error, a failure
+ * may leave *err unset: the callee has logged its line already (guest
+ * memory setup, the console, the virtio devices).
+ */
+int vm_create(struct vm_config *cfg, struct vm **out, struct error *err);
 void vm_destroy(struct vm *vm);
 /* Block SIGTERM/SIGINT/SIGHUP and the kick signal; call before any thread starts. */
 void vm_block_signals(void);
@@ -81,9 +92,31 @@ int vm_start(struct vm *vm);
 /* Run the event loop on the calling thread until the VM stops; returns the exit status. */
 int vm_run(struct vm *vm);
 
-/* Control, callable from any thread (API handlers run on the event loop). */
+/*
+ * Control, callable from any thread (API handlers run on the event loop).
+ *
+ * vm_pause() stops the vCPUs (each finishes the port I/O or MMIO
+ * instruction it exited for first, so its registers are consistent); the
+ * devices and the event loop keep running, so the API, the console and
+ * signals are still served and a slow disk cannot make a pause fail.
+ * That is what `vessel pause` and POST /vm/pause do.
+ *
+ * vm_quiesce() goes further, to a state that can be saved: vCPUs paused
+ * as above, the event loops paused (vm_loops_pause()), then every
+ * component paused (components_pause(): virtio devices take no new
+ * request and drain the ones in flight).  On failure everything it
+ * paused is resumed and the VM runs (or stays paused) as before.
+ *
+ * vm_resume() undoes either.  After vm_quiesce() it resumes the
+ * components (reverse order), the loops, and the vCPUs if vm_quiesce()
+ * paused them: a VM the user had paused stays paused.
+ */
 int vm_pause(struct vm *vm);
+int vm_quiesce(struct vm *vm, struct error *err);
 int vm_resume(struct vm *vm);
+/* Pause / resume every event loop of the VM (the main loop today). */
+int vm_loops_pause(struct vm *vm);
+void vm_loops_resume(struct vm *vm);
 /* Press the ACPI power button: the guest decides to shut down. */
 int vm_request_shutdown(struct vm *vm);
 /* Reset the machine (guest reboot, or API reboot). */

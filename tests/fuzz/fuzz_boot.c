@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	initrd.data = rd;
 	initrd.size = size & 1 ? sizeof(rd) : 0;
 	if (boot_is_bzimage(&k))
-		boot_load_bzimage(&x, &k, initrd.size ? &initrd : NULL);
+		boot_load_bzimage(&x, &k, initrd.size ? &initrd : NULL, NULL);
 	else if (boot_is_elf(&k))
-		boot_load_pvh(&x, &k, initrd.size ? &initrd : NULL);
+		boot_load_pvh(&x, &k, initrd.size ? &initrd : NULL, NULL);
 	return 0;
 }

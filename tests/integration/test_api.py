@@ -18,7 +18,7 @@ def vcpu_time(sock):
 
 
 def test_api_contract(mgr):
-    mgr.define("a", cpus=2, memory="128M")
+    mgr.define("a", cpus=2, memory="128M", rng=True, virtio_console=True)
     mgr.run("start", "a", check=True)
     sock = mgr.sock("a")
     assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
@@ -57,6 +57,12 @@ def test_api_contract(mgr):
     assert len(stats["vcpus"]) == 2 and "exits" in stats["vcpus"][0]
     assert {"io", "mmio", "hlt", "total"} <= set(stats["vcpus"][0]["exits"])
     assert isinstance(stats["devices"], dict) and "totals" in stats
+    # Keyed by stable component ids: the serial console and virtio-console
+    # are two entries (both were "console" before, so one hid the other).
+    assert {"pci-host", "serial0", "serial-console0", "i8042", "rtc", "acpi-pm",
+            "virtio-rng0", "virtio-console0"} <= set(stats["devices"]), stats["devices"]
+    assert "tx_bytes" in stats["devices"]["serial0"]
+    assert "queues" in stats["devices"]["virtio-console0"]
 
     assert api(sock, "PUT", "/vm/reboot")[0] == 204
     assert api(sock, "GET", "/vm")[0] == 200

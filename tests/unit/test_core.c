@@ -338,7 +338,7 @@ static void test_pvh_loader(void **state)
 	fake_vm_init(&f);
 	f.cfg.cmdline = "console=ttyS0";
 	k.size = make_elf(elf, 0x200000, true, 0x200000);
-	assert_int_equal(boot_load_pvh(&f.x, &k, NULL), 0);
+	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), 0);
 	assert_int_equal(f.x.entry, 0x200000);
 	si = gmem_ptr(&f.vm.mem, X86_PVH_INFO_ADDR, 48);
 	assert_int_equal(si[0], 0x336ec578);
@@ -346,16 +346,16 @@ static void test_pvh_loader(void **state)
 	assert_int_equal(*(uint8_t *)gmem_ptr(&f.vm.mem, 0x200000 + 0x1000, 1), 0); /* bss */
 
 	k.size = make_elf(elf, 0x200000, false, 0x200000);
-	assert_int_equal(boot_load_pvh(&f.x, &k, NULL), -ENOEXEC);	/* no note */
+	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), -ENOEXEC);	/* no note */
 	k.size = make_elf(elf, 64 * MiB, true, 0x200000);
-	assert_int_equal(boot_load_pvh(&f.x, &k, NULL), -ENOSPC);	/* beyond RAM */
+	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), -ENOSPC);	/* beyond RAM */
 	k.size = make_elf(elf, 0x7000, true, 0x7000);
-	assert_int_equal(boot_load_pvh(&f.x, &k, NULL), -ENOSPC);	/* over boot data */
+	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), -ENOSPC);	/* over boot data */
 	k.size = make_elf(elf, 0x200000, true, 0x200000);
 	((Elf64_Phdr *)(elf + sizeof(Elf64_Ehdr)))[0].p_filesz = 1ull << 40;
-	assert_int_equal(boot_load_pvh(&f.x, &k, NULL), -ENOEXEC);	/* past EOF */
+	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), -ENOEXEC);	/* past EOF */
 	k.size = 40;
-	assert_int_equal(boot_load_pvh(&f.x, &k, NULL), -ENOEXEC);	/* truncated */
+	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), -ENOEXEC);	/* truncated */
 	fake_vm_free(&f);
 }
 
@@ -388,7 +388,7 @@ static void test_bzimage_loader(void **state)
 	memset(bz + 8 * 512, 0xcc, 4096);
 	memset(rd, 0x5a, sizeof(rd));
 	assert_true(boot_is_bzimage(&k));
-	assert_int_equal(boot_load_bzimage(&f.x, &k, &initrd), 0);
+	assert_int_equal(boot_load_bzimage(&f.x, &k, &initrd, NULL), 0);
 	assert_int_equal(f.x.entry, X86_KERNEL_ADDR + 0x200);
 	bp = gmem_ptr(&f.vm.mem, X86_ZERO_PAGE_ADDR, 4096);
 	assert_int_equal(bp[0x210], 0xff);	/* type_of_loader */
@@ -405,19 +405,19 @@ static void test_bzimage_loader(void **state)
 	memset(longcmd, 'a', 3999);
 	longcmd[3999] = 0;
 	f.cfg.cmdline = longcmd;
-	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL), -E2BIG);
+	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL, NULL), -E2BIG);
 	f.cfg.cmdline = NULL;
 	free(longcmd);
 	/* An initrd larger than RAM is refused. */
 	initrd.size = 64 * MiB;
-	assert_int_equal(boot_load_bzimage(&f.x, &k, &initrd), -ENOSPC);
+	assert_int_equal(boot_load_bzimage(&f.x, &k, &initrd, NULL), -ENOSPC);
 	/* Old protocol (no 64-bit entry) is refused. */
 	bz[0x236] = 0;
-	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL), -ENOEXEC);
+	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL, NULL), -ENOEXEC);
 	bz[0x236] = 1;
 	/* Setup larger than the file. */
 	bz[0x1f1] = 200;
-	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL), -ENOEXEC);
+	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL, NULL), -ENOEXEC);
 	free(bz);
 	fake_vm_free(&f);
 }

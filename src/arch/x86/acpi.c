@@ -617,8 +617,6 @@ int acpi_build_tables(struct gmem *mem, const struct vm_config *cfg, uint64_t *r
 			*rsdp_gpa = X86_ACPI_ADDR;
 	}
 	free(buf);
-	if (ret < 0)
-		log_err("acpi: cannot build tables: %s", strerror(-ret));
 	return ret < 0 ? ret : 0;
 }
 

@@ -100,35 +100,31 @@ static void put32(uint8_t *p, uint32_t v)
 /*
  * Open a kernel or initrd: a regular, non-empty file.  O_NONBLOCK so that a
  * FIFO named by mistake cannot hang vessel in open(); the fd is then
- * switched back to blocking reads.  Logs one line on failure.
+ * switched back to blocking reads.  One message in *err on failure.
  */
-static int boot_open_image(const char *path, const char *what, struct stat *st)
+static int boot_open_image(const char *path, const char *what, struct stat *st,
+			   struct error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0) {
-		ret = -errno;
-		log_err("cannot open %s '%s': %s", what, path, strerror(errno));
-		return ret;
-	}
+	if (fd < 0)
+		return error_set_errno(err, -errno, "cannot open %s '%s'", what, path);
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-		log_err("%s '%s' is not a regular file", what, path);
 		close(fd);
-		return -EINVAL;
+		return error_setf(err, -EINVAL, "%s '%s' is not a regular file", what, path);
 	}
 	if (st->st_size == 0) {
-		log_err("%s '%s' is empty", what, path);
 		close(fd);
-		return -EINVAL;
+		return error_setf(err, -EINVAL, "%s '%s' is empty", what, path);
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }
 
-int boot_check_image(const char *path, const char *what)
+int boot_check_image(const char *path, const char *what, struct error *err)
 {
 	struct stat st;
-	int fd = boot_open_image(path, what, &st);
+	int fd = boot_open_image(path, what, &st, err);
 
 	if (fd < 0)
 		return fd;
@@ -136,25 +132,26 @@ int boot_check_image(const char *path, const char *what)
 	return 0;
 }
 
-int boot_read_image(const char *path, const char *what, struct boot_image *img)
+int boot_read_image(const char *path, const char *what, struct boot_image *img,
+		    struct error *err)
 {
 	struct stat st;
 	int fd, ret;
 
 	memset(img, 0, sizeof(*img));
-	fd = boot_open_image(path, what, &st);
+	fd = boot_open_image(path, what, &st, err);
 	if (fd < 0)
 		return fd;
 	img->size = (uint64_t)st.st_size;
 	img->data = malloc(img->size);
 	if (!img->data) {
 		close(fd);
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "no memory to read %s '%s'", what, path);
 	}
 	ret = read_full(fd, img->data, img->size);
 	close(fd);
 	if (ret) {
-		log_err("cannot read %s '%s': %s", what, path, strerror(-ret));
+		error_set_errno(err, ret, "cannot read %s '%s'", what, path);
 		free(img->data);
 		img->data = NULL;
 	}
@@ -180,7 +177,7 @@ bool boot_is_elf(const struct boot_image *k)
 
 /* Highest address below `limit` where `size` bytes fit in low RAM. */
 static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kernel_end,
-			     uint64_t limit, uint64_t *addr)
+			     uint64_t limit, uint64_t *addr, struct error *err)
 {
 	uint64_t top = MIN(x->low_mem, limit);
 
@@ -188,29 +185,31 @@ static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kern
 		char m[32];
 
 		format_size(x->cfg->mem_size, m, sizeof(m));
-		log_err("initrd '%s' (%llu bytes) does not fit in %s of guest memory beside the kernel",
-			x->cfg->initrd ? x->cfg->initrd : "(none)", (unsigned long long)size, m);
-		return -ENOSPC;
+		return error_setf(err, -ENOSPC,
+				  "initrd '%s' (%llu bytes) does not fit in %s of guest memory "
+				  "beside the kernel",
+				  x->cfg->initrd ? x->cfg->initrd : "(none)", (unsigned long long)size,
+				  m);
 	}
 	*addr = ALIGN_DOWN(top - size, 4096);
 	return 0;
 }
 
-static int boot_write_cmdline(struct x86_machine *x, uint64_t limit)
+static int boot_write_cmdline(struct x86_machine *x, uint64_t limit, struct error *err)
 {
 	const char *cmdline = x->cfg->cmdline ? x->cfg->cmdline : "";
 	size_t len = strlen(cmdline);
 
 	if (len + 1 > MIN(limit, X86_CMDLINE_MAX)) {
-		log_err("kernel command line is %zu bytes; this kernel accepts at most %llu", len,
-			(unsigned long long)MIN(limit, X86_CMDLINE_MAX) - 1);
-		return -E2BIG;
+		return error_setf(err, -E2BIG,
+				  "kernel command line is %zu bytes; this kernel accepts at most %llu",
+				  len, (unsigned long long)MIN(limit, X86_CMDLINE_MAX) - 1);
 	}
 	return gmem_write(x->mem, X86_CMDLINE_ADDR, cmdline, len + 1);
 }
 
-int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
-		      const struct boot_image *initrd)
+static int boot_bzimage(struct x86_machine *x, const struct boot_image *k,
+			const struct boot_image *initrd, struct error *err)
 {
 	uint8_t *bp;
 	unsigned int setup_sects;
@@ -222,18 +221,18 @@ int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
 
 	version = get16(k->data + HDR_VERSION);
 	if (version < 0x20c || !(k->data[HDR_XLOADFLAGS] & XLF_KERNEL_64)) {
-		log_err("kernel '%s' does not support the 64-bit boot protocol "
-			"(boot protocol %u.%02u, needs 2.12 with XLF_KERNEL_64)",
-			x->cfg->kernel, version >> 8, version & 0xff);
-		return -ENOEXEC;
+		return error_setf(err, -ENOEXEC,
+				  "kernel '%s' does not support the 64-bit boot protocol "
+				  "(boot protocol %u.%02u, needs 2.12 with XLF_KERNEL_64)",
+				  x->cfg->kernel, version >> 8, version & 0xff);
 	}
 	setup_sects = k->data[HDR_SETUP_SECTS] ? k->data[HDR_SETUP_SECTS] : 4;
 	setup_size = (uint64_t)(setup_sects + 1) * 512;
 	if (setup_size >= k->size) {
-		log_err("kernel '%s' is truncated: setup needs %llu bytes, file has %llu",
-			x->cfg->kernel, (unsigned long long)setup_size,
-			(unsigned long long)k->size);
-		return -ENOEXEC;
+		return error_setf(err, -ENOEXEC,
+				  "kernel '%s' is truncated: setup needs %llu bytes, file has %llu",
+				  x->cfg->kernel, (unsigned long long)setup_size,
+				  (unsigned long long)k->size);
 	}
 	pm_size = k->size - setup_size;
 	load_addr = X86_KERNEL_ADDR;
@@ -241,9 +240,10 @@ int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
 	if (init_size < pm_size)
 		init_size = pm_size;
 	if (load_addr + init_size > x->low_mem) {
-		log_err("kernel '%s' needs %llu MiB of memory above 1 MiB; the VM has too little",
-			x->cfg->kernel, (unsigned long long)(init_size >> 20) + 1);
-		return -ENOSPC;
+		return error_setf(err, -ENOSPC,
+				  "kernel '%s' needs %llu MiB of memory above 1 MiB; the VM has too "
+				  "little",
+				  x->cfg->kernel, (unsigned long long)(init_size >> 20) + 1);
 	}
 	ret = gmem_write(x->mem, load_addr, k->data + setup_size, pm_size);
 	if (ret)
@@ -266,7 +266,7 @@ int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
 	put32(bp + HDR_CODE32_START, (uint32_t)load_addr);
 
 	cmdline_limit = version >= 0x206 ? get32(k->data + HDR_CMDLINE_SIZE) + 1ull : 256;
-	ret = boot_write_cmdline(x, cmdline_limit);
+	ret = boot_write_cmdline(x, cmdline_limit, err);
 	if (ret)
 		return ret;
 	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)X86_CMDLINE_ADDR);
@@ -276,7 +276,7 @@ int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
 		if (!initrd_max)
 			initrd_max = 0x37ffffff;
 		ret = boot_place_initrd(x, initrd->size, load_addr + init_size,
-					(uint64_t)initrd_max + 1, &initrd_addr);
+					(uint64_t)initrd_max + 1, &initrd_addr, err);
 		if (ret)
 			return ret;
 		ret = gmem_write(x->mem, initrd_addr, initrd->data, initrd->size);
@@ -331,14 +331,14 @@ static int elf_find_pvh_note(const uint8_t *p, uint64_t len, uint64_t *entry)
 	return -ENOENT;
 }
 
-static int boot_elf_bad(struct x86_machine *x, const char *why)
+static int boot_elf_bad(struct x86_machine *x, const char *why, struct error *err)
 {
-	log_err("kernel '%s' is not a loadable ELF: %s", x->cfg->kernel, why);
-	return -ENOEXEC;
+	return error_setf(err, -ENOEXEC, "kernel '%s' is not a loadable ELF: %s", x->cfg->kernel,
+			  why);
 }
 
-int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
-		  const struct boot_image *initrd)
+static int boot_pvh(struct x86_machine *x, const struct boot_image *k,
+		    const struct boot_image *initrd, struct error *err)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)k->data;
 	struct hvm_start_info si = { .magic = PVH_START_MAGIC, .version = 1 };
@@ -348,12 +348,12 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 	int ret;
 
 	if (k->size < sizeof(Elf64_Ehdr) || k->data[EI_CLASS] != ELFCLASS64)
-		return boot_elf_bad(x, "only 64-bit ELF (ELFCLASS64) images are supported");
+		return boot_elf_bad(x, "only 64-bit ELF (ELFCLASS64) images are supported", err);
 	if (eh->e_machine != EM_X86_64 || (eh->e_type != ET_EXEC && eh->e_type != ET_DYN))
-		return boot_elf_bad(x, "not an x86-64 executable");
+		return boot_elf_bad(x, "not an x86-64 executable", err);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64 ||
 	    eh->e_phoff > k->size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > k->size - eh->e_phoff)
-		return boot_elf_bad(x, "bad program header table");
+		return boot_elf_bad(x, "bad program header table", err);
 
 	/* First the notes: without a PVH entry there is nothing to load. */
 	for (unsigned int i = 0; i < eh->e_phnum && !have_note; i++) {
@@ -363,15 +363,15 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 		if (ph.p_type != PT_NOTE)
 			continue;
 		if (ph.p_offset > k->size || ph.p_filesz > k->size - ph.p_offset)
-			return boot_elf_bad(x, "segment extends past the end of the file");
+			return boot_elf_bad(x, "segment extends past the end of the file", err);
 		ret = elf_find_pvh_note(k->data + ph.p_offset, ph.p_filesz, &entry);
 		if (ret == 0)
 			have_note = true;
 		else if (ret != -ENOENT)
-			return boot_elf_bad(x, "malformed ELF note");
+			return boot_elf_bad(x, "malformed ELF note", err);
 	}
 	if (!have_note)
-		return boot_elf_bad(x, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+		return boot_elf_bad(x, "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)", err);
 
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
 		Elf64_Phdr ph;
@@ -380,9 +380,9 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (ph.p_offset > k->size || ph.p_filesz > k->size - ph.p_offset)
-			return boot_elf_bad(x, "segment extends past the end of the file");
+			return boot_elf_bad(x, "segment extends past the end of the file", err);
 		if (ph.p_memsz < ph.p_filesz || ph.p_paddr + ph.p_memsz < ph.p_paddr)
-			return boot_elf_bad(x, "bad PT_LOAD sizes");
+			return boot_elf_bad(x, "bad PT_LOAD sizes", err);
 		/*
 		 * Below 0xF0000 live the boot structures, the MP table and the
 		 * ACPI tables; the BIOS area above it is free for small
@@ -390,12 +390,12 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 		 */
 		if (ph.p_paddr < X86_ACPI_ADDR + X86_ACPI_SIZE ||
 		    !gmem_ptr(x->mem, ph.p_paddr, ph.p_memsz)) {
-			log_err("kernel '%s': segment at %#llx-%#llx is outside guest RAM "
-				"(from 0xf0000, within %llu MiB)",
-				x->cfg->kernel, (unsigned long long)ph.p_paddr,
-				(unsigned long long)(ph.p_paddr + ph.p_memsz),
-				(unsigned long long)(x->cfg->mem_size >> 20));
-			return -ENOSPC;
+			return error_setf(err, -ENOSPC,
+					  "kernel '%s': segment at %#llx-%#llx is outside guest RAM "
+					  "(from 0xf0000, within %llu MiB)",
+					  x->cfg->kernel, (unsigned long long)ph.p_paddr,
+					  (unsigned long long)(ph.p_paddr + ph.p_memsz),
+					  (unsigned long long)(x->cfg->mem_size >> 20));
 		}
 		ret = gmem_write(x->mem, ph.p_paddr, k->data + ph.p_offset, ph.p_filesz);
 		if (ret)
@@ -405,11 +405,11 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 		kernel_end = MAX(kernel_end, ph.p_paddr + ph.p_memsz);
 	}
 	if (!kernel_end)
-		return boot_elf_bad(x, "no PT_LOAD segment");
+		return boot_elf_bad(x, "no PT_LOAD segment", err);
 	if (entry >= X86_4G || !gmem_ptr(x->mem, entry, 1))
-		return boot_elf_bad(x, "PVH entry point outside the loaded image");
+		return boot_elf_bad(x, "PVH entry point outside the loaded image", err);
 
-	ret = boot_write_cmdline(x, X86_CMDLINE_MAX);
+	ret = boot_write_cmdline(x, X86_CMDLINE_MAX, err);
 	if (ret)
 		return ret;
 	si.cmdline_paddr = X86_CMDLINE_ADDR;
@@ -420,7 +420,7 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 
 		uint64_t paddr;
 
-		ret = boot_place_initrd(x, initrd->size, kernel_end, X86_4G, &paddr);
+		ret = boot_place_initrd(x, initrd->size, kernel_end, X86_4G, &paddr, err);
 		if (ret)
 			return ret;
 		mod.paddr = paddr;
@@ -450,4 +450,24 @@ int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
 	x->entry = entry;
 	x->boot_info = X86_PVH_INFO_ADDR;
 	return 0;
+}
+
+/* A failure without its own message (guest memory writes): one naming the kernel. */
+static int boot_load_failed(struct x86_machine *x, int ret, struct error *err)
+{
+	if (ret && !error_is_set(err))
+		error_set_errno(err, ret, "cannot load kernel '%s'", x->cfg->kernel);
+	return ret;
+}
+
+int boot_load_bzimage(struct x86_machine *x, const struct boot_image *k,
+		      const struct boot_image *initrd, struct error *err)
+{
+	return boot_load_failed(x, boot_bzimage(x, k, initrd, err), err);
+}
+
+int boot_load_pvh(struct x86_machine *x, const struct boot_image *k,
+		  const struct boot_image *initrd, struct error *err)
+{
+	return boot_load_failed(x, boot_pvh(x, k, initrd, err), err);
 }

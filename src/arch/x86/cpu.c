@@ -8,7 +8,6 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "kvm/kvm.h"
-#include "vm/vcpu.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +37,7 @@
 #define X86_EFER_LME (1ull << 8)
 #define X86_EFER_LMA (1ull << 10)
 
-static int vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
+static int vcpu_ioctl(struct x86_vcpu *v, unsigned long req, void *arg)
 {
 	int ret;
 
@@ -48,7 +47,7 @@ static int vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
 	return ret < 0 ? -errno : ret;
 }
 
-static int x86_set_msrs(struct vcpu *v)
+static int x86_set_msrs(struct x86_vcpu *v)
 {
 	static const struct {
 		uint32_t index;
@@ -94,7 +93,7 @@ static int x86_set_msrs(struct vcpu *v)
  * local APIC and XCR0, so a machine reset starts from the same state even
  * if the guest had enabled x2APIC mode, LAPIC timers or AVX state.
  */
-static int x86_save_power_on_state(struct vcpu *v, const struct kvm *kvm)
+static int x86_save_power_on_state(struct x86_vcpu *v, const struct kvm *kvm)
 {
 	int ret;
 
@@ -119,17 +118,18 @@ static int x86_save_power_on_state(struct vcpu *v, const struct kvm *kvm)
 	return 0;
 }
 
-int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus)
+int x86_vcpu_init(struct x86_vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus,
+		  struct error *err)
 {
 	int ret = x86_cpuid_setup(v, kvm, nr_vcpus);
 
-	if (ret) {
-		log_err("vcpu%u: KVM_SET_CPUID2: %s", v->id, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return error_set_errno(err, ret, "vcpu%u: KVM_SET_CPUID2", v->id);
 	ret = x86_set_msrs(v);
 	if (!ret)
 		ret = x86_save_power_on_state(v, kvm);
+	if (ret)
+		error_set_errno(err, ret, "vcpu%u: cannot set up MSRs and power-on state", v->id);
 	return ret;
 }
 
@@ -154,7 +154,7 @@ static void seg_flat(struct kvm_segment *s, uint16_t sel, uint8_t type, bool cod
  * Protocol"): long mode with an identity map, __BOOT_CS = 0x10,
  * __BOOT_DS = 0x18, RSI = boot_params.
  */
-static int x86_bsp_boot_regs(struct vcpu *v, const struct x86_machine *x)
+static int x86_bsp_boot_regs(struct x86_vcpu *v, const struct x86_machine *x)
 {
 	struct kvm_sregs sregs = *v->init_sregs;
 	struct kvm_regs regs = { .rflags = 0x2 };
@@ -192,7 +192,7 @@ static int x86_bsp_boot_regs(struct vcpu *v, const struct x86_machine *x)
 	return ret;
 }
 
-int x86_vcpu_reset(struct vcpu *v, const struct x86_machine *x)
+int x86_vcpu_reset(struct x86_vcpu *v, const struct x86_machine *x)
 {
 	struct kvm_mp_state mp = { .mp_state = v->id == 0 ? KVM_MP_STATE_RUNNABLE
 							    : KVM_MP_STATE_UNINITIALIZED };
@@ -229,7 +229,7 @@ static void dump_seg(FILE *f, const char *name, const struct kvm_segment *s)
 		s->l, s->db);
 }
 
-void x86_vcpu_dump(struct vcpu *v, int fd)
+void x86_vcpu_dump(struct x86_vcpu *v, int fd)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
@@ -266,4 +266,14 @@ void x86_vcpu_dump(struct vcpu *v, int fd)
 		(void)write_full(fd, buf, len);
 		free(buf);
 	}
+}
+
+void x86_vcpu_free(struct x86_vcpu *v)
+{
+	free(v->init_sregs);
+	free(v->init_lapic);
+	free(v->init_xcrs);
+	v->init_sregs = NULL;
+	v->init_lapic = NULL;
+	v->init_xcrs = NULL;
 }

@@ -9,7 +9,6 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "kvm/kvm.h"
-#include "vm/vcpu.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -88,7 +87,7 @@ static void cpuid_set_ext_topology(struct kvm_cpuid2 *c, uint32_t cap, uint32_t 
 	cpuid_add(c, cap, &e);
 }
 
-int x86_cpuid_setup(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus)
+int x86_cpuid_setup(struct x86_vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus)
 {
 	const struct kvm_cpuid2 *sup = kvm->cpuid;
 	unsigned int n = nr_vcpus;

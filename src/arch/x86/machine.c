@@ -37,13 +37,14 @@ static int vm_ioctl(struct x86_machine *x, unsigned long req, void *arg)
 	return ret < 0 ? -errno : ret;
 }
 
-int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out)
+int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out,
+		       struct error *err)
 {
 	struct x86_machine *x = calloc(1, sizeof(*x));
 	int ret;
 
 	if (!x)
-		return -ENOMEM;
+		return error_setf(err, -ENOMEM, "out of memory");
 	x->vm_fd = p->vm_fd;
 	x->mem = p->mem;
 	x->cfg = p->cfg;
@@ -51,29 +52,36 @@ int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **
 
 	/* VT-x needs these two pages below 4 GiB (api.rst 4.40, 4.41). */
 	ret = kvm_set_tss_addr(x->vm_fd, X86_KVM_TSS_ADDR);
-	if (ret && !p->pvm)
+	if (ret && !p->pvm) {
+		error_set_errno(err, ret, "KVM_SET_TSS_ADDR");
 		goto fail;
+	}
+	ret = 0;
 	if (kvm_vm_check_cap(x->vm_fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0)
 		kvm_set_identity_map_addr(x->vm_fd, X86_KVM_IDMAP_ADDR);
 	ret = kvm_create_irqchip(x->vm_fd);
 	if (ret) {
-		log_err("KVM_CREATE_IRQCHIP: %s", strerror(-ret));
+		error_set_errno(err, ret, "KVM_CREATE_IRQCHIP");
 		goto fail;
 	}
 	ret = kvm_create_pit2(x->vm_fd);
 	if (ret) {
-		log_err("KVM_CREATE_PIT2: %s", strerror(-ret));
+		error_set_errno(err, ret, "KVM_CREATE_PIT2");
 		goto fail;
 	}
 	for (unsigned int i = 0; i < 3; i++) {
 		x->chips[i].chip_id = i;
 		ret = vm_ioctl(x, KVM_GET_IRQCHIP, &x->chips[i]);
-		if (ret)
+		if (ret) {
+			error_set_errno(err, ret, "KVM_GET_IRQCHIP");
 			goto fail;
+		}
 	}
 	ret = vm_ioctl(x, KVM_GET_PIT2, &x->pit);
-	if (ret)
+	if (ret) {
+		error_set_errno(err, ret, "KVM_GET_PIT2");
 		goto fail;
+	}
 	*out = x;
 	return 0;
 fail:
@@ -156,18 +164,18 @@ static int x86_write_page_tables(struct x86_machine *x)
 	return 0;
 }
 
-int x86_machine_load(struct x86_machine *x)
+int x86_machine_load(struct x86_machine *x, struct error *err)
 {
 	const struct vm_config *cfg = x->cfg;
 	struct boot_image kernel, initrd;
 	bool have_initrd = cfg->initrd != NULL;
 	int ret;
 
-	ret = boot_read_image(cfg->kernel, "kernel", &kernel);
+	ret = boot_read_image(cfg->kernel, "kernel", &kernel, err);
 	if (ret)
 		return ret;
 	if (have_initrd) {
-		ret = boot_read_image(cfg->initrd, "initrd", &initrd);
+		ret = boot_read_image(cfg->initrd, "initrd", &initrd, err);
 		if (ret) {
 			boot_free_image(&kernel);
 			return ret;
@@ -177,27 +185,29 @@ int x86_machine_load(struct x86_machine *x)
 	if (!ret)
 		ret = acpi_build_tables(x->mem, cfg, &x->rsdp);
 	if (ret) {
-		log_err("cannot build the ACPI tables: %s", strerror(-ret));
+		error_set_errno(err, ret, "cannot build the ACPI tables");
 		goto out;
 	}
 	ret = mptable_build(x->mem, cfg->nr_cpus);
 	if (ret) {
-		log_err("cannot build the MP table: %s", strerror(-ret));
+		error_set_errno(err, ret, "cannot build the MP table");
 		goto out;
 	}
 	if (boot_is_bzimage(&kernel)) {
-		ret = boot_load_bzimage(x, &kernel, have_initrd ? &initrd : NULL);
+		ret = boot_load_bzimage(x, &kernel, have_initrd ? &initrd : NULL, err);
 	} else if (boot_is_elf(&kernel)) {
-		ret = boot_load_pvh(x, &kernel, have_initrd ? &initrd : NULL);
+		ret = boot_load_pvh(x, &kernel, have_initrd ? &initrd : NULL, err);
 	} else {
-		log_err("kernel '%s' is neither a bzImage nor an ELF image", cfg->kernel);
-		ret = -ENOEXEC;
+		ret = error_setf(err, -ENOEXEC, "kernel '%s' is neither a bzImage nor an ELF image",
+				 cfg->kernel);
 	}
 	if (ret)
 		goto out;
 	ret = x86_write_gdt(x, x->boot_kind == X86_BOOT_LINUX64);
 	if (!ret && x->boot_kind == X86_BOOT_LINUX64)
 		ret = x86_write_page_tables(x);
+	if (ret)
+		error_set_errno(err, ret, "cannot write the boot page tables");
 out:
 	boot_free_image(&kernel);
 	if (have_initrd)

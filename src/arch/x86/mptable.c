@@ -195,8 +195,6 @@ int mptable_build(struct gmem *mem, unsigned int nr_cpus)
 	if (!ret)
 		ret = gmem_write(mem, X86_MPTABLE_ADDR, &fp, sizeof(fp));
 	free(cfg);
-	if (ret)
-		log_err("mptable: cannot build: %s", strerror(-ret));
 	return ret;
 }
 

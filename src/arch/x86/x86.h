@@ -6,7 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vcpu;
+#include "util/error.h"
+
 struct acpi_pm;
 struct gmem;
 struct kvm;
@@ -62,20 +63,38 @@ struct x86_machine {
 /* The RAM split around the 32-bit PCI hole for `mem` bytes of RAM. */
 void x86_mem_split(uint64_t mem, uint64_t *low, uint64_t *high);
 /* irqchip, PIT, TSS, identity map; before any vCPU exists. */
-int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out);
+int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **out,
+		       struct error *err);
 void x86_machine_destroy(struct x86_machine *x);
 /* Load kernel and initrd, write boot params, e820, ACPI and MP tables. */
-int x86_machine_load(struct x86_machine *x);
+int x86_machine_load(struct x86_machine *x, struct error *err);
 /* Back to power-on state: irqchips and PIT (devices and vCPUs apart). */
 int x86_machine_reset(struct x86_machine *x);
 
+/*
+ * What arch/x86 keeps of a vCPU: its KVM fd and ids (copies of struct
+ * vcpu's, which embeds this as `x86`), and the power-on state saved at
+ * creation, restored on machine reset.
+ */
+struct x86_vcpu {
+	int fd;
+	unsigned int id;
+	uint32_t apic_id;
+	struct kvm_sregs *init_sregs;
+	struct kvm_lapic_state *init_lapic;
+	struct kvm_xcrs *init_xcrs;	/* NULL when KVM has no KVM_CAP_XCRS */
+};
+
 /* CPUID with the guest topology for this vCPU, one of nr_vcpus (cpuid.c). */
-int x86_cpuid_setup(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
+int x86_cpuid_setup(struct x86_vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
 /* CPUID and MSRs, once per vCPU at creation. */
-int x86_vcpu_init(struct vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus);
+int x86_vcpu_init(struct x86_vcpu *v, const struct kvm *kvm, unsigned int nr_vcpus,
+		  struct error *err);
 /* Registers for a (re)boot: the BSP at the entry point, APs waiting for SIPI. */
-int x86_vcpu_reset(struct vcpu *v, const struct x86_machine *x);
-void x86_vcpu_dump(struct vcpu *v, int fd);
+int x86_vcpu_reset(struct x86_vcpu *v, const struct x86_machine *x);
+void x86_vcpu_dump(struct x86_vcpu *v, int fd);
+/* Free what x86_vcpu_init() allocated. */
+void x86_vcpu_free(struct x86_vcpu *v);
 
 /* Used by the loaders: e820 table of the current layout. */
 int x86_e820_build(struct x86_machine *x);
