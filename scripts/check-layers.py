@@ -10,12 +10,9 @@ each file to its folder (src/main.c is "main"), and fails on
       a folder may use the folders of lower tiers, plus its EXTRA ones.
 
 Each violation is printed as `file: includes X (folder A may not use B)`.
-The includes in KNOWN are violations that exist today and are being
-removed; they are tolerated (and left out of the cycle check), anything
-else fails.  A KNOWN entry that no longer occurs is reported, not an
-error, so that branches removing them need not touch this file.
+There are no tolerated exceptions: the last ones went with issue 10.
 
-Usage: check-layers.py [--src DIR] [--no-known]   (exit status 0 or 1)
+Usage: check-layers.py [--src DIR]   (exit status 0 or 1)
 """
 import argparse
 import os
@@ -32,7 +29,10 @@ LAYERS = [
     # chardev (future): stdio/pty/file/socket backends that the UART
     # (devices) and virtio-console use (DESIGN.md section 3), so below both.
     ["bus", "chardev"],
-    ["arch/x86", "devices"],
+    # the firmware tables, boot loaders and the board's address and port
+    # map (arch/x86/layout.h), which the PC platform devices implement
+    ["arch/x86"],
+    ["devices"],
     # block and net (taps, netlink, vhost-net) are host back-ends,
     # independent of virtio
     ["virtio", "block", "net"],
@@ -49,27 +49,6 @@ LAYERS = [
 EXTRA = {
     "virtio": {"block", "net"},
 }
-
-# ---- KNOWN: violations of today, being removed (the lead empties this) ----
-# Each is (file, included header), both relative to src/.
-KNOWN = {
-    # arch/x86 still reads the VM configuration (struct vm_config) for the
-    # kernel, initrd, command line and NUMA nodes: to be passed as plain
-    # boot parameters.  The only known violation left after issue 10.
-    ("arch/x86/acpi.c", "vm/config.h"),
-    ("arch/x86/boot.c", "vm/config.h"),
-    ("arch/x86/machine.c", "vm/config.h"),
-    ("arch/x86/mptable.c", "vm/config.h"),
-    # the serial console frontend still takes struct vm (its loop and the
-    # component table): to take struct dev_host like the other devices
-    ("devices/console.c", "vm/vm.h"),
-    # devices use the x86 board's layout constants (same tier)
-    ("devices/acpi_pm.c", "arch/x86/layout.h"),
-    ("devices/legacy.c", "arch/x86/layout.h"),
-    ("devices/pci.c", "arch/x86/acpi.h"),
-    ("devices/pci.c", "arch/x86/layout.h"),
-}
-# ---- end of KNOWN ----------------------------------------------------------
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -149,19 +128,15 @@ def find_cycle(edges):
     return None
 
 
-def check(src, known):
+def check(src):
     t = tiers()
     folders = list(t)
     violations = []
     edges = {}  # (A, B) -> first file that makes A use B
-    seen_known = set()
     for rel, inc in scan(src):
         a = folder_of(rel, folders)
         b = folder_of(inc, folders)
         if a == b:
-            continue
-        if (rel, inc) in known:
-            seen_known.add((rel, inc))
             continue
         edges.setdefault((a, b), rel)
         if not may_use(a, b, t):
@@ -170,18 +145,14 @@ def check(src, known):
     if cycle:
         steps = [f"{x} -> {y} ({edges[(x, y)]})" for x, y in zip(cycle, cycle[1:])]
         violations.append("cycle between folders: " + ", ".join(steps))
-    return violations, sorted(known - seen_known)
+    return violations
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", default=os.path.join(os.path.dirname(__file__), "..", "src"))
-    ap.add_argument("--no-known", action="store_true",
-                    help="tolerate nothing: report the KNOWN violations too")
     args = ap.parse_args()
-    violations, stale = check(args.src, set() if args.no_known else KNOWN)
-    for s in stale:
-        print(f"note: KNOWN entry no longer occurs: {s[0]}: includes {s[1]}")
+    violations = check(args.src)
     for v in violations:
         print(v)
     if violations:

@@ -39,7 +39,7 @@ static struct json_object *vmb_describe(void *opaque)
 		json_object_new_int64(vm->start_ns ? (int64_t)(now_ns() - vm->start_ns) : 0));
 	json_object_object_add(o, "boot_count", json_object_new_int64((int64_t)vm->boot_count));
 	/* Where `vessel console` attaches: the socket, or the pty's name. */
-	con = console_get_path(vm);
+	con = console_get_path(&vm->components);
 	if (con)
 		json_object_object_add(o, "console_path", json_object_new_string(con));
 	json_object_object_add(o, "config", vm_config_to_json(vm->cfg));

@@ -14,21 +14,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bus/host.h"
 #include "chardev/chardev.h"
 #include "devices/console.h"
 #include "devices/uart8250.h"
+#include "util/component.h"
 #include "util/error.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
 
 #define CONSOLE_PENDING_SIZE (64 * 1024)
 #define CONSOLE_READ_CHUNK 4096
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
 struct console {
-	struct vm *vm;
+	const struct dev_host *host;
 	struct uart8250 *uart;
 	struct chardev *cd;
 	bool escapes; /* Ctrl-A commands (stdio on a terminal) */
@@ -104,7 +105,7 @@ static void console_rx_ready(void *opaque)
 {
 	struct console *c = opaque;
 
-	if (evloop_call(c->vm->loop, console_drain_call, c) < 0)
+	if (evloop_call(c->host->loop, console_drain_call, c) < 0)
 		log_warn("console: cannot schedule input");
 }
 
@@ -117,7 +118,7 @@ static bool console_escape(struct console *c, uint8_t b)
 	case 'X':
 		chardev_input_close(c->cd);
 		chardev_restore_terminal();
-		vm_request_stop(c->vm, VM_EXIT_SIGNAL, 0);
+		dev_host_request(c->host, DEV_HOST_QUIT);
 		return false;
 	case 'h':
 	case 'H':
@@ -215,7 +216,7 @@ static const struct component_ops console_ops = {
 	.destroy = console_destroy_op,
 };
 
-int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec *spec,
+int console_attach(const struct dev_host *host, struct uart8250 *u, const struct chardev_spec *spec,
 		   struct error *err)
 {
 	const struct chardev_opts o = {
@@ -229,7 +230,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 
 	if (!c)
 		return error_setf(err, -ENOMEM, "console: out of memory");
-	c->vm = vm;
+	c->host = host;
 	c->uart = u;
 	c->pending = malloc(CONSOLE_PENDING_SIZE);
 	if (!c->pending) {
@@ -237,7 +238,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 		return error_setf(err, -ENOMEM, "console: out of memory");
 	}
 	opts.opaque = c;
-	r = chardev_open(spec, &opts, vm->loop, &c->cd, err);
+	r = chardev_open(spec, &opts, host->loop, &c->cd, err);
 	if (r) {
 		console_free(c);
 		return r;
@@ -248,7 +249,7 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 	uart8250_set_rx_ready(u, console_rx_ready, c);
 	uart8250_set_output_fd(u, chardev_output_fd(c->cd));
 	chardev_input_poll(c->cd, true);
-	r = components_add(&vm->components, CONSOLE_COMPONENT_ID, &console_ops, c, err);
+	r = components_add(host->components, CONSOLE_COMPONENT_ID, &console_ops, c, err);
 	if (r) {
 		uart8250_set_rx_ready(u, NULL, NULL);
 		uart8250_set_output_fd(u, -1);
@@ -259,9 +260,9 @@ int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec 
 	return 0;
 }
 
-const char *console_get_path(struct vm *vm)
+const char *console_get_path(struct components *components)
 {
-	struct console *c = components_find(&vm->components, CONSOLE_COMPONENT_ID);
+	struct console *c = components_find(components, CONSOLE_COMPONENT_ID);
 
 	return c ? chardev_path(c->cd) : NULL;
 }

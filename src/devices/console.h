@@ -21,17 +21,18 @@
  */
 #define CONSOLE_COMPONENT_ID "serial-console0"
 
-struct vm;
+struct dev_host;
+struct components;
 struct uart8250;
 
 struct error;
 
 /* 0, or -errno with err naming the problem ("console: cannot listen on ..."). */
-int console_attach(struct vm *vm, struct uart8250 *u, const struct chardev_spec *spec,
+int console_attach(const struct dev_host *host, struct uart8250 *u, const struct chardev_spec *spec,
 		   struct error *err);
 
 /* The pty or socket path of the VM's console, or NULL. */
-const char *console_get_path(struct vm *vm);
+const char *console_get_path(struct components *components);
 
 /*
  * Put the terminal back the way vessel found it (chardev_restore_terminal).

@@ -79,7 +79,7 @@ static int board_legacy_devices(struct vm *vm, struct error *err)
 	r = uart8250_create(host, X86_PORT_COM1, X86_IRQ_COM1, &vm->com1);
 	if (r)
 		return error_set_errno(err, r, "com1");
-	r = console_attach(vm, vm->com1, &vm->cfg->console, err);
+	r = console_attach(host, vm->com1, &vm->cfg->console, err);
 	if (r)
 		return r;
 	r = i8042_create(host, NULL);

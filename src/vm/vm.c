@@ -131,6 +131,9 @@ static void vm_host_request(void *opaque, enum dev_host_request req)
 	case DEV_HOST_POWEROFF:
 		vm_request_stop(vm, VM_EXIT_POWEROFF, 0);
 		break;
+	case DEV_HOST_QUIT:
+		vm_request_stop(vm, VM_EXIT_SIGNAL, 0);
+		break;
 	}
 }
 
@@ -204,10 +207,27 @@ static int vm_create_machine(struct vm *vm, struct error *err)
 	struct x86_machine_params p = {
 		.pvm = vm->kvm.backend == KVM_BACKEND_PVM,
 		.mem = &vm->mem,
-		.cfg = cfg,
+		.boot = {
+			.kernel = cfg->kernel,
+			.initrd = cfg->initrd,
+			.cmdline = cfg->cmdline,
+			.mem_size = cfg->mem_size,
+			.nr_cpus = cfg->nr_cpus,
+			.nr_numa_nodes = cfg->nr_numa_nodes,
+		},
 	};
 	struct x86_machine *x;
 	int ret;
+
+	_Static_assert(VM_MAX_VCPUS == X86_MAX_VCPUS && VM_MAX_NUMA_NODES == X86_MAX_NUMA_NODES,
+		       "the firmware tables' limits are the VM's");
+	for (unsigned int n = 0; n < cfg->nr_numa_nodes; n++) {
+		struct x86_numa_node *xn = &p.boot.numa_nodes[n];
+
+		xn->mem_size = cfg->numa_nodes[n].mem_size;
+		memcpy(xn->cpus, cfg->numa_nodes[n].cpus, sizeof(xn->cpus));
+		memcpy(xn->distance, cfg->numa_nodes[n].distance, sizeof(xn->distance));
+	}
 
 	if (cfg->nr_cpus > (unsigned int)vm->kvm.max_vcpus)
 		return error_setf(err, -EINVAL, "%u CPUs requested; KVM on this host allows at most %d",
@@ -258,6 +278,8 @@ int vm_create(struct vm_config *cfg, struct vm **out, struct error *err)
 	vm->cfg = cfg;
 	vm->vm_fd = -1;
 	vm->kvm.fd = -1;
+	/* gmem_destroy() on a VM that failed before its memory: no fd 0. */
+	gmem_init(&vm->mem, NULL);
 	components_init(&vm->components);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);

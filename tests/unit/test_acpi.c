@@ -20,13 +20,13 @@
 #include "arch/x86/layout.h"
 #include "mem/gmem.h"
 #include "util/util.h"
-#include "vm/config.h"
+#include "arch/x86/x86.h"
 
 #define LOW_SIZE (2 * MiB)
 
 struct fake {
 	struct gmem mem;
-	struct vm_config *cfg;
+	struct x86_boot_spec *cfg;
 	uint8_t *ram;
 };
 
@@ -575,7 +575,7 @@ static void test_errors(void **state)
 
 	fake_init(&f, 0);
 	assert_int_equal(acpi_build_tables(&f.mem, f.cfg, &rsdp), -EINVAL);
-	f.cfg->nr_cpus = VM_MAX_VCPUS + 1;
+	f.cfg->nr_cpus = X86_MAX_VCPUS + 1;
 	assert_int_equal(acpi_build_tables(&f.mem, f.cfg, &rsdp), -EINVAL);
 	/* No RAM at X86_ACPI_ADDR: the write fails cleanly. */
 	f.cfg->nr_cpus = 1;

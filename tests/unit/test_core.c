@@ -285,7 +285,8 @@ static void fake_vm_init(struct fake_vm *f)
 	f->vm.cfg = &f->cfg;
 	f->vm.arch = &f->x;
 	f->x.mem = &f->vm.mem;
-	f->x.cfg = &f->cfg;
+	f->x.boot.kernel = f->cfg.kernel;
+	f->x.boot.mem_size = f->cfg.mem_size;
 	x86_mem_split(f->cfg.mem_size, &f->x.low_mem, &f->x.high_mem);
 	assert_int_equal(gmem_init(&f->vm.mem, NULL), 0);
 	assert_int_equal(gmem_add_region(&f->vm.mem, 0, f->x.low_mem), 0);
@@ -336,7 +337,7 @@ static void test_pvh_loader(void **state)
 	uint32_t *si;
 
 	fake_vm_init(&f);
-	f.cfg.cmdline = "console=ttyS0";
+	f.x.boot.cmdline = "console=ttyS0";
 	k.size = make_elf(elf, 0x200000, true, 0x200000);
 	assert_int_equal(boot_load_pvh(&f.x, &k, NULL, NULL), 0);
 	assert_int_equal(f.x.entry, 0x200000);
@@ -370,7 +371,7 @@ static void test_bzimage_loader(void **state)
 	uint32_t v;
 
 	fake_vm_init(&f);
-	f.cfg.cmdline = "root=/dev/vda";
+	f.x.boot.cmdline = "root=/dev/vda";
 	bz[0x1f1] = 7;			/* setup_sects: payload at 8 * 512 */
 	bz[0x1fe] = 0x55;
 	bz[0x1ff] = 0xaa;
@@ -404,9 +405,9 @@ static void test_bzimage_loader(void **state)
 	char *longcmd = malloc(4000);
 	memset(longcmd, 'a', 3999);
 	longcmd[3999] = 0;
-	f.cfg.cmdline = longcmd;
+	f.x.boot.cmdline = longcmd;
 	assert_int_equal(boot_load_bzimage(&f.x, &k, NULL, NULL), -E2BIG);
-	f.cfg.cmdline = NULL;
+	f.x.boot.cmdline = NULL;
 	free(longcmd);
 	/* An initrd larger than RAM is refused. */
 	initrd.size = 64 * MiB;

@@ -374,8 +374,10 @@ static void test_console_socket_paste(void **state)
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	assert_int_equal(evloop_create(&vm->loop), 0);
 	components_init(&vm->components);
-	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), 0);
-	assert_string_equal(console_get_path(vm), path);
+	vm->host.loop = vm->loop;
+	vm->host.components = &vm->components;
+	assert_int_equal(console_attach(&vm->host, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), 0);
+	assert_string_equal(console_get_path(&vm->components), path);
 
 	/* Output before anyone is connected goes to the history. */
 	for (const char *p = "early output\n"; *p; p++)
@@ -444,11 +446,13 @@ static void test_console_socket_policy(void **state)
 	snprintf(path, sizeof(path), "%s/console.sock", dir);
 	assert_int_equal(evloop_create(&vm->loop), 0);
 	components_init(&vm->components);
+	vm->host.loop = vm->loop;
+	vm->host.components = &vm->components;
 	strcpy(sa.sun_path, path);
 	other = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(other, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(other, 4), 0);
-	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), -EADDRINUSE);
+	assert_int_equal(console_attach(&vm->host, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), -EADDRINUSE);
 	cl = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(connect(cl, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	fd = accept(other, NULL, NULL);
@@ -461,7 +465,7 @@ static void test_console_socket_policy(void **state)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_int_equal(write(fd, "keep", 4), 4);
 	close(fd);
-	assert_int_equal(console_attach(vm, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), -EEXIST);
+	assert_int_equal(console_attach(&vm->host, c->u, &(struct chardev_spec){ CHARDEV_SOCKET, path }, NULL), -EEXIST);
 	fd = open(path, O_RDONLY);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
 	close(fd);

@@ -18,10 +18,10 @@
 #include <string.h>
 
 #include "arch/x86/dsdt_aml.h"
+#include "arch/x86/x86.h"
 #include "mem/gmem.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/config.h"
 
 /*
  * Placeholder range of the QWordMemory descriptor in dsdt.asl, found and
@@ -413,10 +413,10 @@ static int acpi_build_mcfg(struct acpi_builder *b, uint64_t *gpa)
 }
 
 /* The guest node that vCPU `cpu` belongs to; unlisted vCPUs go to node 0. */
-static unsigned int acpi_cpu_node(const struct vm_config *cfg, unsigned int cpu)
+static unsigned int acpi_cpu_node(const struct x86_boot_spec *spec, unsigned int cpu)
 {
-	for (unsigned int n = 0; n < cfg->nr_numa_nodes; n++)
-		if (cfg->numa_nodes[n].cpus[cpu / 64] & (1ull << (cpu % 64)))
+	for (unsigned int n = 0; n < spec->nr_numa_nodes; n++)
+		if (spec->numa_nodes[n].cpus[cpu / 64] & (1ull << (cpu % 64)))
 			return n;
 	return 0;
 }
@@ -429,13 +429,13 @@ static unsigned int acpi_cpu_node(const struct vm_config *cfg, unsigned int cpu)
  * The last node also takes any RAM the node sizes do not account for.
  */
 static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
-			   const struct vm_config *cfg, uint64_t *gpa)
+			   const struct x86_boot_spec *spec, uint64_t *gpa)
 {
-	unsigned int nn = cfg->nr_numa_nodes, ncpus = cfg->nr_cpus, nmem = 0;
-	struct acpi_srat_mem ranges[GMEM_MAX_REGIONS + VM_MAX_NUMA_NODES];
+	unsigned int nn = spec->nr_numa_nodes, ncpus = spec->nr_cpus, nmem = 0;
+	struct acpi_srat_mem ranges[GMEM_MAX_REGIONS + X86_MAX_NUMA_NODES];
 	struct gmem_region_info reg;
 	unsigned int node = 0;
-	uint64_t node_left = cfg->numa_nodes[0].mem_size;
+	uint64_t node_left = spec->numa_nodes[0].mem_size;
 
 	/* gmem walks its regions in address order; only RAM is in the SRAT. */
 	gmem_for_each_region(mem, r, &reg) {
@@ -446,7 +446,7 @@ static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
 
 		while (left) {
 			while (node + 1 < nn && node_left == 0)
-				node_left = cfg->numa_nodes[++node].mem_size;
+				node_left = spec->numa_nodes[++node].mem_size;
 			uint64_t take = node + 1 == nn ? left : MIN(left, node_left);
 
 			if (nmem == ARRAY_SIZE(ranges))
@@ -480,7 +480,7 @@ static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
 	p = (uint8_t *)(s + 1);
 	for (unsigned int i = 0; i < nlapic; i++, p += sizeof(struct acpi_srat_cpu)) {
 		struct acpi_srat_cpu *c = (void *)p;
-		unsigned int n = acpi_cpu_node(cfg, i);
+		unsigned int n = acpi_cpu_node(spec, i);
 
 		c->type = ACPI_SRAT_TYPE_CPU;
 		c->length = sizeof(*c);
@@ -496,7 +496,7 @@ static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
 
 		c->type = ACPI_SRAT_TYPE_X2APIC;
 		c->length = sizeof(*c);
-		c->proximity = acpi_cpu_node(cfg, i);
+		c->proximity = acpi_cpu_node(spec, i);
 		c->x2apic_id = i;
 		c->flags = ACPI_SRAT_ENABLED;
 	}
@@ -509,9 +509,9 @@ static int acpi_build_srat(struct acpi_builder *b, const struct gmem *mem,
  * System Locality Distance Information Table (ACPI 6.4 section 5.2.17).
  * A zero distance in the config means "default": 10 local, 20 remote.
  */
-static int acpi_build_slit(struct acpi_builder *b, const struct vm_config *cfg, uint64_t *gpa)
+static int acpi_build_slit(struct acpi_builder *b, const struct x86_boot_spec *spec, uint64_t *gpa)
 {
-	unsigned int nn = cfg->nr_numa_nodes;
+	unsigned int nn = spec->nr_numa_nodes;
 	uint32_t len = sizeof(struct acpi_slit) + nn * nn;
 	struct acpi_slit *s = acpi_alloc(b, len, 16, gpa);
 
@@ -521,7 +521,7 @@ static int acpi_build_slit(struct acpi_builder *b, const struct vm_config *cfg, 
 	s->localities = nn;
 	for (unsigned int i = 0; i < nn; i++)
 		for (unsigned int j = 0; j < nn; j++) {
-			uint8_t d = cfg->numa_nodes[i].distance[j];
+			uint8_t d = spec->numa_nodes[i].distance[j];
 
 			if (i == j)
 				d = 10; /* the diagonal is 10 by definition */
@@ -568,7 +568,7 @@ static int acpi_build_roots(struct acpi_builder *b, uint64_t rsdp_gpa, const uin
 	return 0;
 }
 
-int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_t *buf,
+int acpi_build_image(const struct gmem *mem, const struct x86_boot_spec *spec, uint8_t *buf,
 		     uint64_t base)
 {
 	struct acpi_builder b = { .buf = buf, .base = base };
@@ -576,8 +576,8 @@ int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_
 	unsigned int n = 0;
 	int ret;
 
-	if (!cfg->nr_cpus || cfg->nr_cpus > VM_MAX_VCPUS ||
-	    cfg->nr_numa_nodes > VM_MAX_NUMA_NODES || base + ACPI_TABLES_MAX > X86_4G)
+	if (!spec->nr_cpus || spec->nr_cpus > X86_MAX_VCPUS ||
+	    spec->nr_numa_nodes > X86_MAX_NUMA_NODES || base + ACPI_TABLES_MAX > X86_4G)
 		return -EINVAL;
 	/* RSDP first, 16-byte aligned, so the legacy scan finds it (5.2.5.1). */
 	if (!acpi_alloc(&b, sizeof(struct acpi_rsdp), 16, &rsdp))
@@ -586,29 +586,29 @@ int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_
 	if (!ret)
 		ret = acpi_build_fadt(&b, dsdt, facs, &tables[n++]);
 	if (!ret)
-		ret = acpi_build_madt(&b, cfg->nr_cpus, &tables[n++]);
+		ret = acpi_build_madt(&b, spec->nr_cpus, &tables[n++]);
 	if (!ret)
 		ret = acpi_build_mcfg(&b, &tables[n++]);
 	if (!ret)
-		ret = acpi_build_ssdt(&b, cfg->nr_cpus, &tables[n++]);
-	if (!ret && cfg->nr_numa_nodes) {
-		ret = acpi_build_srat(&b, mem, cfg, &tables[n++]);
+		ret = acpi_build_ssdt(&b, spec->nr_cpus, &tables[n++]);
+	if (!ret && spec->nr_numa_nodes) {
+		ret = acpi_build_srat(&b, mem, spec, &tables[n++]);
 		if (!ret)
-			ret = acpi_build_slit(&b, cfg, &tables[n++]);
+			ret = acpi_build_slit(&b, spec, &tables[n++]);
 	}
 	if (!ret)
 		ret = acpi_build_roots(&b, rsdp, tables, n);
 	return ret ? ret : (int)b.used;
 }
 
-int acpi_build_tables(struct gmem *mem, const struct vm_config *cfg, uint64_t *rsdp_gpa)
+int acpi_build_tables(struct gmem *mem, const struct x86_boot_spec *spec, uint64_t *rsdp_gpa)
 {
 	uint8_t *buf = calloc(1, ACPI_TABLES_MAX);
 	int ret;
 
 	if (!buf)
 		return -ENOMEM;
-	ret = acpi_build_image(mem, cfg, buf, X86_ACPI_ADDR);
+	ret = acpi_build_image(mem, spec, buf, X86_ACPI_ADDR);
 	if (ret >= 0) {
 		log_debug("acpi: %d bytes of tables at 0x%llx", ret,
 			  (unsigned long long)X86_ACPI_ADDR);

@@ -287,23 +287,23 @@ struct acpi_slit {
 	uint8_t entry[];
 } __attribute__((packed));
 
-struct vm_config;
+struct x86_boot_spec;
 struct gmem;
 
 /*
- * Build all tables from cfg (nr_cpus, NUMA topology) and mem (the RAM
+ * Build all tables from spec (nr_cpus, NUMA topology) and mem (the RAM
  * regions, for SRAT and the 64-bit PCI window) and write them to guest
  * memory.  *rsdp_gpa gets the RSDP address, for boot_params.acpi_rsdp_addr
  * or the PVH start info.  Returns 0 or -errno.
  */
-int acpi_build_tables(struct gmem *mem, const struct vm_config *cfg, uint64_t *rsdp_gpa);
+int acpi_build_tables(struct gmem *mem, const struct x86_boot_spec *spec, uint64_t *rsdp_gpa);
 
 /*
  * Build the tables into buf (at least ACPI_TABLES_MAX bytes), which the
  * caller places at guest address `base`.  Returns the number of bytes used
  * or -errno.  acpi_build_tables() is this plus one gmem_write().
  */
-int acpi_build_image(const struct gmem *mem, const struct vm_config *cfg, uint8_t *buf,
+int acpi_build_image(const struct gmem *mem, const struct x86_boot_spec *spec, uint8_t *buf,
 		     uint64_t base);
 
 /*

@@ -12,7 +12,6 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "mem/gmem.h"
-#include "vm/config.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -184,11 +183,11 @@ static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kern
 	if (size > top || ALIGN_DOWN(top - size, 4096) < kernel_end) {
 		char m[32];
 
-		format_size(x->cfg->mem_size, m, sizeof(m));
+		format_size(x->boot.mem_size, m, sizeof(m));
 		return error_setf(err, -ENOSPC,
 				  "initrd '%s' (%llu bytes) does not fit in %s of guest memory "
 				  "beside the kernel",
-				  x->cfg->initrd ? x->cfg->initrd : "(none)", (unsigned long long)size,
+				  x->boot.initrd ? x->boot.initrd : "(none)", (unsigned long long)size,
 				  m);
 	}
 	*addr = ALIGN_DOWN(top - size, 4096);
@@ -197,7 +196,7 @@ static int boot_place_initrd(struct x86_machine *x, uint64_t size, uint64_t kern
 
 static int boot_write_cmdline(struct x86_machine *x, uint64_t limit, struct error *err)
 {
-	const char *cmdline = x->cfg->cmdline ? x->cfg->cmdline : "";
+	const char *cmdline = x->boot.cmdline ? x->boot.cmdline : "";
 	size_t len = strlen(cmdline);
 
 	if (len + 1 > MIN(limit, X86_CMDLINE_MAX)) {
@@ -224,14 +223,14 @@ static int boot_bzimage(struct x86_machine *x, const struct boot_image *k,
 		return error_setf(err, -ENOEXEC,
 				  "kernel '%s' does not support the 64-bit boot protocol "
 				  "(boot protocol %u.%02u, needs 2.12 with XLF_KERNEL_64)",
-				  x->cfg->kernel, version >> 8, version & 0xff);
+				  x->boot.kernel, version >> 8, version & 0xff);
 	}
 	setup_sects = k->data[HDR_SETUP_SECTS] ? k->data[HDR_SETUP_SECTS] : 4;
 	setup_size = (uint64_t)(setup_sects + 1) * 512;
 	if (setup_size >= k->size) {
 		return error_setf(err, -ENOEXEC,
 				  "kernel '%s' is truncated: setup needs %llu bytes, file has %llu",
-				  x->cfg->kernel, (unsigned long long)setup_size,
+				  x->boot.kernel, (unsigned long long)setup_size,
 				  (unsigned long long)k->size);
 	}
 	pm_size = k->size - setup_size;
@@ -243,7 +242,7 @@ static int boot_bzimage(struct x86_machine *x, const struct boot_image *k,
 		return error_setf(err, -ENOSPC,
 				  "kernel '%s' needs %llu MiB of memory above 1 MiB; the VM has too "
 				  "little",
-				  x->cfg->kernel, (unsigned long long)(init_size >> 20) + 1);
+				  x->boot.kernel, (unsigned long long)(init_size >> 20) + 1);
 	}
 	ret = gmem_write(x->mem, load_addr, k->data + setup_size, pm_size);
 	if (ret)
@@ -333,7 +332,7 @@ static int elf_find_pvh_note(const uint8_t *p, uint64_t len, uint64_t *entry)
 
 static int boot_elf_bad(struct x86_machine *x, const char *why, struct error *err)
 {
-	return error_setf(err, -ENOEXEC, "kernel '%s' is not a loadable ELF: %s", x->cfg->kernel,
+	return error_setf(err, -ENOEXEC, "kernel '%s' is not a loadable ELF: %s", x->boot.kernel,
 			  why);
 }
 
@@ -393,9 +392,9 @@ static int boot_pvh(struct x86_machine *x, const struct boot_image *k,
 			return error_setf(err, -ENOSPC,
 					  "kernel '%s': segment at %#llx-%#llx is outside guest RAM "
 					  "(from 0xf0000, within %llu MiB)",
-					  x->cfg->kernel, (unsigned long long)ph.p_paddr,
+					  x->boot.kernel, (unsigned long long)ph.p_paddr,
 					  (unsigned long long)(ph.p_paddr + ph.p_memsz),
-					  (unsigned long long)(x->cfg->mem_size >> 20));
+					  (unsigned long long)(x->boot.mem_size >> 20));
 		}
 		ret = gmem_write(x->mem, ph.p_paddr, k->data + ph.p_offset, ph.p_filesz);
 		if (ret)
@@ -456,7 +455,7 @@ static int boot_pvh(struct x86_machine *x, const struct boot_image *k,
 static int boot_load_failed(struct x86_machine *x, int ret, struct error *err)
 {
 	if (ret && !error_is_set(err))
-		error_set_errno(err, ret, "cannot load kernel '%s'", x->cfg->kernel);
+		error_set_errno(err, ret, "cannot load kernel '%s'", x->boot.kernel);
 	return ret;
 }
 

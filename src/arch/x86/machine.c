@@ -14,7 +14,6 @@
 #include "util/util.h"
 #include "kvm/kvm.h"
 #include "mem/gmem.h"
-#include "vm/config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -47,8 +46,8 @@ int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **
 		return error_setf(err, -ENOMEM, "out of memory");
 	x->vm_fd = p->vm_fd;
 	x->mem = p->mem;
-	x->cfg = p->cfg;
-	x86_mem_split(p->cfg->mem_size, &x->low_mem, &x->high_mem);
+	x->boot = p->boot;
+	x86_mem_split(p->boot.mem_size, &x->low_mem, &x->high_mem);
 
 	/* VT-x needs these two pages below 4 GiB (api.rst 4.40, 4.41). */
 	ret = kvm_set_tss_addr(x->vm_fd, X86_KVM_TSS_ADDR);
@@ -166,16 +165,16 @@ static int x86_write_page_tables(struct x86_machine *x)
 
 int x86_machine_load(struct x86_machine *x, struct error *err)
 {
-	const struct vm_config *cfg = x->cfg;
+	const struct x86_boot_spec *spec = &x->boot;
 	struct boot_image kernel, initrd;
-	bool have_initrd = cfg->initrd != NULL;
+	bool have_initrd = spec->initrd != NULL;
 	int ret;
 
-	ret = boot_read_image(cfg->kernel, "kernel", &kernel, err);
+	ret = boot_read_image(spec->kernel, "kernel", &kernel, err);
 	if (ret)
 		return ret;
 	if (have_initrd) {
-		ret = boot_read_image(cfg->initrd, "initrd", &initrd, err);
+		ret = boot_read_image(spec->initrd, "initrd", &initrd, err);
 		if (ret) {
 			boot_free_image(&kernel);
 			return ret;
@@ -183,12 +182,12 @@ int x86_machine_load(struct x86_machine *x, struct error *err)
 	}
 	ret = x86_e820_build(x);
 	if (!ret)
-		ret = acpi_build_tables(x->mem, cfg, &x->rsdp);
+		ret = acpi_build_tables(x->mem, spec, &x->rsdp);
 	if (ret) {
 		error_set_errno(err, ret, "cannot build the ACPI tables");
 		goto out;
 	}
-	ret = mptable_build(x->mem, cfg->nr_cpus);
+	ret = mptable_build(x->mem, spec->nr_cpus);
 	if (ret) {
 		error_set_errno(err, ret, "cannot build the MP table");
 		goto out;
@@ -199,7 +198,7 @@ int x86_machine_load(struct x86_machine *x, struct error *err)
 		ret = boot_load_pvh(x, &kernel, have_initrd ? &initrd : NULL, err);
 	} else {
 		ret = error_setf(err, -ENOEXEC, "kernel '%s' is neither a bzImage nor an ELF image",
-				 cfg->kernel);
+				 spec->kernel);
 	}
 	if (ret)
 		goto out;

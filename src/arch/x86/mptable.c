@@ -20,7 +20,6 @@
 #include "mem/gmem.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/config.h"
 
 #define MP_SPEC_REV 4	      /* 1.4 */
 #define MP_LAPIC_VERSION 0x14 /* integrated local APIC */

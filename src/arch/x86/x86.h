@@ -11,7 +11,6 @@
 struct acpi_pm;
 struct gmem;
 struct kvm;
-struct vm_config;
 
 enum x86_boot_kind {
 	X86_BOOT_PVH,		/* ELF with a Xen PVH entry note: 32-bit entry, EBX = start_info */
@@ -29,23 +28,46 @@ struct x86_e820_entry {
 #define E820_ACPI 3
 #define X86_E820_MAX 16
 
+/* Limits of the firmware tables (vm/config.h's VM_MAX_* match them). */
+#define X86_MAX_VCPUS 256
+#define X86_MAX_NUMA_NODES 8
+
+/* A guest NUMA node as the SRAT and SLIT describe it (ACPI 6.5 5.2.16-17). */
+struct x86_numa_node {
+	uint64_t mem_size;
+	uint64_t cpus[X86_MAX_VCPUS / 64];	 /* bitmap of vCPU ids */
+	uint8_t distance[X86_MAX_NUMA_NODES]; /* SLIT row; 0: default */
+};
+
+/*
+ * What the guest boots and the firmware tables describe, as plain
+ * values: arch/x86 never reads the VM configuration (vm/ fills this from
+ * it).  The strings are borrowed for the machine's lifetime.
+ */
+struct x86_boot_spec {
+	const char *kernel, *initrd, *cmdline; /* initrd, cmdline: NULL for none */
+	uint64_t mem_size;
+	unsigned int nr_cpus;
+	unsigned int nr_numa_nodes; /* 0: no virtual NUMA topology */
+	struct x86_numa_node numa_nodes[X86_MAX_NUMA_NODES];
+};
+
 /*
  * What the x86 machine needs of the VM: the KVM VM fd, guest memory and
- * the config (kernel, initrd, command line, memory size, CPUs and NUMA
- * for the firmware tables).  arch/x86 never sees struct vm.
+ * the boot spec.  arch/x86 never sees struct vm.
  */
 struct x86_machine_params {
 	int vm_fd;
 	bool pvm;		/* KVM_BACKEND_PVM: no TSS needed */
 	struct gmem *mem;
-	const struct vm_config *cfg;
+	struct x86_boot_spec boot;
 };
 
 /* Per-VM x86 state (vm->arch). */
 struct x86_machine {
 	int vm_fd;
 	struct gmem *mem;
-	const struct vm_config *cfg;
+	struct x86_boot_spec boot;
 	enum x86_boot_kind boot_kind;
 	uint64_t entry;		/* physical entry point */
 	uint64_t boot_info;	/* zero page or hvm_start_info address */
