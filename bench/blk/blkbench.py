@@ -95,6 +95,22 @@ def fmt(r, ph):
     return f"{x['iops']} IOPS", x["iops"], x["cpu_vmm"] / ios
 
 
+def print_table(a, b, names, cpu_names):
+    """One row per phase: a's and b's figures and a/b (> 1: a ahead)."""
+    print(f"{'workload':28} {names[0]:>14} {names[1]:>14} {'ratio':>7}   "
+          f"{cpu_names[0]:>17} {cpu_names[1]:>9}")
+    for ph in PHASES:
+        as_, av, ac = fmt(a, ph)
+        bs, bv, bc = fmt(b, ph)
+        ratio = "-"
+        if av and bv:
+            # Higher is better for rates, lower for latencies.
+            ratio = f"{(bv / av if ph.startswith('rtt') else av / bv):.2f}x"
+        acs = f"{ac / 1000:.1f} us" if ac is not None else "-"
+        bcs = f"{bc / 1000:.1f} us" if bc is not None else "-"
+        print(f"{LABEL[ph]:28} {as_:>14} {bs:>14} {ratio:>7}   {acs:>17} {bcs:>9}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -151,35 +167,14 @@ def main():
     v, q = results.get("vessel"), results.get("qemu")
     print(f"virtio-blk, raw image with O_DIRECT, {a.secs} s per phase, same PVH guest, "
           f"median of {a.rounds} boots each")
-    print(f"{'workload':28} {'vessel':>14} {'qemu':>14} {'ratio':>7}   "
-          f"{'VMM CPU/IO vessel':>17} {'qemu':>9}")
-    for ph in PHASES:
-        vs, vv, vc = fmt(v, ph)
-        qs, qv, qc = fmt(q, ph)
-        ratio = "-"
-        if vv and qv:
-            # Higher is better for rates, lower for latencies.
-            ratio = f"{(qv / vv if ph.startswith('rtt') else vv / qv):.2f}x"
-        vcs = f"{vc / 1000:.1f} us" if vc is not None else "-"
-        qcs = f"{qc / 1000:.1f} us" if qc is not None else "-"
-        print(f"{LABEL[ph]:28} {vs:>14} {qs:>14} {ratio:>7}   {vcs:>17} {qcs:>9}")
+    print_table(v, q, ("vessel", "qemu"), ("VMM CPU/IO vessel", "qemu"))
     print("ratio > 1: vessel ahead.  VMM CPU/IO: host CPU of the VMM's non-vCPU threads "
           "(event loop, io_uring workers) per I/O.")
     b = results.get("baseline")
     if b:
         print(f"before/after: this build vs {a.baseline}, same rounds (ratio > 1: this build "
               "ahead)")
-        print(f"{'workload':28} {'this build':>14} {'baseline':>14} {'ratio':>7}   "
-              f"{'VMM CPU/IO this':>17} {'baseline':>9}")
-        for ph in PHASES:
-            vs, vv, vc = fmt(v, ph)
-            bs, bv, bc = fmt(b, ph)
-            ratio = "-"
-            if vv and bv:
-                ratio = f"{(bv / vv if ph.startswith('rtt') else vv / bv):.2f}x"
-            vcs = f"{vc / 1000:.1f} us" if vc is not None else "-"
-            bcs = f"{bc / 1000:.1f} us" if bc is not None else "-"
-            print(f"{LABEL[ph]:28} {vs:>14} {bs:>14} {ratio:>7}   {vcs:>17} {bcs:>9}")
+        print_table(v, b, ("this build", "baseline"), ("VMM CPU/IO this", "baseline"))
     return 0
 
 
