@@ -8,7 +8,7 @@ OUT=${1:-images/linux}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Bump when the image's contents change, so cached images are rebuilt.
-IMAGE_VERSION=8
+IMAGE_VERSION=9
 [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -d "$OUT/host-modules" ] &&
 	[ "$(cat "$OUT/version" 2>/dev/null)" = "$IMAGE_VERSION" ] && exit 0
 
@@ -65,10 +65,25 @@ mkdir -p "$OUT/host-modules"
 # virtiofs + overlay: the L1 host mounts this host's root read-only, with
 # a tmpfs over it, to run the guest tests there with this host's python3
 # and tools.
+# Networking (issue 12): taps, bridges with VLAN filtering, veth, VXLAN,
+# 802.1Q, vhost-net and Open vSwitch, which this machine's kernel lacks.
+ADDED=" "
+add_host_module() {
+	local name="$1" file dep
+	case "$ADDED" in *" $name "*) return 0 ;; esac
+	ADDED="$ADDED$name "
+	file=$(modfile "$name")
+	[ -n "$file" ] || return 0
+	for dep in $(tr '\0' '\n' <"$file" | sed -n 's/^depends=//p' | tr ',' ' '); do
+		add_host_module "$dep"
+	done
+	cp "$file" "$OUT/host-modules/"
+	basename "$file" >>"$OUT/host-modules/order"
+}
 for m in irqbypass kvm kvm-amd kvm-intel virtio_ring virtio virtio_pci_modern_dev \
-	virtio_pci_legacy_dev virtio_pci fuse virtiofs overlay; do
-	cp "$(modfile "$m")" "$OUT/host-modules/"
-	echo "$m.ko" >>"$OUT/host-modules/order"
+	virtio_pci_legacy_dev virtio_pci fuse virtiofs overlay \
+	tun bridge veth vxlan 8021q vhost_net openvswitch; do
+	add_host_module "$m"
 done
 echo "$KVER" >"$OUT/kernel-version"
 cat >initrd/init <<'INIT'
