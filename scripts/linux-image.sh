@@ -8,7 +8,7 @@ OUT=${1:-images/linux}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Bump when the image's contents change, so cached images are rebuilt.
-IMAGE_VERSION=9
+IMAGE_VERSION=10
 [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initramfs.img" ] && [ -d "$OUT/host-modules" ] &&
 	[ "$(cat "$OUT/version" 2>/dev/null)" = "$IMAGE_VERSION" ] && exit 0
 
@@ -54,7 +54,7 @@ add_module() {
 	cp "$file" initrd/lib/modules/"$KVER"/
 	basename "$file" >>initrd/modules.order
 }
-for m in virtio_pci virtio_blk virtio_net virtio-rng virtio_console virtio_balloon ext4 \
+for m in virtio_pci virtio_blk virtio_net 8021q virtio-rng virtio_console virtio_balloon ext4 \
 	button evdev; do
 	add_module "$m"
 done

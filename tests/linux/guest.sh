@@ -159,6 +159,74 @@ check_clock() {
 	done
 }
 
+# Networking between VMs (tests/integration/test_net_vms.py), driven by
+# lane.* arguments: dhcp=1 (udhcpc on the NIC), ip=A/N+B/N (static
+# addresses), vlans=ID:A/N+ID:A/N (802.1Q sub-interfaces: a trunk port),
+# ping=IP+IP (G ping_IP=ok|fail each), fetch=IP (the peer's blob over TCP
+# port 5000: G fetched_sha=), serve=1 (serve a random 1 MiB blob on port
+# 5000 until the VM is stopped: G blob_sha=, then G-SERVING).
+larg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+check_netvm() {
+	nic=""
+	for n in /sys/class/net/*; do
+		[ "$(cat "$n/type")" = 1 ] && [ -e "$n/device" ] && nic=${n##*/} && break
+	done
+	[ -n "$nic" ] || { fail netvm "no NIC"; return; }
+	echo "G nic=$nic driver=$(basename "$(readlink /sys/class/net/$nic/device/driver)")" \
+		"mac=$(cat /sys/class/net/$nic/address)"
+	ip link set lo up
+	ip link set "$nic" up
+	if [ "$(larg dhcp)" = 1 ]; then
+		cat >/tmp/udhcpc.sh <<'EOS'
+#!/bin/sh
+[ "$1" = bound ] || [ "$1" = renew ] || exit 0
+ip addr flush dev "$interface"
+ip addr add "$ip/${mask:-24}" dev "$interface"
+echo "G lease=$ip/${mask:-24} server=$serverid"
+EOS
+		chmod +x /tmp/udhcpc.sh
+		udhcpc -i "$nic" -n -q -t 20 -T 1 -s /tmp/udhcpc.sh >/tmp/udhcpc.log 2>&1 ||
+			{ fail netvm "no DHCP lease: $(tail -1 /tmp/udhcpc.log)"; return; }
+	fi
+	for a in $(larg ip | tr '+' ' '); do
+		ip addr add "$a" dev "$nic"
+	done
+	for v in $(larg vlans | tr '+' ' '); do
+		id=${v%%:*}
+		ip link add link "$nic" name "$nic.$id" type vlan id "$id" &&
+			ip addr add "${v#*:}" dev "$nic.$id" && ip link set "$nic.$id" up ||
+			fail netvm "vlan $id"
+	done
+	echo "G addrs=$(ip -o -4 addr show | awk '{print $2 "=" $4}' | grep -v '^lo=' | tr '\n' ',')"
+	if [ "$(larg serve)" = 1 ]; then
+		dd if=/dev/urandom of=/tmp/blob bs=64k count=16 2>/dev/null
+		echo "G blob_sha=$(sum </tmp/blob)"
+		echo "G-SERVING"
+		# -ll -e: a persistent server; each connection gets the blob and
+		# is closed when cat exits, so the client sees the end.
+		nc -ll -p 5000 -e cat /tmp/blob
+	fi
+	for peer in $(larg ping | tr '+' ' '); do
+		# A few tries: the peer may still be booting, ARP must resolve.
+		r=fail
+		for i in $(seq 20); do
+			ping -c 1 -W 1 "$peer" >/dev/null 2>&1 && { r=ok; break; }
+		done
+		echo "G ping_$peer=$r"
+	done
+	if peer=$(larg fetch) && [ -n "$peer" ]; then
+		got=""
+		for i in $(seq 20); do
+			got=$(timeout 30 nc "$peer" 5000 </dev/null | sum) &&
+				[ "$got" != "$(sum </dev/null)" ] && break
+			got=""
+			sleep 1
+		done
+		echo "G fetched_sha=${got:-none}"
+	fi
+	ok netvm
+}
+
 # lane.check=a,b runs several checks in one boot.
 for c in $(echo "$CHECK" | tr ',' ' '); do
 	case "$c" in
@@ -167,6 +235,7 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	blk) check_blk ;;
 	rng-console) check_rng_console ;;
 	clock) check_clock ;;
+	netvm) check_netvm ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;
 	# Debugging: the kernel's whole log.
