@@ -82,7 +82,7 @@ add_host_module() {
 }
 for m in irqbypass kvm kvm-amd kvm-intel virtio_ring virtio virtio_pci_modern_dev \
 	virtio_pci_legacy_dev virtio_pci fuse virtiofs overlay \
-	tun bridge veth vxlan 8021q vhost_net openvswitch; do
+	tun bridge veth vxlan 8021q vhost_net openvswitch loop; do
 	add_host_module "$m"
 done
 echo "$KVER" >"$OUT/kernel-version"

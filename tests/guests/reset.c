@@ -12,7 +12,9 @@
  * value), which the second boot checks.
  *
  * Options: method=acpi (FADT RESET_REG, falling back to the i8042),
- * cmos_reg=N (marker byte, default 0x34).
+ * cmos_reg=N (marker byte, default 0x34), wait_key=1 (the first boot
+ * waits for a byte on COM1 before resetting, so that a test can change
+ * the host's files between the boots).
  */
 #include "guest.h"
 
@@ -61,6 +63,12 @@ void guest_main(void)
 		wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD);
 		printf("reset: local APIC switched to x2APIC mode (APIC base 0x%lx)\n",
 		       rdmsr(MSR_APIC_BASE));
+	}
+	if (opt_u64("wait_key", 0)) {
+		printf("reset: waiting for a key\n");
+		while (!(inb(0x3fd) & 1)) /* LSR data ready (16550 section 8.6.3) */
+			__asm__ volatile("pause");
+		inb(0x3f8);
 	}
 	if (!strcmp(method, "acpi"))
 		acpi_reset();

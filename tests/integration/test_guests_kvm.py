@@ -3,7 +3,9 @@
 # "FAIL: why" on COM1 and exits through the debug-exit port (status 1 for
 # PASS, 3 for FAIL), or powers off / crashes where that is the test.
 import os
+import select
 import subprocess
+import time
 
 import pytest
 
@@ -73,6 +75,38 @@ def test_reset_reboots_guest(vessel_bin, guests_dir):
     """i8042 reset: the machine resets and the guest sees its CMOS marker."""
     r = boot(vessel_bin, guests_dir / "reset.elf", extra=["--on-reboot", "reset"])
     expect_pass(r)
+
+
+def test_reboot_loads_the_kernel_read_at_start(vessel_bin, guests_dir, tmp_path):
+    """A reboot boots the bytes read at start, without opening the kernel
+    again: removing the file between the boots changes nothing."""
+    kernel = tmp_path / "reset.elf"
+    kernel.write_bytes((guests_dir / "reset.elf").read_bytes())
+    p = subprocess.Popen([vessel_bin, "run", "--kernel", str(kernel), "--memory", "64M",
+                          "--debug-exit", "--serial", "stdio", "--on-reboot", "reset",
+                          "--cmdline", "wait_key=1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = b""
+        end = time.time() + TIMEOUT
+        while b"waiting for a key" not in out and time.time() < end:
+            if select.select([p.stdout], [], [], 0.5)[0]:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        assert b"waiting for a key" in out, out
+        kernel.unlink()
+        p.stdin.write(b"k")
+        p.stdin.flush()
+        rest, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out += rest
+    assert b"second boot" in out and b"PASS" in out and p.returncode == 1, \
+        (p.returncode, out[-2000:], err[-2000:])
 
 
 def test_reset_with_exit_policy(vessel_bin, guests_dir):

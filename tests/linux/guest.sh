@@ -162,9 +162,10 @@ check_clock() {
 # Networking between VMs (tests/integration/test_net_vms.py), driven by
 # lane.* arguments: dhcp=1 (udhcpc on the NIC), ip=A/N+B/N (static
 # addresses), vlans=ID:A/N+ID:A/N (802.1Q sub-interfaces: a trunk port),
-# ping=IP+IP (G ping_IP=ok|fail each), fetch=IP (the peer's blob over TCP
-# port 5000: G fetched_sha=), serve=1 (serve a random 1 MiB blob on port
-# 5000 until the VM is stopped: G blob_sha=, then G-SERVING).
+# then in this order: ping=IP+IP (G ping_IP=ok|fail each), fetch=IP (the
+# peer's blob over TCP port 5000: G fetched_sha=), serve=1 (serve a random
+# 1 MiB blob on port 5000 until the VM is stopped: G blob_sha=, then
+# G-SERVING).
 larg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 check_netvm() {
 	nic=""
@@ -198,14 +199,6 @@ EOS
 			fail netvm "vlan $id"
 	done
 	echo "G addrs=$(ip -o -4 addr show | awk '{print $2 "=" $4}' | grep -v '^lo=' | tr '\n' ',')"
-	if [ "$(larg serve)" = 1 ]; then
-		dd if=/dev/urandom of=/tmp/blob bs=64k count=16 2>/dev/null
-		echo "G blob_sha=$(sum </tmp/blob)"
-		echo "G-SERVING"
-		# -ll -e: a persistent server; each connection gets the blob and
-		# is closed when cat exits, so the client sees the end.
-		nc -ll -p 5000 -e cat /tmp/blob
-	fi
 	for peer in $(larg ping | tr '+' ' '); do
 		# A few tries: the peer may still be booting, ARP must resolve.
 		r=fail
@@ -223,6 +216,16 @@ EOS
 			sleep 1
 		done
 		echo "G fetched_sha=${got:-none}"
+	fi
+	if [ "$(larg serve)" = 1 ]; then
+		dd if=/dev/urandom of=/tmp/blob bs=64k count=16 2>/dev/null
+		echo "G blob_sha=$(sum </tmp/blob)"
+		echo "G-SERVING"
+		# -ll -e: a persistent server; each connection gets the blob and
+		# is closed when cat exits, so the client sees the end.
+		nc -ll -p 5000 -e cat /tmp/blob
+		fail netvm "the server stopped"
+		return
 	fi
 	ok netvm
 }

@@ -88,8 +88,45 @@ fail:
 	return ret;
 }
 
+struct x86_images {
+	struct boot_image kernel, initrd;
+};
+
+static void x86_images_free(struct x86_images *im)
+{
+	if (!im)
+		return;
+	boot_free_image(&im->kernel);
+	boot_free_image(&im->initrd);
+	free(im);
+}
+
+/* Read the kernel and initrd once; later loads reuse the bytes. */
+static int x86_images_read(struct x86_machine *x, struct error *err)
+{
+	struct x86_images *im;
+	int ret;
+
+	if (x->images)
+		return 0;
+	im = calloc(1, sizeof(*im));
+	if (!im)
+		return error_setf(err, -ENOMEM, "no memory for the boot images");
+	ret = boot_read_image(x->boot.kernel, "kernel", &im->kernel, err);
+	if (!ret && x->boot.initrd)
+		ret = boot_read_image(x->boot.initrd, "initrd", &im->initrd, err);
+	if (ret) {
+		x86_images_free(im);
+		return ret;
+	}
+	x->images = im;
+	return 0;
+}
+
 void x86_machine_destroy(struct x86_machine *x)
 {
+	if (x)
+		x86_images_free(x->images);
 	free(x);
 }
 
@@ -166,50 +203,36 @@ static int x86_write_page_tables(struct x86_machine *x)
 int x86_machine_load(struct x86_machine *x, struct error *err)
 {
 	const struct x86_boot_spec *spec = &x->boot;
-	struct boot_image kernel, initrd;
-	bool have_initrd = spec->initrd != NULL;
+	const struct boot_image *kernel, *initrd;
 	int ret;
 
-	ret = boot_read_image(spec->kernel, "kernel", &kernel, err);
+	ret = x86_images_read(x, err);
 	if (ret)
 		return ret;
-	if (have_initrd) {
-		ret = boot_read_image(spec->initrd, "initrd", &initrd, err);
-		if (ret) {
-			boot_free_image(&kernel);
-			return ret;
-		}
-	}
+	kernel = &x->images->kernel;
+	initrd = spec->initrd ? &x->images->initrd : NULL;
 	ret = x86_e820_build(x);
 	if (!ret)
 		ret = acpi_build_tables(x->mem, spec, &x->rsdp);
-	if (ret) {
-		error_set_errno(err, ret, "cannot build the ACPI tables");
-		goto out;
-	}
+	if (ret)
+		return error_set_errno(err, ret, "cannot build the ACPI tables");
 	ret = mptable_build(x->mem, spec->nr_cpus);
-	if (ret) {
-		error_set_errno(err, ret, "cannot build the MP table");
-		goto out;
-	}
-	if (boot_is_bzimage(&kernel)) {
-		ret = boot_load_bzimage(x, &kernel, have_initrd ? &initrd : NULL, err);
-	} else if (boot_is_elf(&kernel)) {
-		ret = boot_load_pvh(x, &kernel, have_initrd ? &initrd : NULL, err);
+	if (ret)
+		return error_set_errno(err, ret, "cannot build the MP table");
+	if (boot_is_bzimage(kernel)) {
+		ret = boot_load_bzimage(x, kernel, initrd, err);
+	} else if (boot_is_elf(kernel)) {
+		ret = boot_load_pvh(x, kernel, initrd, err);
 	} else {
 		ret = error_setf(err, -ENOEXEC, "kernel '%s' is neither a bzImage nor an ELF image",
 				 spec->kernel);
 	}
 	if (ret)
-		goto out;
+		return ret;
 	ret = x86_write_gdt(x, x->boot_kind == X86_BOOT_LINUX64);
 	if (!ret && x->boot_kind == X86_BOOT_LINUX64)
 		ret = x86_write_page_tables(x);
 	if (ret)
 		error_set_errno(err, ret, "cannot write the boot page tables");
-out:
-	boot_free_image(&kernel);
-	if (have_initrd)
-		boot_free_image(&initrd);
 	return ret;
 }

@@ -56,6 +56,8 @@ struct x86_boot_spec {
  * What the x86 machine needs of the VM: the KVM VM fd, guest memory and
  * the boot spec.  arch/x86 never sees struct vm.
  */
+struct x86_images;
+
 struct x86_machine_params {
 	int vm_fd;
 	bool pvm;		/* KVM_BACKEND_PVM: no TSS needed */
@@ -68,6 +70,13 @@ struct x86_machine {
 	int vm_fd;
 	struct gmem *mem;
 	struct x86_boot_spec boot;
+	/*
+	 * The kernel's and initrd's bytes, read by the first load and kept:
+	 * a guest reboot loads them again without opening any file (nothing
+	 * is opened after start-up, and a file changed or removed on the
+	 * host does not change what the VM boots).  Defined in machine.c.
+	 */
+	struct x86_images *images;
 	enum x86_boot_kind boot_kind;
 	uint64_t entry;		/* physical entry point */
 	uint64_t boot_info;	/* zero page or hvm_start_info address */
