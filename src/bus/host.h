@@ -37,6 +37,7 @@ struct dev_host {
 	struct irq_router *irq;	/* MSI routes; NULL without KVM */
 	struct pci_bus *pci;
 	int vm_fd;		/* ioeventfd/irqfd registration; -1 without KVM */
+	const char *vm_name;	/* for stable per-VM defaults (a NIC's MAC); may be NULL */
 
 	/* Raise (1) or lower (0) an IOAPIC/PIC pin. */
 	int (*irq_line)(void *opaque, uint32_t irq, int level);

@@ -23,6 +23,7 @@ struct dev_kind;
 extern const struct dev_kind virtio_blk_kind;
 extern const struct dev_kind virtio_rng_kind;
 extern const struct dev_kind virtio_console_kind;
+extern const struct dev_kind virtio_net_kind;
 
 /* PCI class codes (PCI Code and ID Assignment 1.11). */
 #define VIRTIO_CLASS_STORAGE_OTHER 0x018000
@@ -74,6 +75,33 @@ struct virtio_rng_config {
 
 #define VIRTIO_RNG_QUEUE_SIZE 64
 int virtio_rng_new(struct gmem *mem, struct evloop *loop, struct virtio_dev **out);
+
+/*
+ * One virtio-net NIC (keys: net-config.c, docs/config.md "nets[]").  The
+ * back-end is a tap: `tap` (existing or created), a handed-in `fd`, or a
+ * new tap put on `bridge` (with `vlan`/`trunk` port VLANs); `network` and
+ * `portgroup` name a `vessel net` network, which `vessel start` resolves
+ * into bridge/vlan/trunk before the VMM runs.
+ */
+struct virtio_net_config {
+	char *tap, *bridge, *network, *portgroup, *mac, *trunk;
+	unsigned int queue_pairs, vlan;
+	unsigned int fd;
+	bool has_fd;
+	bool vhost;
+};
+
+#define VIRTIO_NET_CFG_SIZE 12
+#define VIRTIO_NET_QUEUE_SIZE 256
+struct tap;
+/*
+ * The model on an open tap (one fd per queue pair; it takes the tap).
+ * mac: 6 bytes.  loop NULL: nothing is polled; call virtio_net_poll().
+ */
+int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, struct gmem *mem,
+		   struct evloop *loop, struct virtio_dev **out, struct error *err);
+/* Move what the tap has and what the guest queued (what the fd handlers do). */
+void virtio_net_poll(struct virtio_dev *vd);
 
 #define VIRTIO_CONSOLE_CFG_SIZE 12
 #define VIRTIO_CONSOLE_QUEUE_SIZE 64

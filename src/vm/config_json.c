@@ -622,7 +622,7 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 static int check_top_keys(struct jctx *x, struct json_object *root)
 {
 	static const char *const keys[] = { "name",	 "cpus",     "memory",	   "kernel",
-					    "initrd",	 "cmdline",  "nets",	   "console",
+					    "initrd",	 "cmdline",  "console",
 					    "numa",	 "lifecycle", "debug_exit", "api_socket",
 					    NULL };
 
@@ -674,8 +674,6 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, struct er
 		if (json_object_object_get_ex(root, (*k)->json_key, &v) &&
 		    (r = parse_kind(&x, *k, v, c)))
 			return r;
-	if (json_object_object_get_ex(root, "nets", &v) && (r = vm_config_nets_from_json(v, err)))
-		return r;
 	if (json_object_object_get_ex(root, "console", &v) &&
 	    (r = chardev_spec_from_json(&c->console, v, "console", console_modes, err)))
 		return r;

@@ -26,8 +26,6 @@ int vm_config_from_json_string(const char *text, size_t len, struct vm_config *c
 int vm_config_from_json(struct json_object *root, struct vm_config *c, struct error *err);
 /* The definition back as JSON (same schema); NULL on allocation failure. */
 struct json_object *vm_config_to_json(const struct vm_config *c);
-/* "nets": checked, then refused while virtio-net does not exist (config_nets.c). */
-int vm_config_nets_from_json(struct json_object *o, struct error *err);
 /* Its "memory" object (config_json.c: the same key table as the parser). */
 struct json_object *vm_config_memory_to_json(const struct vm_config *c);
 

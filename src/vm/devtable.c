@@ -28,7 +28,8 @@
 #define VM_DEV_KINDS(X)                                                                            \
 	X(virtio_blk_kind)                                                                         \
 	X(virtio_rng_kind)                                                                         \
-	X(virtio_console_kind)
+	X(virtio_console_kind)                                                                     \
+	X(virtio_net_kind)
 
 #define DEV_KIND_DECLARE(k) extern const struct dev_kind k;
 #define DEV_KIND_ENTRY(k) &k,
@@ -98,10 +99,11 @@ static void *dev_alloc(const struct dev_kind *k)
 
 /* Keep cfg (parsed r: 0 an instance, 1 none) in c, or free it. */
 static int dev_keep(struct vm_config *c, const struct dev_kind *k, void *cfg, int r,
-		    struct error *err)
+		    const char *where, struct error *err)
 {
-	if (r == 0 && k->validate)
-		r = k->validate(cfg, err);
+	/* The rules across keys; from JSON their message says which entry. */
+	if (r == 0 && k->validate && (r = k->validate(cfg, err)) < 0 && where)
+		error_prefix(err, "%s", where);
 	if (r < 0) {
 		dev_release(k, cfg);
 		return r;
@@ -137,7 +139,7 @@ int vm_config_parse_dev(struct vm_config *c, const struct dev_kind *k, const cha
 		r = k->parse_cli(cfg, arg, err);
 	else
 		r = keys_parse(k->keys, cfg, arg, k->bare_key, err);
-	return dev_keep(c, k, cfg, r, err);
+	return dev_keep(c, k, cfg, r, NULL, err);
 }
 
 int vm_config_dev_from_json(struct vm_config *c, const struct dev_kind *k, struct json_object *o,
@@ -152,7 +154,7 @@ int vm_config_dev_from_json(struct vm_config *c, const struct dev_kind *k, struc
 		r = k->from_json(cfg, o, where, err);
 	else
 		r = keys_from_json(k->keys, cfg, o, where, err);
-	return dev_keep(c, k, cfg, r, err);
+	return dev_keep(c, k, cfg, r, where, err);
 }
 
 struct json_object *vm_dev_to_json(const struct dev_kind *k, const void *cfg)

@@ -148,6 +148,7 @@ static void vm_host_init(struct vm *vm)
 		.components = &vm->components,
 		.irq = &vm->irq,
 		.vm_fd = vm->vm_fd,
+		.vm_name = vm->cfg->name,
 		.irq_line = vm_host_irq_line,
 		.request = vm_host_request,
 		.opaque = vm,

@@ -233,18 +233,18 @@ def test_convert_refuses_its_input(vessel_bin, tmp_path):
     assert digest(out) == digest(raw)
 
 
-# ---- item 9: NICs are refused until virtio-net exists -----------------------
+# ---- item 9: NICs in a definition are devices, not ignored ----------------
 
-def test_nets_refused(vessel_bin, mgr_env, tmp_path):
+def test_nets_are_checked_and_kept(vessel_bin, mgr_env, tmp_path):
     env, st, kernel = mgr_env
-    cfg = {"kernel": str(kernel), "nets": [{"tap": "tap0"}]}
+    cfg = {"kernel": str(kernel), "nets": [{"tap": "tap0", "mtu": 9000}]}
     r = define(vessel_bin, env, tmp_path, "n", cfg)
-    one_line_error(r, "nets: virtio-net is not implemented yet")
+    one_line_error(r, 'nets[0]: unknown key "mtu"')
     assert not (st / "lib" / "n.json").exists()
-    r = vessel(vessel_bin, "run", "--config", tmp_path / "n.json")
-    one_line_error(r, "nets: virtio-net is not implemented yet")
-    cfg["nets"] = []
+    cfg["nets"] = [{"tap": "tap0", "mac": "52:54:00:12:34:56"}]
     assert define(vessel_bin, env, tmp_path, "n", cfg).returncode == 0
+    saved = (st / "lib" / "n.json").read_text()
+    assert '"tap":"tap0"' in saved.replace(" ", "") and "52:54:00:12:34:56" in saved, saved
 
 
 # ---- item 10: names from an image cannot reach the terminal raw -------------

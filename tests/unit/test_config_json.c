@@ -139,7 +139,7 @@ static void test_errors(void **state)
 	expect_err("{\"memory\": {\"backing\": \"ram\"}}",
 		   "memory.backing: \"ram\" is not one of \"anon\", \"memfd\", \"hugetlb\"");
 	expect_err("{\"nets\": [{\"tap\": \"t\", \"mac\": \"01:00:00:00:00:00\"}]}",
-		   "nets[0].mac: \"01:00:00:00:00:00\" is not a unicast MAC address such as "
+		   "nets[0]: mac: \"01:00:00:00:00:00\" is not a unicast MAC address such as "
 		   "\"52:54:00:12:34:56\"");
 	expect_err("{\"rng\": 1}", "rng: must be true or false, not int");
 	expect_err("{\"name\": \"../x\"}",
@@ -209,20 +209,26 @@ static void test_round_trip(void **state)
 }
 
 /*
- * Issue 9 item 9: "nets" was parsed and then ignored, so a guest started
- * without the NICs its definition names.  Until virtio-net exists a NIC
- * is refused; its keys are still checked first, with the exact path.
+ * Issue 9 item 9: "nets" was parsed and then ignored.  Now each NIC is a
+ * virtio-net device instance: its keys are checked with the exact path,
+ * and it is kept (and dumped) like any other device.
  */
-static void test_nets_refused(void **state)
+static void test_nets(void **state)
 {
 	struct vm_config c;
 	char err[256];
 
-	expect_err("{\"nets\": [{\"tap\": \"tap0\", \"mac\": \"52:54:00:12:34:56\"}]}",
-		   "nets: virtio-net is not implemented yet; remove the NICs");
 	expect_err("{\"nets\": [{\"tap\": \"t\", \"mtu\": 9000}]}", "nets[0]: unknown key \"mtu\"");
+	expect_err("{\"nets\": [{\"tap\": \"t\", \"vlan\": 5}]}",
+		   "nets[0]: vlan and trunk need bridge= or network=");
 	assert_int_equal(parse("{\"nets\": []}", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.nr_devs, 0);
+	vm_config_free(&c);
+	assert_int_equal(parse("{\"nets\": [{\"tap\": \"tap0\", \"mac\": \"52:54:00:12:34:56\"}, "
+			       "{\"network\": \"lan\", \"portgroup\": \"v10\"}]}",
+			       &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.nr_devs, 2);
 	vm_config_free(&c);
 }
 
@@ -268,7 +274,7 @@ int main(void)
 		cmocka_unit_test(test_full),	   cmocka_unit_test(test_short_forms),
 		cmocka_unit_test(test_errors),	   cmocka_unit_test(test_invalid_json),
 		cmocka_unit_test(test_round_trip), cmocka_unit_test(test_cpuset_format),
-		cmocka_unit_test(test_nets_refused), cmocka_unit_test(test_disk_backing),
+		cmocka_unit_test(test_nets), cmocka_unit_test(test_disk_backing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_NET_TAP_H
+#define VESSEL_NET_TAP_H
+
+#include <stdbool.h>
+
+/*
+ * A tap interface as a NIC back-end (the kernel's
+ * Documentation/networking/tuntap.rst): IFF_TAP | IFF_NO_PI |
+ * IFF_VNET_HDR, so each read and write is one Ethernet frame behind a
+ * 12-byte struct virtio_net_hdr_v1 (virtio 1.2 section 5.1.6: the
+ * header a virtio 1 driver uses, num_buffers included), with one queue
+ * (fd) per virtio-net queue pair (IFF_MULTI_QUEUE).  The fds are
+ * non-blocking.
+ */
+struct error;
+struct tap;
+
+#define TAP_VNET_HDR_LEN 12
+#define TAP_MAX_QUEUES 16
+
+struct tap_spec {
+	const char *name; /* existing or to-create tap; NULL or "": a new "vs%d" */
+	int fd;		  /* >= 0: a tap fd handed in (one queue); name ignored */
+};
+
+/*
+ * Open `queues` queues of the tap.  A tap that does not exist is
+ * created, owned (it goes away with the last fd, when the VM stops) and
+ * brought up; an existing one is used as it is (it must be a tap with
+ * multi_queue set if queues > 1).  0 or -errno with err naming the tap.
+ */
+int tap_open(const struct tap_spec *spec, unsigned int queues, struct tap **out,
+	     struct error *err);
+/*
+ * Wrap fds that carry frames behind the same header but are no tap (a
+ * SOCK_SEQPACKET socketpair in tests): the tap ioctls do nothing on them.
+ */
+int tap_wrap_fds(const int *fds, unsigned int n, const char *name, struct tap **out);
+int tap_fd(const struct tap *t, unsigned int q);
+unsigned int tap_queues(const struct tap *t);
+const char *tap_name(const struct tap *t);
+bool tap_owned(const struct tap *t);
+/* TUNSETOFFLOAD: what the tap may hand the guest (TUN_F_CSUM, TSO4, ...). */
+int tap_set_offload(struct tap *t, unsigned int tun_f);
+/* TUNSETQUEUE: attach or detach queue q (inactive virtio-net pairs, section 5.1.6.5.5). */
+int tap_queue_enable(struct tap *t, unsigned int q, bool on);
+/* Close every queue (an owned tap is removed by the kernel). */
+void tap_close(struct tap *t);
+
+#endif
