@@ -44,7 +44,7 @@ static const struct key net_keys[] = {
 	  .type = KEY_STRING,
 	  .off = NET_OFF(network),
 	  .max = 64,
-	  .help = "a `vessel net` network (resolved by vessel start)" },
+	  .help = "a `vessel net` network (not available yet: use bridge=)" },
 	{ .name = "portgroup",
 	  .type = KEY_STRING,
 	  .off = NET_OFF(portgroup),
@@ -245,9 +245,9 @@ static int net_create(struct dev_host *host, const void *cfg, unsigned int index
 	int r;
 
 	if (c->network && !c->bridge)
-		return error_setf(err, -EINVAL,
-				  "network=%s is resolved by `vessel start`; with `vessel run` "
-				  "use bridge=",
+		return error_setf(err, -EOPNOTSUPP,
+				  "network=%s: `vessel net` networks are not available yet; use "
+				  "bridge=",
 				  c->network);
 	if (c->mac)
 		parse_mac(c->mac, mac);
