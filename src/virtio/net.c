@@ -548,32 +548,43 @@ static uint8_t ctrl_command(struct vnet *n, uint8_t class, uint8_t cmd, const ui
 	}
 }
 
+/* One command chain: class, command, data (readable); ack (the last writable byte). */
+static void ctrl_one(struct vnet *n, struct virtq_chain *c)
+{
+	uint8_t buf[CTRL_CMD_MAX];
+	uint8_t ack = CTRL_ERR;
+
+	if (c->nr_out && c->nr_in && c->out_len >= 2 && c->out_len <= sizeof(buf)) {
+		iov_copy(c->iov, c->nr_out, 0, buf, c->out_len, false);
+		ack = ctrl_command(n, buf[0], buf[1], buf + 2, c->out_len - 2);
+	} else {
+		virtio_dev_guest_error(&n->vd, "malformed control command");
+	}
+	if (c->nr_in) {
+		struct iovec *last = &c->iov[c->nr_out + c->nr_in - 1];
+
+		if (last->iov_len)
+			((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
+	}
+}
+
 static void ctrl_drain(struct vnet *n)
 {
 	struct virtq *vq = &n->vd.vqs[ctrl_queue(n)];
-	uint8_t buf[CTRL_CMD_MAX];
 	bool pushed = false;
 
-	while (virtq_pop(vq, n->ctrl) == 1) {
-		struct virtq_chain *c = n->ctrl;
-		uint8_t ack = CTRL_ERR;
-
-		/* class, command, data (readable); ack (the last writable byte). */
-		if (c->nr_out && c->nr_in && c->out_len >= 2 && c->out_len <= sizeof(buf)) {
-			iov_copy(c->iov, c->nr_out, 0, buf, c->out_len, false);
-			ack = ctrl_command(n, buf[0], buf[1], buf + 2, c->out_len - 2);
-		} else {
-			virtio_dev_guest_error(&n->vd, "malformed control command");
+	/*
+	 * Re-arm and look again (2.7.10): with EVENT_IDX the driver kicks
+	 * only past avail_event, so a command left behind it would never be
+	 * kicked for, and Linux spins waiting for its ack.
+	 */
+	do {
+		while (virtq_pop(vq, n->ctrl) == 1) {
+			ctrl_one(n, n->ctrl);
+			virtq_push_chain(vq, n->ctrl, n->ctrl->nr_in ? 1 : 0);
+			pushed = true;
 		}
-		if (c->nr_in) {
-			struct iovec *last = &c->iov[c->nr_out + c->nr_in - 1];
-
-			if (last->iov_len)
-				((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
-		}
-		virtq_push_chain(vq, c, c->nr_in ? 1 : 0);
-		pushed = true;
-	}
+	} while (!vq->broken && virtq_enable_notify(vq));
 	if (pushed)
 		virtio_dev_notify(&n->vd, vq);
 }

@@ -47,6 +47,16 @@ def l2():
     return images / "vmlinuz", images / "l2.img"
 
 
+def run_guest(cmd, timeout):
+    """Run a guest to its end; a guest that hangs fails with what it said."""
+    try:
+        return subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
+        raise AssertionError(f"the guest did not finish in {timeout} s:\n{(out or '')[-4000:]}")
+
+
 def facts(out):
     return dict(re.findall(r"^G ([A-Za-z0-9_.]+)=(.*?)\r?$", out, re.M))
 
@@ -66,13 +76,12 @@ def test_linux_pings_and_fetches_through_an_existing_tap(netns, l2, tmp_path):
     server = subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p",
                                "5000", "-e", "cat", str(blob)])
     try:
-        r = subprocess.run(
+        r = run_guest(
             ["ip", "netns", "exec", netns, BUILD / "vessel", "run", "--kernel", kernel,
              "--initrd", initrd, "--memory", "256M", "--cpus", "2",
              "--net", "tap=vsnt0,queues=1",
              "--cmdline", f"{CMDLINE} lane.ip=10.55.0.2/24 lane.ping=10.55.0.1 "
-             "lane.fetch=10.55.0.1"],
-            capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+             "lane.fetch=10.55.0.1"], timeout=240)
     finally:
         server.kill()
         server.wait()

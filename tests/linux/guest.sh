@@ -209,8 +209,8 @@ EOS
 	done
 	if peer=$(larg fetch) && [ -n "$peer" ]; then
 		got=""
-		for i in $(seq 20); do
-			got=$(timeout 30 nc "$peer" 5000 </dev/null | sum) &&
+		for i in $(seq 8); do
+			got=$(timeout 20 nc "$peer" 5000 </dev/null | sum) &&
 				[ "$got" != "$(sum </dev/null)" ] && break
 			got=""
 			sleep 1

@@ -336,6 +336,13 @@ static uint8_t ctrl(struct fx *f, const void *cmd, uint32_t len)
 	post(f, CTRLQ, 2, g, l, (bool[]){ false, true });
 	virtio_dev_kick(f->vd, CTRLQ);
 	assert_int_equal(used_idx(f, CTRLQ), (uint16_t)(before + 1));
+	/*
+	 * EVENT_IDX (2.7.10): avail_event names the next command, so a
+	 * driver that suppresses kicks (Linux) still kicks for it.
+	 */
+	uint16_t avail_event;
+	memcpy(&avail_event, f->ram + RING(CTRLQ) + 0x2000 + 4 + 8 * QSIZE, 2);
+	assert_int_equal(avail_event, (uint16_t)(before + 1));
 	return f->ram[g[1]];
 }
 
