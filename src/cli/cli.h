@@ -26,6 +26,7 @@ int cmd_vcpupin(int argc, char **argv);
 int cmd_emulatorpin(int argc, char **argv);
 int cmd_numatune(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
+int cmd_net(int argc, char **argv);
 
 /* Print "vessel: <msg>" to stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

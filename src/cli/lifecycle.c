@@ -28,6 +28,7 @@
 #include "vm/host_check.h"
 #include "util/util.h"
 #include "vm/config_json.h"
+#include "mgmt/network.h"
 
 #define START_TIMEOUT_MS 30000
 
@@ -411,6 +412,7 @@ static int start_wait(struct mgmt *m, off_t log_from)
 int cmd_start(int argc, char **argv)
 {
 	char exe[4096], errbuf[512], *args[8];
+	struct error err = ERROR_INIT;
 	enum state_status s;
 	struct vm_config c;
 	struct stat sb;
@@ -453,6 +455,11 @@ int cmd_start(int argc, char **argv)
 	}
 	if (vm_config_check_host(&c, errbuf, sizeof(errbuf))) {
 		cli_error("cannot start '%s': %s", m.vm.name, errbuf);
+		goto out;
+	}
+	/* nets[].network: the VMM is handed the bridge and VLANs (mgmt/network.c). */
+	if (network_resolve_nics(&m.dirs, &c, &err)) {
+		cli_error("cannot start '%s': %s", m.vm.name, error_msg(&err));
 		goto out;
 	}
 	if (c.dedicated_cpus && start_dedicated(&m, &c))

@@ -7,6 +7,7 @@
  * writes v to the debug-exit port (--debug-exit, QEMU isa-debug-exit).
  */
 #include "cli/cli.h"
+#include "mgmt/network.h"
 #include "api/server.h"
 #include "devices/console.h"
 #include "chardev/chardev.h"
@@ -269,7 +270,7 @@ int cmd_run(int argc, char **argv)
 		vm_config_free(&cfg);
 		return ret ? 2 : 0;
 	}
-	if (vm_config_validate(&cfg, &err)) {
+	if (vm_config_validate(&cfg, &err) || network_resolve_nics(NULL, &cfg, &err)) {
 		vm_config_free(&cfg);
 		return cli_error("%s", error_msg(&err)), 2;
 	}

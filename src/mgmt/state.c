@@ -24,7 +24,7 @@
 #include "util/util.h"
 #include "vm/config_json.h"
 
-static int mkdir_p(const char *path)
+int state_mkdir(const char *path)
 {
 	char tmp[STATE_PATH_MAX];
 
@@ -141,11 +141,11 @@ int state_dirs_init(struct state_dirs *d)
 	}
 	if (r)
 		goto bad;
-	if ((r = mkdir_p(d->run))) {
+	if ((r = state_mkdir(d->run))) {
 		snprintf(d->err, sizeof(d->err), "state directory %s: %s", d->run, strerror(-r));
 		return r;
 	}
-	if ((r = mkdir_p(d->data))) {
+	if ((r = state_mkdir(d->data))) {
 		snprintf(d->err, sizeof(d->err), "state directory %s: %s", d->data, strerror(-r));
 		return r;
 	}
@@ -314,7 +314,7 @@ int state_write_pid(const struct state_vm *v, pid_t pid, uint64_t starttime)
 	char buf[96];
 	int n, r;
 
-	if ((r = mkdir_p(v->dir)))
+	if ((r = state_mkdir(v->dir)))
 		return r;
 	/* The writer is the VM's monitor: record it too (state_vm_status). */
 	state_proc_starttime(getpid(), &mst);
@@ -427,7 +427,7 @@ int state_write_exit(const struct state_vm *v, const char *what, const char *det
 	char buf[256];
 	int n, r;
 
-	if ((r = mkdir_p(v->dir)))
+	if ((r = state_mkdir(v->dir)))
 		return r;
 	n = snprintf(buf, sizeof(buf), "%s %s\n", what, detail ? detail : "");
 	return state_write_file(v->exit, buf, (size_t)MIN(n, (int)sizeof(buf) - 1));

@@ -93,6 +93,8 @@ int state_write_exit(const struct state_vm *v, const char *what, const char *det
 
 /* Write a file atomically (temp file + rename), mode 0600. */
 int state_write_file(const char *path, const char *data, size_t len);
+/* mkdir -p with mode 0700. */
+int state_mkdir(const char *path);
 /* Names of all defined VMs, sorted; free with state_names_free. */
 int state_list_defined(const struct state_dirs *d, char ***names, size_t *n);
 void state_names_free(char **names, size_t n);

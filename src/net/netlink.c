@@ -9,6 +9,7 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,5 +261,126 @@ int nl_bridge_vlan_set(const char *ifname, unsigned int pvid, const unsigned int
 	if (!pvid && !n)
 		return 0;
 	snprintf(what, sizeof(what), "cannot set the VLANs of bridge port %s", ifname);
+	return nl_request(nlh, what, err);
+}
+
+/* RTM_NEWLINK for a new link of `kind`; the caller adds IFLA_INFO_DATA. */
+static struct nlmsghdr *nl_newlink_msg(char *buf, const char *ifname, const char *kind,
+				       struct nlattr **linkinfo)
+{
+	struct nlmsghdr *nlh = nl_link_msg(buf, RTM_NEWLINK, AF_UNSPEC, 0);
+
+	nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	*linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+	return nlh;
+}
+
+static int nl_name_ok(const char *ifname, struct error *err)
+{
+	if (!ifname || !*ifname || strlen(ifname) > NL_IFNAME_MAX || strchr(ifname, '/') ||
+	    strchr(ifname, ' '))
+		return error_setf(err, -EINVAL, "'%s' is not an interface name",
+				  ifname ? ifname : "");
+	return 0;
+}
+
+int nl_bridge_add(const char *ifname, bool vlan_filtering, struct error *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], what[64];
+	struct nlattr *li, *data;
+	struct nlmsghdr *nlh;
+	int ret = nl_name_ok(ifname, err);
+
+	if (ret)
+		return ret;
+	nlh = nl_newlink_msg(buf, ifname, "bridge", &li);
+	/*
+	 * Kernel's Documentation/networking/bridge.rst, "VLAN".  Only when
+	 * asked: a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses the
+	 * attribute even as 0.
+	 */
+	if (vlan_filtering) {
+		data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+		mnl_attr_put_u8(nlh, IFLA_BR_VLAN_FILTERING, 1);
+		mnl_attr_nest_end(nlh, data);
+	}
+	mnl_attr_nest_end(nlh, li);
+	snprintf(what, sizeof(what), "cannot create %sbridge %s",
+		 vlan_filtering ? "VLAN-filtering " : "", ifname);
+	return nl_request(nlh, what, err);
+}
+
+int nl_vxlan_add(const char *ifname, const struct nl_vxlan *v, struct error *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], what[64];
+	struct nlattr *li, *data;
+	struct nlmsghdr *nlh;
+	int ret = nl_name_ok(ifname, err), dev = 0;
+
+	if (ret)
+		return ret;
+	if (!v->vni || v->vni > 0xffffff)
+		return error_setf(err, -EINVAL, "VNI %u is not in 1..16777215", v->vni);
+	if (v->dev) {
+		dev = nl_ifindex(v->dev, err);
+		if (dev < 0)
+			return dev;
+	}
+	nlh = nl_newlink_msg(buf, ifname, "vxlan", &li);
+	data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	mnl_attr_put_u32(nlh, IFLA_VXLAN_ID, v->vni);
+	/*
+	 * RFC 7348: unicast to one remote, or a multicast group (needs dev).
+	 * The kernel takes both in IFLA_VXLAN_GROUP and tells them apart by
+	 * the address (as iproute2's "remote" and "group" do).
+	 */
+	if (v->remote.s_addr)
+		mnl_attr_put(nlh, IFLA_VXLAN_GROUP, sizeof(v->remote), &v->remote);
+	if (dev)
+		mnl_attr_put_u32(nlh, IFLA_VXLAN_LINK, (uint32_t)dev);
+	mnl_attr_put_u16(nlh, IFLA_VXLAN_PORT, htons(v->port ? v->port : 4789));
+	mnl_attr_put_u8(nlh, IFLA_VXLAN_LEARNING, 1);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, li);
+	snprintf(what, sizeof(what), "cannot create vxlan %s", ifname);
+	return nl_request(nlh, what, err);
+}
+
+int nl_link_del(const char *ifname, struct error *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], what[64];
+	struct nlmsghdr *nlh;
+	int idx = nl_ifindex(ifname, err);
+
+	if (idx < 0)
+		return idx;
+	nlh = nl_link_msg(buf, RTM_DELLINK, AF_UNSPEC, idx);
+	snprintf(what, sizeof(what), "cannot delete %s", ifname);
+	return nl_request(nlh, what, err);
+}
+
+int nl_addr_add(const char *ifname, struct in_addr addr, unsigned int prefix, struct error *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], what[64];
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	int idx = nl_ifindex(ifname, err);
+
+	if (idx < 0)
+		return idx;
+	if (prefix > 32)
+		return error_setf(err, -EINVAL, "/%u is not an IPv4 prefix length", prefix);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWADDR;
+	nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET;
+	ifa->ifa_prefixlen = (unsigned char)prefix;
+	ifa->ifa_index = (unsigned int)idx;
+	mnl_attr_put(nlh, IFA_LOCAL, sizeof(addr), &addr);
+	mnl_attr_put(nlh, IFA_ADDRESS, sizeof(addr), &addr);
+	snprintf(what, sizeof(what), "cannot add an address to %s", ifname);
 	return nl_request(nlh, what, err);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 /*
  * rtnetlink over libmnl (rtnetlink(7), the kernel's
@@ -48,5 +49,24 @@ int nl_link_set_up(const char *ifname, bool up, struct error *err);
  */
 int nl_bridge_vlan_set(const char *ifname, unsigned int pvid, const unsigned int *tagged,
 		       size_t n, struct error *err);
+
+/* A new Linux bridge (Documentation/networking/bridge.rst), down. */
+int nl_bridge_add(const char *ifname, bool vlan_filtering, struct error *err);
+
+/* A VXLAN tunnel endpoint (RFC 7348; Documentation/networking/vxlan.rst). */
+struct nl_vxlan {
+	unsigned int vni;	 /* 1..2^24-1 */
+	struct in_addr remote; /* the peer, or the multicast group */
+	bool group;		 /* remote is a multicast group */
+	const char *dev;	 /* the underlay interface, or NULL */
+	uint16_t port;		 /* UDP port, 0: the IANA 4789 */
+};
+int nl_vxlan_add(const char *ifname, const struct nl_vxlan *v, struct error *err);
+
+/* Delete a link (a bridge releases its ports first, the kernel does that). */
+int nl_link_del(const char *ifname, struct error *err);
+
+/* Add addr/prefix (IPv4) to ifname. */
+int nl_addr_add(const char *ifname, struct in_addr addr, unsigned int prefix, struct error *err);
 
 #endif

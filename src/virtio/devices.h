@@ -3,6 +3,7 @@
 #define VESSEL_VIRTIO_DEVICES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -90,6 +91,12 @@ struct virtio_net_config {
 	bool has_fd;
 	bool vhost;
 };
+
+/*
+ * "10:20-30" (or with commas): VLAN ids 1..4094 into ids[] (room for
+ * 4094), *n of them.  0 or -EINVAL with err naming the list.
+ */
+int virtio_net_parse_vlans(const char *s, unsigned int *ids, size_t *n, struct error *err);
 
 #define VIRTIO_NET_CFG_SIZE 12
 #define VIRTIO_NET_QUEUE_SIZE 256

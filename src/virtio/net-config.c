@@ -44,7 +44,7 @@ static const struct key net_keys[] = {
 	  .type = KEY_STRING,
 	  .off = NET_OFF(network),
 	  .max = 64,
-	  .help = "a `vessel net` network (not available yet: use bridge=)" },
+	  .help = "a `vessel net` network (docs/net.md)" },
 	{ .name = "portgroup",
 	  .type = KEY_STRING,
 	  .off = NET_OFF(portgroup),
@@ -118,7 +118,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
  * "10:20-30" (or with commas): the VLAN ids in ids[] (at most 4094), *n
  * of them.  0 or -EINVAL with err naming the bad part.
  */
-static int parse_trunk(const char *s, unsigned int *ids, size_t *n, struct error *err)
+int virtio_net_parse_vlans(const char *s, unsigned int *ids, size_t *n, struct error *err)
 {
 	const char *p = s;
 
@@ -179,6 +179,8 @@ static int net_validate(const void *cfg, struct error *err)
 		return error_setf(err, -EINVAL,
 				  "fd: a tap handed in as fd=N has one queue and no tap=, bridge= "
 				  "or network=");
+	if (c->network && c->bridge)
+		return error_setf(err, -EINVAL, "network= and bridge= exclude each other");
 	if ((c->vlan || c->trunk) && !c->bridge && !c->network)
 		return error_setf(err, -EINVAL, "vlan and trunk need bridge= or network=");
 	if (c->portgroup && !c->network)
@@ -188,7 +190,7 @@ static int net_validate(const void *cfg, struct error *err)
 	ids = malloc(4094 * sizeof(*ids));
 	if (!ids)
 		return error_setf(err, -ENOMEM, "out of memory");
-	r = parse_trunk(c->trunk, ids, &n, err);
+	r = virtio_net_parse_vlans(c->trunk, ids, &n, err);
 	free(ids);
 	return r;
 }
@@ -225,7 +227,7 @@ static int net_attach_bridge(const struct virtio_net_config *c, const char *ifna
 		return error_setf(err, -ENOMEM, "out of memory");
 	r = nl_link_set_master(ifname, c->bridge, err);
 	if (!r && c->trunk)
-		r = parse_trunk(c->trunk, ids, &n, err);
+		r = virtio_net_parse_vlans(c->trunk, ids, &n, err);
 	if (!r && (c->vlan || n))
 		r = nl_bridge_vlan_set(ifname, c->vlan, ids, n, err);
 	if (!r)
@@ -244,10 +246,11 @@ static int net_create(struct dev_host *host, const void *cfg, unsigned int index
 	uint8_t mac[6];
 	int r;
 
+	/* vessel start and vessel run resolve it (mgmt/network.c); the API does not. */
 	if (c->network && !c->bridge)
 		return error_setf(err, -EOPNOTSUPP,
-				  "network=%s: `vessel net` networks are not available yet; use "
-				  "bridge=",
+				  "network=%s: a `vessel net` network is resolved by vessel start "
+				  "or vessel run; use bridge= here",
 				  c->network);
 	if (c->mac)
 		parse_mac(c->mac, mac);
@@ -275,7 +278,7 @@ const struct dev_kind virtio_net_kind = {
 	.json_key = "nets",
 	.cli_name = "net",
 	.cli_arg = DEV_ARG_REQUIRED,
-	.cli_help = "virtio-net NIC on a tap (repeatable): tap=NAME|bridge=BR|fd=N\n"
+	.cli_help = "virtio-net NIC on a tap (repeatable): tap=NAME|bridge=BR|network=NET|fd=N\n"
 		    "[,mac=52:54:00:..][,queues=N][,vlan=ID][,trunk=10:20-30]",
 	.max = NETS_MAX,
 	.cfg_size = sizeof(struct virtio_net_config),

@@ -183,11 +183,12 @@ check_netvm() {
 [ "$1" = bound ] || [ "$1" = renew ] || exit 0
 ip addr flush dev "$interface"
 ip addr add "$ip/${mask:-24}" dev "$interface"
-echo "G lease=$ip/${mask:-24} server=$serverid"
+echo "G lease=$ip/${mask:-24} server=$serverid" >/tmp/lease
 EOS
 		chmod +x /tmp/udhcpc.sh
 		udhcpc -i "$nic" -n -q -t 20 -T 1 -s /tmp/udhcpc.sh >/tmp/udhcpc.log 2>&1 ||
 			{ fail netvm "no DHCP lease: $(tail -1 /tmp/udhcpc.log)"; return; }
+		cat /tmp/lease
 	fi
 	for a in $(larg ip | tr '+' ' '); do
 		ip addr add "$a" dev "$nic"
