@@ -103,10 +103,12 @@ int virtio_net_parse_vlans(const char *s, unsigned int *ids, size_t *n, struct e
 struct tap;
 /*
  * The model on an open tap (one fd per queue pair; it takes the tap).
- * mac: 6 bytes.  loop NULL: nothing is polled; call virtio_net_poll().
+ * mac: 6 bytes.  vhost: move packets with vhost-net from DRIVER_OK on,
+ * where the kernel can (else the userspace path, saying why).  loop
+ * NULL: nothing is polled; call virtio_net_poll().
  */
-int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, struct gmem *mem,
-		   struct evloop *loop, struct virtio_dev **out, struct error *err);
+int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, bool vhost,
+		   struct gmem *mem, struct evloop *loop, struct virtio_dev **out, struct error *err);
 /* Move what the tap has and what the guest queued (what the fd handlers do). */
 void virtio_net_poll(struct virtio_dev *vd);
 

@@ -88,7 +88,7 @@ static const struct key net_keys[] = {
 	  .type = KEY_BOOL,
 	  .off = NET_OFF(vhost),
 	  .def = "off",
-	  .help = "vhost-net (not available yet)" },
+	  .help = "move packets with the kernel's vhost-net (falls back to the userspace device, saying why)" },
 	{ 0 },
 };
 
@@ -165,9 +165,6 @@ static int net_validate(const void *cfg, struct error *err)
 	size_t n;
 	int r;
 
-	if (c->vhost)
-		return error_setf(err, -EOPNOTSUPP,
-				  "vhost=on: vhost-net is not supported yet; use vhost=off");
 	if (c->tap && (!*c->tap || strchr(c->tap, '/') || strchr(c->tap, ' ')))
 		return error_setf(err, -EINVAL, "tap: \"%s\" is not an interface name", c->tap);
 	if (c->mac && parse_mac(c->mac, mac))
@@ -267,7 +264,7 @@ static int net_create(struct dev_host *host, const void *cfg, unsigned int index
 		}
 	}
 	/* virtio_net_new() takes the tap, also when it fails. */
-	r = virtio_net_new(tap, mac, index, host->mem, host->loop, &vd, err);
+	r = virtio_net_new(tap, mac, index, c->vhost, host->mem, host->loop, &vd, err);
 	if (r)
 		return r;
 	return virtio_attach(host, vd, VIRTIO_CLASS_NET, VIRTIO_NET_CFG_SIZE, err);

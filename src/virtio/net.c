@@ -45,6 +45,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "virtio/devices.h"
+#include "virtio/net-int.h"
 #include "virtio/virtio.h"
 
 /* Feature bits (5.1.3). */
@@ -97,47 +98,6 @@ _Static_assert(sizeof(struct net_hdr) == TAP_VNET_HDR_LEN, "virtio_net_hdr_v1");
 #define CTRL_MQ_VQ_PAIRS_SET 0
 #define CTRL_CMD_MAX 4096
 
-#define ETH_HLEN 14
-#define FRAME_MAX 65550	       /* a 64 KiB GSO frame with its Ethernet header */
-#define FRAME_PLAIN (ETH_HLEN + 4 + 1500) /* one MTU-sized frame with a VLAN tag */
-#define RX_CHAINS 64	       /* chains one mergeable frame may take */
-#define RX_CHAIN_SEGS 32       /* buffers per receive chain */
-#define RX_IOV 1024	       /* IOV_MAX */
-#define MAC_TABLE_MAX 64
-#define TX_BUDGET 256 /* frames per pass before the loop serves others */
-
-struct vnet;
-
-struct vnet_pair {
-	struct vnet *n;
-	unsigned int idx;
-	int fd;
-	uint32_t events;  /* what the loop watches on fd */
-	bool on_loop;	  /* fd added to the loop */
-	bool dead;	  /* the tap went away (EPOLLERR): not watched */
-	bool tx_blocked;  /* waiting for EPOLLOUT */
-	bool rx_on;	  /* the receive queue has buffers: wait for frames */
-	struct virtq_chain *rx[RX_CHAINS];
-	struct virtq_chain *tx;
-};
-
-struct vnet {
-	struct virtio_dev vd;
-	struct tap *tap;
-	struct evloop *loop;
-	unsigned int max_pairs, active_pairs;
-	uint8_t conf_mac[6], mac[6];
-	bool promisc, allmulti;
-	uint8_t uni[MAC_TABLE_MAX][6], multi[MAC_TABLE_MAX][6];
-	unsigned int nr_uni, nr_multi;
-	bool uni_overflow, multi_overflow;
-	struct virtq_chain *ctrl;
-	struct iovec *iov;
-	uint64_t rx_packets, rx_bytes, rx_no_buffers, rx_filtered, rx_errors;
-	uint64_t tx_packets, tx_bytes, tx_dropped, tx_header_errors, tx_full;
-	struct vnet_pair pairs[TAP_MAX_QUEUES];
-};
-
 static unsigned int ctrl_queue(const struct vnet *n)
 {
 	return 2 * n->max_pairs;
@@ -180,7 +140,7 @@ static void pair_rewatch(struct vnet_pair *p)
 {
 	uint32_t ev = 0;
 	bool active = virtio_dev_active(&p->n->vd) && !p->n->vd.paused &&
-		      p->idx < p->n->active_pairs;
+		      p->idx < p->n->active_pairs && !p->n->vhost_on;
 
 	if (active && p->rx_on)
 		ev |= EPOLLIN;
@@ -257,6 +217,7 @@ static int rx_gather(struct vnet_pair *p, struct virtq *vq, size_t need, unsigne
 	    total < TAP_VNET_HDR_LEN + ETH_HLEN) {
 		if (cnt)
 			virtq_rewind(vq, (uint16_t)cnt);
+		*np = cnt; /* seen, and too few */
 		return 0;
 	}
 	*np = cnt;
@@ -271,7 +232,7 @@ static void rx_pump(struct vnet_pair *p)
 	bool pushed = false, want_rx = true;
 
 	if (!virtio_dev_active(&n->vd) || n->vd.paused || !vq->enabled || p->dead ||
-	    p->idx >= n->active_pairs)
+	    p->idx >= n->active_pairs || n->vhost_on)
 		return;
 	for (unsigned int budget = TX_BUDGET; budget; budget--) {
 		unsigned int cnt, segs = 0, used = 0;
@@ -286,8 +247,12 @@ static void rx_pump(struct vnet_pair *p)
 			break;
 		}
 		if (r == 0) {
-			/* Wait for the guest's kick; unless buffers came meanwhile. */
-			if (virtq_enable_notify(vq))
+			/*
+			 * Wait for the guest's kick for a buffer past those seen;
+			 * unless one came meanwhile.  Re-arming at the ones seen
+			 * would spin on them and never be kicked for the next.
+			 */
+			if (virtq_enable_notify_after(vq, (uint16_t)cnt))
 				continue;
 			n->rx_no_buffers++;
 			want_rx = false;
@@ -384,7 +349,7 @@ static void tx_drain(struct vnet_pair *p)
 	bool pushed = false;
 
 	if (!virtio_dev_active(&n->vd) || n->vd.paused || !vq->enabled || p->tx_blocked ||
-	    p->idx >= n->active_pairs)
+	    p->idx >= n->active_pairs || n->vhost_on)
 		return;
 	do {
 		virtq_disable_notify(vq);
@@ -597,6 +562,8 @@ static void net_notify(struct virtio_dev *vd, unsigned int q)
 
 	if (q == ctrl_queue(n))
 		ctrl_drain(n);
+	else if (n->vhost_on)
+		net_vhost_kick(n, q);
 	else if (q / 2 < n->max_pairs && (q & 1))
 		tx_drain(&n->pairs[q / 2]);
 	else if (q / 2 < n->max_pairs)
@@ -633,8 +600,10 @@ static int net_activate(struct virtio_dev *vd)
 	/* One pair until the driver asks for more (5.1.6.5.5). */
 	n->active_pairs = 1;
 	pairs_apply(n);
-	rx_pump(&n->pairs[0]);
-	tx_drain(&n->pairs[0]);
+	if (n->want_vhost && net_vhost_start(n) < 0)
+		log_warn("virtio-net %s: vhost-net: %s; the userspace device moves the packets",
+			 vd->name, n->vhost_why);
+	/* Queues with buffers are kicked on the device's loop (virtio_dev_set_status). */
 	return 0;
 }
 
@@ -652,6 +621,7 @@ static void net_reset(struct virtio_dev *vd)
 {
 	struct vnet *n = (struct vnet *)vd;
 
+	net_vhost_stop(n);
 	n->active_pairs = 0;
 	for (unsigned int i = 0; i < n->max_pairs; i++) {
 		n->pairs[i].tx_blocked = false;
@@ -697,6 +667,10 @@ static void net_stats(struct virtio_dev *vd, struct json_object *o)
 	for (size_t i = 0; i < ARRAY_SIZE(s); i++)
 		json_object_object_add(o, s[i].k, json_object_new_int64((int64_t)s[i].v));
 	json_object_object_add(o, "tap", json_object_new_string(tap_name(n->tap)));
+	/* With vhost-net the kernel moves the packets: the counters above stay still. */
+	json_object_object_add(o, "vhost", json_object_new_boolean(n->vhost_on));
+	if (n->want_vhost && n->vhost_why[0])
+		json_object_object_add(o, "vhost_error", json_object_new_string(n->vhost_why));
 }
 
 static void net_free(struct vnet *n)
@@ -710,6 +684,7 @@ static void net_free(struct vnet *n)
 			virtq_chain_free(p->rx[j]);
 		virtq_chain_free(p->tx);
 	}
+	net_vhost_free(n);
 	virtq_chain_free(n->ctrl);
 	free(n->iov);
 	tap_close(n->tap);
@@ -746,8 +721,8 @@ void virtio_net_poll(struct virtio_dev *vd)
 	pthread_mutex_unlock(&vd->lock);
 }
 
-int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, struct gmem *mem,
-		   struct evloop *loop, struct virtio_dev **out, struct error *err)
+int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, bool vhost,
+		   struct gmem *mem, struct evloop *loop, struct virtio_dev **out, struct error *err)
 {
 	uint64_t f = (1ull << NET_F_CSUM) | (1ull << NET_F_GUEST_CSUM) | (1ull << NET_F_MAC) |
 		     (1ull << NET_F_GUEST_TSO4) | (1ull << NET_F_GUEST_TSO6) |
@@ -770,6 +745,9 @@ int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, st
 	if (n->max_pairs > 1)
 		f |= 1ull << NET_F_MQ;
 	memcpy(n->conf_mac, mac, 6);
+	n->want_vhost = vhost;
+	for (unsigned int q = 0; q < ARRAY_SIZE(n->calls); q++)
+		n->calls[q].fd = -1;
 	net_filter_reset(n);
 	n->iov = calloc(RX_IOV, sizeof(*n->iov));
 	n->ctrl = virtq_chain_alloc(16);
@@ -794,6 +772,8 @@ int virtio_net_new(struct tap *tap, const uint8_t mac[6], unsigned int index, st
 			p->on_loop = true;
 		}
 	}
+	if (vhost && (r = net_vhost_init(n)) < 0)
+		goto fail;
 	snprintf(name, sizeof(name), "net%u", index);
 	r = virtio_dev_init(&n->vd, name, VIRTIO_ID_NET, &net_ops, n, 2 * n->max_pairs + 1,
 			    VIRTIO_NET_QUEUE_SIZE, f, mem, loop);

@@ -116,8 +116,23 @@ static void vpci_notify_config(void *t)
 	raise_intx(vp, 2);
 }
 
+static struct evloop *dev_loop(struct virtio_pci *vp);
+
+static int vpci_kick_fd(void *t, unsigned int q, bool polled)
+{
+	struct virtio_pci *vp = t;
+
+	if (q >= vp->vd->nr_queues || vp->qfd[q].fd < 0 || !dev_loop(vp))
+		return -1;
+	/* A mod, not a del: a del could wait for the handler, which takes vd->lock. */
+	if (evloop_mod(dev_loop(vp), vp->qfd[q].fd, polled ? EPOLLIN : 0) < 0)
+		return -1;
+	return vp->qfd[q].fd;
+}
+
 static const struct virtio_transport_ops vpci_tops = {
 	.notify_queue = vpci_notify_queue,
+	.kick_fd = vpci_kick_fd,
 	.notify_config = vpci_notify_config,
 };
 

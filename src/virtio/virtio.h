@@ -89,6 +89,13 @@ struct virtio_transport_ops {
 	void (*notify_queue)(void *transport, struct virtq *vq);
 	/* Raise the configuration change interrupt. */
 	void (*notify_config)(void *transport);
+	/*
+	 * The doorbell eventfd of queue q (KVM's ioeventfd), for a kernel
+	 * data path (vhost) to poll: polled false stops the device's loop
+	 * from reading it, true gives it back.  -1 if there is none.  Never
+	 * waits, so it may be called under vd->lock.
+	 */
+	int (*kick_fd)(void *transport, unsigned int q, bool polled);
 };
 
 struct virtio_dev {

@@ -453,13 +453,18 @@ void virtq_disable_notify(struct virtq *vq)
 
 bool virtq_enable_notify(struct virtq *vq)
 {
+	return virtq_enable_notify_after(vq, 0);
+}
+
+bool virtq_enable_notify_after(struct virtq *vq, uint16_t seen)
+{
 	uint16_t avail_idx, pending;
 
 	if (!vq->enabled || vq->broken)
 		return false;
 	if (vq->event_idx) {
-		/* Kick us when the driver makes entry last_avail available. */
-		store16_release(used_avail_event(vq), vq->last_avail);
+		/* Kick us when the driver makes entry last_avail + seen available. */
+		store16_release(used_avail_event(vq), (uint16_t)(vq->last_avail + seen));
 		if (gmem_dirty_tracking(vq->mem))
 			gmem_mark_dirty(vq->mem, vq->used_gpa + USED_RING + 8u * vq->size, 2);
 	} else {
@@ -482,7 +487,7 @@ bool virtq_enable_notify(struct virtq *vq)
 			   avail_idx, vq->size);
 		return false;
 	}
-	return pending != 0;
+	return pending > seen;
 }
 
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len)

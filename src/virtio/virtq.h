@@ -208,6 +208,13 @@ bool virtq_should_notify(struct virtq *vq);
  */
 void virtq_disable_notify(struct virtq *vq);
 bool virtq_enable_notify(struct virtq *vq);
+/*
+ * The same for a device that looked at `seen` available entries and
+ * found them too few (virtio-net's receive queue, a frame wider than the
+ * buffers): the driver is asked to kick for the next one, and true means
+ * more than `seen` are there now.  Without EVENT_IDX a kick comes anyway.
+ */
+bool virtq_enable_notify_after(struct virtq *vq, uint16_t seen);
 
 /* Mark the queue broken after a device-level protocol violation. */
 void virtq_fail(struct virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	fuzz_vdev_init(&g, ram, RAM_GPA, RAM_SIZE);
 	if (tap_wrap_fds(&sv[0], 1, "fuzz0", &tap) < 0 ||
-	    virtio_net_new(tap, mac, 0, &g.mem, NULL, &vd, NULL) < 0)
+	    virtio_net_new(tap, mac, 0, false, &g.mem, NULL, &vd, NULL) < 0)
 		abort();
 	fuzz_attach(vd, &g.t);
 

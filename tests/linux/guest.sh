@@ -218,6 +218,43 @@ EOS
 		done
 		echo "G fetched_sha=${got:-none}"
 	fi
+	# Multiqueue: many connections (each flow hashes to a queue pair on
+	# the tap), then the receive interrupts of each input queue.
+	if peer=$(larg mq) && [ -n "$peer" ]; then
+		echo "G queue_pairs=$(ls -d /sys/class/net/$nic/queues/rx-* | wc -l)"
+		for i in $(seq 16); do
+			timeout 20 nc "$peer" 5000 </dev/null >/dev/null
+		done
+		for q in $(ls -d /sys/class/net/$nic/queues/rx-*); do
+			q=${q##*rx-}
+			echo "G rxirq_$q=$(awk -v q="input.$q" '$NF ~ q"$" { for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts)"
+		done
+	fi
+	# The receive filter: frames for another MAC reach the driver only
+	# when it asks for promiscuous mode (the host sends them on cue).
+	if [ "$(larg filter)" = 1 ]; then
+		# No IPv6: its multicast would pass the filter and blur the count.
+		echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+		rx() { cat /sys/class/net/$nic/statistics/rx_packets; }
+		a=$(rx)
+		echo "G-FILTER-SEND off"
+		read -r _ </dev/console 2>/dev/null || sleep 4
+		b=$(rx)
+		ip link set "$nic" promisc on
+		sleep 1
+		c=$(rx)
+		echo "G-FILTER-SEND on"
+		read -r _ </dev/console 2>/dev/null || sleep 4
+		d=$(rx)
+		ip link set "$nic" promisc off
+		echo "G filter_rx=$((b - a))"
+		echo "G promisc_rx=$((d - c))"
+	fi
+	# Hold the VM up until the host has looked (a line on the console).
+	if [ "$(larg hold)" = 1 ]; then
+		echo "G-HOLD"
+		read -r _ </dev/console 2>/dev/null || sleep 30
+	fi
 	if [ "$(larg serve)" = 1 ]; then
 		dd if=/dev/urandom of=/tmp/blob bs=64k count=16 2>/dev/null
 		echo "G blob_sha=$(sum </tmp/blob)"

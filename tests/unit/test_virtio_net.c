@@ -55,6 +55,9 @@ static void fake_notify_queue(void *t, struct virtq *vq)
 
 static const struct virtio_transport_ops fake_tops = { .notify_queue = fake_notify_queue };
 
+/* Ask for vhost-net in the next fx_start(). */
+static bool fx_vhost;
+
 /* The device on a socketpair, features negotiated minus `drop`. */
 static void fx_start(struct fx *f, uint64_t drop)
 {
@@ -68,7 +71,7 @@ static void fx_start(struct fx *f, uint64_t drop)
 	assert_int_equal(gmem_add_mapped(&f->mem, 0, MEM_SIZE, f->ram, -1, 0), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, f->sv), 0);
 	assert_int_equal(tap_wrap_fds(&f->sv[0], 1, "test0", &tap), 0);
-	assert_int_equal(virtio_net_new(tap, our_mac, 0, &f->mem, NULL, &vd, NULL), 0);
+	assert_int_equal(virtio_net_new(tap, our_mac, 0, fx_vhost, &f->mem, NULL, &vd, NULL), 0);
 	f->vd = vd;
 	f->next_buf = BUF_GPA;
 	vd->tops = &fake_tops;
@@ -217,6 +220,33 @@ static void test_rx_mergeable(void **state)
 	fx_stop(&f);
 }
 
+/*
+ * vhost=on where vhost-net cannot run (here: a transport without doorbell
+ * eventfds): the userspace device moves the packets, and the stats say why.
+ */
+static void test_vhost_falls_back(void **state)
+{
+	struct json_object *o, *v;
+	struct fx f;
+
+	fx_vhost = true;
+	fx_start(&f, NO_GSO);
+	fx_vhost = false;
+	o = json_object_new_object();
+	f.vd->ops->stats(f.vd, o);
+	assert_true(json_object_object_get_ex(o, "vhost", &v));
+	assert_false(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(o, "vhost_error", &v));
+	assert_non_null(strstr(json_object_get_string(v), "doorbell"));
+	json_object_put(o);
+	post_rx(&f, 2048);
+	host_send(&f, our_mac, 100, 0x33);
+	virtio_net_poll(f.vd);
+	assert_int_equal(used_idx(&f, RXQ), 1);
+	assert_int_equal(stat_of(&f, "rx_packets"), 1);
+	fx_stop(&f);
+}
+
 /* Too few buffers: nothing is taken until the guest adds more and kicks. */
 static void test_rx_waits_for_buffers(void **state)
 {
@@ -227,7 +257,11 @@ static void test_rx_waits_for_buffers(void **state)
 	host_send(&f, our_mac, 1400, 0x22);
 	virtio_net_poll(f.vd);
 	assert_int_equal(used_idx(&f, RXQ), 0);
-	assert_true(stat_of(&f, "rx_no_buffers") >= 1);
+	/* Once, not a spin over the one buffer seen; and a kick asked for the next. */
+	assert_int_equal(stat_of(&f, "rx_no_buffers"), 1);
+	uint16_t avail_event;
+	memcpy(&avail_event, f.ram + RING(RXQ) + 0x2000 + 4 + 8 * QSIZE, 2);
+	assert_int_equal(avail_event, 1);
 	post_rx(&f, 1024);
 	virtio_dev_kick(f.vd, RXQ);
 	assert_int_equal(used_idx(&f, RXQ), 2);
@@ -418,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_rx_gso_needs_room), cmocka_unit_test(test_tx_checks_headers),
 		cmocka_unit_test(test_tx_full_backend),	  cmocka_unit_test(test_ctrl_and_filter),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_vhost_falls_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
