@@ -6,8 +6,9 @@ with iperf3 and bench/net/guest.sh) on each VMM with a virtio-net NIC on
 one tap in a private network namespace, where an iperf3 server listens
 on the host's end.  Phases: guest->host and host->guest with 1 and 4
 streams, and ICMP round trips.  The VMMs run interleaved, round by
-round: vessel (userspace device), QEMU userspace (vhost=off) and QEMU
-with vhost-net (where /dev/vhost-net exists).  Around each phase the
+round: vessel's userspace device, vessel with vhost-net, QEMU userspace
+(vhost=off) and QEMU with vhost-net (the vhost ones where /dev/vhost-net
+exists); ratios pair vessel with QEMU in each mode.  Around each phase the
 VMM's CPU time is sampled (all threads), which gives its CPU seconds
 per gigabit moved.  Prints medians and vessel/QEMU ratios.
 
@@ -125,6 +126,9 @@ def main():
     vmms = {"vessel": [os.path.join(build, "vessel"), "run", "--kernel", kernel, "--initrd",
                        initrd, "--memory", mem, "--cpus", cpus, "--net", f"tap={TAP}",
                        "--cmdline", append]}
+    if vhost:
+        vmms["vessel-vhost"] = vmms["vessel"][:-4] + ["--net", f"tap={TAP},vhost=on",
+                                                      "--cmdline", append]
     if qemu:
         q = [qemu, "-accel", "kvm", "-M", "q35", "-cpu", "host", "-m", mem, "-smp", cpus,
              "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-kernel", kernel,
@@ -156,23 +160,25 @@ def main():
         print("FAILED: no vessel results (see the output above)")
         return 1
     names = list(vmms)
+    pairs = [(a_, b_) for a_, b_ in (("vessel", "qemu"), ("vessel-vhost", "qemu-vhost"))
+             if a_ in vmms and b_ in vmms]
     print(f"virtio-net on a tap, same Linux guest (2 vCPUs), iperf3 {a.secs} s per phase, "
           f"median of {a.rounds} boots each; vhost-net for QEMU: "
           f"{'yes' if vhost else 'no /dev/vhost-net'}")
     print(f"{'workload':28}" + "".join(f"{n:>13}" for n in names) +
-          "".join(f"{'vessel/' + n:>18}" for n in names[1:]))
+          "".join(f"{a_ + '/' + b_:>24}" for a_, b_ in pairs))
     for ph in PHASES:
         key = "us" if ph == "rtt" else "mbps"
-        vals = [median(runs[n], ph, key) for n in names]
+        vals = {n: median(runs[n], ph, key) for n in names}
         unit = " us" if ph == "rtt" else " Mb/s"
         row = f"{LABEL[ph]:28}" + "".join(
-            f"{(str(v) + unit) if v is not None else '-':>13}" for v in vals)
-        for v in vals[1:]:
+            f"{(str(vals[n]) + unit) if vals[n] is not None else '-':>13}" for n in names)
+        for a_, b_ in pairs:
             ratio = "-"
-            if v and vals[0]:
+            if vals[a_] and vals[b_]:
                 # > 1: vessel ahead (more throughput, or less latency).
-                ratio = f"{(v / vals[0] if ph == 'rtt' else vals[0] / v):.2f}x"
-            row += f"{ratio:>18}"
+                ratio = f"{(vals[b_] / vals[a_] if ph == 'rtt' else vals[a_] / vals[b_]):.2f}x"
+            row += f"{ratio:>24}"
         print(row)
     for key, what in (("cpu_s", "VMM CPU"), ("dev_s", "device CPU")):
         for ph in PHASES[:4]:

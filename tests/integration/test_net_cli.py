@@ -7,7 +7,10 @@
 # them in the L1 host (Debian's kernel).
 import json
 import os
+import pathlib
+import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -203,3 +206,22 @@ def test_mistakes_are_one_line(ns, guests_dir):
     line = ns.fails("start", "vm1")
     assert "cannot start 'vm1'" in line and "is not active" in line, line
     ns.vessel("undefine", "vm1")
+
+
+def test_without_cap_net_admin_the_error_says_so(ns):
+    """A user without CAP_NET_ADMIN gets one line naming it, and nothing is
+    defined."""
+    if not os.path.exists("/usr/bin/setpriv"):
+        pytest.skip("needs setpriv (util-linux)")
+    # Not under tmp_path: pytest's directories are root's, 0700.
+    state = pathlib.Path(tempfile.mkdtemp(prefix="vessel-nobody-"))
+    os.chown(state, 65534, 65534)
+    r = sh("ip", "netns", "exec", ns.name, "setpriv", "--reuid=65534", "--regid=65534",
+           "--clear-groups", "env", f"VESSEL_STATE_DIR={state}", BUILD / "vessel", "net",
+           "create", "lan", check=False)
+    defined = list(state.glob("lib/networks/*.json"))
+    shutil.rmtree(state)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1, r.stderr
+    assert "needs CAP_NET_ADMIN" in lines[0] and "vbr-lan" in lines[0], lines
+    assert not defined
