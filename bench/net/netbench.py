@@ -147,10 +147,15 @@ def main():
         sh("ip", "-n", ns, "link", "set", TAP, "up")
         server = subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-s", "-B", HOST_IP],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(a.rounds):
+        for i in range(a.rounds):
             for name, cmd in vmms.items():
-                runs[name].append(run_vm(name, ["ip", "netns", "exec", ns] + cmd,
-                                         timeout=240 + 4 * a.secs * len(PHASES)))
+                r = run_vm(name, ["ip", "netns", "exec", ns] + cmd,
+                           timeout=240 + 4 * a.secs * len(PHASES))
+                runs[name].append(r)
+                # A line per boot: progress, and a long run is not taken for a hung one.
+                print(f"round {i + 1} {name}: " + " ".join(
+                    f"{ph}={r[ph].get('mbps', r[ph].get('us'))}" for ph in PHASES if ph in r),
+                    flush=True)
     finally:
         if server:
             server.kill()

@@ -144,9 +144,10 @@ int net_vhost_start(struct vnet *n)
 		goto fail;
 	n->vhost_on = true;
 	n->vhost_why[0] = '\0';
+	/* The tap queues are vhost's now: the loop stops watching them. */
 	for (unsigned int i = 0; i < n->max_pairs; i++)
-		if (n->pairs[i].on_loop)
-			evloop_mod(n->loop, n->pairs[i].fd, 0);
+		if (n->pairs[i].on_loop && evloop_mod(n->loop, n->pairs[i].fd, 0) == 0)
+			n->pairs[i].events = 0;
 	return 0;
 fail:
 	snprintf(n->vhost_why, sizeof(n->vhost_why), "%s", error_msg(&err));
