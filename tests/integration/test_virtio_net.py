@@ -61,20 +61,55 @@ def facts(out):
     return dict(re.findall(r"^G ([A-Za-z0-9_.]+)=(.*?)\r?$", out, re.M))
 
 
+def host_tap(netns, *mode):
+    """vsnt0, an existing tap at 10.55.0.1/24 in the namespace, up."""
+    sh("ip", "-n", netns, "tuntap", "add", "vsnt0", "mode", "tap", "vnet_hdr", *mode)
+    sh("ip", "-n", netns, "addr", "add", "10.55.0.1/24", "dev", "vsnt0")
+    sh("ip", "-n", netns, "link", "set", "vsnt0", "up")
+
+
+def blob_server(netns, tmp_path):
+    """A TCP server on port 5000 handing out 1 MiB of random bytes; (the
+    server process, their sha256)."""
+    blob = tmp_path / "blob"
+    blob.write_bytes(os.urandom(1 << 20))
+    want = subprocess.run(["sha256sum", str(blob)], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    return subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p",
+                             "5000", "-e", "cat", str(blob)]), want
+
+
+def converse(cmd, cues, timeout=240):
+    """Run a guest that stops at console lines starting with a cue of
+    `cues` (prefix -> action(process)): the action runs, then a line on the
+    guest's console lets it go on.  Returns what the guest said."""
+    p = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, bufsize=1)
+    out = []
+    deadline = time.time() + timeout
+    try:
+        for line in p.stdout:
+            out.append(line)
+            for cue, action in cues.items():
+                if line.startswith(cue):
+                    action(p)
+                    p.stdin.write("\n")
+                    p.stdin.flush()
+            if time.time() > deadline:
+                break
+    finally:
+        p.kill()
+        p.wait()
+    return "".join(out)
+
+
 def test_linux_pings_and_fetches_through_an_existing_tap(netns, l2, tmp_path):
     """Linux's virtio_net binds, pings the host end of the tap and fetches a
     checksummed 1 MiB file over TCP from it; the tap existed before
     (vessel uses it and leaves it), and is still there afterwards."""
     kernel, initrd = l2
-    sh("ip", "-n", netns, "tuntap", "add", "vsnt0", "mode", "tap", "vnet_hdr")
-    sh("ip", "-n", netns, "addr", "add", "10.55.0.1/24", "dev", "vsnt0")
-    sh("ip", "-n", netns, "link", "set", "vsnt0", "up")
-    blob = tmp_path / "blob"
-    blob.write_bytes(os.urandom(1 << 20))
-    want = subprocess.run(["sha256sum", str(blob)], capture_output=True, text=True,
-                          check=True).stdout.split()[0]
-    server = subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p",
-                               "5000", "-e", "cat", str(blob)])
+    host_tap(netns)
+    server, want = blob_server(netns, tmp_path)
     try:
         r = run_guest(
             ["ip", "netns", "exec", netns, BUILD / "vessel", "run", "--kernel", kernel,
@@ -111,37 +146,25 @@ def test_linux_multiqueue_and_receive_filter(netns, l2):
     receive filter follows the driver: 50 frames for another MAC do not
     reach it until it turns promiscuous mode on, and then all do."""
     kernel, initrd = l2
-    sh("ip", "-n", netns, "tuntap", "add", "vsnt0", "mode", "tap", "vnet_hdr", "multi_queue")
-    sh("ip", "-n", netns, "addr", "add", "10.55.0.1/24", "dev", "vsnt0")
+    host_tap(netns, "multi_queue")
     sh("ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv6.conf.vsnt0.disable_ipv6=1")
-    sh("ip", "-n", netns, "link", "set", "vsnt0", "up")
     server = subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p",
                                "5000", "-e", "head", "-c", "65536", "/dev/zero"])
-    p = subprocess.Popen(
-        ["ip", "netns", "exec", netns, BUILD / "vessel", "run", "--kernel", kernel,
-         "--initrd", initrd, "--memory", "256M", "--cpus", "2",
-         "--net", "tap=vsnt0,queues=2",
-         "--cmdline", f"{CMDLINE} lane.ip=10.55.0.2/24 lane.mq=10.55.0.1 lane.filter=1"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        bufsize=1)
-    out = []
-    deadline = time.time() + 240
+
+    def send(_):
+        sh("ip", "netns", "exec", netns, sys.executable, "-c", SEND_FRAMES, "vsnt0")
+        time.sleep(1)
+
     try:
-        for line in p.stdout:
-            out.append(line)
-            if line.startswith("G-FILTER-SEND"):
-                sh("ip", "netns", "exec", netns, sys.executable, "-c", SEND_FRAMES, "vsnt0")
-                time.sleep(1)
-                p.stdin.write("\n")
-                p.stdin.flush()
-            if time.time() > deadline:
-                break
+        text = converse(
+            ["ip", "netns", "exec", netns, BUILD / "vessel", "run", "--kernel", kernel,
+             "--initrd", initrd, "--memory", "256M", "--cpus", "2",
+             "--net", "tap=vsnt0,queues=2",
+             "--cmdline", f"{CMDLINE} lane.ip=10.55.0.2/24 lane.mq=10.55.0.1 lane.filter=1"],
+            {"G-FILTER-SEND": send})
     finally:
-        p.kill()
-        p.wait()
         server.kill()
         server.wait()
-    text = "".join(out)
     f = facts(text)
     assert "G-CHECK netvm ok" in text, text[-3000:]
     assert f.get("queue_pairs") == "2", f
@@ -161,53 +184,37 @@ def test_linux_over_vhost_net(netns, l2, tmp_path):
     sys.path.insert(0, str(ROOT / "tests" / "integration"))
     from mgmt_helpers import api
     kernel, initrd = l2
-    sh("ip", "-n", netns, "tuntap", "add", "vsnt0", "mode", "tap", "vnet_hdr")
-    sh("ip", "-n", netns, "addr", "add", "10.55.0.1/24", "dev", "vsnt0")
-    sh("ip", "-n", netns, "link", "set", "vsnt0", "up")
-    blob = tmp_path / "blob"
-    blob.write_bytes(os.urandom(1 << 20))
-    want = subprocess.run(["sha256sum", str(blob)], capture_output=True, text=True,
-                          check=True).stdout.split()[0]
-    server = subprocess.Popen(["ip", "netns", "exec", netns, "busybox", "nc", "-ll", "-p",
-                               "5000", "-e", "cat", str(blob)])
+    host_tap(netns)
+    server, want = blob_server(netns, tmp_path)
     sock = tmp_path / "api.sock"
-    p = subprocess.Popen(
-        ["ip", "netns", "exec", netns, BUILD / "vessel", "run", "--kernel", kernel,
-         "--initrd", initrd, "--memory", "256M", "--cpus", "2", "--api-socket", sock,
-         "--net", "tap=vsnt0,vhost=on",
-         "--cmdline", f"{CMDLINE} lane.ip=10.55.0.2/24 lane.ping=10.55.0.1 "
-         "lane.fetch=10.55.0.1 lane.hold=1"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        bufsize=1)
-    out, stats, threads, tasks = [], None, "", []
-    deadline = time.time() + 240
+    seen = {}
+
+    def look(p):
+        seen["stats"] = api(str(sock), "GET", "/vm/stats")[2]
+        seen["threads"] = sh("ps", "-eLo", "comm").stdout
+        seen["tasks"] = os.listdir(f"/proc/{p.pid}/task")
+
     try:
-        for line in p.stdout:
-            out.append(line)
-            if line.startswith("G-HOLD"):
-                stats = api(str(sock), "GET", "/vm/stats")[2]
-                threads = sh("ps", "-eLo", "comm").stdout
-                tasks = os.listdir(f"/proc/{p.pid}/task")
-                p.stdin.write("\n")
-                p.stdin.flush()
-            if time.time() > deadline:
-                break
+        text = converse(
+            ["ip", "netns", "exec", netns, BUILD / "vessel", "run", "--kernel", kernel,
+             "--initrd", initrd, "--memory", "256M", "--cpus", "2", "--api-socket", sock,
+             "--net", "tap=vsnt0,vhost=on",
+             "--cmdline", f"{CMDLINE} lane.ip=10.55.0.2/24 lane.ping=10.55.0.1 "
+             "lane.fetch=10.55.0.1 lane.hold=1"],
+            {"G-HOLD": look})
     finally:
-        p.kill()
-        p.wait()
         server.kill()
         server.wait()
-    text = "".join(out)
     f = facts(text)
     assert f.get("ping_10.55.0.1") == "ok", text[-3000:]
     assert f.get("fetched_sha") == want, text[-3000:]
-    assert stats, text[-3000:]
-    nic = stats["devices"]["virtio-net0"]
+    assert seen, text[-3000:]
+    nic = seen["stats"]["devices"]["virtio-net0"]
     assert nic["vhost"] is True and "vhost_error" not in nic, nic
     # 1 MiB came in, but not through the VMM.
     assert nic["rx_bytes"] == 0 and nic["tx_bytes"] == 0, nic
     # The worker is named after the VMM thread that became its owner.
-    assert any(f"vhost-{t}\n" in threads for t in tasks), (tasks, threads)
+    assert any(f"vhost-{t}\n" in seen["threads"] for t in seen["tasks"]), seen
 
 
 def test_vessel_creates_and_removes_its_tap(netns, guests_dir):
