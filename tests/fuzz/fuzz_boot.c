@@ -12,14 +12,13 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/x86.h"
 #include "util/log.h"
-#include "vm/vm.h"
+#include "mem/gmem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct vm vm;
-	static struct vm_config cfg;
+	static struct gmem mem;
 	static struct x86_machine x;
 	static int ready;
 	struct boot_image k = { .data = (uint8_t *)data, .size = size };
@@ -28,16 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ready) {
 		log_set_level(LOG_ERR);
-		vm_config_init(&cfg);
-		cfg.kernel = "fuzz";
-		cfg.cmdline = "console=ttyS0";
-		cfg.mem_size = 32 << 20;
-		vm.cfg = &cfg;
-		vm.arch = &x;
-		x.mem = &vm.mem;
-		x.cfg = &cfg;
-		x86_mem_split(cfg.mem_size, &x.low_mem, &x.high_mem);
-		if (gmem_init(&vm.mem, NULL) || gmem_add_region(&vm.mem, 0, x.low_mem))
+		x.boot.kernel = "fuzz";
+		x.boot.cmdline = "console=ttyS0";
+		x.boot.mem_size = 32 << 20;
+		x.boot.nr_cpus = 1;
+		x.mem = &mem;
+		x86_mem_split(x.boot.mem_size, &x.low_mem, &x.high_mem);
+		if (gmem_init(&mem, NULL) || gmem_add_region(&mem, 0, x.low_mem))
 			abort();
 		x86_e820_build(&x);
 		ready = 1;
