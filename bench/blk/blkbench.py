@@ -172,7 +172,8 @@ def main():
                 run_vessel("baseline", os.path.join(a.baseline, "vessel"))
             if qemu:
                 runs["qemu"].append(run_vm("qemu", [
-                    qemu, "-accel", "kvm", "-M", "q35", "-m", "256M", "-nographic",
+                    qemu, "-name", "blkbench,debug-threads=on", "-accel", "kvm", "-M", "q35",
+                    "-m", "256M", "-nographic",
                     "-no-reboot", "-kernel", guest, "-append", append,
                     "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
                     "-drive", f"if=none,id=d0,file={img},format=raw,cache=none,aio=io_uring",

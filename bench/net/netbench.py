@@ -100,7 +100,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--secs", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--guest-cpus", type=int, default=1)
     ap.add_argument("--image", nargs=2, metavar=("KERNEL", "INITRD"),
                     help="prebuilt guest (run.sh builds it before entering L1)")
     ap.add_argument("--prepare", action="store_true", help="only build the guest image")
@@ -122,7 +123,9 @@ def main():
     server = None
     append = (f"console=ttyS0 reboot=k panic=-1 quiet net.ip={GUEST_IP}/24 net.peer={HOST_IP} "
               f"net.secs={a.secs}")
-    mem, cpus = "512M", "2"
+    # One vCPU by default: under TCG with one L1 vCPU, two L2 vCPUs made
+    # every figure swing tenfold from boot to boot.
+    mem, cpus = "512M", str(a.guest_cpus)
     vmms = {"vessel": [os.path.join(build, "vessel"), "run", "--kernel", kernel, "--initrd",
                        initrd, "--memory", mem, "--cpus", cpus, "--net", f"tap={TAP}",
                        "--cmdline", append]}
@@ -130,7 +133,9 @@ def main():
         vmms["vessel-vhost"] = vmms["vessel"][:-4] + ["--net", f"tap={TAP},vhost=on",
                                                       "--cmdline", append]
     if qemu:
-        q = [qemu, "-accel", "kvm", "-M", "q35", "-cpu", "host", "-m", mem, "-smp", cpus,
+        # debug-threads: named vCPU threads ("CPU 0/KVM"), so cpu_ns() can leave them out.
+        q = [qemu, "-name", "bench,debug-threads=on", "-accel", "kvm", "-M", "q35", "-cpu",
+             "host", "-m", mem, "-smp", cpus,
              "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-kernel", kernel,
              "-initrd", initrd, "-append", append]
         nic = "virtio-net-pci,netdev=n0,disable-legacy=on,mrg_rxbuf=on"
@@ -167,7 +172,7 @@ def main():
     names = list(vmms)
     pairs = [(a_, b_) for a_, b_ in (("vessel", "qemu"), ("vessel-vhost", "qemu-vhost"))
              if a_ in vmms and b_ in vmms]
-    print(f"virtio-net on a tap, same Linux guest (2 vCPUs), iperf3 {a.secs} s per phase, "
+    print(f"virtio-net on a tap, same Linux guest ({cpus} vCPU), iperf3 {a.secs} s per phase, "
           f"median of {a.rounds} boots each; vhost-net for QEMU: "
           f"{'yes' if vhost else 'no /dev/vhost-net'}")
     print(f"{'workload':28}" + "".join(f"{n:>13}" for n in names) +

@@ -3,7 +3,7 @@
 # latency and VMM CPU per gigabit; vessel vs QEMU (userspace and
 # vhost-net) with the same Linux guest, interleaved in one run.  Where
 # this host's KVM cannot boot Linux, inside the Linux lane's L1 host.
-# usage: bench/net/run.sh [BUILD] [--secs N] [--rounds N]
+# usage: bench/net/run.sh [BUILD] [--secs N] [--rounds N] [--guest-cpus N]
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 [ $# -gt 0 ] && shift
