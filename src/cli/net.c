@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "mgmt/network.h"
 #include "util/error.h"
+#include "util/util.h"
 #include "virtio/devices.h"
 
 #define NET_USAGE                                                                             \
@@ -86,12 +87,9 @@ static int parse_ifname(const char *opt, const char *s, char *out)
 
 static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned int *out)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (!*s || *end || errno || v < 1 || v > max)
+	if (parse_u64(s, max, &v) || v < 1)
 		return cli_error("%s: '%s' is not a number in 1..%lu", opt, s, max);
 	*out = (unsigned int)v;
 	return 0;
@@ -115,7 +113,7 @@ static int net_create(int argc, char **argv)
 	struct error err = ERROR_INIT;
 	struct network_def n;
 	struct net_ctx x;
-	unsigned int u;
+	unsigned int u = 0;
 	char *slash, buf[64];
 	int c, r;
 
