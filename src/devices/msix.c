@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "kvm/kvm.h"
+#include "util/evloop.h"
 #include "util/log.h"
 
 int msix_init(struct msix *m, struct pci_dev *d, unsigned int nr, int bar, uint32_t table_off,
@@ -58,8 +60,14 @@ int msix_init(struct msix *m, struct pci_dev *d, unsigned int nr, int bar, uint3
 	return 0;
 }
 
+static void irqfd_unbind(struct msix *m, struct msix_irqfd *s);
+
 static void vector_unroute(struct msix *m, struct msix_vector *v)
 {
+	/* KVM lets go of the eventfds bound to the GSI before it is reused. */
+	for (struct msix_irqfd *s = m->irqfds; s; s = s->next)
+		if (v->gsi >= 0 && s->gsi == v->gsi)
+			irqfd_unbind(m, s);
 	if (v->efd >= 0) {
 		if (m->vm_fd >= 0 && v->gsi >= 0)
 			kvm_irqfd(m->vm_fd, v->efd, (uint32_t)v->gsi, -1, true);
@@ -147,6 +155,93 @@ static bool vector_masked(struct msix *m, unsigned int i)
 	return m->masked || (m->v[i].ctrl & MSIX_VECTOR_MASKED);
 }
 
+/* ---- eventfds from outside (msix_irqfd), all under m->lock ---------- */
+
+static void irqfd_unbind(struct msix *m, struct msix_irqfd *s)
+{
+	if (s->gsi < 0)
+		return;
+	if (m->vm_fd >= 0)
+		kvm_irqfd(m->vm_fd, s->fd, (uint32_t)s->gsi, -1, true);
+	s->gsi = -1;
+	/* What was signalled meanwhile reaches the owner's handler. */
+	if (s->loop)
+		evloop_mod(s->loop, s->fd, EPOLLIN);
+}
+
+/* Bind s to its vector's GSI if the vector can be delivered, else unbind. */
+static void irqfd_update(struct msix *m, struct msix_irqfd *s)
+{
+	int gsi = -1, ret;
+
+	if (s->vector >= 0 && (unsigned int)s->vector < m->nr && m->enabled && m->vm_fd >= 0 &&
+	    m->irq && !vector_masked(m, (unsigned int)s->vector)) {
+		struct msix_vector *v = &m->v[s->vector];
+
+		if (v->gsi < 0 || v->route_stale)
+			vector_route(m, v);
+		gsi = v->gsi;
+	}
+	if (gsi == s->gsi)
+		return;
+	irqfd_unbind(m, s);
+	if (gsi < 0)
+		return;
+	/*
+	 * The loop lets go first, so only KVM reads fd from here on; a signal
+	 * in between is not lost: KVM_IRQFD injects at once for an eventfd
+	 * that is already readable.
+	 */
+	if (s->loop)
+		evloop_mod(s->loop, s->fd, 0);
+	ret = kvm_irqfd(m->vm_fd, s->fd, (uint32_t)gsi, -1, false);
+	if (ret < 0) {
+		log_warn("%s: irqfd for vector %d: %s; interrupts go through the VMM",
+			 m->pci ? m->pci->name : "msix", s->vector, strerror(-ret));
+		if (s->loop)
+			evloop_mod(s->loop, s->fd, EPOLLIN);
+		return;
+	}
+	s->gsi = gsi;
+}
+
+static void irqfd_update_all(struct msix *m)
+{
+	for (struct msix_irqfd *s = m->irqfds; s; s = s->next)
+		irqfd_update(m, s);
+}
+
+void msix_irqfd_attach(struct msix *m, struct msix_irqfd *s, int vector)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!s->attached) {
+		s->gsi = -1;
+		s->attached = true;
+		s->next = m->irqfds;
+		m->irqfds = s;
+	}
+	s->vector = vector;
+	irqfd_update(m, s);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_irqfd_detach(struct msix *m, struct msix_irqfd *s)
+{
+	pthread_mutex_lock(&m->lock);
+	if (s->attached) {
+		irqfd_unbind(m, s);
+		for (struct msix_irqfd **p = &m->irqfds; *p; p = &(*p)->next) {
+			if (*p == s) {
+				*p = s->next;
+				break;
+			}
+		}
+		s->attached = false;
+		s->vector = -1;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* Deliver what became deliverable after an unmask. */
 static void fire_pending(struct msix *m)
 {
@@ -209,6 +304,7 @@ void msix_table_write(struct msix *m, uint64_t off, const void *data, unsigned i
 		vector_route(m, v);
 	if (was_masked && !vector_masked(m, i))
 		fire_pending(m);
+	irqfd_update_all(m);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -233,6 +329,7 @@ void msix_config_write(struct msix *m, uint32_t off, uint32_t val, unsigned int 
 	m->enabled = ctrl & MSIX_CTRL_ENABLE;
 	m->masked = ctrl & MSIX_CTRL_MASKALL;
 	fire_pending(m);
+	irqfd_update_all(m);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -273,6 +370,7 @@ void msix_reset(struct msix *m)
 	}
 	memset(m->pba, 0, msix_pba_bytes(m->nr));
 	m->enabled = m->masked = false;
+	irqfd_update_all(m);
 	pthread_mutex_unlock(&m->lock);
 	/* Message Control lives in config space, owned by the PCI layer. */
 	pthread_mutex_lock(&m->pci->cfg_lock);

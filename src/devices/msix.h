@@ -26,8 +26,31 @@
 #define MSIX_CTRL_MASKALL 0x4000
 #define MSIX_VECTOR_MASKED 0x1
 
+struct evloop;
 struct pci_dev;
 struct irq_router;
+
+/*
+ * An eventfd that raises a vector from outside the VMM: a kernel data
+ * path's "call" eventfd (vhost).  While the vector can be delivered
+ * (MSI-X enabled, neither the vector nor the function masked, a route
+ * in place) the fd is bound to the vector's GSI with KVM_IRQFD and loop
+ * does not watch it, so KVM injects without waking the VMM.  Otherwise
+ * KVM lets go of it and loop watches it again: the owner's handler there
+ * (registered with loop, any events) reads it and raises the interrupt
+ * the slow way, which sets the pending bit of a masked vector
+ * (PCI 3.0 section 6.8.3.4) or raises INTx without MSI-X.  Both are
+ * never at once: an irqfd does not consume the count on older kernels,
+ * so the handler would raise every interrupt twice.
+ */
+struct msix_irqfd {
+	int fd;
+	struct evloop *loop;
+	int vector;  /* -1: none (no vector, or not attached) */
+	int gsi;     /* the GSI fd is bound to, or -1: loop watches fd */
+	bool attached;
+	struct msix_irqfd *next;
+};
 
 struct msix_vector {
 	uint32_t addr_lo, addr_hi, data, ctrl; /* guest-visible table entry */
@@ -46,6 +69,7 @@ struct msix {
 	struct msix_vector *v;
 	uint64_t *pba;
 	pthread_mutex_t lock;
+	struct msix_irqfd *irqfds; /* attached, under lock */
 	uint64_t sent, pended, failed;
 };
 
@@ -75,6 +99,16 @@ void msix_config_write(struct msix *m, uint32_t off, uint32_t val, unsigned int 
 bool msix_enabled(struct msix *m);
 /* Signal vector; 0, or -EINVAL for a vector out of range / not enabled. */
 int msix_notify(struct msix *m, unsigned int vector);
+/*
+ * Attach s (fd and loop set by the caller) to vector, or move it to
+ * another one; vector -1 keeps it attached but with no vector, so loop
+ * watches fd.  Rebinds at once and on every later mask, unmask, route
+ * change and reset.  Detach before closing fd or destroying m.
+ */
+void msix_irqfd_attach(struct msix *m, struct msix_irqfd *s, int vector);
+/* Undo attach: KVM lets go of fd and loop watches it again. */
+void msix_irqfd_detach(struct msix *m, struct msix_irqfd *s);
+
 /* Back to power-on state: all vectors masked, nothing pending. */
 void msix_reset(struct msix *m);
 

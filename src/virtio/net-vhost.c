@@ -5,9 +5,10 @@
  * instance: the negotiated ring features, guest memory, its two rings
  * (the doorbell ioeventfds taken from the transport, a call eventfd
  * each) and the pair's tap queue as backend.  From then on the kernel
- * moves the packets; the VMM only turns call eventfds into the queues'
- * interrupts (MSI-X masking stays the transport's) and still serves the
- * control queue.  The receive filter then is not applied: vhost-net
+ * moves the packets and the transport binds each call eventfd to its
+ * queue's MSI-X vector with KVM's irqfd, so no interrupt passes through
+ * the VMM; while a vector is masked (or without MSI-X) call_ready below
+ * raises it instead.  The VMM still serves the control queue.  The receive filter then is not applied: vhost-net
  * hands the guest every frame the tap has (see docs/net.md).
  *
  * Anything that fails falls back to the userspace data path, with the
@@ -119,6 +120,9 @@ static int pair_start(struct vnet *n, unsigned int i, struct error *err)
 		if (ring.kick_fd < 0)
 			return error_setf(err, -ENODEV, "queue %u has no doorbell eventfd", q);
 		r = vhost_net_set_ring(n->vh[i], vd->mem, k, &ring, err);
+		/* Interrupts straight from vhost to KVM while the vector is unmasked. */
+		if (!r && vd->tops->call_fd)
+			vd->tops->call_fd(vd->transport, q, ring.call_fd, n->loop);
 	}
 	for (unsigned int k = 0; !r && k < 2; k++)
 		r = vhost_net_set_backend(n->vh[i], k, n->pairs[i].fd, err);
@@ -159,6 +163,9 @@ void net_vhost_stop(struct vnet *n)
 {
 	struct virtio_dev *vd = &n->vd;
 
+	for (unsigned int q = 0; q < 2 * n->max_pairs; q++)
+		if (vd->tops && vd->tops->call_fd)
+			vd->tops->call_fd(vd->transport, q, -1, NULL);
 	for (unsigned int i = 0; i < TAP_MAX_QUEUES; i++) {
 		if (!n->vh[i])
 			continue;

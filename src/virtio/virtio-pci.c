@@ -72,6 +72,7 @@ struct virtio_pci {
 	uint8_t isr;
 
 	struct vpci_qfd *qfd; /* one ioeventfd per queue */
+	struct msix_irqfd *calls; /* per queue: a kernel data path's interrupt eventfd */
 	uint64_t ioe_base;    /* BAR address the ioeventfds sit at, or 0 */
 	uint8_t cfgcap;	      /* offset of the PCI cfg access cap */
 	uint64_t intx_raised;
@@ -130,9 +131,33 @@ static int vpci_kick_fd(void *t, unsigned int q, bool polled)
 	return vp->qfd[q].fd;
 }
 
+/* The MSI-X vector an attached call eventfd of q follows; -1 for none. */
+static void call_follow(struct virtio_pci *vp, unsigned int q)
+{
+	uint16_t vec = vp->vd->vqs[q].msix_vector;
+
+	if (vp->calls[q].fd >= 0)
+		msix_irqfd_attach(&vp->msix, &vp->calls[q], vec == VIRTIO_NO_VECTOR ? -1 : vec);
+}
+
+static int vpci_call_fd(void *t, unsigned int q, int fd, struct evloop *loop)
+{
+	struct virtio_pci *vp = t;
+
+	if (q >= vp->vd->nr_queues)
+		return -EINVAL;
+	if (vp->calls[q].fd >= 0)
+		msix_irqfd_detach(&vp->msix, &vp->calls[q]);
+	vp->calls[q].fd = fd;
+	vp->calls[q].loop = loop;
+	call_follow(vp, q);
+	return 0;
+}
+
 static const struct virtio_transport_ops vpci_tops = {
 	.notify_queue = vpci_notify_queue,
 	.kick_fd = vpci_kick_fd,
+	.call_fd = vpci_call_fd,
 	.notify_config = vpci_notify_config,
 };
 
@@ -231,6 +256,7 @@ static void common_write(struct virtio_pci *vp, uint32_t off, const void *data, 
 	if (touches(off, len, CC_Q_MSIX, 2)) {
 		memcpy(&v16, img + CC_Q_MSIX, 2);
 		vq->msix_vector = valid_vector(vp, v16);
+		call_follow(vp, vp->queue_select);
 	}
 	/* The rest configures the ring: only while the queue is off. */
 	if (vq->enabled) {
@@ -581,6 +607,14 @@ static void vpci_vm_stats(void *opaque, struct json_object *obj)
 	pthread_mutex_lock(&vp->msix.lock);
 	add_u64(obj, "msix_sent", vp->msix.sent);
 	add_u64(obj, "msix_pended", vp->msix.pended);
+	if (vd->tops && vd->tops->call_fd) {
+		uint64_t bound = 0;
+
+		/* Call eventfds KVM injects from, without the VMM. */
+		for (unsigned int q = 0; q < vd->nr_queues; q++)
+			bound += vp->calls[q].fd >= 0 && vp->calls[q].gsi >= 0;
+		add_u64(obj, "irqfd_bound", bound);
+	}
 	pthread_mutex_unlock(&vp->msix.lock);
 }
 
@@ -666,9 +700,15 @@ int virtio_pci_create(struct dev_host *host, struct virtio_dev *vd, uint32_t cla
 	pci_dev_set_wmask(&vp->pci, vp->cfgcap + 16, wm4, 4);
 
 	vp->qfd = calloc(vd->nr_queues, sizeof(*vp->qfd));
-	if (!vp->qfd) {
+	vp->calls = calloc(vd->nr_queues, sizeof(*vp->calls));
+	if (!vp->qfd || !vp->calls) {
 		ret = -ENOMEM;
-		goto fail_msix;
+		goto fail_fds;
+	}
+	for (unsigned int q = 0; q < vd->nr_queues; q++) {
+		vp->calls[q].fd = -1;
+		vp->calls[q].vector = -1;
+		vp->calls[q].gsi = -1;
 	}
 	for (unsigned int q = 0; q < vd->nr_queues; q++) {
 		vp->qfd[q].vp = vp;
@@ -710,13 +750,14 @@ int virtio_pci_create(struct dev_host *host, struct virtio_dev *vd, uint32_t cla
 	return 0;
 
 fail_fds:
-	for (unsigned int q = 0; q < vd->nr_queues; q++) {
+	for (unsigned int q = 0; vp->qfd && q < vd->nr_queues; q++) {
 		if (vp->qfd[q].fd > 0) {
 			qfd_del(vp, vp->qfd[q].fd);
 			close(vp->qfd[q].fd);
 		}
 	}
 	free(vp->qfd);
+	free(vp->calls);
 fail_msix:
 	msix_destroy(&vp->msix);
 fail:
@@ -739,8 +780,11 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 			qfd_del(vp, vp->qfd[q].fd);
 			close(vp->qfd[q].fd);
 		}
+		if (vp->calls[q].fd >= 0)
+			msix_irqfd_detach(&vp->msix, &vp->calls[q]);
 	}
 	free(vp->qfd);
+	free(vp->calls);
 	msix_destroy(&vp->msix);
 	vd->tops = NULL;
 	if (vd->ops->destroy)

@@ -96,6 +96,16 @@ struct virtio_transport_ops {
 	 * waits, so it may be called under vd->lock.
 	 */
 	int (*kick_fd)(void *transport, unsigned int q, bool polled);
+	/*
+	 * The interrupt eventfd of queue q (vhost's "call"): from now on a
+	 * write to fd raises q's interrupt.  While q's MSI-X vector is
+	 * unmasked KVM injects it straight from fd (irqfd); otherwise loop
+	 * watches fd and the owner's handler there must read it and call
+	 * notify_queue.  The owner registers fd with loop (EPOLLIN) first;
+	 * the transport only switches loop's watch off and on.  fd -1 gives
+	 * fd back to loop for good.  Never waits.  0 or -errno.
+	 */
+	int (*call_fd)(void *transport, unsigned int q, int fd, struct evloop *loop);
 };
 
 struct virtio_dev {
