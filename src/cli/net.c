@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "mgmt/network.h"
+#include "net/ovs.h"
 #include "util/error.h"
 #include "util/util.h"
 #include "virtio/devices.h"
@@ -24,6 +25,7 @@
 	"              [--address IP/N [--dhcp FIRST,LAST]]\n"                                \
 	"              [--vxlan VNI (--remote IP | --group IP) [--dev IF] [--port N]]\n"      \
 	"                                   define a network and build it on this host\n"     \
+	"  create NAME --ovs BR             a network on an existing Open vSwitch bridge\n"   \
 	"  start NAME                       build a defined network again (after a reboot)\n" \
 	"  stop NAME                        tear it down, keep the definition\n"              \
 	"  destroy NAME                     tear it down and forget it\n"                     \
@@ -79,7 +81,7 @@ static int parse_ip(const char *opt, const char *s, struct in_addr *a)
 
 static int parse_ifname(const char *opt, const char *s, char *out)
 {
-	if (!*s || strlen(s) > NL_IFNAME_MAX || strchr(s, '/') || strchr(s, ' '))
+	if (!*s || *s == '-' || strlen(s) > NL_IFNAME_MAX || strchr(s, '/') || strchr(s, ' '))
 		return cli_error("%s: '%s' is not an interface name", opt, s);
 	strcpy(out, s);
 	return 0;
@@ -99,6 +101,7 @@ static int net_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "bridge", required_argument, NULL, 'b' },
+		{ "ovs", required_argument, NULL, 'o' },
 		{ "vlan-filtering", no_argument, NULL, 'V' },
 		{ "uplink", required_argument, NULL, 'u' },
 		{ "address", required_argument, NULL, 'a' },
@@ -123,8 +126,12 @@ static int net_create(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			if (parse_ifname("--bridge", optarg, n.bridge))
+		case 'o':
+			if (n.bridge[0])
+				return cli_error("--bridge and --ovs: give one of them, once");
+			if (parse_ifname(c == 'b' ? "--bridge" : "--ovs", optarg, n.bridge))
 				return 1;
+			n.ovs = c == 'o';
 			break;
 		case 'V':
 			n.vlan_filtering = true;
@@ -212,7 +219,8 @@ static int net_create(int argc, char **argv)
 		cli_error("%s", error_msg(&err));
 		goto out;
 	}
-	printf("network '%s' created on bridge %s\n", n.name, n.bridge);
+	printf("network '%s' created on %sbridge %s\n", n.name, n.ovs ? "Open vSwitch " : "",
+	       n.bridge);
 	r = 0;
 out:
 	ctx_close(&x);
@@ -295,6 +303,8 @@ static int net_list(int argc, char **argv)
 			inet_ntop(AF_INET, &n.dhcp_end, e, sizeof(e));
 			snprintf(dhcp, sizeof(dhcp), "%s-%s", s, e);
 		}
+		if (n.ovs)
+			snprintf(dhcp, sizeof(dhcp), "- (Open vSwitch)");
 		printf("%-12s %-15s %-9s %-18s %s\n", n.name, n.bridge,
 		       network_active(&n) ? "active" : "inactive", addr, dhcp);
 	}
@@ -302,14 +312,26 @@ static int net_list(int argc, char **argv)
 	return 0;
 }
 
-/* The bridge's ports, from sysfs (brif/ lists them). */
-static void print_ports(const char *bridge)
+/* The bridge's ports, from sysfs (brif/ lists them) or from OVS. */
+static void print_ports(const struct network_def *n)
 {
 	struct dirent *de;
 	char path[64];
 	DIR *dir;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/brif", bridge);
+	if (n->ovs) {
+		struct error err = ERROR_INIT;
+		char out[4096];
+
+		if (ovs_ports(n->bridge, out, sizeof(out), &err))
+			return;
+		for (char *c = out; *c; c++)
+			if (*c == '\n' && c[1])
+				*c = ' ';
+		printf("ports: %s%s", out, out[0] && out[strlen(out) - 1] == '\n' ? "" : "\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brif", n->bridge);
 	dir = opendir(path);
 	if (!dir)
 		return;
@@ -335,8 +357,9 @@ static int net_info(int argc, char **argv)
 	if (network_load(&d, argv[1], &n, &err))
 		return cli_error("%s", error_msg(&err));
 	network_paths(&d, n.name, &p);
-	printf("name: %s\nbridge: %s\nstate: %s\nvlan_filtering: %s\n", n.name, n.bridge,
-	       network_active(&n) ? "active" : "inactive", n.vlan_filtering ? "yes" : "no");
+	printf("name: %s\nbridge: %s\nbackend: %s\nstate: %s\nvlan_filtering: %s\n", n.name,
+	       n.bridge, n.ovs ? "openvswitch" : "linux", network_active(&n) ? "active" : "inactive",
+	       n.vlan_filtering || n.ovs ? "yes" : "no");
 	if (n.uplink[0])
 		printf("uplink: %s\n", n.uplink);
 	if (n.has_addr)
@@ -359,7 +382,7 @@ static int net_info(int argc, char **argv)
 	for (unsigned int i = 0; i < n.nr_pg; i++)
 		printf("portgroup %s: vlan %u trunk %s\n", n.pg[i].name, n.pg[i].vlan,
 		       n.pg[i].trunk[0] ? n.pg[i].trunk : "-");
-	print_ports(n.bridge);
+	print_ports(&n);
 	return 0;
 }
 
@@ -413,7 +436,7 @@ static int net_portgroup(int argc, char **argv)
 	if (add) {
 		if (network_portgroup(&n, g.name))
 			cli_error("network '%s' already has port group '%s'", n.name, g.name);
-		else if (!n.vlan_filtering)
+		else if (!n.vlan_filtering && !n.ovs)
 			cli_error("network '%s' has no --vlan-filtering: VLANs would mean nothing",
 				  n.name);
 		else if (n.nr_pg == NETWORK_MAX_PORTGROUPS)

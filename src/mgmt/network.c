@@ -24,6 +24,7 @@
 
 #include <json-c/json.h>
 
+#include "net/ovs.h"
 #include "util/error.h"
 #include "virtio/devices.h"
 #include "vm/config.h"
@@ -76,6 +77,13 @@ int network_check(const struct network_def *n, struct error *err)
 		return error_setf(err, -EINVAL,
 				  "'%s' is not a network name (1..%d of A-Z a-z 0-9 _ -)", n->name,
 				  NETWORK_NAME_MAX);
+	if (!n->bridge[0] || n->bridge[0] == '-' || strchr(n->bridge, '/') || strchr(n->bridge, ' '))
+		return error_setf(err, -EINVAL, "'%s' is not a bridge name", n->bridge);
+	if (n->ovs && (n->vlan_filtering || n->uplink[0] || n->has_addr || n->has_dhcp || n->vni))
+		return error_setf(err, -EINVAL,
+				  "--ovs: an Open vSwitch bridge is set up in OVS (ovs-vsctl); "
+				  "--vlan-filtering, --uplink, --address, --dhcp and --vxlan are "
+				  "for vessel's own bridges");
 	if (n->has_addr) {
 		uint32_t host = ntohl(n->addr.s_addr) & ~ntohl(mask_of(n->prefix));
 
@@ -192,6 +200,14 @@ static int def_from_json(struct json_object *j, struct network_def *n)
 	n->vx_port = (uint16_t)u;
 	n->vlan_filtering =
 		json_object_object_get_ex(j, "vlan_filtering", &v) && json_object_get_boolean(v);
+	if (json_object_object_get_ex(j, "backend", &v)) {
+		if (!json_object_is_type(v, json_type_string))
+			return -EINVAL;
+		if (!strcmp(json_object_get_string(v), "ovs"))
+			n->ovs = true;
+		else if (strcmp(json_object_get_string(v), "linux"))
+			return -EINVAL;
+	}
 	n->vx_group = json_object_object_get_ex(j, "vxlan_group", &v) && json_object_get_boolean(v);
 	if (!n->bridge[0])
 		return -EINVAL;
@@ -230,6 +246,7 @@ static struct json_object *def_to_json(const struct network_def *n)
 		return NULL;
 	json_object_object_add(j, "name", json_object_new_string(n->name));
 	json_object_object_add(j, "bridge", json_object_new_string(n->bridge));
+	json_object_object_add(j, "backend", json_object_new_string(n->ovs ? "ovs" : "linux"));
 	json_object_object_add(j, "vlan_filtering", json_object_new_boolean(n->vlan_filtering));
 	if (n->uplink[0])
 		json_object_object_add(j, "uplink", json_object_new_string(n->uplink));
@@ -329,6 +346,10 @@ int network_list(const struct state_dirs *d, char ***names, size_t *n)
 
 bool network_active(const struct network_def *n)
 {
+	struct error ignored = ERROR_INIT;
+
+	if (n->ovs)
+		return ovs_bridge_check(n->bridge, &ignored) == 0;
 	/* Not sysfs: it shows the namespace it was mounted in, not ours. */
 	return if_nametoindex(n->bridge) != 0;
 }
@@ -443,6 +464,8 @@ int network_stop(const struct state_dirs *d, const struct network_def *n, struct
 
 	if (network_paths(d, n->name, &p))
 		return error_setf(err, -ENAMETOOLONG, "network '%s': path too long", n->name);
+	if (n->ovs)
+		return 0;
 	dnsmasq_stop(&p);
 	vxlan_name(n, vx);
 	if (n->vni)
@@ -463,6 +486,8 @@ int network_start(const struct state_dirs *d, const struct network_def *n, struc
 
 	if (network_paths(d, n->name, &p))
 		return error_setf(err, -ENAMETOOLONG, "network '%s': path too long", n->name);
+	if (n->ovs)
+		return ovs_bridge_check(n->bridge, err);
 	if (network_active(n))
 		return n->has_dhcp && !network_dnsmasq_pid(&p) ? dnsmasq_start(n, &p, err) : 0;
 	r = nl_bridge_add(n->bridge, n->vlan_filtering, err);
@@ -539,20 +564,25 @@ int network_resolve_nics(const struct state_dirs *d, struct vm_config *c, struct
 			return error_setf(err, -ENOENT,
 					  "nets[%u]: network '%s' has no port group '%s'", i,
 					  n.name, nc->portgroup);
-		if (!network_active(&n))
+		if (n.ovs && (r = ovs_bridge_check(n.bridge, err))) {
+			error_prefix(err, "nets[%u]: network '%s'", i, n.name);
+			return r;
+		}
+		if (!n.ovs && !network_active(&n))
 			return error_setf(
 				err, -ENETDOWN,
 				"nets[%u]: network '%s' is not active (vessel net start %s)", i,
 				n.name, n.name);
-		if (g && (g->vlan || g->trunk[0]) && !n.vlan_filtering)
+		if (g && (g->vlan || g->trunk[0]) && !n.vlan_filtering && !n.ovs)
 			return error_setf(
 				err, -EINVAL,
 				"nets[%u]: port group '%s' has VLANs but network '%s' has no "
 				"--vlan-filtering",
 				i, g->name, n.name);
 		free(nc->bridge);
-		nc->bridge = strdup(n.bridge);
-		if (!nc->bridge)
+		free(nc->ovs);
+		nc->bridge = nc->ovs = NULL;
+		if (!(*(n.ovs ? &nc->ovs : &nc->bridge) = strdup(n.bridge)))
 			return error_setf(err, -ENOMEM, "out of memory");
 		if (g) {
 			nc->vlan = g->vlan;
@@ -561,7 +591,7 @@ int network_resolve_nics(const struct state_dirs *d, struct vm_config *c, struct
 			if (g->trunk[0] && !(nc->trunk = strdup(g->trunk)))
 				return error_setf(err, -ENOMEM, "out of memory");
 		}
-		/* What the VMM gets is a bridge NIC; the definition keeps the names. */
+		/* What the VMM gets is a bridge or ovs NIC; the definition keeps the names. */
 		free(nc->network);
 		free(nc->portgroup);
 		nc->network = nc->portgroup = NULL;

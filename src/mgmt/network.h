@@ -13,8 +13,10 @@
  * `vessel net` networks (docs/net.md): a Linux bridge per network, made
  * and removed over netlink, with optional VLAN filtering, an uplink, a
  * VXLAN overlay port, an IPv4 address and a DHCP range served by
- * dnsmasq (like libvirt's default network).  Port groups name the VLAN
- * settings a VM's NIC gets on the bridge.
+ * dnsmasq (like libvirt's default network).  Or an existing Open vSwitch
+ * bridge (`--ovs BR`), which stays the host's: vessel only adds and
+ * removes its VMs' ports there, with tag=/trunks= from the port group.
+ * Port groups name the VLAN settings a VM's NIC gets on the bridge.
  *
  *   <data>/networks/NAME.json        the definition
  *   <run>/networks/NAME.lock         flock: one CLI at a time changes it
@@ -34,6 +36,7 @@ struct network_portgroup {
 struct network_def {
 	char name[NETWORK_NAME_MAX + 1];
 	char bridge[NL_IFNAME_MAX + 1];
+	bool ovs; /* bridge is an existing Open vSwitch bridge (always VLAN-aware) */
 	bool vlan_filtering;
 	char uplink[NL_IFNAME_MAX + 1]; /* a host interface made a port, or "" */
 	bool has_addr;
@@ -73,14 +76,21 @@ int network_save(const struct state_dirs *d, const struct network_def *n, struct
 /* The names of defined networks (state_names_free). */
 int network_list(const struct state_dirs *d, char ***names, size_t *n);
 
-/* The bridge exists (the network was started on this host since boot). */
+/*
+ * The bridge exists (the network was started on this host since boot;
+ * an OVS bridge: it is in OVS's database).
+ */
 bool network_active(const struct network_def *n);
 /*
  * Build the network on the host: the bridge, its uplink and VXLAN ports,
  * the address, dnsmasq.  Undone if a step fails.  Already active: 0.
+ * OVS: only checks that the bridge is there.
  */
 int network_start(const struct state_dirs *d, const struct network_def *n, struct error *err);
-/* Tear it down: dnsmasq stopped, the VXLAN port and the bridge deleted. */
+/*
+ * Tear it down: dnsmasq stopped, the VXLAN port and the bridge deleted.
+ * OVS: nothing (the bridge is not vessel's).
+ */
 int network_stop(const struct state_dirs *d, const struct network_def *n, struct error *err);
 /* dnsmasq's pid, or 0 when it does not run. */
 int network_dnsmasq_pid(const struct network_paths *p);
@@ -89,7 +99,7 @@ const struct network_portgroup *network_portgroup(const struct network_def *n, c
 
 /*
  * For each NIC of c with `network` (and `portgroup`): check the network
- * is defined and active, and set the NIC's bridge, vlan and trunk from
+ * is defined and active, and set the NIC's bridge (or ovs), vlan and trunk from
  * it (and drop the names), so the VMM needs no state directory.  d NULL:
  * this user's state directory, opened only if a NIC names a network.
  */

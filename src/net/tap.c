@@ -16,15 +16,18 @@
 #include <unistd.h>
 
 #include "net/netlink.h"
+#include "net/ovs.h"
 #include "net/tap.h"
 #include "util/error.h"
+#include "util/log.h"
 
 struct tap {
 	char name[IFNAMSIZ];
 	unsigned int nr;
 	int fds[TAP_MAX_QUEUES];
 	bool owned;
-	bool wrapped; /* tap_wrap_fds(): not a tap */
+	bool wrapped;	      /* tap_wrap_fds(): not a tap */
+	char ovs[IFNAMSIZ]; /* the OVS bridge it is a port of, or "" */
 };
 
 static int tap_configure(int fd, const char *name, struct error *err)
@@ -200,10 +203,27 @@ int tap_queue_enable(struct tap *t, unsigned int q, bool on)
 	return 0;
 }
 
+int tap_join_ovs(struct tap *t, const char *bridge, unsigned int vlan, const unsigned int *ids,
+		 size_t n, struct error *err)
+{
+	int r = ovs_port_add(bridge, t->name, vlan, ids, n, err);
+
+	if (!r)
+		snprintf(t->ovs, sizeof(t->ovs), "%s", bridge);
+	return r;
+}
+
 void tap_close(struct tap *t)
 {
 	if (!t)
 		return;
+	/* OVS keeps a port's row after its interface is gone: remove it. */
+	if (t->ovs[0]) {
+		struct error err = ERROR_INIT;
+
+		if (ovs_port_del(t->ovs, t->name, &err))
+			log_warn("%s", error_msg(&err));
+	}
 	for (unsigned int q = 0; q < t->nr; q++)
 		if (t->fds[q] >= 0)
 			close(t->fds[q]);

@@ -3,6 +3,7 @@
 #define VESSEL_NET_TAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * A tap interface as a NIC back-end (the kernel's
@@ -45,6 +46,12 @@ bool tap_owned(const struct tap *t);
 int tap_set_offload(struct tap *t, unsigned int tun_f);
 /* TUNSETQUEUE: attach or detach queue q (inactive virtio-net pairs, section 5.1.6.5.5). */
 int tap_queue_enable(struct tap *t, unsigned int q, bool on);
+/*
+ * Make the tap a port of Open vSwitch bridge `bridge` with its VLANs
+ * (net/ovs.h); tap_close() removes the port again.
+ */
+int tap_join_ovs(struct tap *t, const char *bridge, unsigned int vlan, const unsigned int *ids,
+		 size_t n, struct error *err);
 /* Close every queue (an owned tap is removed by the kernel). */
 void tap_close(struct tap *t);
 

@@ -80,12 +80,13 @@ int virtio_rng_new(struct gmem *mem, struct evloop *loop, struct virtio_dev **ou
 /*
  * One virtio-net NIC (keys: net-config.c, docs/config.md "nets[]").  The
  * back-end is a tap: `tap` (existing or created), a handed-in `fd`, or a
- * new tap put on `bridge` (with `vlan`/`trunk` port VLANs); `network` and
- * `portgroup` name a `vessel net` network, which `vessel start` resolves
- * into bridge/vlan/trunk before the VMM runs.
+ * new tap put on Linux bridge `bridge` or Open vSwitch bridge `ovs` (with
+ * `vlan`/`trunk` port VLANs); `network` and `portgroup` name a `vessel
+ * net` network, which `vessel start` resolves into bridge or ovs, vlan
+ * and trunk before the VMM runs.
  */
 struct virtio_net_config {
-	char *tap, *bridge, *network, *portgroup, *mac, *trunk;
+	char *tap, *bridge, *ovs, *network, *portgroup, *mac, *trunk;
 	unsigned int queue_pairs, vlan;
 	unsigned int fd;
 	bool has_fd;

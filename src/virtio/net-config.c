@@ -40,6 +40,11 @@ static const struct key net_keys[] = {
 	  .off = NET_OFF(bridge),
 	  .max = 15,
 	  .help = "Linux bridge the tap joins" },
+	{ .name = "ovs",
+	  .type = KEY_STRING,
+	  .off = NET_OFF(ovs),
+	  .max = 15,
+	  .help = "Open vSwitch bridge the tap joins (a port with tag=/trunks=)" },
 	{ .name = "network",
 	  .type = KEY_STRING,
 	  .off = NET_OFF(network),
@@ -70,7 +75,7 @@ static const struct key net_keys[] = {
 	  .min = 0,
 	  .max = 4094,
 	  .def = "0 (none)",
-	  .help = "access VLAN of the bridge port (PVID, untagged)" },
+	  .help = "access VLAN of the bridge port (PVID, untagged; OVS tag=)" },
 	{ .name = "trunk",
 	  .type = KEY_STRING,
 	  .off = NET_OFF(trunk),
@@ -165,21 +170,24 @@ static int net_validate(const void *cfg, struct error *err)
 	size_t n;
 	int r;
 
-	if (c->tap && (!*c->tap || strchr(c->tap, '/') || strchr(c->tap, ' ')))
+	/* A leading '-' would read as an option to ovs-vsctl (net/ovs.c). */
+	if (c->tap && (!*c->tap || *c->tap == '-' || strchr(c->tap, '/') || strchr(c->tap, ' ')))
 		return error_setf(err, -EINVAL, "tap: \"%s\" is not an interface name", c->tap);
 	if (c->mac && parse_mac(c->mac, mac))
 		return error_setf(err, -EINVAL,
 				  "mac: \"%s\" is not a unicast MAC address such as "
 				  "\"52:54:00:12:34:56\"",
 				  c->mac);
-	if (c->has_fd && (c->tap || c->bridge || c->network || c->queue_pairs > 1))
+	if (c->has_fd && (c->tap || c->bridge || c->ovs || c->network || c->queue_pairs > 1))
 		return error_setf(err, -EINVAL,
-				  "fd: a tap handed in as fd=N has one queue and no tap=, bridge= "
-				  "or network=");
-	if (c->network && c->bridge)
-		return error_setf(err, -EINVAL, "network= and bridge= exclude each other");
-	if ((c->vlan || c->trunk) && !c->bridge && !c->network)
-		return error_setf(err, -EINVAL, "vlan and trunk need bridge= or network=");
+				  "fd: a tap handed in as fd=N has one queue and no tap=, bridge=, "
+				  "ovs= or network=");
+	if (!!c->network + !!c->bridge + !!c->ovs > 1)
+		return error_setf(err, -EINVAL, "network=, bridge= and ovs= exclude each other");
+	if (c->ovs && (!*c->ovs || *c->ovs == '-' || strchr(c->ovs, '/') || strchr(c->ovs, ' ')))
+		return error_setf(err, -EINVAL, "ovs: \"%s\" is not a bridge name", c->ovs);
+	if ((c->vlan || c->trunk) && !c->bridge && !c->ovs && !c->network)
+		return error_setf(err, -EINVAL, "vlan and trunk need bridge=, ovs= or network=");
 	if (c->portgroup && !c->network)
 		return error_setf(err, -EINVAL, "portgroup needs network=");
 	if (!c->trunk)
@@ -212,21 +220,26 @@ static void net_default_mac(const char *vm_name, unsigned int index, uint8_t mac
 	mac[5] = (uint8_t)h;
 }
 
-/* Put the tap on its bridge with its VLANs, and up. */
-static int net_attach_bridge(const struct virtio_net_config *c, const char *ifname,
+/* Put the tap on its Linux or Open vSwitch bridge with its VLANs, and up. */
+static int net_attach_bridge(const struct virtio_net_config *c, struct tap *tap,
 			     struct error *err)
 {
 	unsigned int *ids = malloc(4094 * sizeof(*ids));
+	const char *ifname = tap_name(tap);
 	size_t n = 0;
-	int r;
+	int r = 0;
 
 	if (!ids)
 		return error_setf(err, -ENOMEM, "out of memory");
-	r = nl_link_set_master(ifname, c->bridge, err);
-	if (!r && c->trunk)
+	if (c->trunk)
 		r = virtio_net_parse_vlans(c->trunk, ids, &n, err);
-	if (!r && (c->vlan || n))
-		r = nl_bridge_vlan_set(ifname, c->vlan, ids, n, err);
+	if (!r && c->ovs) {
+		r = tap_join_ovs(tap, c->ovs, c->vlan, ids, n, err);
+	} else if (!r) {
+		r = nl_link_set_master(ifname, c->bridge, err);
+		if (!r && (c->vlan || n))
+			r = nl_bridge_vlan_set(ifname, c->vlan, ids, n, err);
+	}
 	if (!r)
 		r = nl_link_set_up(ifname, true, err);
 	free(ids);
@@ -244,10 +257,10 @@ static int net_create(struct dev_host *host, const void *cfg, unsigned int index
 	int r;
 
 	/* vessel start and vessel run resolve it (mgmt/network.c); the API does not. */
-	if (c->network && !c->bridge)
+	if (c->network)
 		return error_setf(err, -EOPNOTSUPP,
 				  "network=%s: a `vessel net` network is resolved by vessel start "
-				  "or vessel run; use bridge= here",
+				  "or vessel run; use bridge= or ovs= here",
 				  c->network);
 	if (c->mac)
 		parse_mac(c->mac, mac);
@@ -256,8 +269,8 @@ static int net_create(struct dev_host *host, const void *cfg, unsigned int index
 	r = tap_open(&spec, c->queue_pairs ? c->queue_pairs : 1, &tap, err);
 	if (r)
 		return r;
-	if (c->bridge) {
-		r = net_attach_bridge(c, tap_name(tap), err);
+	if (c->bridge || c->ovs) {
+		r = net_attach_bridge(c, tap, err);
 		if (r) {
 			tap_close(tap);
 			return r;
@@ -275,7 +288,7 @@ const struct dev_kind virtio_net_kind = {
 	.json_key = "nets",
 	.cli_name = "net",
 	.cli_arg = DEV_ARG_REQUIRED,
-	.cli_help = "virtio-net NIC on a tap (repeatable): tap=NAME|bridge=BR|network=NET|fd=N\n"
+	.cli_help = "virtio-net NIC on a tap (repeatable): tap=NAME|bridge=BR|ovs=BR|network=NET|fd=N\n"
 		    "[,mac=52:54:00:..][,queues=N][,vlan=ID][,trunk=10:20-30]",
 	.max = NETS_MAX,
 	.cfg_size = sizeof(struct virtio_net_config),

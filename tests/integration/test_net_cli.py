@@ -6,6 +6,7 @@
 # lacks it they skip with "runs in L1" and scripts/kvm-in-l1.py runs
 # them in the L1 host (Debian's kernel).
 import json
+import re
 import os
 import pathlib
 import shutil
@@ -185,6 +186,11 @@ def test_mistakes_are_one_line(ns, guests_dir):
          "nets[0]: network 'nope' is not defined"),
         (["run", "--kernel", guests_dir / "spin.elf", "--net", "network=flat,bridge=b"],
          "exclude each other"),
+        (["run", "--kernel", guests_dir / "spin.elf", "--net", "ovs=sw,bridge=b"],
+         "exclude each other"),
+        (["run", "--kernel", guests_dir / "spin.elf", "--net", "ovs=-x"],
+         "is not a bridge name"),
+        (["net", "create", "x", "--ovs", "-x"], "is not an interface name"),
     ]
     for args, msg in cases:
         assert msg in ns.fails(*args), args
@@ -225,3 +231,59 @@ def test_without_cap_net_admin_the_error_says_so(ns):
     assert r.returncode != 0 and len(lines) == 1, r.stderr
     assert "needs CAP_NET_ADMIN" in lines[0] and "vbr-lan" in lines[0], lines
     assert not defined
+
+
+@pytest.fixture
+def ovs(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root for Open vSwitch")
+    from ovs_helpers import Ovs
+    o = Ovs(tmp_path)
+    yield o
+    o.close()
+
+
+def test_ovs_network_on_an_existing_bridge(ovs, tmp_path):
+    """`net create NAME --ovs BR` defines a network on an Open vSwitch
+    bridge that must exist; it is VLAN-aware without --vlan-filtering, and
+    stop and destroy leave OVS's bridge alone.  Mistakes are one line."""
+    br = f"vso{uuid.uuid4().hex[:6]}"
+    state = tmp_path / "vstate"
+    state.mkdir(mode=0o700)
+    env = dict(ovs.env, VESSEL_STATE_DIR=str(state))
+
+    def vessel(*args, check=True):
+        return sh(BUILD / "vessel", *args, check=check, env=env)
+
+    def fails(*args):
+        r = vessel(*args, check=False)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode != 0 and len(lines) == 1, (args, r.stdout, r.stderr)
+        return lines[0]
+
+    assert f"OVS bridge {br} does not exist (ovs-vsctl add-br {br})" in fails(
+        "net", "create", "ov", "--ovs", br)
+    ovs.add_br(br)
+    assert "--vlan-filtering, --uplink, --address, --dhcp and --vxlan" in fails(
+        "net", "create", "ov", "--ovs", br, "--address", "10.0.0.1/24")
+    assert "give one of them" in fails("net", "create", "ov", "--ovs", br, "--bridge", "b")
+    assert "Open vSwitch bridge" in vessel("net", "create", "ov", "--ovs", br).stdout
+    vessel("net", "portgroup", "add", "ov", "v10", "--vlan", "10")
+    vessel("net", "portgroup", "add", "ov", "tr", "--vlan", "5", "--trunk", "10,20-22")
+    info = vessel("net", "info", "ov").stdout
+    assert "backend: openvswitch" in info and "state: active" in info, info
+    assert "portgroup tr: vlan 5 trunk 10:20-22" in info, info
+    listed = vessel("net", "list").stdout
+    assert re.search(rf"^ov +{br} +active .*\(Open vSwitch\)", listed, re.M), listed
+    d = json.loads((state / "lib" / "networks" / "ov.json").read_text())
+    assert d["backend"] == "ovs" and d["bridge"] == br, d
+    vessel("net", "stop", "ov")
+    vessel("net", "destroy", "ov")
+    assert ovs.vsctl("br-exists", br, check=False).returncode == 0
+    assert not (state / "lib" / "networks" / "ov.json").exists()
+    # Where OVS's database cannot be reached, the reason is OVS's own, in one line.
+    vessel("net", "create", "ov", "--ovs", br)
+    env["OVS_RUNDIR"] = str(tmp_path / "no-ovs-here")
+    line = fails("net", "start", "ov")
+    assert f"network 'ov': OVS bridge {br}: " in line and "database connection failed" in line, \
+        line

@@ -65,23 +65,26 @@ def l2():
 class Host:
     """A network namespace standing in for a host, with its own state dir."""
 
-    def __init__(self, l2, tmp, name):
+    def __init__(self, l2, tmp, name, env=None):
+        """env: this host's environment instead of a new namespace's (the
+        root namespace, where Open vSwitch runs)."""
         self.vessel, self.kernel, self.initrd = l2
-        self.ns = f"vsn-{name}-{uuid.uuid4().hex[:6]}"
+        self.ns = None if env else f"vsn-{name}-{uuid.uuid4().hex[:6]}"
         self.dir = tmp / name
         self.dir.mkdir()
         (self.dir / "state").mkdir()
-        self.env = dict(os.environ, VESSEL_STATE_DIR=str(self.dir / "state"))
+        self.env = dict(env or os.environ, VESSEL_STATE_DIR=str(self.dir / "state"))
         self.nets, self.vms = [], []
-        sh("ip", "netns", "add", self.ns)
-        self.ip("link", "set", "lo", "up")
+        if self.ns:
+            sh("ip", "netns", "add", self.ns)
+            self.ip("link", "set", "lo", "up")
 
     def ip(self, *args, check=True):
-        return sh("ip", "-n", self.ns, *args, check=check)
+        return sh("ip", *(("-n", self.ns) if self.ns else ()), *args, check=check)
 
     def exec(self, *args, check=True, timeout=60):
-        return sh("ip", "netns", "exec", self.ns, *args, check=check, timeout=timeout,
-                  env=self.env)
+        pre = ("ip", "netns", "exec", self.ns) if self.ns else ()
+        return sh(*pre, *args, check=check, timeout=timeout, env=self.env)
 
     def vessel_cmd(self, *args, check=True, timeout=60):
         return self.exec(self.vessel, *args, check=check, timeout=timeout)
@@ -140,15 +143,16 @@ class Host:
                 pass
         for net in self.nets:
             self.vessel_cmd("net", "destroy", net, check=False)
-        sh("ip", "netns", "del", self.ns, check=False)
+        if self.ns:
+            sh("ip", "netns", "del", self.ns, check=False)
 
 
 @pytest.fixture
 def hosts(l2, tmp_path):
     made = []
 
-    def make(name):
-        h = Host(l2, tmp_path, name)
+    def make(name, env=None):
+        h = Host(l2, tmp_path, name, env)
         made.append(h)
         return h
 
@@ -204,6 +208,52 @@ def test_vlans_isolate_and_a_trunk_sees_both(hosts):
     assert ft.get("ping_10.10.0.1") == "ok", ft
     assert ft.get("ping_10.20.0.2") == "ok", ft
     assert ft.get("fetched_sha") == fb["blob_sha"], (fb, ft)
+
+
+@pytest.fixture
+def ovs(tmp_path):
+    """A private Open vSwitch; torn down after the hosts (fixture order)."""
+    from ovs_helpers import Ovs
+    o = Ovs(tmp_path)
+    yield o
+    o.close()
+
+
+def test_ovs_vlans_isolate_and_a_trunk_sees_both(ovs, hosts):
+    """A network on an existing Open vSwitch bridge: each VM's tap becomes
+    an OVS port with its port group's tag= (access) or trunks=, VLANs
+    isolate as on a Linux bridge, and the ports go when the VMs do."""
+    br = f"vso{uuid.uuid4().hex[:6]}"
+    ovs.add_br(br)
+    h = hosts("h1", env=ovs.env)
+    h.net_create("ov", "--ovs", br)
+    h.vessel_cmd("net", "portgroup", "add", "ov", "v10", "--vlan", "10")
+    h.vessel_cmd("net", "portgroup", "add", "ov", "v20", "--vlan", "20")
+    h.vessel_cmd("net", "portgroup", "add", "ov", "trunk", "--trunk", "10,20")
+    h.start_vm("a", "lane.ip=10.11.0.1/24 lane.serve=1", {"network": "ov", "portgroup": "v10"})
+    h.wait("a", r"^G-SERVING")
+    # b shares a's subnet but sits in VLAN 20: a is unreachable.
+    h.start_vm("b", "lane.ip=10.11.0.2/24+10.21.0.2/24 lane.ping=10.11.0.1 lane.serve=1",
+               {"network": "ov", "portgroup": "v20"})
+    fb = h.wait("b", r"^G-SERVING")
+    assert fb.get("ping_10.11.0.1") == "fail", fb
+    h.start_vm("t", "lane.vlans=10:10.11.0.3/24+20:10.21.0.3/24 "
+               "lane.ping=10.11.0.1+10.21.0.2 lane.fetch=10.21.0.2",
+               {"network": "ov", "portgroup": "trunk"})
+    ft = h.wait("t", r"^G-CHECK netvm")
+    ports = ovs.ports(br)
+    assert sorted(ports.values()) == [("", "10 20", "trunk"), ("10", "", "access"),
+                                      ("20", "", "access")], ports
+    assert ft.get("ping_10.11.0.1") == "ok", ft
+    assert ft.get("ping_10.21.0.2") == "ok", ft
+    assert ft.get("fetched_sha") == fb["blob_sha"], (fb, ft)
+    # Each VMM removes its port as it exits.
+    for vm in ("a", "b", "t"):
+        h.vessel_cmd("destroy", vm, timeout=30)
+    end = time.time() + 15
+    while time.time() < end and ovs.ports(br):
+        time.sleep(0.2)
+    assert ovs.ports(br) == {}, ovs.ports(br)
 
 
 def test_vxlan_overlay_joins_two_hosts(hosts):
