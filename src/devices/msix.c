@@ -203,6 +203,7 @@ static void irqfd_update(struct msix *m, struct msix_irqfd *s)
 		return;
 	}
 	s->gsi = gsi;
+	m->irqfd_binds++;
 }
 
 static void irqfd_update_all(struct msix *m)

@@ -71,6 +71,7 @@ struct msix {
 	pthread_mutex_t lock;
 	struct msix_irqfd *irqfds; /* attached, under lock */
 	uint64_t sent, pended, failed;
+	uint64_t irqfd_binds; /* KVM_IRQFD assigns of attached eventfds */
 };
 
 /*

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct tap {
 	bool owned;
 	bool wrapped;	      /* tap_wrap_fds(): not a tap */
 	char ovs[IFNAMSIZ]; /* the OVS bridge it is a port of, or "" */
+	bool filtered;	      /* a TUNSETTXFILTER is in place */
 };
 
 static int tap_configure(int fd, const char *name, struct error *err)
@@ -190,6 +192,30 @@ int tap_set_offload(struct tap *t, unsigned int tun_f)
 	return 0;
 }
 
+int tap_set_filter(struct tap *t, bool all, bool allmulti, const uint8_t (*macs)[6], unsigned int n)
+{
+	struct tun_filter *f;
+	int r = 0;
+
+	if (t->wrapped || !t->nr)
+		return 0;
+	if (all)
+		n = 0; /* count 0: no filter */
+	f = calloc(1, sizeof(*f) + (size_t)n * ETH_ALEN);
+	if (!f)
+		return -ENOMEM;
+	f->flags = allmulti && !all ? TUN_FLT_ALLMULTI : 0;
+	f->count = (uint16_t)n;
+	memcpy(f->addr, macs, (size_t)n * ETH_ALEN);
+	/* One filter per tun device: every queue shares it. */
+	if (ioctl(t->fds[0], TUNSETTXFILTER, f) < 0)
+		r = -errno;
+	free(f);
+	if (!r)
+		t->filtered = !all;
+	return r;
+}
+
 int tap_queue_enable(struct tap *t, unsigned int q, bool on)
 {
 	struct ifreq ifr = { .ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
@@ -217,6 +243,9 @@ void tap_close(struct tap *t)
 {
 	if (!t)
 		return;
+	/* A tap that outlives us must not keep this guest's filter. */
+	if (t->filtered && !t->owned)
+		tap_set_filter(t, true, false, NULL, 0);
 	/* OVS keeps a port's row after its interface is gone: remove it. */
 	if (t->ovs[0]) {
 		struct error err = ERROR_INIT;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * A tap interface as a NIC back-end (the kernel's
@@ -44,6 +45,15 @@ const char *tap_name(const struct tap *t);
 bool tap_owned(const struct tap *t);
 /* TUNSETOFFLOAD: what the tap may hand the guest (TUN_F_CSUM, TSO4, ...). */
 int tap_set_offload(struct tap *t, unsigned int tun_f);
+/*
+ * TUNSETTXFILTER: which destination MACs the tap hands the guest at all
+ * (drivers/net/tun.c filters before queueing, so vhost-net sees the same):
+ * all (filter off), or macs[0..n) exactly plus every multicast frame with
+ * allmulti.  More unicast addresses than the kernel matches exactly turn
+ * the filter off (all pass).  A tap vessel did not create gets its filter
+ * cleared again by tap_close().
+ */
+int tap_set_filter(struct tap *t, bool all, bool allmulti, const uint8_t (*macs)[6], unsigned int n);
 /* TUNSETQUEUE: attach or detach queue q (inactive virtio-net pairs, section 5.1.6.5.5). */
 int tap_queue_enable(struct tap *t, unsigned int q, bool on);
 /*

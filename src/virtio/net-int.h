@@ -48,6 +48,7 @@ struct vnet {
 	uint8_t uni[MAC_TABLE_MAX][6], multi[MAC_TABLE_MAX][6];
 	unsigned int nr_uni, nr_multi;
 	bool uni_overflow, multi_overflow;
+	bool filter_warned; /* the tap refused TUNSETTXFILTER (said once) */
 	struct virtq_chain *ctrl;
 	struct iovec *iov;
 	uint64_t rx_packets, rx_bytes, rx_no_buffers, rx_filtered, rx_errors;

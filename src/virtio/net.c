@@ -159,6 +159,36 @@ static bool mac_in(const uint8_t (*table)[6], unsigned int n, const uint8_t *mac
 	return false;
 }
 
+/*
+ * The same filter in the tap (TUNSETTXFILTER), so frames the guest does
+ * not want are dropped in the kernel: for vhost-net, which bypasses
+ * rx_accept, and to save the userspace path the copies.  Exact entries:
+ * the NIC's MAC, broadcast, the unicast table, then the multicast table;
+ * an overflowing table or promiscuous mode turns it off.
+ */
+static void filter_sync(struct vnet *n)
+{
+	uint8_t macs[2 + 2 * MAC_TABLE_MAX][6];
+	unsigned int k = 0;
+	bool all = n->promisc || n->uni_overflow;
+	int r;
+
+	memcpy(macs[k++], n->mac, 6);
+	memset(macs[k++], 0xff, 6);
+	memcpy(macs[k], n->uni, (size_t)n->nr_uni * 6);
+	k += n->nr_uni;
+	if (!n->allmulti && !n->multi_overflow) {
+		memcpy(macs[k], n->multi, (size_t)n->nr_multi * 6);
+		k += n->nr_multi;
+	}
+	r = tap_set_filter(n->tap, all, n->allmulti || n->multi_overflow, macs, k);
+	if (r < 0 && !n->filter_warned) {
+		n->filter_warned = true;
+		log_warn("virtio-net %s: tap filter: %s; filtering in the VMM only%s", n->vd.name,
+			 strerror(-r), n->vhost_on ? " (not with vhost-net)" : "");
+	}
+}
+
 static bool rx_accept(const struct vnet *n, const uint8_t *dst)
 {
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -476,6 +506,8 @@ static uint8_t ctrl_command(struct vnet *n, uint8_t class, uint8_t cmd, const ui
 	struct virtio_dev *vd = &n->vd;
 	uint16_t pairs;
 
+	uint8_t ack;
+
 	switch (class) {
 	case CTRL_RX:
 		if (!virtio_has_feature(vd, NET_F_CTRL_RX) || len != 1 ||
@@ -485,13 +517,19 @@ static uint8_t ctrl_command(struct vnet *n, uint8_t class, uint8_t cmd, const ui
 			n->promisc = d[0];
 		else
 			n->allmulti = d[0];
+		filter_sync(n);
 		return CTRL_OK;
 	case CTRL_MAC:
-		if (cmd == CTRL_MAC_TABLE_SET && virtio_has_feature(vd, NET_F_CTRL_RX))
-			return ctrl_mac_table(n, d, len);
+		if (cmd == CTRL_MAC_TABLE_SET && virtio_has_feature(vd, NET_F_CTRL_RX)) {
+			ack = ctrl_mac_table(n, d, len);
+			if (ack == CTRL_OK)
+				filter_sync(n);
+			return ack;
+		}
 		if (cmd == CTRL_MAC_ADDR_SET && virtio_has_feature(vd, NET_F_CTRL_MAC_ADDR) &&
 		    len == 6 && !(d[0] & 1)) {
 			memcpy(n->mac, d, 6);
+			filter_sync(n);
 			return CTRL_OK;
 		}
 		return CTRL_ERR;
@@ -615,6 +653,7 @@ static void net_filter_reset(struct vnet *n)
 	n->nr_uni = n->nr_multi = 0;
 	n->uni_overflow = n->multi_overflow = false;
 	memcpy(n->mac, n->conf_mac, 6);
+	filter_sync(n);
 }
 
 static void net_reset(struct virtio_dev *vd)

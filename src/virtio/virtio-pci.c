@@ -614,6 +614,7 @@ static void vpci_vm_stats(void *opaque, struct json_object *obj)
 		for (unsigned int q = 0; q < vd->nr_queues; q++)
 			bound += vp->calls[q].fd >= 0 && vp->calls[q].gsi >= 0;
 		add_u64(obj, "irqfd_bound", bound);
+		add_u64(obj, "irqfd_binds", vp->msix.irqfd_binds);
 	}
 	pthread_mutex_unlock(&vp->msix.lock);
 }

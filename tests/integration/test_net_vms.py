@@ -237,10 +237,11 @@ def test_ovs_vlans_isolate_and_a_trunk_sees_both(ovs, hosts):
                {"network": "ov", "portgroup": "v20"})
     fb = h.wait("b", r"^G-SERVING")
     assert fb.get("ping_10.11.0.1") == "fail", fb
+    # t stays up (serving) so that its port can be looked at.
     h.start_vm("t", "lane.vlans=10:10.11.0.3/24+20:10.21.0.3/24 "
-               "lane.ping=10.11.0.1+10.21.0.2 lane.fetch=10.21.0.2",
+               "lane.ping=10.11.0.1+10.21.0.2 lane.fetch=10.21.0.2 lane.serve=1",
                {"network": "ov", "portgroup": "trunk"})
-    ft = h.wait("t", r"^G-CHECK netvm")
+    ft = h.wait("t", r"^G-SERVING")
     ports = ovs.ports(br)
     assert sorted(ports.values()) == [("", "10 20", "trunk"), ("10", "", "access"),
                                       ("20", "", "access")], ports

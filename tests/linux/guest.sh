@@ -163,7 +163,8 @@ check_clock() {
 # lane.* arguments: dhcp=1 (udhcpc on the NIC), ip=A/N+B/N (static
 # addresses), vlans=ID:A/N+ID:A/N (802.1Q sub-interfaces: a trunk port),
 # then in this order: ping=IP+IP (G ping_IP=ok|fail each), fetch=IP (the
-# peer's blob over TCP port 5000: G fetched_sha=), serve=1 (serve a random
+# peer's blob over TCP port 5000: G fetched_sha=), flip=IP (fetch it
+# again while moving the NIC's interrupts between CPUs), serve=1 (serve a random
 # 1 MiB blob on port 5000 until the VM is stopped: G blob_sha=, then
 # G-SERVING).
 larg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
@@ -217,6 +218,31 @@ EOS
 			sleep 1
 		done
 		echo "G fetched_sha=${got:-none}"
+	fi
+	# Interrupt affinity flips during fetches (flip=IP): Linux masks each
+	# MSI-X vector of the input queues while it rewrites its message for
+	# the new CPU, so the VMM rebinds its irqfds each time.  G flips=N
+	# (rewrites done) flip_fetches=K (fetches that matched fetched_sha).
+	if peer=$(larg flip) && [ -n "$peer" ]; then
+		irqs=$(awk '$NF ~ /input\.[0-9]+$/ { sub(":", "", $1); print $1 }' /proc/interrupts)
+		(
+			k=0
+			for i in $(seq 60); do
+				for q in $irqs; do
+					echo $((i % 2)) >/proc/irq/$q/smp_affinity_list 2>/dev/null &&
+						k=$((k + 1))
+				done
+				sleep 0.05
+			done
+			echo "$k" >/tmp/flips
+		) &
+		k=0
+		for i in $(seq 6); do
+			[ "$(timeout 20 nc "$peer" 5000 </dev/null | sum)" = "$got" ] && k=$((k + 1))
+		done
+		wait
+		echo "G flips=$(cat /tmp/flips)"
+		echo "G flip_fetches=$k"
 	fi
 	# Multiqueue: many connections (each flow hashes to a queue pair on
 	# the tap), then the receive interrupts of each input queue.
