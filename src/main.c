@@ -41,6 +41,8 @@ static const struct command commands[] = {
 	{ "vcpupin", cmd_vcpupin, "pin a vCPU to host CPUs (live and/or --config)" },
 	{ "emulatorpin", cmd_emulatorpin, "pin the event-loop and I/O threads" },
 	{ "numatune", cmd_numatune, "NUMA memory policy: --mode, --nodeset" },
+	{ "setmem", cmd_setmem, "change a running VM's memory through its balloon" },
+	{ "dommemstat", cmd_dommemstat, "the guest's memory statistics (--period N)" },
 	{ "net", cmd_net, "networks for VMs: bridges, VLANs, DHCP, VXLAN (net --help)" },
 	{ "vhost-user-blk", cmd_vhost_user_blk, "serve a disk to vhost-user frontends" },
 	{ "version", cmd_version, "print the version" },

@@ -60,5 +60,7 @@ void api_vcpus_handle(const struct api_backend *b, const struct api_request *req
 		      struct api_response *resp);
 void api_stats_handle(const struct api_backend *b, const struct api_request *req,
 		      struct api_response *resp);
+void api_memory_handle(const struct api_backend *b, const struct api_request *req, const char *rest,
+		       struct api_response *resp);
 
 #endif

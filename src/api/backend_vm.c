@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "mgmt/placement.h"
 #include "util/error.h"
 #include "util/util.h"
+#include "virtio/devices.h"
 #include "vm/config_json.h"
 #include "vm/vm.h"
 
@@ -150,6 +152,46 @@ static void vmb_device_stats(void *opaque, struct json_object *devices)
 	components_stats(&vm->components, devices);
 }
 
+static int vmb_memory_get(void *opaque, struct api_memory *out, struct error *err)
+{
+	struct vm *vm = opaque;
+	struct virtio_dev *vd = virtio_balloon_find(&vm->components);
+	unsigned long pages = 0, res = 0;
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	out->size = vm->cfg->mem_size;
+	/* proc(5) statm: size and resident, in pages. */
+	f = fopen("/proc/self/statm", "re");
+	if (f) {
+		if (fscanf(f, "%lu %lu", &pages, &res) == 2)
+			out->rss = (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	if (!vd)
+		return 0;
+	out->has_balloon = true;
+	if (virtio_balloon_get(vd, &out->balloon))
+		return error_setf(err, -EIO, "cannot read the balloon");
+	return 0;
+}
+
+static int vmb_balloon_set(void *opaque, uint64_t bytes, struct error *err)
+{
+	struct vm *vm = opaque;
+	int r = virtio_balloon_set_target(virtio_balloon_find(&vm->components), bytes);
+
+	return r ? error_set_errno(err, r, "balloon target") : 0;
+}
+
+static int vmb_balloon_period(void *opaque, unsigned int secs, struct error *err)
+{
+	struct vm *vm = opaque;
+	int r = virtio_balloon_set_period(virtio_balloon_find(&vm->components), secs);
+
+	return r ? error_set_errno(err, r, "stats period") : 0;
+}
+
 int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,
 		     struct error *err)
 {
@@ -162,6 +204,9 @@ int api_server_start(struct vm *vm, const char *socket_path, struct api_server *
 		.vcpu_set_affinity = vmb_vcpu_set_affinity,
 		.emulator_affinity = vmb_emulator_affinity,
 		.device_stats = vmb_device_stats,
+		.memory_get = vmb_memory_get,
+		.balloon_set = vmb_balloon_set,
+		.balloon_period = vmb_balloon_period,
 	};
 
 	return api_server_start_backend(vm->loop, &b, socket_path, out, err);

@@ -196,6 +196,8 @@ void api_dispatch(const struct api_backend *b, const struct api_request *req,
 		api_vcpus_handle(b, req, rest, resp);
 	} else if (!strcmp(rest, "stats")) {
 		api_stats_handle(b, req, resp);
+	} else if (segment(rest, "memory")) {
+		api_memory_handle(b, req, rest, resp);
 	} else {
 		api_error(resp, 404, "no such resource: %.64s", path);
 	}

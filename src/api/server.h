@@ -5,6 +5,9 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "virtio/devices.h"
 
 /*
  * The per-VM REST API (docs/api.yaml): HTTP/1.1 with JSON bodies on a Unix
@@ -19,6 +22,14 @@ struct vcpu_info;
 struct vm;
 
 enum api_action { API_ACTION_PAUSE, API_ACTION_RESUME, API_ACTION_SHUTDOWN, API_ACTION_REBOOT };
+
+/* GET /vm/memory: the VM's memory and its balloon (virtio/devices.h). */
+struct api_memory {
+	uint64_t size; /* the VM's memory (the most the guest can have) */
+	uint64_t rss;  /* the VMM's resident memory, as the host counts it */
+	bool has_balloon;
+	struct virtio_balloon_state balloon;
+};
 
 /*
  * What the handlers need from a VM.  The real one wraps struct vm
@@ -43,6 +54,12 @@ struct api_backend {
 	int (*emulator_affinity)(void *opaque, cpu_set_t *set, bool apply, struct error *err);
 	/* Add {"<device>": {counters...}} entries to `devices`. */
 	void (*device_stats)(void *opaque, struct json_object *devices);
+	/* Memory and balloon state (has_balloon false without a balloon). */
+	int (*memory_get)(void *opaque, struct api_memory *out, struct error *err);
+	/* The balloon's size in bytes (what the guest gives back). */
+	int (*balloon_set)(void *opaque, uint64_t bytes, struct error *err);
+	/* Seconds between the guest's stats (0: none). */
+	int (*balloon_period)(void *opaque, unsigned int secs, struct error *err);
 };
 
 #define API_MAX_BODY (64 * 1024) /* larger request bodies get 413 */

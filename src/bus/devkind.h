@@ -27,6 +27,11 @@ enum dev_kind_arg { DEV_ARG_NONE, DEV_ARG_REQUIRED, DEV_ARG_OPTIONAL };
 struct dev_kind {
 	const char *name;     /* "virtio-blk": messages, docs */
 	const char *json_key; /* "disks": the key in a JSON definition */
+	/*
+	 * The object json_key sits in ("memory": memory.balloon), parsed and
+	 * dumped by that object's code; NULL: a top-level key.
+	 */
+	const char *json_parent;
 	const char *cli_name; /* "disk": vessel run --disk */
 	enum dev_kind_arg cli_arg;
 	const char *cli_help; /* usage text after "--disk ", lines joined with '\n' */

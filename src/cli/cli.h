@@ -25,6 +25,8 @@ int cmd_vcpuinfo(int argc, char **argv);
 int cmd_vcpupin(int argc, char **argv);
 int cmd_emulatorpin(int argc, char **argv);
 int cmd_numatune(int argc, char **argv);
+int cmd_setmem(int argc, char **argv);
+int cmd_dommemstat(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 

@@ -9,6 +9,8 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/memfd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +380,72 @@ void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
 	if (len > r->size - off)
 		return NULL;
 	return r->hva + off;
+}
+
+static void gmem_region_mark(struct gmem_region *r, uint64_t off, uint64_t len);
+
+/* Give [off, off+len) of region r back to the host; page-aligned. */
+static int gmem_region_discard(const struct gmem *m, struct gmem_region *r, uint64_t off,
+			       uint64_t len)
+{
+	if (r->external)
+		return -EOPNOTSUPP; /* someone else's mapping (vhost-user) */
+	if (m->opts.backing == GMEM_BACKING_HUGETLB) {
+		/* Only whole huge pages inside the range can go. */
+		uint64_t hp = m->opts.hugepage_size, a = (off + hp - 1) & ~(hp - 1);
+		uint64_t b = (off + len) & ~(hp - 1);
+
+		if (b <= a)
+			return 0;
+		off = a;
+		len = b - a;
+	}
+	if (r->fd >= 0) {
+		/*
+		 * Shared memfd: MADV_DONTNEED would only drop our page table
+		 * entries; punching the hole frees the pages (and zaps every
+		 * mapping of them, KVM's included, through the mmu notifier).
+		 */
+		if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(r->fd_offset + off), (off_t)len) < 0)
+			return -errno;
+	} else if (madvise(r->hva + off, len, MADV_DONTNEED) < 0) {
+		return -errno; /* EINVAL: locked memory (mlock) */
+	}
+	/* The pages read as zero now: save and migration must send that. */
+	gmem_region_mark(r, off, len);
+	return 0;
+}
+
+int gmem_discard(struct gmem *m, uint64_t gpa, uint64_t len)
+{
+	if ((gpa | len) & (GMEM_PAGE_SIZE - 1) || gpa + len < gpa)
+		return -EINVAL;
+	/* All of it must be RAM before any of it goes. */
+	for (uint64_t g = gpa, l = len; l;) {
+		const struct gmem_region *r = gmem_find(m, g);
+		uint64_t n;
+
+		if (!r)
+			return -EFAULT;
+		n = r->size - (g - r->gpa);
+		n = n < l ? n : l;
+		g += n;
+		l -= n;
+	}
+	while (len) {
+		struct gmem_region *r = (struct gmem_region *)gmem_find(m, gpa);
+		uint64_t off = gpa - r->gpa, n = r->size - off;
+		int ret;
+
+		n = n < len ? n : len;
+		ret = gmem_region_discard(m, r, off, n);
+		if (ret)
+			return ret;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
 }
 
 static void gmem_region_mark(struct gmem_region *r, uint64_t off, uint64_t len)

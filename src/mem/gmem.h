@@ -137,6 +137,16 @@ void *gmem_ptr_w(struct gmem *m, uint64_t gpa, uint64_t len);
 int gmem_read(const struct gmem *m, uint64_t gpa, void *buf, uint64_t len);
 int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len);
 void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
+/*
+ * Give RAM pages back to the host (a balloon's inflated or reported
+ * pages): MADV_DONTNEED for anonymous memory, FALLOC_FL_PUNCH_HOLE for
+ * the memfd, only the whole huge pages inside the range for hugetlb.
+ * The guest reads zeros there afterwards; the pages are marked dirty
+ * when tracking is on.  gpa and len 4 KiB aligned.  0, -EINVAL
+ * (unaligned), -EFAULT (some of it is not RAM: nothing is discarded),
+ * -EOPNOTSUPP (memory mapped by someone else), or the kernel's -errno.
+ */
+int gmem_discard(struct gmem *m, uint64_t gpa, uint64_t len);
 /* Start/stop recording VMM writes (RAM regions only). */
 int gmem_dirty_start(struct gmem *m);
 void gmem_dirty_stop(struct gmem *m);

@@ -25,6 +25,7 @@ extern const struct dev_kind virtio_blk_kind;
 extern const struct dev_kind virtio_rng_kind;
 extern const struct dev_kind virtio_console_kind;
 extern const struct dev_kind virtio_net_kind;
+extern const struct dev_kind virtio_balloon_kind;
 
 /* PCI class codes (PCI Code and ID Assignment 1.11). */
 #define VIRTIO_CLASS_STORAGE_OTHER 0x018000
@@ -76,6 +77,59 @@ struct virtio_rng_config {
 
 #define VIRTIO_RNG_QUEUE_SIZE 64
 int virtio_rng_new(struct gmem *mem, struct evloop *loop, struct virtio_dev **out);
+
+/*
+ * virtio-balloon (balloon.c, docs/memory.md): `memory.balloon` in a
+ * definition, `vessel run --balloon k=v,...`.
+ */
+struct virtio_balloon_config {
+	bool enabled;		  /* JSON "enabled": false is no device */
+	bool deflate_on_oom;	  /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	bool free_page_reporting; /* VIRTIO_BALLOON_F_PAGE_REPORTING */
+	unsigned int stats_period; /* seconds between stats requests, 0: none */
+	uint64_t floor;		  /* bytes: setmem refuses a smaller guest */
+};
+
+/* The driver's statistics, by tag (5.5.6.3: 0 swap_in .. 9 hugetlb failures). */
+#define VIRTIO_BALLOON_NR_STATS 10
+enum {
+	VIRTIO_BALLOON_S_SWAP_IN,
+	VIRTIO_BALLOON_S_SWAP_OUT,
+	VIRTIO_BALLOON_S_MAJFLT,
+	VIRTIO_BALLOON_S_MINFLT,
+	VIRTIO_BALLOON_S_MEMFREE,
+	VIRTIO_BALLOON_S_MEMTOT,
+	VIRTIO_BALLOON_S_AVAIL,
+	VIRTIO_BALLOON_S_CACHES,
+	VIRTIO_BALLOON_S_HTLB_PGALLOC,
+	VIRTIO_BALLOON_S_HTLB_PGFAIL,
+};
+struct virtio_balloon_stats {
+	uint64_t val[VIRTIO_BALLOON_NR_STATS];
+	uint32_t have;	      /* bit per tag the driver sent */
+	uint64_t last_update; /* CLOCK_REALTIME seconds, 0: never */
+	uint64_t updates;
+};
+struct virtio_balloon_state {
+	uint64_t target; /* bytes the guest is asked to give back */
+	uint64_t actual; /* bytes it has given (the driver's `actual`) */
+	unsigned int stats_period;
+	struct virtio_balloon_config cfg;
+	struct virtio_balloon_stats stats;
+	bool driver;			 /* a driver is bound (DRIVER_OK) */
+	bool reporting, deflate_on_oom; /* negotiated */
+};
+
+struct components;
+int virtio_balloon_new(struct gmem *mem, struct evloop *loop,
+		       const struct virtio_balloon_config *cfg, struct virtio_dev **out);
+/* The VM's balloon, or NULL. */
+struct virtio_dev *virtio_balloon_find(struct components *c);
+/* Ask for a balloon of `bytes` (rounded down to 4 KiB): -ERANGE past RAM. */
+int virtio_balloon_set_target(struct virtio_dev *vd, uint64_t bytes);
+/* Stats every `secs` seconds (0: stop), and new ones at once. */
+int virtio_balloon_set_period(struct virtio_dev *vd, unsigned int secs);
+int virtio_balloon_get(struct virtio_dev *vd, struct virtio_balloon_state *out);
 
 /*
  * One virtio-net NIC (keys: net-config.c, docs/config.md "nets[]").  The

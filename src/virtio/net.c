@@ -103,30 +103,6 @@ static unsigned int ctrl_queue(const struct vnet *n)
 	return 2 * n->max_pairs;
 }
 
-/* Copy len bytes at offset off of an iovec array (out of or into it). */
-static size_t iov_copy(const struct iovec *iov, unsigned int cnt, size_t off, void *buf,
-		       size_t len, bool to_iov)
-{
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < cnt && done < len; i++) {
-		size_t l = iov[i].iov_len, take;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		take = MIN(l - off, len - done);
-		if (to_iov)
-			memcpy((uint8_t *)iov[i].iov_base + off, (uint8_t *)buf + done, take);
-		else
-			memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, take);
-		done += take;
-		off = 0;
-	}
-	return done;
-}
-
 static void pair_watch(struct vnet_pair *p, uint32_t events)
 {
 	if (!p->on_loop || p->dead || p->events == events)
@@ -302,7 +278,7 @@ static void rx_pump(struct vnet_pair *p)
 				break;
 			continue;
 		}
-		iov_copy(n->iov, segs, TAP_VNET_HDR_LEN, dst, 6, false);
+		virtq_iov_copy(n->iov, segs, TAP_VNET_HDR_LEN, dst, 6, false);
 		if (!rx_accept(n, dst)) {
 			virtq_rewind(vq, (uint16_t)cnt);
 			n->rx_filtered++;
@@ -317,9 +293,9 @@ static void rx_pump(struct vnet_pair *p)
 		if (used < cnt)
 			virtq_rewind(vq, (uint16_t)(cnt - used));
 		/* num_buffers (5.1.6.4); the tap left those two bytes alone. */
-		iov_copy(n->iov, segs, 0, &h, sizeof(h), false);
+		virtq_iov_copy(n->iov, segs, 0, &h, sizeof(h), false);
 		h.num_buffers = (uint16_t)used;
-		iov_copy(n->iov, segs, 0, &h, sizeof(h), true);
+		virtq_iov_copy(n->iov, segs, 0, &h, sizeof(h), true);
 		left = (size_t)len;
 		for (unsigned int i = 0; i < used; i++) {
 			uint32_t w = (uint32_t)MIN(left, p->rx[i]->in_len);
@@ -391,7 +367,7 @@ static void tx_drain(struct vnet_pair *p)
 
 			if (c->nr_in)
 				why = "transmit buffer with a device-writable part";
-			else if (iov_copy(c->iov, c->nr_out, 0, &h, sizeof(h), false) < sizeof(h))
+			else if (virtq_iov_copy(c->iov, c->nr_out, 0, &h, sizeof(h), false) < sizeof(h))
 				why = "frame shorter than its header";
 			else
 				why = tx_check(n, &h, c->out_len - sizeof(h));
@@ -558,7 +534,7 @@ static void ctrl_one(struct vnet *n, struct virtq_chain *c)
 	uint8_t ack = CTRL_ERR;
 
 	if (c->nr_out && c->nr_in && c->out_len >= 2 && c->out_len <= sizeof(buf)) {
-		iov_copy(c->iov, c->nr_out, 0, buf, c->out_len, false);
+		virtq_iov_copy(c->iov, c->nr_out, 0, buf, c->out_len, false);
 		ack = ctrl_command(n, buf[0], buf[1], buf + 2, c->out_len - 2);
 	} else {
 		virtio_dev_guest_error(&n->vd, "malformed control command");

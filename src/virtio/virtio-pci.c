@@ -83,6 +83,11 @@ struct pci_dev *virtio_pci_dev(struct virtio_pci *vp)
 	return &vp->pci;
 }
 
+struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp)
+{
+	return vp->vd;
+}
+
 /* ---- interrupts -------------------------------------------------------- */
 
 static void raise_intx(struct virtio_pci *vp, uint8_t why)
@@ -644,6 +649,8 @@ static const char *vpci_id_prefix(uint16_t type)
 		return "virtio-console";
 	case VIRTIO_ID_RNG:
 		return "virtio-rng";
+	case VIRTIO_ID_BALLOON:
+		return "virtio-balloon";
 	default:
 		return "virtio";
 	}

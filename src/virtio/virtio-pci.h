@@ -53,5 +53,7 @@ int virtio_pci_create(struct dev_host *host, struct virtio_dev *vd, uint32_t cla
 		      uint32_t cfg_size, struct virtio_pci **out);
 void virtio_pci_destroy(struct virtio_pci *vp);
 struct pci_dev *virtio_pci_dev(struct virtio_pci *vp);
+/* The device model on this function. */
+struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp);
 
 #endif

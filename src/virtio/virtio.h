@@ -47,6 +47,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
 
 #define VIRTIO_NO_VECTOR 0xffff
 #define VIRTIO_MAX_QUEUES 64

@@ -531,3 +531,27 @@ size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *bu
 	}
 	return done;
 }
+
+/* Copy len bytes at offset off of an iovec array (out of or into it). */
+size_t virtq_iov_copy(const struct iovec *iov, unsigned int cnt, size_t off, void *buf, size_t len,
+		      bool to_iov)
+{
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < cnt && done < len; i++) {
+		size_t l = iov[i].iov_len, take;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		take = l - off < len - done ? l - off : len - done;
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].iov_base + off, (uint8_t *)buf + done, take);
+		else
+			memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, take);
+		done += take;
+		off = 0;
+	}
+	return done;
+}

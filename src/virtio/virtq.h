@@ -246,4 +246,12 @@ static inline uint64_t virtq_used_bytes(uint16_t size)
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len);
 size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *buf, size_t len);
 
+/*
+ * Copy len bytes at offset off of an iovec array (a chain's readable or
+ * writable part) out of it, or into it with to_iov; returns the bytes
+ * copied (fewer when the iovecs end first).
+ */
+size_t virtq_iov_copy(const struct iovec *iov, unsigned int cnt, size_t off, void *buf, size_t len,
+		      bool to_iov);
+
 #endif

@@ -37,8 +37,31 @@ void vm_config_free(struct vm_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+const char *vm_config_balloon_conflict(const struct vm_config *c)
+{
+	const struct virtio_balloon_config *b = vm_config_dev(c, &virtio_balloon_kind, 0);
+
+	if (!b)
+		return NULL;
+	/*
+	 * The balloon gives memory back in 4 KiB pages; hugetlb memory goes
+	 * back only in whole huge pages, which a balloon almost never frees.
+	 */
+	if (c->mem.backing == GMEM_BACKING_HUGETLB)
+		return "a balloon cannot return memory backed by huge pages (memory.backing "
+		       "\"hugetlb\"): use \"anon\" or \"memfd\"";
+	if (c->dedicated_cpus)
+		return "a VM with dedicated resources (cpus.policy \"dedicated\") is not "
+		       "overcommitted: no balloon";
+	if (b->floor > c->mem_size)
+		return "the floor is larger than the VM's memory";
+	return NULL;
+}
+
 int vm_config_validate(const struct vm_config *c, struct error *err)
 {
+	const char *why;
+
 	if (!c->kernel)
 		return error_setf(err, -EINVAL, "no kernel given (--kernel)");
 	if (c->nr_cpus == 0)
@@ -57,5 +80,7 @@ int vm_config_validate(const struct vm_config *c, struct error *err)
 	if ((c->console.mode == CHARDEV_FILE || c->console.mode == CHARDEV_SOCKET) &&
 	    !c->console.path)
 		return error_setf(err, -EINVAL, "this console mode needs a path");
+	if ((why = vm_config_balloon_conflict(c)))
+		return error_setf(err, -EINVAL, "balloon: %s", why);
 	return 0;
 }

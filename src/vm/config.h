@@ -80,6 +80,8 @@ struct error;
 
 void vm_config_init(struct vm_config *c);
 void vm_config_free(struct vm_config *c);
+/* Why the balloon cannot go with the rest of c (hugetlb, dedicated), or NULL. */
+const char *vm_config_balloon_conflict(const struct vm_config *c);
 /* Check the rules `vessel run` needs (a kernel, sizes, a console path). */
 int vm_config_validate(const struct vm_config *c, struct error *err);
 

@@ -119,6 +119,9 @@ static void devices_to_json(struct json_object *o, const struct vm_config *c)
 		unsigned int n = vm_config_count(c, *k);
 		struct json_object *a, *v;
 
+		if ((*k)->json_parent)
+			continue; /* dumped by its parent object (memory.balloon) */
+
 		if ((*k)->max == 1) {
 			v = vm_dev_to_json(*k, vm_config_dev(c, *k, 0));
 			if (v)

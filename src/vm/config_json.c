@@ -319,13 +319,11 @@ static const struct key mem_keys[] = {
 	{ 0 },
 };
 
-static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config *c)
+static int parse_memory_keys(struct jctx *x, struct json_object *o, struct vm_config *c)
 {
 	struct mem_json m = { 0 };
 	int r;
 
-	if (!json_object_is_type(o, json_type_object))
-		return get_size(x, "memory", o, &c->mem_size);
 	if ((r = keys_from_json(mem_keys, &m, o, "memory", x->err)))
 		return r;
 	if (m.has_size)
@@ -359,6 +357,46 @@ static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config 
 	return 0;
 }
 
+/* The device kind that lives in object `parent` under `key`, or NULL. */
+static const struct dev_kind *nested_kind(const char *parent, const char *key)
+{
+	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++)
+		if ((*k)->json_parent && !strcmp((*k)->json_parent, parent) &&
+		    !strcmp((*k)->json_key, key))
+			return *k;
+	return NULL;
+}
+
+/* "memory": a size, or an object of memory keys and devices (memory.balloon). */
+static int parse_memory(struct jctx *x, struct json_object *o, struct vm_config *c)
+{
+	struct json_object *rest;
+	int r = 0;
+
+	if (!json_object_is_type(o, json_type_object))
+		return get_size(x, "memory", o, &c->mem_size);
+	rest = json_object_new_object();
+	if (!rest)
+		return jerr(x, "memory", "out of memory");
+	json_object_object_foreach(o, key, val)
+	{
+		const struct dev_kind *k = nested_kind("memory", key);
+		char p[PATH_LEN];
+
+		if (!k) {
+			json_object_object_add(rest, key, json_object_get(val));
+			continue;
+		}
+		pathf(p, "memory.%s", key);
+		if ((r = vm_config_dev_from_json(c, k, val, p, x->err)))
+			break;
+	}
+	if (!r)
+		r = parse_memory_keys(x, rest, c);
+	json_object_put(rest);
+	return r;
+}
+
 struct json_object *vm_config_memory_to_json(const struct vm_config *c)
 {
 	struct mem_json m = {
@@ -378,7 +416,17 @@ struct json_object *vm_config_memory_to_json(const struct vm_config *c)
 		.has_dontdump = true,
 	};
 
-	return keys_to_json(mem_keys, &m);
+	struct json_object *o = keys_to_json(mem_keys, &m);
+
+	for (const struct dev_kind *const *k = vm_dev_kinds; o && *k; k++) {
+		void *cfg;
+
+		if (!(*k)->json_parent || strcmp((*k)->json_parent, "memory"))
+			continue;
+		if ((cfg = vm_config_dev(c, *k, 0)))
+			json_object_object_add(o, (*k)->json_key, vm_dev_to_json(*k, cfg));
+	}
+	return o;
 }
 
 static const unsigned int console_modes =
@@ -547,6 +595,8 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 			return jerr(x, "memory.mergeable",
 				    "KSM cannot merge huge pages (memory.backing is \"hugetlb\")");
 	}
+	if (vm_config_balloon_conflict(c))
+		return jerr(x, "memory.balloon", "%s", vm_config_balloon_conflict(c));
 	if (c->dedicated_cpus) {
 		unsigned int pinned = 0;
 		cpu_set_t all;
@@ -628,7 +678,8 @@ static int check_top_keys(struct jctx *x, struct json_object *root)
 
 	json_object_object_foreach(root, key, val)
 	{
-		bool ok = vm_dev_kind_find(key) && !strcmp(vm_dev_kind_find(key)->json_key, key);
+		const struct dev_kind *k = vm_dev_kind_find(key);
+		bool ok = k && !k->json_parent && !strcmp(k->json_key, key);
 
 		(void)val;
 		for (const char *const *a = keys; *a && !ok; a++)
@@ -671,7 +722,7 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, struct er
 	    (r = get_string(&x, "cmdline", v, 4095, &c->cmdline)))
 		return r;
 	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++)
-		if (json_object_object_get_ex(root, (*k)->json_key, &v) &&
+		if (!(*k)->json_parent && json_object_object_get_ex(root, (*k)->json_key, &v) &&
 		    (r = parse_kind(&x, *k, v, c)))
 			return r;
 	if (json_object_object_get_ex(root, "console", &v) &&

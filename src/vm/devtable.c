@@ -29,7 +29,8 @@
 	X(virtio_blk_kind)                                                                         \
 	X(virtio_rng_kind)                                                                         \
 	X(virtio_console_kind)                                                                     \
-	X(virtio_net_kind)
+	X(virtio_net_kind)                                                                         \
+	X(virtio_balloon_kind)
 
 #define DEV_KIND_DECLARE(k) extern const struct dev_kind k;
 #define DEV_KIND_ENTRY(k) &k,

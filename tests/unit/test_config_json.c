@@ -220,7 +220,7 @@ static void test_nets(void **state)
 
 	expect_err("{\"nets\": [{\"tap\": \"t\", \"mtu\": 9000}]}", "nets[0]: unknown key \"mtu\"");
 	expect_err("{\"nets\": [{\"tap\": \"t\", \"vlan\": 5}]}",
-		   "nets[0]: vlan and trunk need bridge= or network=");
+		   "nets[0]: vlan and trunk need bridge=, ovs= or network=");
 	assert_int_equal(parse("{\"nets\": []}", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.nr_devs, 0);
 	vm_config_free(&c);

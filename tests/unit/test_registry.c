@@ -50,7 +50,7 @@ static void test_table_lists_each_kind_once(void **state)
 			for (const struct key *b = a + 1; b->name; b++)
 				assert_string_not_equal(a->name, b->name);
 	}
-	assert_int_equal(n, 4); /* blk, rng, console, net */
+	assert_int_equal(n, 5); /* blk, rng, console, net, balloon */
 	assert_null(vm_dev_kind_find("nic"));
 }
 
