@@ -29,7 +29,6 @@ struct tap {
 	bool owned;
 	bool wrapped;	      /* tap_wrap_fds(): not a tap */
 	char ovs[IFNAMSIZ]; /* the OVS bridge it is a port of, or "" */
-	bool filtered;	      /* a TUNSETTXFILTER is in place */
 };
 
 static int tap_configure(int fd, const char *name, struct error *err)
@@ -197,7 +196,11 @@ int tap_set_filter(struct tap *t, bool all, bool allmulti, const uint8_t (*macs)
 	struct tun_filter *f;
 	int r = 0;
 
-	if (t->wrapped || !t->nr)
+	/*
+	 * Only a tap that goes with the VMM: a filter on someone else's tap
+	 * would outlive a VMM that is killed and starve its next user.
+	 */
+	if (t->wrapped || !t->nr || !t->owned)
 		return 0;
 	if (all)
 		n = 0; /* count 0: no filter */
@@ -211,8 +214,6 @@ int tap_set_filter(struct tap *t, bool all, bool allmulti, const uint8_t (*macs)
 	if (ioctl(t->fds[0], TUNSETTXFILTER, f) < 0)
 		r = -errno;
 	free(f);
-	if (!r)
-		t->filtered = !all;
 	return r;
 }
 
@@ -243,9 +244,6 @@ void tap_close(struct tap *t)
 {
 	if (!t)
 		return;
-	/* A tap that outlives us must not keep this guest's filter. */
-	if (t->filtered && !t->owned)
-		tap_set_filter(t, true, false, NULL, 0);
 	/* OVS keeps a port's row after its interface is gone: remove it. */
 	if (t->ovs[0]) {
 		struct error err = ERROR_INIT;

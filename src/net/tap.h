@@ -50,8 +50,9 @@ int tap_set_offload(struct tap *t, unsigned int tun_f);
  * (drivers/net/tun.c filters before queueing, so vhost-net sees the same):
  * all (filter off), or macs[0..n) exactly plus every multicast frame with
  * allmulti.  More unicast addresses than the kernel matches exactly turn
- * the filter off (all pass).  A tap vessel did not create gets its filter
- * cleared again by tap_close().
+ * the filter off (all pass).  Only on a tap vessel created, which goes
+ * away with the VMM: on an existing tap or a handed-in fd nothing is set
+ * (0), since a filter there would outlive a killed VMM.
  */
 int tap_set_filter(struct tap *t, bool all, bool allmulti, const uint8_t (*macs)[6], unsigned int n);
 /* TUNSETQUEUE: attach or detach queue q (inactive virtio-net pairs, section 5.1.6.5.5). */

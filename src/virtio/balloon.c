@@ -194,13 +194,20 @@ static void balloon_notify(struct virtio_dev *vd, unsigned int q)
 	if (role == ROLE_NONE)
 		return;
 	if (role == ROLE_STATS) {
-		/* One buffer at a time: a second one while we hold one is the driver's bug. */
+		/*
+		 * One buffer at a time (a second one while we hold one is the
+		 * driver's bug and waits).  Re-arm after taking it: with
+		 * EVENT_IDX the driver kicks for its next refill only if
+		 * avail_event says so (2.7.10).
+		 */
+		do {
+			if (!b->st_held && virtq_pop(vq, b->st) == 1) {
+				stats_parse(b, b->st);
+				b->st_held = true;
+			}
+		} while (!b->st_held && !vq->broken && virtq_enable_notify(vq));
 		if (b->st_held)
-			return;
-		if (virtq_pop(vq, b->st) == 1) {
-			stats_parse(b, b->st);
-			b->st_held = true;
-		}
+			virtq_enable_notify(vq);
 		return;
 	}
 	do {

@@ -140,7 +140,8 @@ static bool mac_in(const uint8_t (*table)[6], unsigned int n, const uint8_t *mac
  * not want are dropped in the kernel: for vhost-net, which bypasses
  * rx_accept, and to save the userspace path the copies.  Exact entries:
  * the NIC's MAC, broadcast, the unicast table, then the multicast table;
- * an overflowing table or promiscuous mode turns it off.
+ * an overflowing table or promiscuous mode turns it off.  Only taps
+ * vessel created take it (net/tap.h).
  */
 static void filter_sync(struct vnet *n)
 {

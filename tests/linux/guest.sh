@@ -159,6 +159,35 @@ check_clock() {
 	done
 }
 
+# The memory balloon (tests/integration/test_balloon.py): say which driver
+# has the balloon, then with lane.fill=MiB fill that much of tmpfs
+# (G-FILLED), hold it 8 s, free it (G-FREED); then a line a second with
+# the guest's view of its memory, for the host to watch setmem and free
+# page reporting work: G mem total=KiB free=KiB.
+check_balloon() {
+	for d in /sys/bus/virtio/devices/*; do
+		[ "$(cat "$d/device")" = 0x0005 ] &&
+			echo "G balloon_driver=$(basename "$(readlink "$d/driver")")" \
+				"features=$(cat "$d/features")"
+	done
+	mem() { awk -v k="$1" '$1 == k":" { print $2 }' /proc/meminfo; }
+	if n=$(larg fill) && [ -n "$n" ]; then
+		mount -t tmpfs -o size=90% tmpfs /mnt
+		dd if=/dev/zero of=/mnt/fill bs=1M count="$n" 2>/dev/null
+		echo "G-FILLED total=$(mem MemTotal) free=$(mem MemFree)"
+		sleep 8
+		rm /mnt/fill
+		echo "G-FREED total=$(mem MemTotal) free=$(mem MemFree)"
+	fi
+	i=0
+	while [ $i -lt 900 ]; do
+		echo "G mem total=$(mem MemTotal) free=$(mem MemFree)"
+		sleep 1
+		i=$((i + 1))
+	done
+	ok balloon
+}
+
 # Networking between VMs (tests/integration/test_net_vms.py), driven by
 # lane.* arguments: dhcp=1 (udhcpc on the NIC), ip=A/N+B/N (static
 # addresses), vlans=ID:A/N+ID:A/N (802.1Q sub-interfaces: a trunk port),
@@ -303,6 +332,7 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	rng-console) check_rng_console ;;
 	clock) check_clock ;;
 	netvm) check_netvm ;;
+	balloon) check_balloon ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;
 	# Debugging: the kernel's whole log.
