@@ -19,6 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct fake {
 	bool paused;
 	cpu_set_t aff[3];
+	unsigned int calls;
+	uint64_t target;
 };
 
 static struct json_object *f_describe(void *o)
@@ -72,11 +74,44 @@ static int f_emu(void *o, cpu_set_t *set, bool apply, struct error *err)
 	return 0;
 }
 
+/* A 1 GiB VM whose balloon has a 128 MiB floor, or no balloon on odd calls. */
+static int f_mem(void *o, struct api_memory *m, struct error *err)
+{
+	struct fake *f = o;
+
+	memset(m, 0, sizeof(*m));
+	m->size = 1ull << 30;
+	m->has_balloon = !(f->calls++ & 1);
+	m->balloon.cfg.floor = 128ull << 20;
+	m->balloon.target = f->target;
+	m->balloon.actual = f->target / 2;
+	m->balloon.stats.have = 0x3ff;
+	return 0;
+}
+
+static int f_bset(void *o, uint64_t bytes, struct error *err)
+{
+	struct fake *f = o;
+
+	/* The handler must have bounded it by the memory and the floor. */
+	if (bytes > (1ull << 30) - (128ull << 20))
+		abort();
+	f->target = bytes;
+	return 0;
+}
+
+static int f_period(void *o, unsigned int secs, struct error *err)
+{
+	if (secs > 86400)
+		abort();
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fake f = { 0 };
 	const struct api_backend b = {
-		&f, f_describe, f_action, f_count, f_info, f_set, f_emu, NULL
+		&f, f_describe, f_action, f_count, f_info, f_set, f_emu, NULL, f_mem, f_bset, f_period,
 	};
 	char method[16], path[512];
 	struct api_response resp;
