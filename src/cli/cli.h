@@ -2,6 +2,8 @@
 #ifndef VESSEL_CLI_CLI_H
 #define VESSEL_CLI_CLI_H
 
+#include <stdbool.h>
+
 /*
  * Every command group has an entry point `cmd_<name>(argc, argv)` where
  * argv[0] is the command name.  It returns the process exit status and
@@ -26,6 +28,8 @@ int cmd_vcpupin(int argc, char **argv);
 int cmd_emulatorpin(int argc, char **argv);
 int cmd_numatune(int argc, char **argv);
 int cmd_setmem(int argc, char **argv);
+/* vessel host --capacity (capacity.c): a CLI exit status. */
+int host_capacity(bool json);
 int cmd_dommemstat(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);

@@ -592,11 +592,13 @@ static void print_host(struct json_object *root)
 
 static void host_usage(FILE *f)
 {
-	fprintf(f, "usage: vessel host [--json] [--device PATH]\n"
+	fprintf(f, "usage: vessel host [--json] [--device PATH] [--capacity]\n"
 		   "Show what this host offers for virtualization: KVM backend and\n"
 		   "capabilities, CPUs, NUMA nodes, huge pages, THP and KSM.\n"
 		   "  --json         print the same as one JSON object\n"
-		   "  --device PATH  KVM device to probe (default /dev/kvm)\n");
+		   "  --device PATH  KVM device to probe (default /dev/kvm)\n"
+		   "  --capacity     memory committed by running VMs against the admission\n"
+		   "                 policy, per NUMA node (docs/memory.md)\n");
 }
 
 int cmd_host(int argc, char **argv)
@@ -604,12 +606,13 @@ int cmd_host(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "capacity", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dev = "/dev/kvm";
 	struct json_object *root;
-	bool json = false;
+	bool json = false, capacity = false;
 	int c;
 
 	optind = 1;
@@ -621,6 +624,9 @@ int cmd_host(int argc, char **argv)
 		case 'd':
 			dev = optarg;
 			break;
+		case 'c':
+			capacity = true;
+			break;
 		case 'h':
 			host_usage(stdout);
 			return 0;
@@ -631,6 +637,8 @@ int cmd_host(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_error("host: unexpected argument '%s'", argv[optind]);
+	if (capacity)
+		return host_capacity(json);
 
 	root = host_gather(dev);
 	if (json)

@@ -28,6 +28,7 @@
 #include "vm/host_check.h"
 #include "util/util.h"
 #include "vm/config_json.h"
+#include "mgmt/admission.h"
 #include "mgmt/network.h"
 
 #define START_TIMEOUT_MS 30000
@@ -457,6 +458,21 @@ int cmd_start(int argc, char **argv)
 		cli_error("cannot start '%s': %s", m.vm.name, errbuf);
 		goto out;
 	}
+	/*
+	 * The host's memory policy (mgmt/admission.h).  The claim counts from
+	 * now on: our lock is held until the VMM runs, then the VMM is alive.
+	 */
+	r = admission_claim(&m.dirs, m.vm.name, &c, errbuf, sizeof(errbuf));
+	if (r) {
+		if (r == -ENOSPC || errbuf[0])
+			cli_error("cannot start '%s': %s", m.vm.name, errbuf);
+		else
+			cli_error("cannot start '%s': the host's memory claims: %s", m.vm.name,
+				  strerror(-r));
+		r = 1;
+		goto out;
+	}
+	r = 1;
 	/* nets[].network: the VMM is handed the bridge and VLANs (mgmt/network.c). */
 	if (network_resolve_nics(&m.dirs, &c, &err)) {
 		cli_error("cannot start '%s': %s", m.vm.name, error_msg(&err));

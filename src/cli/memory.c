@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/mgmt.h"
+#include "mgmt/admission.h"
 #include "util/util.h"
 
 #define SETMEM_USAGE                                                                  \
@@ -33,9 +34,9 @@ static int64_t get_i64(struct json_object *o, const char *k, bool *have)
 
 int cmd_setmem(int argc, char **argv)
 {
-	char body[64], err[256], was[32], want[32];
+	char body[64], err[512], was[32], want[32];
 	struct json_object *o = NULL;
-	uint64_t size;
+	uint64_t size, old;
 	struct mgmt m;
 	bool have;
 	int r;
@@ -52,12 +53,26 @@ int cmd_setmem(int argc, char **argv)
 		json_object_put(o);
 		return cli_error("setmem '%s': %s", argv[1], err);
 	}
-	format_size((uint64_t)get_i64(o, "target", &have), was, sizeof(was));
+	old = (uint64_t)get_i64(o, "target", &have);
+	format_size(old, was, sizeof(was));
 	json_object_put(o);
+	/*
+	 * The host's memory policy first (mgmt/admission.h): a larger target
+	 * must fit beside the other VMs; a smaller one frees room for them.
+	 */
+	r = have ? admission_set_target(&m.dirs, argv[1], size, err, sizeof(err)) : 0;
+	if (r == -ENOSPC || (r < 0 && r != -ENOENT))
+		return cli_error("setmem '%s': %s", argv[1], err[0] ? err : strerror(-r));
 	snprintf(body, sizeof(body), "{\"size\": %llu}", (unsigned long long)size);
 	r = mgmt_api(&m, "PUT", "/vm/memory/target", body, NULL, err, sizeof(err));
-	if (r != 204)
+	if (r != 204) {
+		char ignored[8];
+
+		/* The VM did not take it: its claim goes back to what it was. */
+		if (have)
+			admission_set_target(&m.dirs, argv[1], old, ignored, sizeof(ignored));
 		return cli_error("setmem '%s': %s", argv[1], err);
+	}
 	format_size(size, want, sizeof(want));
 	if (have)
 		printf("VM '%s': memory target %s (was %s)\n", argv[1], want, was);

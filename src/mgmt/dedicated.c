@@ -25,24 +25,6 @@ struct claim {
 	cpu_set_t cpus;
 };
 
-static bool claim_alive(const struct state_dirs *d, const char *name)
-{
-	struct state_vm v;
-	bool busy;
-	int fd;
-
-	if (state_vm_init(d, name, &v))
-		return false;
-	if (state_vm_status(&v, NULL) == STATE_RUNNING)
-		return true;
-	fd = open(v.lock, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	close(fd);
-	return busy;
-}
-
 static size_t read_claims(const struct state_dirs *d, const char *path, const char *skip,
 			  struct claim *out)
 {
@@ -57,7 +39,7 @@ static size_t read_claims(const struct state_dirs *d, const char *path, const ch
 
 		if (sscanf(line, "%64s %1023s", name, list) != 2 || !strcmp(name, skip))
 			continue;
-		if (cpuset_parse(list, &out[n].cpus) || !claim_alive(d, name))
+		if (cpuset_parse(list, &out[n].cpus) || !state_claim_alive(d, name))
 			continue;
 		strcpy(out[n].name, name);
 		n++;

@@ -481,3 +481,21 @@ void state_names_free(char **names, size_t n)
 		free(names[i]);
 	free(names);
 }
+
+bool state_claim_alive(const struct state_dirs *d, const char *name)
+{
+	struct state_vm v;
+	bool busy;
+	int fd;
+
+	if (state_vm_init(d, name, &v))
+		return false;
+	if (state_vm_status(&v, NULL) == STATE_RUNNING)
+		return true;
+	fd = open(v.lock, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}

@@ -100,6 +100,12 @@ int state_list_defined(const struct state_dirs *d, char ***names, size_t *n);
 void state_names_free(char **names, size_t n);
 
 /*
+ * A host-wide claim of VM NAME (dedicated CPUs, memory) still counts: the
+ * VM runs, or a CLI holds its lock (a start in progress).
+ */
+bool state_claim_alive(const struct state_dirs *d, const char *name);
+
+/*
  * Dedicated host CPUs: a host-wide registry under <run>/dedicated.lock.
  * Claim `want` for NAME (replacing its old claim); claims of VMs whose
  * VMM is gone are dropped.  On overlap, -EBUSY and *owner names the VM.

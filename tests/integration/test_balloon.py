@@ -184,3 +184,50 @@ def test_balloon_mistakes_are_one_line(lane, tmp_path):
         r = m.run("define", "x", "--config", bad)
         assert r.returncode != 0 and why in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_admission_refuses_what_the_host_cannot_hold(lane, tmp_path):
+    """host.json's policy leaves 1 GiB for VMs: a 768 MiB VM beside a
+    running 512 MiB one is refused with the figures, and so is a 640 MiB
+    prealloc VM (never overcommitted, so the running one would have only
+    384 MiB); after setmem 256M on the first,
+    the 768 MiB VM starts; vessel host --capacity shows the sums."""
+    m = lane
+    with open("/proc/meminfo") as f:
+        info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f)}
+    reserve = info["MemTotal"] - info.get("Hugetlb", 0) - 1024 * MiB
+    (m.state / "lib").mkdir(exist_ok=True)
+    (m.state / "lib" / "host.json").write_text(json.dumps(
+        {"memory": {"overcommit_ratio": 1.0, "reserve": str(reserve)}}))
+    console = start(m, tmp_path, {"stats_period": 1}, memory={"size": "512M"})
+    wait_console(console, r"^G mem total=")
+    vm = {"cpus": 1, "initrd": str(m.initrd), "cmdline": CMDLINE}
+    m.define("big", dict(vm, memory="768M",
+                         console={"mode": "file", "path": str(tmp_path / "big.console")}))
+    m.define("pre", dict(vm, memory={"size": "640M", "prealloc": True},
+                         console={"mode": "file", "path": str(tmp_path / "pre.console")}))
+    try:
+        r = m.run("start", "big")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode != 0 and len(lines) == 1, r.stderr
+        assert ("cannot start 'big': the host's memory policy refuses it: 768M more on top "
+                "of 512M committed to overcommittable VMs exceeds 1G") in lines[0], lines
+        r = m.run("start", "pre")
+        assert r.returncode != 0 and ("640M more for a VM that is not overcommitted leaves "
+                                      "384M for the 512M committed") in r.stderr, r.stderr
+        cap = json.loads(m.run("host", "--capacity", "--json", check=True).stdout)
+        assert cap["vms"] == 1 and cap["committed_soft"] == 512 * MiB, cap
+        assert cap["capacity"] == 1024 * MiB and cap["policy_file"] is True, cap
+        m.run("setmem", "bal", "256M", check=True)
+        cap = json.loads(m.run("host", "--capacity", "--json", check=True).stdout)
+        assert cap["committed_soft"] == 256 * MiB and cap["committed_soft_size"] == 512 * MiB
+        m.run("start", "big", check=True)
+        cap = json.loads(m.run("host", "--capacity", "--json", check=True).stdout)
+        assert cap["vms"] == 2 and cap["room_soft"] == 0, cap
+        # Growing back would take what big now has: refused, in one line.
+        r = m.run("setmem", "bal", "512M")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode != 0 and len(lines) == 1, r.stderr
+        assert "setmem 'bal': the host's memory policy refuses it" in lines[0], lines
+    finally:
+        m.run("destroy", "big", timeout=30)
