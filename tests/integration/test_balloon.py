@@ -196,7 +196,7 @@ def test_admission_refuses_what_the_host_cannot_hold(lane, tmp_path):
     with open("/proc/meminfo") as f:
         info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f)}
     reserve = info["MemTotal"] - info.get("Hugetlb", 0) - 1024 * MiB
-    (m.state / "lib").mkdir(exist_ok=True)
+    (m.state / "lib").mkdir(mode=0o700, exist_ok=True)
     (m.state / "lib" / "host.json").write_text(json.dumps(
         {"memory": {"overcommit_ratio": 1.0, "reserve": str(reserve)}}))
     console = start(m, tmp_path, {"stats_period": 1}, memory={"size": "512M"})
