@@ -287,7 +287,7 @@ def test_net_option_errors_are_one_line(tmp_path):
         (["--net", "tap=a/b"], "tap: \"a/b\" is not an interface name"),
         (["--net", "tap=x,mac=01:00:5e:00:00:01"], "is not a unicast MAC address"),
         (["--net", "tap=x,queues=99"], "queues"),
-        (["--net", "tap=x,vlan=5"], "vlan and trunk need bridge= or network="),
+        (["--net", "tap=x,vlan=5"], "vlan and trunk need bridge=, ovs= or network="),
         (["--net", "bridge=b,trunk=1:5000"], "not a list of VLAN ids"),
         (["--net", "fd=3,queues=2"], "has one queue"),
         (["--net", "tap=x,vhost=maybe"], "vhost"),
