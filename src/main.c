@@ -43,6 +43,7 @@ static const struct command commands[] = {
 	{ "numatune", cmd_numatune, "NUMA memory policy: --mode, --nodeset" },
 	{ "setmem", cmd_setmem, "change a running VM's memory through its balloon" },
 	{ "dommemstat", cmd_dommemstat, "the guest's memory statistics (--period N)" },
+	{ "numastat", cmd_numastat, "is each guest NUMA node on its vCPUs' host node (--all)" },
 	{ "net", cmd_net, "networks for VMs: bridges, VLANs, DHCP, VXLAN (net --help)" },
 	{ "vhost-user-blk", cmd_vhost_user_blk, "serve a disk to vhost-user frontends" },
 	{ "version", cmd_version, "print the version" },

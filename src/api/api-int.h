@@ -62,5 +62,7 @@ void api_stats_handle(const struct api_backend *b, const struct api_request *req
 		      struct api_response *resp);
 void api_memory_handle(const struct api_backend *b, const struct api_request *req, const char *rest,
 		       struct api_response *resp);
+void api_numa_handle(const struct api_backend *b, const struct api_request *req,
+		     struct api_response *resp);
 
 #endif

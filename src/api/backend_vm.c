@@ -14,6 +14,7 @@
 
 #include "api/api-int.h"
 #include "devices/console.h"
+#include "mem/numa.h"
 #include "mgmt/placement.h"
 #include "util/error.h"
 #include "util/util.h"
@@ -192,6 +193,54 @@ static int vmb_balloon_period(void *opaque, unsigned int secs, struct error *err
 	return r ? error_set_errno(err, r, "stats period") : 0;
 }
 
+/*
+ * Guest node i takes RAM in guest-physical order as mem/numa.c binds it;
+ * its host nodes are its own or the nodeset, as gmem_numa_apply() picks.
+ */
+static int vmb_numa_layout(void *opaque, struct api_numa *out, struct error *err)
+{
+	static const char *const modes[] = { "none", "strict", "preferred", "interleave" };
+	struct vm *vm = opaque;
+	const struct vm_config *c = vm->cfg;
+	struct gmem_span sp[API_NUMA_MAX_SPANS];
+	uint64_t off = 0;
+
+	_Static_assert(API_NUMA_MAX_NODES >= VM_MAX_NUMA_NODES, "api_numa too small");
+	_Static_assert(API_NUMA_MAX_VCPUS >= VM_MAX_VCPUS, "api_numa vcpus too small");
+	memset(out, 0, sizeof(*out));
+	out->mode = (unsigned int)c->numa_mode < ARRAY_SIZE(modes) ? modes[c->numa_mode] : "none";
+	out->page_size = c->mem.backing == GMEM_BACKING_HUGETLB ? c->mem.hugepage_size
+								 : GMEM_PAGE_SIZE;
+	out->topology = c->nr_numa_nodes > 0;
+	out->nr_nodes = out->topology ? MIN(c->nr_numa_nodes, (unsigned int)VM_MAX_NUMA_NODES) : 1;
+	for (unsigned int i = 0; i < out->nr_nodes; i++) {
+		struct api_numa_node *nd = &out->nodes[i];
+		int n;
+
+		if (out->topology) {
+			nd->size = c->numa_nodes[i].mem_size;
+			nd->host_nodes = c->numa_nodes[i].host_nodes;
+			memcpy(nd->vcpus, c->numa_nodes[i].cpus, sizeof(c->numa_nodes[i].cpus));
+		} else {
+			nd->size = gmem_ram_size(&vm->mem);
+			for (unsigned int v = 0; v < c->nr_cpus && v < VM_MAX_VCPUS; v++)
+				nd->vcpus[v / 64] |= 1ull << (v % 64);
+		}
+		if (!nd->host_nodes)
+			nd->host_nodes = c->numa_host_nodes;
+		n = gmem_numa_spans(&vm->mem, off, nd->size, sp, API_NUMA_MAX_SPANS);
+		if (n < 0)
+			return error_set_errno(err, n, "guest node %u: its RAM", i);
+		nd->nr_spans = (unsigned int)n;
+		for (int k = 0; k < n; k++) {
+			nd->spans[k].hva = (uint64_t)(uintptr_t)sp[k].hva;
+			nd->spans[k].len = sp[k].len;
+		}
+		off += nd->size;
+	}
+	return 0;
+}
+
 int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,
 		     struct error *err)
 {
@@ -207,6 +256,7 @@ int api_server_start(struct vm *vm, const char *socket_path, struct api_server *
 		.memory_get = vmb_memory_get,
 		.balloon_set = vmb_balloon_set,
 		.balloon_period = vmb_balloon_period,
+		.numa_layout = vmb_numa_layout,
 	};
 
 	return api_server_start_backend(vm->loop, &b, socket_path, out, err);

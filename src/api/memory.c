@@ -2,7 +2,8 @@
 /*
  * /vm/memory: the VM's memory, its balloon and the guest's memory
  * statistics (like virsh dommemstat), and PUT /vm/memory/target (virsh
- * setmem) and /vm/memory/stats_period (dommemstat --period).
+ * setmem) and /vm/memory/stats_period (dommemstat --period); /vm/numa,
+ * the guest NUMA nodes' layout for `vessel numastat`.
  * docs/api.yaml, docs/memory.md.
  */
 #include <errno.h>
@@ -11,6 +12,7 @@
 
 #include "api/api-int.h"
 #include "util/util.h"
+#include "vm/config_json.h"
 
 /* virsh's names for the driver's tags (5.5.6.3), in bytes or counts. */
 static const char *const stat_names[VIRTIO_BALLOON_NR_STATS] = {
@@ -195,4 +197,62 @@ void api_memory_handle(const struct api_backend *b, const struct api_request *re
 		memory_target(b, req, resp);
 	else
 		memory_period(b, req, resp);
+}
+
+static struct json_object *nodes_string(const uint64_t *bits, unsigned int nbits)
+{
+	char buf[512];
+	bool any = false;
+
+	for (unsigned int i = 0; i < nbits / 64; i++)
+		any |= bits[i] != 0;
+	return any ? json_object_new_string(bitmap_format(bits, nbits, buf, sizeof(buf))) : NULL;
+}
+
+void api_numa_handle(const struct api_backend *b, const struct api_request *req,
+		     struct api_response *resp)
+{
+	struct error err = ERROR_INIT;
+	struct json_object *o, *nodes;
+	struct api_numa n;
+	int r;
+
+	if (!b->numa_layout) {
+		api_error(resp, 501, "this VMM has no NUMA layout");
+		return;
+	}
+	if (strcmp(req->method, "GET")) {
+		api_method_not_allowed(resp, "GET");
+		return;
+	}
+	if ((r = b->numa_layout(b->opaque, &n, &err))) {
+		api_fail(resp, r, &err, "numa");
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "mode", json_object_new_string(n.mode ? n.mode : "none"));
+	add_u64(o, "page_size", n.page_size);
+	json_object_object_add(o, "topology", json_object_new_boolean(n.topology));
+	nodes = json_object_new_array();
+	for (unsigned int i = 0; i < n.nr_nodes && i < API_NUMA_MAX_NODES; i++) {
+		const struct api_numa_node *nd = &n.nodes[i];
+		struct json_object *no = json_object_new_object(), *spans = json_object_new_array();
+
+		json_object_object_add(no, "id", json_object_new_int((int)i));
+		add_u64(no, "size", nd->size);
+		json_object_object_add(no, "host_nodes", nodes_string(&nd->host_nodes, 64));
+		json_object_object_add(no, "vcpus", nodes_string(nd->vcpus, API_NUMA_MAX_VCPUS));
+		for (unsigned int k = 0; k < nd->nr_spans && k < API_NUMA_MAX_SPANS; k++) {
+			struct json_object *sp = json_object_new_object();
+
+			add_u64(sp, "hva", nd->spans[k].hva);
+			add_u64(sp, "length", nd->spans[k].len);
+			json_object_array_add(spans, sp);
+		}
+		json_object_object_add(no, "spans", spans);
+		json_object_array_add(nodes, no);
+	}
+	json_object_object_add(o, "nodes", nodes);
+	resp->body = o;
+	resp->status = 200;
 }

@@ -198,6 +198,8 @@ void api_dispatch(const struct api_backend *b, const struct api_request *req,
 		api_stats_handle(b, req, resp);
 	} else if (segment(rest, "memory")) {
 		api_memory_handle(b, req, rest, resp);
+	} else if (!strcmp(rest, "numa")) {
+		api_numa_handle(b, req, resp);
 	} else {
 		api_error(resp, 404, "no such resource: %.64s", path);
 	}

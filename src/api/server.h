@@ -32,6 +32,34 @@ struct api_memory {
 };
 
 /*
+ * GET /vm/numa: where each guest NUMA node's RAM lies in the VMM's
+ * address space, its vCPUs and its binding, so that `vessel numastat`
+ * can ask the kernel from outside where those pages really are.
+ * Without a guest NUMA topology there is one node: all RAM, all vCPUs.
+ */
+#define API_NUMA_MAX_NODES 8
+#define API_NUMA_MAX_SPANS 8
+#define API_NUMA_MAX_VCPUS 256
+
+struct api_numa_node {
+	uint64_t size;
+	uint64_t host_nodes; /* bitmap of host nodes its RAM is bound to; 0: none */
+	uint64_t vcpus[API_NUMA_MAX_VCPUS / 64];
+	unsigned int nr_spans;
+	struct {
+		uint64_t hva, len;
+	} spans[API_NUMA_MAX_SPANS];
+};
+
+struct api_numa {
+	const char *mode;   /* "strict", "preferred", "interleave" or "none" */
+	uint64_t page_size; /* of the backing: 4 KiB, or the huge page size */
+	bool topology;	    /* the guest sees these nodes (ACPI SRAT) */
+	unsigned int nr_nodes;
+	struct api_numa_node nodes[API_NUMA_MAX_NODES];
+};
+
+/*
  * What the handlers need from a VM.  The real one wraps struct vm
  * (api_server_start); tests and the fuzz target plug in a fake.  Every op
  * that can fail returns 0 or -errno and fills *err (util/error.h) with
@@ -60,6 +88,8 @@ struct api_backend {
 	int (*balloon_set)(void *opaque, uint64_t bytes, struct error *err);
 	/* Seconds between the guest's stats (0: none). */
 	int (*balloon_period)(void *opaque, unsigned int secs, struct error *err);
+	/* The guest NUMA nodes' RAM, vCPUs and binding (struct api_numa). */
+	int (*numa_layout)(void *opaque, struct api_numa *out, struct error *err);
 };
 
 #define API_MAX_BODY (64 * 1024) /* larger request bodies get 413 */

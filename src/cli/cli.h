@@ -31,6 +31,7 @@ int cmd_setmem(int argc, char **argv);
 /* vessel host --capacity (capacity.c): a CLI exit status. */
 int host_capacity(bool json);
 int cmd_dommemstat(int argc, char **argv);
+int cmd_numastat(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 

@@ -40,18 +40,15 @@ static int bind_range(uint8_t *hva, uint64_t len, int policy, uint64_t nodes)
 	return 0;
 }
 
-/*
- * Bind RAM bytes [off, off+len) counted over the RAM regions in
- * guest-physical order (ROM and flash are not RAM and take no share).
- */
-static int bind_ram(struct gmem *m, uint64_t off, uint64_t len, int policy, uint64_t nodes)
+int gmem_numa_spans(const struct gmem *m, uint64_t off, uint64_t len, struct gmem_span *out,
+		    unsigned int max)
 {
 	struct gmem_region_info r;
+	unsigned int n = 0;
 	uint64_t base = 0;
 
 	gmem_for_each_region(m, i, &r) {
 		uint64_t s, e;
-		int ret;
 
 		if (!len)
 			break;
@@ -61,14 +58,31 @@ static int bind_ram(struct gmem *m, uint64_t off, uint64_t len, int policy, uint
 			base += r.size;
 			continue;
 		}
+		if (n == max)
+			return -ENOSPC;
 		s = MAX(off, base);
 		e = MIN(off + len, base + r.size);
-		ret = bind_range(r.hva + (s - base), e - s, policy, nodes);
-		if (ret)
-			return ret;
+		out[n].hva = r.hva + (s - base);
+		out[n].len = e - s;
+		n++;
 		base += r.size;
 	}
-	return 0;
+	return (int)n;
+}
+
+/* Bind RAM bytes [off, off+len), counted as gmem_numa_spans() counts them. */
+static int bind_ram(struct gmem *m, uint64_t off, uint64_t len, int policy, uint64_t nodes)
+{
+	struct gmem_span sp[GMEM_MAX_REGIONS];
+	int n = gmem_numa_spans(m, off, len, sp, GMEM_MAX_REGIONS);
+
+	for (int i = 0; i < n; i++) {
+		int r = bind_range(sp[i].hva, sp[i].len, policy, nodes);
+
+		if (r)
+			return r;
+	}
+	return n < 0 ? n : 0;
 }
 
 int gmem_numa_apply(struct gmem *m, const struct gmem_numa *b)

@@ -40,4 +40,19 @@ struct gmem_numa {
 
 int gmem_numa_apply(struct gmem *m, const struct gmem_numa *b);
 
+/*
+ * Where RAM bytes [off, off+len), counted over the RAM regions in
+ * guest-physical order (ROM and flash take no share, as above), lie in
+ * the VMM: up to `max` host spans.  Returns how many, or -ENOSPC.  A
+ * guest node's RAM may span the regions below and above the 32-bit PCI
+ * hole, hence more than one.
+ */
+struct gmem_span {
+	uint8_t *hva;
+	uint64_t len;
+};
+
+int gmem_numa_spans(const struct gmem *m, uint64_t off, uint64_t len, struct gmem_span *out,
+		    unsigned int max);
+
 #endif

@@ -188,6 +188,25 @@ check_balloon() {
 	ok balloon
 }
 
+# NUMA placement (tests/integration/test_numastat.py): the guest's own view
+# of its NUMA nodes (G numa online=LIST node0=KiB ...), a task run on
+# every vCPU, then G-NUMA-READY and it stays up for the host to look.
+check_numa() {
+	line="G numa online=$(cat /sys/devices/system/node/online 2>/dev/null)"
+	for d in /sys/devices/system/node/node[0-9]*; do
+		[ -d "$d" ] || continue
+		line="$line $(basename "$d")=$(awk '/MemTotal/ {print $4}' "$d/meminfo")"
+		line="$line $(basename "$d")_cpus=$(cat "$d/cpulist")"
+	done
+	echo "$line"
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$c" true
+	done
+	echo "G-NUMA-READY"
+	sleep 900
+	ok numa
+}
+
 # Networking between VMs (tests/integration/test_net_vms.py), driven by
 # lane.* arguments: dhcp=1 (udhcpc on the NIC), ip=A/N+B/N (static
 # addresses), vlans=ID:A/N+ID:A/N (802.1Q sub-interfaces: a trunk port),
@@ -333,6 +352,7 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	clock) check_clock ;;
 	netvm) check_netvm ;;
 	balloon) check_balloon ;;
+	numa) check_numa ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;
 	# Debugging: the kernel's whole log.

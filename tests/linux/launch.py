@@ -18,8 +18,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "linux"
 # L1 sizing: 2 vCPUs so that vcpupin has a second CPU to pin to; enough
 # RAM for an L2 guest with memory above 4 GiB (touched only as used).
+# Two NUMA nodes of half the RAM each (and of one CPU each with two), so
+# that numastat's split and remote placements are real (test_numastat.py).
 L1_CPUS = 2
 L1_MEM = "7G"
+L1_NODES = 2
 
 
 def host_kind():
@@ -75,6 +78,25 @@ def l1_command(images, mode, args=(), mem=L1_MEM, cpus=L1_CPUS, machine="q35"):
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 
+def numa_args(mem, cpus, nodes):
+    """-numa options splitting RAM (a size such as "7G") evenly over
+    `nodes` nodes, each on its own shared memfd, and the CPUs over as
+    many of them as there are CPUs: with one CPU, node 1 has memory only
+    (as on hosts with CXL or HBM memory nodes)."""
+    mib = int(mem[:-1]) * (1024 if mem.endswith("G") else 1)
+    args = []
+    for n in range(nodes):
+        size = mib // nodes if n < nodes - 1 else mib - (mib // nodes) * (nodes - 1)
+        node = f"node,nodeid={n},memdev=mem{n}"
+        mine = [c for c in range(cpus) if c * nodes // cpus == n] if cpus >= nodes else (
+            list(range(cpus)) if n == 0 else [])
+        if mine:
+            node += f",cpus={mine[0]}-{mine[-1]}"
+        args += ["-object", f"memory-backend-memfd,id=mem{n},size={size}M,share=on",
+                 "-numa", node]
+    return args
+
+
 def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS, log=None,
               idle_timeout=None):
     """Boot the L1 host with this host's root mounted read-only (virtiofs)
@@ -94,11 +116,11 @@ def run_in_l1(images, script, sockdir, timeout, mem=L1_MEM, cpus=L1_CPUS, log=No
             if os.path.exists(sock):
                 break
             time.sleep(0.05)
-        # Guest RAM on a shared memfd: virtiofsd maps it (vhost-user).
-        cmd = l1_command(images, "hostroot", [str(script)], mem=mem, cpus=cpus,
-                         machine="q35,memory-backend=mem")
-        cmd += ["-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
-                "-chardev", f"socket,id=vfs,path={sock}",
+        # Guest RAM on shared memfds, one per NUMA node: virtiofsd maps
+        # them (vhost-user).
+        cmd = l1_command(images, "hostroot", [str(script)], mem=mem, cpus=cpus)
+        cmd += numa_args(mem, cpus, L1_NODES)
+        cmd += ["-chardev", f"socket,id=vfs,path={sock}",
                 "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
         # The console goes to a file as it comes (LOG, or one in sockdir),
         # so a run that hangs can be watched, and what it said survives.

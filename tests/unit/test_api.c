@@ -138,6 +138,26 @@ static struct api_backend fake_backend(struct fake_vm *f)
 	return b;
 }
 
+/* One guest node over the two RAM regions around the PCI hole. */
+static int fake_numa(void *opaque, struct api_numa *n, struct error *err)
+{
+	(void)opaque;
+	(void)err;
+	memset(n, 0, sizeof(*n));
+	n->mode = "interleave";
+	n->page_size = 2 << 20;
+	n->nr_nodes = 1;
+	n->nodes[0].size = 4ull << 30;
+	n->nodes[0].host_nodes = 3;
+	n->nodes[0].vcpus[0] = 0xf;
+	n->nodes[0].nr_spans = 2;
+	n->nodes[0].spans[0].hva = 0x7f0000000000;
+	n->nodes[0].spans[0].len = 3ull << 30;
+	n->nodes[0].spans[1].hva = 0x7f0100000000;
+	n->nodes[0].spans[1].len = 1ull << 30;
+	return 0;
+}
+
 static unsigned int call(const struct api_backend *b, const char *m, const char *p,
 			 const char *body, struct api_response *resp)
 {
@@ -248,6 +268,44 @@ static void *loop_main(void *arg)
 static void set_thread(void *arg)
 {
 	((struct fake_vm *)arg)->loop_thread = pthread_self();
+}
+
+static void test_numa_layout(void **state)
+{
+	struct fake_vm f = { 0 };
+	struct api_backend b = fake_backend(&f);
+	struct json_object *nodes, *n, *spans, *v;
+	struct api_response r;
+
+	(void)state;
+	/* A backend without the op: 501, as for memory. */
+	assert_int_equal(call(&b, "GET", "/vm/numa", NULL, &r), 501);
+	api_response_free(&r);
+	b.numa_layout = fake_numa;
+	assert_int_equal(call(&b, "PUT", "/vm/numa", "{}", &r), 405);
+	assert_string_equal(r.allow, "GET");
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/numa/x", NULL, &r), 404);
+	api_response_free(&r);
+	assert_int_equal(call(&b, "GET", "/vm/numa", NULL, &r), 200);
+	assert_true(json_object_object_get_ex(r.body, "mode", &v));
+	assert_string_equal(json_object_get_string(v), "interleave");
+	assert_true(json_object_object_get_ex(r.body, "page_size", &v));
+	assert_int_equal(json_object_get_int64(v), 2 << 20);
+	assert_true(json_object_object_get_ex(r.body, "nodes", &nodes));
+	assert_int_equal(json_object_array_length(nodes), 1);
+	n = json_object_array_get_idx(nodes, 0);
+	assert_true(json_object_object_get_ex(n, "host_nodes", &v));
+	assert_string_equal(json_object_get_string(v), "0-1");
+	assert_true(json_object_object_get_ex(n, "vcpus", &v));
+	assert_string_equal(json_object_get_string(v), "0-3");
+	assert_true(json_object_object_get_ex(n, "spans", &spans));
+	assert_int_equal(json_object_array_length(spans), 2);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(spans, 1), "hva", &v));
+	assert_int_equal(json_object_get_int64(v), 0x7f0100000000);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(spans, 1), "length", &v));
+	assert_int_equal(json_object_get_int64(v), 1ll << 30);
+	api_response_free(&r);
 }
 
 static void test_http(void **state)
@@ -378,6 +436,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch),
+		cmocka_unit_test(test_numa_layout),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_listen_policy),
 	};
