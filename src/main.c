@@ -81,8 +81,8 @@ int main(int argc, char **argv)
 			printf("vessel 0.1.0\n");
 			return 0;
 		} else {
-			fprintf(stderr, "vessel: unknown option '%s'\n", argv[i]);
-			usage(stderr);
+			fprintf(stderr, "vessel: unknown option '%s' (try 'vessel --help')\n",
+				argv[i]);
 			return 2;
 		}
 	}
@@ -90,9 +90,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
-		if (!strcmp(argv[i], commands[c].name))
-			return commands[c].fn(argc - i, argv + i);
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		int r;
+
+		if (strcmp(argv[i], commands[c].name))
+			continue;
+		r = commands[c].fn(argc - i, argv + i);
+		/* A -errno that slipped through is a failure, not status 254. */
+		return r < 0 || r > 255 ? 1 : r;
+	}
 	fprintf(stderr, "vessel: unknown command '%s' (try 'vessel --help')\n", argv[i]);
 	return 2;
 }

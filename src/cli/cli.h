@@ -37,5 +37,9 @@ int cmd_net(int argc, char **argv);
 
 /* Print "vessel: <msg>" to stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "vessel: usage: <msg>"; returns 2, the exit status of usage errors. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same status for a usage mistake said in other words ("unknown option"). */
+int cli_misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -16,3 +16,27 @@ int cli_error(const char *fmt, ...)
 	fputc('\n', stderr);
 	return 1;
 }
+
+int cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vessel: usage: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+int cli_misuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vessel: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}

@@ -85,7 +85,7 @@ int cmd_console(int argc, char **argv)
 		      "detaches."))
 		return 0;
 	if (argc != 2)
-		return cli_error("usage: vessel console NAME");
+		return cli_usage("vessel console NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
 		return 1;
 	if (access(m.vm.console, F_OK) != 0) {

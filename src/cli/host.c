@@ -616,6 +616,7 @@ int cmd_host(int argc, char **argv)
 	int c;
 
 	optind = 1;
+	opterr = 0; /* one line of ours below, not getopt's and the usage */
 	while ((c = getopt_long(argc, argv, "jd:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -631,12 +632,13 @@ int cmd_host(int argc, char **argv)
 			host_usage(stdout);
 			return 0;
 		default:
-			host_usage(stderr);
-			return 2;
+			return cli_misuse("host: unknown option or missing argument '%s' (vessel "
+					  "host --help)",
+					  argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return cli_error("host: unexpected argument '%s'", argv[optind]);
+		return cli_misuse("host: unexpected argument '%s'", argv[optind]);
 	if (capacity)
 		return host_capacity(json);
 

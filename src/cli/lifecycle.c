@@ -121,10 +121,10 @@ int cmd_define(int argc, char **argv)
 		else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else
-			return cli_error("usage: vessel define NAME --config FILE");
+			return cli_usage("vessel define NAME --config FILE");
 	}
 	if (!name || !file)
-		return cli_error("usage: vessel define NAME --config FILE");
+		return cli_usage("vessel define NAME --config FILE");
 	if (mgmt_open(name, &m))
 		return 1;
 	vm_config_init(&c);
@@ -180,7 +180,7 @@ int cmd_undefine(int argc, char **argv)
 		      "vessel undefine NAME\n\nRemove the definition of a VM that is not running."))
 		return 0;
 	if (argc != 2)
-		return cli_error("usage: vessel undefine NAME");
+		return cli_usage("vessel undefine NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
 		return 1;
 	s = state_vm_status(&m.vm, NULL);
@@ -426,7 +426,7 @@ int cmd_start(int argc, char **argv)
 		      "socket (vessel console)."))
 		return 0;
 	if (argc != 2)
-		return cli_error("usage: vessel start NAME");
+		return cli_usage("vessel start NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
 		return 1;
 	s = state_vm_status(&m.vm, NULL);
@@ -550,8 +550,12 @@ static int destroy_locked(struct mgmt *m, bool quiet)
 	pid_t pid;
 
 	s = state_vm_status(&m->vm, NULL);
-	if (s == STATE_UNDEFINED || s == STATE_SHUTOFF)
-		return quiet ? 0 : cli_error("VM '%s' is not running", m->vm.name);
+	if (quiet && (s == STATE_UNDEFINED || s == STATE_SHUTOFF))
+		return 0;
+	if (s == STATE_UNDEFINED)
+		return cli_error("VM '%s' is not defined", m->vm.name);
+	if (s == STATE_SHUTOFF)
+		return cli_error("VM '%s' is not running", m->vm.name);
 	if (s == STATE_RUNNING && state_read_pid(&m->vm, &pid, &st) == 0 && kill_vmm(pid, st, 5000))
 		return cli_error("VM '%s' (pid %d) does not die", m->vm.name, (int)pid);
 	state_vm_clean(&m->vm);
@@ -570,7 +574,7 @@ int cmd_destroy(int argc, char **argv)
 		    "vessel destroy NAME\n\nStop a VM at once (SIGTERM, then SIGKILL after 5 s)."))
 		return 0;
 	if (argc != 2)
-		return cli_error("usage: vessel destroy NAME");
+		return cli_usage("vessel destroy NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
 		return 1;
 	r = destroy_locked(&m, false);
@@ -601,11 +605,11 @@ int cmd_shutdown(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 		} else {
-			return cli_error("usage: vessel shutdown NAME [--timeout SECONDS]");
+			return cli_usage("vessel shutdown NAME [--timeout SECONDS]");
 		}
 	}
 	if (!name)
-		return cli_error("usage: vessel shutdown NAME [--timeout SECONDS]");
+		return cli_usage("vessel shutdown NAME [--timeout SECONDS]");
 	if (mgmt_open(name, &m) || mgmt_require_running(&m, &pid))
 		return 1;
 	if (state_read_pid(&m.vm, &pid, &st))
@@ -643,7 +647,7 @@ static int simple_action(int argc, char **argv, const char *verb, const char *do
 		return 0;
 	}
 	if (argc != 2)
-		return cli_error("usage: vessel %s NAME", verb);
+		return cli_usage("vessel %s NAME", verb);
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
 		return 1;
 	snprintf(path, sizeof(path), "/vm/%s", verb);

@@ -44,7 +44,7 @@ int cmd_setmem(int argc, char **argv)
 	if (mgmt_help(argc, argv, SETMEM_USAGE))
 		return 0;
 	if (argc != 3)
-		return cli_error("usage: vessel setmem NAME SIZE");
+		return cli_usage("vessel setmem NAME SIZE");
 	if (parse_size(argv[2], &size) || !size)
 		return cli_error("setmem: '%s' is not a size such as 512M", argv[2]);
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
@@ -137,11 +137,11 @@ int cmd_dommemstat(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 		} else {
-			return cli_error("usage: vessel dommemstat NAME [--period SECS] [--json]");
+			return cli_usage("vessel dommemstat NAME [--period SECS] [--json]");
 		}
 	}
 	if (!name)
-		return cli_error("usage: vessel dommemstat NAME [--period SECS] [--json]");
+		return cli_usage("vessel dommemstat NAME [--period SECS] [--json]");
 	if (mgmt_open(name, &m) || mgmt_require_running(&m, NULL))
 		return 1;
 	if (period >= 0) {

@@ -186,11 +186,11 @@ static int net_create(int argc, char **argv)
 			n.vx_port = (uint16_t)u;
 			break;
 		default:
-			return cli_error("net create: unknown option '%s'", argv[optind - 1]);
+			return cli_misuse("net create: unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
-		return cli_error("usage: vessel net create NAME [options] (vessel net --help)");
+		return cli_usage("vessel net create NAME [options] (vessel net --help)");
 	snprintf(n.name, sizeof(n.name), "%.*s", NETWORK_NAME_MAX, argv[optind]);
 	if (strlen(argv[optind]) > NETWORK_NAME_MAX)
 		return cli_error("'%s' is not a network name (1..%d of A-Z a-z 0-9 _ -)",
@@ -251,7 +251,7 @@ static int net_start_stop(int argc, char **argv, bool start, bool forget)
 	int r = 0;
 
 	if (argc != 2)
-		return cli_error("usage: vessel net %s NAME", argv[0]);
+		return cli_usage("vessel net %s NAME", argv[0]);
 	if (net_open_def(argv[1], &x, &n))
 		return 1;
 	if (start)
@@ -279,7 +279,7 @@ static int net_list(int argc, char **argv)
 	size_t cnt;
 
 	if (argc != 1)
-		return cli_error("usage: vessel net list");
+		return cli_usage("vessel net list");
 	if (state_dirs_init(&d))
 		return cli_error("%s", d.err);
 	if (network_list(&d, &names, &cnt))
@@ -351,7 +351,7 @@ static int net_info(int argc, char **argv)
 	struct network_paths p;
 
 	if (argc != 2)
-		return cli_error("usage: vessel net info NAME");
+		return cli_usage("vessel net info NAME");
 	if (state_dirs_init(&d))
 		return cli_error("%s", d.err);
 	if (network_load(&d, argv[1], &n, &err))
@@ -396,7 +396,7 @@ static int net_portgroup(int argc, char **argv)
 	int r = 1;
 
 	if (argc < 4 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove")))
-		return cli_error("usage: vessel net portgroup add|remove NET NAME [--vlan ID] "
+		return cli_usage("vessel net portgroup add|remove NET NAME [--vlan ID] "
 				 "[--trunk IDS]");
 	add = !strcmp(argv[1], "add");
 	memset(&g, 0, sizeof(g));
@@ -425,7 +425,7 @@ static int net_portgroup(int argc, char **argv)
 				if (*c == ',')
 					*c = ':';
 		} else {
-			return cli_error("net portgroup: unknown option '%s'", argv[i]);
+			return cli_misuse("net portgroup: unknown option '%s'", argv[i]);
 		}
 	}
 	if (add && !g.vlan && !g.trunk[0])
@@ -469,9 +469,14 @@ int cmd_net(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
-	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+	if (!sub) {
+		/* Usage on stderr, exit 2, as for every other malformed line. */
+		fprintf(stderr, "%s\n", NET_USAGE);
+		return 2;
+	}
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
 		printf("%s\n", NET_USAGE);
-		return sub ? 0 : 1;
+		return 0;
 	}
 	argc--;
 	argv++;
@@ -489,5 +494,5 @@ int cmd_net(int argc, char **argv)
 		return net_info(argc, argv);
 	if (!strcmp(sub, "portgroup"))
 		return net_portgroup(argc, argv);
-	return cli_error("vessel net: unknown command '%s' (vessel net --help)", sub);
+	return cli_misuse("vessel net: unknown command '%s' (vessel net --help)", sub);
 }

@@ -4,8 +4,10 @@
  * on the host node its vCPUs run on?  The VMM says where the RAM lies
  * (GET /vm/numa) and where its vCPU threads may run (GET /vm/vcpus); the
  * kernel says where the pages are (mgmt/numastat.h).  docs/memory.md
- * "NUMA verification".  Exit status: 0 all aligned, 2 a VM is split or
- * remote, 1 a VM could not be checked (and none was misaligned).
+ * "NUMA verification".  Exit status: 0 all aligned, 3 a VM is split or
+ * remote, 1 a VM could not be checked (and none was misaligned), 2 usage:
+ * a status of its own for "misaligned", so a script never reads a typo as
+ * a verdict.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -24,9 +26,9 @@
 	"Where each guest NUMA node's memory is on the host, where its vCPUs may run and "  \
 	"last ran,\nand a verdict per guest node: aligned, split (memory on several host " \
 	"nodes) or remote\n(vCPUs may run away from their memory).  Exit status 0: all "    \
-	"aligned; 2: split or remote;\n1: could not check."
+	"aligned; 3: split or remote;\n1: could not check; 2: usage."
 
-enum { NS_OK = 0, NS_ERROR = 1, NS_MISALIGNED = 2 };
+enum { NS_OK = 0, NS_ERROR = 1, NS_MISALIGNED = 3 };
 
 static int64_t get_i64(struct json_object *o, const char *key)
 {
@@ -307,7 +309,7 @@ int cmd_numastat(int argc, char **argv)
 	}
 	if (bad || !name == !all) {
 		json_object_put(vms);
-		return cli_error("usage: vessel numastat NAME|--all [--json]");
+		return cli_usage("vessel numastat NAME|--all [--json]");
 	}
 	h = malloc(sizeof(*h));
 	if (!h || (r = numastat_host_read(h))) {

@@ -32,14 +32,14 @@ static int pin_parse(int argc, char **argv, struct pin_args *a, unsigned int max
 		else if (!strcmp(argv[i], "--config"))
 			a->config = true;
 		else if (argv[i][0] == '-' || (a->name && a->npos >= maxpos))
-			return cli_error("usage: %s", usage);
+			return cli_usage("%s", usage);
 		else if (!a->name)
 			a->name = argv[i];
 		else
 			a->pos[a->npos++] = argv[i];
 	}
 	if (!a->name)
-		return cli_error("usage: %s", usage);
+		return cli_usage("%s", usage);
 	return 0;
 }
 
@@ -55,7 +55,7 @@ int cmd_vcpuinfo(int argc, char **argv)
 		    "vessel vcpuinfo NAME\n\nHost CPU, state, CPU time and affinity of each vCPU."))
 		return 0;
 	if (argc != 2)
-		return cli_error("usage: vessel vcpuinfo NAME");
+		return cli_usage("vessel vcpuinfo NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
 		return 1;
 	r = mgmt_api(&m, "GET", "/vm/vcpus", NULL, &arr, err, sizeof(err));
@@ -128,7 +128,7 @@ static int vcpupin_apply(struct vm_config *c, void *arg)
 	return 0;
 }
 
-static void print_pinning(struct mgmt *m, bool running)
+static int print_pinning(struct mgmt *m, bool running)
 {
 	struct json_object *arr = NULL, *f;
 	struct vm_config c;
@@ -143,17 +143,18 @@ static void print_pinning(struct mgmt *m, bool running)
 						      &f))
 				printf("%-6zu %s\n", i, json_object_get_string(f));
 		json_object_put(arr);
-		return;
+		return 0;
 	}
 	json_object_put(arr);
 	if (mgmt_load(m, false, &c))
-		return;
+		return 1;
 	printf("%-6s %s\n", "VCPU", "CPU Affinity");
 	for (unsigned int i = 0; i < c.nr_cpus; i++)
 		printf("%-6u %s\n", i,
 		       c.vcpu_pinned[i] ? cpuset_format(&c.vcpu_affinity[i], buf, sizeof(buf))
 					: "*");
 	vm_config_free(&c);
+	return 0;
 }
 
 /* A live pin of a dedicated VM must keep the host CPUs exclusive. */
@@ -206,15 +207,16 @@ int cmd_vcpupin(int argc, char **argv)
 		      "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config]\n\nShow or set vCPU "
 		      "pinning; without --live/--config: both when running."))
 		return 0;
-	if (pin_parse(argc, argv, &a, 2, usage) || mgmt_open(a.name, &m))
+	r = pin_parse(argc, argv, &a, 2, usage);
+	if (r)
+		return r;
+	if (mgmt_open(a.name, &m))
 		return 1;
 	running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
-	if (a.npos == 0) {
-		print_pinning(&m, running);
-		return 0;
-	}
+	if (a.npos == 0)
+		return print_pinning(&m, running);
 	if (a.npos != 2)
-		return cli_error("usage: %s", usage);
+		return cli_usage("%s", usage);
 	if (parse_u64(a.pos[0], VM_MAX_VCPUS - 1, &vcpu))
 		return cli_error("VCPU '%s': expected a vCPU number", a.pos[0]);
 	if (cpuset_parse(a.pos[1], &e.set))
@@ -264,7 +266,10 @@ int cmd_emulatorpin(int argc, char **argv)
 		      "vessel emulatorpin NAME [CPULIST] [--live] [--config]\n\nShow or set the "
 		      "host CPUs of the event-loop and I/O threads."))
 		return 0;
-	if (pin_parse(argc, argv, &a, 1, usage) || mgmt_open(a.name, &m))
+	r = pin_parse(argc, argv, &a, 1, usage);
+	if (r)
+		return r;
+	if (mgmt_open(a.name, &m))
 		return 1;
 	running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
 	if (a.npos == 0) {
@@ -363,13 +368,12 @@ int cmd_numatune(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 		} else {
-			return cli_error(
-				"usage: vessel numatune NAME [--mode MODE] [--nodeset LIST] "
-				"[--config]");
+			return cli_usage("vessel numatune NAME [--mode MODE] [--nodeset LIST] "
+					 "[--config]");
 		}
 	}
 	if (!name)
-		return cli_error("usage: vessel numatune NAME [--mode MODE] [--nodeset LIST]");
+		return cli_usage("vessel numatune NAME [--mode MODE] [--nodeset LIST] [--config]");
 	if (mgmt_open(name, &m))
 		return 1;
 	if (e.mode < 0 && !e.set_nodes) {

@@ -68,7 +68,7 @@ int cmd_list(int argc, char **argv)
 		if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
 			all = true;
 		else
-			return cli_error("usage: vessel list [--all]");
+			return cli_usage("vessel list [--all]");
 	}
 	r = state_dirs_init(&d);
 	if (r)
@@ -118,7 +118,7 @@ int cmd_info(int argc, char **argv)
 	if (mgmt_help(argc, argv, "vessel info NAME\n\nState, resources and placement of a VM."))
 		return 0;
 	if (argc != 2)
-		return cli_error("usage: vessel info NAME");
+		return cli_usage("vessel info NAME");
 	if (mgmt_open(argv[1], &m))
 		return 1;
 	if (state_vm_status(&m.vm, NULL) == STATE_UNDEFINED)

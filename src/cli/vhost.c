@@ -187,8 +187,9 @@ int cmd_vhost_user_blk(int argc, char **argv)
 	if (optind < argc || !sock || !have_disk) {
 		virtio_blk_config_free(&dc);
 		if (optind < argc)
-			return cli_error("vhost-user-blk: unexpected argument '%s'", argv[optind]);
-		return cli_error("vhost-user-blk needs --socket PATH and --disk FILE (see --help)");
+			return cli_misuse("vhost-user-blk: unexpected argument '%s'", argv[optind]);
+		return cli_misuse("vhost-user-blk needs --socket PATH and --disk FILE "
+				  "(see --help)");
 	}
 	ret = serve(sock, &dc);
 	virtio_blk_config_free(&dc);

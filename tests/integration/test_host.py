@@ -86,9 +86,12 @@ def test_host_without_kvm(vessel_bin, tmp_path):
 def test_host_bad_usage(vessel_bin):
     r = run([vessel_bin, "host", "--bogus"])
     assert r.returncode == 2
-    assert "usage: vessel host" in r.stderr
+    assert r.stderr == ("vessel: host: unknown option or missing argument '--bogus' "
+                        "(vessel host --help)\n"), r.stderr
+    r = run([vessel_bin, "host", "--device"])
+    assert r.returncode == 2 and "'--device'" in r.stderr, r.stderr
     r = run([vessel_bin, "host", "extra"])
-    assert r.returncode != 0
+    assert r.returncode == 2
     assert "vessel: host: unexpected argument 'extra'" in r.stderr
     r = run([vessel_bin, "host", "--help"])
     assert r.returncode == 0

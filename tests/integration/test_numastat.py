@@ -82,7 +82,7 @@ def wait_ready(console, timeout=300):
 
 def numastat(m, *args):
     r = m.run("numastat", *args, "--json", timeout=120)
-    assert r.returncode in (0, 2), (r.returncode, r.stdout, r.stderr)
+    assert r.returncode in (0, 3), (r.returncode, r.stdout, r.stderr)
     return r.returncode, json.loads(r.stdout)
 
 
@@ -95,7 +95,7 @@ def test_numastat_sees_aligned_split_and_remote_placements(lane, tmp_path):
     (host node 0): bound strictly to node 0 (aligned), interleaved over
     both nodes (split: about half on each), bound strictly to node 1
     (remote: the vCPU runs away from its memory).  The figures are the
-    kernel's, read from outside; exit status 2 flags the bad ones, and
+    kernel's, read from outside; exit status 3 flags the bad ones, and
     --all audits them together."""
     m = lane
     pin = {"count": 1, "pinning": {"0": "0"}}
@@ -114,21 +114,21 @@ def test_numastat_sees_aligned_split_and_remote_placements(lane, tmp_path):
 
     rc, s = numastat(m, "inter")
     (n,) = s["nodes"]
-    assert rc == 2 and n["verdict"] == "split", s
+    assert rc == 3 and n["verdict"] == "split", s
     assert 100 * MiB < on(n, 0) < 156 * MiB and 100 * MiB < on(n, 1) < 156 * MiB, n
 
     rc, s = numastat(m, "strict1")
     (n,) = s["nodes"]
-    assert rc == 2 and n["verdict"] == "remote", s
+    assert rc == 3 and n["verdict"] == "remote", s
     assert on(n, 1) >= 250 * MiB and on(n, 0) == 0, n
 
     # The audit: every running VM, the worst status.
     rc, vms = numastat(m, "--all")
-    assert rc == 2, vms
+    assert rc == 3, vms
     assert {v["name"]: v["verdict"] for v in vms} == {
         "strict0": "aligned", "inter": "misaligned", "strict1": "misaligned"}, vms
     r = m.run("numastat", "--all", timeout=120)
-    assert r.returncode == 2, r.stderr
+    assert r.returncode == 3, r.stderr
     rows = {tuple(line.split()[:2]): line.split()[-1] for line in r.stdout.splitlines()[1:]}
     assert rows == {("strict0", "0"): "aligned", ("inter", "0"): "split",
                     ("strict1", "0"): "remote"}, r.stdout
@@ -149,7 +149,7 @@ def test_numastat_judges_each_guest_node(lane, tmp_path):
     assert "online=0-1" in seen and "node0_cpus=0 " in seen and "node1_cpus=1" in seen, seen
 
     rc, s = numastat(m, "topo")
-    assert rc == 2 and s["verdict"] == "misaligned", s
+    assert rc == 3 and s["verdict"] == "misaligned", s
     n0, n1 = s["nodes"]
     assert (n0["verdict"], n1["verdict"]) == ("aligned", "remote"), s
     assert on(n0, 0) >= 120 * MiB and on(n0, 1) == 0, n0
@@ -160,20 +160,20 @@ def test_numastat_judges_each_guest_node(lane, tmp_path):
 
 
 def test_numastat_mistakes_are_one_line(tmp_path):
-    """Usage, an unknown VM and one that is not running: one line, exit 1."""
+    """Usage (exit 2), an unknown VM and one that is not running (exit 1): one line each."""
     state = tmp_path / "st"
     state.mkdir()
     m = Manager(BUILD / "vessel", state, "/nonexistent")
     m.define("idle")
-    for args, msg in [(["numastat"], "usage: vessel numastat NAME|--all"),
-                      (["numastat", "a", "b"], "usage:"),
-                      (["numastat", "a", "--all"], "usage:"),
-                      (["numastat", "--bogus"], "usage:"),
-                      (["numastat", "nope"], "VM 'nope' is not defined"),
-                      (["numastat", "idle"], "VM 'idle' is not running")]:
+    for args, msg, want in [(["numastat"], "usage: vessel numastat NAME|--all", 2),
+                            (["numastat", "a", "b"], "usage:", 2),
+                            (["numastat", "a", "--all"], "usage:", 2),
+                            (["numastat", "--bogus"], "usage:", 2),
+                            (["numastat", "nope"], "VM 'nope' is not defined", 1),
+                            (["numastat", "idle"], "VM 'idle' is not running", 1)]:
         r = m.run(*args)
         lines = r.stderr.strip().splitlines()
-        assert r.returncode == 1 and len(lines) == 1 and msg in lines[0], (args, r.stderr)
+        assert r.returncode == want and len(lines) == 1 and msg in lines[0], (args, r.stderr)
     r = m.run("numastat", "--all")
     assert r.returncode == 0 and r.stdout == "no running VMs\n", r.stdout
     r = m.run("numastat", "--all", "--json")

@@ -263,23 +263,24 @@ def test_reconnect_second_guest(guest, backends, tmp_path):
 
 
 def test_cli_errors(vessel_bin, backends, tmp_path):
-    """Bad command lines get one clear line and exit status 1; a live socket is not stolen."""
+    """Bad command lines get one clear line; a malformed one exits 2 (usage),
+    one that names something unusable exits 1; a live socket is not stolen."""
     disk = tmp_path / "d.raw"
     with open(disk, "wb") as f:
         f.truncate(1 << 20)
     sock = tmp_path / "s.sock"
     cases = [
-        ([], "needs --socket PATH and --disk FILE"),
-        (["--socket", str(sock)], "needs --socket PATH and --disk FILE"),
-        (["--socket", str(sock), "--disk", str(tmp_path / "missing.raw")], "cannot open"),
-        (["--socket", str(sock), "--disk", f"path={disk},format=vmdk"], "--disk"),
-        (["--socket", str(disk), "--disk", str(disk)], "not a socket"),
+        ([], "needs --socket PATH and --disk FILE", 2),
+        (["--socket", str(sock)], "needs --socket PATH and --disk FILE", 2),
+        (["--socket", str(sock), "--disk", str(tmp_path / "missing.raw")], "cannot open", 1),
+        (["--socket", str(sock), "--disk", f"path={disk},format=vmdk"], "--disk", 1),
+        (["--socket", str(disk), "--disk", str(disk)], "not a socket", 1),
     ]
-    for args, msg in cases:
+    for args, msg, want in cases:
         r = subprocess.run([vessel_bin, "vhost-user-blk", *args], capture_output=True,
                            text=True, timeout=10)
-        assert r.returncode == 1, (args, r.stderr)
-        assert msg in r.stderr, (args, r.stderr)
+        assert r.returncode == want, (args, r.returncode, r.stderr)
+        assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert not sock.exists()
     b = backends(sock, str(disk), tmp_path / "be.log")
     # A disk of its own: the first backend holds the lock of d.raw.
