@@ -8,7 +8,8 @@ FUZZ_SECONDS ?= 10
 PYTEST     ?= /usr/bin/python3 -m pytest
 MESON_OPTS ?= --buildtype=debugoptimized -Dwerror=true
 
-.PHONY: all deps build build-asan build-fuzz run demo check unit integration fuzz bench clean format
+.PHONY: all deps build build-asan build-fuzz run demo check unit integration fuzz bench clean format \
+	man install uninstall
 
 all: build
 
@@ -63,6 +64,27 @@ check: unit integration
 fuzz: build-fuzz
 	VESSEL_FUZZ_BUILD=$(abspath $(FUZZ_BUILD)) FUZZ_SECONDS=$${FUZZ_SECONDS:-600} \
 		$(PYTEST) -p no:cacheprovider -v tests/integration/test_fuzz.py
+
+# Manual pages, written from vessel's own --help texts (scripts/mkman.py).
+man: build
+	python3 scripts/mkman.py $(BUILD)/vessel $(BUILD)/man
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, a manual page
+# per command (man vessel, man vessel-start) and bash completion.
+PREFIX ?= /usr/local
+BINDIR  = $(DESTDIR)$(PREFIX)/bin
+MANDIR  = $(DESTDIR)$(PREFIX)/share/man/man1
+COMPDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+
+install: man
+	install -d $(BINDIR) $(MANDIR) $(COMPDIR)
+	install -m 0755 $(BUILD)/vessel $(BINDIR)/vessel
+	install -m 0644 $(BUILD)/man/*.1 $(MANDIR)/
+	install -m 0644 scripts/vessel-completion.bash $(COMPDIR)/vessel
+	-[ -n "$(DESTDIR)" ] || mandb -q 2>/dev/null
+
+uninstall:
+	rm -f $(BINDIR)/vessel $(MANDIR)/vessel.1 $(MANDIR)/vessel-*.1 $(COMPDIR)/vessel
 
 bench: build
 	./bench/run-all.sh $(BUILD)

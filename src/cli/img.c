@@ -486,6 +486,10 @@ static int img_resize(int argc, char **argv)
 	struct blkdev *bd;
 	int c, ret;
 
+	if (argc == 2 && !strcmp(argv[1], "-h")) {
+		printf("usage: vessel img resize [-f FMT] [--shrink] FILE [+|-]SIZE\n");
+		return 0;
+	}
 	if (argc < 3)
 		return img_err("usage: vessel img resize [-f FMT] [--shrink] FILE [+|-]SIZE");
 	/* Take the size out first: "-1G" must not look like an option. */
@@ -598,6 +602,14 @@ int cmd_img(int argc, char **argv)
 			continue;
 		optind = 0; /* glibc: restart getopt for the verb's own argv */
 		opterr = 0; /* img_bad_opt() prints the one error line */
+		/* -h or --help anywhere (before "--"): the verb's help, as qemu-img. */
+		for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {
+			if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
+				char *hargv[] = { argv[1], (char *)"-h", NULL };
+
+				return img_verbs[i].fn(2, hargv);
+			}
+		}
 		return img_verbs[i].fn(argc - 1, argv + 1);
 	}
 	return img_err("unknown verb '%s' (try 'vessel img --help')", argv[1]);
