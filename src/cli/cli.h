@@ -32,6 +32,9 @@ int cmd_setmem(int argc, char **argv);
 int host_capacity(bool json);
 int cmd_dommemstat(int argc, char **argv);
 int cmd_numastat(int argc, char **argv);
+int cmd_dumpconfig(int argc, char **argv);
+int cmd_domblklist(int argc, char **argv);
+int cmd_domiflist(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 
@@ -41,5 +44,8 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same status for a usage mistake said in other words ("unknown option"). */
 int cli_misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* An informational line on stdout ("VM 'x' started"), which -q silences. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

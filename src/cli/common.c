@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "util/log.h"
+
 int cli_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -39,4 +41,15 @@ int cli_misuse(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 2;
+}
+
+void cli_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_get_level() < LOG_WARN)
+		return; /* vessel -q */
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
 }

@@ -51,6 +51,19 @@ static bool console_filter(const char *in, size_t n, char *out, size_t *outn, bo
 	return false;
 }
 
+/*
+ * The VMM's refusal of a second client (chardev.c accept_handler): the
+ * whole of what it sends before closing, "vessel: NAME already in use".
+ */
+static bool is_busy_line(const char *buf, size_t n)
+{
+	static const char tail[] = " already in use\r\n";
+
+	return n > 8 + sizeof(tail) - 1 && n < 96 && !memcmp(buf, "vessel: ", 8) &&
+	       !memcmp(buf + n - (sizeof(tail) - 1), tail, sizeof(tail) - 1) &&
+	       !memchr(buf, '\n', n - 1);
+}
+
 static int console_open_pty(struct mgmt *m)
 {
 	struct json_object *o = NULL, *p;
@@ -76,7 +89,9 @@ int cmd_console(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct termios saved, raw;
-	bool tty, esc = false, detached = false;
+	bool tty, esc = false, detached = false, busy = false, seen = false;
+	char hold[96];
+	size_t held = 0;
 	struct mgmt m;
 	int fd;
 
@@ -127,8 +142,22 @@ int cmd_console(int argc, char **argv)
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			n = read(fd, buf, sizeof(buf));
-			if (n <= 0)
+			if (n <= 0) {
+				/* Only the refusal, then EOF: another client has it. */
+				busy = held != 0;
 				break;
+			}
+			if (!seen && is_busy_line(buf, (size_t)n)) {
+				/* Hold it: it is the refusal only if EOF follows. */
+				memcpy(hold, buf, (size_t)n);
+				held = (size_t)n;
+				seen = true;
+				continue;
+			}
+			seen = true;
+			if (held && write_full(1, hold, held))
+				break;
+			held = 0;
 			if (write_full(1, buf, (size_t)n))
 				break;
 		}
@@ -151,6 +180,10 @@ int cmd_console(int argc, char **argv)
 	if (tty)
 		tcsetattr(0, TCSANOW, &saved);
 	close(fd);
+	if (busy)
+		return cli_error("VM '%s': its console is in use by another client", argv[1]);
+	if (held)
+		(void)!write_full(1, hold, held);
 	fprintf(stderr, "\n%s from VM '%s'\n", detached ? "Detached" : "Disconnected", argv[1]);
 	return 0;
 }

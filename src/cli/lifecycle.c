@@ -167,7 +167,7 @@ int cmd_define(int argc, char **argv)
 	vm_config_free(&c);
 	if (r)
 		return 1;
-	printf("VM '%s' defined from %s\n", name, file);
+	cli_note("VM '%s' defined from %s\n", name, file);
 	return 0;
 }
 
@@ -203,7 +203,7 @@ int cmd_undefine(int argc, char **argv)
 	rmdir(m.vm.dir);
 	state_dedicated_release(&m.dirs, m.vm.name);
 	mgmt_close(&m);
-	printf("VM '%s' undefined\n", argv[1]);
+	cli_note("VM '%s' undefined\n", argv[1]);
 	return 0;
 }
 
@@ -399,7 +399,7 @@ static int start_wait(struct mgmt *m, off_t log_from)
 
 			api_reply_free(&rep);
 			if (ok) {
-				printf("VM '%s' started (pid %d)\n", m->vm.name, (int)pid);
+				cli_note("VM '%s' started (pid %d)\n", m->vm.name, (int)pid);
 				return 0;
 			}
 		}
@@ -435,6 +435,14 @@ int cmd_start(int argc, char **argv)
 		return cli_error("VM '%s' is already running", m.vm.name);
 	}
 	if (mgmt_load(&m, false, &c)) {
+		mgmt_close(&m);
+		return 1;
+	}
+	/* A definition edited by hand, or copied from another VM's file. */
+	if (strcmp(c.name, m.vm.name)) {
+		cli_error("%s: name: \"%s\" does not match the VM name '%s'", m.vm.def, c.name,
+			  m.vm.name);
+		vm_config_free(&c);
 		mgmt_close(&m);
 		return 1;
 	}
@@ -580,7 +588,7 @@ int cmd_destroy(int argc, char **argv)
 	r = destroy_locked(&m, false);
 	mgmt_close(&m);
 	if (!r)
-		printf("VM '%s' destroyed\n", argv[1]);
+		cli_note("VM '%s' destroyed\n", argv[1]);
 	return r;
 }
 
@@ -614,6 +622,19 @@ int cmd_shutdown(int argc, char **argv)
 		return 1;
 	if (state_read_pid(&m.vm, &pid, &st))
 		return cli_error("VM '%s' is not running", name);
+	{
+		/* A paused guest cannot answer: do not wait out the timeout, then destroy. */
+		struct json_object *o = NULL, *v;
+		bool paused = mgmt_api(&m, "GET", "/vm", NULL, &o, err, sizeof(err)) == 200 &&
+			      json_object_object_get_ex(o, "state", &v) &&
+			      !strcmp(json_object_get_string(v), "paused");
+
+		json_object_put(o);
+		if (paused)
+			return cli_error("VM '%s' is paused: its guest cannot answer the power "
+					 "button (vessel resume %s first, or vessel destroy %s)",
+					 name, name, name);
+	}
 	r = mgmt_api(&m, "PUT", "/vm/shutdown", NULL, NULL, err, sizeof(err));
 	r204 = r == 204;
 	if (!r204)
@@ -622,7 +643,7 @@ int cmd_shutdown(int argc, char **argv)
 	while (r204 && now_ns() < deadline && state_pid_alive(pid, st))
 		usleep(10000);
 	if (!state_pid_alive(pid, st)) {
-		printf("VM '%s' shut down\n", name);
+		cli_note("VM '%s' shut down\n", name);
 		return 0;
 	}
 	/* The guest ignored the power button: destroy, as promised. */
@@ -631,8 +652,8 @@ int cmd_shutdown(int argc, char **argv)
 	r = destroy_locked(&m, true);
 	mgmt_close(&m);
 	if (!r)
-		printf("VM '%s' did not shut down within %llu s; destroyed\n", name,
-		       (unsigned long long)(r204 ? timeout_s : 0));
+		cli_note("VM '%s' did not shut down within %llu s; destroyed\n", name,
+			 (unsigned long long)(r204 ? timeout_s : 0));
 	return r;
 }
 
@@ -656,7 +677,7 @@ static int simple_action(int argc, char **argv, const char *verb, const char *do
 		return cli_error("cannot %s VM '%s': %s", verb, argv[1], err);
 	if (r != 204)
 		return cli_error("%s VM '%s': %s", verb, argv[1], err);
-	printf("VM '%s' %s\n", argv[1], done);
+	cli_note("VM '%s' %s\n", argv[1], done);
 	return 0;
 }
 

@@ -75,9 +75,9 @@ int cmd_setmem(int argc, char **argv)
 	}
 	format_size(size, want, sizeof(want));
 	if (have)
-		printf("VM '%s': memory target %s (was %s)\n", argv[1], want, was);
+		cli_note("VM '%s': memory target %s (was %s)\n", argv[1], want, was);
 	else
-		printf("VM '%s': memory target %s\n", argv[1], want);
+		cli_note("VM '%s': memory target %s\n", argv[1], want);
 	return 0;
 }
 

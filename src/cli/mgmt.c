@@ -47,7 +47,15 @@ int mgmt_lock(struct mgmt *m)
 
 void mgmt_close(struct mgmt *m)
 {
-	state_unlock(m->lock_fd);
+	/*
+	 * A name with no definition and no VMM (undefined now, or never
+	 * defined: `vessel start typo`) keeps no lock file behind.
+	 */
+	if (m->lock_fd >= 0 && state_vm_status(&m->vm, NULL) == STATE_UNDEFINED &&
+	    access(m->vm.dir, F_OK))
+		state_lock_drop(m->vm.lock, m->lock_fd);
+	else
+		state_unlock(m->lock_fd);
 	m->lock_fd = -1;
 }
 
@@ -100,12 +108,18 @@ int mgmt_save(const char *path, const struct vm_config *c)
 int mgmt_api(const struct mgmt *m, const char *method, const char *path, const char *body,
 	     struct json_object **out, char *errbuf, size_t errlen)
 {
+	return mgmt_api_within(m, method, path, body, MGMT_API_TIMEOUT_MS, out, errbuf, errlen);
+}
+
+int mgmt_api_within(const struct mgmt *m, const char *method, const char *path, const char *body,
+		    int timeout_ms, struct json_object **out, char *errbuf, size_t errlen)
+{
 	struct api_reply rep;
 	int r;
 
 	if (out)
 		*out = NULL;
-	r = api_client_request(m->vm.api, method, path, body, MGMT_API_TIMEOUT_MS, &rep);
+	r = api_client_request(m->vm.api, method, path, body, timeout_ms, &rep);
 	if (r) {
 		if (errbuf)
 			snprintf(errbuf, errlen, "API %s: %s", m->vm.api, strerror(-r));
@@ -154,4 +168,14 @@ bool mgmt_help(int argc, char **argv, const char *usage)
 		}
 	}
 	return false;
+}
+
+int mgmt_print_json(struct json_object *o)
+{
+	if (!o)
+		return cli_error("out of memory");
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return 0;
 }

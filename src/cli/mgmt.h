@@ -41,11 +41,26 @@ int mgmt_save(const char *path, const struct vm_config *c);
  */
 int mgmt_api(const struct mgmt *m, const char *method, const char *path, const char *body,
 	     struct json_object **out, char *errbuf, size_t errlen);
+/* The same within timeout_ms (list and info: an unresponsive VMM is not waited out). */
+int mgmt_api_within(const struct mgmt *m, const char *method, const char *path, const char *body,
+		    int timeout_ms, struct json_object **out, char *errbuf, size_t errlen);
 /* The VM must be running: prints "VM 'x' is not running" otherwise. */
 int mgmt_require_running(const struct mgmt *m, pid_t *pid);
 
 /* -h/--help anywhere: print "usage: <usage>" and return true. */
 bool mgmt_help(int argc, char **argv, const char *usage);
+
+/* Print o as pretty JSON and a newline on stdout, and put it; 0, or 1 if NULL. */
+int mgmt_print_json(struct json_object *o);
+
+struct virtio_net_config;
+/* The guest's name of disk i in definition order: vda..vdz, vdaa.. */
+void cli_disk_target(unsigned int i, char buf[8]);
+/* Is path a block device (else a file, or missing)? */
+bool cli_path_is_block(const char *path);
+/* A NIC's back-end: type network|ovs|bridge|fd|tap, and its name (NULL: a new tap). */
+void cli_nic_source(const struct virtio_net_config *nc, const char **type, const char **src,
+		    char fd[16]);
 
 /* Format a duration in seconds as "3d 2h", "5m 3s" or "42s". */
 void mgmt_format_uptime(long secs, char *buf, size_t len);

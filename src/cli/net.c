@@ -7,12 +7,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/mgmt.h"
 #include "mgmt/network.h"
 #include "net/ovs.h"
 #include "util/error.h"
@@ -219,7 +221,7 @@ static int net_create(int argc, char **argv)
 		cli_error("%s", error_msg(&err));
 		goto out;
 	}
-	printf("network '%s' created on %sbridge %s\n", n.name, n.ovs ? "Open vSwitch " : "",
+	cli_note("network '%s' created on %sbridge %s\n", n.name, n.ovs ? "Open vSwitch " : "",
 	       n.bridge);
 	r = 0;
 out:
@@ -268,30 +270,149 @@ static int net_start_stop(int argc, char **argv, bool start, bool forget)
 	ctx_close(&x);
 	if (r)
 		return cli_error("network '%s': %s", n.name, error_msg(&err));
-	printf("network '%s' %s\n", n.name, start ? "started" : forget ? "destroyed" : "stopped");
+	cli_note("network '%s' %s\n", n.name, start ? "started" : forget ? "destroyed" : "stopped");
 	return 0;
+}
+
+/* The bridge's ports: from sysfs (brif/ lists them) or from OVS. */
+static struct json_object *net_ports(const struct network_def *n)
+{
+	struct json_object *arr = json_object_new_array();
+	struct dirent *de;
+	char path[64];
+	DIR *dir;
+
+	if (n->ovs) {
+		struct error err = ERROR_INIT;
+		char out[4096], *save = NULL;
+
+		if (ovs_ports(n->bridge, out, sizeof(out), &err))
+			return arr;
+		for (char *t = strtok_r(out, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+			json_object_array_add(arr, json_object_new_string(t));
+		return arr;
+	}
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brif", n->bridge);
+	dir = opendir(path);
+	if (!dir)
+		return arr;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.')
+			json_object_array_add(arr, json_object_new_string(de->d_name));
+	closedir(dir);
+	return arr;
+}
+
+/* A network as JSON (net list --json, net info --json); ports only for info. */
+static struct json_object *net_json(const struct state_dirs *d, const struct network_def *n,
+				    bool ports)
+{
+	struct json_object *o = json_object_new_object(), *pgs = json_object_new_array();
+	char buf[INET_ADDRSTRLEN + 8], e[INET_ADDRSTRLEN];
+
+	json_object_object_add(o, "name", json_object_new_string(n->name));
+	json_object_object_add(o, "bridge", json_object_new_string(n->bridge));
+	json_object_object_add(o, "backend",
+			       json_object_new_string(n->ovs ? "openvswitch" : "linux"));
+	json_object_object_add(o, "state",
+			       json_object_new_string(network_active(n) ? "active" : "inactive"));
+	json_object_object_add(o, "vlan_filtering",
+			       json_object_new_boolean(n->vlan_filtering || n->ovs));
+	json_object_object_add(o, "uplink",
+			       n->uplink[0] ? json_object_new_string(n->uplink) : NULL);
+	if (n->has_addr) {
+		inet_ntop(AF_INET, &n->addr, e, sizeof(e));
+		snprintf(buf, sizeof(buf), "%s/%u", e, n->prefix);
+	}
+	json_object_object_add(o, "address", n->has_addr ? json_object_new_string(buf) : NULL);
+	if (n->has_dhcp) {
+		struct json_object *dh = json_object_new_object();
+		struct network_paths p;
+		int pid;
+
+		network_paths(d, n->name, &p);
+		pid = network_dnsmasq_pid(&p);
+		inet_ntop(AF_INET, &n->dhcp_start, buf, sizeof(buf));
+		inet_ntop(AF_INET, &n->dhcp_end, e, sizeof(e));
+		json_object_object_add(dh, "start", json_object_new_string(buf));
+		json_object_object_add(dh, "end", json_object_new_string(e));
+		json_object_object_add(dh, "dnsmasq_pid", pid ? json_object_new_int(pid) : NULL);
+		json_object_object_add(dh, "leases", json_object_new_string(p.leases));
+		json_object_object_add(o, "dhcp", dh);
+	} else {
+		json_object_object_add(o, "dhcp", NULL);
+	}
+	if (n->vni) {
+		struct json_object *vx = json_object_new_object();
+
+		inet_ntop(AF_INET, &n->vx_remote, buf, sizeof(buf));
+		json_object_object_add(vx, "vni", json_object_new_int((int)n->vni));
+		json_object_object_add(vx, n->vx_group ? "group" : "remote",
+				       json_object_new_string(buf));
+		json_object_object_add(vx, "dev",
+				       n->vx_dev[0] ? json_object_new_string(n->vx_dev) : NULL);
+		json_object_object_add(vx, "port",
+				       json_object_new_int(n->vx_port ? n->vx_port : 4789));
+		json_object_object_add(o, "vxlan", vx);
+	} else {
+		json_object_object_add(o, "vxlan", NULL);
+	}
+	for (unsigned int i = 0; i < n->nr_pg; i++) {
+		struct json_object *g = json_object_new_object();
+
+		json_object_object_add(g, "name", json_object_new_string(n->pg[i].name));
+		json_object_object_add(
+			g, "vlan", n->pg[i].vlan ? json_object_new_int((int)n->pg[i].vlan) : NULL);
+		json_object_object_add(g, "trunk",
+				       n->pg[i].trunk[0] ? json_object_new_string(n->pg[i].trunk)
+							 : NULL);
+		json_object_array_add(pgs, g);
+	}
+	json_object_object_add(o, "portgroups", pgs);
+	if (ports)
+		json_object_object_add(o, "ports", net_ports(n));
+	return o;
 }
 
 static int net_list(int argc, char **argv)
 {
+	struct json_object *arr = NULL;
 	struct state_dirs d;
 	char **names;
 	size_t cnt;
 
-	if (argc != 1)
-		return cli_usage("vessel net list");
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json")))
+		return cli_usage("vessel net list [--json]");
 	if (state_dirs_init(&d))
 		return cli_error("%s", d.err);
 	if (network_list(&d, &names, &cnt))
 		return cli_error("cannot list the networks");
-	printf("%-12s %-15s %-9s %-18s %s\n", "NAME", "BRIDGE", "STATE", "ADDRESS", "DHCP");
+	if (argc == 2)
+		arr = json_object_new_array();
+	else
+		printf("%-12s %-15s %-9s %-18s %s\n", "NAME", "BRIDGE", "STATE", "ADDRESS", "DHCP");
 	for (size_t i = 0; i < cnt; i++) {
 		struct error err = ERROR_INIT;
 		struct network_def n;
 		char addr[32] = "-", dhcp[40] = "-";
 
 		if (network_load(&d, names[i], &n, &err)) {
-			printf("%-12s %s\n", names[i], error_msg(&err));
+			if (arr) {
+				struct json_object *o = json_object_new_object();
+
+				json_object_object_add(o, "name", json_object_new_string(names[i]));
+				json_object_object_add(o, "state",
+						       json_object_new_string("invalid"));
+				json_object_object_add(o, "error",
+						       json_object_new_string(error_msg(&err)));
+				json_object_array_add(arr, o);
+			} else {
+				printf("%-12s %s\n", names[i], error_msg(&err));
+			}
+			continue;
+		}
+		if (arr) {
+			json_object_array_add(arr, net_json(&d, &n, false));
 			continue;
 		}
 		if (n.has_addr)
@@ -309,38 +430,21 @@ static int net_list(int argc, char **argv)
 		       network_active(&n) ? "active" : "inactive", addr, dhcp);
 	}
 	state_names_free(names, cnt);
-	return 0;
+	return arr ? mgmt_print_json(arr) : 0;
 }
 
-/* The bridge's ports, from sysfs (brif/ lists them) or from OVS. */
 static void print_ports(const struct network_def *n)
 {
-	struct dirent *de;
-	char path[64];
-	DIR *dir;
+	struct json_object *arr = net_ports(n);
+	size_t len = json_object_array_length(arr);
 
-	if (n->ovs) {
-		struct error err = ERROR_INIT;
-		char out[4096];
-
-		if (ovs_ports(n->bridge, out, sizeof(out), &err))
-			return;
-		for (char *c = out; *c; c++)
-			if (*c == '\n' && c[1])
-				*c = ' ';
-		printf("ports: %s%s", out, out[0] && out[strlen(out) - 1] == '\n' ? "" : "\n");
-		return;
+	if (len || !n->ovs) {
+		printf("ports:");
+		for (size_t i = 0; i < len; i++)
+			printf(" %s", json_object_get_string(json_object_array_get_idx(arr, i)));
+		printf("\n");
 	}
-	snprintf(path, sizeof(path), "/sys/class/net/%s/brif", n->bridge);
-	dir = opendir(path);
-	if (!dir)
-		return;
-	printf("ports:");
-	while ((de = readdir(dir)))
-		if (de->d_name[0] != '.')
-			printf(" %s", de->d_name);
-	printf("\n");
-	closedir(dir);
+	json_object_put(arr);
 }
 
 static int net_info(int argc, char **argv)
@@ -349,13 +453,20 @@ static int net_info(int argc, char **argv)
 	struct network_def n;
 	struct state_dirs d;
 	struct network_paths p;
+	const char *name = argc == 2 ? argv[1] : NULL;
 
-	if (argc != 2)
-		return cli_usage("vessel net info NAME");
+	if (argc == 3 && !strcmp(argv[1], "--json"))
+		name = argv[2];
+	else if (argc == 3 && !strcmp(argv[2], "--json"))
+		name = argv[1];
+	if (!name || name[0] == '-')
+		return cli_usage("vessel net info NAME [--json]");
 	if (state_dirs_init(&d))
 		return cli_error("%s", d.err);
-	if (network_load(&d, argv[1], &n, &err))
+	if (network_load(&d, name, &n, &err))
 		return cli_error("%s", error_msg(&err));
+	if (argc == 3)
+		return mgmt_print_json(net_json(&d, &n, true));
 	network_paths(&d, n.name, &p);
 	printf("name: %s\nbridge: %s\nbackend: %s\nstate: %s\nvlan_filtering: %s\n", n.name,
 	       n.bridge, n.ovs ? "openvswitch" : "linux", network_active(&n) ? "active" : "inactive",
@@ -478,6 +589,11 @@ int cmd_net(int argc, char **argv)
 		printf("%s\n", NET_USAGE);
 		return 0;
 	}
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("%s\n", NET_USAGE);
+			return 0;
+		}
 	argc--;
 	argv++;
 	if (!strcmp(sub, "create"))

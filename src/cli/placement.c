@@ -9,17 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/mgmt.h"
 #include "util/util.h"
 #include "vm/config_json.h"
+#include "vm/host_check.h"
 
 struct pin_args {
 	const char *name;
 	const char *pos[2];
 	unsigned int npos;
-	bool live, config;
+	bool live, config, json;
 };
 
 static int pin_parse(int argc, char **argv, struct pin_args *a, unsigned int maxpos,
@@ -31,6 +33,8 @@ static int pin_parse(int argc, char **argv, struct pin_args *a, unsigned int max
 			a->live = true;
 		else if (!strcmp(argv[i], "--config"))
 			a->config = true;
+		else if (!strcmp(argv[i], "--json"))
+			a->json = true;
 		else if (argv[i][0] == '-' || (a->name && a->npos >= maxpos))
 			return cli_usage("%s", usage);
 		else if (!a->name)
@@ -47,22 +51,28 @@ int cmd_vcpuinfo(int argc, char **argv)
 {
 	struct json_object *arr = NULL;
 	char err[256];
+	struct pin_args a;
 	struct mgmt m;
 	int r;
 
-	if (mgmt_help(
-		    argc, argv,
-		    "vessel vcpuinfo NAME\n\nHost CPU, state, CPU time and affinity of each vCPU."))
+	if (mgmt_help(argc, argv,
+		      "vessel vcpuinfo NAME [--json]\n\nHost CPU, state, CPU time and affinity of "
+		      "each vCPU."))
 		return 0;
-	if (argc != 2)
-		return cli_usage("vessel vcpuinfo NAME");
-	if (mgmt_open(argv[1], &m) || mgmt_require_running(&m, NULL))
+	r = pin_parse(argc, argv, &a, 0, "vessel vcpuinfo NAME [--json]");
+	if (r)
+		return r;
+	if (a.live || a.config)
+		return cli_usage("vessel vcpuinfo NAME [--json]");
+	if (mgmt_open(a.name, &m) || mgmt_require_running(&m, NULL))
 		return 1;
 	r = mgmt_api(&m, "GET", "/vm/vcpus", NULL, &arr, err, sizeof(err));
 	if (r != 200 || !json_object_is_type(arr, json_type_array)) {
 		json_object_put(arr);
-		return cli_error("vcpuinfo '%s': %s", argv[1], err);
+		return cli_error("vcpuinfo '%s': %s", a.name, err);
 	}
+	if (a.json)
+		return mgmt_print_json(arr); /* GET /vm/vcpus, docs/api.yaml */
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *v = json_object_array_get_idx(arr, i), *f;
 		int64_t ns = 0;
@@ -97,7 +107,12 @@ static int edit_definition(struct mgmt *m, int (*fn)(struct vm_config *c, void *
 		return 1;
 	r = mgmt_load(m, false, &c);
 	if (!r) {
+		char why[256];
+
 		r = fn(&c, arg);
+		/* Refused now, naming the node or CPU, not at the next start. */
+		if (!r && vm_config_check_placement(&c, why, sizeof(why)))
+			r = cli_error("VM '%s': %s", m->vm.name, why);
 		if (!r && (r = mgmt_save(m->vm.def, &c)))
 			r = cli_error("%s: %s", m->vm.def, strerror(-r));
 		vm_config_free(&c);
@@ -128,32 +143,53 @@ static int vcpupin_apply(struct vm_config *c, void *arg)
 	return 0;
 }
 
-static int print_pinning(struct mgmt *m, bool running)
+/* Each vCPU's affinity: the threads' own when running, else the definition's. */
+static int print_pinning(struct mgmt *m, bool running, bool json)
 {
-	struct json_object *arr = NULL, *f;
+	struct json_object *arr = NULL, *out, *f;
 	struct vm_config c;
 	char buf[256];
 
-	/* Running: what the vCPU threads have now, as the kernel reports it. */
+	out = json_object_new_array();
 	if (running && mgmt_api(m, "GET", "/vm/vcpus", NULL, &arr, buf, sizeof(buf)) == 200 &&
 	    json_object_is_type(arr, json_type_array)) {
-		printf("%-6s %s\n", "VCPU", "CPU Affinity");
-		for (size_t i = 0; i < json_object_array_length(arr); i++)
-			if (json_object_object_get_ex(json_object_array_get_idx(arr, i), "affinity",
-						      &f))
-				printf("%-6zu %s\n", i, json_object_get_string(f));
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *v = json_object_new_object();
+
+			json_object_object_get_ex(json_object_array_get_idx(arr, i), "affinity",
+						  &f);
+			json_object_object_add(v, "vcpu", json_object_new_int((int)i));
+			json_object_object_add(v, "affinity", json_object_get(f));
+			json_object_array_add(out, v);
+		}
+	} else if (!mgmt_load(m, false, &c)) {
+		for (unsigned int i = 0; i < c.nr_cpus; i++) {
+			struct json_object *v = json_object_new_object();
+
+			json_object_object_add(v, "vcpu", json_object_new_int((int)i));
+			json_object_object_add(
+				v, "affinity",
+				json_object_new_string(c.vcpu_pinned[i]
+							       ? cpuset_format(&c.vcpu_affinity[i],
+									       buf, sizeof(buf))
+							       : "*"));
+			json_object_array_add(out, v);
+		}
+		vm_config_free(&c);
+	} else {
 		json_object_put(arr);
-		return 0;
+		json_object_put(out);
+		return 1;
 	}
 	json_object_put(arr);
-	if (mgmt_load(m, false, &c))
-		return 1;
+	if (json)
+		return mgmt_print_json(out);
 	printf("%-6s %s\n", "VCPU", "CPU Affinity");
-	for (unsigned int i = 0; i < c.nr_cpus; i++)
-		printf("%-6u %s\n", i,
-		       c.vcpu_pinned[i] ? cpuset_format(&c.vcpu_affinity[i], buf, sizeof(buf))
-					: "*");
-	vm_config_free(&c);
+	for (size_t i = 0; i < json_object_array_length(out); i++) {
+		json_object_object_get_ex(json_object_array_get_idx(out, i), "affinity", &f);
+		printf("%-6zu %s\n", i, json_object_get_string(f));
+	}
+	json_object_put(out);
 	return 0;
 }
 
@@ -194,7 +230,7 @@ static int vcpupin_dedicated(struct mgmt *m, unsigned int vcpu, const cpu_set_t 
 
 int cmd_vcpupin(int argc, char **argv)
 {
-	const char *usage = "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config]";
+	const char *usage = "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config] [--json]";
 	struct vcpupin_edit e;
 	struct pin_args a;
 	char path[64], body[1200], err[256], list[1024];
@@ -204,7 +240,8 @@ int cmd_vcpupin(int argc, char **argv)
 	int r;
 
 	if (mgmt_help(argc, argv,
-		      "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config]\n\nShow or set vCPU "
+		      "vessel vcpupin NAME [VCPU CPULIST] [--live] [--config] [--json]\n\nShow or "
+		      "set vCPU "
 		      "pinning; without --live/--config: both when running."))
 		return 0;
 	r = pin_parse(argc, argv, &a, 2, usage);
@@ -214,13 +251,16 @@ int cmd_vcpupin(int argc, char **argv)
 		return 1;
 	running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
 	if (a.npos == 0)
-		return print_pinning(&m, running);
-	if (a.npos != 2)
+		return print_pinning(&m, running, a.json);
+	if (a.npos != 2 || a.json)
 		return cli_usage("%s", usage);
 	if (parse_u64(a.pos[0], VM_MAX_VCPUS - 1, &vcpu))
 		return cli_error("VCPU '%s': expected a vCPU number", a.pos[0]);
 	if (cpuset_parse(a.pos[1], &e.set))
 		return cli_error("CPULIST '%s': expected a list such as 0-3,8", a.pos[1]);
+	snprintf(list, sizeof(list), "CPULIST '%.64s'", a.pos[1]);
+	if (host_check_cpus(list, &e.set, err, sizeof(err)))
+		return cli_error("%s", err);
 	e.vcpu = (unsigned int)vcpu;
 	e.name = a.name;
 	if (!a.live && !a.config) {
@@ -253,7 +293,7 @@ static int emulatorpin_apply(struct vm_config *c, void *arg)
 
 int cmd_emulatorpin(int argc, char **argv)
 {
-	const char *usage = "vessel emulatorpin NAME [CPULIST] [--live] [--config]";
+	const char *usage = "vessel emulatorpin NAME [CPULIST] [--live] [--config] [--json]";
 	struct json_object *o = NULL, *f;
 	char body[1200], err[256], list[1024];
 	struct pin_args a;
@@ -263,7 +303,8 @@ int cmd_emulatorpin(int argc, char **argv)
 	int r;
 
 	if (mgmt_help(argc, argv,
-		      "vessel emulatorpin NAME [CPULIST] [--live] [--config]\n\nShow or set the "
+		      "vessel emulatorpin NAME [CPULIST] [--live] [--config] [--json]\n\nShow or "
+		      "set the "
 		      "host CPUs of the event-loop and I/O threads."))
 		return 0;
 	r = pin_parse(argc, argv, &a, 1, usage);
@@ -277,23 +318,36 @@ int cmd_emulatorpin(int argc, char **argv)
 		    mgmt_api(&m, "GET", "/vm/emulator/affinity", NULL, &o, err, sizeof(err)) ==
 			    200 &&
 		    json_object_object_get_ex(o, "cpus", &f)) {
-			printf("emulator: CPU Affinity\n*: %s\n", json_object_get_string(f));
+			snprintf(list, sizeof(list), "%s", json_object_get_string(f));
 		} else {
 			struct vm_config c;
 
+			json_object_put(o);
 			if (mgmt_load(&m, false, &c))
 				return 1;
-			printf("emulator: CPU Affinity\n*: %s\n",
-			       c.emulator_pinned
-				       ? cpuset_format(&c.emulator_affinity, list, sizeof(list))
-				       : "*");
+			if (c.emulator_pinned)
+				cpuset_format(&c.emulator_affinity, list, sizeof(list));
+			else
+				snprintf(list, sizeof(list), "*");
 			vm_config_free(&c);
+			o = NULL;
 		}
 		json_object_put(o);
+		if (a.json) {
+			o = json_object_new_object();
+			json_object_object_add(o, "affinity", json_object_new_string(list));
+			return mgmt_print_json(o);
+		}
+		printf("emulator: CPU Affinity\n*: %s\n", list);
 		return 0;
 	}
+	if (a.json)
+		return cli_usage("%s", usage);
 	if (cpuset_parse(a.pos[0], &set))
 		return cli_error("CPULIST '%s': expected a list such as 0-3,8", a.pos[0]);
+	snprintf(list, sizeof(list), "CPULIST '%.64s'", a.pos[0]);
+	if (host_check_cpus(list, &set, err, sizeof(err)))
+		return cli_error("%s", err);
 	if (!a.live && !a.config) {
 		a.live = running;
 		a.config = true;
@@ -335,13 +389,85 @@ static int numatune_apply(struct vm_config *c, void *arg)
 	return 0;
 }
 
+static const char *const numa_modes[] = { "none", "strict", "preferred", "interleave", NULL };
+
+/*
+ * The policy of the definition, which the next start applies; a running VM
+ * started with another one says so too (it is not changed live).
+ */
+static int numatune_show(struct mgmt *m, bool json)
+{
+	struct json_object *o, *nodes;
+	struct vm_config c, live;
+	char buf[256], lbuf[256];
+	bool differs = false;
+
+	if (mgmt_load(m, false, &c))
+		return 1;
+	vm_config_init(&live);
+	if (state_vm_status(&m->vm, NULL) == STATE_RUNNING && !access(m->vm.config, F_OK) &&
+	    !mgmt_load(m, true, &live))
+		differs =
+			live.numa_mode != c.numa_mode || live.numa_host_nodes != c.numa_host_nodes;
+	bitmap_format(&c.numa_host_nodes, 64, buf, sizeof(buf));
+	bitmap_format(&live.numa_host_nodes, 64, lbuf, sizeof(lbuf));
+	o = json_object_new_object();
+	nodes = json_object_new_array();
+	json_object_object_add(o, "mode", json_object_new_string(numa_modes[c.numa_mode]));
+	json_object_object_add(o, "nodeset", json_object_new_string(buf));
+	for (unsigned int i = 0; i < c.nr_numa_nodes; i++) {
+		struct vm_numa_node *nd = &c.numa_nodes[i];
+		struct json_object *n = json_object_new_object();
+		char cpus[256], hn[256];
+
+		bitmap_format(nd->cpus, VM_MAX_VCPUS, cpus, sizeof(cpus));
+		bitmap_format(&nd->host_nodes, 64, hn, sizeof(hn));
+		json_object_object_add(n, "cpus", json_object_new_string(cpus));
+		json_object_object_add(n, "memory", json_object_new_int64((int64_t)nd->mem_size));
+		json_object_object_add(n, "host_nodes",
+				       nd->host_nodes ? json_object_new_string(hn) : NULL);
+		json_object_array_add(nodes, n);
+	}
+	json_object_object_add(o, "guest_nodes", nodes);
+	if (differs) {
+		struct json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "mode",
+				       json_object_new_string(numa_modes[live.numa_mode]));
+		json_object_object_add(r, "nodeset", json_object_new_string(lbuf));
+		json_object_object_add(o, "running", r);
+	}
+	vm_config_free(&live);
+	if (json) {
+		vm_config_free(&c);
+		return mgmt_print_json(o);
+	}
+	json_object_put(o);
+	printf("%-16s %s\n", "numa_mode:", numa_modes[c.numa_mode]);
+	printf("%-16s %s\n", "numa_nodeset:", buf);
+	if (differs)
+		printf("%-16s %s %s (the policy above applies from the next start)\n",
+		       "running with:", numa_modes[live.numa_mode], lbuf);
+	for (unsigned int i = 0; i < c.nr_numa_nodes; i++) {
+		struct vm_numa_node *nd = &c.numa_nodes[i];
+		char cpus[256], mem[32];
+
+		format_size(nd->mem_size, mem, sizeof(mem));
+		printf("guest node %u:    cpus %s, memory %s, host nodes %s\n", i,
+		       bitmap_format(nd->cpus, VM_MAX_VCPUS, cpus, sizeof(cpus)), mem,
+		       nd->host_nodes ? bitmap_format(&nd->host_nodes, 64, buf, sizeof(buf))
+				      : "(nodeset)");
+	}
+	vm_config_free(&c);
+	return 0;
+}
+
 int cmd_numatune(int argc, char **argv)
 {
-	static const char *const modes[] = { "none", "strict", "preferred", "interleave", NULL };
+	const char *const *modes = numa_modes;
 	struct numatune_edit e = { .mode = -1 };
 	const char *name = NULL;
-	struct vm_config c;
-	char buf[256];
+	bool json = false;
 	struct mgmt m;
 
 	if (mgmt_help(argc, argv,
@@ -365,42 +491,27 @@ int cmd_numatune(int argc, char **argv)
 			e.set_nodes = true;
 		} else if (!strcmp(argv[i], "--config")) {
 			/* The only kind of change there is: memory is bound at start. */
+		} else if (!strcmp(argv[i], "--json")) {
+			json = true;
 		} else if (argv[i][0] != '-' && !name) {
 			name = argv[i];
 		} else {
 			return cli_usage("vessel numatune NAME [--mode MODE] [--nodeset LIST] "
-					 "[--config]");
+					 "[--config] [--json]");
 		}
 	}
 	if (!name)
-		return cli_usage("vessel numatune NAME [--mode MODE] [--nodeset LIST] [--config]");
+		return cli_usage("vessel numatune NAME [--mode MODE] [--nodeset LIST] [--config] "
+				 "[--json]");
 	if (mgmt_open(name, &m))
 		return 1;
-	if (e.mode < 0 && !e.set_nodes) {
-		bool running = state_vm_status(&m.vm, NULL) == STATE_RUNNING;
-
-		if (mgmt_load(&m, running, &c))
-			return 1;
-		printf("%-16s %s\n", "numa_mode:", modes[c.numa_mode]);
-		printf("%-16s %s\n", "numa_nodeset:",
-		       c.numa_host_nodes ? bitmap_format(&c.numa_host_nodes, 64, buf, sizeof(buf))
-					 : "");
-		for (unsigned int i = 0; i < c.nr_numa_nodes; i++) {
-			struct vm_numa_node *nd = &c.numa_nodes[i];
-			char cpus[256], mem[32];
-
-			format_size(nd->mem_size, mem, sizeof(mem));
-			printf("guest node %u:    cpus %s, memory %s, host nodes %s\n", i,
-			       bitmap_format(nd->cpus, VM_MAX_VCPUS, cpus, sizeof(cpus)), mem,
-			       nd->host_nodes ? bitmap_format(&nd->host_nodes, 64, buf, sizeof(buf))
-					      : "(nodeset)");
-		}
-		vm_config_free(&c);
-		return 0;
-	}
+	if (e.mode < 0 && !e.set_nodes)
+		return numatune_show(&m, json);
+	if (json)
+		return cli_usage("vessel numatune NAME [--json]: --json only shows the policy");
 	if (edit_definition(&m, numatune_apply, &e))
 		return 1;
 	if (state_vm_status(&m.vm, NULL) == STATE_RUNNING)
-		printf("VM '%s': NUMA policy saved; it applies from the next start\n", name);
+		cli_note("VM '%s': NUMA policy saved; it applies from the next start\n", name);
 	return 0;
 }

@@ -196,28 +196,47 @@ int state_vm_init(const struct state_dirs *d, const char *name, struct state_vm 
 int state_lock(const char *path, int timeout_ms)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-	if (fd < 0)
-		return -errno;
-	/*
-	 * flock, not fcntl locks: it belongs to the open file, so a child we
-	 * fork does not silently keep it after we close our copy.
-	 */
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
+	for (;;) {
+		struct stat a, b;
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-		if (e != EWOULDBLOCK && e != EINTR) {
-			close(fd);
-			return -e;
+		if (fd < 0)
+			return -errno;
+		/*
+		 * flock, not fcntl locks: it belongs to the open file, so a child
+		 * we fork does not silently keep it after we close our copy.
+		 */
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+
+			if (e != EWOULDBLOCK && e != EINTR) {
+				close(fd);
+				return -e;
+			}
+			if (now_ns() >= deadline) {
+				close(fd);
+				return -ETIMEDOUT;
+			}
+			usleep(2000);
 		}
-		if (now_ns() >= deadline) {
-			close(fd);
-			return -ETIMEDOUT;
-		}
-		usleep(2000);
+		/*
+		 * The holder before us may have removed the file (state_lock_drop):
+		 * a lock on an unlinked inode locks nothing, so take the new one.
+		 */
+		if (!fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			return fd;
+		close(fd);
 	}
-	return fd;
+}
+
+void state_lock_drop(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	/* Unlinked while held: whoever waits on it sees that and retries. */
+	unlink(path);
+	state_unlock(fd);
 }
 
 void state_unlock(int fd)

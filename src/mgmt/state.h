@@ -72,6 +72,8 @@ bool state_name_valid(const char *name);
  * timeout_ms.  Returns the fd to pass to state_unlock, -ETIMEDOUT or -errno.
  */
 int state_lock(const char *path, int timeout_ms);
+/* Remove the lock file and unlock: for a name with nothing left (undefined). */
+void state_lock_drop(const char *path, int fd);
 void state_unlock(int fd);
 
 /* /proc/PID/stat start time (clock ticks since boot); -ESRCH if gone. */

@@ -153,6 +153,13 @@ struct virtio_net_config {
  */
 int virtio_net_parse_vlans(const char *s, unsigned int *ids, size_t *n, struct error *err);
 
+/*
+ * The MAC NIC `index` of VM `vm_name` gets: its "mac", else the stable one
+ * derived from the name and index (what the guest sees), as "52:54:00:..".
+ */
+void virtio_net_config_mac(const char *vm_name, const struct virtio_net_config *c,
+			   unsigned int index, char buf[18]);
+
 #define VIRTIO_NET_CFG_SIZE 12
 #define VIRTIO_NET_QUEUE_SIZE 256
 struct tap;

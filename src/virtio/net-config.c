@@ -220,6 +220,17 @@ static void net_default_mac(const char *vm_name, unsigned int index, uint8_t mac
 	mac[5] = (uint8_t)h;
 }
 
+void virtio_net_config_mac(const char *vm_name, const struct virtio_net_config *c,
+			   unsigned int index, char buf[18])
+{
+	uint8_t mac[6];
+
+	if (!c->mac || parse_mac(c->mac, mac))
+		net_default_mac(vm_name, index, mac);
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+}
+
 /* Put the tap on its Linux or Open vSwitch bridge with its VLANs, and up. */
 static int net_attach_bridge(const struct virtio_net_config *c, struct tap *tap,
 			     struct error *err)

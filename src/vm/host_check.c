@@ -166,10 +166,10 @@ static int check_hugepages(const struct vm_config *c, char *err, size_t len)
 	return 0;
 }
 
-static int check_cpus(const struct vm_config *c, char *err, size_t len)
+int host_check_cpus(const char *key, const cpu_set_t *set, char *err, size_t len)
 {
 	uint64_t online[CPU_SETSIZE / 64];
-	char *text = NULL, buf[256];
+	char *text = NULL;
 	size_t tl;
 
 	if (read_file("/sys/devices/system/cpu/online", &text, &tl))
@@ -179,39 +179,38 @@ static int check_cpus(const struct vm_config *c, char *err, size_t len)
 		free(text);
 		return 0;
 	}
-	for (unsigned int v = 0; v <= c->nr_cpus; v++) {
-		const cpu_set_t *set =
-			v < c->nr_cpus ? &c->vcpu_affinity[v] : &c->emulator_affinity;
-		bool pinned = v < c->nr_cpus ? c->vcpu_pinned[v] : c->emulator_pinned;
-
-		if (!pinned)
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, set) || (online[cpu / 64] >> (cpu % 64)) & 1)
 			continue;
-		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-			if (!CPU_ISSET(cpu, set) || (online[cpu / 64] >> (cpu % 64)) & 1)
-				continue;
-			if (v < c->nr_cpus)
-				snprintf(buf, sizeof(buf), "cpus.pinning.\"%u\"", v);
-			else
-				snprintf(buf, sizeof(buf), "cpus.emulator");
-			herr(err, len, "%s: host CPU %d is not online (online: %s)", buf, cpu,
-			     text);
-			free(text);
-			return -EINVAL;
-		}
+		herr(err, len, "%s: host CPU %d is not online (online: %s)", key, cpu, text);
+		free(text);
+		return -EINVAL;
 	}
 	free(text);
 	return 0;
 }
 
-int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen)
+static int check_cpus(const struct vm_config *c, char *err, size_t len)
 {
-	uint64_t have = host_nodes_present(), total = meminfo("MemTotal");
-	uint64_t avail = meminfo("MemAvailable");
-	char a[16], b[16];
-	uint64_t ksm = 0;
+	char key[32];
 	int r;
 
-	/* Huge pages with KSM is a config error: the parsers refuse it. */
+	for (unsigned int v = 0; v < c->nr_cpus; v++) {
+		snprintf(key, sizeof(key), "cpus.pinning.\"%u\"", v);
+		if (c->vcpu_pinned[v] && (r = host_check_cpus(key, &c->vcpu_affinity[v], err, len)))
+			return r;
+	}
+	if (c->emulator_pinned &&
+	    (r = host_check_cpus("cpus.emulator", &c->emulator_affinity, err, len)))
+		return r;
+	return 0;
+}
+
+int vm_config_check_placement(const struct vm_config *c, char *err, size_t errlen)
+{
+	uint64_t have = host_nodes_present();
+	int r;
+
 	if ((r = check_nodes("numa.nodeset", c->numa_host_nodes, have, err, errlen)))
 		return r;
 	for (unsigned int i = 0; i < c->nr_numa_nodes; i++) {
@@ -221,14 +220,26 @@ int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen)
 		if ((r = check_nodes(key, c->numa_nodes[i].host_nodes, have, err, errlen)))
 			return r;
 	}
+	return check_cpus(c, err, errlen);
+}
+
+int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen)
+{
+	uint64_t total = meminfo("MemTotal");
+	uint64_t avail = meminfo("MemAvailable");
+	char a[16], b[16];
+	uint64_t ksm = 0;
+	int r;
+
+	/* Huge pages with KSM is a config error: the parsers refuse it. */
+	if ((r = vm_config_check_placement(c, err, errlen)))
+		return r;
 	if (total && c->mem_size > total) {
 		format_size(c->mem_size, a, sizeof(a));
 		format_size(total, b, sizeof(b));
 		return herr(err, errlen, "memory: %s is more than the host's %s", a, b);
 	}
 	if (c->mem.backing == GMEM_BACKING_HUGETLB && (r = check_hugepages(c, err, errlen)))
-		return r;
-	if ((r = check_cpus(c, err, errlen)))
 		return r;
 	if (avail && c->mem_size > avail && c->mem.backing != GMEM_BACKING_HUGETLB) {
 		format_size(c->mem_size, a, sizeof(a));

@@ -14,6 +14,10 @@
  * for what may work badly (memory beyond what is available now).
  */
 int vm_config_check_host(const struct vm_config *c, char *err, size_t errlen);
+/* Every CPU of set is online, else an error "KEY: host CPU N is not online". */
+int host_check_cpus(const char *key, const cpu_set_t *set, char *err, size_t len);
+/* Only its placement: the host nodes and CPUs it names exist (numatune, vcpupin). */
+int vm_config_check_placement(const struct vm_config *c, char *err, size_t errlen);
 
 /* The config's numatune and guest NUMA nodes as mem/ binds them. */
 void vm_numa_binding(const struct vm_config *c, struct gmem_numa *out);

@@ -4,6 +4,7 @@
 # qemu-img's statuses and is tested in test_img.py.  No KVM is needed: the
 # VMs here are defined, never started.
 import subprocess
+import threading
 
 from conftest import BUILD
 from mgmt_helpers import Manager
@@ -27,6 +28,9 @@ NAMED = {
     "setmem": (["NAME", "64M"], ["NAME"]),
     "dommemstat": (["NAME"], []),
     "numastat": (["NAME"], ["NAME", "--all"]),
+    "dumpconfig": (["NAME"], ["NAME", "--bogus"]),
+    "domblklist": (["NAME"], []),
+    "domiflist": (["NAME"], ["NAME", "extra"]),
 }
 
 
@@ -56,8 +60,11 @@ def test_every_command_status(tmp_path):
         r = m.run(cmd, *[a.replace("NAME", "idle") for a in NAMED[cmd][0]])
         assert r.returncode == 1 and one_line(r) and "'idle' is not running" in r.stderr, \
             (cmd, r.returncode, r.stderr)
+    # Asking about a name that was never defined leaves nothing behind.
+    assert not (state / "run" / "nope.lock").exists()
     # Commands that need no running VM succeed on a defined one.
-    for cmd in ["info", "vcpupin", "emulatorpin", "numatune"]:
+    for cmd in ["info", "vcpupin", "emulatorpin", "numatune", "dumpconfig", "domblklist",
+                "domiflist"]:
         r = m.run(cmd, "idle")
         assert r.returncode == 0 and not r.stderr, (cmd, r.returncode, r.stderr)
 
@@ -102,3 +109,58 @@ def test_status_is_never_an_errno(tmp_path):
     r = subprocess.run([BUILD / "vessel", "img", "info", tmp_path / "missing"],
                        capture_output=True, text=True)
     assert r.returncode == 1 and one_line(r), r.stderr
+
+
+def test_quiet_silences_the_informational_lines(tmp_path):
+    """-q: only errors; without it, one line saying what was done."""
+    state = tmp_path / "st"
+    state.mkdir()
+    m = Manager(BUILD / "vessel", state, "/nonexistent")
+    f = tmp_path / "d.json"
+    f.write_text('{"kernel": "/nonexistent"}')
+    r = m.run("define", "x", "--config", f, check=True)
+    assert r.stdout == f"VM 'x' defined from {f}\n", r.stdout
+    r = m.run("-q", "undefine", "x", check=True)
+    assert r.stdout == "" and r.stderr == "", r
+    r = m.run("-q", "define", "x", "--config", f, check=True)
+    assert r.stdout == "", r.stdout
+    r = m.run("-q", "start", "nope")
+    assert r.returncode == 1 and "not defined" in r.stderr, r.stderr
+    # -q leaves what was asked for: a read command's output.
+    assert m.run("-q", "list", "--all", check=True).stdout.startswith("NAME ")
+
+
+def test_lock_files_come_and_go_under_concurrency(tmp_path):
+    """define/undefine/info of one name from several processes at once,
+    while the lock file is removed whenever nothing of the VM is left:
+    every command succeeds or says the VM is not defined, in one line, none
+    waits out the lock timeout, and nothing of the name is left at the end.
+    (That a waiter on a removed lock file retries on the new one, so two
+    never hold it together, is test_state.c test_lock_drop_hands_over.)"""
+    state = tmp_path / "st"
+    state.mkdir()
+    m = Manager(BUILD / "vessel", state, "/nonexistent")
+    f = tmp_path / "d.json"
+    f.write_text('{"kernel": "/nonexistent"}')
+    bad = []
+
+    def worker(k):
+        for i in range(6):
+            args = [["define", "x", "--config", f], ["undefine", "x"],
+                    ["info", "x"]][(i + k) % 3]
+            r = m.run(*args, timeout=60)
+            ok = r.returncode == 0 or "is not defined" in r.stderr
+            if not ok or len(r.stderr.strip().splitlines()) > 1:
+                bad.append((args, r.returncode, r.stderr))
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not bad, bad
+    m.run("undefine", "x")
+    # The host-wide files of the dedicated CPU policy stay; nothing of 'x'.
+    left = sorted(p.name for p in (state / "run").iterdir())
+    assert left == ["dedicated", "dedicated.lock"], left
+

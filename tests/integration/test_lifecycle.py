@@ -4,6 +4,7 @@
 # and the console.  Each test has its own VESSEL_STATE_DIR.
 import json
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -57,12 +58,26 @@ def test_two_vms_full_lifecycle(mgr):
 
     info = mgr.run("info", "a", check=True).stdout
     assert "State:           running" in info and "CPU(s):          2" in info
+    i = json.loads(mgr.run("info", "a", "--json", check=True).stdout)
+    assert i["state"] == "running" and i["pid"] == mgr.pid("a") and i["uptime_s"] >= 0, i
+    assert i["api_socket"] == mgr.sock("a") and i["cpu_time_ns"] > 0, i
+    vms = {v["name"]: v for v in json.loads(mgr.run("list", "--json", check=True).stdout)}
+    assert vms["b"]["state"] == "running" and vms["b"]["memory"] == 64 << 20, vms
+    # --live: what it runs with, less what start added; define takes it back.
+    live = json.loads(mgr.run("dumpconfig", "a", "--live", check=True).stdout)
+    assert "api_socket" not in live and live["console"] == {"mode": "stdio"}, live
+    assert live == json.loads(mgr.run("dumpconfig", "a", check=True).stdout)
 
     mgr.run("pause", "a", check=True)
     assert mgr.state_of("a") == "paused"
     assert mgr.state_of("b") == "running"
     p = mgr.run("pause", "a")
     assert p.returncode == 1 and "cannot pause" in p.stderr
+    # A paused guest cannot answer the power button: said at once, not waited out.
+    t = time.monotonic()
+    p = mgr.run("shutdown", "a", "--timeout", "20")
+    assert p.returncode == 1 and "'a' is paused" in p.stderr and time.monotonic() - t < 5, p
+    assert mgr.state_of("a") == "paused"
     mgr.run("resume", "a", check=True)
     assert mgr.state_of("a") == "running"
 
@@ -90,6 +105,23 @@ def test_two_vms_full_lifecycle(mgr):
     mgr.run("undefine", "a", check=True)
     mgr.run("undefine", "b", check=True)
     assert mgr.run("list", "--all").stdout.strip().splitlines()[1:] == []
+
+
+def test_a_stopped_vmm_is_unresponsive_at_once(mgr):
+    """SIGSTOP: list and info say 'unresponsive' without waiting out the
+    API timeout; SIGCONT brings it back to running."""
+    mgr.define("s", cpus=1, memory="64M")
+    mgr.run("start", "s", check=True)
+    os.kill(mgr.pid("s"), signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        assert mgr.state_of("s") == "unresponsive"
+        assert "State:           unresponsive" in mgr.run("info", "s", check=True).stdout
+        assert time.monotonic() - t < 2.5
+    finally:
+        os.kill(mgr.pid("s"), signal.SIGCONT)
+    assert wait_for(lambda: mgr.state_of("s") == "running")
+    mgr.run("destroy", "s", check=True)
 
 
 def test_sigkill_vmm_shows_crashed_and_restarts(mgr):
@@ -200,6 +232,11 @@ def test_console_attach_and_detach(mgr):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     os.close(r)
     time.sleep(1.0)
+    # A second client is refused: one line, exit 1, the first keeps it.
+    second = mgr.run("console", "k", timeout=10)
+    assert second.returncode == 1 and second.stdout == "", second
+    assert second.stderr.strip().splitlines()[-1] == \
+        "vessel: VM 'k': its console is in use by another client", second.stderr
     os.write(w, b"\x1d")  # Ctrl-]
     out, err = p.communicate(timeout=10)
     os.close(w)
@@ -227,3 +264,24 @@ def test_console_on_a_pty(mgr):
     assert p.returncode == 0 and b"Detached" in err, err
     assert mgr.state_of("pt") == "running"
     mgr.run("destroy", "pt", check=True)
+
+
+def test_readme_walkthrough_works_as_written(mgr, tmp_path):
+    """README's "A first VM": every line as printed, in a shell, with vessel
+    on PATH; the comments say what each shows."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text()
+    block = text.split("A first VM,")[1].split("docs/manager.md")[0]
+    lines = [line[4:] for line in block.splitlines() if line.startswith("    ")]
+    assert len(lines) >= 8 and lines[1].startswith("vessel define idle"), lines
+    env = dict(mgr.env, PATH=f"{pathlib.Path(mgr.exe).parent}:{os.environ['PATH']}", PWD=str(root))
+    seen = ""
+    for line in lines:
+        cmd = line.split("#")[0].replace("$PWD", str(root))
+        p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, (line, p.stdout, p.stderr)
+        seen += p.stdout
+    assert "mgmt: ready" in seen and "State:           paused" in seen, seen
+    assert "VM 'idle' shut down" in seen and "VM 'idle' undefined" in seen, seen
+    assert mgr.state_of("idle") is None

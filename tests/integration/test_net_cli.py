@@ -96,11 +96,20 @@ def test_network_with_dhcp_lives_and_dies(ns):
     assert dnsmasq_alive(pid)
     listing = ns.vessel("net", "list").stdout
     assert "lan" in listing and "active" in listing and "10.77.0.100-10.77.0.150" in listing
+    j = json.loads(ns.vessel("net", "info", "lan", "--json").stdout)
+    assert j["bridge"] == "vbr-lan" and j["state"] == "active" and j["backend"] == "linux", j
+    assert j["address"] == "10.77.0.1/24" and j["dhcp"]["dnsmasq_pid"] == pid, j
+    assert (j["dhcp"]["start"], j["dhcp"]["end"]) == ("10.77.0.100", "10.77.0.150"), j
+    assert j["vxlan"] is None and j["portgroups"] == [] and isinstance(j["ports"], list), j
+    (row,) = json.loads(ns.vessel("net", "list", "--json").stdout)
+    assert row["name"] == "lan" and "ports" not in row and row["dhcp"] == j["dhcp"], row
 
     ns.vessel("net", "stop", "lan")
     assert "vbr-lan" not in ns.links()
     assert not dnsmasq_alive(pid)
     assert "inactive" in ns.vessel("net", "list").stdout
+    j = json.loads(ns.vessel("net", "info", "lan", "--json").stdout)
+    assert j["state"] == "inactive" and j["dhcp"]["dnsmasq_pid"] is None, j
     ns.vessel("net", "start", "lan")
     assert "vbr-lan" in ns.links()
     info = ns.vessel("net", "info", "lan").stdout
@@ -134,6 +143,9 @@ def test_vxlan_port_and_uplink(ns):
     assert vx.get("master") == "vbr-ov" and links["up0"].get("master") == "vbr-ov"
     assert "vxlan: vni 4242 remote 10.99.0.2 dev up1 port 4789" in \
         ns.vessel("net", "info", "ov").stdout
+    j = json.loads(ns.vessel("net", "info", "ov", "--json").stdout)
+    assert j["vxlan"] == {"vni": 4242, "remote": "10.99.0.2", "dev": "up1", "port": 4789}, j
+    assert j["uplink"] == "up0" and sorted(j["ports"]) == ["up0", "vx-ov"], j
     ns.vessel("net", "destroy", "ov")
     links = ns.links()
     assert "vx-ov" not in links and "vbr-ov" not in links
@@ -152,6 +164,10 @@ def test_portgroups_and_vlan_filtering(ns):
     info = ns.vessel("net", "info", "vl").stdout
     assert "portgroup v10: vlan 10 trunk -" in info, info
     assert "portgroup tr: vlan 0 trunk 10:20-22" in info, info
+    j = json.loads(ns.vessel("net", "info", "vl", "--json").stdout)
+    assert j["vlan_filtering"] is True and j["portgroups"] == [
+        {"name": "v10", "vlan": 10, "trunk": None},
+        {"name": "tr", "vlan": None, "trunk": "10:20-22"}], j
     assert "already has port group 'v10'" in ns.fails("net", "portgroup", "add", "vl", "v10",
                                                        "--vlan", "11")
     ns.vessel("net", "portgroup", "remove", "vl", "v10")

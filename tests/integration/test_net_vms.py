@@ -178,6 +178,20 @@ def test_dhcp_and_tcp_between_two_vms(hosts):
     b = fb["lease"].split("/")[0]
     assert b != a and b.startswith("10.77.0."), fb
     assert fa["nic"].split("mac=")[1] != fb["nic"].split("mac=")[1], (fa, fb)
+    # domiflist names the MAC the guest sees and the network, as virsh does;
+    # for the running server, also the bridge its NIC is on (the client has
+    # powered off after its check: none).
+    bridge = json.loads(h.vessel_cmd("net", "info", "lan", "--json").stdout)["bridge"]
+    end = time.time() + 60
+    while time.time() < end and json.loads(h.vessel_cmd("info", "cli", "--json").stdout)[
+            "state"] != "shut off":
+        time.sleep(0.5)
+    for vm, f, on in (("srv", fa, bridge), ("cli", fb, None)):
+        r = h.vessel_cmd("domiflist", vm, "--json")
+        (nic,) = json.loads(r.stdout)
+        assert not r.stderr, r.stderr
+        assert nic["mac"] == f["nic"].split("mac=")[1], (nic, f)
+        assert (nic["type"], nic["source"], nic["bridge"]) == ("network", "lan", on), nic
     assert h.exec("busybox", "ping", "-c", "2", "-W", "2", a, check=False).returncode == 0
     info = h.vessel_cmd("net", "info", "lan").stdout
     assert "10.77.0.1/24" in info, info

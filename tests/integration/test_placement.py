@@ -3,6 +3,7 @@
 # the dedicated policy, numatune (numa_maps), the guest's SRAT/SLIT, huge
 # pages and THP (smaps), KSM merging (/proc/PID/ksm_merging_pages).
 import contextlib
+import json
 import os
 import re
 import time
@@ -84,6 +85,17 @@ def test_pinning_from_definition_and_vcpupin(mgr):
     assert p.returncode == 1 and "no such vCPU: 5" in p.stderr
     p = mgr.run("vcpupin", "p", "0", "abc")
     assert p.returncode == 1 and "CPULIST 'abc'" in p.stderr
+    # A host CPU that is not there is named, live or in the definition.
+    bad = str(max(host_cpus()) + 1)
+    for flags in ([], ["--config"], ["--live"]):
+        p = mgr.run("vcpupin", "p", "0", bad, *flags)
+        assert p.returncode == 1 and f"host CPU {bad} is not online" in p.stderr, p.stderr
+    p = mgr.run("emulatorpin", "p", bad, "--config")
+    assert p.returncode == 1 and f"host CPU {bad} is not online" in p.stderr, p.stderr
+    pins = json.loads(mgr.run("vcpupin", "p", "--json", check=True).stdout)
+    assert pins == [{"vcpu": 0, "affinity": "0-1"}, {"vcpu": 1, "affinity": "0"}], pins
+    vi = json.loads(mgr.run("vcpuinfo", "p", "--json", check=True).stdout)
+    assert [v["affinity"] for v in vi] == ["0-1", "0"] and vi[0]["tid"] == t0, vi
     # --config only: the running vCPU keeps its affinity.
     mgr.run("vcpupin", "p", "1", "1", "--config", check=True)
     assert os.sched_getaffinity(t1) == {0}
@@ -158,9 +170,19 @@ def test_numatune_command_and_refusals(mgr):
     mgr.run("destroy", "t", check=True)
     p = mgr.run("numatune", "t", "--mode", "sideways")
     assert p.returncode == 1 and "--mode 'sideways'" in p.stderr
-    mgr.run("numatune", "t", "--nodeset", "7", check=True)
-    p = mgr.run("start", "t")
+    # Checked against the host when saved, not at the next start.
+    p = mgr.run("numatune", "t", "--nodeset", "7")
     assert p.returncode == 1 and "numa.nodeset: host node 7 does not exist" in p.stderr
+    assert len(p.stderr.splitlines()) == 1, p.stderr
+    assert json.loads(mgr.run("numatune", "t", "--json", check=True).stdout)["nodeset"] == "0"
+    # A running VM started with another policy says so; the saved one is shown.
+    mgr.run("numatune", "t", "--mode", "none", check=True)
+    mgr.run("start", "t", check=True)
+    mgr.run("numatune", "t", "--mode", "preferred", "--nodeset", "0", check=True)
+    j = json.loads(mgr.run("numatune", "t", "--json", check=True).stdout)
+    assert j["mode"] == "preferred" and j["running"] == {"mode": "none", "nodeset": ""}, j
+    assert "running with:    none" in mgr.run("numatune", "t", check=True).stdout
+    mgr.run("destroy", "t", check=True)
 
 
 def test_guest_sees_srat_and_slit(mgr):

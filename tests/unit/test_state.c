@@ -108,6 +108,58 @@ static void test_lock_between_processes(void **state)
 	close(p[1]);
 }
 
+/*
+ * A lock file removed by its holder (state_lock_drop): the process that
+ * was waiting on the old file must end up holding the new one, so a third
+ * process cannot take the lock at the same time.
+ */
+static void test_lock_drop_hands_over(void **state)
+{
+	struct state_dirs d;
+	struct state_vm v;
+	int fd, p[2], q[2], st;
+	pid_t child;
+	char c;
+
+	assert_int_equal(state_dirs_init(&d), 0);
+	assert_int_equal(state_vm_init(&d, "drop", &v), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	fd = state_lock(v.lock, 1000);
+	assert_true(fd >= 0);
+	child = fork();
+	if (child == 0) {
+		/* Opens the file we hold, waits, and must come out holding the new one. */
+		int cfd;
+
+		close(q[1]); /* our parent's exit, even a failed test's, ends the read */
+		cfd = state_lock(v.lock, 5000);
+
+		if (write(p[1], "x", 1) != 1 || cfd < 0)
+			_exit(1);
+		if (read(q[0], &c, 1) != 1)
+			_exit(2);
+		state_unlock(cfd);
+		_exit(0);
+	}
+	usleep(100000); /* the child is waiting on our file now */
+	state_lock_drop(v.lock, fd);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	/* The child holds it: we cannot take it beside it. */
+	assert_int_equal(state_lock(v.lock, 100), -ETIMEDOUT);
+	assert_int_equal(write(q[1], "x", 1), 1);
+	waitpid(child, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	fd = state_lock(v.lock, 1000);
+	assert_true(fd >= 0);
+	state_lock_drop(v.lock, fd);
+	assert_int_equal(access(v.lock, F_OK), -1);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
 static void test_status_and_crash_detection(void **state)
 {
 	struct state_dirs d;
@@ -275,6 +327,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_lock_between_processes),
+		cmocka_unit_test(test_lock_drop_hands_over),
 		cmocka_unit_test(test_status_and_crash_detection),
 		cmocka_unit_test(test_list_defined),
 		cmocka_unit_test(test_dedicated_registry),
