@@ -106,6 +106,30 @@ def test_pinning_from_definition_and_vcpupin(mgr):
     mgr.run("destroy", "p", check=True)
 
 
+def test_pinning_reads_and_refusals_on_one_cpu(mgr):
+    """What scripts read (--json) and what is refused, on any host: one
+    vCPU and the emulator threads pinned to host CPU 0."""
+    mgr.define("o", cpus={"count": 1, "pinning": {"0": "0"}, "emulator": "0"})
+    mgr.run("start", "o", check=True)
+    (t0,) = vcpu_tids(mgr, "o")
+    assert json.loads(mgr.run("vcpupin", "o", "--json", check=True).stdout) == [
+        {"vcpu": 0, "affinity": "0"}]
+    (v,) = json.loads(mgr.run("vcpuinfo", "o", "--json", check=True).stdout)
+    assert v["affinity"] == "0" and v["tid"] == t0 and v["host_cpu"] == 0, v
+    assert json.loads(mgr.run("emulatorpin", "o", "--json", check=True).stdout) == {
+        "affinity": "0"}
+    bad = str(max(host_cpus()) + 1)
+    for args in (["vcpupin", "o", "0", bad], ["vcpupin", "o", "0", bad, "--config"],
+                 ["vcpupin", "o", "0", bad, "--live"], ["emulatorpin", "o", bad, "--live"]):
+        p = mgr.run(*args)
+        assert p.returncode == 1 and p.stderr == (
+            f"vessel: CPULIST '{bad}': host CPU {bad} is not online (online: "
+            f"{open('/sys/devices/system/cpu/online').read().strip()})\n"), (args, p.stderr)
+    assert os.sched_getaffinity(t0) == {0}
+    assert mgr.run("vcpupin", "o", "0", "0", "--json").returncode == 2
+    mgr.run("destroy", "o", check=True)
+
+
 def test_emulatorpin(mgr):
     need_cpus(2)
     mgr.define("e", cpus={"count": 2, "emulator": "1"})

@@ -157,16 +157,45 @@ def direct_env(images, vessel, work):
     return env
 
 
+# The longest a lane check stays silent on a healthy run is well under a
+# minute (boot-4-5g under TCG); five is a stall.
+LANE_IDLE_S = 300
+
+
 def run_lane(kind, images, vessel, checks, work, timeout):
     """Run lane.sh with these checks; returns its output (and L1's)."""
     if kind == "direct":
         cmd = ["sh", str(HERE / "lane.sh")] + list(checks)
         r = subprocess.run(cmd, env=direct_env(images, vessel, work), capture_output=True,
                            timeout=timeout, stdin=subprocess.DEVNULL)
-    else:
-        r = subprocess.run(l1_command(images, "checks", checks), capture_output=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
-    return (r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")).replace("\r", "")
+        return (r.stdout.decode(errors="replace") +
+                r.stderr.decode(errors="replace")).replace("\r", "")
+    # L1: its console goes to a file as it comes, so a lane that stalls
+    # (the nested KVM under TCG has hung L2 guests) is given up on after
+    # LANE_IDLE_S of silence, not at the whole timeout, and what it said
+    # up to there survives for the test's message and linux-lane.log.
+    log = os.path.join(str(work), "l1.log")
+    with open(log, "wb") as f:
+        p = subprocess.Popen(l1_command(images, "checks", checks), stdout=f,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        end = time.monotonic() + timeout
+        size, seen, why = 0, time.monotonic(), None
+        while p.poll() is None:
+            now = time.monotonic()
+            if os.path.getsize(log) != size:
+                size, seen = os.path.getsize(log), now
+            if now > end:
+                why = f"LANE-STALL: the lane ran past {timeout} s; killed"
+            elif now - seen > LANE_IDLE_S:
+                why = f"LANE-STALL: L1 said nothing for {LANE_IDLE_S} s; killed"
+            if why:
+                p.kill()
+                break
+            time.sleep(1)
+        p.wait()
+    with open(log, "rb") as f:
+        out = f.read().decode(errors="replace").replace("\r", "")
+    return out + (f"\n{why}\n" if why else "")
 
 
 def parse(out):
