@@ -156,6 +156,7 @@ static int print_pinning(struct mgmt *m, bool running, bool json)
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			struct json_object *v = json_object_new_object();
 
+			f = NULL;
 			json_object_object_get_ex(json_object_array_get_idx(arr, i), "affinity",
 						  &f);
 			json_object_object_add(v, "vcpu", json_object_new_int((int)i));
@@ -186,8 +187,9 @@ static int print_pinning(struct mgmt *m, bool running, bool json)
 		return mgmt_print_json(out);
 	printf("%-6s %s\n", "VCPU", "CPU Affinity");
 	for (size_t i = 0; i < json_object_array_length(out); i++) {
+		f = NULL;
 		json_object_object_get_ex(json_object_array_get_idx(out, i), "affinity", &f);
-		printf("%-6zu %s\n", i, json_object_get_string(f));
+		printf("%-6zu %s\n", i, f ? json_object_get_string(f) : "?");
 	}
 	json_object_put(out);
 	return 0;

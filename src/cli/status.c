@@ -20,7 +20,7 @@
 #include "vm/config_json.h"
 
 /* How long list and info wait for a running VM's API. */
-#define STATUS_API_TIMEOUT_MS 1000
+#define STATUS_API_TIMEOUT_MS 2000
 
 struct vm_row {
 	const char *state;

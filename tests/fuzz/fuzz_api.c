@@ -14,23 +14,6 @@
 #include "api/api-int.h"
 #include "vm/vcpu.h"
 
-/* Two guest nodes, the second across the PCI hole (two spans). */
-static int f_numa(void *o, struct api_numa *n, struct error *err)
-{
-	memset(n, 0, sizeof(*n));
-	n->mode = "strict";
-	n->page_size = 4096;
-	n->topology = true;
-	n->nr_nodes = 2;
-	n->nodes[0] = (struct api_numa_node){ .size = 1ull << 30, .host_nodes = 1, .vcpus = { 1 },
-					      .nr_spans = 1, .spans = { { 0x7f0000000000, 1ull << 30 } } };
-	n->nodes[1] = (struct api_numa_node){ .size = 3ull << 30, .host_nodes = 2, .vcpus = { 6 },
-					      .nr_spans = 2,
-					      .spans = { { 0x7f0040000000, 2ull << 30 },
-							 { 0x7f00c0000000, 1ull << 30 } } };
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct fake {
