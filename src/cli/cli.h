@@ -2,6 +2,7 @@
 #ifndef VESSEL_CLI_CLI_H
 #define VESSEL_CLI_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 /*
@@ -38,6 +39,9 @@ int cmd_domiflist(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 
+/* "<prefix><msg>\n" on stderr (stdout flushed first); returns status. */
+int cli_vsay(const char *prefix, int status, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 /* Print "vessel: <msg>" to stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "vessel: usage: <msg>"; returns 2, the exit status of usage errors. */

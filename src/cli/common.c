@@ -7,40 +7,46 @@
 
 #include "util/log.h"
 
+int cli_vsay(const char *prefix, int status, const char *fmt, va_list ap)
+{
+	fflush(stdout); /* what a command printed comes first */
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return status;
+}
+
 int cli_error(const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	fputs("vessel: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	r = cli_vsay("vessel: ", 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
+	return r;
 }
 
 int cli_usage(const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	fputs("vessel: usage: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	r = cli_vsay("vessel: usage: ", 2, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
+	return r;
 }
 
 int cli_misuse(const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	fputs("vessel: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	r = cli_vsay("vessel: ", 2, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
+	return r;
 }
 
 void cli_note(const char *fmt, ...)

@@ -29,14 +29,12 @@
 int img_err(const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	fflush(stdout);
-	fputs("vessel img: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	r = cli_vsay("vessel img: ", 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
+	return r;
 }
 
 bool img_force_share;
