@@ -692,6 +692,7 @@ int qcow2_snapshot_list(struct blkdev *bd, struct qcow2_snapshot_info **out, int
 		l[i].vm_clock_nsec = sn->vm_clock_nsec;
 		l[i].disk_size = sn->disk_size;
 		l[i].l1_size = sn->l1_size;
+		l[i].icount = sn->icount;
 	}
 	*out = l;
 	*count = s->nb_snapshots;

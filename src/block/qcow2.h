@@ -73,6 +73,7 @@ struct qcow2_snapshot_info {
 	uint64_t vm_clock_nsec;
 	uint64_t disk_size; /* virtual size when taken (v3), else the current size */
 	uint64_t l1_size;   /* entries */
+	uint64_t icount;    /* instructions at the snapshot; UINT64_MAX: not recorded */
 };
 
 /* Take a snapshot of the current disk state named `name` (unique). */

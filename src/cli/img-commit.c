@@ -374,7 +374,16 @@ int img_rebase(int argc, char **argv)
 		ret = img_err("format '%s' does not support backing files", blk_format(top));
 		goto out;
 	}
-	if (*newb) {
+	if (*newb && unsafe && !bfmt) {
+		/* qemu-img 7.2 neither opens nor probes the new backing file with -u. */
+		ret = img_err("rebase: cannot change the backing file to '%s': with -u the backing "
+			      "format must be given (-F)",
+			      newb);
+		goto out;
+	}
+	if (*newb && !unsafe) {
+		/* -u changes only the header: the new file is not opened (it may
+		 * not exist yet, or be somewhere only the VM's host sees). */
 		char *p = img_backing_path(top->path, newb);
 
 		if (!p) {
@@ -492,6 +501,15 @@ int img_compare(int argc, char **argv)
 			break;
 		}
 		n = MIN(px, py);
+		/* -s (qemu-img's strict mode): the images must also agree on
+		 * what is allocated, zero or data, not only on what reads back. */
+		if (strict && (sx.allocated != sy.allocated || sx.zero != sy.zero ||
+			       sx.data != sy.data)) {
+			if (!quiet)
+				printf("Strict mode: Offset %" PRIu64 " block status mismatch!\n", off);
+			ret = 1;
+			break;
+		}
 		if (sx.zero && sy.zero) {
 			off += n;
 			continue;

@@ -125,7 +125,7 @@ static uint64_t img_disk_usage(int fd)
 
 void img_snapshot_row(const struct qcow2_snapshot_info *s)
 {
-	char size[32], date[32], clock[32], *id = NULL, *name = NULL;
+	char size[32], date[32], clock[32], icount[24] = "", *id = NULL, *name = NULL;
 	time_t t = (time_t)s->date_sec;
 	struct tm tm;
 	uint64_t ms = s->vm_clock_nsec / 1000000;
@@ -135,8 +135,12 @@ void img_snapshot_row(const struct qcow2_snapshot_info *s)
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
 	snprintf(clock, sizeof(clock), "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
 		 ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+	/* qemu-img leaves ICOUNT blank when the snapshot has none (qcow2 spec,
+	 * snapshot table extra data: icount -1, or extra data under 24 bytes). */
+	if (s->icount != UINT64_MAX)
+		snprintf(icount, sizeof(icount), "%" PRIu64, s->icount);
 	printf("%-9s %-16s %8s%20s%13s%11s\n", esc(&id, s->id), esc(&name, s->name), size, date,
-	       clock, "0");
+	       clock, icount);
 	free(id);
 	free(name);
 }
@@ -150,7 +154,8 @@ static json_object *img_snapshot_json(const struct qcow2_snapshot_info *s)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "icount", json_object_new_int64(0));
+	if (s->icount != UINT64_MAX)
+		json_object_object_add(o, "icount", json_object_new_int64((int64_t)s->icount));
 	json_object_object_add(o, "vm-clock-nsec",
 			       json_object_new_int64((int64_t)(s->vm_clock_nsec % 1000000000)));
 	json_object_object_add(o, "name", json_str(s->name));

@@ -138,7 +138,9 @@ void img_size_str(uint64_t v, char *buf, size_t len)
 void img_progress_init(struct img_progress *p, bool enable, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
-	p->on = enable && isatty(STDOUT_FILENO);
+	/* -p draws into a pipe or file as well, as qemu-img's does: a script
+	 * reading the output sees the same lines. */
+	p->on = enable;
 	p->total = total ? total : 1;
 	p->last_pct = -1;
 	img_progress_update(p, 0);
@@ -277,6 +279,41 @@ int img_parse_create_opts(const char *fmt, char *opts, struct blk_create_opts *c
 
 static const char *const prealloc_names[] = { "off", "metadata", "falloc", "full" };
 
+/* `create -o help`: the options img_parse_create_opts takes, in qemu-img's layout. */
+static int img_create_opts_help(const char *fmt)
+{
+	bool qcow2 = !strcmp(fmt, "qcow2");
+
+	printf("Supported %s options:\n", fmt);
+	if (qcow2) {
+		printf("  backing_file=<str>     - File name of a base image\n"
+		       "  backing_fmt=<str>      - Image format of the base image\n"
+		       "  cluster_size=<size>    - qcow2 cluster size\n"
+		       "  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])\n"
+		       "  compression_type=<str> - Compression method used for image cluster "
+		       "compression (zlib, zstd)\n"
+		       "  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n");
+	}
+	printf("  preallocation=<str>    - Preallocation mode (allowed values: off, %sfalloc, "
+	       "full)\n",
+	       qcow2 ? "metadata, " : "");
+	if (qcow2)
+		printf("  refcount_bits=<num>    - Width of a reference count entry in bits\n");
+	printf("  size=<size>            - Virtual disk size\n");
+	return 0;
+}
+
+/* Whether the -o list OPTS names KEY (before img_parse_create_opts cuts it up). */
+static bool img_opts_have(const char *opts, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, key, n) && p[n] == '=')
+			return true;
+	return false;
+}
+
 static int img_create(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' },
@@ -285,7 +322,7 @@ static int img_create(int argc, char **argv)
 	struct error e = ERROR_INIT;
 	const char *fmt = "raw", *backing = NULL, *backing_fmt = NULL, *file;
 	char *opts = NULL;
-	bool quiet = false, unsafe = false;
+	bool quiet = false, unsafe = false, have_size = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "f:b:F:o:quh", longopts, NULL)) != -1) {
@@ -318,9 +355,12 @@ static int img_create(int argc, char **argv)
 	}
 	if (!blk_find_driver(fmt))
 		return img_err("unknown format '%s' (raw, qcow2)", fmt);
+	if (opts && (!strcmp(opts, "help") || !strcmp(opts, "?")))
+		return img_create_opts_help(fmt);
 	if (optind >= argc)
 		return img_err("create: missing file name");
 	file = argv[optind++];
+	have_size = img_opts_have(opts, "size");
 	if (opts && img_parse_create_opts(fmt, opts, &co))
 		return 1;
 	if (backing)
@@ -333,14 +373,15 @@ static int img_create(int argc, char **argv)
 				"invalid size '%s' (bytes, or with a suffix k, M, G, T, P, E)",
 				argv[optind]);
 		optind++;
+		have_size = true; /* 0 too: qemu-img makes an empty image */
 	}
 	if (optind < argc)
 		return img_err("create: unexpected argument '%s'", argv[optind]);
 	if (co.backing_file && strcmp(fmt, "qcow2"))
 		return img_err("format '%s' does not support backing files", fmt);
-	if (!co.backing_file && !co.size && !(opts && strstr(opts, "size=")))
+	if (!co.backing_file && !have_size)
 		return img_err("create: missing image size");
-	if (co.backing_file && (!unsafe || !co.size)) {
+	if (co.backing_file && (!unsafe || !have_size)) {
 		/* Check that the backing file opens (qemu-img does, unless -u). */
 		char *bpath = img_backing_path(file, co.backing_file);
 		struct blkdev *bb;
@@ -355,7 +396,7 @@ static int img_create(int argc, char **argv)
 		}
 		if (!co.backing_fmt)
 			co.backing_fmt = blk_format(bb);
-		if (!co.size)
+		if (!have_size)
 			co.size = blk_size(bb);
 		blk_close(bb);
 		free(bpath);

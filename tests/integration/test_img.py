@@ -444,8 +444,8 @@ def test_convert_raw_sparse(vessel_bin, tmp_path):
         f.seek(100 * MiB)
         f.write(bytes(MiB))
     out = tmp_path / "b.raw"
-    r = vimg(vessel_bin, "convert", "-p", "-O", "raw", src, out)
-    assert r.stdout == "", "no progress bar when stdout is not a terminal"
+    r = vimg(vessel_bin, "convert", "-O", "raw", src, out)
+    assert r.stdout == "", "no progress without -p"
     assert digest(src) == digest(out)
     assert disk_usage(out) < 3 * MiB
 
@@ -631,6 +631,123 @@ def test_compare(vessel_bin, tmp_path):
     qio(q, "write -P 5 2M 512")
     r = vimg(vessel_bin, "compare", a, q, check=False)
     assert r.returncode == 1 and "mismatch at offset 2097152" in r.stdout
+
+
+
+@need_qemu
+def test_compare_strict_matches_qemu(vessel_bin, tmp_path):
+    """-s: allocation and zero status must agree too (qemu-img's strict
+    mode), with qemu-img's exit status and message on the same pairs."""
+    def q(name, *cmds):
+        img = tmp_path / name
+        qimg("create", "-q", "-f", "qcow2", img, "4M")
+        if cmds:
+            qio(img, *cmds)
+        return img
+    empty, zeroed, written0 = q("e.qcow2"), q("z.qcow2", "write -z 0 64k"), q("w.qcow2", "write -P 0 0 64k")
+    data = q("d.qcow2", "write -P 5 1M 64k")
+    copy = tmp_path / "copy.qcow2"
+    qimg("convert", "-O", "qcow2", data, copy)
+    rawcopy = tmp_path / "d.raw"
+    qimg("convert", "-O", "raw", data, rawcopy)
+    small = tmp_path / "small.qcow2"
+    qimg("create", "-q", "-f", "qcow2", small, "2M")
+    for x, y in ((empty, zeroed), (empty, written0), (zeroed, written0), (data, copy),
+                 (data, rawcopy), (empty, empty), (empty, small)):
+        theirs = qimg("compare", "-s", x, y, check=False)
+        mine = vimg(vessel_bin, "compare", "-s", x, y, check=False)
+        assert (mine.returncode, mine.stdout) == (theirs.returncode, theirs.stdout), (x, y)
+    # Without -s, what reads back is all that counts.
+    assert vimg(vessel_bin, "compare", empty, zeroed).returncode == 0
+
+
+@need_qemu
+def test_rebase_unsafe_does_not_open_the_new_backing(vessel_bin, tmp_path):
+    top = tmp_path / "top.qcow2"
+    qimg("create", "-q", "-f", "qcow2", top, "1M")
+    # The new backing file need not exist (it may be on another host).
+    vimg(vessel_bin, "rebase", "-u", "-b", "elsewhere.qcow2", "-F", "qcow2", top)
+    info = json.loads(qimg("info", "--output", "json", top).stdout)
+    assert (info["backing-filename"], info["backing-filename-format"]) == \
+        ("elsewhere.qcow2", "qcow2")
+    # Without -F there is nothing to take the format from: refused as
+    # qemu-img refuses it, and the header is left as it was.
+    for tool in (lambda *a: qimg(*a, check=False), lambda *a: vimg(vessel_bin, *a, check=False)):
+        assert tool("rebase", "-u", "-b", "other.raw", top).returncode == 1
+    one_line_error(vimg(vessel_bin, "rebase", "-u", "-b", "other.raw", top, check=False))
+    assert json.loads(qimg("info", "--output", "json", top).stdout)["backing-filename"] == \
+        "elsewhere.qcow2"
+
+
+@need_qemu
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_create_empty_image(vessel_bin, tmp_path, fmt):
+    """`create X 0` makes a 0-byte image, as qemu-img does; -o size=0 too."""
+    mine, theirs = tmp_path / f"v.{fmt}", tmp_path / f"q.{fmt}"
+    out = vimg(vessel_bin, "create", "-f", fmt, mine, "0").stdout
+    assert out == qimg("create", "-f", fmt, theirs, "0").stdout.replace("q." + fmt, "v." + fmt)
+    assert json.loads(qimg("info", "--output", "json", mine).stdout)["virtual-size"] == 0
+    if fmt == "qcow2":
+        qemu_check_ok(mine)
+    vimg(vessel_bin, "create", "-q", "-f", fmt, "-o", "size=0", mine)
+    assert json.loads(qimg("info", "--output", "json", mine).stdout)["virtual-size"] == 0
+    # cluster_size= is not a size: still "missing image size".
+    if fmt == "qcow2":
+        one_line_error(vimg(vessel_bin, "create", "-f", fmt, "-o", "cluster_size=4k",
+                            tmp_path / "n.qcow2", check=False))
+
+
+@need_qemu
+def test_progress_into_a_pipe_as_qemu_img(vessel_bin, tmp_path):
+    """-p draws into a pipe as well (qemu-img does); without -p, nothing."""
+    src = tmp_path / "s.raw"
+    write_pattern(src, 4 * MiB, [(0, MiB)])
+    mine = vimg(vessel_bin, "convert", "-p", "-O", "qcow2", src, tmp_path / "v.qcow2").stdout
+    theirs = qimg("convert", "-p", "-O", "qcow2", src, tmp_path / "q.qcow2").stdout
+    # The same lines; qemu-img may repeat the 100 % one.  (run() reads
+    # text: the bar's carriage returns arrive as newlines.)
+    assert mine.startswith("    (0.00/100%)\n") and mine.endswith("    (100.00/100%)\n"), mine
+    assert set(mine.split("\n")) == set(theirs.split("\n")), (mine, theirs)
+    assert vimg(vessel_bin, "convert", "-O", "qcow2", src, tmp_path / "w.qcow2").stdout == ""
+
+
+@need_qemu
+def test_snapshot_listing_as_qemu_img(vessel_bin, tmp_path):
+    """snapshot -l and info print the table as qemu-img does: ICOUNT is
+    what the snapshot recorded, blank where it recorded none (the qcow2
+    spec's extra data under 24 bytes); JSON leaves it out there."""
+    img = tmp_path / "s.qcow2"
+    qimg("create", "-q", "-f", "qcow2", img, "8M")
+    qimg("snapshot", "-c", "by-qemu", img)
+    vimg(vessel_bin, "snapshot", "-c", "by-vessel", img)
+    assert vimg(vessel_bin, "snapshot", "-l", img).stdout == qimg("snapshot", "-l", img).stdout
+    assert vimg(vessel_bin, "info", img).stdout == qimg("info", img).stdout
+    mine = json.loads(vimg(vessel_bin, "info", "--output", "json", img).stdout)["snapshots"]
+    theirs = json.loads(qimg("info", "--output", "json", img).stdout)["snapshots"]
+    # qemu-img records an icount of 0; vessel records none (blank).
+    assert mine == theirs and mine[0]["icount"] == 0 and "icount" not in mine[1], mine
+
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_create_options_help(vessel_bin, tmp_path, fmt):
+    """`create -o help` lists the options in qemu-img's layout, and create
+    takes each option it lists (no file name needed for the listing)."""
+    out = vimg(vessel_bin, "create", "-f", fmt, "-o", "help").stdout.splitlines()
+    assert out[0] == f"Supported {fmt} options:"
+    keys = [line.split("=")[0].strip() for line in out[1:]]
+    assert "size" in keys and ("cluster_size" in keys) == (fmt == "qcow2"), keys
+    sample = {"backing_file": None, "backing_fmt": None, "cluster_size": "4k", "compat": "0.10",
+              "compression_type": "zstd", "lazy_refcounts": "on", "preallocation": "falloc",
+              "refcount_bits": "8", "size": "1M"}
+    for k in keys:
+        if sample[k] is None:
+            continue  # the backing file options: covered by the -b tests
+        opt = f"{k}={sample[k]}" + ("" if k == "size" else ",size=1M")
+        if k in ("compression_type", "lazy_refcounts", "refcount_bits"):
+            opt += ",compat=1.1"
+        vimg(vessel_bin, "create", "-q", "-f", fmt, "-o", opt, tmp_path / f"o-{k}.{fmt}")
+    assert vimg(vessel_bin, "create", "-f", fmt, "-o", "?").stdout.splitlines() == out
 
 
 # ---- bad input -------------------------------------------------------

@@ -39,6 +39,10 @@ def test_linux_lane_host(lane):
     """The lane ran where Linux can boot: directly, or in an L1 host with a working /dev/kvm."""
     kind, why, out, res = lane
     print(f"launcher: {kind}: {why}")
+    # A stalled L1 and the fresh one that ran the rest (launch.run_lane).
+    for line in out.splitlines():
+        if line.startswith(("LANE-STALL", "LANE-RETRY")):
+            print(line)
     if kind == "tcg":
         l1 = [line for line in out.splitlines() if line.startswith("LANE-L1 Linux")]
         assert l1, f"the L1 host did not come up:\n{out[-3000:]}"
@@ -54,3 +58,37 @@ def test_linux(lane, check):
     ok, lines = res[check]
     print("\n".join(lines))
     assert ok, "\n".join(lines[-80:])
+
+
+def test_lane_stall_is_retried_in_a_fresh_l1(tmp_path, monkeypatch):
+    """A silent L1 is killed and the checks it did not finish run in a
+    fresh one (launch.run_lane); a check that stalls every time is left
+    out of the results, so its test fails."""
+    calls = []
+
+    def fake_l1(images, mode, args=(), **kw):
+        calls.append(list(args))
+        # First L1: a finishes, b stalls (silent but for the heartbeat).
+        # Later ones: b and c finish, unless c is the one that stalls.
+        script = "echo LANE-L1 Linux fake; "
+        for c in args:
+            if (c == "b" and len(calls) == 1) or c == "c-stuck":
+                script += f"echo LANE-BEGIN {c}; while :; do echo LANE-HB; sleep 0.5; done; "
+            else:
+                script += f"echo LANE-BEGIN {c}; echo LANE-END {c} ok; "
+        return ["sh", "-c", script + "echo LANE-DONE; echo LANE-L1 done"]
+
+    monkeypatch.setattr(launch, "l1_command", fake_l1)
+    monkeypatch.setattr(launch, "LANE_IDLE_S", 3)
+    out = launch.run_lane("tcg", tmp_path, "vessel", ["a", "b", "c"], tmp_path, timeout=120)
+    assert calls == [["a", "b", "c"], ["b", "c"]], calls
+    assert "LANE-RETRY 1: a fresh L1 runs b c" in out
+    assert "heartbeat went on" in out and "LANE-HB" not in out
+    res = launch.parse(out)
+    assert all(res[c][0] for c in "abc"), res
+    assert "LANE-L1 done" in out
+
+    calls.clear()
+    out = launch.run_lane("tcg", tmp_path, "vessel", ["a", "c-stuck"], tmp_path, timeout=120)
+    assert calls == [["a", "c-stuck"]] + [["c-stuck"]] * launch.LANE_RETRIES, calls
+    assert "c-stuck" not in launch.parse(out) and "a" in launch.parse(out)
