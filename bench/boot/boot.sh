@@ -24,7 +24,7 @@ boot() {
 	case "$1" in
 	vessel)
 		"$BOOTTIME" "$MARKER" -- "$VESSEL" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
-			--cmdline "$CMD" --cpus 1 --memory 256M --on-reboot exit
+			--cmdline "$CMD" --cpus 1 --memory 256M --on-reboot destroy
 		;;
 	microvm)
 		"$BOOTTIME" "$MARKER" -- "$QEMU" -M microvm,rtc=on -accel kvm -cpu host -smp 1 -m 256M \

@@ -38,8 +38,9 @@ static void run_usage(FILE *f)
 		"  -m, --memory SIZE       guest RAM, e.g. 512M or 2G (default 256M)\n"
 		"      --serial MODE       COM1 console: stdio (default), pty, file=PATH,\n"
 		"                          socket=PATH or none\n"
-		"      --on-reboot ACTION  reset (default) or exit when the guest reboots\n"
-		"      --no-reboot         same as --on-reboot exit\n"
+		"      --on-reboot ACTION  restart (default) or destroy (stop vessel) when the\n"
+		"                          guest reboots, as the JSON's lifecycle.on_reboot\n"
+		"      --no-reboot         same as --on-reboot destroy\n"
 		"      --debug-exit        isa-debug-exit port 0xf4: exit status (value << 1) | 1\n"
 		"      --prealloc          fault in all guest RAM before boot\n"
 		"      --hugepages SIZE    back RAM with 2M or 1G huge pages (hugetlbfs)\n"
@@ -177,12 +178,15 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 				return cli_error("--serial '%s': %s", optarg, error_msg(&err));
 			break;
 		case OPT_ON_REBOOT:
-			if (!strcmp(optarg, "reset"))
+			/* The JSON's words; reset and exit, this option's first
+			 * words, stay accepted for the scripts that use them. */
+			if (!strcmp(optarg, "restart") || !strcmp(optarg, "reset"))
 				c->on_reboot = VM_REBOOT_RESET;
-			else if (!strcmp(optarg, "exit"))
+			else if (!strcmp(optarg, "destroy") || !strcmp(optarg, "exit"))
 				c->on_reboot = VM_REBOOT_EXIT;
 			else
-				return cli_error("--on-reboot '%s': expected reset or exit", optarg);
+				return cli_error("--on-reboot '%s': expected restart or destroy",
+						 optarg);
 			break;
 		case OPT_NO_REBOOT:
 			c->on_reboot = VM_REBOOT_EXIT;

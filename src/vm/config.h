@@ -27,6 +27,12 @@ struct json_object;
 #define VM_MAX_DEV_CONFIGS 32
 
 enum vm_reboot_action { VM_REBOOT_RESET, VM_REBOOT_EXIT };
+/*
+ * What a guest reboot does, in the words of both `--on-reboot` and the
+ * JSON's lifecycle.on_reboot (libvirt's <on_reboot>), indexed by
+ * enum vm_reboot_action: reset the machine, or stop the VMM.
+ */
+#define VM_REBOOT_ACTION_NAMES { "restart", "destroy", NULL }
 
 /* One configured device: its kind and that kind's config (heap, owned). */
 struct vm_dev_config {

@@ -174,6 +174,8 @@ static struct json_object *numa_to_json(const struct vm_config *c)
 	return o;
 }
 
+static const char *const reboot_actions[] = VM_REBOOT_ACTION_NAMES;
+
 struct json_object *vm_config_to_json(const struct vm_config *c)
 {
 	struct json_object *o = json_object_new_object();
@@ -192,7 +194,7 @@ struct json_object *vm_config_to_json(const struct vm_config *c)
 	if (c->numa_mode != VM_NUMA_NONE || c->nr_numa_nodes)
 		json_object_object_add(o, "numa", numa_to_json(c));
 	lc = json_object_new_object();
-	add_str(lc, "on_reboot", c->on_reboot == VM_REBOOT_EXIT ? "destroy" : "restart");
+	add_str(lc, "on_reboot", reboot_actions[c->on_reboot]);
 	json_object_object_add(o, "lifecycle", lc);
 	json_object_object_add(o, "debug_exit", json_object_new_boolean(c->debug_exit));
 	add_str(o, "api_socket", c->api_socket);

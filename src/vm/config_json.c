@@ -532,7 +532,7 @@ static int parse_numa(struct jctx *x, struct json_object *o, struct vm_config *c
 static int parse_lifecycle(struct jctx *x, struct json_object *o, struct vm_config *c)
 {
 	static const char *const keys[] = { "on_reboot", NULL };
-	static const char *const actions[] = { "restart", "destroy", NULL };
+	static const char *const actions[] = VM_REBOOT_ACTION_NAMES;
 	struct json_object *v;
 	int r, a;
 
@@ -541,7 +541,7 @@ static int parse_lifecycle(struct jctx *x, struct json_object *o, struct vm_conf
 	if (json_object_object_get_ex(o, "on_reboot", &v)) {
 		if ((r = get_enum(x, "lifecycle.on_reboot", v, actions, &a)))
 			return r;
-		c->on_reboot = a == 0 ? VM_REBOOT_RESET : VM_REBOOT_EXIT;
+		c->on_reboot = (enum vm_reboot_action)a;
 	}
 	return 0;
 }

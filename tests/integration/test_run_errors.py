@@ -31,6 +31,12 @@ def test_missing_kernel(vessel_bin, tmp_path):
     one_line_error(run(vessel_bin, "--kernel", str(tmp_path / "nope")), "nope", "No such file")
 
 
+def test_bad_on_reboot_names_the_words(vessel_bin, guest):
+    """--on-reboot takes the JSON's words (lifecycle.on_reboot)."""
+    one_line_error(run(vessel_bin, "--kernel", guest, "--on-reboot", "reboot"),
+                   "'reboot'", "expected restart or destroy")
+
+
 def test_no_kernel_option(vessel_bin):
     one_line_error(run(vessel_bin), "kernel")
 

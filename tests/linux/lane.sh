@@ -69,7 +69,7 @@ l2_run() {
 lane_boot() {
 	name=$1 cpus=$2 mem_mb=$3
 	begin "$name"
-	l2_run "$D/log" boot 180 --cpus "$cpus" --memory "${mem_mb}M" --on-reboot exit
+	l2_run "$D/log" boot 180 --cpus "$cpus" --memory "${mem_mb}M" --on-reboot destroy
 	rc=$?
 	L=$D/log
 	note "exit $rc; nproc=$(gval "$L" nproc) cores=$(gval "$L" cores) packages=$(gval "$L" packages)" \
@@ -175,7 +175,7 @@ lane_devices() {
 		--disk "path=$D/rw.img,format=raw,serial=rw,queues=2" \
 		--disk "path=$D/ro.img,format=raw,serial=ro,readonly=on" \
 		--disk "path=$D/qcow.qcow2,format=qcow2,serial=qcow" \
-		--rng --console pty --on-reboot exit </dev/null >"$D/log" 2>&1 &
+		--rng --console pty --on-reboot destroy </dev/null >"$D/log" 2>&1 &
 	pid=$!
 	# virtio-console on a pty: read what the guest sends, answer it.
 	if wait_for "$D/log" 'virtio-console on /dev/pts/' 30; then

@@ -262,7 +262,7 @@ def main(argv):
             "vessel", "run", "--kernel", str(images / "vmlinuz"),
             "--initrd", str(images / "initramfs.img"),
             "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet", "--cpus", "2",
-            "--memory", "512M", "--rng", "--on-reboot", "exit"])
+            "--memory", "512M", "--rng", "--on-reboot", "destroy"])
     print(f"vessel: {why}.", flush=True)
     print("vessel: building the L1 host image (cached in images/lane)...", flush=True)
     images = build_images(ROOT / "images" / "lane", build / "vessel")
