@@ -36,6 +36,9 @@ int cmd_numastat(int argc, char **argv);
 int cmd_dumpconfig(int argc, char **argv);
 int cmd_domblklist(int argc, char **argv);
 int cmd_domiflist(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+/* define and edit (lifecycle.c): FILE checked and stored as NAME; 0 or 1. */
+int cli_define_from_file(const char *name, const char *file, const char *base, const char *shown);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 

@@ -7,6 +7,8 @@
  *                                        `vessel define` takes back as it is
  *   vessel domblklist NAME [--details] [--json]
  *   vessel domiflist NAME [--json]
+ *   vessel edit NAME                     the definition in $EDITOR, checked
+ *                                        as define checks it before saving
  *
  * dumpconfig prints the stored definition; --live prints what the running
  * VMM was started with (vm.json in the run directory), less what `vessel
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chardev/chardev.h"
@@ -270,4 +273,181 @@ int cmd_domiflist(int argc, char **argv)
 	vm_config_free(&live);
 	vm_config_free(&c);
 	return arr ? mgmt_print_json(arr) : 0;
+}
+
+/* ---- edit --------------------------------------------------------- */
+
+/* The definition as `dumpconfig` prints it (malloc'd), or NULL. */
+static char *definition_text(const char *name)
+{
+	struct vm_config c;
+	struct json_object *o;
+	struct mgmt m;
+	char *s;
+
+	if (mgmt_open(name, &m) || mgmt_load(&m, false, &c))
+		return NULL;
+	o = vm_config_to_json(&c);
+	vm_config_free(&c);
+	if (!o) {
+		cli_error("out of memory");
+		return NULL;
+	}
+	if (asprintf(&s, "%s\n",
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		s = NULL;
+	json_object_put(o);
+	return s;
+}
+
+static char *read_file(const char *path)
+{
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	if (getdelim(&s, &n, '\0', f) < 0) {
+		free(s);
+		s = strdup("");
+	}
+	fclose(f);
+	return s;
+}
+
+/* Run $VISUAL, $EDITOR or vi on PATH, as a shell would (EDITOR may hold arguments). */
+static int run_editor(const char *path)
+{
+	const char *ed = getenv("VISUAL");
+	char *cmd;
+	pid_t pid;
+	int st;
+
+	if (!ed || !*ed)
+		ed = getenv("EDITOR");
+	if (!ed || !*ed)
+		ed = "vi";
+	/* As git runs its editor: the variable is shell text, the file "$1". */
+	if (asprintf(&cmd, "%s \"$1\"", ed) < 0)
+		return -ENOMEM;
+	pid = fork();
+	if (pid < 0) {
+		free(cmd);
+		return -errno;
+	}
+	if (!pid) {
+		execl("/bin/sh", "sh", "-c", cmd, "sh", path, (char *)NULL);
+		_exit(127);
+	}
+	free(cmd);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool ask_again(void)
+{
+	char line[16];
+
+	if (!isatty(STDIN_FILENO))
+		return false;
+	fprintf(stderr, "Edit again? [y/N] ");
+	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
+}
+
+/*
+ * vessel edit NAME, as virsh edit: the definition in $VISUAL/$EDITOR, and
+ * what comes back goes through everything `define` checks before it is
+ * saved.  A running VM keeps running as it was; the change applies at its
+ * next start.  Refused, with the definition left as it was: a broken
+ * file (on a terminal the user may edit it again), a rename, an editor
+ * that failed, a definition changed by someone else meanwhile.
+ */
+int cmd_edit(int argc, char **argv)
+{
+	static const char *const flags[] = { NULL };
+	const char *usage = "vessel edit NAME";
+	const char *tmpdir = getenv("TMPDIR");
+	char *before, *edited = NULL, *now = NULL, path[4096];
+	const char *name;
+	unsigned int set;
+	int r, fd;
+
+	if (mgmt_help(argc, argv,
+		      "vessel edit NAME\n\nEdit the VM's definition with $VISUAL, $EDITOR or vi; "
+		      "it is checked as\n`vessel define` checks it before it is saved, and a "
+		      "running VM uses it\nat its next start."))
+		return 0;
+	r = parse_named(argc, argv, usage, flags, &name, &set);
+	if (r)
+		return r;
+	before = definition_text(name);
+	if (!before)
+		return 1;
+	snprintf(path, sizeof(path), "%s/vessel-edit-XXXXXX.json",
+		 tmpdir && *tmpdir ? tmpdir : "/tmp");
+	fd = mkstemps(path, 5);
+	if (fd < 0) {
+		free(before);
+		return cli_error("edit: cannot create a file in %s: %s",
+				 tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(errno));
+	}
+	r = write(fd, before, strlen(before)) == (ssize_t)strlen(before) ? 0 : 1;
+	close(fd);
+	if (r) {
+		r = cli_error("edit: cannot write %s", path);
+		goto out;
+	}
+	for (;;) {
+		int st = run_editor(path);
+
+		if (st) {
+			r = cli_error("edit: the editor failed (status %d); '%s' not changed", st,
+				      name);
+			break;
+		}
+		free(edited);
+		edited = read_file(path);
+		if (!edited) {
+			r = cli_error("edit: cannot read %s: %s", path, strerror(errno));
+			break;
+		}
+		if (!strcmp(edited, before)) {
+			cli_note("Definition of '%s' not changed.\n", name);
+			r = 0;
+			break;
+		}
+		free(now);
+		now = definition_text(name);
+		if (!now || strcmp(now, before)) {
+			if (now)
+				cli_error("edit: the definition of '%s' changed while it was being "
+					  "edited; not saved",
+					  name);
+			r = 1;
+			break;
+		}
+		/* Relative paths: relative to where the user is, not /tmp. */
+		r = cli_define_from_file(name, path, "./edit", "the edited definition");
+		if (!r) {
+			struct mgmt m;
+			bool running = !mgmt_open(name, &m) &&
+				       state_vm_status(&m.vm, NULL) == STATE_RUNNING;
+
+			cli_note("Definition of '%s' edited%s.\n", name,
+				 running ? " (the running VM uses it at its next start)" : "");
+			break;
+		}
+		if (!ask_again())
+			break;
+	}
+out:
+	unlink(path);
+	free(before);
+	free(edited);
+	free(now);
+	return r;
 }

@@ -503,10 +503,11 @@ int img_compare(int argc, char **argv)
 		n = MIN(px, py);
 		/* -s (qemu-img's strict mode): the images must also agree on
 		 * what is allocated, zero or data, not only on what reads back. */
-		if (strict && (sx.allocated != sy.allocated || sx.zero != sy.zero ||
-			       sx.data != sy.data)) {
+		if (strict &&
+		    (sx.allocated != sy.allocated || sx.zero != sy.zero || sx.data != sy.data)) {
 			if (!quiet)
-				printf("Strict mode: Offset %" PRIu64 " block status mismatch!\n", off);
+				printf("Strict mode: Offset %" PRIu64 " block status mismatch!\n",
+				       off);
 			ret = 1;
 			break;
 		}

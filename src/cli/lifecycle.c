@@ -101,13 +101,67 @@ static int pin_disk_formats(struct vm_config *c, bool missing_ok)
 	return pinned;
 }
 
-int cmd_define(int argc, char **argv)
+/*
+ * Validate the definition in FILE and store it as NAME (define, edit).
+ * Relative paths in it are relative to BASE's directory.  0, or 1 after
+ * one error line naming SHOWN (what the user calls the file).
+ */
+int cli_define_from_file(const char *name, const char *file, const char *base, const char *shown)
 {
-	const char *name = NULL, *file = NULL;
 	struct error err = ERROR_INIT;
 	struct vm_config c;
 	struct mgmt m;
 	int r;
+
+	if (mgmt_open(name, &m))
+		return 1;
+	vm_config_init(&c);
+	r = vm_config_load_json(file, &c, &err);
+	if (r) {
+		vm_config_free(&c);
+		/* the parser's message names FILE; say it as the user knows it */
+		if (strcmp(file, shown) && !strncmp(error_msg(&err), file, strlen(file)))
+			return cli_error("%s%s", shown, error_msg(&err) + strlen(file));
+		return cli_error("%s", error_msg(&err));
+	}
+	if (c.name && strcmp(c.name, name)) {
+		cli_error("%s: name: \"%s\" does not match the VM name '%s'", shown, c.name, name);
+		vm_config_free(&c);
+		return 1;
+	}
+	free(c.name);
+	c.name = strdup(name);
+	if (!c.kernel) {
+		vm_config_free(&c);
+		return cli_error("%s: kernel: missing", shown);
+	}
+	if (absolutize_all(&c, base))
+		error_setf(&err, -ENOMEM, "cannot resolve paths");
+	else if (!vm_config_validate(&c, &err) && c.api_socket)
+		error_setf(&err, -EINVAL, "api_socket: set by vessel start; remove it");
+	if (error_is_set(&err)) {
+		cli_error("%s: %s", shown, error_msg(&err));
+		vm_config_free(&c);
+		return 1;
+	}
+	if (pin_disk_formats(&c, true) < 0) {
+		vm_config_free(&c);
+		return 1;
+	}
+	r = mgmt_lock(&m);
+	if (!r) {
+		r = mgmt_save(m.vm.def, &c);
+		if (r)
+			cli_error("%s: %s", m.vm.def, strerror(-r));
+		mgmt_close(&m);
+	}
+	vm_config_free(&c);
+	return r ? 1 : 0;
+}
+
+int cmd_define(int argc, char **argv)
+{
+	const char *name = NULL, *file = NULL;
 
 	if (mgmt_help(argc, argv,
 		      "vessel define NAME --config FILE\n\nStore a VM definition (JSON, "
@@ -125,47 +179,7 @@ int cmd_define(int argc, char **argv)
 	}
 	if (!name || !file)
 		return cli_usage("vessel define NAME --config FILE");
-	if (mgmt_open(name, &m))
-		return 1;
-	vm_config_init(&c);
-	r = vm_config_load_json(file, &c, &err);
-	if (r) {
-		vm_config_free(&c);
-		return cli_error("%s", error_msg(&err));
-	}
-	if (c.name && strcmp(c.name, name)) {
-		cli_error("%s: name: \"%s\" does not match the VM name '%s'", file, c.name, name);
-		vm_config_free(&c);
-		return 1;
-	}
-	free(c.name);
-	c.name = strdup(name);
-	if (!c.kernel) {
-		vm_config_free(&c);
-		return cli_error("%s: kernel: missing", file);
-	}
-	if (absolutize_all(&c, file))
-		error_setf(&err, -ENOMEM, "cannot resolve paths");
-	else if (!vm_config_validate(&c, &err) && c.api_socket)
-		error_setf(&err, -EINVAL, "api_socket: set by vessel start; remove it");
-	if (error_is_set(&err)) {
-		cli_error("%s: %s", file, error_msg(&err));
-		vm_config_free(&c);
-		return 1;
-	}
-	if (pin_disk_formats(&c, true) < 0) {
-		vm_config_free(&c);
-		return 1;
-	}
-	r = mgmt_lock(&m);
-	if (!r) {
-		r = mgmt_save(m.vm.def, &c);
-		if (r)
-			cli_error("%s: %s", m.vm.def, strerror(-r));
-		mgmt_close(&m);
-	}
-	vm_config_free(&c);
-	if (r)
+	if (cli_define_from_file(name, file, file, file))
 		return 1;
 	cli_note("VM '%s' defined from %s\n", name, file);
 	return 0;

@@ -3,6 +3,7 @@
 # MAC the guest sees, an unresponsive VMM) is in test_lifecycle.py and
 # test_net_vms.py.
 import json
+import os
 
 from conftest import BUILD
 from mgmt_helpers import Manager
@@ -131,3 +132,66 @@ def test_domblklist_and_domiflist(tmp_path):
     assert json.loads(m.run("domiflist", "bare", "--json", check=True).stdout) == []
     for args in [["domblklist"], ["domblklist", "web", "--bogus"], ["domiflist", "a", "b"]]:
         assert m.run(*args).returncode == 2, args
+
+
+def editor(tmp_path, name, body):
+    """An $EDITOR: a Python script run on the file (as `EDITOR FILE`)."""
+    script = tmp_path / f"{name}.py"
+    script.write_text("import json, sys\npath = sys.argv[1]\n" + body)
+    return f"python3 '{script}'"
+
+
+def test_edit_is_checked_before_it_is_saved(tmp_path):
+    """vessel edit NAME, as virsh edit: $EDITOR on the definition; what
+    comes back is saved only if define would take it."""
+    m = mgr_with(tmp_path)
+    define_web(m, tmp_path)
+    first = m.run("dumpconfig", "web", check=True).stdout
+
+    def edit(body, name="e", **env):
+        m.env.update(EDITOR=editor(tmp_path, name, body), VISUAL="", **env)
+        return m.run("edit", "web")
+
+    # Untouched: nothing saved, exit 0.
+    r = edit("pass\n")
+    assert r.returncode == 0 and "not changed" in r.stdout, r.stdout + r.stderr
+    # A valid change is saved; a relative path is taken from where the
+    # user is (vessel's working directory), not from the temporary file.
+    r = edit("d = json.load(open(path))\nd['cpus']['count'] = 2\n"
+             "d['disks'][1]['path'] = 'b.raw'\njson.dump(d, open(path, 'w'))\n", name="ok")
+    assert r.returncode == 0 and "edited" in r.stdout, r.stdout + r.stderr
+    d = json.loads(m.run("dumpconfig", "web", check=True).stdout)
+    assert d["cpus"]["count"] == 2 and d["disks"][1]["path"] == os.path.join(os.getcwd(), "b.raw"), d
+    saved = m.run("dumpconfig", "web", check=True).stdout
+    assert saved != first
+    # Refused with one line each, and the definition stays as it was:
+    # broken JSON, a value define refuses, a rename, a failing editor.
+    for body, needle in (
+            ("open(path, 'w').write('{garbage')\n", "the edited definition: invalid JSON"),
+            ("d = json.load(open(path))\nd['cpus']['count'] = 0\njson.dump(d, open(path, 'w'))\n",
+             "the edited definition: cpus"),
+            ("d = json.load(open(path))\nd['name'] = 'other'\njson.dump(d, open(path, 'w'))\n",
+             "does not match the VM name 'web'"),
+            ("sys.exit(3)\n", "the editor failed (status 3)")):
+        r = edit(body, name="bad")
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and needle in r.stderr, \
+            (body, r.stderr)
+        assert m.run("dumpconfig", "web", check=True).stdout == saved
+    # Someone else changes the definition while it is being edited.
+    other = tmp_path / "other.json"
+    d["cpus"]["count"] = 4
+    other.write_text(json.dumps(d))
+    r = edit(f"import subprocess\nsubprocess.run(['{m.exe}', 'define', 'web', '--config', "
+             f"'{other}'], check=True, stdout=subprocess.DEVNULL)\n"
+             "d = json.load(open(path))\nd['cpus']['count'] = 3\njson.dump(d, open(path, 'w'))\n",
+             name="race")
+    assert r.returncode == 1 and "changed while it was being edited" in r.stderr, r.stderr
+    assert json.loads(m.run("dumpconfig", "web", check=True).stdout)["cpus"]["count"] == 4
+    # $VISUAL wins over $EDITOR; no temporary file is left behind.
+    m.env.update(VISUAL="false", TMPDIR=str(tmp_path / "t"))
+    (tmp_path / "t").mkdir()
+    assert m.run("edit", "web").returncode == 1
+    assert list((tmp_path / "t").iterdir()) == []
+    r = m.run("edit", "nope")
+    assert r.returncode == 1 and "not defined" in r.stderr, r.stderr
+    assert m.run("edit").returncode == 2
