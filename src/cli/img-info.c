@@ -74,7 +74,7 @@ static json_object *json_str(const char *s)
  * pairs above U+FFFF, and uppercase hex digits.  Outside strings json-c
  * writes only ASCII, so only string contents change.
  */
-static void img_json_print(json_object *o)
+void img_json_print(json_object *o)
 {
 	const unsigned char *p = (const unsigned char *)json_object_to_json_string_ext(
 		o,

@@ -616,6 +616,7 @@ static const struct img_verb img_verbs[] = {
 	{ "resize", img_resize, "change the virtual size of an image" },
 	{ "map", img_map, "show how the guest ranges map to the image files" },
 	{ "compare", img_compare, "check that two images have the same content" },
+	{ "measure", img_measure, "how large a new image would be (--size, or from a FILE)" },
 };
 
 static void img_usage(FILE *f)

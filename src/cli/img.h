@@ -94,6 +94,13 @@ int img_commit(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_compare(int argc, char **argv);
 
+/* Verb of img-measure.c */
+int img_measure(int argc, char **argv);
+
+/* Print JSON as qemu-img does (img-info.c). */
+struct json_object;
+void img_json_print(struct json_object *o);
+
 /* Parse "-o key=val,key=val" create options; `fmt` selects what is valid. */
 int img_parse_create_opts(const char *fmt, char *opts, struct blk_create_opts *co);
 

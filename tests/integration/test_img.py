@@ -750,6 +750,42 @@ def test_create_options_help(vessel_bin, tmp_path, fmt):
     assert vimg(vessel_bin, "create", "-f", fmt, "-o", "?").stdout.splitlines() == out
 
 
+
+@need_qemu
+def test_measure_matches_qemu(vessel_bin, tmp_path):
+    """img measure prints qemu-img measure's figures: --size alone and from
+    images with data, zeroes, a backing chain, for raw and qcow2 targets
+    and the qcow2 options that change the layout."""
+    base, top = tmp_path / "base.qcow2", tmp_path / "top.qcow2"
+    qimg("create", "-q", "-f", "qcow2", base, "64M")
+    qio(base, "write -P 1 0 3M", "write -P 2 40M 100k", "write -z 50M 8M")
+    qimg("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top)
+    qio(top, "write -P 3 10M 1M", "write -P 4 63M 4k")
+    raw = tmp_path / "d.raw"
+    qimg("convert", "-O", "raw", top, raw)
+    cases = [["--size", s, "-O", f] for s in ("0", "1", "10G", "100T") for f in ("raw", "qcow2")]
+    cases += [["-O", "qcow2", "-o", o, "--size", "3G"] for o in (
+        "cluster_size=512", "cluster_size=4k,refcount_bits=1", "cluster_size=2M,refcount_bits=64",
+        "compat=0.10", "preallocation=metadata", "preallocation=full")]
+    for img in (base, top, raw):
+        cases += [["-O", "qcow2", img], ["-O", "raw", img], ["-O", "qcow2", "-o",
+                  "cluster_size=4k", img], ["-O", "qcow2", "-o", "preallocation=falloc", img],
+                  ["-O", "qcow2", "-o", "compat=0.10", img]]
+    for args in cases:
+        mine = vimg(vessel_bin, "measure", *args).stdout
+        assert mine == qimg("measure", *args).stdout, args
+        mine = json.loads(vimg(vessel_bin, "measure", "--output", "json", *args).stdout)
+        assert mine == json.loads(qimg("measure", "--output", "json", *args).stdout), args
+    # The required size holds the converted image.
+    out = tmp_path / "out.qcow2"
+    vimg(vessel_bin, "convert", "-O", "qcow2", top, out)
+    need = json.loads(vimg(vessel_bin, "measure", "--output", "json", "-O", "qcow2", top).stdout)
+    assert os.path.getsize(out) <= need["required"], (os.path.getsize(out), need)
+    for bad in (["--size", "1G", top], [], ["--size", "12Q"], ["-O", "vmdk", "--size", "1G"],
+                ["--output", "xml", "--size", "1G"]):
+        one_line_error(vimg(vessel_bin, "measure", *bad, check=False))
+
+
 # ---- bad input -------------------------------------------------------
 
 def one_line_error(r):
