@@ -63,6 +63,14 @@ struct qcow2_check_result {
  */
 int qcow2_check(struct blkdev *bd, int repair_flags, struct qcow2_check_result *res);
 
+/*
+ * Change the version (2: compat=0.10, 3: compat=1.1, 0: keep) and lazy
+ * refcounts (1 on, 0 off, -1 keep) in place (qcow2-amend.c).  What cannot
+ * be changed safely is refused with err set and the image untouched.
+ */
+struct error;
+int qcow2_amend(struct blkdev *bd, int version, int lazy, struct error *err);
+
 /* ---- internal snapshots ------------------------------------------ */
 
 struct qcow2_snapshot_info {

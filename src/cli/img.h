@@ -94,8 +94,9 @@ int img_commit(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_compare(int argc, char **argv);
 
-/* Verb of img-measure.c */
+/* Verbs of img-measure.c and img-amend.c */
 int img_measure(int argc, char **argv);
+int img_amend(int argc, char **argv);
 
 /* Print JSON as qemu-img does (img-info.c). */
 struct json_object;

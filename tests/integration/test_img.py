@@ -786,6 +786,47 @@ def test_measure_matches_qemu(vessel_bin, tmp_path):
         one_line_error(vimg(vessel_bin, "measure", *bad, check=False))
 
 
+
+@need_qemu
+def test_amend_compat_and_lazy_refcounts(vessel_bin, tmp_path):
+    """img amend changes compat and lazy_refcounts in place; qemu-img reads
+    the result, checks it clean and sees the same data; what it cannot
+    change safely is refused with one line and the image untouched."""
+    img = tmp_path / "a.qcow2"
+    qimg("create", "-q", "-f", "qcow2", "-o", "compat=0.10", img, "8M")
+    qio(img, "write -P 7 0 1M", "write -P 8 5M 64k")
+    want = digest(qemu_raw(img, tmp_path, "want.raw"))
+
+    def info():
+        d = json.loads(qimg("info", "--output", "json", img).stdout)["format-specific"]["data"]
+        return d["compat"], d.get("lazy-refcounts")
+    for opts, expect in (("compat=1.1", ("1.1", False)), ("lazy_refcounts=on", ("1.1", True)),
+                         ("lazy_refcounts=off,compat=0.10", ("0.10", None)),
+                         ("compat=1.1,lazy_refcounts=on", ("1.1", True))):
+        vimg(vessel_bin, "amend", "-o", opts, img)
+        assert info() == expect, opts
+        qemu_check_ok(img)
+        assert digest(qemu_raw(img, tmp_path, "got.raw")) == want, opts
+    # Writes through lazy refcounts, then off: clean, refcounts right.
+    qio(img, "write -P 9 6M 64k")
+    vimg(vessel_bin, "amend", "-o", "lazy_refcounts=off", img)
+    assert info() == ("1.1", False)
+    qemu_check_ok(img)
+    # Refused, image untouched: zero clusters in v2, a layout option,
+    # lazy refcounts on v2, a raw image.
+    zero = tmp_path / "z.qcow2"
+    qimg("create", "-q", "-f", "qcow2", zero, "8M")
+    qio(zero, "write -z 0 64k")
+    before = zero.read_bytes()
+    for args in (["-o", "compat=0.10", zero], ["-o", "cluster_size=4k", zero],
+                 ["-o", "compat=0.10,lazy_refcounts=on", zero], ["-o", "compat=2", zero], [zero]):
+        one_line_error(vimg(vessel_bin, "amend", *args, check=False))
+    assert zero.read_bytes() == before
+    raw = tmp_path / "r.raw"
+    raw.write_bytes(bytes(4096))
+    one_line_error(vimg(vessel_bin, "amend", "-o", "compat=1.1", raw, check=False))
+
+
 # ---- bad input -------------------------------------------------------
 
 def one_line_error(r):
