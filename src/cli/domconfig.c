@@ -29,6 +29,7 @@
 #include "cli/cli.h"
 #include "cli/mgmt.h"
 #include "virtio/devices.h"
+#include "util/util.h"
 #include "vm/config_json.h"
 
 void cli_disk_target(unsigned int i, char buf[8])
@@ -301,22 +302,6 @@ static char *definition_text(const char *name)
 	return s;
 }
 
-static char *read_file(const char *path)
-{
-	char *s = NULL;
-	size_t n = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return NULL;
-	if (getdelim(&s, &n, '\0', f) < 0) {
-		free(s);
-		s = strdup("");
-	}
-	fclose(f);
-	return s;
-}
-
 /* Run $VISUAL, $EDITOR or vi on PATH, as a shell would (EDITOR may hold arguments). */
 static int run_editor(const char *path)
 {
@@ -395,7 +380,7 @@ int cmd_edit(int argc, char **argv)
 		return cli_error("edit: cannot create a file in %s: %s",
 				 tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(errno));
 	}
-	r = write(fd, before, strlen(before)) == (ssize_t)strlen(before) ? 0 : 1;
+	r = write_full(fd, before, strlen(before)) ? 1 : 0;
 	close(fd);
 	if (r) {
 		r = cli_error("edit: cannot write %s", path);
@@ -410,9 +395,10 @@ int cmd_edit(int argc, char **argv)
 			break;
 		}
 		free(edited);
-		edited = read_file(path);
-		if (!edited) {
-			r = cli_error("edit: cannot read %s: %s", path, strerror(errno));
+		edited = NULL;
+		st = read_file(path, &edited, NULL);
+		if (st < 0) {
+			r = cli_error("edit: cannot read %s: %s", path, strerror(-st));
 			break;
 		}
 		if (!strcmp(edited, before)) {
