@@ -460,6 +460,68 @@ static int check_past_end(struct check_ctx *c, int repair)
 	return 0;
 }
 
+/*
+ * Compare the counted references with the refcounts on disk, one
+ * refcount block at a time: a file of 2^26 clusters is 2^26 compares,
+ * not 2^26 cache lookups (a guest write through a corrupt L2 entry can
+ * leave a sparse file of gigabytes, and check runs after every repair).
+ */
+static void compare_refs(struct check_ctx *c, int repair)
+{
+	struct qcow2_state *s = c->s;
+	uint64_t per = 1ull << s->rb_bits;
+
+	for (uint64_t ti = 0; ti * per < c->nb; ti++) {
+		uint64_t first = ti * per, end = MIN(c->nb, first + per);
+		uint64_t rbo = ti < s->reftable_size ? s->reftable[ti] & QCOW2_REFT_OFFSET_MASK : 0;
+		uint8_t *rb = NULL;
+
+		if (rbo && (!qcow2_aligned(s, rbo) || qcow2_cache_get(&s->rb_cache, rbo, false, &rb))) {
+			c->res->check_errors += end - first;
+			continue;
+		}
+		/* no block: all zero on disk, and nothing is referenced past max_used */
+		if (!rb)
+			end = MIN(end, MAX(first, c->max_used));
+		for (uint64_t k = first; k < end; k++) {
+			uint64_t want = c->refs[k];
+			uint64_t ondisk = rb ? qcow2_refcount_block_get(s, rb, k & (per - 1)) : 0;
+
+			if (ondisk == want)
+				continue;
+			if (ondisk < want) {
+				check_log(c,
+					  "qcow2 check: cluster 0x%llx has refcount %llu but %llu "
+					  "references",
+					  (unsigned long long)(k << s->cluster_bits),
+					  (unsigned long long)ondisk, (unsigned long long)want);
+				c->res->corruptions++;
+				continue;
+			}
+			if (repair & QCOW2_CHECK_REPAIR_LEAKS) {
+				int r;
+
+				/* the update takes the block itself: let go of it meanwhile */
+				qcow2_cache_put(&s->rb_cache, rb);
+				r = qcow2_refcount_update(s, k << s->cluster_bits, s->cluster_size,
+							  (int64_t)want - (int64_t)ondisk);
+				if (qcow2_cache_get(&s->rb_cache, rbo, false, &rb)) {
+					c->res->check_errors += end - k - 1;
+					rb = NULL;
+					break;
+				}
+				if (!r) {
+					c->res->leaks_fixed++;
+					continue;
+				}
+			}
+			c->res->leaks++;
+		}
+		if (rb)
+			qcow2_cache_put(&s->rb_cache, rb);
+	}
+}
+
 static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int repair)
 {
 	struct check_ctx c = { .s = s, .res = res };
@@ -471,34 +533,7 @@ static int run_check(struct qcow2_state *s, struct qcow2_check_result *res, int 
 	if (r)
 		goto out;
 	count_refcount_structs(&c);
-	for (uint64_t k = 0; k < c.nb; k++) {
-		uint64_t ondisk, want = c.refs[k];
-
-		if (qcow2_refcount_get(s, k, &ondisk)) {
-			res->check_errors++;
-			continue;
-		}
-		if (ondisk == want)
-			continue;
-		if (ondisk > want) {
-			if (repair & QCOW2_CHECK_REPAIR_LEAKS) {
-				r = qcow2_refcount_update(s, k << s->cluster_bits, s->cluster_size,
-							  (int64_t)want - (int64_t)ondisk);
-				if (!r) {
-					res->leaks_fixed++;
-					continue;
-				}
-			}
-			res->leaks++;
-		} else {
-			check_log(&c,
-				  "qcow2 check: cluster 0x%llx has refcount %llu but %llu "
-				  "references",
-				  (unsigned long long)(k << s->cluster_bits),
-				  (unsigned long long)ondisk, (unsigned long long)want);
-			res->corruptions++;
-		}
-	}
+	compare_refs(&c, repair);
 	r = check_past_end(&c, repair);
 	if (r)
 		goto out;

@@ -28,7 +28,10 @@ def test_fuzz(target, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     seeds = CORPUS / target[len("fuzz_"):]
-    args = [str(exe), f"-max_total_time={SECONDS}", "-rss_limit_mb=2048", "-max_len=65536",
+    # One input running for 30 s is a hang: libFuzzer then fails with its
+    # stack and writes the input out (max_total_time is only checked
+    # between inputs, so without this a slow one reads as a pytest timeout).
+    args = [str(exe), f"-max_total_time={SECONDS}", "-timeout=30", "-rss_limit_mb=2048", "-max_len=65536",
             f"-artifact_prefix={tmp_path}/", str(corpus)]
     if seeds.is_dir():
         args.append(str(seeds))
