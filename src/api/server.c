@@ -21,6 +21,7 @@
 #include "api/mhd.h"
 #include "util/evloop.h"
 #include "util/listen.h"
+#include "util/eventlog.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -32,6 +33,7 @@ struct api_server {
 	int epfd;
 	int timer;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ratelimit error_events; /* API errors written to the lifecycle log */
 };
 
 /* Per-request state: the body collected so far. */
@@ -129,6 +131,16 @@ static enum MHD_Result api_on_request(void *cls, struct MHD_Connection *conn, co
 		api_dispatch(&s->b, &req, &resp);
 	}
 	log_debug("api: %s %s -> %u", method, url, resp.status);
+	/* rate-limited: a client looping on a bad request must not churn the log */
+	if (resp.status >= 400 && ratelimit_allow(&s->error_events)) {
+		struct json_object *e = NULL;
+
+		if (resp.body)
+			json_object_object_get_ex(resp.body, "error", &e);
+		/* %.64s: a client's URL is bounded; eventlog turns controls into '?' */
+		event_log("api error: %.8s %.64s -> %u %s", method, url, resp.status,
+			  e ? json_object_get_string(e) : "");
+	}
 	ret = api_send(s, conn, &resp);
 	api_response_free(&resp);
 	return ret;

@@ -25,6 +25,7 @@
 #include "cli/mgmt.h"
 #include "mem/numa.h"
 #include "util/error.h"
+#include "util/eventlog.h"
 #include "vm/host_check.h"
 #include "util/util.h"
 #include "vm/config_json.h"
@@ -265,6 +266,12 @@ static void monitor_main(const struct mgmt *m, const char *exe, char *const argv
 			snprintf(detail, sizeof(detail), "exit status %d", WEXITSTATUS(status));
 		}
 		state_write_exit(&m->vm, crashed ? "crashed" : "shutoff", detail);
+		/* the VMM wrote why it stopped; a signal it could not see is ours to say */
+		if (WIFSIGNALED(status))
+			eventlog_append(m->vm.events, "crashed: the VMM was %s", detail);
+		else
+			eventlog_append(m->vm.events, "VMM exited: %s (%s)", detail,
+					crashed ? "crashed" : "shut off");
 		state_vm_clean(&m->vm);
 		state_dedicated_release(&m->dirs, m->vm.name);
 	}
@@ -426,7 +433,7 @@ static int start_wait(struct mgmt *m, off_t log_from)
 
 int cmd_start(int argc, char **argv)
 {
-	char exe[4096], errbuf[512], *args[8];
+	char exe[4096], errbuf[512], *args[10];
 	struct error err = ERROR_INIT;
 	enum state_status s;
 	struct vm_config c;
@@ -478,6 +485,7 @@ int cmd_start(int argc, char **argv)
 	}
 	if (vm_config_check_host(&c, errbuf, sizeof(errbuf))) {
 		cli_error("cannot start '%s': %s", m.vm.name, errbuf);
+		eventlog_append(m.vm.events, "start refused: %s", errbuf);
 		goto out;
 	}
 	/*
@@ -486,11 +494,13 @@ int cmd_start(int argc, char **argv)
 	 */
 	r = admission_claim(&m.dirs, m.vm.name, &c, errbuf, sizeof(errbuf));
 	if (r) {
-		if (r == -ENOSPC || errbuf[0])
+		if (r == -ENOSPC || errbuf[0]) {
 			cli_error("cannot start '%s': %s", m.vm.name, errbuf);
-		else
+			eventlog_append(m.vm.events, "start refused: %s", errbuf);
+		} else {
 			cli_error("cannot start '%s': the host's memory claims: %s", m.vm.name,
 				  strerror(-r));
+		}
 		r = 1;
 		goto out;
 	}
@@ -537,7 +547,10 @@ int cmd_start(int argc, char **argv)
 	args[3] = m.vm.config;
 	args[4] = "--name";
 	args[5] = m.vm.name;
-	args[6] = NULL;
+	args[6] = "--event-log";
+	args[7] = m.vm.events;
+	args[8] = NULL;
+	eventlog_append(m.vm.events, "start requested (vessel start, uid %u)", (unsigned)getuid());
 	sb.st_size = 0;
 	stat(m.vm.log, &sb);
 	r = spawn_detached(&m, exe, args);
@@ -554,6 +567,7 @@ int cmd_start(int argc, char **argv)
 		/* Not half-started: no VMM left behind, and `list` says shut off. */
 		if (state_read_pid(&m.vm, &pid, &st) == 0)
 			kill_vmm(pid, st, 1000);
+		eventlog_append(m.vm.events, "start failed (see %s)", m.vm.log);
 		state_vm_clean(&m.vm);
 		state_write_exit(&m.vm, "shutoff", "failed to start");
 	}
@@ -565,7 +579,7 @@ out:
 	return r;
 }
 
-static int destroy_locked(struct mgmt *m, bool quiet)
+static int destroy_locked(struct mgmt *m, bool quiet, const char *why)
 {
 	enum state_status s;
 	uint64_t st;
@@ -583,6 +597,7 @@ static int destroy_locked(struct mgmt *m, bool quiet)
 	state_vm_clean(&m->vm);
 	state_write_exit(&m->vm, "shutoff", "destroyed");
 	state_dedicated_release(&m->dirs, m->vm.name);
+	eventlog_append(m->vm.events, "destroyed (%s, uid %u)", why, (unsigned)getuid());
 	return 0;
 }
 
@@ -599,7 +614,7 @@ int cmd_destroy(int argc, char **argv)
 		return cli_usage("vessel destroy NAME");
 	if (mgmt_open(argv[1], &m) || mgmt_lock(&m))
 		return 1;
-	r = destroy_locked(&m, false);
+	r = destroy_locked(&m, false, "vessel destroy");
 	mgmt_close(&m);
 	if (!r)
 		cli_note("VM '%s' destroyed\n", argv[1]);
@@ -663,7 +678,7 @@ int cmd_shutdown(int argc, char **argv)
 	/* The guest ignored the power button: destroy, as promised. */
 	if (mgmt_lock(&m))
 		return 1;
-	r = destroy_locked(&m, true);
+	r = destroy_locked(&m, true, "vessel shutdown: the guest did not power off in time");
 	mgmt_close(&m);
 	if (!r)
 		cli_note("VM '%s' did not shut down within %llu s; destroyed\n", name,

@@ -12,6 +12,7 @@
 #include "devices/console.h"
 #include "chardev/chardev.h"
 #include "util/error.h"
+#include "util/eventlog.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/config.h"
@@ -67,6 +68,9 @@ static void run_usage(FILE *f)
 		"                          on the command line override it\n"
 		"      --api-socket PATH   serve the REST API (docs/api.yaml) on this socket\n"
 		"      --name NAME         VM name used in logs\n"
+		"      --event-log FILE    append one timestamped line per lifecycle event\n"
+		"                          (start, pause, resume, shutdown, reset, stop, crash,\n"
+		"                          API errors), rotated at 1 MiB\n"
 		"  -h, --help              this help\n"
 		"\n"
 		"The console escape is Ctrl-A: Ctrl-A x quits, Ctrl-A h lists the keys.\n");
@@ -84,10 +88,11 @@ enum {
 	OPT_NAME,
 	OPT_CONFIG,
 	OPT_API_SOCKET,
+	OPT_EVENT_LOG,
 	OPT_DEVICE, /* OPT_DEVICE + i: vm_dev_kinds[i] */
 };
 
-#define RUN_FIXED_OPTS 18
+#define RUN_FIXED_OPTS 19
 #define RUN_MAX_KINDS 16
 
 static int set_string(char **dst, const char *src)
@@ -117,6 +122,7 @@ static void run_options(struct option *opts)
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+		{ "event-log", required_argument, NULL, OPT_EVENT_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -220,6 +226,10 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 			if (set_string(&c->api_socket, optarg))
 				return cli_error("out of memory");
 			break;
+		case OPT_EVENT_LOG:
+			/* argv outlives the VM: the process-wide log keeps the pointer */
+			event_log_set_path(optarg);
+			break;
 		case 'h':
 			*help = true;
 			return 0;
@@ -287,6 +297,8 @@ int cmd_run(int argc, char **argv)
 		/* As vm_create's callees printed it before: with the VM's tag. */
 		if (error_is_set(&err))
 			log_err("%s", error_msg(&err));
+		event_log("start failed: %s",
+			  error_is_set(&err) ? error_msg(&err) : "see the VMM's output");
 		vm_config_free(&cfg);
 		return 1;
 	}
@@ -301,6 +313,8 @@ int cmd_run(int argc, char **argv)
 	}
 	ret = vm_start(vm);
 	if (!ret) {
+		event_log("started: %u vCPU(s), %llu MiB", vm->nr_vcpus,
+			  (unsigned long long)(cfg.mem_size >> 20));
 		if (vm_placement_apply(vm))
 			log_warn("cannot pin the emulator threads as configured");
 		ret = vm_run(vm);

@@ -320,7 +320,8 @@ int cmd_info(int argc, char **argv)
 		add_str(o, "definition", m.vm.def);
 		add_str(o, "api_socket", row.pid ? m.vm.api : NULL);
 		add_str(o, "console", *con ? con : NULL);
-		add_str(o, "log", m.vm.log);
+		add_str(o, "log", m.vm.events);
+		add_str(o, "vmm_output", m.vm.log);
 		add_str(o, "last_exit", *last ? last : NULL);
 		vm_config_free(&c);
 		return mgmt_print_json(o);
@@ -362,7 +363,8 @@ int cmd_info(int argc, char **argv)
 		printf("%-16s %s\n", "API socket:", m.vm.api);
 	if (*con)
 		printf("%-16s %s\n", "Console:", con);
-	printf("%-16s %s\n", "Log:", m.vm.log);
+	printf("%-16s %s\n", "Log:", m.vm.events);
+	printf("%-16s %s\n", "VMM output:", m.vm.log);
 	if (*last)
 		printf("%-16s %s\n", "Last exit:", last);
 	vm_config_free(&c);

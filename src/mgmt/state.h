@@ -19,6 +19,7 @@
  *   <run>/NAME/config.json    the definition the VMM was started with
  *   <run>/NAME/vmm.log        VMM stdout/stderr
  *   <run>/NAME/exit           how the last run ended ("shutoff ..." / "crashed ...")
+ *   <data>/NAME.log           lifecycle log (util/eventlog.h), kept after undefine
  *   <run>/dedicated(.lock)    host CPUs claimed by dedicated-policy VMs
  *
  * root: run=/run/vessel, data=/var/lib/vessel; others: $XDG_RUNTIME_DIR/vessel
@@ -47,6 +48,7 @@ struct state_vm {
 	char config[STATE_PATH_MAX];
 	char log[STATE_PATH_MAX];
 	char exit[STATE_PATH_MAX];
+	char events[STATE_PATH_MAX];
 };
 
 enum state_status {

@@ -138,7 +138,7 @@ static void vcpu_crash(struct vcpu *v, const char *fmt, ...) __attribute__((form
 
 static void vcpu_crash(struct vcpu *v, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[160], why[192];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -146,7 +146,8 @@ static void vcpu_crash(struct vcpu *v, const char *fmt, ...)
 	va_end(ap);
 	log_err("vcpu%u: %s", v->id, msg);
 	vcpu_dump_regs(v, STDERR_FILENO);
-	vm_request_stop(v->vm, VM_EXIT_CRASH, 1);
+	snprintf(why, sizeof(why), "vcpu%u: %s", v->id, msg);
+	vm_request_stop_why(v->vm, VM_EXIT_CRASH, 1, why);
 }
 
 /* Returns false when the loop must stop. */

@@ -11,6 +11,7 @@
 #include "devices/acpi_pm.h"
 #include "mem/numa.h"
 #include "vm/host_check.h"
+#include "util/eventlog.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/board.h"
@@ -381,8 +382,12 @@ int vm_start(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		ret = vcpu_start_thread(vm->vcpus[i]);
 		if (ret) {
-			log_err("cannot start vCPU thread %u: %s", i, strerror(-ret));
-			vm_request_stop(vm, VM_EXIT_CRASH, 1);
+			char why[96];
+
+			snprintf(why, sizeof(why), "cannot start vCPU thread %u: %s", i,
+				 strerror(-ret));
+			log_err("%s", why);
+			vm_request_stop_why(vm, VM_EXIT_CRASH, 1, why);
 			return ret;
 		}
 	}
@@ -408,6 +413,7 @@ int vm_pause(struct vm *vm)
 	}
 	vm_pause_vcpus_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
+	event_log("paused");
 	return 0;
 }
 
@@ -520,6 +526,8 @@ int vm_resume(struct vm *vm)
 		ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
 	}
 	pthread_mutex_unlock(&vm->lock);
+	if (!ret)
+		event_log("resumed");
 	return ret;
 }
 
@@ -537,24 +545,37 @@ int vm_request_shutdown(struct vm *vm)
 {
 	struct x86_machine *x = vm->arch;
 	enum vm_state s = vm_get_state(vm);
+	int ret;
 
 	if (s != VM_STATE_RUNNING && s != VM_STATE_PAUSED)
 		return -EINVAL;
-	return acpi_pm_power_button(x->pm);
+	ret = acpi_pm_power_button(x->pm);
+	/* -EAGAIN: pressed and latched, but the guest has not enabled the event */
+	if (!ret || ret == -EAGAIN)
+		event_log("shutdown requested (ACPI power button)%s%s",
+			  ret ? "; the guest has not enabled it yet" : "",
+			  s == VM_STATE_PAUSED ? "; the VM is paused: it acts once resumed" : "");
+	return ret;
 }
 
-void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status)
+void vm_request_stop_why(struct vm *vm, enum vm_exit_reason why, int status, const char *detail)
 {
 	pthread_mutex_lock(&vm->lock);
 	if (vm->state != VM_STATE_STOPPING && vm->state != VM_STATE_STOPPED) {
 		vm->state = VM_STATE_STOPPING;
 		vm->exit_reason = why;
 		vm->exit_status = status;
+		snprintf(vm->exit_detail, sizeof(vm->exit_detail), "%s", detail ? detail : "");
 		vm_kick_all(vm);
 	}
 	pthread_mutex_unlock(&vm->lock);
 	/* Stopping wins over a quiesce: a parked loop must see the stop. */
 	evloop_stop_release(vm->loop);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status)
+{
+	vm_request_stop_why(vm, why, status, NULL);
 }
 
 /* Runs on the event loop once every vCPU has left guest mode. */
@@ -576,10 +597,14 @@ static void vm_do_reset(void *opaque)
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	if (ret) {
-		log_err("machine reset failed: %s", strerror(-ret));
-		vm_request_stop(vm, VM_EXIT_CRASH, 1);
+		char why[96];
+
+		snprintf(why, sizeof(why), "machine reset failed: %s", strerror(-ret));
+		log_err("%s", why);
+		vm_request_stop_why(vm, VM_EXIT_CRASH, 1, why);
 	} else {
 		log_info("machine reset (boot %llu)", (unsigned long long)vm->boot_count + 1);
+		event_log("guest reset (boot %llu)", (unsigned long long)vm->boot_count + 1);
 	}
 }
 
@@ -634,6 +659,28 @@ void vm_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* The lifecycle log's last line of a run: why it stopped. */
+static void vm_log_exit(const struct vm *vm)
+{
+	switch (vm->exit_reason) {
+	case VM_EXIT_POWEROFF:
+		event_log("stopped: the guest powered off");
+		break;
+	case VM_EXIT_REBOOT:
+		event_log("stopped: the guest rebooted (on_reboot=destroy)");
+		break;
+	case VM_EXIT_DEBUG:
+		event_log("stopped: debug exit, status %d", vm->exit_status);
+		break;
+	case VM_EXIT_CRASH:
+		event_log("crashed: %s", vm->exit_detail[0] ? vm->exit_detail : "internal error");
+		break;
+	default:
+		event_log("stopped: destroyed (signal, console quit or API)");
+		break;
+	}
+}
+
 int vm_run(struct vm *vm)
 {
 	struct vm_signals sigs = { .vm = vm, .fd = -1 };
@@ -652,8 +699,11 @@ int vm_run(struct vm *vm)
 
 	ret = evloop_run(vm->loop);
 	if (ret) {
-		log_err("event loop failed: %s", strerror(-ret));
-		vm_request_stop(vm, VM_EXIT_CRASH, 1);
+		char why[96];
+
+		snprintf(why, sizeof(why), "event loop failed: %s", strerror(-ret));
+		log_err("%s", why);
+		vm_request_stop_why(vm, VM_EXIT_CRASH, 1, why);
 	}
 	/* Whatever stopped the loop, make sure the vCPUs stop too. */
 	pthread_mutex_lock(&vm->lock);
@@ -677,6 +727,7 @@ int vm_run(struct vm *vm)
 		close(sigs.fd);
 	}
 
+	vm_log_exit(vm);
 	switch (vm->exit_reason) {
 	case VM_EXIT_DEBUG:
 	case VM_EXIT_CRASH:

@@ -68,6 +68,7 @@ struct vm {
 	bool reset_pending;
 	enum vm_exit_reason exit_reason;
 	int exit_status;
+	char exit_detail[192];	/* what crashed, for the lifecycle log */
 	uint64_t start_ns;	/* CLOCK_MONOTONIC at vm_start */
 	uint64_t boot_count;
 
@@ -123,6 +124,8 @@ int vm_request_shutdown(struct vm *vm);
 int vm_request_reset(struct vm *vm);
 /* Stop now, without asking the guest. */
 void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status);
+/* The same, saying why for the lifecycle log (util/eventlog.h): a crash's cause. */
+void vm_request_stop_why(struct vm *vm, enum vm_exit_reason why, int status, const char *detail);
 enum vm_state vm_get_state(struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 

@@ -4,6 +4,7 @@
 # PASS, 3 for FAIL), or powers off / crashes where that is the test.
 import os
 import select
+import re
 import subprocess
 import time
 
@@ -123,6 +124,26 @@ def test_triple_fault_prints_registers(vessel_bin, guests_dir):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "triple fault" in r.stderr
     assert "RIP=" in r.stderr and "CR0=" in r.stderr
+
+
+EVENT = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+0000 \[pid \d+\] "
+
+
+@pytest.mark.parametrize("guest,last", [
+    ("fault.elf", "crashed: vcpu0: guest triple fault (KVM_EXIT_SHUTDOWN)"),
+    ("poweroff.elf", "stopped: the guest powered off"),
+    ("reset.elf", "stopped: the guest rebooted (on_reboot=destroy)"),
+])
+def test_event_log_says_how_the_run_ended(vessel_bin, guests_dir, tmp_path, guest, last):
+    """vessel run --event-log: one timestamped line at the start, one for the end."""
+    log = tmp_path / "events.log"
+    extra = ["--event-log", str(log)] + (["--on-reboot", "destroy"] if guest == "reset.elf" else [])
+    boot(vessel_bin, guests_dir / guest, extra=extra)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert all(re.match(EVENT, l) for l in lines), lines
+    assert re.sub(EVENT, "", lines[0]) == "started: 1 vCPU(s), 128 MiB", lines
+    assert re.sub(EVENT, "", lines[1]) == last, lines
 
 
 def test_demo_guest_reports_and_powers_off(vessel_bin, guests_dir):

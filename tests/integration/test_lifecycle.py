@@ -124,6 +124,62 @@ def test_a_stopped_vmm_is_unresponsive_at_once(mgr):
     mgr.run("destroy", "s", check=True)
 
 
+def events_of(mgr, name):
+    """The lifecycle log's events, without their timestamps and pids."""
+    path = mgr.state / "lib" / f"{name}.log"
+    lines = path.read_text().splitlines()
+    pat = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+0000 \[pid \d+\] "
+    assert all(re.match(pat, l) for l in lines), lines
+    return [re.sub(pat, "", l) for l in lines]
+
+
+def test_lifecycle_log_has_a_line_per_event(mgr):
+    mgr.define("ev")
+    mgr.run("start", "ev", check=True)
+    info = mgr.run("info", "ev", check=True).stdout
+    log = str(mgr.state / "lib" / "ev.log")
+    assert f"Log:             {log}" in info, info
+    assert json.loads(mgr.run("info", "ev", "--json", check=True).stdout)["log"] == log
+    mgr.run("pause", "ev", check=True)
+    mgr.run("resume", "ev", check=True)
+    st, _, _ = api(mgr.sock("ev"), "PUT", "/vm/nosuch%0Aforged")
+    assert st == 404
+    mgr.run("reboot", "ev", check=True)
+    assert wait_for(lambda: "guest reset (boot 2)" in events_of(mgr, "ev"))
+    mgr.run("shutdown", "ev", "--timeout", "20", check=True)
+    # the monitor writes its line once it sees the VMM gone
+    assert wait_for(lambda: events_of(mgr, "ev")[-1].startswith("VMM exited"))
+    mgr.run("start", "ev", check=True)
+    os.kill(mgr.pid("ev"), signal.SIGKILL)
+    assert wait_for(lambda: events_of(mgr, "ev")[-1].startswith("crashed"))
+    mgr.run("start", "ev", check=True)
+    mgr.run("destroy", "ev", check=True)
+    uid = os.getuid()
+    ev = events_of(mgr, "ev")
+    assert ev == [
+        f"start requested (vessel start, uid {uid})",
+        "started: 2 vCPU(s), 128 MiB",
+        "paused",
+        "resumed",
+        "api error: PUT /vm/nosuch?forged -> 404 no such resource: /vm/nosuch?forged",
+        "guest reset (boot 2)",
+        # the idle guest polls PWRBTN_STS with the event disabled
+        "shutdown requested (ACPI power button); the guest has not enabled it yet",
+        "stopped: the guest powered off",
+        "VMM exited: exit status 0 (shut off)",
+        f"start requested (vessel start, uid {uid})",
+        "started: 2 vCPU(s), 128 MiB",
+        "crashed: the VMM was killed by signal 9 (Killed)",
+        f"start requested (vessel start, uid {uid})",
+        "started: 2 vCPU(s), 128 MiB",
+        "stopped: destroyed (signal, console quit or API)",
+        f"destroyed (vessel destroy, uid {uid})",
+    ], ev
+    # kept after undefine, as libvirt keeps qemu/NAME.log
+    mgr.run("undefine", "ev", check=True)
+    assert events_of(mgr, "ev") == ev
+
+
 def test_sigkill_vmm_shows_crashed_and_restarts(mgr):
     mgr.define("c")
     mgr.run("start", "c", check=True)
