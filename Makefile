@@ -70,21 +70,28 @@ man: build
 	python3 scripts/mkman.py $(BUILD)/vessel $(BUILD)/man
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, a manual page
-# per command (man vessel, man vessel-start) and bash completion.
+# per command (man vessel, man vessel-start), bash completion and the
+# systemd unit that starts autostart VMs at boot.
 PREFIX ?= /usr/local
 BINDIR  = $(DESTDIR)$(PREFIX)/bin
 MANDIR  = $(DESTDIR)$(PREFIX)/share/man/man1
 COMPDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+UNITDIR = $(DESTDIR)$(PREFIX)/lib/systemd/system
 
 install: man
 	install -d $(BINDIR) $(MANDIR) $(COMPDIR)
 	install -m 0755 $(BUILD)/vessel $(BINDIR)/vessel
 	install -m 0644 $(BUILD)/man/*.1 $(MANDIR)/
 	install -m 0644 scripts/vessel-completion.bash $(COMPDIR)/vessel
+	install -d $(UNITDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/vessel-autostart.service.in \
+		> $(UNITDIR)/vessel-autostart.service
+	chmod 0644 $(UNITDIR)/vessel-autostart.service
 	-[ -n "$(DESTDIR)" ] || mandb -q 2>/dev/null
 
 uninstall:
-	rm -f $(BINDIR)/vessel $(MANDIR)/vessel.1 $(MANDIR)/vessel-*.1 $(COMPDIR)/vessel
+	rm -f $(BINDIR)/vessel $(MANDIR)/vessel.1 $(MANDIR)/vessel-*.1 $(COMPDIR)/vessel \
+		$(UNITDIR)/vessel-autostart.service
 
 bench: build
 	./bench/run-all.sh $(BUILD)

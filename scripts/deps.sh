@@ -4,7 +4,7 @@
 set -e
 PKGS="meson ninja-build pkg-config gcc clang make
 liburing-dev libjson-c-dev libmicrohttpd-dev libcmocka-dev libseccomp-dev
-libnuma-dev libmnl-dev libzstd-dev zlib1g-dev
+libnuma-dev libmnl-dev libzstd-dev zlib1g-dev uuid-dev
 acpica-tools python3 python3-pytest python3-pytest-timeout qemu-utils qemu-system-x86
 dnsmasq-base iperf3 openvswitch-switch
 libclang-rt-14-dev busybox-static cpio e2fsprogs"

@@ -37,6 +37,7 @@ static const struct command commands[] = {
 	{ "shutdown", cmd_shutdown, "ACPI power button, destroy after --timeout" },
 	{ "destroy", cmd_destroy, "stop a VM at once" },
 	{ "reboot", cmd_reboot, "reset a running VM" },
+	{ "autostart", cmd_autostart, "start a VM when the host boots (--disable, --boot)" },
 	{ "edit", cmd_edit, "edit a VM's definition in $EDITOR, checked before it is saved" },
 	{ "dumpconfig", cmd_dumpconfig, "a VM's definition as JSON that define accepts (--live)" },
 	{ "domblklist", cmd_domblklist, "a VM's disks: guest name and image (--details)" },

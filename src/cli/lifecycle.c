@@ -151,9 +151,15 @@ int cli_define_from_file(const char *name, const char *file, const char *base, c
 	}
 	r = mgmt_lock(&m);
 	if (!r) {
-		r = mgmt_save(m.vm.def, &c);
-		if (r)
-			cli_error("%s: %s", m.vm.def, strerror(-r));
+		int ufd;
+
+		r = cli_uuid_claim(&m, &c, shown, &ufd);
+		if (!r) {
+			r = mgmt_save(m.vm.def, &c);
+			if (r)
+				cli_error("%s: %s", m.vm.def, strerror(-r));
+			state_unlock(ufd);
+		}
 		mgmt_close(&m);
 	}
 	vm_config_free(&c);
@@ -215,6 +221,7 @@ int cmd_undefine(int argc, char **argv)
 	unlink(m.vm.exit);
 	unlink(m.vm.config);
 	unlink(m.vm.log);
+	unlink(m.vm.autostart);
 	rmdir(m.vm.dir);
 	state_dedicated_release(&m.dirs, m.vm.name);
 	mgmt_close(&m);

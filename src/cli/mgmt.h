@@ -62,6 +62,16 @@ bool cli_path_is_block(const char *path);
 void cli_nic_source(const struct virtio_net_config *nc, const char **type, const char **src,
 		    char fd[16]);
 
+/*
+ * identity.c: give c the VM's uuid (the one it has, or a new one) or
+ * check the one it brings: not another VM's, and not a change.  Called
+ * holding the VM's lock; on success *lock_fd is the uuid lock, to be
+ * released (state_unlock) once the definition is saved.  Prints the error.
+ */
+int cli_uuid_claim(struct mgmt *m, struct vm_config *c, const char *shown, int *lock_fd);
+/* Is the VM marked to start at host boot (vessel autostart)? */
+bool cli_autostart_marked(const struct state_vm *v);
+
 /* Format a duration in seconds as "3d 2h", "5m 3s" or "42s". */
 void mgmt_format_uptime(long secs, char *buf, size_t len);
 

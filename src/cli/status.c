@@ -28,6 +28,7 @@ struct vm_row {
 	pid_t pid;
 	long uptime;
 	bool have_cfg;
+	bool autostart;
 	struct error err; /* why the definition does not load, when !have_cfg */
 };
 
@@ -66,6 +67,7 @@ static void row_fill(struct mgmt *m, struct vm_row *row, struct vm_config *c)
 
 	row->state = state_status_name(s);
 	row->uptime = -1;
+	row->autostart = cli_autostart_marked(&m->vm);
 	if (s == STATE_RUNNING) {
 		row->uptime = state_proc_uptime(row->pid);
 		if (proc_stopped(row->pid))
@@ -95,6 +97,8 @@ static struct json_object *row_json(const char *name, const struct vm_row *row,
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "uuid",
+			       row->have_cfg && c->uuid ? json_object_new_string(c->uuid) : NULL);
 	json_object_object_add(o, "state", json_object_new_string(row->state));
 	json_object_object_add(o, "cpus",
 			       row->have_cfg ? json_object_new_int((int)c->nr_cpus) : NULL);
@@ -105,6 +109,7 @@ static struct json_object *row_json(const char *name, const struct vm_row *row,
 			       row->uptime >= 0 ? json_object_new_int64(row->uptime) : NULL);
 	/* Every VM the manager lists is defined: there are no transient ones. */
 	json_object_object_add(o, "persistent", json_object_new_boolean(true));
+	json_object_object_add(o, "autostart", json_object_new_boolean(row->autostart));
 	if (!row->have_cfg)
 		json_object_object_add(o, "error", json_object_new_string(error_msg(&row->err)));
 	return o;
@@ -327,8 +332,10 @@ int cmd_info(int argc, char **argv)
 		return mgmt_print_json(o);
 	}
 	printf("%-16s %s\n", "Name:", name);
+	printf("%-16s %s\n", "UUID:", row.have_cfg && c.uuid ? c.uuid : "-");
 	printf("%-16s %s\n", "State:", row.state);
 	printf("%-16s %s\n", "Persistent:", "yes");
+	printf("%-16s %s\n", "Autostart:", row.autostart ? "enable" : "disable");
 	if (row.pid)
 		printf("%-16s %d\n", "PID:", (int)row.pid);
 	else

@@ -188,6 +188,7 @@ int state_vm_init(const struct state_dirs *d, const char *name, struct state_vm 
 	r |= pathf(v->log, sizeof(v->log), "%s/%s/vmm.log", d->run, name);
 	r |= pathf(v->exit, sizeof(v->exit), "%s/%s/exit", d->run, name);
 	r |= pathf(v->events, sizeof(v->events), "%s/%s.log", d->data, name);
+	r |= pathf(v->autostart, sizeof(v->autostart), "%s/%s.autostart", d->data, name);
 	/* Unix socket paths are limited to 107 bytes. */
 	if (r || strlen(v->api) > 107 || strlen(v->console) > 107)
 		return -ENAMETOOLONG;

@@ -20,6 +20,8 @@
  *   <run>/NAME/vmm.log        VMM stdout/stderr
  *   <run>/NAME/exit           how the last run ended ("shutoff ..." / "crashed ...")
  *   <data>/NAME.log           lifecycle log (util/eventlog.h), kept after undefine
+ *   <data>/NAME.autostart     present: start at host boot (vessel autostart)
+ *   <run>/uuid.lock           flock: one define at a time checks uuids
  *   <run>/dedicated(.lock)    host CPUs claimed by dedicated-policy VMs
  *
  * root: run=/run/vessel, data=/var/lib/vessel; others: $XDG_RUNTIME_DIR/vessel
@@ -49,6 +51,7 @@ struct state_vm {
 	char log[STATE_PATH_MAX];
 	char exit[STATE_PATH_MAX];
 	char events[STATE_PATH_MAX];
+	char autostart[STATE_PATH_MAX];
 };
 
 enum state_status {

@@ -27,6 +27,7 @@ void vm_config_init(struct vm_config *c)
 void vm_config_free(struct vm_config *c)
 {
 	free(c->name);
+	free(c->uuid);
 	free(c->kernel);
 	free(c->initrd);
 	free(c->cmdline);

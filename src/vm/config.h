@@ -52,6 +52,11 @@ struct vm_numa_node {
 
 struct vm_config {
 	char *name;
+	/*
+	 * RFC 4122 text, lower case, or NULL: the manager's identity for the
+	 * VM (define generates one).  Not shown to the guest (no SMBIOS).
+	 */
+	char *uuid;
 	unsigned int nr_cpus;
 	uint64_t mem_size;
 	struct gmem_opts mem;

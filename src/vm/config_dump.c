@@ -184,6 +184,7 @@ struct json_object *vm_config_to_json(const struct vm_config *c)
 	if (!o)
 		return NULL;
 	add_str(o, "name", c->name);
+	add_str(o, "uuid", c->uuid);
 	json_object_object_add(o, "cpus", cpus_to_json(c));
 	json_object_object_add(o, "memory", vm_config_memory_to_json(c));
 	add_str(o, "kernel", c->kernel);

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <uuid/uuid.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,9 +672,9 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 /* The top-level keys: the VM's own, then one per device kind. */
 static int check_top_keys(struct jctx *x, struct json_object *root)
 {
-	static const char *const keys[] = { "name",	 "cpus",     "memory",	   "kernel",
-					    "initrd",	 "cmdline",  "console",
-					    "numa",	 "lifecycle", "debug_exit", "api_socket",
+	static const char *const keys[] = { "name",   "uuid",	   "cpus",	 "memory",
+					    "kernel", "initrd",	   "cmdline",	 "console",
+					    "numa",   "lifecycle", "debug_exit", "api_socket",
 					    NULL };
 
 	json_object_object_foreach(root, key, val)
@@ -706,6 +707,19 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, struct er
 		if (!name_ok(c->name))
 			return jerr(&x, "name", "\"%s\" must be letters, digits, '_', '.' or '-'",
 				    c->name);
+	}
+	if (json_object_object_get_ex(root, "uuid", &v)) {
+		uuid_t u;
+		char text[UUID_STR_LEN];
+
+		if ((r = get_string(&x, "uuid", v, 64, &c->uuid)))
+			return r;
+		/* RFC 4122 section 3: 8-4-4-4-12 hex digits, either case */
+		if (strlen(c->uuid) != 36 || uuid_parse(c->uuid, u))
+			return jerr(&x, "uuid", "\"%s\" is not a UUID (8-4-4-4-12 hex digits)",
+				    c->uuid);
+		uuid_unparse_lower(u, text);
+		memcpy(c->uuid, text, sizeof(text));
 	}
 	/* cpus before numa: node vCPU lists are checked against the count. */
 	if (json_object_object_get_ex(root, "cpus", &v) && (r = parse_cpus(&x, v, c)))

@@ -162,5 +162,5 @@ def test_lock_files_come_and_go_under_concurrency(tmp_path):
     m.run("undefine", "x")
     # The host-wide files of the dedicated CPU policy stay; nothing of 'x'.
     left = sorted(p.name for p in (state / "run").iterdir())
-    assert left == ["dedicated", "dedicated.lock"], left
+    assert left == ["dedicated", "dedicated.lock", "uuid.lock"], left
 

@@ -3,6 +3,7 @@
 # MAC the guest sees, an unresponsive VMM) is in test_lifecycle.py and
 # test_net_vms.py.
 import json
+import re
 import os
 
 from conftest import BUILD
@@ -33,11 +34,17 @@ def test_list_and_info_json(tmp_path):
     r = m.run("list", "--json")
     assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout
     vms = {v["name"]: v for v in json.loads(m.run("list", "--all", "--json", check=True).stdout)}
+    uuids = {n: vms[n].pop("uuid") for n in vms}
     assert vms["web"] == {"name": "web", "state": "shut off", "cpus": 3, "memory": 192 << 20,
-                          "pid": None, "uptime_s": None, "persistent": True}, vms
+                          "pid": None, "uptime_s": None, "persistent": True,
+                          "autostart": False}, vms
     assert set(vms) == {"web", "idle"}
+    # define gave each its own random (version 4) UUID
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", u)
+               for u in uuids.values()) and uuids["web"] != uuids["idle"], uuids
     i = json.loads(m.run("info", "web", "--json", check=True).stdout)
     assert i["state"] == "shut off" and i["cpus"] == 3 and i["persistent"] is True, i
+    assert i["uuid"] == uuids["web"] and i["autostart"] is False, i
     assert i["memory_backing"]["size"] == "192M" and i["cpu_policy"] == "shared", i
     assert [(d["target"], d["path"], d["format"], d["readonly"]) for d in i["disks"]] == [
         ("vda", str(tmp_path / "a.raw"), "raw", False),
@@ -47,6 +54,7 @@ def test_list_and_info_json(tmp_path):
     assert i["nics"][1]["mac"] == "52:54:00:aa:bb:cc" and i["nics"][1]["vhost"] is True
     assert i["definition"].endswith("/lib/web.json") and i["api_socket"] is None, i
     text = m.run("info", "web", check=True).stdout
+    assert f"UUID:            {uuids['web']}" in text and "Autostart:       disable" in text
     assert "Persistent:      yes" in text and "Disks:           " + str(tmp_path / "a.raw") in text
     assert "NICs:            " + i["nics"][0]["mac"] + " on bridge br0 vlan 10" in text, text
     for args in [["info", "web", "--json", "x"], ["info", "--json"], ["list", "--jsn"]]:
@@ -89,12 +97,34 @@ def test_dumpconfig_is_a_definition_define_takes_back(tmp_path):
     m.run("undefine", "web", check=True)
     m.run("define", "web", "--config", f, check=True)
     assert m.run("dumpconfig", "web", check=True).stdout == first
-    # Under another name: drop the name, as with virsh's <name>.
+    # Under another name: the UUID is web's, refused until it is dropped
+    # with the name, as virsh's <name> and <uuid>; the copy gets a new one.
     del d["name"]
+    f.write_text(json.dumps(d))
+    r = m.run("define", "copy", "--config", f)
+    assert r.returncode == 1 and f"uuid: {d['uuid']} belongs to VM 'web'" in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and m.run("dumpconfig", "copy").returncode == 1
+    web_uuid = d.pop("uuid")
     f.write_text(json.dumps(d))
     m.run("define", "copy", "--config", f, check=True)
     again = json.loads(m.run("dumpconfig", "copy", check=True).stdout)
-    assert again.pop("name") == "copy" and again == d
+    copy_uuid = again.pop("uuid")
+    assert again.pop("name") == "copy" and copy_uuid != web_uuid and again == d
+    # A redefine keeps the VM's UUID when the file has none, refuses another.
+    m.run("define", "copy", "--config", f, check=True)
+    assert json.loads(m.run("dumpconfig", "copy", check=True).stdout)["uuid"] == copy_uuid
+    d["uuid"] = "6F1D2C3B-0000-4000-8000-00000000000A"
+    f.write_text(json.dumps(d))
+    r = m.run("define", "copy", "--config", f)
+    assert r.returncode == 1 and "VM 'copy' is defined with uuid" in r.stderr, r.stderr
+    m.run("undefine", "copy", check=True)
+    m.run("define", "copy", "--config", f, check=True)
+    assert json.loads(m.run("dumpconfig", "copy", check=True).stdout)["uuid"] == \
+        "6f1d2c3b-0000-4000-8000-00000000000a"
+    d["uuid"] = "6f1d2c3b-0000-4000-8000"
+    f.write_text(json.dumps(d))
+    r = m.run("define", "bad", "--config", f)
+    assert r.returncode == 1 and 'uuid: "6f1d2c3b-0000-4000-8000" is not a UUID' in r.stderr
     r = m.run("dumpconfig", "web", "--live")
     assert r.returncode == 1 and "'web' is not running" in r.stderr, r.stderr
     r = m.run("dumpconfig", "nope")
@@ -172,6 +202,8 @@ def test_edit_is_checked_before_it_is_saved(tmp_path):
              "the edited definition: cpus"),
             ("d = json.load(open(path))\nd['name'] = 'other'\njson.dump(d, open(path, 'w'))\n",
              "does not match the VM name 'web'"),
+            ("d = json.load(open(path))\nd['uuid'] = '00000000-0000-4000-8000-000000000000'\n"
+             "json.dump(d, open(path, 'w'))\n", "VM 'web' is defined with uuid"),
             ("sys.exit(3)\n", "the editor failed (status 3)")):
         r = edit(body, name="bad")
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and needle in r.stderr, \
@@ -195,3 +227,34 @@ def test_edit_is_checked_before_it_is_saved(tmp_path):
     r = m.run("edit", "nope")
     assert r.returncode == 1 and "not defined" in r.stderr, r.stderr
     assert m.run("edit").returncode == 2
+
+
+def test_autostart_marks_are_kept_and_listed(tmp_path):
+    """vessel autostart NAME [--disable], --list; info and list show it;
+    undefine drops the mark (as virsh undefine drops autostart/NAME.xml)."""
+    m = mgr_with(tmp_path)
+    define_web(m, tmp_path)
+    m.define("idle")
+    assert m.run("autostart", "--list", check=True).stdout == ""
+    r = m.run("autostart", "web", check=True)
+    assert "VM 'web' marked as autostarted" in r.stdout
+    m.run("autostart", "web", check=True)  # again: still marked, no error
+    assert m.run("autostart", "--list", check=True).stdout == "web\n"
+    assert "Autostart:       enable" in m.run("info", "web", check=True).stdout
+    vms = {v["name"]: v for v in json.loads(m.run("list", "--all", "--json", check=True).stdout)}
+    assert vms["web"]["autostart"] is True and vms["idle"]["autostart"] is False, vms
+    # dumpconfig carries no host policy: the mark is not in the definition
+    assert "autostart" not in json.loads(m.run("dumpconfig", "web", check=True).stdout)
+    m.run("autostart", "idle", check=True)
+    assert m.run("autostart", "--list", check=True).stdout == "idle\nweb\n"
+    m.run("autostart", "--disable", "idle", check=True)
+    assert m.run("autostart", "--list", check=True).stdout == "web\n"
+    m.run("undefine", "web", check=True)
+    define_web(m, tmp_path)
+    assert m.run("autostart", "--list", check=True).stdout == ""
+    r = m.run("autostart", "nope")
+    assert r.returncode == 1 and r.stderr == "vessel: VM 'nope' is not defined\n", r.stderr
+    for args in (["autostart"], ["autostart", "--disable"], ["autostart", "a", "b"],
+                 ["autostart", "--boot", "web"], ["autostart", "--list", "--boot"]):
+        r = m.run(*args)
+        assert r.returncode == 2 and "usage: vessel autostart" in r.stderr, (args, r.stderr)

@@ -61,6 +61,12 @@ def test_make_install_gives_man_pages_and_completion(tmp_path):
     for verb in ["create", "snapshot", "commit", "rebase", "resize", "compare"]:
         assert f"usage: vessel img {verb}" in text, verb
 
+    # The boot-time unit runs the installed binary.
+    unit = (dest / "usr/lib/systemd/system/vessel-autostart.service").read_text()
+    assert "\nExecStart=/usr/bin/vessel autostart --boot\n" in unit, unit
+    assert "\nKillMode=process\n" in unit and "\nWantedBy=multi-user.target\n" in unit, unit
+    assert "@" not in unit, unit
+
     comp = dest / "usr/share/bash-completion/completions/vessel"
     state = tmp_path / "st"
     state.mkdir()

@@ -180,6 +180,36 @@ def test_lifecycle_log_has_a_line_per_event(mgr):
     assert events_of(mgr, "ev") == ev
 
 
+def test_autostart_boot_starts_the_marked_vms(mgr, tmp_path):
+    """What vessel-autostart.service runs at host boot: every marked VM not
+    running is started; one that cannot start is said, the others start."""
+    kernel = tmp_path / "gone.elf"
+    kernel.write_bytes(pathlib.Path(mgr.guest).read_bytes())
+    mgr.define("a")
+    mgr.define("b", kernel=str(kernel))
+    mgr.define("c")
+    mgr.define("d")
+    for n in ("a", "b", "c"):
+        mgr.run("autostart", n, check=True)
+    mgr.run("start", "c", check=True)
+    pid_c = mgr.pid("c")
+    kernel.unlink()  # b can no longer start
+    r = mgr.run("autostart", "--boot")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "autostart: 1 started, 1 failed, 3 marked" in r.stdout, r.stdout
+    assert "cannot start 'b'" in r.stderr or "'b' failed to start" in r.stderr, r.stderr
+    assert mgr.state_of("a") == "running" and mgr.pid("c") == pid_c
+    assert mgr.state_of("b") == "shut off" and mgr.state_of("d") == "shut off"
+    assert "autostart: starting at host boot" in events_of(mgr, "a")
+    assert events_of(mgr, "b")[-1] == "autostart: the start failed", events_of(mgr, "b")
+    # Run again with all of them up: nothing to do, exit 0.
+    mgr.run("autostart", "--disable", "b", check=True)
+    r = mgr.run("autostart", "--boot", check=True)
+    assert "autostart: 0 started, 0 failed, 2 marked" in r.stdout, r.stdout
+    for n in ("a", "c"):
+        mgr.run("destroy", n, check=True)
+
+
 def test_sigkill_vmm_shows_crashed_and_restarts(mgr):
     mgr.define("c")
     mgr.run("start", "c", check=True)
