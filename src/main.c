@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* vessel: entry point, dispatching to one command group in src/cli. */
 #include "cli/cli.h"
+#include "cli/mgmt.h"
 #include "util/log.h"
 #include "util/threads.h"
 
@@ -11,6 +12,10 @@
 
 static int cmd_version(int argc, char **argv)
 {
+	if (mgmt_help(argc, argv, "vessel version\n\nPrint vessel's version."))
+		return 0;
+	if (argc > 1)
+		return cli_usage("vessel version");
 	printf("vessel 0.1.0\n");
 	return 0;
 }

@@ -356,7 +356,7 @@ int img_rebase(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vessel img rebase [-f FMT] [-u] -b BACKING [-F FMT] [-p] "
-			       "FILE\n"
+			       "[-q] FILE\n"
 			       "       (-b \"\" removes the backing file)\n");
 			return 0;
 		default:
@@ -457,8 +457,8 @@ int img_compare(int argc, char **argv)
 		case 'T':
 			break;
 		case 'h':
-			printf("usage: vessel img compare [-f FMT] [-F FMT] [-s] [-q] FILE1 "
-			       "FILE2\n");
+			printf("usage: vessel img compare [-f FMT] [-F FMT] [-s] [-q] [-U] "
+			       "FILE1 FILE2\n");
 			return 0;
 		default:
 			img_bad_opt(argv);

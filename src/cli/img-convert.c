@@ -520,7 +520,7 @@ int img_map(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vessel img map [-f FMT] [--output human|json] "
-			       "[--start-offset N] [--max-length N] FILE\n");
+			       "[--start-offset N] [--max-length N] [-U] FILE\n");
 			return 0;
 		default:
 			return img_bad_opt(argv);

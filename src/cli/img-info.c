@@ -327,7 +327,7 @@ int img_info(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vessel img info [-f FMT] [--output human|json] "
-			       "[--backing-chain] FILE\n");
+			       "[--backing-chain] [-U] FILE\n");
 			return 0;
 		default:
 			return img_bad_opt(argv);
@@ -406,8 +406,7 @@ int img_check(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vessel img check [-f FMT] [-r leaks|all] [--output "
-			       "human|json] "
-			       "FILE\n");
+			       "human|json] [-q] [-U] FILE\n");
 			return 0;
 		default:
 			return img_bad_opt(argv);

@@ -347,7 +347,7 @@ static int img_create(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: vessel img create [-f raw|qcow2] [-b BACKING [-F FMT]] [-u] "
-			       "[-o OPTIONS] FILE [SIZE]\n");
+			       "[-o OPTIONS] [-q] FILE [SIZE]\n");
 			return 0;
 		default:
 			return img_bad_opt(argv);
@@ -456,8 +456,9 @@ static int img_snapshot(int argc, char **argv)
 			img_force_share = true;
 			break;
 		case 'h':
-			printf("usage: vessel img snapshot [-l | -a SNAP | -c SNAP | -d SNAP] "
-			       "[-f FMT] FILE\n");
+			printf("usage: vessel img snapshot "
+			       "[-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] [-f FMT] [-q] [-U] "
+			       "FILE\n");
 			return 0;
 		default:
 			return img_bad_opt(argv);

@@ -36,6 +36,38 @@
 	"  portgroup add NET NAME [--vlan ID] [--trunk IDS]\n"                                \
 	"  portgroup remove NET NAME        VLAN settings a VM's NIC gets (nets[].portgroup)"
 
+/*
+ * `vessel net VERB --help`: the entries of NET_USAGE for VERB (an entry is
+ * a line "  VERB ..." and the deeper-indented lines under it), as usage
+ * lines; the whole usage for a verb it does not have.
+ */
+static int net_verb_help(const char *verb)
+{
+	const char *p = strstr(NET_USAGE, "\n\n") + 2;
+	size_t vlen = strlen(verb);
+	bool in = false, first = true;
+
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+
+		if (p[0] == ' ' && p[1] == ' ' && p[2] != ' ')
+			in = !strncmp(p + 2, verb, vlen) && p[2 + vlen] == ' ';
+		if (in && p[2] != ' ') {
+			printf("%s vessel net %.*s\n", first ? "usage:" : "      ", (int)n - 2,
+			       p + 2);
+			first = false;
+		} else if (in) {
+			printf("%.*s\n", (int)n, p);
+		}
+		p += n + (p[n] == '\n');
+	}
+	if (first)
+		printf("%s\n", NET_USAGE);
+	else
+		printf("\nAll of vessel net: vessel net --help; networks: docs/net.md.\n");
+	return 0;
+}
+
 /* The state dirs, the network's paths, and its lock held. */
 struct net_ctx {
 	struct state_dirs dirs;
@@ -590,10 +622,8 @@ int cmd_net(int argc, char **argv)
 		return 0;
 	}
 	for (int i = 2; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("%s\n", NET_USAGE);
-			return 0;
-		}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return net_verb_help(sub);
 	argc--;
 	argv++;
 	if (!strcmp(sub, "create"))

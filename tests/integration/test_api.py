@@ -3,6 +3,7 @@
 # wrong methods, oversized bodies, garbage) that must get a 4xx while the
 # VM keeps running.
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -27,6 +28,14 @@ def test_api_contract(mgr):
     assert st == 200 and hdrs["content-type"] == "application/json"
     assert vm["name"] == "a" and vm["state"] == "running" and vm["pid"] == mgr.pid("a")
     assert vm["config"]["cpus"]["count"] == 2 and vm["config"]["memory"]["size"] == "128M"
+    # Every default filled in (docs/config.md), as dumpconfig shows them.
+    cfg, saved = vm["config"], json.loads(mgr.run("dumpconfig", "a", check=True).stdout)
+    assert cfg["cpus"] == {"count": 2, "policy": "shared"}, cfg
+    assert cfg["memory"] == {"size": "128M", "backing": "anon", "thp": True, "mergeable": False,
+                             "prealloc": False, "dontdump": True}, cfg
+    assert cfg["lifecycle"] == {"on_reboot": "restart"} and cfg["debug_exit"] is False, cfg
+    assert cfg["uuid"] == saved["uuid"] and cfg["rng"] == saved["rng"], (cfg, saved)
+    assert cfg["api_socket"] == sock and cfg["console"]["mode"] == "socket", cfg
 
     assert api(sock, "PUT", "/vm/pause")[0] == 204
     assert api(sock, "GET", "/vm")[2]["state"] == "paused"
