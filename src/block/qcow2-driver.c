@@ -107,9 +107,14 @@ static int qcow2_drv_resize(struct blkdev *bd, uint64_t new_size)
 
 	if (new_size == s->size)
 		return 0;
+	/* the size is counted in 512-byte sectors by every reader (QEMU refuses the rest) */
+	if (new_size % 512) {
+		log_err("qcow2: the new size must be a multiple of 512");
+		return -EINVAL;
+	}
 	if (new_size < s->size) {
-		log_err("qcow2: shrinking an image is not supported");
-		return -ENOTSUP;
+		r = begin_write(s);
+		return r ? r : qcow2_shrink(s, new_size);
 	}
 	if (new_size > QCOW2_MAX_SIZE) {
 		log_err("qcow2: size %llu is too large", (unsigned long long)new_size);
@@ -122,6 +127,21 @@ static int qcow2_drv_resize(struct blkdev *bd, uint64_t new_size)
 	r = qcow2_grow_l1(s, l1_need);
 	if (r)
 		return r;
+	/*
+	 * An overlay whose backing file is longer than the old size would
+	 * show the backing file's data in the new area: zero it, as QEMU's
+	 * truncate does (BDRV_REQ_ZERO_WRITE; v3 only, v2 has no zero flag),
+	 * before the header says the image is that large.
+	 */
+	if (s->version >= 3 && bd->backing && blk_size(bd->backing) > s->size) {
+		uint64_t old = s->size;
+
+		s->size = new_size;
+		r = qcow2_zero_or_discard(s, old, new_size - old, true, true);
+		s->size = old;
+		if (r)
+			return r;
+	}
 	r = qcow2_sync(s);
 	if (r)
 		return r;

@@ -308,6 +308,8 @@ int qcow2_write_l1_entry(struct qcow2_state *s, uint32_t idx);
 /* The whole active L1 table in one write (up to 32 MiB; not 4M writes of 8 bytes). */
 int qcow2_write_l1_table(struct qcow2_state *s);
 int qcow2_grow_l1(struct qcow2_state *s, uint64_t min_size);
+/* qcow2-shrink.c: drop everything past new_size (< the size), cut the file. */
+int qcow2_shrink(struct qcow2_state *s, uint64_t new_size);
 int qcow2_check_l2_entry(struct qcow2_state *s, uint64_t l2e, uint64_t gofs);
 int qcow2_read_cluster_data(struct qcow2_state *s, uint64_t l2e, uint64_t gofs, uint8_t *buf);
 /* iovec helpers */

@@ -560,7 +560,8 @@ static int img_resize(int argc, char **argv)
 		return img_err("resize: expected a file name and a size");
 	if (img_parse_size(sz + (*sz == '+' || *sz == '-'), &n))
 		return img_err("invalid size '%s'", sz);
-	if (img_open(argv[optind], fmt, false, true, &bd) < 0)
+	/* with its backing file, as qemu-img: growing an overlay zeroes what it would show */
+	if (img_open(argv[optind], fmt, false, false, &bd) < 0)
 		return 1;
 	cur = blk_size(bd);
 	if (*sz == '+') {
@@ -577,6 +578,11 @@ static int img_resize(int argc, char **argv)
 		new_size = cur - n;
 	} else {
 		new_size = n;
+	}
+	/* as qemu-img: an image of 0 bytes is made by create, never by resize */
+	if (!new_size) {
+		blk_close(bd);
+		return img_err("new image size must be positive");
 	}
 	if (new_size < cur && !shrink) {
 		blk_close(bd);

@@ -4,7 +4,7 @@
  * refcount and snapshot tables of an untrusted image.  The input is the
  * image file (in a memfd); it is opened read-only and read, checked and
  * listed, then opened read-write (dirty-bit repair, allocation, COW,
- * discard, snapshots) on a copy.  Backing files are never opened.
+ * discard, snapshots, shrink and grow) on a copy.  Backing files are never opened.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -75,6 +75,13 @@ static void exercise_write(struct blkdev *bd)
 		(void)blk_pwrite(bd, buf, 512, 0);
 		(void)qcow2_snapshot_apply(bd, "fz");
 		(void)qcow2_snapshot_delete(bd, "fz");
+	}
+	/* shrink (qcow2-shrink.c) and grow back, then repair what is left */
+	if (bd->size >= 1024) {
+		uint64_t size = bd->size;
+
+		(void)blk_resize(bd, (size / 2) & ~511ull);
+		(void)blk_resize(bd, size);
 	}
 	(void)qcow2_check(bd, QCOW2_CHECK_REPAIR_ALL, &res);
 	(void)blk_flush(bd);

@@ -21,6 +21,7 @@ QEMU_IO = shutil.which("qemu-io")
 need_qemu = pytest.mark.skipif(not (QEMU_IMG and QEMU_IO),
                                reason="qemu-img/qemu-io not installed (qemu-utils)")
 
+GiB = 1 << 30
 MiB = 1 << 20
 
 
@@ -580,17 +581,91 @@ def test_resize(vessel_bin, tmp_path, fmt):
     assert json.loads(qimg("info", "--output", "json", img).stdout)["virtual-size"] == 32 * MiB
     r = vimg(vessel_bin, "resize", img, "8M", check=False)
     assert r.returncode != 0 and "--shrink" in r.stderr
-    r = vimg(vessel_bin, "resize", "--shrink", img, "-8M", check=False)
-    if fmt == "qcow2" and r.returncode:
-        # The qcow2 driver does not shrink yet: a clean one-line refusal.
+    r = vimg(vessel_bin, "resize", "--shrink", img, "-8M")
+    assert json.loads(qimg("info", "--output", "json", img).stdout)["virtual-size"] == 24 * MiB
+    # What qemu-img refuses, refused in one line, the image untouched.
+    for args, msg in ((["--shrink", img, "0"], "new image size must be positive"),
+                      (["--shrink", img, "-24M"], "new image size must be positive")) + (
+                     ((["--shrink", img, str(8 * MiB + 100)],
+                       "the new size must be a multiple of 512"),
+                      ([img, str(32 * MiB + 100)], "the new size must be a multiple of 512"))
+                     if fmt == "qcow2" else ()):
+        r = vimg(vessel_bin, "resize", *args, check=False)
+        assert r.returncode == 1 and msg in r.stderr, (args, r.stderr)
         one_line_error(r)
-        size = 32 * MiB
-    else:
-        assert r.returncode == 0, r.stderr
-        size = 24 * MiB
-    assert json.loads(qimg("info", "--output", "json", img).stdout)["virtual-size"] == size
+        assert json.loads(qimg("info", "--output", "json", img).stdout)["virtual-size"] == \
+            24 * MiB
     if fmt == "qcow2":
         qemu_check_ok(img)
+
+
+@need_qemu
+def test_qcow2_shrink_matches_qemu(vessel_bin, tmp_path):
+    """resize --shrink of a qcow2 image, as qemu-img does it: data below
+    the new end kept, none of it past (not even after growing again),
+    the file cut, the metadata clean; a snapshot taken before keeps all of
+    its data and its own size; an overlay's backing file is untouched."""
+    mine, theirs = tmp_path / "mine.qcow2", tmp_path / "theirs.qcow2"
+    qimg("create", "-f", "qcow2", mine, "3G")
+    qio(mine, "write -P 0x11 0 1M", "write -P 0x22 1G 2M", f"write -c -P 0x55 {GiB + 2 * MiB} 64k",
+        f"write -z {GiB + 4 * MiB} 64k", "write -P 0x33 2G 64k", "write -P 0x44 3071M 1M")
+    qimg("snapshot", "-c", "before", mine)
+    before = digest(qemu_raw(mine, tmp_path, "before.raw"))
+    qio(mine, f"write -P 0x66 {GiB + 512 * 1024} 4k", f"write -P 0x77 {2 * GiB + 65536} 64k")
+    shutil.copy(mine, theirs)
+    # 1 GiB + 1 MiB + 512: past a cluster boundary, inside an L2 table
+    size = GiB + MiB + 512
+    length = os.path.getsize(mine)
+    assert vimg(vessel_bin, "resize", "--shrink", mine, str(size)).stdout == "Image resized.\n"
+    qimg("resize", "--shrink", theirs, str(size))
+    qemu_check_ok(mine)
+    info = json.loads(qimg("info", "--output", "json", mine).stdout)
+    assert info["virtual-size"] == size and info["snapshots"][0]["vm-state-size"] == 0, info
+    # the snapshot keeps what was past the cut, so the file stays about as long
+    # as qemu-img's (a few clusters more: the zeroed last cluster and its L2
+    # table are copies, the snapshot keeps the originals)
+    assert os.path.getsize(mine) <= os.path.getsize(theirs) + 4 * 65536, (length, os.path.getsize(mine))
+    assert qimg("compare", mine, theirs, check=False).returncode == 0
+    # grown again: what was past the cut reads as zeroes, even in the rest
+    # of the last cluster kept (where qemu-img leaves the old bytes)
+    vimg(vessel_bin, "resize", mine, "3G")
+    qio(mine, f"read -P 0 {size} {MiB - 512}", "read -P 0 2G 128k", "read -P 0 3071M 1M",
+        "read -P 0x11 0 1M", f"read -P 0x66 {GiB + 512 * 1024} 4k")
+    qemu_check_ok(mine)
+    # the snapshot from before still has all of it, at its own size
+    vimg(vessel_bin, "snapshot", "-a", "before", mine)
+    assert digest(qemu_raw(mine, tmp_path, "after.raw")) == before
+    qemu_check_ok(mine)
+
+    # An overlay shrinks, its backing file not written; grown again, the
+    # new area reads as zeroes, not as the backing file (qemu-img zeroes it).
+    base, top, ref = tmp_path / "base.qcow2", tmp_path / "top.qcow2", tmp_path / "ref.qcow2"
+    qimg("create", "-f", "qcow2", base, "64M")
+    qio(base, "write -P 1 0 64M")
+    qimg("create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top)
+    qio(top, "write -P 2 60M 4M", "write -P 3 16M 1M")
+    shutil.copy(top, ref)
+    want = digest(base)
+    vimg(vessel_bin, "resize", "--shrink", top, "32M")
+    qimg("resize", "--shrink", ref, "32M")
+    assert digest(base) == want
+    qemu_check_ok(top)
+    qio(top, "read -P 1 0 16M", "read -P 3 16M 1M", "read -P 1 17M 15M")
+    for grow in ("64M", "100M"):
+        vimg(vessel_bin, "resize", top, grow)
+        qimg("resize", ref, grow)
+        assert qimg("compare", top, ref, check=False).returncode == 0, grow
+        qemu_check_ok(top)
+    qio(top, "read -P 0 32M 68M")
+
+    # v2 (compat=0.10) images shrink too.
+    v2 = tmp_path / "v2.qcow2"
+    qimg("create", "-f", "qcow2", "-o", "compat=0.10", v2, "256M")
+    qio(v2, "write -P 9 0 256M")
+    vimg(vessel_bin, "resize", "--shrink", v2, "100M")
+    qemu_check_ok(v2)
+    qio(v2, "read -P 9 0 100M")
+    assert os.path.getsize(v2) < 110 * MiB
 
 
 def merged(entries):
