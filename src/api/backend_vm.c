@@ -34,6 +34,13 @@ static struct json_object *vmb_describe(void *opaque)
 	json_object_object_add(o, "name",
 			       json_object_new_string(vm->cfg->name ? vm->cfg->name : ""));
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(st)));
+	/* as virsh domstate --reason: "user" or "io-error" (a disk's werror/rerror=stop) */
+	if (st == VM_STATE_PAUSED)
+		json_object_object_add(
+			o, "reason",
+			json_object_new_string(vm_get_pause_reason(vm) == VM_PAUSE_IO_ERROR
+						       ? "io-error"
+						       : "user"));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "vcpus", json_object_new_int((int)vm->nr_vcpus));
 	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->cfg->mem_size));

@@ -23,9 +23,10 @@ struct irq_router;
 struct pci_bus;
 
 enum dev_host_request {
-	DEV_HOST_RESET,		/* platform reset: reboot the guest (or exit, per on_reboot) */
-	DEV_HOST_POWEROFF,	/* the guest powered off (ACPI S5) */
-	DEV_HOST_QUIT,		/* the user quit at the console (Ctrl-A x): stop as on SIGTERM */
+	DEV_HOST_RESET,	   /* platform reset: reboot the guest (or exit, per on_reboot) */
+	DEV_HOST_POWEROFF, /* the guest powered off (ACPI S5) */
+	DEV_HOST_QUIT,	   /* the user quit at the console (Ctrl-A x): stop as on SIGTERM */
+	DEV_HOST_IO_ERROR, /* a disk stopped on an I/O error (werror/rerror=stop): pause */
 };
 
 struct dev_host {

@@ -29,6 +29,7 @@ struct vm_row {
 	long uptime;
 	bool have_cfg;
 	bool autostart;
+	bool io_error;	  /* paused by a disk's werror/rerror=stop */
 	struct error err; /* why the definition does not load, when !have_cfg */
 };
 
@@ -78,6 +79,8 @@ static void row_fill(struct mgmt *m, struct vm_row *row, struct vm_config *c)
 			snprintf(row->state_buf, sizeof(row->state_buf), "%s",
 				 json_object_get_string(st));
 			row->state = row->state_buf;
+			row->io_error = json_object_object_get_ex(o, "reason", &st) &&
+					!strcmp(json_object_get_string(st), "io-error");
 		} else {
 			row->state = "unresponsive";
 		}
@@ -110,6 +113,8 @@ static struct json_object *row_json(const char *name, const struct vm_row *row,
 	/* Every VM the manager lists is defined: there are no transient ones. */
 	json_object_object_add(o, "persistent", json_object_new_boolean(true));
 	json_object_object_add(o, "autostart", json_object_new_boolean(row->autostart));
+	if (row->io_error)
+		json_object_object_add(o, "reason", json_object_new_string("io-error"));
 	if (!row->have_cfg)
 		json_object_object_add(o, "error", json_object_new_string(error_msg(&row->err)));
 	return o;
@@ -333,7 +338,7 @@ int cmd_info(int argc, char **argv)
 	}
 	printf("%-16s %s\n", "Name:", name);
 	printf("%-16s %s\n", "UUID:", row.have_cfg && c.uuid ? c.uuid : "-");
-	printf("%-16s %s\n", "State:", row.state);
+	printf("%-16s %s%s\n", "State:", row.state, row.io_error ? " (I/O error)" : "");
 	printf("%-16s %s\n", "Persistent:", "yes");
 	printf("%-16s %s\n", "Autostart:", row.autostart ? "enable" : "disable");
 	if (row.pid)

@@ -169,6 +169,16 @@ int cmd_vhost_user_blk(int argc, char **argv)
 			}
 			if (virtio_blk_config_parse(&dc, optarg, &err) < 0)
 				return cli_error("--disk %s: %s", optarg, error_msg(&err));
+			/* no VM here to pause: a stop policy would silently report */
+			if ((dc.has_werror && virtio_blk_error_action(&dc, true) >= BLK_ERR_STOP) ||
+			    (dc.has_rerror &&
+			     virtio_blk_error_action(&dc, false) >= BLK_ERR_STOP)) {
+				virtio_blk_config_free(&dc);
+				return cli_error(
+					"--disk %s: werror/rerror=stop|enospc need a VM to "
+					"pause; vhost-user-blk reports or ignores errors",
+					optarg);
+			}
 			have_disk = true;
 			break;
 		case 'v':

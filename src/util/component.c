@@ -164,6 +164,20 @@ int components_pause(struct components *c, struct error *err)
 	return ret;
 }
 
+void components_cont(struct components *c)
+{
+	struct component *s = malloc(COMPONENTS_MAX * sizeof(*s));
+	unsigned int n;
+
+	if (!s)
+		return;
+	n = components_snapshot(c, s);
+	for (unsigned int i = 0; i < n; i++)
+		if (s[i].ops && s[i].ops->cont)
+			s[i].ops->cont(s[i].opaque);
+	free(s);
+}
+
 int components_resume(struct components *c, struct error *err)
 {
 	struct component *s = malloc(COMPONENTS_MAX * sizeof(*s));

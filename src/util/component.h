@@ -23,6 +23,9 @@ struct json_object;
  *           (vm_quiesce() relies on it: after pause returns, the
  *           component's state is stable and can be saved)
  *  resume   undo pause
+ *  cont     the VM runs again after a pause (vm_resume): a disk that
+ *           stopped on an I/O error (werror/rerror=stop) submits again
+ *           what it held
  *  save     write the state as one stream section
  *  load     read it back (the component is paused, not running)
  *  stats    add counters to a JSON object for GET /vm/stats
@@ -37,6 +40,7 @@ struct component_ops {
 	int (*reset)(void *opaque);
 	int (*pause)(void *opaque);
 	int (*resume)(void *opaque);
+	void (*cont)(void *opaque);
 	int (*save)(void *opaque, struct stream *s, struct error *err);
 	int (*load)(void *opaque, struct stream *s, struct error *err);
 	void (*stats)(void *opaque, struct json_object *obj);
@@ -77,6 +81,8 @@ int components_unique_id(struct components *c, const char *prefix, char *out, si
 /* In registration order; the first failure stops and is returned. */
 int components_reset(struct components *c);
 int components_pause(struct components *c, struct error *err);
+/* Every component's cont, in registration order. */
+void components_cont(struct components *c);
 /* In reverse order; every component is resumed even after a failure. */
 int components_resume(struct components *c, struct error *err);
 /* Every component's state as {id, section}; fails naming one without save. */

@@ -20,6 +20,9 @@
 #define DISK_OFF(f) offsetof(struct vm_disk_config, f)
 
 static const char *const blk_formats[] = { "raw", "qcow2", NULL };
+/* The default first: KEY_ENUM stores the index, and a zeroed config is the default. */
+static const char *const werror_words[] = { "enospc", "report", "ignore", "stop", NULL };
+static const char *const rerror_words[] = { "report", "ignore", "stop", "enospc", NULL };
 
 static const struct key blk_keys[] = {
 	{ .name = "path",
@@ -70,6 +73,22 @@ static const struct key blk_keys[] = {
 	  .max = VIRTIO_MAX_QUEUES,
 	  .def = "1",
 	  .help = "request queues (VIRTIO_BLK_F_MQ)" },
+	{ .name = "werror",
+	  .type = KEY_ENUM,
+	  .flags = KEY_HAS,
+	  .off = DISK_OFF(werror),
+	  .has_off = DISK_OFF(has_werror),
+	  .words = werror_words,
+	  .def = "enospc",
+	  .help = "a failed write: report it, ignore it, stop the VM, or stop on ENOSPC" },
+	{ .name = "rerror",
+	  .type = KEY_ENUM,
+	  .flags = KEY_HAS,
+	  .off = DISK_OFF(rerror),
+	  .has_off = DISK_OFF(has_rerror),
+	  .words = rerror_words,
+	  .def = "report",
+	  .help = "a failed read: report, ignore, stop or enospc" },
 	{ .name = "poll_us",
 	  .type = KEY_UINT,
 	  .flags = KEY_HAS,
@@ -91,6 +110,17 @@ int virtio_blk_config_parse(struct vm_disk_config *dc, const char *spec, struct 
 	return r;
 }
 
+enum blk_error_action virtio_blk_error_action(const struct vm_disk_config *dc, bool write)
+{
+	static const char *const names[] = { "report", "ignore", "stop", "enospc" };
+	const char *w = write ? werror_words[dc->werror] : rerror_words[dc->rerror];
+
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(w, names[i]))
+			return (enum blk_error_action)i;
+	return BLK_ERR_REPORT;
+}
+
 void virtio_blk_config_free(struct vm_disk_config *dc)
 {
 	keys_free(blk_keys, dc);
@@ -106,6 +136,7 @@ static int blk_create(struct dev_host *host, const void *cfg, unsigned int index
 	ret = virtio_blk_new(dc, index, host->mem, host->loop, &vd, err);
 	if (ret < 0)
 		return ret;
+	virtio_blk_set_host(vd, host);
 	ret = virtio_attach(host, vd, VIRTIO_CLASS_STORAGE_OTHER, VIRTIO_BLK_CFG_SIZE, err);
 	if (ret < 0)
 		error_prefix(err, "disk %s", dc->path);
@@ -119,7 +150,8 @@ const struct dev_kind virtio_blk_kind = {
 	.cli_arg = DEV_ARG_REQUIRED,
 	.cli_help = "virtio-blk disk (repeatable): path=FILE[,format=raw|qcow2]\n"
 		    "[,readonly=on][,serial=S][,direct=on][,backing=off][,queues=N]\n"
-		    "[,poll_us=N] (I/O thread busy-poll, 0 = off)",
+		    "[,poll_us=N] (I/O thread busy-poll, 0 = off)\n"
+		    "[,werror=enospc|report|ignore|stop][,rerror=report|ignore|stop|enospc]",
 	.max = 16,
 	.cfg_size = sizeof(struct vm_disk_config),
 	.keys = blk_keys,

@@ -4,17 +4,26 @@
  *
  * Each virtqueue has its own blk_queue (io_uring for raw images, a worker
  * thread for qcow2) whose completion eventfd sits on the disk's I/O thread
- * (an evloop of its own, docs/threads.md), with the doorbells.  A kick pops every available chain, turns each into one blk_req and
- * submits the batch with one blk_queue_kick(); completions write the
- * status byte, push the chain and interrupt the guest only when EVENT_IDX
- * says it wants one.  Any number of requests (up to the queue size) are
- * in flight at once.
+ * (an evloop of its own, docs/threads.md), with the doorbells.  A kick pops every available chain,
+ * turns each into one blk_req and submits the batch with one blk_queue_kick(); completions write
+ * the status byte, push the chain and interrupt the guest only when EVENT_IDX says it wants one.
+ * Any number of requests (up to the queue size) are in flight at once.
  *
  * Requests that cannot be served get a status, never a crash: sectors
  * outside the disk, lengths that are not whole sectors and writes to a
  * read-only disk get VIRTIO_BLK_S_IOERR, unknown types VIRTIO_BLK_S_UNSUPP.
  * A chain with no room for the header or the status byte cannot be
  * answered at all: the device enters NEEDS_RESET.
+ *
+ * A request the image fails follows the disk's error policy (werror for
+ * writes, flushes, discards and write zeroes; rerror for reads; devices.h):
+ * report it, ignore it, or stop.  Stopping holds the request, takes no
+ * new one from the rings, and asks the machine to pause the VM
+ * (DEV_HOST_IO_ERROR, done on its event loop, not under our lock);
+ * `vessel resume` (component cont) submits the held requests again on the
+ * disk's I/O thread, which owns the block queue.  So a full host disk
+ * pauses the guest instead of failing its writes, and frees nothing it
+ * wrote.  Without a machine (vhost-user-blk) stop reports.
  */
 #include <endian.h>
 #include <errno.h>
@@ -26,10 +35,12 @@
 #include <json-c/json.h>
 
 #include "block/block.h"
+#include "bus/host.h"
 #include "util/error.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "virtio/blk-int.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 
@@ -50,16 +61,11 @@
 #define VIRTIO_BLK_T_GET_ID 8
 #define VIRTIO_BLK_T_DISCARD 11
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_S_UNSUPP 2
-#define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_WZ_F_UNMAP 1
 
 #define SECTOR 512ull
 #define BLK_SIZE_MAX (1u << 20)	       /* size_max: largest segment */
 #define DISCARD_MAX_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes */
-#define CHAIN_CAP (VIRTIO_BLK_SEG_MAX + 2)
 
 struct blk_hdr {
 	uint32_t type;
@@ -72,54 +78,6 @@ struct blk_dz_seg {
 	uint32_t num_sectors;
 	uint32_t flags;
 };
-
-struct vblk;
-struct vblk_queue;
-
-struct vblk_req {
-	struct blk_req br;
-	struct vblk_queue *bq;
-	struct virtq_chain *c;
-	uint8_t *status;   /* host address of the status byte */
-	uint32_t used_len; /* reported in the used ring */
-	struct iovec iov[CHAIN_CAP];
-	struct vblk_req *next; /* free list / all list */
-	struct vblk_req *all_next;
-};
-
-struct vblk_queue {
-	struct vblk *blk;
-	unsigned int index;
-	struct blk_queue *q;
-	int fd;
-	struct vblk_req *free;
-	struct vblk_req *all;
-	unsigned int allocated, inflight;
-	bool starved; /* stopped popping: no free request */
-};
-
-struct vblk {
-	struct virtio_dev vd;
-	struct blkdev *bd;
-	struct evloop *loop;
-	struct vblk_queue *qs;
-	unsigned int nr_queues;
-	struct evloop *ioloop; /* the disk's I/O thread (evloop_thread_start) */
-	bool polling;	       /* the I/O thread polls: kicks stay off */
-	uint64_t sectors;
-	bool readonly;
-	char serial[VIRTIO_BLK_ID_BYTES];
-	uint8_t cfg[VIRTIO_BLK_CFG_SIZE];
-	struct {
-		uint64_t reads, writes, flushes, discards, write_zeroes, get_ids;
-		uint64_t bytes_read, bytes_written, io_errors, bad_requests, unsupported;
-	} st;
-};
-
-static inline struct vblk *to_vblk(struct virtio_dev *vd)
-{
-	return (struct vblk *)vd;
-}
 
 static struct vblk_req *req_get(struct vblk_queue *bq)
 {
@@ -147,14 +105,14 @@ static struct vblk_req *req_get(struct vblk_queue *bq)
 	return r;
 }
 
-static void req_put(struct vblk_queue *bq, struct vblk_req *r)
+void vblk_req_put(struct vblk_queue *bq, struct vblk_req *r)
 {
 	r->next = bq->free;
 	bq->free = r;
 }
 
 /* Finish a request: status byte, used ring (interrupt decided by caller). */
-static void req_finish(struct vblk_queue *bq, struct vblk_req *r, uint8_t status)
+void vblk_req_finish(struct vblk_queue *bq, struct vblk_req *r, uint8_t status)
 {
 	struct virtq *vq = &bq->blk->vd.vqs[bq->index];
 
@@ -167,7 +125,7 @@ static void req_finish(struct vblk_queue *bq, struct vblk_req *r, uint8_t status
 	} else {
 		vq->stats.stale_completions++;
 	}
-	req_put(bq, r);
+	vblk_req_put(bq, r);
 }
 
 /*
@@ -210,9 +168,25 @@ static void req_done(struct blk_req *br, int ret)
 {
 	struct vblk_req *r = br->opaque;
 	struct vblk_queue *bq = r->bq;
+	struct vblk *b = bq->blk;
 
 	bq->inflight--;
-	req_finish(bq, r, ret == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
+	if (ret < 0) {
+		enum blk_error_action a = r->br.op == BLK_OP_READ ? b->rerror : b->werror;
+
+		if (a == BLK_ERR_ENOSPC)
+			a = ret == -ENOSPC ? BLK_ERR_STOP : BLK_ERR_REPORT;
+		/* a request from before a device reset is nobody's to keep */
+		if (a == BLK_ERR_STOP && b->host && r->c->gen == b->vd.vqs[bq->index].gen) {
+			vblk_req_hold(bq, r, ret);
+			return;
+		}
+		if (a == BLK_ERR_IGNORE) {
+			b->st.io_errors_ignored++;
+			ret = 0;
+		}
+	}
+	vblk_req_finish(bq, r, ret == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
 }
 
 /*
@@ -343,7 +317,7 @@ static int req_start(struct vblk_queue *bq, struct vblk_req *r)
 	}
 	st = ret == -ENOTSUP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 now:
-	req_finish(bq, r, st);
+	vblk_req_finish(bq, r, st);
 	return 0;
 }
 
@@ -352,14 +326,14 @@ now:
  * While the I/O thread polls, notifications stay off (avail_event is not
  * advanced), so the guest does not kick.  Returns true if it popped any.
  */
-static bool queue_process(struct vblk_queue *bq)
+bool vblk_queue_process(struct vblk_queue *bq)
 {
 	struct vblk *b = bq->blk;
 	struct virtq *vq = &b->vd.vqs[bq->index];
 	bool submitted = false, finished = false;
 
-	/* Paused (vm_quiesce): in-flight requests drain, no new one is taken. */
-	if (b->vd.paused)
+	/* Paused (vm_quiesce), or stopped on an error: no new request is taken. */
+	if (b->vd.paused || b->io_stopped)
 		return false;
 	bq->starved = false;
 	if (b->polling && !vq->event_idx)
@@ -376,7 +350,7 @@ static bool queue_process(struct vblk_queue *bq)
 			}
 			ret = virtq_pop(vq, r->c);
 			if (ret <= 0) {
-				req_put(bq, r);
+				vblk_req_put(bq, r);
 				break;
 			}
 			if (req_start(bq, r) > 0)
@@ -399,7 +373,7 @@ static void blk_notify(struct virtio_dev *vd, unsigned int q)
 	struct vblk *b = to_vblk(vd);
 
 	if (q < b->nr_queues)
-		queue_process(&b->qs[q]);
+		vblk_queue_process(&b->qs[q]);
 }
 
 static int queue_complete(struct vblk_queue *bq)
@@ -410,7 +384,7 @@ static int queue_complete(struct vblk_queue *bq)
 	if (n > 0 && virtio_dev_active(vd)) {
 		virtio_dev_notify(vd, &vd->vqs[bq->index]);
 		if (bq->starved)
-			queue_process(bq);
+			vblk_queue_process(bq);
 	}
 	return n;
 }
@@ -437,7 +411,7 @@ static bool blk_poll(void *opaque, bool polling)
 			if (!vq->enabled)
 				continue;
 			if (!polling || virtq_has_avail(vq))
-				progress |= queue_process(bq);
+				progress |= vblk_queue_process(bq);
 		}
 	}
 	pthread_mutex_unlock(&b->vd.lock);
@@ -505,8 +479,11 @@ static void blk_reset(struct virtio_dev *vd)
 	 * Requests still in the block layer keep their vblk_req; their
 	 * completion sees a stale generation and touches no guest memory.
 	 */
-	for (unsigned int i = 0; i < b->nr_queues; i++)
+	for (unsigned int i = 0; i < b->nr_queues; i++) {
 		b->qs[i].starved = false;
+		vblk_drop_held(&b->qs[i]);
+	}
+	b->io_stopped = false;
 }
 
 static void blk_destroy(struct virtio_dev *vd)
@@ -557,6 +534,9 @@ static void blk_stats(struct virtio_dev *vd, struct json_object *obj)
 		{ "bytes_read", b->st.bytes_read },
 		{ "bytes_written", b->st.bytes_written },
 		{ "io_errors", b->st.io_errors },
+		{ "io_errors_ignored", b->st.io_errors_ignored },
+		{ "io_error_stops", b->st.io_error_stops },
+		{ "retried", b->st.retried },
 		{ "unsupported", b->st.unsupported },
 		{ "bad_requests", b->st.bad_requests },
 	};
@@ -578,6 +558,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.notify = blk_notify,
 	.reset = blk_reset,
 	.busy = blk_busy,
+	.cont = vblk_cont,
 	.complete = virtio_blk_poll,
 	.destroy = blk_destroy,
 };
@@ -656,6 +637,9 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 	}
 	b->loop = loop;
 	b->readonly = dc->readonly || blk_readonly(b->bd);
+	b->werror = virtio_blk_error_action(dc, true);
+	b->rerror = virtio_blk_error_action(dc, false);
+	snprintf(b->path, sizeof(b->path), "%s", dc->path);
 	b->sectors = blk_size(b->bd) / SECTOR;
 	b->nr_queues = nq;
 	if (dc->serial)
@@ -702,6 +686,7 @@ int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct g
 
 		bq->blk = b;
 		bq->index = i;
+		bq->held_tail = &bq->held;
 		ret = blk_queue_create(b->bd, VIRTIO_BLK_QUEUE_SIZE, &bq->q, err);
 		if (ret < 0)
 			goto fail_queues;

@@ -51,7 +51,21 @@ struct vm_disk_config {
 	unsigned int num_queues;
 	bool has_poll;		/* poll_us given; else the host-size default */
 	uint32_t poll_us;	/* I/O thread busy-poll time, 0 = off */
+	/* error policies: indexes into blk-config.c's words (virtio_blk_error_action) */
+	int werror, rerror;
+	bool has_werror, has_rerror;
 };
+
+/*
+ * What a failed request does (QEMU's werror/rerror): report it to the
+ * guest (VIRTIO_BLK_S_IOERR), ignore it (the guest sees success), or
+ * stop: the disk holds the request and the VM pauses until it is
+ * resumed, when the request is submitted again; enospc stops on ENOSPC
+ * and reports the rest.  werror (writes, flushes, discards, write
+ * zeroes) defaults to enospc, rerror (reads) to report, as in QEMU.
+ */
+enum blk_error_action { BLK_ERR_REPORT, BLK_ERR_IGNORE, BLK_ERR_STOP, BLK_ERR_ENOSPC };
+enum blk_error_action virtio_blk_error_action(const struct vm_disk_config *dc, bool write);
 
 /* Parse a --disk spec (vessel run, vessel vhost-user-blk) into a zeroed dc. */
 int virtio_blk_config_parse(struct vm_disk_config *dc, const char *spec, struct error *err);
@@ -67,6 +81,9 @@ void virtio_blk_config_free(struct vm_disk_config *dc);
 int virtio_blk_new(const struct vm_disk_config *dc, unsigned int index, struct gmem *mem,
 		   struct evloop *loop, struct virtio_dev **out, struct error *err);
 int virtio_blk_queue_fd(struct virtio_dev *vd, unsigned int q);
+/* The machine the disk may pause (werror/rerror=stop); without one, stop reports. */
+struct dev_host;
+void virtio_blk_set_host(struct virtio_dev *vd, const struct dev_host *host);
 /* Run completions of every queue (what the event loop handler does). */
 int virtio_blk_poll(struct virtio_dev *vd);
 

@@ -571,6 +571,14 @@ static int vpci_resume(void *opaque)
 	return 0;
 }
 
+static void vpci_cont(void *opaque)
+{
+	struct virtio_pci *vp = opaque;
+
+	if (vp->vd->ops->cont)
+		vp->vd->ops->cont(vp->vd);
+}
+
 static void add_u64(struct json_object *o, const char *k, uint64_t v)
 {
 	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
@@ -633,6 +641,7 @@ static const struct component_ops vpci_vm_ops = {
 	.reset = vpci_vm_reset,
 	.pause = vpci_pause,
 	.resume = vpci_resume,
+	.cont = vpci_cont,
 	.stats = vpci_vm_stats,
 	.destroy = vpci_vm_destroy,
 };

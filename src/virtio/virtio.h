@@ -82,6 +82,8 @@ struct virtio_dev_ops {
 	int (*save)(struct virtio_dev *vd, void *buf, size_t *len);
 	int (*load)(struct virtio_dev *vd, const void *buf, size_t len);
 	void (*stats)(struct virtio_dev *vd, struct json_object *obj);
+	/* The VM runs again (component cont); NULL: nothing to do. */
+	void (*cont)(struct virtio_dev *vd);
 	void (*destroy)(struct virtio_dev *vd);
 };
 

@@ -121,6 +121,14 @@ static int vm_host_irq_line(void *opaque, uint32_t irq, int level)
 	return kvm_irq_line(vm->vm_fd, irq, level);
 }
 
+static int vm_pause_as(struct vm *vm, enum vm_pause_reason why);
+
+/* A disk stopped on an I/O error (werror/rerror=stop or enospc): so do the vCPUs. */
+static void vm_io_error_pause(void *opaque)
+{
+	vm_pause_as(opaque, VM_PAUSE_IO_ERROR);
+}
+
 static void vm_host_request(void *opaque, enum dev_host_request req)
 {
 	struct vm *vm = opaque;
@@ -134,6 +142,10 @@ static void vm_host_request(void *opaque, enum dev_host_request req)
 		break;
 	case DEV_HOST_QUIT:
 		vm_request_stop(vm, VM_EXIT_SIGNAL, 0);
+		break;
+	case DEV_HOST_IO_ERROR:
+		/* the device holds its lock: pause from the event loop, not here */
+		evloop_call(vm->loop, vm_io_error_pause, vm);
 		break;
 	}
 }
@@ -398,11 +410,12 @@ int vm_start(struct vm *vm)
 static void vm_pause_vcpus_locked(struct vm *vm)
 {
 	vm->state = VM_STATE_PAUSED;
+	vm->pause_reason = VM_PAUSE_USER;
 	vm_kick_all(vm);
 	vm_wait_quiescent(vm);
 }
 
-int vm_pause(struct vm *vm)
+static int vm_pause_as(struct vm *vm, enum vm_pause_reason why)
 {
 	pthread_mutex_lock(&vm->lock);
 	if (vm->state != VM_STATE_RUNNING) {
@@ -412,9 +425,29 @@ int vm_pause(struct vm *vm)
 		return ret;
 	}
 	vm_pause_vcpus_locked(vm);
+	vm->pause_reason = why;
 	pthread_mutex_unlock(&vm->lock);
-	event_log("paused");
+	if (why == VM_PAUSE_IO_ERROR)
+		event_log("paused: a disk stopped on an I/O error (werror/rerror); resume "
+			  "submits its requests again");
+	else
+		event_log("paused");
 	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	return vm_pause_as(vm, VM_PAUSE_USER);
+}
+
+enum vm_pause_reason vm_get_pause_reason(struct vm *vm)
+{
+	enum vm_pause_reason r;
+
+	pthread_mutex_lock(&vm->lock);
+	r = vm->pause_reason;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 /*
@@ -526,8 +559,11 @@ int vm_resume(struct vm *vm)
 		ret = vm->state == VM_STATE_RUNNING ? -EALREADY : -EINVAL;
 	}
 	pthread_mutex_unlock(&vm->lock);
-	if (!ret)
+	if (!ret) {
 		event_log("resumed");
+		/* a disk that stopped on an I/O error tries again now */
+		components_cont(&vm->components);
+	}
 	return ret;
 }
 

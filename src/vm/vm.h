@@ -27,6 +27,12 @@ struct json_object;
 enum vm_state { VM_STATE_CREATED, VM_STATE_RUNNING, VM_STATE_PAUSED, VM_STATE_STOPPING,
 		VM_STATE_STOPPED };
 
+/* Why the VM is paused (GET /vm "reason"). */
+enum vm_pause_reason {
+	VM_PAUSE_USER,	   /* vessel pause, PUT /vm/pause */
+	VM_PAUSE_IO_ERROR, /* a disk's werror/rerror=stop (or enospc on ENOSPC) */
+};
+
 /* Why the VM stopped; decides vessel's exit status. */
 enum vm_exit_reason {
 	VM_EXIT_NONE,
@@ -66,6 +72,7 @@ struct vm {
 	pthread_cond_t cond;
 	enum vm_state state;
 	bool reset_pending;
+	enum vm_pause_reason pause_reason; /* valid while PAUSED */
 	enum vm_exit_reason exit_reason;
 	int exit_status;
 	char exit_detail[192];	/* what crashed, for the lifecycle log */
@@ -127,6 +134,7 @@ void vm_request_stop(struct vm *vm, enum vm_exit_reason why, int status);
 /* The same, saying why for the lifecycle log (util/eventlog.h): a crash's cause. */
 void vm_request_stop_why(struct vm *vm, enum vm_exit_reason why, int status, const char *detail);
 enum vm_state vm_get_state(struct vm *vm);
+enum vm_pause_reason vm_get_pause_reason(struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 
 

@@ -5,6 +5,7 @@
 import os
 import pathlib
 import subprocess
+import time
 
 import pytest
 
@@ -174,3 +175,77 @@ def test_bad_disk_option(vessel_virtio, tmp_path):
 # Linux's own drivers on these devices: tests/integration/test_linux.py
 # (the Linux lane, on every host).
 
+
+
+def full_disk(tmp_path):
+    """A raw disk of 8 MiB on a tmpfs of 12 MiB that a 6 MiB file already
+    fills in part: the guest's writes meet ENOSPC before the disk is full."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12M", "tmpfs", str(fs)], check=True)
+    (fs / "filler").write_bytes(b"\xaa" * (6 << 20))
+    return fs, disk(fs, "disk.raw", 8 << 20)
+
+
+@pytest.mark.parametrize("policy", ["", ",werror=stop"])
+def test_blk_full_host_disk_pauses_and_resume_continues(vessel_virtio, guests_dir, tmp_path,
+                                                       policy):
+    """werror=enospc (the default, as QEMU's) and stop: a write the host
+    cannot store pauses the VM with the request held; once there is room,
+    resume submits it again and the guest never sees an error."""
+    from mgmt_helpers import api, wait_for
+    fs, img = full_disk(tmp_path)
+    sock, log = tmp_path / "api.sock", tmp_path / "events.log"
+    cmd = [vessel_virtio, "run", "--kernel", str(guests_dir / "virtio" / "vblk.elf"),
+           "--memory", "128M", "--debug-exit", "--serial", "stdio", "--cmdline", "wait=300",
+           "--disk", f"path={img}{policy}", "--api-socket", str(sock), "--event-log", str(log)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         stdin=subprocess.DEVNULL)
+    try:
+        def paused():
+            if not sock.exists():
+                return False
+            st, _, vm = api(str(sock), "GET", "/vm")
+            return st == 200 and vm["state"] == "paused" and vm.get("reason") == "io-error"
+        assert wait_for(paused, timeout=120, step=0.2), "the VM did not pause"
+        st, _, stats = api(str(sock), "GET", "/vm/stats")
+        blk = stats["devices"]["virtio-blk0"]
+        assert blk["io_error_stops"] == 1 and blk["io_errors"] == 0, blk
+        time.sleep(1)  # paused means paused: still there a second later
+        assert api(str(sock), "GET", "/vm")[2]["state"] == "paused"
+        (fs / "filler").unlink()
+        assert api(str(sock), "PUT", "/vm/resume")[0] == 204
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        subprocess.run(["umount", "-l", str(fs)])
+    assert "PASS" in out and p.returncode == 1, f"rc={p.returncode}\n{out[-3000:]}\n{err[-3000:]}"
+    assert "No space left on device): the VM pauses until it is resumed" in err, err
+    events = [line.split("] ", 1)[1] for line in log.read_text().splitlines()]
+    assert events[1:3] == ["paused: a disk stopped on an I/O error (werror/rerror); resume "
+                           "submits its requests again", "resumed"], events
+
+
+@pytest.mark.parametrize("policy", ["report", "ignore"])
+def test_blk_full_host_disk_report_and_ignore(vessel_virtio, guests_dir, tmp_path, policy):
+    """werror=report: the guest gets VIRTIO_BLK_S_IOERR; ignore: it is told
+    the write worked (and finds the data missing when it reads back);
+    neither pauses the VM."""
+    fs, img = full_disk(tmp_path)
+    log = tmp_path / "events.log"
+    try:
+        r = boot(vessel_virtio, guests_dir / "virtio" / "vblk.elf",
+                 extra=["--disk", f"path={img},werror={policy}", "--event-log", str(log)])
+    finally:
+        subprocess.run(["umount", "-l", str(fs)])
+    assert "PASS" not in r.stdout, r.stdout
+    if policy == "report":
+        assert "write failed: status 1" in r.stdout, r.stdout[-2000:]
+    else:
+        # told the writes worked, it finds what did not fit missing when it reads back
+        assert "write failed" not in r.stdout and "FAIL" in r.stdout, r.stdout[-2000:]
+    assert "paused" not in log.read_text()

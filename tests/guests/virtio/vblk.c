@@ -9,7 +9,8 @@
  *
  * Options: serial=S (expected GET_ID string), inflight=N (1..8),
  * index=N (drive the N-th virtio-blk device, default 0), sector0=1 (the
- * disk is a probed raw image: a qcow2 header over sector 0 must fail).
+ * disk is a probed raw image: a qcow2 header over sector 0 must fail),
+ * wait=SECONDS (how long a request may take, default 5).
  */
 #include "vdrv.h"
 
@@ -57,10 +58,13 @@ static void submit(int s, u32 type, u64 sector, void *data, u32 len, bool indire
 		vq_post(vq, b, n);
 }
 
+/* wait=SECONDS: how long a request may take (a VM paused on an I/O error) */
+static u32 wait_ms = 5000;
+
 static void complete(int n, const char *what)
 {
 	for (int i = 0; i < n; i++)
-		check(vq_wait(vq, NULL, NULL, 5000), "%s: no completion", what);
+		check(vq_wait(vq, NULL, NULL, wait_ms), "%s: no completion", what);
 }
 
 static u8 request(u32 type, u64 sector, void *data, u32 len)
@@ -128,6 +132,7 @@ void guest_main(void)
 	u64 cap, bytes;
 	u32 irqs0;
 
+	wait_ms = (u32)opt_u64("wait", 5) * 1000;
 	if (inflight < 1 || inflight > SLOTS)
 		inflight = 4;
 	tsc_calibrate();
