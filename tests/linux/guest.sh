@@ -342,6 +342,31 @@ EOS
 	ok netvm
 }
 
+# werror (lane.sh lane_diskfull): write 32 MiB where the host has room for
+# about 24; the VM pauses until the host makes room, and then everything
+# written reads back, with no I/O error seen by Linux.
+check_diskfull() {
+	dev=$(by_serial full)
+	[ -n "$dev" ] || { fail diskfull "no disk with serial 'full'"; return; }
+	head -c 33554432 /dev/urandom >/tmp/data
+	want=$(sum </tmp/data)
+	echo "G diskfull writing"
+	if ! dd if=/tmp/data of="$dev" bs=1M conv=fsync 2>/tmp/dd.err; then
+		fail diskfull "dd: $(tail -1 /tmp/dd.err)"
+		return
+	fi
+	echo 3 >/proc/sys/vm/drop_caches
+	got=$(head -c 33554432 "$dev" | sum)
+	echo "G io_errors=$(dmesg | grep -c 'I/O error')"
+	if [ "$got" != "$want" ]; then
+		fail diskfull "read back $got, wrote $want"
+	elif dmesg | grep -q 'I/O error'; then
+		fail diskfull "Linux saw an I/O error: $(dmesg | grep -m1 'I/O error')"
+	else
+		ok diskfull
+	fi
+}
+
 # lane.check=a,b runs several checks in one boot.
 for c in $(echo "$CHECK" | tr ',' ' '); do
 	case "$c" in
@@ -352,6 +377,7 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	clock) check_clock ;;
 	netvm) check_netvm ;;
 	balloon) check_balloon ;;
+	diskfull) check_diskfull ;;
 	numa) check_numa ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;

@@ -6,7 +6,7 @@
 # VT-x/AMD-V hosts (tests/linux/launch.py runs it).
 #
 #   lane.sh CHECK...      checks: boot-1 boot-2 boot-4-5g reboot console
-#                         devices mgmt (or "all")
+#                         devices mgmt diskfull (or "all")
 #
 # Environment: VESSEL, L2_KERNEL, L2_INITRD (the guest), LANE_WORK (a
 # scratch directory, on tmpfs in L1), QEMU_IMG, DEBUGFS, E2FSCK.
@@ -327,6 +327,69 @@ EOF
 	end "$C" "$D/cli.log"
 }
 
+# ---- werror: a full host file system pauses the VM, resume finishes --------
+# The disk's image is on a tmpfs a filler file already half fills; Linux
+# writes more than is left.  With the default werror=enospc the VM pauses
+# (info: "paused (I/O error)"), the filler goes, resume submits the held
+# writes again, and Linux reads back what it wrote, with no I/O error.
+lane_diskfull() {
+	begin diskfull
+	export XDG_RUNTIME_DIR="$D/run" XDG_DATA_HOME="$D/data"
+	mkdir -p "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME" "$D/fs"
+	chmod 700 "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME"
+	V="$VESSEL"
+	if ! mount -t tmpfs -o size=48M tmpfs "$D/fs"; then
+		fail "cannot mount a tmpfs"
+		end
+		return
+	fi
+	dd if=/dev/zero of="$D/fs/filler" bs=1M count=24 2>/dev/null
+	truncate -s 40M "$D/fs/disk.raw"
+	cat >"$D/fullvm.json" <<EOF
+{
+  "name": "fullvm",
+  "cpus": 1,
+  "memory": "256M",
+  "kernel": "$L2_KERNEL",
+  "initrd": "$L2_INITRD",
+  "cmdline": "$CMDLINE_BASE lane.check=diskfull",
+  "console": {"mode": "file", "path": "$D/console.log"},
+  "disks": [{"path": "$D/fs/disk.raw", "format": "raw", "serial": "full"}]
+}
+EOF
+	C=$D/console.log
+	if ! "$V" define fullvm --config "$D/fullvm.json" >"$D/cli.log" 2>&1 ||
+		! "$V" start fullvm >>"$D/cli.log" 2>&1; then
+		fail "define/start: $(tail -2 "$D/cli.log")"
+	else
+		wait_for "$C" '^G diskfull writing' 180 || fail "the guest did not start writing"
+		i=0
+		while [ $i -lt 1200 ]; do
+			"$V" info fullvm 2>/dev/null | grep -q '^State: *paused (I/O error)' && break
+			sleep 0.1
+			i=$((i + 1))
+		done
+		state=$("$V" info fullvm 2>&1 | sed -n 's/^State: *//p')
+		note "when the host file system filled: state '$state'"
+		[ "$state" = "paused (I/O error)" ] || fail "state '$state', want 'paused (I/O error)'"
+		sleep 2
+		state=$("$V" info fullvm 2>&1 | sed -n 's/^State: *//p')
+		[ "$state" = "paused (I/O error)" ] || fail "2 s later the state is '$state'"
+		rm -f "$D/fs/filler"
+		"$V" resume fullvm >>"$D/cli.log" 2>&1 || fail "resume: $(tail -1 "$D/cli.log")"
+		wait_for "$C" '^G-CHECK diskfull' 300 || fail "the guest did not finish after resume"
+		gcheck "$C" diskfull
+		note "guest: io_errors=$(gval "$C" io_errors)"
+		events=$("$V" info fullvm 2>&1 | sed -n 's/^Log: *//p')
+		grep -q 'paused: a disk stopped on an I/O error' "$events" ||
+			fail "the lifecycle log ($events) has no io-error pause"
+		"$V" destroy fullvm >>"$D/cli.log" 2>&1
+		"$V" undefine fullvm >>"$D/cli.log" 2>&1
+	fi
+	umount -l "$D/fs"
+	end "$C" "$D/cli.log"
+}
+
 run_check() {
 	case "$1" in
 	boot-1) lane_boot boot-1 1 512 ;;
@@ -336,11 +399,12 @@ run_check() {
 	console) lane_console ;;
 	devices) lane_devices ;;
 	mgmt) lane_mgmt ;;
+	diskfull) lane_diskfull ;;
 	*) echo "LANE-END $1 FAIL: unknown check" ;;
 	esac
 }
 
-[ "$*" = all ] && set -- boot-1 boot-2 boot-4-5g reboot console devices mgmt
+[ "$*" = all ] && set -- boot-1 boot-2 boot-4-5g reboot console devices mgmt diskfull
 for c in "$@"; do
 	run_check "$c"
 done
