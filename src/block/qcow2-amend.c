@@ -13,38 +13,143 @@
  * are right before the bit that allowed them to lag goes away.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "block/qcow2-int.h"
 #include "block/qcow2.h"
+#include "util/util.h"
 
-/* Any cluster of the active L1 that reads as zeroes by the v3 zero flag? */
-static int has_zero_clusters(struct blkdev *bd, bool *found)
+/*
+ * Version 2 has no zero flag (spec, "Standard Cluster Descriptor": bit 0
+ * is version 3 only), so a downgrade writes out every zero cluster of the
+ * active L1 and of each snapshot's, as QEMU's does: one with a cluster
+ * gets zeroes written there and loses the flag; one without becomes
+ * unallocated when there is no backing file (it reads as zeroes), or gets
+ * a new cluster of zeroes, with the table's refcount, when there is.  The
+ * zeroes are on disk before an entry points at them, so the image reads
+ * the same at every step.
+ */
+static int expand_table(struct qcow2_state *s, uint64_t l2off, uint8_t *zeroes)
 {
-	uint64_t off = 0;
+	uint64_t cs = s->cluster_size, ref, *newoff;
+	uint8_t *l2;
+	int r;
 
-	*found = false;
-	while (off < bd->size) {
-		uint64_t n, host;
-		int st, r = blk_block_status(bd, off, bd->size - off, &n, &st, &host);
+	r = qcow2_refcount_get(s, l2off >> s->cluster_bits, &ref);
+	if (r)
+		return r;
+	newoff = calloc(s->l2_size, sizeof(*newoff));
+	if (!newoff)
+		return -ENOMEM;
+	r = qcow2_cache_get(&s->l2_cache, l2off, false, &l2);
+	if (r)
+		goto out;
+	for (uint32_t i = 0; i < s->l2_size && !r; i++) {
+		uint64_t e = qcow2_be64(l2 + i * 8), off = e & QCOW2_OFFSET_MASK;
 
-		if (r < 0)
-			return r;
-		if (!n)
-			return -EIO;
-		if ((st & BLK_STATUS_ZERO) && (st & BLK_STATUS_ALLOCATED)) {
-			*found = true;
-			return 0;
+		if (!(e & QCOW2_OFLAG_ZERO) || (e & QCOW2_OFLAG_COMPRESSED))
+			continue;
+		if (!off && !s->backing_file)
+			continue;
+		if (!off) {
+			r = qcow2_alloc_clusters(s, 1, &off);
+			if (!r && ref > 1)
+				r = qcow2_refcount_update(s, off, cs, (int64_t)ref - 1);
 		}
-		off += n;
+		if (!r)
+			r = qcow2_check_data_overlap(s, off, cs);
+		if (!r)
+			r = pwrite_full(s->fd, zeroes, cs, (off_t)off);
+		if (!r && off + cs > s->file_size)
+			s->file_size = off + cs;
+		newoff[i] = off;
 	}
-	return 0;
+	if (!r && qcow2_fdatasync(s) < 0)
+		r = -errno;
+	for (uint32_t i = 0; i < s->l2_size && !r; i++) {
+		uint64_t e = qcow2_be64(l2 + i * 8);
+
+		if (!(e & QCOW2_OFLAG_ZERO) || (e & QCOW2_OFLAG_COMPRESSED))
+			continue;
+		if (!(e & QCOW2_OFFSET_MASK) && newoff[i])
+			e = newoff[i] | (ref == 1 ? QCOW2_OFLAG_COPIED : 0);
+		else if (!(e & QCOW2_OFFSET_MASK))
+			e = 0;
+		else
+			e &= ~QCOW2_OFLAG_ZERO;
+		qcow2_put64(l2 + i * 8, e);
+		qcow2_cache_mark_dirty(&s->l2_cache, l2);
+	}
+	qcow2_cache_put(&s->l2_cache, l2);
+out:
+	free(newoff);
+	return r;
 }
 
-static int amend_to_v2(struct blkdev *bd, struct qcow2_state *s, struct error *err)
+static int cmp_off(const void *a, const void *b)
 {
-	bool zero;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Add the L2 tables of one L1 table (host entries) to v[*n]. */
+static void collect_l2(const uint64_t *l1, uint32_t n1, uint64_t *v, size_t *n)
+{
+	for (uint32_t i = 0; i < n1; i++)
+		if (l1[i] & QCOW2_OFFSET_MASK)
+			v[(*n)++] = l1[i] & QCOW2_OFFSET_MASK;
+}
+
+static int expand_zero_clusters(struct qcow2_state *s)
+{
+	size_t total = s->l1_size, n = 0;
+	uint64_t *v, *l1 = NULL;
+	uint8_t *zeroes;
+	int r = 0;
+
+	for (int i = 0; i < s->nb_snapshots; i++)
+		total += s->snaps[i].l1_size;
+	v = malloc((total ? total : 1) * sizeof(*v));
+	zeroes = calloc(1, s->cluster_size);
+	if (!v || !zeroes) {
+		r = -ENOMEM;
+		goto out;
+	}
+	collect_l2(s->l1, s->l1_size, v, &n);
+	for (int i = 0; i < s->nb_snapshots && !r; i++) {
+		struct qcow2_snapshot *sn = &s->snaps[i];
+
+		free(l1);
+		l1 = malloc(((size_t)sn->l1_size ? sn->l1_size : 1) * 8);
+		if (!l1) {
+			r = -ENOMEM;
+			break;
+		}
+		r = pread_full(s->fd, l1, (size_t)sn->l1_size * 8, (off_t)sn->l1_offset);
+		for (uint32_t k = 0; k < sn->l1_size && !r; k++)
+			l1[k] = qcow2_be64((uint8_t *)&l1[k]);
+		if (!r)
+			collect_l2(l1, sn->l1_size, v, &n);
+	}
+	/* a table shared by several L1 tables is expanded once */
+	qsort(v, n, sizeof(*v), cmp_off);
+	for (size_t i = 0; i < n && !r; i++)
+		if (!i || v[i] != v[i - 1])
+			r = !qcow2_aligned(s, v[i]) ? -EIO : expand_table(s, v[i], zeroes);
+	if (!r)
+		r = qcow2_sync(s);
+out:
+	free(l1);
+	free(v);
+	free(zeroes);
+	return r;
+}
+
+static int amend_to_v2(struct qcow2_state *s, struct error *err)
+{
 	int r;
 
 	if (s->refcount_bits != 16)
@@ -54,17 +159,9 @@ static int amend_to_v2(struct blkdev *bd, struct qcow2_state *s, struct error *e
 		return error_setf(err, -ENOTSUP,
 				  "compat=0.10 cannot carry the image's incompatible features "
 				  "(zstd compression, say)");
-	if (s->nb_snapshots)
-		return error_setf(err, -ENOTSUP,
-				  "compat=0.10 of an image with internal snapshots is not supported "
-				  "(their zero clusters would need writing out)");
-	r = has_zero_clusters(bd, &zero);
+	r = expand_zero_clusters(s);
 	if (r)
-		return error_setf(err, r, "cannot read the image's clusters");
-	if (zero)
-		return error_setf(err, -ENOTSUP,
-				  "compat=0.10: the image has zero clusters, which version 2 "
-				  "cannot express; convert it with -o compat=0.10 instead");
+		return error_setf(err, r, "compat=0.10: cannot write out the zero clusters");
 	qcow2_put32(s->hdr + 4, 2);
 	s->version = 2;
 	s->header_length = 72;
@@ -74,12 +171,37 @@ static int amend_to_v2(struct blkdev *bd, struct qcow2_state *s, struct error *e
 
 static int amend_to_v3(struct qcow2_state *s, struct error *err)
 {
+	bool grow = false;
 	uint8_t *h;
 
-	if (s->nb_snapshots)
-		return error_setf(err, -ENOTSUP,
-				  "compat=1.1 of an image with internal snapshots is not supported "
-				  "(their table entries would need the version 3 extra data)");
+	/*
+	 * Version 3 snapshot entries carry at least 16 bytes of extra data
+	 * (vm_state_size_large, disk_size; spec "Snapshots"): a version 2
+	 * table with less is rewritten first.  Version 2 readers take the
+	 * longer entries too, so the image is valid between the two writes.
+	 */
+	for (int i = 0; i < s->nb_snapshots; i++) {
+		struct qcow2_snapshot *sn = &s->snaps[i];
+		uint8_t *x;
+
+		if (sn->extra_size >= 16)
+			continue;
+		x = realloc(sn->extra, 16);
+		if (!x)
+			return error_setf(err, -ENOMEM, "out of memory");
+		memset(x + sn->extra_size, 0, 16 - sn->extra_size);
+		sn->extra = x;
+		sn->extra_size = 16;
+		grow = true;
+	}
+	if (grow) {
+		int r = qcow2_write_snapshot_table(s);
+
+		if (!r)
+			r = qcow2_sync(s);
+		if (r)
+			return error_setf(err, r, "compat=1.1: cannot rewrite the snapshot table");
+	}
 	h = realloc(s->hdr, QCOW2_V3_HDR_LEN);
 	if (!h)
 		return error_setf(err, -ENOMEM, "out of memory");
@@ -124,7 +246,7 @@ int qcow2_amend(struct blkdev *bd, int version, int lazy, struct error *err)
 	old_incompat = s->incompat;
 	old_autoclear = s->autoclear;
 	if (version == 2 && s->version == 3)
-		r = amend_to_v2(bd, s, err);
+		r = amend_to_v2(s, err);
 	else if (version == 3 && s->version == 2)
 		r = amend_to_v3(s, err);
 	if (!r && lazy >= 0 && s->version >= 3) {

@@ -348,6 +348,8 @@ int qcow2_file_pwritev(struct qcow2_state *s, const struct iovec *iov, int iovcn
 
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots(struct qcow2_state *s, struct error *err);
+/* The in-memory snapshot list to new clusters; the header then points there. */
+int qcow2_write_snapshot_table(struct qcow2_state *s);
 void qcow2_free_snapshots(struct qcow2_state *s);
 /* A distinct L2 table named by an L1 table, and by how many of its entries. */
 struct qcow2_l2_use {

@@ -157,7 +157,7 @@ out:
 }
 
 /* Write the snapshot table to new clusters, switch the header, free the old one. */
-static int write_snapshot_table(struct qcow2_state *s)
+int qcow2_write_snapshot_table(struct qcow2_state *s)
 {
 	uint64_t size = 0, off = 0, old_off = s->snapshots_offset, old_size = s->snapshots_size;
 	uint8_t *t, hdr[12];
@@ -444,7 +444,7 @@ static int snapshot_create(struct blkdev *bd, const char *name)
 	s->nb_snapshots++;
 	if (!sn->extra || !sn->id || !sn->name)
 		return -ENOMEM;
-	r = write_snapshot_table(s);
+	r = qcow2_write_snapshot_table(s);
 	if (r)
 		return r;
 	return qcow2_sync(s);
@@ -542,7 +542,7 @@ static int snapshot_delete(struct blkdev *bd, const char *key)
 	saved = *sn;
 	memmove(sn, sn + 1, sizeof(*sn) * (size_t)(s->snaps + s->nb_snapshots - sn - 1));
 	s->nb_snapshots--;
-	r = write_snapshot_table(s);
+	r = qcow2_write_snapshot_table(s);
 	if (r) {
 		/* the table on disk is unchanged: put the entry back */
 		memmove(sn + 1, sn, sizeof(*sn) * (size_t)(s->snaps + s->nb_snapshots - sn));

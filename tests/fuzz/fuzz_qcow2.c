@@ -4,7 +4,7 @@
  * refcount and snapshot tables of an untrusted image.  The input is the
  * image file (in a memfd); it is opened read-only and read, checked and
  * listed, then opened read-write (dirty-bit repair, allocation, COW,
- * discard, snapshots, shrink and grow) on a copy.  Backing files are never opened.
+ * discard, snapshots, amend, shrink and grow) on a copy.  Backing files are never opened.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -16,6 +16,7 @@
 
 #include "block/block.h"
 #include "block/qcow2.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -75,6 +76,13 @@ static void exercise_write(struct blkdev *bd)
 		(void)blk_pwrite(bd, buf, 512, 0);
 		(void)qcow2_snapshot_apply(bd, "fz");
 		(void)qcow2_snapshot_delete(bd, "fz");
+	}
+	/* a downgrade writes out every zero cluster (qcow2-amend.c), then back */
+	{
+		struct error e = ERROR_INIT;
+
+		if (qcow2_amend(bd, 2, -1, &e) == 0)
+			(void)qcow2_amend(bd, 3, -1, &e);
 	}
 	/* shrink (qcow2-shrink.c) and grow back, then repair what is left */
 	if (bd->size >= 1024) {

@@ -887,19 +887,71 @@ def test_amend_compat_and_lazy_refcounts(vessel_bin, tmp_path):
     vimg(vessel_bin, "amend", "-o", "lazy_refcounts=off", img)
     assert info() == ("1.1", False)
     qemu_check_ok(img)
-    # Refused, image untouched: zero clusters in v2, a layout option,
-    # lazy refcounts on v2, a raw image.
+    # Refused, image untouched: a layout option, lazy refcounts on v2, a
+    # bad compat, no options.
     zero = tmp_path / "z.qcow2"
     qimg("create", "-q", "-f", "qcow2", zero, "8M")
     qio(zero, "write -z 0 64k")
     before = zero.read_bytes()
-    for args in (["-o", "compat=0.10", zero], ["-o", "cluster_size=4k", zero],
-                 ["-o", "compat=0.10,lazy_refcounts=on", zero], ["-o", "compat=2", zero], [zero]):
+    for args in (["-o", "cluster_size=4k", zero], ["-o", "compat=0.10,lazy_refcounts=on", zero],
+                 ["-o", "compat=2", zero], [zero]):
         one_line_error(vimg(vessel_bin, "amend", *args, check=False))
     assert zero.read_bytes() == before
     raw = tmp_path / "r.raw"
     raw.write_bytes(bytes(4096))
     one_line_error(vimg(vessel_bin, "amend", "-o", "compat=1.1", raw, check=False))
+
+
+@need_qemu
+@pytest.mark.parametrize("backing", [False, True])
+def test_amend_downgrade_writes_out_zero_clusters(vessel_bin, tmp_path, backing):
+    """compat=0.10 of an image with zero clusters, in the active image and in
+    its snapshots (version 2 has no zero flag), as qemu-img amend does it:
+    the same data, checked clean, every snapshot intact; then compat=1.1
+    again gives the snapshots version 3 entries."""
+    mine, theirs = tmp_path / "mine.qcow2", tmp_path / "theirs.qcow2"
+    opts = []
+    if backing:
+        base = tmp_path / "base.qcow2"
+        qimg("create", "-q", "-f", "qcow2", base, "16M")
+        qio(base, "write -P 0x5a 0 16M")
+        opts = ["-b", "base.qcow2", "-F", "qcow2"]
+    qimg("create", "-q", "-f", "qcow2", *opts, mine, "16M")
+    # allocated-zero (was data), unallocated-zero, data, a compressed cluster
+    qio(mine, "write -P 1 0 1M", "write -z 512k 128k", "write -z -u 2M 1M", "write -P 2 4M 64k",
+        "write -c -P 3 6M 64k")
+    qimg("snapshot", "-c", "s1", mine)
+    qio(mine, "write -z 4M 64k", "write -z 8M 1M", "write -P 4 2M 64k")
+    shutil.copy(mine, theirs)
+    want = digest(qemu_raw(mine, tmp_path, "want.raw"))
+    vimg(vessel_bin, "amend", "-o", "compat=0.10", mine)
+    qimg("amend", "-o", "compat=0.10", theirs)
+    d = json.loads(qimg("info", "--output", "json", mine).stdout)
+    assert d["format-specific"]["data"]["compat"] == "0.10" and len(d["snapshots"]) == 1, d
+    qemu_check_ok(mine)
+    assert digest(qemu_raw(mine, tmp_path, "got.raw")) == want
+    assert qimg("compare", mine, theirs, check=False).returncode == 0
+    # no zero flag is left anywhere: qemu-img's map of v2 shows none allocated-zero
+    m = json.loads(qimg("map", "--output", "json", mine).stdout)
+    assert not [e for e in m if e["depth"] == 0 and e["zero"] and e["present"] and
+                not backing], m
+    # each snapshot reads as before, in both images
+    for img in (mine, theirs):
+        c = tmp_path / f"c-{img.name}"
+        shutil.copy(img, c)
+        qimg("snapshot", "-a", "s1", c)
+        qemu_check_ok(c)
+    assert qimg("compare", tmp_path / "c-mine.qcow2", tmp_path / "c-theirs.qcow2",
+                check=False).returncode == 0
+    # and back: the snapshot entries get version 3's extra data
+    vimg(vessel_bin, "amend", "-o", "compat=1.1", mine)
+    d = json.loads(qimg("info", "--output", "json", mine).stdout)
+    assert d["format-specific"]["data"]["compat"] == "1.1", d
+    qemu_check_ok(mine)
+    assert digest(qemu_raw(mine, tmp_path, "got3.raw")) == want
+    vimg(vessel_bin, "snapshot", "-a", "s1", mine)
+    qemu_check_ok(mine)
+    assert qimg("compare", mine, tmp_path / "c-theirs.qcow2", check=False).returncode == 0
 
 
 # ---- bad input -------------------------------------------------------
