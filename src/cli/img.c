@@ -624,6 +624,7 @@ static const struct img_verb img_verbs[] = {
 	{ "map", img_map, "show how the guest ranges map to the image files" },
 	{ "compare", img_compare, "check that two images have the same content" },
 	{ "amend", img_amend, "change a qcow2 image's compat or lazy_refcounts in place" },
+	{ "bench", img_bench, "time COUNT reads or writes through vessel's block layer" },
 	{ "measure", img_measure, "how large a new image would be (--size, or from a FILE)" },
 };
 

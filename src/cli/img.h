@@ -97,6 +97,7 @@ int img_compare(int argc, char **argv);
 /* Verbs of img-measure.c and img-amend.c */
 int img_measure(int argc, char **argv);
 int img_amend(int argc, char **argv);
+int img_bench(int argc, char **argv);
 
 /* Print JSON as qemu-img does (img-info.c). */
 struct json_object;

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import shutil
 import struct
 import subprocess
@@ -1061,3 +1062,41 @@ def test_unknown_qcow2_version_is_not_raw(vessel_bin, tmp_path):
     assert r.returncode != 0
     assert "unsupported version 4" in r.stderr
     assert "file format: raw" not in r.stdout
+
+
+@need_qemu
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_bench_matches_qemu(vessel_bin, tmp_path, fmt):
+    """img bench prints what qemu-img bench prints, and writes where it
+    writes: the same offsets (step, start, the wrap before the end), the
+    same pattern, the same count, so the two images come out equal."""
+    cases = [["-c", "300", "-s", "4096", "-S", "8192", "--pattern", "17"],
+             ["-c", "15", "-s", "65536", "-o", str(123 * 512), "--pattern", "99", "-d", "3"],
+             ["-c", "40", "-s", "512", "-S", "1048576", "--pattern", "200", "--flush-interval", "7",
+              "-d", "7"],
+             ["-c", "64", "-d", "4", "-s", "1048576", "--pattern", "5", "--no-drain",
+              "--flush-interval", "8"]]
+    for args in cases:
+        mine, theirs = tmp_path / f"m.{fmt}", tmp_path / f"t.{fmt}"
+        for img in (mine, theirs):
+            img.unlink(missing_ok=True)
+            qimg("create", "-q", "-f", fmt, img, "1M" if "1048576" not in args else "3M")
+        v = vimg(vessel_bin, "bench", "-f", fmt, "-w", *args, mine)
+        q = qimg("bench", "-f", fmt, "-w", *args, theirs)
+        assert v.stdout.splitlines()[:-1] == q.stdout.splitlines()[:-1], (v.stdout, q.stdout)
+        assert re.fullmatch(r"Run completed in \d+\.\d{3} seconds\.", v.stdout.splitlines()[-1])
+        assert qimg("compare", "-f", fmt, "-F", fmt, mine, theirs, check=False).returncode == 0, args
+        if fmt == "qcow2":
+            qemu_check_ok(mine)
+    # reads, of the image just written; -q prints nothing
+    r = vimg(vessel_bin, "bench", "-f", fmt, "-c", "1000", "-q", mine)
+    assert r.stdout == "" and r.returncode == 0
+    r = vimg(vessel_bin, "bench", "-f", fmt, "-c", "100", "-n", mine)
+    assert r.stdout.startswith("Sending 100 read requests, 4096 bytes each, 64 in parallel")
+    for bad, msg in ((["-c", "0"], "count must be positive"), (["-d", "5000"], "queue depth"),
+                     (["--flush-interval", "3"], "only available in write tests"),
+                     (["-w", "--flush-interval", "3"], "can't be smaller than the depth"),
+                     (["-s", "1x"], "buffer size")):
+        r = vimg(vessel_bin, "bench", "-f", fmt, *bad, mine, check=False)
+        assert r.returncode == 1 and msg in r.stderr, (bad, r.stderr)
+        one_line_error(r)
