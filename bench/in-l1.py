@@ -4,7 +4,7 @@
 usage: bench/in-l1.py BUILD COMMAND...
 
 Where this host's /dev/kvm is PVM or missing, vessel and QEMU cannot be
-compared here on equal terms (DESIGN.md section 8): both are compared
+compared here on equal terms (bench/): both are compared
 inside the L1 host (Debian's kernel under QEMU TCG, with kvm-amd.ko),
 where they use the same KVM.  The L1 host sees this host's root
 read-only with a tmpfs overlay (tests/linux/launch.py run_in_l1), so

@@ -27,7 +27,7 @@ LAYERS = [
     ["kvm"],
     ["mem"],
     # chardev (future): stdio/pty/file/socket backends that the UART
-    # (devices) and virtio-console use (DESIGN.md section 3), so below both.
+    # (devices) and virtio-console use (docs/architecture.md, "Layers"), so below both.
     ["bus", "chardev"],
     # the firmware tables, boot loaders and the board's address and port
     # map (arch/x86/layout.h), which the PC platform devices implement

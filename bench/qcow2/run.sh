@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/qcow2: vessel's block layer against qemu-img on the same images,
-# in the same run (DESIGN.md section 8).
+# in the same run (bench/).
 #
 #  1. `vessel img bench` (the async blk_queue API virtio-blk uses) vs
 #     `qemu-img bench`, the same options, each timed by its own

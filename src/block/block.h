@@ -3,7 +3,7 @@
 #define VESSEL_BLOCK_BLOCK_H
 
 /*
- * Block backend interface (DESIGN.md section 4).
+ * Block backend interface (docs/architecture.md, "The pieces every feature uses").
  *
  * A `struct blkdev` is an open disk image: a format driver (raw, qcow2)
  * plus its state.  Two APIs sit on top of the drivers:

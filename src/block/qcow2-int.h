@@ -197,7 +197,7 @@ static inline int qcow2_fdatasync(struct qcow2_state *s)
 
 /*
  * Errors on the I/O path can be triggered again and again by a guest
- * reading a corrupt image: rate limited (DESIGN.md section 5).
+ * reading a corrupt image: rate limited (docs/security.md).
  */
 #define qcow2_err(s, ...)                              \
 	do {                                           \

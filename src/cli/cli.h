@@ -8,7 +8,7 @@
 /*
  * Every command group has an entry point `cmd_<name>(argc, argv)` where
  * argv[0] is the command name.  It returns the process exit status and
- * prints its own one-line error on failure (DESIGN.md section 5).
+ * prints its own one-line error on failure (docs/security.md).
  */
 int cmd_run(int argc, char **argv);
 int cmd_host(int argc, char **argv);

@@ -2,7 +2,7 @@
 /*
  * `vessel host`: what this host offers for virtualization, in one screen
  * (what `virt-host-validate` and `virsh capabilities` tell together):
- * KVM and its backend (VT-x, AMD-V or PVM, DESIGN.md section 6), the KVM
+ * KVM and its backend (VT-x, AMD-V or PVM, docs/linux-lane.md), the KVM
  * capabilities vessel uses, CPUs, NUMA nodes, huge pages, THP and KSM.
  *
  * Everything is first gathered into one JSON object; `--json` prints it

@@ -86,7 +86,7 @@ bool acpi_pm_power_button_enabled(struct acpi_pm *pm);
 int acpi_pm_raise_gpe(struct acpi_pm *pm, unsigned int gpe);
 
 /*
- * Register state for snapshots and live migration (DESIGN.md: versioned
+ * Register state for snapshots and live migration (docs/architecture.md: versioned
  * formats; the caller writes this in its own versioned section).  The PM
  * timer is carried as a tick count so it keeps counting from where it was
  * on the source; the SCI line is recomputed on restore.

@@ -60,7 +60,7 @@ int kvm_open(struct kvm *k, const char *path)
 		ret = api < 0 ? -errno : -ENOTSUP;
 		goto fail;
 	}
-	/* Everything vessel relies on (DESIGN.md section 2). */
+	/* Everything vessel relies on (docs/threads.md). */
 	static const long required[] = { KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_IOEVENTFD,
 					 KVM_CAP_IRQFD, KVM_CAP_IRQ_ROUTING, KVM_CAP_PIT2,
 					 KVM_CAP_SIGNAL_MSI, KVM_CAP_IMMEDIATE_EXIT,

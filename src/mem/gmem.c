@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Guest RAM: mapping, backing choices and the one bounds-checked accessor
- * that every guest-controlled address goes through (DESIGN.md section 4).
+ * that every guest-controlled address goes through (docs/architecture.md, "The pieces every feature
+ * uses").
  */
 #include "mem/gmem.h"
 #include "kvm/kvm.h"

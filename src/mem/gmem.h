@@ -7,14 +7,13 @@
 #include <stdint.h>
 
 /*
- * Guest memory (DESIGN.md section 4): a few RAM regions (below and above
- * the 32-bit PCI hole) and firmware ROM/flash, each one KVM memory slot
- * that gmem_map_kvm() registers.  Only src/mem/ knows the region table;
- * everyone else reads it through gmem_region_at().  Every guest-controlled
- * address goes through gmem_ptr()/gmem_read()/gmem_write(), which check the
- * whole range with overflow-safe arithmetic.  Writes done by the VMM (device
- * DMA) are recorded in a dirty bitmap when tracking is on, because KVM's
- * dirty log only sees vCPU writes and live migration needs both.
+ * Guest memory (docs/architecture.md, "The pieces every feature uses"): a few RAM regions (below
+ * and above the 32-bit PCI hole) and firmware ROM/flash, each one KVM memory slot that
+ * gmem_map_kvm() registers.  Only src/mem/ knows the region table; everyone else reads it through
+ * gmem_region_at().  Every guest-controlled address goes through
+ * gmem_ptr()/gmem_read()/gmem_write(), which check the whole range with overflow-safe arithmetic.
+ * Writes done by the VMM (device DMA) are recorded in a dirty bitmap when tracking is on, because
+ * KVM's dirty log only sees vCPU writes and live migration needs both.
  */
 #define GMEM_MAX_REGIONS 8
 #define GMEM_PAGE_SHIFT 12
@@ -36,13 +35,11 @@ struct gmem_opts {
 };
 
 /*
- * What a region is (section "Region kinds" of DESIGN.md section 4):
- * GMEM_RAM is guest RAM (e820 RAM, the SRAT, NUMA binding, dirty
- * tracking, device DMA); GMEM_ROM and GMEM_FLASH are firmware images the
- * guest reads but never writes: their memory slots carry KVM_MEM_READONLY
- * (KVM api.rst 4.35, a guest write exits as KVM_EXIT_MMIO), they are not
- * RAM in e820 and no device DMA reaches them.  The VMM fills them with
- * gmem_rom_load().
+ * What a region is (section "Region kinds" of docs/architecture.md, "The pieces every feature
+ * uses"): GMEM_RAM is guest RAM (e820 RAM, the SRAT, NUMA binding, dirty tracking, device DMA);
+ * GMEM_ROM and GMEM_FLASH are firmware images the guest reads but never writes: their memory slots
+ * carry KVM_MEM_READONLY (KVM api.rst 4.35, a guest write exits as KVM_EXIT_MMIO), they are not RAM
+ * in e820 and no device DMA reaches them.  The VMM fills them with gmem_rom_load().
  */
 enum gmem_kind {
 	GMEM_RAM,

@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 /*
- * The daemonless manager's state directory (DESIGN.md section 2).
+ * The daemonless manager's state directory (docs/threads.md).
  *
  *   <data>/NAME.json          definition (vessel define)
  *   <run>/NAME.lock           flock: one CLI at a time changes a VM

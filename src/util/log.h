@@ -21,7 +21,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /*
- * Rate limiting for messages a guest can trigger at will (DESIGN.md 5):
+ * Rate limiting for messages a guest can trigger at will (docs/security.md):
  * at most `burst` messages per `interval_ms`, then one summary line with
  * the number suppressed.  Every event is still counted in `events`.
  */

@@ -11,7 +11,8 @@
 #include "virtio/virtq.h"
 
 /*
- * A virtio device, independent of its transport (DESIGN.md section 4).
+ * A virtio device, independent of its transport (docs/architecture.md, "The pieces every feature
+ * uses").
  *
  * A device model (blk, rng, console) fills a struct virtio_dev_ops and
  * works only with struct virtio_dev and its virtqueues; the transport

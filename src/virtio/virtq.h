@@ -11,8 +11,8 @@
 /*
  * Split virtqueue, device side (virtio 1.2 section 2.7).
  *
- * This file is the one place where descriptors are read (DESIGN.md
- * section 4).  virtq_pop() copies every descriptor of a chain exactly once
+ * This file is the one place where descriptors are read (docs/architecture.md,
+ * "The pieces every feature uses").  virtq_pop() copies every descriptor of a chain exactly once
  * out of guest memory, checks it and turns it into host iovecs that are
  * already bounds-checked through gmem; device models only ever see a
  * struct virtq_chain.  A malformed ring is a guest error: the queue is

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * vCPU threads: the KVM_RUN loop and its state machine (DESIGN.md
- * section 2).  A vCPU leaves KVM_RUN when the guest touches a device
- * (port I/O or MMIO), when it crashes, or when another thread kicks it
- * with SIGVCPU_KICK plus run->immediate_exit (api.rst 4.10).
+ * vCPU threads: the KVM_RUN loop and its state machine (docs/threads.md).  A vCPU leaves KVM_RUN
+ * when the guest touches a device (port I/O or MMIO), when it crashes, or when another thread kicks
+ * it with SIGVCPU_KICK plus run->immediate_exit (api.rst 4.10).
  */
 #include "vm/vcpu.h"
 #include "arch/x86/x86.h"

@@ -2,7 +2,7 @@
 /*
  * Assembling a VM from its config, and its lifecycle: start, pause,
  * resume, reset, stop.  The event loop runs on the thread that calls
- * vm_run(); vCPUs run on their own threads (DESIGN.md section 2).
+ * vm_run(); vCPUs run on their own threads (docs/threads.md).
  */
 #include "vm/vm.h"
 #include "arch/x86/boot.h"

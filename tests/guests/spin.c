@@ -2,7 +2,7 @@
 /*
  * spin.elf - prints "spinning" and then loops forever at CPL0 with
  * interrupts off and no exits.  On PVM hosts such a loop is emulated and
- * never leaves KVM_RUN by itself (DESIGN.md section 6): the VMM must still
+ * never leaves KVM_RUN by itself (docs/linux-lane.md): the VMM must still
  * stop on SIGTERM by kicking the vCPU (signal + immediate_exit).
  */
 #include "guest.h"

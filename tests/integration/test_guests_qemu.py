@@ -90,7 +90,7 @@ def assert_pass(rc, out):
 
 # ---- static ----------------------------------------------------------------
 
-# Instructions PVM hosts do not emulate at CPL0 (DESIGN.md section 6), and
+# Instructions PVM hosts do not emulate at CPL0 (docs/linux-lane.md), and
 # UD2, which the guests must not use as an assert.
 FORBIDDEN = re.compile(r"\t(popcnt|xsave\w*|xrstor\w*|clac|stac|int3|ud2)\b")
 

@@ -7,7 +7,7 @@ from conftest import run
 
 
 def backend_expected():
-    """The backend this machine should report, as DESIGN.md section 6 says."""
+    """The backend this machine should report, as docs/linux-lane.md says."""
     if pathlib.Path("/sys/module/kvm_pvm").exists():
         return "PVM"
     if pathlib.Path("/sys/module/kvm_intel").exists():

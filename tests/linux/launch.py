@@ -4,7 +4,7 @@ On a host whose /dev/kvm is hardware-backed (VT-x or AMD-V, not PVM),
 vessel boots the Linux guest directly.  Everywhere else (PVM, or no
 /dev/kvm at all) the lane runs inside an L1 host: Debian's cloud kernel
 under QEMU's TCG, which emulates AMD SVM with nested paging; that kernel's
-kvm-amd.ko gives vessel a /dev/kvm there (DESIGN.md section 6).  The same
+kvm-amd.ko gives vessel a /dev/kvm there (docs/linux-lane.md).  The same
 lane.sh runs either way.  Used by tests/integration/test_linux.py,
 scripts/default-vm.sh (make run) and bench/boot.
 """
