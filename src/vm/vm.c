@@ -527,6 +527,7 @@ undo:
 static void vm_unquiesce(struct vm *vm)
 {
 	struct error err = ERROR_INIT;
+	bool running = false;
 
 	/* Every component is resumed even if one fails (that one stays stopped). */
 	if (components_resume(&vm->components, &err))
@@ -536,10 +537,14 @@ static void vm_unquiesce(struct vm *vm)
 	if (vm->quiesce_paused && vm->state == VM_STATE_PAUSED) {
 		vm->state = VM_STATE_RUNNING;
 		pthread_cond_broadcast(&vm->cond);
+		running = true;
 	}
 	vm->quiesced = false;
 	vm->quiesce_paused = false;
 	pthread_mutex_unlock(&vm->lock);
+	/* a disk that stopped on an I/O error meanwhile could not pause the VM: retry */
+	if (running)
+		components_cont(&vm->components);
 }
 
 int vm_resume(struct vm *vm)
