@@ -102,7 +102,6 @@ static int qcow2_drv_resize(struct blkdev *bd, uint64_t new_size)
 {
 	struct qcow2_state *s = qcow2_state_of(bd);
 	uint64_t l1_need;
-	uint8_t b[8];
 	int r;
 
 	if (new_size == s->size)
@@ -145,12 +144,7 @@ static int qcow2_drv_resize(struct blkdev *bd, uint64_t new_size)
 	r = qcow2_sync(s);
 	if (r)
 		return r;
-	qcow2_put64(b, new_size);
-	r = qcow2_update_header_fields(s, 24, b, 8);
-	if (r)
-		return r;
-	s->size = bd->size = new_size;
-	return 0;
+	return qcow2_write_size(s, new_size);
 }
 
 static int qcow2_drv_write_compressed(struct blkdev *bd, uint64_t off, const void *buf, size_t len)

@@ -337,6 +337,8 @@ int qcow2_compress(struct qcow2_state *s, const uint8_t *in, size_t inlen, uint8
 int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const void *buf,
 			       size_t len);
 int qcow2_write_full_header(struct qcow2_state *s);
+/* The header's size field (offset 24), synced, then s->size and the device's. */
+int qcow2_write_size(struct qcow2_state *s, uint64_t size);
 int qcow2_open_fd(struct blkdev *bd, int fd, const struct blk_open_opts *o, struct error *err);
 void qcow2_close_state(struct blkdev *bd);
 int qcow2_sync(struct qcow2_state *s);

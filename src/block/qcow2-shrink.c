@@ -131,7 +131,6 @@ int qcow2_shrink(struct qcow2_state *s, uint64_t new_size)
 	uint64_t keep = ALIGN_UP(new_size, cs);
 	uint64_t new_l1 = DIV_ROUND_UP_U64(new_size, per_l2), old_end = ALIGN_UP(s->size, cs);
 	uint64_t *tables = NULL, nt = 0, end;
-	uint8_t b[8];
 	int r = 0;
 
 	/*
@@ -174,11 +173,9 @@ int qcow2_shrink(struct qcow2_state *s, uint64_t new_size)
 		r = qcow2_sync(s);
 	if (r)
 		return r;
-	qcow2_put64(b, new_size);
-	r = qcow2_update_header_fields(s, 24, b, 8);
+	r = qcow2_write_size(s, new_size);
 	if (r)
 		return r;
-	s->size = s->bd->size = new_size;
 	/* a failed cut only leaves the file longer than it needs to be */
 	if (last_used_end(s, &end) == 0 && end && end < s->file_size) {
 		if (ftruncate(s->fd, (off_t)end) == 0)

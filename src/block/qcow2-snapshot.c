@@ -509,12 +509,7 @@ static int snapshot_apply(struct blkdev *bd, const char *key)
 	if (!r)
 		r = qcow2_update_l1_refs(s, s->l1, s->l1_size, 0, true);
 	if (!r && sn->disk_size != s->size && sn->disk_size) {
-		uint8_t b[8];
-
-		qcow2_put64(b, sn->disk_size);
-		r = qcow2_update_header_fields(s, 24, b, 8);
-		if (!r)
-			s->size = bd->size = sn->disk_size;
+		r = qcow2_write_size(s, sn->disk_size);
 	}
 out:
 	free(sl1);

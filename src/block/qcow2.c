@@ -42,6 +42,18 @@ int qcow2_update_header_fields(struct qcow2_state *s, unsigned int off, const vo
 	return 0;
 }
 
+int qcow2_write_size(struct qcow2_state *s, uint64_t size)
+{
+	uint8_t b[8];
+	int r;
+
+	qcow2_put64(b, size);
+	r = qcow2_update_header_fields(s, 24, b, 8);
+	if (!r)
+		s->size = s->bd->size = size;
+	return r;
+}
+
 static bool ranges_overlap(uint64_t a, uint64_t al, uint64_t b, uint64_t bl)
 {
 	return al && bl && a < b + bl && b < a + al;

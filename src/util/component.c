@@ -164,18 +164,15 @@ int components_pause(struct components *c, struct error *err)
 	return ret;
 }
 
+static void cont_one(struct component *comp, void *arg)
+{
+	if (comp->ops && comp->ops->cont)
+		comp->ops->cont(comp->opaque);
+}
+
 void components_cont(struct components *c)
 {
-	struct component *s = malloc(COMPONENTS_MAX * sizeof(*s));
-	unsigned int n;
-
-	if (!s)
-		return;
-	n = components_snapshot(c, s);
-	for (unsigned int i = 0; i < n; i++)
-		if (s[i].ops && s[i].ops->cont)
-			s[i].ops->cont(s[i].opaque);
-	free(s);
+	components_foreach(c, cont_one, NULL);
 }
 
 int components_resume(struct components *c, struct error *err)
