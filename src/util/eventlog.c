@@ -60,10 +60,19 @@ static size_t eventlog_format(char *buf, size_t size, const char *fmt, va_list a
 	return n;
 }
 
-/* NAME.log.(KEEP-1) -> .KEEP, ..., NAME.log -> .1; called holding the lock. */
-static bool eventlog_rotate(const char *path)
+/*
+ * NAME.log.(KEEP-1) -> .KEEP, ..., then NAME.log's bytes are copied to .1
+ * and NAME.log is truncated in place (logrotate's copytruncate): the live
+ * file keeps its inode, so a VMM that opened it before its seccomp filter
+ * (docs/seccomp.md) and can open nothing since keeps appending to the
+ * right file.  Called holding the lock on fd; false if it cannot rotate.
+ */
+static bool eventlog_rotate(int fd, const char *path)
 {
-	char from[4096], to[4096];
+	char from[4096], to[4096], tmp[4112], buf[16384];
+	off_t off = 0;
+	ssize_t n;
+	int out;
 
 	for (int i = EVENTLOG_KEEP - 1; i >= 1; i--) {
 		if (snprintf(from, sizeof(from), "%s.%d", path, i) >= (int)sizeof(from) ||
@@ -72,46 +81,66 @@ static bool eventlog_rotate(const char *path)
 		(void)rename(from, to);
 	}
 	snprintf(to, sizeof(to), "%s.1", path);
-	return rename(path, to) == 0;
+	snprintf(tmp, sizeof(tmp), "%s.1.tmp", path);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return false;
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		if (write_full(out, buf, (size_t)n))
+			break;
+		off += n;
+	}
+	if (n != 0 || close(out) < 0 || rename(tmp, to) < 0) {
+		if (n != 0)
+			close(out);
+		unlink(tmp);
+		return false;
+	}
+	return ftruncate(fd, 0) == 0;
+}
+
+/*
+ * Append one line through fd, under its lock.  rotate: this writer may
+ * open and rename files (a CLI command, the monitor); a VMM under its
+ * filter may not, and leaves rotation to the next writer that can, up to
+ * four times the cap, after which its lines are dropped (-EFBIG).
+ */
+static int eventlog_write_fd(int fd, const char *path, const char *line, size_t len, bool rotate)
+{
+	size_t cap = eventlog_cap();
+	struct stat st;
+	int r;
+
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size > 0 && (size_t)st.st_size + len > cap)
+		if (!(rotate && eventlog_rotate(fd, path)) && (size_t)st.st_size > 4 * cap) {
+			flock(fd, LOCK_UN);
+			return -EFBIG;
+		}
+	r = write_full(fd, line, len);
+	flock(fd, LOCK_UN);
+	return r;
+}
+
+/* read and write: rotation copies the file through this fd */
+static int eventlog_open(const char *path)
+{
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	return fd < 0 ? -errno : fd;
 }
 
 static int eventlog_vappend(const char *path, const char *fmt, va_list ap)
 {
-	size_t cap = eventlog_cap(), len;
 	char line[1024];
-	int r = -EAGAIN;
+	size_t len = eventlog_format(line, sizeof(line), fmt, ap);
+	int fd = eventlog_open(path), r;
 
-	len = eventlog_format(line, sizeof(line), fmt, ap);
-	/*
-	 * Another writer may rotate between our open and our lock: the inode
-	 * we locked is then no longer the path's, and we start again on the
-	 * new file.  Bounded: each retry follows a rotation that another
-	 * writer finished.
-	 */
-	for (int tries = 0; tries < 8; tries++) {
-		struct stat fst, pst;
-		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-		if (fd < 0)
-			return -errno;
-		if (flock(fd, LOCK_EX) < 0 || fstat(fd, &fst) < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-		if (lstat(path, &pst) < 0 || pst.st_ino != fst.st_ino || pst.st_dev != fst.st_dev) {
-			close(fd);
-			continue;
-		}
-		/* a file that cannot be rotated still gets the line */
-		if (fst.st_size > 0 && (size_t)fst.st_size + len > cap && eventlog_rotate(path)) {
-			close(fd);
-			continue;
-		}
-		r = write_full(fd, line, len);
-		close(fd);
-		return r;
-	}
+	if (fd < 0)
+		return fd;
+	r = eventlog_write_fd(fd, path, line, len, true);
+	close(fd);
 	return r;
 }
 
@@ -126,13 +155,23 @@ int eventlog_append(const char *path, const char *fmt, ...)
 	return r;
 }
 
-/* Set once by main before any thread starts, like log.c's state. */
+/*
+ * Set once by main before any thread starts, like log.c's state.  The
+ * file is opened then and held: the VMM appends through this fd, also
+ * after its seccomp filter forbids opening files.
+ */
 static const char *event_path;
-static bool event_warned;
+static int event_fd = -1;
+static bool event_warned, event_no_rotate;
 
 void event_log_set_path(const char *path)
 {
+	if (event_fd >= 0)
+		close(event_fd);
 	event_path = path;
+	event_fd = path ? eventlog_open(path) : -1;
+	if (path && event_fd < 0)
+		log_warn("event log %s: %s", path, strerror(-event_fd));
 }
 
 const char *event_log_path(void)
@@ -140,16 +179,25 @@ const char *event_log_path(void)
 	return event_path;
 }
 
+void event_log_lockdown(void)
+{
+	event_no_rotate = true;
+}
+
 void event_log(const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
+	size_t len;
 	int r;
 
-	if (!event_path)
+	if (event_fd < 0)
 		return;
 	va_start(ap, fmt);
-	r = eventlog_vappend(event_path, fmt, ap);
+	len = eventlog_format(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	r = eventlog_write_fd(event_fd, event_path, line, len,
+			      !__atomic_load_n(&event_no_rotate, __ATOMIC_RELAXED));
 	if (r && !__atomic_exchange_n(&event_warned, true, __ATOMIC_RELAXED))
 		log_warn("event log %s: %s (further failures not shown)", event_path, strerror(-r));
 }

@@ -31,6 +31,12 @@ int eventlog_append(const char *path, const char *fmt, ...) __attribute__((forma
  */
 void event_log_set_path(const char *path);
 const char *event_log_path(void);
+/*
+ * From now on event_log() only appends through the fd it holds: it opens
+ * and renames nothing (the seccomp filter forbids it), so rotation is left
+ * to the next CLI writer.
+ */
+void event_log_lockdown(void);
 void event_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -158,6 +158,43 @@ static void test_rotation_keeps_the_newest(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+/*
+ * A VMM under its seccomp filter appends through the fd it opened at
+ * start (event_log_set_path) and cannot rotate; the CLI's appends rotate
+ * by copy and truncate, so that fd still writes the live NAME.log.
+ */
+static void test_held_fd_survives_rotation(void **state)
+{
+	char p[300], *text;
+
+	(void)state;
+	setenv("VESSEL_EVENT_LOG_MAX", "4096", 1);
+	event_log_set_path(path);
+	event_log_lockdown();
+	event_log("vmm started");
+	/* ~54 bytes a line: one rotation, at about line 75 */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(eventlog_append(path, "cli event %04d", i), 0);
+	event_log("vmm after rotation");
+	text = slurp(path);
+	assert_non_null(strstr(text, "vmm after rotation\n"));
+	assert_null(strstr(text, "vmm started"));
+	free(text);
+	/* its first line went into a rotated file with the CLI's older ones */
+	snprintf(p, sizeof(p), "%s.1", path);
+	text = slurp(p);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "vmm started\n"));
+	free(text);
+	/* the VMM alone never rotates: the file grows past the cap instead */
+	for (int i = 0; i < 100; i++)
+		event_log("vmm event %04d", i);
+	assert_true(file_size(path) > 4096);
+	snprintf(p, sizeof(p), "%s.%d", path, EVENTLOG_KEEP + 1);
+	assert_int_equal(access(p, F_OK), -1);
+	event_log_set_path(NULL);
+}
+
 /* Writers in four processes, through rotations: every line once, whole. */
 static void test_concurrent_writers(void **state)
 {
@@ -221,6 +258,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_event_is_one_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_keeps_the_newest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_fd_survives_rotation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
