@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "cli/mgmt.h"
 #include "util/log.h"
+#include "util/reaper.h"
 #include "util/threads.h"
 
 #include <signal.h>
@@ -79,6 +80,9 @@ int main(int argc, char **argv)
 	 * the VMM: writes then fail with EPIPE, which callers handle.
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	/* The cleanup helper that a filtered VMM spawns (util/reaper.h). */
+	if (argc > 1 && !strcmp(argv[1], "__reaper"))
+		return reaper_main(argc - 1, argv + 1);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			log_set_level(log_get_level() < LOG_INFO ? LOG_INFO : LOG_DEBUG);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api-int.h"
+#include "util/syscall-filter.h"
 #include "devices/console.h"
 #include "mem/numa.h"
 #include "mgmt/placement.h"
@@ -27,6 +28,7 @@ static struct json_object *vmb_describe(void *opaque)
 	struct vm *vm = opaque;
 	struct json_object *o = json_object_new_object();
 	enum vm_state st = vm_get_state(vm);
+	struct json_object *sc;
 	const char *con;
 
 	if (!o)
@@ -48,6 +50,14 @@ static struct json_object *vmb_describe(void *opaque)
 		o, "uptime_ns",
 		json_object_new_int64(vm->start_ns ? (int64_t)(now_ns() - vm->start_ns) : 0));
 	json_object_object_add(o, "boot_count", json_object_new_int64((int64_t)vm->boot_count));
+	/* docs/seccomp.md: the mode, and how many threads run under a filter */
+	sc = json_object_new_object();
+	json_object_object_add(
+		sc, "mode",
+		json_object_new_string(syscall_filter_mode_name(syscall_filter_get_mode())));
+	json_object_object_add(sc, "filtered_threads",
+			       json_object_new_int((int)syscall_filter_installed()));
+	json_object_object_add(o, "seccomp", sc);
 	/* Where `vessel console` attaches: the socket, or the pty's name. */
 	con = console_get_path(&vm->components);
 	if (con)
@@ -165,16 +175,17 @@ static int vmb_memory_get(void *opaque, struct api_memory *out, struct error *er
 	struct vm *vm = opaque;
 	struct virtio_dev *vd = virtio_balloon_find(&vm->components);
 	unsigned long pages = 0, res = 0;
-	FILE *f;
+	char buf[128];
+	ssize_t n;
 
 	memset(out, 0, sizeof(*out));
 	out->size = vm->cfg->mem_size;
 	/* proc(5) statm: size and resident, in pages. */
-	f = fopen("/proc/self/statm", "re");
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &res) == 2)
+	n = vm->statm_fd >= 0 ? pread(vm->statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+	if (n > 0) {
+		buf[n] = '\0';
+		if (sscanf(buf, "%lu %lu", &pages, &res) == 2)
 			out->rss = (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-		fclose(f);
 	}
 	if (!vd)
 		return 0;

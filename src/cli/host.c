@@ -27,6 +27,7 @@
 
 #include "cli/cli.h"
 #include "kvm/kvm.h"
+#include "util/syscall-filter.h"
 #include "util/util.h"
 
 #define SYS_NODE "/sys/devices/system/node"
@@ -592,27 +593,57 @@ static void print_host(struct json_object *root)
 
 static void host_usage(FILE *f)
 {
-	fprintf(f, "usage: vessel host [--json] [--device PATH] [--capacity]\n"
+	fprintf(f, "usage: vessel host [--json] [--device PATH] [--capacity] [--seccomp]\n"
 		   "Show what this host offers for virtualization: KVM backend and\n"
 		   "capabilities, CPUs, NUMA nodes, huge pages, THP and KSM.\n"
 		   "  --json         print the same as one JSON object\n"
 		   "  --device PATH  KVM device to probe (default /dev/kvm)\n"
 		   "  --capacity     memory committed by running VMs against the admission\n"
-		   "                 policy, per NUMA node (docs/memory.md)\n");
+		   "                 policy, per NUMA node (docs/memory.md)\n"
+		   "  --seccomp      the system calls each VMM thread role may make\n"
+		   "                 (docs/seccomp.md)\n");
+}
+
+/* `host --seccomp`: each role's allowlist, from the filter tables themselves. */
+static int host_seccomp(bool json)
+{
+	static const enum thread_role roles[] = { THREAD_MAIN, THREAD_VCPU, THREAD_IOTHREAD,
+						  THREAD_BLOCK, THREAD_VHOST };
+	struct json_object *root = json_object_new_object();
+	const char *names[256];
+
+	for (size_t r = 0; r < ARRAY_SIZE(roles); r++) {
+		size_t n = syscall_filter_list(roles[r], names, ARRAY_SIZE(names));
+		struct json_object *a = json_object_new_array();
+
+		n = MIN(n, ARRAY_SIZE(names));
+		if (!json)
+			printf("%-9s %3zu ", thread_role_name(roles[r]), n);
+		for (size_t i = 0; i < n; i++) {
+			json_object_array_add(a, json_object_new_string(names[i]));
+			if (!json)
+				printf("%s%s", i ? "," : "", names[i]);
+		}
+		if (!json)
+			printf("\n");
+		json_object_object_add(root, thread_role_name(roles[r]), a);
+	}
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+	json_object_put(root);
+	return 0;
 }
 
 int cmd_host(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "device", required_argument, NULL, 'd' },
-		{ "capacity", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' },	{ "device", required_argument, NULL, 'd' },
+		{ "capacity", no_argument, NULL, 'c' }, { "seccomp", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },	{ NULL, 0, NULL, 0 },
 	};
 	const char *dev = "/dev/kvm";
 	struct json_object *root;
-	bool json = false, capacity = false;
+	bool json = false, capacity = false, seccomp = false;
 	int c;
 
 	optind = 1;
@@ -628,6 +659,9 @@ int cmd_host(int argc, char **argv)
 		case 'c':
 			capacity = true;
 			break;
+		case 's':
+			seccomp = true;
+			break;
 		case 'h':
 			host_usage(stdout);
 			return 0;
@@ -641,6 +675,8 @@ int cmd_host(int argc, char **argv)
 		return cli_misuse("host: unexpected argument '%s'", argv[optind]);
 	if (capacity)
 		return host_capacity(json);
+	if (seccomp)
+		return host_seccomp(json);
 
 	root = host_gather(dev);
 	if (json)

@@ -14,6 +14,8 @@
 #include "util/error.h"
 #include "util/eventlog.h"
 #include "util/log.h"
+#include "util/reaper.h"
+#include "util/syscall-filter.h"
 #include "util/util.h"
 #include "vm/config.h"
 #include "vm/config_json.h"
@@ -68,6 +70,9 @@ static void run_usage(FILE *f)
 		"                          on the command line override it\n"
 		"      --api-socket PATH   serve the REST API (docs/api.yaml) on this socket\n"
 		"      --name NAME         VM name used in logs\n"
+		"      --seccomp MODE      per-thread system call filters: on (default; a\n"
+		"                          refused call stops the VMM), log (the kernel logs\n"
+		"                          refused calls) or off (docs/seccomp.md)\n"
 		"      --event-log FILE    append one timestamped line per lifecycle event\n"
 		"                          (start, pause, resume, shutdown, reset, stop, crash,\n"
 		"                          API errors), rotated at 1 MiB\n"
@@ -89,10 +94,11 @@ enum {
 	OPT_CONFIG,
 	OPT_API_SOCKET,
 	OPT_EVENT_LOG,
+	OPT_SECCOMP,
 	OPT_DEVICE, /* OPT_DEVICE + i: vm_dev_kinds[i] */
 };
 
-#define RUN_FIXED_OPTS 19
+#define RUN_FIXED_OPTS 20
 #define RUN_MAX_KINDS 16
 
 static int set_string(char **dst, const char *src)
@@ -123,6 +129,7 @@ static void run_options(struct option *opts)
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "event-log", required_argument, NULL, OPT_EVENT_LOG },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -230,6 +237,14 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 			/* argv outlives the VM: the process-wide log keeps the pointer */
 			event_log_set_path(optarg);
 			break;
+		case OPT_SECCOMP: {
+			enum syscall_filter_mode m;
+
+			if (syscall_filter_parse(optarg, &m))
+				return cli_error("--seccomp '%s': expected on, log or off", optarg);
+			c->seccomp = (int)m;
+			break;
+		}
 		case 'h':
 			*help = true;
 			return 0;
@@ -291,6 +306,8 @@ int cmd_run(int argc, char **argv)
 	if (cfg.name)
 		log_set_tag(cfg.name);
 
+	/* Before vm_create starts the first thread: each installs its role's filter. */
+	syscall_filter_set_mode((enum syscall_filter_mode)cfg.seccomp);
 	vm_block_signals();
 	ret = vm_create(&cfg, &vm, &err);
 	if (ret) {
@@ -327,5 +344,6 @@ out:
 	console_restore_terminal();
 	vm_destroy(vm);
 	vm_config_free(&cfg);
+	reaper_finish();
 	return ret;
 }

@@ -30,6 +30,7 @@ struct vm_row {
 	bool have_cfg;
 	bool autostart;
 	bool io_error;	  /* paused by a disk's werror/rerror=stop */
+	char seccomp[48]; /* "on, 6 threads filtered" (docs/seccomp.md), or "" */
 	struct error err; /* why the definition does not load, when !have_cfg */
 };
 
@@ -81,6 +82,16 @@ static void row_fill(struct mgmt *m, struct vm_row *row, struct vm_config *c)
 			row->state = row->state_buf;
 			row->io_error = json_object_object_get_ex(o, "reason", &st) &&
 					!strcmp(json_object_get_string(st), "io-error");
+			if (json_object_object_get_ex(o, "seccomp", &st)) {
+				struct json_object *mode, *n;
+
+				if (json_object_object_get_ex(st, "mode", &mode) &&
+				    json_object_object_get_ex(st, "filtered_threads", &n))
+					snprintf(row->seccomp, sizeof(row->seccomp),
+						 "%s, %d threads filtered",
+						 json_object_get_string(mode),
+						 json_object_get_int(n));
+			}
 		} else {
 			row->state = "unresponsive";
 		}
@@ -115,6 +126,8 @@ static struct json_object *row_json(const char *name, const struct vm_row *row,
 	json_object_object_add(o, "autostart", json_object_new_boolean(row->autostart));
 	if (row->io_error)
 		json_object_object_add(o, "reason", json_object_new_string("io-error"));
+	if (*row->seccomp)
+		json_object_object_add(o, "seccomp", json_object_new_string(row->seccomp));
 	if (!row->have_cfg)
 		json_object_object_add(o, "error", json_object_new_string(error_msg(&row->err)));
 	return o;
@@ -373,6 +386,8 @@ int cmd_info(int argc, char **argv)
 	}
 	if (row.pid)
 		printf("%-16s %s\n", "API socket:", m.vm.api);
+	if (*row.seccomp)
+		printf("%-16s %s\n", "Seccomp:", row.seccomp);
 	if (*con)
 		printf("%-16s %s\n", "Console:", con);
 	printf("%-16s %s\n", "Log:", m.vm.events);

@@ -24,6 +24,8 @@
 #include "util/error.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "util/reaper.h"
+#include "util/syscall-filter.h"
 #include "util/threads.h"
 #include "vhost/vhost-user.h"
 #include "virtio/devices.h"
@@ -38,6 +40,8 @@ static void vhost_usage(FILE *f)
 		"  -d, --disk SPEC     path=FILE or FILE, then [,format=raw|qcow2][,readonly=on]\n"
 		"                      [,serial=S][,direct=on][,queues=N][,poll_us=N]\n"
 		"  -v, --verbose       log every connection and protocol detail\n"
+		"      --seccomp MODE  per-thread system call filters: on (default), log\n"
+		"                      or off (docs/seccomp.md)\n"
 		"  -h, --help          this help\n"
 		"\n"
 		"QEMU: -object memory-backend-memfd,id=mem,size=512M,share=on\n"
@@ -121,6 +125,15 @@ static int serve(const char *sock, struct vm_disk_config *dc)
 		dc->format ? dc->format : "probed", dc->readonly ? ", read-only" : "",
 		vd->nr_queues, vd->nr_queues == 1 ? "" : "s", sock);
 	threads_register(THREAD_VHOST, NULL); /* this thread serves the frontend */
+	/* Everything is open: from here only frontends' fds come in (docs/seccomp.md). */
+	if (syscall_filter_get_mode() != SYSCALL_FILTER_OFF && (ret = reaper_start()))
+		log_warn("vhost-user-blk: no cleanup helper (%s): %s stays after exit",
+			 strerror(-ret), sock);
+	ret = syscall_filter_install(THREAD_VHOST);
+	if (ret < 0) {
+		cli_error("vhost-user-blk: cannot install the seccomp filter: %s", strerror(-ret));
+		goto out;
+	}
 	ret = evloop_run(loop);
 	if (ret < 0)
 		cli_error("vhost-user-blk: event loop: %s", strerror(-ret));
@@ -138,6 +151,7 @@ out:
 		vd->ops->destroy(vd);
 	gmem_destroy(&mem);
 	evloop_destroy(loop);
+	reaper_finish();
 	return ret < 0 ? 1 : 0;
 }
 
@@ -147,9 +161,11 @@ int cmd_vhost_user_blk(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	enum syscall_filter_mode mode = syscall_filter_default_mode();
 	struct vm_disk_config dc = { 0 };
 	struct error err = ERROR_INIT;
 	const char *sock = NULL;
@@ -184,6 +200,13 @@ int cmd_vhost_user_blk(int argc, char **argv)
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
+		case 'S':
+			if (syscall_filter_parse(optarg, &mode)) {
+				virtio_blk_config_free(&dc);
+				return cli_misuse("--seccomp '%s': expected on, log or off",
+						  optarg);
+			}
+			break;
 		case 'h':
 			vhost_usage(stdout);
 			virtio_blk_config_free(&dc);
@@ -201,6 +224,8 @@ int cmd_vhost_user_blk(int argc, char **argv)
 		return cli_misuse("vhost-user-blk needs --socket PATH and --disk FILE "
 				  "(see --help)");
 	}
+	/* Before serve() starts the disk's threads: each installs its filter. */
+	syscall_filter_set_mode(mode);
 	ret = serve(sock, &dc);
 	virtio_blk_config_free(&dc);
 	return ret;

@@ -21,6 +21,7 @@
 #include "net/tap.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/reaper.h"
 
 struct tap {
 	char name[IFNAMSIZ];
@@ -235,8 +236,14 @@ int tap_join_ovs(struct tap *t, const char *bridge, unsigned int vlan, const uns
 {
 	int r = ovs_port_add(bridge, t->name, vlan, ids, n, err);
 
-	if (!r)
+	if (!r) {
 		snprintf(t->ovs, sizeof(t->ovs), "%s", bridge);
+		/* a filtered VMM cannot run ovs-vsctl at exit (util/reaper.h) */
+		if ((r = reaper_add_ovs_port(bridge, t->name)))
+			log_warn("%s: OVS port not removed if the VMM dies: %s", t->name,
+				 strerror(-r));
+		r = 0;
+	}
 	return r;
 }
 
@@ -245,7 +252,7 @@ void tap_close(struct tap *t)
 	if (!t)
 		return;
 	/* OVS keeps a port's row after its interface is gone: remove it. */
-	if (t->ovs[0]) {
+	if (t->ovs[0] && !reaper_active()) {
 		struct error err = ERROR_INIT;
 
 		if (ovs_port_del(t->ovs, t->name, &err))

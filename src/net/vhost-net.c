@@ -59,6 +59,14 @@ int vhost_net_open(struct vhost_net **out, struct error *err)
 	return 0;
 }
 
+int vhost_net_reset(struct vhost_net *v, struct error *err)
+{
+	/* RESET_OWNER stops the rings and drops the backends; then it is ours again. */
+	if (ioctl(v->fd, VHOST_RESET_OWNER) < 0 || ioctl(v->fd, VHOST_SET_OWNER) < 0)
+		return error_set_errno(err, -errno, "%s: VHOST_RESET_OWNER", VHOST_NET_DEV);
+	return 0;
+}
+
 void vhost_net_close(struct vhost_net *v)
 {
 	if (!v)

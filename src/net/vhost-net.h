@@ -26,6 +26,8 @@ struct vhost_net;
 /* Open /dev/vhost-net and become its owner.  0 or -errno, err set. */
 int vhost_net_open(struct vhost_net **out, struct error *err);
 void vhost_net_close(struct vhost_net *v);
+/* Stop it and make it new (VHOST_RESET_OWNER), for the next start; 0 or -errno. */
+int vhost_net_reset(struct vhost_net *v, struct error *err);
 /* What this kernel's vhost-net implements (VHOST_GET_FEATURES). */
 uint64_t vhost_net_features(const struct vhost_net *v);
 /* The negotiated features (a subset of vhost_net_features()). */

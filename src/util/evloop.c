@@ -14,6 +14,7 @@
  */
 #include "util/evloop.h"
 #include "util/log.h"
+#include "util/syscall-filter.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -493,6 +494,13 @@ static void *evloop_thread_main(void *arg)
 	int ret;
 
 	threads_register(loop->role, loop->name);
+	/* Its loop only serves fds it was given (docs/seccomp.md). */
+	ret = syscall_filter_install(loop->role);
+	if (ret) {
+		log_err("%s: no seccomp filter, the thread does not run", loop->name);
+		threads_unregister();
+		return NULL;
+	}
 	ret = evloop_run(loop);
 	if (ret)
 		log_warn("%s: event loop failed: %s", loop->name, strerror(-ret));

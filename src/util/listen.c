@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Listening Unix sockets: the one policy (listen.h) every server uses. */
 #include "util/listen.h"
+#include "util/log.h"
+#include "util/reaper.h"
 
 #include <errno.h>
 #include <string.h>
@@ -90,6 +92,9 @@ bound:
 		unlink(path);
 		return r;
 	}
+	/* removed at exit by the cleanup helper when a filter forbids us (reaper.h) */
+	if ((r = reaper_add_unlink(path)))
+		log_warn("%s will not be removed at exit: %s", path, strerror(-r));
 	return fd;
 fail:
 	r = -errno;

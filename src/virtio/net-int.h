@@ -58,7 +58,9 @@ struct vnet {
 	/* vhost-net (net-vhost.c): asked for, running, or why not. */
 	bool want_vhost, vhost_on;
 	char vhost_why[160];
+	/* opened at creation (nothing is opened under the filter), reset at stop */
 	struct vhost_net *vh[TAP_MAX_QUEUES];
+	unsigned int vh_live; /* bit i: pair i's instance runs */
 	struct vnet_call {
 		struct vnet *n;
 		unsigned int q;

@@ -52,6 +52,16 @@ static void call_ready(void *opaque, uint32_t events)
 
 int net_vhost_init(struct vnet *n)
 {
+	/* One instance per pair now: from DRIVER_OK on the filter forbids opening. */
+	for (unsigned int i = 0; i < n->max_pairs; i++) {
+		struct error err = ERROR_INIT;
+
+		if (vhost_net_open(&n->vh[i], &err)) {
+			/* started later, it falls back to the userspace path and says why */
+			snprintf(n->vhost_why, sizeof(n->vhost_why), "%s", error_msg(&err));
+			break;
+		}
+	}
 	for (unsigned int q = 0; q < 2 * n->max_pairs; q++) {
 		struct vnet_call *c = &n->calls[q];
 
@@ -92,9 +102,10 @@ static int pair_start(struct vnet *n, unsigned int i, struct error *err)
 	uint64_t features;
 	int r;
 
-	r = vhost_net_open(&n->vh[i], err);
-	if (r)
-		return r;
+	if (!n->vh[i])
+		return error_setf(err, -ENODEV, "no vhost-net instance for queue pair %u (%s)", i,
+				  n->vhost_why[0] ? n->vhost_why : "not opened");
+	n->vh_live |= 1u << i;
 	features = vd->driver_features & vhost_net_features(n->vh[i]);
 	if ((vd->driver_features & RING_FEATURES) & ~features)
 		return error_setf(err, -EOPNOTSUPP,
@@ -167,11 +178,17 @@ void net_vhost_stop(struct vnet *n)
 		if (vd->tops && vd->tops->call_fd)
 			vd->tops->call_fd(vd->transport, q, -1, NULL);
 	for (unsigned int i = 0; i < TAP_MAX_QUEUES; i++) {
-		if (!n->vh[i])
+		struct error err = ERROR_INIT;
+
+		if (!(n->vh_live & (1u << i)))
 			continue;
-		/* Closing the instance stops both rings and drops the tap. */
-		vhost_net_close(n->vh[i]);
-		n->vh[i] = NULL;
+		n->vh_live &= ~(1u << i);
+		/* Reset, not closed: a later start cannot open /dev/vhost-net again. */
+		if (vhost_net_reset(n->vh[i], &err)) {
+			log_warn("virtio-net %s: %s", vd->name, error_msg(&err));
+			vhost_net_close(n->vh[i]);
+			n->vh[i] = NULL;
+		}
 		for (unsigned int k = 0; k < 2; k++)
 			if (vd->tops && vd->tops->kick_fd)
 				vd->tops->kick_fd(vd->transport, 2 * i + k, true);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* struct vm_config: defaults, release, and the cross-field rules. */
 #include "vm/config.h"
+#include "util/syscall-filter.h"
 #include "util/error.h"
 #include "util/util.h"
 
@@ -18,6 +19,7 @@ void vm_config_init(struct vm_config *c)
 	c->mem.thp = true;
 	c->mem.dontdump = true;
 	c->on_reboot = VM_REBOOT_RESET;
+	c->seccomp = (int)syscall_filter_default_mode();
 	c->console.mode = CHARDEV_STDIO;
 	for (unsigned int i = 0; i < VM_MAX_NUMA_NODES; i++)
 		for (unsigned int j = 0; j < VM_MAX_NUMA_NODES; j++)

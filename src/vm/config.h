@@ -67,6 +67,8 @@ struct vm_config {
 
 	enum vm_reboot_action on_reboot;
 	bool debug_exit;	/* isa-debug-exit compatible port 0xf4 */
+	/* per-thread seccomp filters (util/syscall-filter.h): off, log, on */
+	int seccomp;
 
 	struct chardev_spec console;	/* the serial console (COM1) */
 

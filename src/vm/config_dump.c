@@ -5,6 +5,7 @@
  * VM runs with and a dump can be fed back to `vessel define`.
  */
 #include "vm/config_json.h"
+#include "util/syscall-filter.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -199,5 +200,6 @@ struct json_object *vm_config_to_json(const struct vm_config *c)
 	json_object_object_add(o, "lifecycle", lc);
 	json_object_object_add(o, "debug_exit", json_object_new_boolean(c->debug_exit));
 	add_str(o, "api_socket", c->api_socket);
+	add_str(o, "seccomp", syscall_filter_mode_name((enum syscall_filter_mode)c->seccomp));
 	return o;
 }

@@ -672,10 +672,10 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 /* The top-level keys: the VM's own, then one per device kind. */
 static int check_top_keys(struct jctx *x, struct json_object *root)
 {
-	static const char *const keys[] = { "name",   "uuid",	   "cpus",	 "memory",
-					    "kernel", "initrd",	   "cmdline",	 "console",
-					    "numa",   "lifecycle", "debug_exit", "api_socket",
-					    NULL };
+	static const char *const keys[] = { "name",    "uuid",	    "cpus",	  "memory",
+					    "kernel",  "initrd",    "cmdline",	  "console",
+					    "numa",    "lifecycle", "debug_exit", "api_socket",
+					    "seccomp", NULL };
 
 	json_object_object_foreach(root, key, val)
 	{
@@ -749,6 +749,12 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, struct er
 	if (json_object_object_get_ex(root, "debug_exit", &v) &&
 	    (r = get_bool(&x, "debug_exit", v, &c->debug_exit)))
 		return r;
+	if (json_object_object_get_ex(root, "seccomp", &v)) {
+		static const char *const modes[] = { "off", "log", "on", NULL };
+
+		if ((r = get_enum(&x, "seccomp", v, modes, &c->seccomp)))
+			return r;
+	}
 	if (json_object_object_get_ex(root, "api_socket", &v) &&
 	    (r = get_path(&x, "api_socket", v, &c->api_socket)))
 		return r;

@@ -7,11 +7,13 @@
 #include "vm/vcpu.h"
 #include "arch/x86/x86.h"
 #include "util/log.h"
+#include "util/syscall-filter.h"
 #include "util/threads.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +62,7 @@ int vcpu_create(struct vm *vm, unsigned int id, struct vcpu **out)
 	v->vm = vm;
 	v->id = id;
 	v->apic_id = id;
+	v->stat_fd = -1;
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->apic_id);
 	if (v->fd < 0) {
 		ret = -errno;
@@ -89,6 +92,8 @@ void vcpu_destroy(struct vcpu *v)
 		return;
 	munmap(v->run, (size_t)v->vm->kvm.vcpu_mmap_size);
 	close(v->fd);
+	if (v->stat_fd >= 0)
+		close(v->stat_fd);
 	x86_vcpu_free(&v->x86);
 	free(v);
 }
@@ -282,6 +287,9 @@ static void *vcpu_thread(void *arg)
 	sigset_t set;
 
 	v->tid = (pid_t)syscall(SYS_gettid);
+	/* vcpuinfo reads it later, when the filter lets nothing be opened */
+	__atomic_store_n(&v->stat_fd, open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC),
+			 __ATOMIC_RELEASE);
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
 	threads_register(THREAD_VCPU, name);
 	if (v->has_affinity && sched_setaffinity(v->tid, sizeof(v->affinity), &v->affinity))
@@ -290,6 +298,9 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGVCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* Nothing a vCPU does opens a file (docs/seccomp.md). */
+	if (syscall_filter_install(THREAD_VCPU))
+		vm_request_stop_why(vm, VM_EXIT_CRASH, 1, "cannot install the seccomp filter");
 
 	pthread_mutex_lock(&vm->lock);
 	while (vcpu_wait_runnable(v)) {
@@ -347,7 +358,9 @@ int vcpu_set_affinity(struct vcpu *v, const cpu_set_t *set)
 
 int vcpu_get_info(struct vcpu *v, struct vcpu_info *info)
 {
-	char path[64], *stat, *p;
+	char stat[1024], *p;
+	ssize_t n;
+	int fd;
 	struct timespec ts;
 	clockid_t cid;
 
@@ -363,14 +376,15 @@ int vcpu_get_info(struct vcpu *v, struct vcpu_info *info)
 		info->cpu_time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	sched_getaffinity(v->tid, sizeof(info->affinity), &info->affinity);
 	/* Field 39 of /proc/PID/task/TID/stat is the CPU it last ran on (proc(5)). */
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", v->tid);
-	if (read_file(path, &stat, NULL) == 0) {
+	fd = __atomic_load_n(&v->stat_fd, __ATOMIC_ACQUIRE);
+	n = fd >= 0 ? pread(fd, stat, sizeof(stat) - 1, 0) : -1;
+	if (n > 0) {
+		stat[n] = '\0';
 		p = strrchr(stat, ')');
 		for (int field = 2; p && field < 39; field++)
 			p = strchr(p + 1, ' ');
 		if (p)
 			info->host_cpu = atoi(p + 1);
-		free(stat);
 	}
 	return 0;
 }

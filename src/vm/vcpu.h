@@ -44,6 +44,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	pid_t tid;		/* host thread id, for vcpuinfo and pinning */
+	int stat_fd;		/* its /proc/thread-self/stat, opened before its filter */
 	bool thread_started;
 	/*
 	 * The last exit was port I/O or MMIO: the instruction completes only

@@ -13,10 +13,13 @@
 #include "vm/host_check.h"
 #include "util/eventlog.h"
 #include "util/log.h"
+#include "util/reaper.h"
+#include "util/syscall-filter.h"
 #include "util/util.h"
 #include "vm/board.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +295,7 @@ int vm_create(struct vm_config *cfg, struct vm **out, struct error *err)
 	vm->cfg = cfg;
 	vm->vm_fd = -1;
 	vm->kvm.fd = -1;
+	vm->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	/* gmem_destroy() on a VM that failed before its memory: no fd 0. */
 	gmem_init(&vm->mem, NULL);
 	components_init(&vm->components);
@@ -348,6 +352,8 @@ void vm_destroy(struct vm *vm)
 	x86_machine_destroy(vm->arch);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
+	if (vm->statm_fd >= 0)
+		close(vm->statm_fd);
 	gmem_destroy(&vm->mem);
 	if (vm->loop)
 		evloop_destroy(vm->loop);
@@ -738,6 +744,20 @@ int vm_run(struct vm *vm)
 	else
 		log_warn("signalfd: %s; SIGTERM will not stop the VM cleanly", strerror(errno));
 
+	/*
+	 * Start-up is over: every file, socket and device is open, every
+	 * thread started.  From here the main thread opens nothing
+	 * (docs/seccomp.md); the lifecycle log keeps its fd.
+	 */
+	event_log_lockdown();
+	if (syscall_filter_get_mode() != SYSCALL_FILTER_OFF && (ret = reaper_start()))
+		log_warn("no cleanup helper (%s): the VM's sockets stay after it exits",
+			 strerror(-ret));
+	ret = syscall_filter_install(THREAD_MAIN);
+	if (ret) {
+		vm_request_stop_why(vm, VM_EXIT_CRASH, 1, "cannot install the seccomp filter");
+		ret = 0;
+	}
 	ret = evloop_run(vm->loop);
 	if (ret) {
 		char why[96];

@@ -52,6 +52,7 @@ struct vm {
 	struct bus mmio;
 	struct irq_router irq;
 	struct evloop *loop;
+	int statm_fd; /* /proc/self/statm for the API, opened before the filter */
 	struct pci_bus *pci;
 	struct uart8250 *com1;
 	void *arch;		/* struct x86_machine: boot info, PM, i8042, RTC */

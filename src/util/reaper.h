@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VESSEL_UTIL_REAPER_H
+#define VESSEL_UTIL_REAPER_H
+
+#include <stdbool.h>
+
+/*
+ * The cleanup helper (docs/seccomp.md).  Under its seccomp filter a VMM
+ * can no longer remove the sockets it listens on when it exits.  So the
+ * VMM names them here while it starts, and reaper_start(), the last step
+ * before the filter, spawns a small unfiltered process (vessel itself,
+ * exec'ed: it holds none of the VMM's memory or fds) that waits for the
+ * VMM to finish, or to die, and then removes each socket that is still
+ * the one the VMM bound (same device and inode).  reaper_finish() at a
+ * clean exit waits until it has, so a caller that sees the VMM gone also
+ * sees its sockets gone.
+ */
+
+/* Remember a socket to remove; 0 or -errno (it must exist now). */
+int reaper_add_unlink(const char *path);
+/* Remember an OVS port to delete once the VMM (and so its tap) is gone. */
+int reaper_add_ovs_port(const char *bridge, const char *port);
+/* Whether the helper runs: cleanup left to it (net/tap.c). */
+bool reaper_active(void);
+/* Spawn the helper if anything was added; 0 or -errno. */
+int reaper_start(void);
+/* Let the helper run now and wait until it is done (a no-op without one). */
+void reaper_finish(void);
+/* `vessel __reaper ...`: the helper's own main (argv as reaper_start passes it). */
+int reaper_main(int argc, char **argv);
+
+#endif
