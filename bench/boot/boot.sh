@@ -26,6 +26,11 @@ boot() {
 		"$BOOTTIME" "$MARKER" -- "$VESSEL" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
 			--cmdline "$CMD" --cpus 1 --memory 256M --on-reboot destroy
 		;;
+	vessel-noseccomp)
+		# the same without the per-thread filters: their cost (docs/seccomp.md)
+		"$BOOTTIME" "$MARKER" -- "$VESSEL" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
+			--cmdline "$CMD" --cpus 1 --memory 256M --on-reboot destroy --seccomp off
+		;;
 	microvm)
 		"$BOOTTIME" "$MARKER" -- "$QEMU" -M microvm,rtc=on -accel kvm -cpu host -smp 1 -m 256M \
 			-nodefaults -no-user-config -display none -no-reboot -serial stdio \
@@ -41,7 +46,7 @@ boot() {
 
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	for vmm in vessel microvm q35; do
+	for vmm in vessel vessel-noseccomp microvm q35; do
 		line=$(boot $vmm </dev/null | tail -1)
 		set -- $(echo "$line" | sed 's/[a-z_]*=//g')
 		echo "BOOT $vmm $r $1 $2 $3 $4" | tee -a "$OUT"
@@ -55,12 +60,12 @@ median() {
 		awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
 			else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
-for vmm in vessel microvm q35; do
+for vmm in vessel vessel-noseccomp microvm q35; do
 	echo "BOOT-MEDIAN $vmm marker_ms=$(median $vmm 4) exit_ms=$(median $vmm 5) init_s=$(median $vmm 6)" \
 		"ok_runs=$(awk -v v=$vmm '$2 == v && $7 == 0' "$OUT" | wc -l)/$ROUNDS"
 done
 v=$(median vessel 4)
-for vmm in microvm q35; do
+for vmm in vessel-noseccomp microvm q35; do
 	q=$(median $vmm 4)
 	echo "BOOT-RATIO $vmm/vessel exec->marker $(awk -v a="$q" -v b="$v" 'BEGIN { printf "%.2f", a / b }')"
 done
