@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "net/ovs.h"
+#include "util/reaper.h"
 #include "util/error.h"
 
 extern char **environ;
@@ -162,6 +163,14 @@ int ovs_port_add(const char *bridge, const char *ifname, unsigned int vlan,
 		return 0;
 	snprintf(what, sizeof(what), "cannot add %s to OVS bridge %s", ifname, bridge);
 	return vsctl_fail(r, out, err, what);
+}
+
+int ovs_port_del_at_exit(const char *bridge, const char *ifname)
+{
+	const char *const argv[] = { OVS_VSCTL, OVS_TIMEOUT, "--if-exists", "del-port",
+				     bridge,	ifname,	     NULL };
+
+	return reaper_add_command(argv);
 }
 
 int ovs_port_del(const char *bridge, const char *ifname, struct error *err)

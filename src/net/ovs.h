@@ -31,6 +31,8 @@ int ovs_port_add(const char *bridge, const char *ifname, unsigned int vlan,
 		 const unsigned int *ids, size_t n, struct error *err);
 /* Remove the port if it is there (at the VM's exit). */
 int ovs_port_del(const char *bridge, const char *ifname, struct error *err);
+/* The same, by the cleanup helper once the VMM is gone (util/reaper.h). */
+int ovs_port_del_at_exit(const char *bridge, const char *ifname);
 /* The ports of bridge, one per line, in out (NUL-terminated). */
 int ovs_ports(const char *bridge, char *out, size_t len, struct error *err);
 

@@ -239,7 +239,7 @@ int tap_join_ovs(struct tap *t, const char *bridge, unsigned int vlan, const uns
 	if (!r) {
 		snprintf(t->ovs, sizeof(t->ovs), "%s", bridge);
 		/* a filtered VMM cannot run ovs-vsctl at exit (util/reaper.h) */
-		if ((r = reaper_add_ovs_port(bridge, t->name)))
+		if ((r = ovs_port_del_at_exit(bridge, t->name)))
 			log_warn("%s: OVS port not removed if the VMM dies: %s", t->name,
 				 strerror(-r));
 		r = 0;

@@ -10,8 +10,6 @@
  * which closes fd 4: reaper_finish's read returns.
  */
 #include "util/reaper.h"
-#include "net/ovs.h"
-#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -25,9 +23,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#define REAPER_MAX 48 /* argv words: 2 per socket, 3 per OVS port */
+#define REAPER_MAX 64 /* argv words: 2 per socket, 2 + its words per command */
 
 static char *reaper_args[REAPER_MAX];
 static unsigned int reaper_nr;
@@ -50,23 +49,36 @@ int reaper_add_unlink(const char *path)
 	return 0;
 }
 
-int reaper_add_ovs_port(const char *bridge, const char *port)
+int reaper_add_command(const char *const argv[])
 {
-	char *b, *p;
+	unsigned int n = 0;
+	char *count;
 
-	if (reaper_nr + 3 > REAPER_MAX)
+	while (argv[n])
+		n++;
+	if (!n || n > 9 || reaper_nr + 2 + n > REAPER_MAX)
 		return -ENOSPC;
-	b = strdup(bridge);
-	p = strdup(port);
-	if (!b || !p) {
-		free(b);
-		free(p);
+	if (asprintf(&count, "%u", n) < 0)
 		return -ENOMEM;
-	}
-	reaper_args[reaper_nr++] = "-o";
-	reaper_args[reaper_nr++] = b;
-	reaper_args[reaper_nr++] = p;
+	reaper_args[reaper_nr++] = "-x";
+	reaper_args[reaper_nr++] = count;
+	for (unsigned int i = 0; i < n; i++)
+		if (!(reaper_args[reaper_nr++] = strdup(argv[i])))
+			return -ENOMEM;
 	return 0;
+}
+
+/* The helper runs a command: its output goes where the VMM's went. */
+static void reaper_run(char **argv)
+{
+	extern char **environ;
+	int status;
+	pid_t pid;
+
+	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ))
+		return;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
 }
 
 bool reaper_active(void)
@@ -147,13 +159,18 @@ int reaper_main(int argc, char **argv)
 		struct stat st;
 		int n = 0;
 
-		if (!strcmp(argv[i], "-o") && i + 2 < argc) {
-			struct error err = ERROR_INIT;
+		if (!strcmp(argv[i], "-x") && i + 1 < argc) {
+			/* reaper_add_command's words, NULL-terminated here */
+			int words = atoi(argv[i + 1]);
+			char *cmd[10];
 
-			/* the tap went with the VMM; OVS keeps its row (net/tap.c) */
-			if (ovs_port_del(argv[i + 1], argv[i + 2], &err))
-				fprintf(stderr, "vessel: %s\n", error_msg(&err));
-			i += 2;
+			if (words < 1 || words > 9 || words > argc - i - 2)
+				break;
+			for (int k = 0; k < words; k++)
+				cmd[k] = argv[i + 2 + k];
+			cmd[words] = NULL;
+			reaper_run(cmd);
+			i += 1 + words;
 			continue;
 		}
 		if (strcmp(argv[i], "-u") || i + 1 >= argc)

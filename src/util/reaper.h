@@ -18,8 +18,11 @@
 
 /* Remember a socket to remove; 0 or -errno (it must exist now). */
 int reaper_add_unlink(const char *path);
-/* Remember an OVS port to delete once the VMM (and so its tap) is gone. */
-int reaper_add_ovs_port(const char *bridge, const char *port);
+/*
+ * Run a command (argv[0] a full path, at most 9 words) once the VMM is
+ * gone, e.g. OVS forgetting the port of a tap the VMM held; 0 or -errno.
+ */
+int reaper_add_command(const char *const argv[]);
 /* Whether the helper runs: cleanup left to it (net/tap.c). */
 bool reaper_active(void);
 /* Spawn the helper if anything was added; 0 or -errno. */
