@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -355,6 +356,11 @@ void syscall_filter_set_mode(enum syscall_filter_mode m)
 	 * the main arena trims with brk.  The VMM's threads allocate little.
 	 */
 	mallopt(M_ARENA_MAX, 1);
+	/*
+	 * glibc reads /etc/localtime the first time anything converts a time,
+	 * gmtime_r and timegm (the RTC) included: do it now, not on a vCPU.
+	 */
+	tzset();
 	if (m != SYSCALL_FILTER_ON)
 		return;
 	for (int nr = 0; nr < SC_NAMES; nr++)
