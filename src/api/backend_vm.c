@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api-int.h"
+#include "util/jail.h"
 #include "util/syscall-filter.h"
 #include "devices/console.h"
 #include "mem/numa.h"
@@ -22,6 +23,26 @@
 #include "virtio/devices.h"
 #include "vm/config_json.h"
 #include "vm/vm.h"
+
+/* docs/jail.md: whether the VMM is jailed, and how */
+static struct json_object *jail_to_json(void)
+{
+	const struct jail_state *j = jail_state();
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "jailed", json_object_new_boolean(j->active && j->locked));
+	if (j->why_not[0])
+		json_object_object_add(o, "why_not", json_object_new_string(j->why_not));
+	if (!j->active)
+		return o;
+	json_object_object_add(o, "uid", json_object_new_int64(j->uid));
+	json_object_object_add(o, "gid", json_object_new_int64(j->gid));
+	json_object_object_add(o, "namespaces", json_object_new_string(j->namespaces));
+	json_object_object_add(o, "root", json_object_new_string(j->root));
+	json_object_object_add(o, "cgroup", json_object_new_string(j->cgroup));
+	json_object_object_add(o, "landlock_abi", json_object_new_int(j->landlock_abi));
+	return o;
+}
 
 static struct json_object *vmb_describe(void *opaque)
 {
@@ -43,7 +64,7 @@ static struct json_object *vmb_describe(void *opaque)
 			json_object_new_string(vm_get_pause_reason(vm) == VM_PAUSE_IO_ERROR
 						       ? "io-error"
 						       : "user"));
-	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "pid", json_object_new_int(jail_host_pid()));
 	json_object_object_add(o, "vcpus", json_object_new_int((int)vm->nr_vcpus));
 	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->cfg->mem_size));
 	json_object_object_add(
@@ -58,6 +79,7 @@ static struct json_object *vmb_describe(void *opaque)
 	json_object_object_add(sc, "filtered_threads",
 			       json_object_new_int((int)syscall_filter_installed()));
 	json_object_object_add(o, "seccomp", sc);
+	json_object_object_add(o, "jail", jail_to_json());
 	/* Where `vessel console` attaches: the socket, or the pty's name. */
 	con = console_get_path(&vm->components);
 	if (con)

@@ -115,9 +115,20 @@ int cmd_dumpconfig(int argc, char **argv)
 	if (mgmt_load(&m, set & 1, &c))
 		return 1;
 	if (set & 1) {
+		struct vm_config d;
+
 		/* What vessel start put there, not part of a definition. */
 		free(c.api_socket);
 		c.api_socket = NULL;
+		/* the jail as defined: start's "auto" and uid are its own (docs/jail.md) */
+		if (mgmt_load(&m, false, &d) == 0) {
+			struct jail_spec t = c.jail;
+
+			c.jail = d.jail;
+			c.jail_given = d.jail_given;
+			d.jail = t;
+			vm_config_free(&d);
+		}
 		if (c.console.mode == CHARDEV_SOCKET && c.console.path &&
 		    !strcmp(c.console.path, m.vm.console) &&
 		    chardev_spec_set(&c.console, CHARDEV_STDIO, NULL)) {

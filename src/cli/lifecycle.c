@@ -26,6 +26,7 @@
 #include "mem/numa.h"
 #include "util/error.h"
 #include "util/eventlog.h"
+#include "util/jail.h"
 #include "vm/host_check.h"
 #include "util/util.h"
 #include "vm/config_json.h"
@@ -224,6 +225,7 @@ int cmd_undefine(int argc, char **argv)
 	unlink(m.vm.autostart);
 	rmdir(m.vm.dir);
 	state_dedicated_release(&m.dirs, m.vm.name);
+	state_jail_id_release(&m.dirs, m.vm.name);
 	mgmt_close(&m);
 	cli_note("VM '%s' undefined\n", argv[1]);
 	return 0;
@@ -236,18 +238,35 @@ int cmd_undefine(int argc, char **argv)
  * and only if the pid file still names its child (destroy or a new start
  * may have dealt with it already).
  */
-static void monitor_main(const struct mgmt *m, const char *exe, char *const argv[])
+static void monitor_main(const struct mgmt *m, const struct vm_config *cfg, const char *exe,
+			 char *const argv[])
 {
+	struct error err = ERROR_INIT;
 	uint64_t st = 0, st2;
 	char detail[128];
-	int status, fd;
+	int status, fd, rfd = -1, j = 1;
 	pid_t c, p;
 	bool crashed;
 
 	prctl(PR_SET_NAME, "vessel-monitor");
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
-	c = fork();
+	/*
+	 * A jailed VMM (docs/jail.md): this monitor is the jail's outer
+	 * half, so the pid it records is the VMM's own, in its new pid
+	 * namespace, and it cleans up what the jailed VMM cannot.
+	 */
+	if (cfg->jail.mode != JAIL_OFF) {
+		j = jail_outer_fork(&cfg->jail, m->vm.name, cfg->nr_cpus + 8, &c, &rfd, &err);
+		if (j < 0) {
+			fprintf(stderr, "vessel: %s\n", error_msg(&err));
+			_exit(1);
+		}
+		if (j == 1)
+			setenv("VESSEL_JAIL_NOT", jail_state()->why_not, 1);
+	}
+	if (j == 1)
+		c = fork();
 	if (c < 0)
 		_exit(1);
 	if (c == 0) {
@@ -259,8 +278,11 @@ static void monitor_main(const struct mgmt *m, const char *exe, char *const argv
 	}
 	if (state_proc_starttime(c, &st) == 0)
 		state_write_pid(&m->vm, c, st);
-	while (waitpid(c, &status, 0) < 0 && errno == EINTR)
-		;
+	if (rfd >= 0)
+		status = jail_outer_wait(c, rfd);
+	else
+		while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+			;
 	fd = state_lock(m->vm.lock, 24 * 3600 * 1000);
 	if (state_read_pid(&m->vm, &p, &st2) == 0 && p == c && st2 == st) {
 		if (WIFSIGNALED(status)) {
@@ -269,7 +291,7 @@ static void monitor_main(const struct mgmt *m, const char *exe, char *const argv
 				 WTERMSIG(status), strsignal(WTERMSIG(status)));
 		} else {
 			/* vessel run exits 1 on a guest crash or a failed start. */
-			crashed = WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 127;
+			crashed = WEXITSTATUS(status) == 1 || WEXITSTATUS(status) >= 127;
 			snprintf(detail, sizeof(detail), "exit status %d", WEXITSTATUS(status));
 		}
 		state_write_exit(&m->vm, crashed ? "crashed" : "shutoff", detail);
@@ -281,13 +303,15 @@ static void monitor_main(const struct mgmt *m, const char *exe, char *const argv
 					crashed ? "crashed" : "shut off");
 		state_vm_clean(&m->vm);
 		state_dedicated_release(&m->dirs, m->vm.name);
+		state_jail_id_release(&m->dirs, m->vm.name);
 	}
 	state_unlock(fd);
 	_exit(0);
 }
 
 /* Fork the detached monitor (setsid, double fork, stdio to the VM's log). */
-static int spawn_detached(const struct mgmt *m, const char *exe, char *const argv[])
+static int spawn_detached(const struct mgmt *m, const struct vm_config *cfg, const char *exe,
+			  char *const argv[])
 {
 	int status;
 	pid_t a;
@@ -311,7 +335,7 @@ static int spawn_detached(const struct mgmt *m, const char *exe, char *const arg
 		a = fork();
 		if (a != 0)
 			_exit(a < 0);
-		monitor_main(m, exe, argv);
+		monitor_main(m, cfg, exe, argv);
 	}
 	while (waitpid(a, &status, 0) < 0 && errno == EINTR)
 		;
@@ -438,6 +462,36 @@ static int start_wait(struct mgmt *m, off_t log_from)
 	return 1;
 }
 
+/*
+ * `vessel start` jails wherever the host allows (docs/jail.md): "auto"
+ * unless the definition says, with a uid and gid of the VM's own unless
+ * it names them.
+ */
+static int start_jail_ids(const struct mgmt *m, struct vm_config *c)
+{
+	unsigned int id;
+	int r;
+
+	if (!c->jail_given) {
+		c->jail.mode = JAIL_AUTO;
+		c->jail_given = true;
+	}
+	if (c->jail.mode == JAIL_OFF || (c->jail.has_uid && c->jail.has_gid))
+		return 0;
+	r = state_jail_id_claim(&m->dirs, m->vm.name, &id);
+	if (r)
+		return cli_error("cannot start '%s': no jail uid: %s", m->vm.name, strerror(-r));
+	if (!c->jail.has_uid) {
+		c->jail.uid = id;
+		c->jail.has_uid = true;
+	}
+	if (!c->jail.has_gid) {
+		c->jail.gid = id;
+		c->jail.has_gid = true;
+	}
+	return 0;
+}
+
 int cmd_start(int argc, char **argv)
 {
 	char exe[4096], errbuf[512], *args[10];
@@ -525,6 +579,8 @@ int cmd_start(int argc, char **argv)
 		cli_error("out of memory");
 		goto out;
 	}
+	if (start_jail_ids(&m, &c))
+		goto out;
 	free(c.api_socket);
 	c.api_socket = strdup(m.vm.api);
 	if (!c.api_socket) {
@@ -560,7 +616,7 @@ int cmd_start(int argc, char **argv)
 	eventlog_append(m.vm.events, "start requested (vessel start, uid %u)", (unsigned)getuid());
 	sb.st_size = 0;
 	stat(m.vm.log, &sb);
-	r = spawn_detached(&m, exe, args);
+	r = spawn_detached(&m, &c, exe, args);
 	if (r) {
 		cli_error("cannot start '%s': %s", m.vm.name, strerror(-r));
 		r = 1;
@@ -581,6 +637,8 @@ int cmd_start(int argc, char **argv)
 out:
 	if (r && c.dedicated_cpus && state_vm_status(&m.vm, NULL) != STATE_RUNNING)
 		state_dedicated_release(&m.dirs, m.vm.name);
+	if (r && state_vm_status(&m.vm, NULL) != STATE_RUNNING)
+		state_jail_id_release(&m.dirs, m.vm.name);
 	vm_config_free(&c);
 	mgmt_close(&m);
 	return r;
@@ -604,6 +662,7 @@ static int destroy_locked(struct mgmt *m, bool quiet, const char *why)
 	state_vm_clean(&m->vm);
 	state_write_exit(&m->vm, "shutoff", "destroyed");
 	state_dedicated_release(&m->dirs, m->vm.name);
+	state_jail_id_release(&m->dirs, m->vm.name);
 	eventlog_append(m->vm.events, "destroyed (%s, uid %u)", why, (unsigned)getuid());
 	return 0;
 }

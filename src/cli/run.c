@@ -14,6 +14,7 @@
 #include "util/error.h"
 #include "util/eventlog.h"
 #include "util/log.h"
+#include "util/jail.h"
 #include "util/reaper.h"
 #include "util/syscall-filter.h"
 #include "util/util.h"
@@ -23,10 +24,12 @@
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void run_usage(FILE *f)
@@ -73,6 +76,10 @@ static void run_usage(FILE *f)
 		"      --seccomp MODE      per-thread system call filters: on (default; a\n"
 		"                          refused call stops the VMM), log (the kernel logs\n"
 		"                          refused calls) or off (docs/seccomp.md)\n"
+		"      --jail[=SPEC]       run jailed (docs/jail.md): namespaces, an empty\n"
+		"                          root, uid/gid, no capabilities, cgroup limits,\n"
+		"                          Landlock; SPEC: on|auto|off,uid=N,gid=N,\n"
+		"                          cpu_max=\"Q P\",memory_max=SIZE,pids_max=N,...\n"
 		"      --event-log FILE    append one timestamped line per lifecycle event\n"
 		"                          (start, pause, resume, shutdown, reset, stop, crash,\n"
 		"                          API errors), rotated at 1 MiB\n"
@@ -95,10 +102,11 @@ enum {
 	OPT_API_SOCKET,
 	OPT_EVENT_LOG,
 	OPT_SECCOMP,
+	OPT_JAIL,
 	OPT_DEVICE, /* OPT_DEVICE + i: vm_dev_kinds[i] */
 };
 
-#define RUN_FIXED_OPTS 20
+#define RUN_FIXED_OPTS 21
 #define RUN_MAX_KINDS 16
 
 static int set_string(char **dst, const char *src)
@@ -130,6 +138,7 @@ static void run_options(struct option *opts)
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "event-log", required_argument, NULL, OPT_EVENT_LOG },
 		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "jail", optional_argument, NULL, OPT_JAIL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -245,6 +254,12 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 			c->seccomp = (int)m;
 			break;
 		}
+		case OPT_JAIL:
+			c->jail_given = true;
+			c->jail.mode = JAIL_ON; /* --jail=uid=N: on, with that uid */
+			if (optarg && keys_parse(jail_keys, &c->jail, optarg, "mode", &err))
+				return cli_error("--jail '%s': %s", optarg, error_msg(&err));
+			break;
 		case 'h':
 			*help = true;
 			return 0;
@@ -267,6 +282,65 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 	if (optind < argc)
 		return cli_error("unexpected argument '%s' (see 'vessel run --help')", argv[optind]);
 	return 0;
+}
+
+static pid_t jail_child;
+
+static void jail_forward(int sig)
+{
+	kill(jail_child, sig);
+}
+
+/*
+ * `vessel run --jail`: this process stays outside as the jail's outer
+ * half (util/jail.h) and the VMM goes on in its child, jailed.  Returns
+ * the exit status in the outer process, -1 in the VMM.
+ */
+static int run_jail(struct vm_config *cfg)
+{
+	const char *devs[] = { "/dev/kvm", NULL, NULL, NULL };
+	const char *skip = getenv("VESSEL_JAIL_NOT");
+	bool nets = vm_config_count(cfg, &virtio_net_kind) > 0;
+	struct error err = ERROR_INIT;
+	int r, rfd, status;
+
+	if (skip) {
+		/* the monitor found the host unable to jail (auto) */
+		cfg->jail.mode = JAIL_OFF;
+		jail_note_not_jailed(skip);
+		unsetenv("VESSEL_JAIL_NOT");
+		return -1;
+	}
+	if (!jail_requested()) {
+		r = jail_outer_fork(&cfg->jail, cfg->name, cfg->nr_cpus + 8, &jail_child, &rfd,
+				    &err);
+		if (r < 0)
+			return cli_error("%s", error_msg(&err)), 1;
+		if (r == 1) {
+			log_warn("%s", jail_state()->why_not);
+			cfg->jail.mode = JAIL_OFF;
+			return -1;
+		}
+		if (r == 2) {
+			/* the terminal's ^C reaches the VMM itself; a kill of us is passed on */
+			signal(SIGINT, SIG_IGN);
+			signal(SIGQUIT, SIG_IGN);
+			signal(SIGTERM, jail_forward);
+			signal(SIGHUP, jail_forward);
+			status = jail_outer_wait(jail_child, rfd);
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+	}
+	if (nets) {
+		devs[1] = "/dev/net/tun";
+		devs[2] = "/dev/vhost-net";
+	}
+	/* no host network back-end: the VMM needs no network namespace of the host's */
+	if (jail_enter(&cfg->jail, cfg->name, !nets, devs, &err)) {
+		log_err("cannot jail the VMM: %s", error_msg(&err));
+		return 1;
+	}
+	return -1;
 }
 
 int cmd_run(int argc, char **argv)
@@ -305,6 +379,13 @@ int cmd_run(int argc, char **argv)
 	}
 	if (cfg.name)
 		log_set_tag(cfg.name);
+	if (cfg.jail.mode != JAIL_OFF) {
+		ret = run_jail(&cfg);
+		if (ret >= 0) {
+			vm_config_free(&cfg);
+			return ret;
+		}
+	}
 
 	/* Before vm_create starts the first thread: each installs its role's filter. */
 	syscall_filter_set_mode((enum syscall_filter_mode)cfg.seccomp);

@@ -31,8 +31,32 @@ struct vm_row {
 	bool autostart;
 	bool io_error;	  /* paused by a disk's werror/rerror=stop */
 	char seccomp[48]; /* "on, 6 threads filtered" (docs/seccomp.md), or "" */
+	char jail[256];	  /* "uid 1700000000, ..." or "no (why)" (docs/jail.md), or "" */
 	struct error err; /* why the definition does not load, when !have_cfg */
 };
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/* GET /vm's "jail" in one line: "jailed: uid N, ..." or "not jailed (why)". */
+static void jail_summary(struct json_object *j, char *buf, size_t len)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(j, "jailed", &v) || !json_object_get_boolean(v)) {
+		snprintf(buf, len, "no%s%s%s", *jstr(j, "why_not") ? " (" : "", jstr(j, "why_not"),
+			 *jstr(j, "why_not") ? ")" : "");
+		return;
+	}
+	snprintf(buf, len, "yes: uid %s gid %s, namespaces %s, root %s, cgroup %s, Landlock %s",
+		 jstr(j, "uid"), jstr(j, "gid"), jstr(j, "namespaces"), jstr(j, "root"),
+		 *jstr(j, "cgroup") ? jstr(j, "cgroup") : "none",
+		 strcmp(jstr(j, "landlock_abi"), "0") ? jstr(j, "landlock_abi") : "unavailable");
+}
 
 /* 'T' (stopped) or 't' (traced) in /proc/PID/stat: it cannot answer. */
 static bool proc_stopped(pid_t pid)
@@ -92,6 +116,8 @@ static void row_fill(struct mgmt *m, struct vm_row *row, struct vm_config *c)
 						 json_object_get_string(mode),
 						 json_object_get_int(n));
 			}
+			if (json_object_object_get_ex(o, "jail", &st))
+				jail_summary(st, row->jail, sizeof(row->jail));
 		} else {
 			row->state = "unresponsive";
 		}
@@ -128,6 +154,8 @@ static struct json_object *row_json(const char *name, const struct vm_row *row,
 		json_object_object_add(o, "reason", json_object_new_string("io-error"));
 	if (*row->seccomp)
 		json_object_object_add(o, "seccomp", json_object_new_string(row->seccomp));
+	if (*row->jail)
+		json_object_object_add(o, "jail", json_object_new_string(row->jail));
 	if (!row->have_cfg)
 		json_object_object_add(o, "error", json_object_new_string(error_msg(&row->err)));
 	return o;
@@ -388,6 +416,8 @@ int cmd_info(int argc, char **argv)
 		printf("%-16s %s\n", "API socket:", m.vm.api);
 	if (*row.seccomp)
 		printf("%-16s %s\n", "Seccomp:", row.seccomp);
+	if (*row.jail)
+		printf("%-16s %s\n", "Jail:", row.jail);
 	if (*con)
 		printf("%-16s %s\n", "Console:", con);
 	printf("%-16s %s\n", "Log:", m.vm.events);

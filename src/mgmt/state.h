@@ -124,4 +124,13 @@ int state_dedicated_claim(const struct state_dirs *d, const char *name, const cp
 			  size_t ownerlen);
 void state_dedicated_release(const struct state_dirs *d, const char *name);
 
+/*
+ * Jail ids (mgmt/jailid.c, docs/jail.md): the uid and gid of a jailed VM
+ * whose definition names none, one per running VM from
+ * STATE_JAIL_ID_BASE, registered in <run>/jail-ids/.  0 or -errno.
+ */
+#define STATE_JAIL_ID_BASE 1700000000u
+int state_jail_id_claim(const struct state_dirs *d, const char *name, unsigned int *id);
+void state_jail_id_release(const struct state_dirs *d, const char *name);
+
 #endif

@@ -3,11 +3,14 @@
  * The cleanup helper (reaper.h): the removals a filtered VMM cannot do.
  *
  * Protocol: the helper gets the read end of a pipe on fd 3 and the write
- * end of another on fd 4.  It blocks reading fd 3, which returns 0 when
- * the VMM closes its end (reaper_finish) or its last copy goes away
- * with the process (a crash, a SIGKILL).  It then removes each path whose
- * device and inode are still those recorded at start-up, and exits,
- * which closes fd 4: reaper_finish's read returns.
+ * end of another on fd 4.  The VMM writes each entry on fd 3 as words,
+ * each NUL-terminated.  Reading fd 3 returns 0 when the VMM closes its
+ * end (reaper_finish) or its last copy goes away with the process (a
+ * crash, a SIGKILL).  The helper then removes each path whose device and
+ * inode are still those recorded at start-up, runs the commands, and
+ * exits, which closes fd 4: reaper_finish's read returns.  A jailed VMM
+ * writes the same words to its jail's outer process instead
+ * (reaper_attach), which does the same once the VMM is gone.
  */
 #include "util/reaper.h"
 #include "util/log.h"
@@ -26,15 +29,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define REAPER_MAX 64 /* argv words: 2 per socket, 2 + its words per command */
+#define REAPER_MAX 64 /* words: 2 per socket, 2 + its words per command */
 
 static char *reaper_args[REAPER_MAX];
 static unsigned int reaper_nr;
 static int reaper_wfd = -1, reaper_ack = -1;
 static pid_t reaper_pid;
+static bool reaper_attached;
+
+/* Words go to the helper as they come once it runs, each NUL-terminated. */
+static void reaper_send(unsigned int from)
+{
+	for (unsigned int i = from; reaper_wfd >= 0 && i < reaper_nr; i++)
+		if (write_full(reaper_wfd, reaper_args[i], strlen(reaper_args[i]) + 1))
+			break;
+}
 
 int reaper_add_unlink(const char *path)
 {
+	unsigned int from = reaper_nr;
 	struct stat st;
 	char *a;
 
@@ -46,12 +59,13 @@ int reaper_add_unlink(const char *path)
 		return -ENOMEM;
 	reaper_args[reaper_nr++] = "-u";
 	reaper_args[reaper_nr++] = a;
+	reaper_send(from);
 	return 0;
 }
 
 int reaper_add_command(const char *const argv[])
 {
-	unsigned int n = 0;
+	unsigned int n = 0, from = reaper_nr;
 	char *count;
 
 	while (argv[n])
@@ -65,6 +79,7 @@ int reaper_add_command(const char *const argv[])
 	for (unsigned int i = 0; i < n; i++)
 		if (!(reaper_args[reaper_nr++] = strdup(argv[i])))
 			return -ENOMEM;
+	reaper_send(from);
 	return 0;
 }
 
@@ -83,17 +98,27 @@ static void reaper_run(char **argv)
 
 bool reaper_active(void)
 {
-	return reaper_pid != 0;
+	return reaper_pid != 0 || reaper_attached;
+}
+
+void reaper_attach(int fd, int ack)
+{
+	reaper_wfd = fd;
+	reaper_ack = ack;
+	reaper_attached = true;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(ack, F_SETFD, FD_CLOEXEC);
+	reaper_send(0);
 }
 
 int reaper_start(void)
 {
 	posix_spawn_file_actions_t fa;
-	char *argv[REAPER_MAX + 3];
+	char *argv[] = { "vessel", "__reaper", NULL };
 	int go[2], ack[2], r;
 	extern char **environ;
 
-	if (!reaper_nr || reaper_pid)
+	if (!reaper_nr || reaper_pid || reaper_attached)
 		return 0;
 	if (pipe2(go, O_CLOEXEC) < 0)
 		return -errno;
@@ -103,11 +128,14 @@ int reaper_start(void)
 		close(go[1]);
 		return r;
 	}
-	argv[0] = "vessel";
-	argv[1] = "__reaper";
-	for (unsigned int i = 0; i < reaper_nr; i++)
-		argv[2 + i] = reaper_args[i];
-	argv[2 + reaper_nr] = NULL;
+	/*
+	 * The entries so far go into the pipe before the helper exists, so a
+	 * VMM that dies the moment after still leaves them with it (they
+	 * are far below a pipe's 64 KiB).
+	 */
+	reaper_wfd = go[1];
+	reaper_send(0);
+	reaper_wfd = -1;
 	posix_spawn_file_actions_init(&fa);
 	/* dup2 clears close-on-exec; closefrom: nothing else of the VMM's */
 	posix_spawn_file_actions_adddup2(&fa, go[0], 3);
@@ -143,18 +171,44 @@ void reaper_finish(void)
 	reaper_ack = -1;
 }
 
-int reaper_main(int argc, char **argv)
-{
-	char c;
+/* --- the helper's side: the words in, then the cleanup --- */
 
-	prctl(PR_SET_NAME, "vessel-reaper");
-	/* The VMM's terminal signals are the VMM's to handle. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	while (read(3, &c, 1) < 0 && errno == EINTR)
-		;
-	for (int i = 1; i < argc; i++) {
+#define REAPER_BUF (REAPER_MAX * 4200)
+
+static char *serve_buf;
+static size_t serve_len;
+
+void reaper_serve(int fd)
+{
+	ssize_t n;
+
+	serve_buf = malloc(REAPER_BUF);
+	if (!serve_buf)
+		return;
+	/* 0 (EOF): the VMM closed its end, or its last copy died with it */
+	for (;;) {
+		n = read(fd, serve_buf + serve_len, REAPER_BUF - 1 - serve_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		serve_len += (size_t)n;
+		if (serve_len >= REAPER_BUF - 1)
+			serve_len = 0; /* more than any VMM sends: drop, keep draining */
+	}
+	serve_buf[serve_len] = '\0';
+}
+
+void reaper_run_cleanup(void)
+{
+	char *argv[REAPER_MAX + 1];
+	int argc = 0;
+
+	for (size_t off = 0; serve_buf && off < serve_len && argc < REAPER_MAX;) {
+		argv[argc++] = serve_buf + off;
+		off += strlen(serve_buf + off) + 1;
+	}
+	for (int i = 0; i < argc; i++) {
 		uintmax_t dev, ino;
 		struct stat st;
 		int n = 0;
@@ -182,5 +236,21 @@ int reaper_main(int argc, char **argv)
 		    (uintmax_t)st.st_ino == ino)
 			unlink(argv[i] + n);
 	}
+	free(serve_buf);
+	serve_buf = NULL;
+	serve_len = 0;
+}
+
+int reaper_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	prctl(PR_SET_NAME, "vessel-reaper");
+	/* The VMM's terminal signals are the VMM's to handle. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	reaper_serve(3);
+	reaper_run_cleanup();
 	return 0;
 }

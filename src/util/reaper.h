@@ -29,7 +29,17 @@ bool reaper_active(void);
 int reaper_start(void);
 /* Let the helper run now and wait until it is done (a no-op without one). */
 void reaper_finish(void);
-/* `vessel __reaper ...`: the helper's own main (argv as reaper_start passes it). */
+/*
+ * A jailed VMM: its jail's outer process, on the other end of fd, is the
+ * helper (util/jail.h); entries go to fd, ack closes when it is done,
+ * and reaper_start spawns none.
+ */
+void reaper_attach(int fd, int ack);
+/* The helper's side: read the entries from fd until EOF (the VMM gone)... */
+void reaper_serve(int fd);
+/* ...then remove and run what they name. */
+void reaper_run_cleanup(void);
+/* `vessel __reaper`: the helper's own main (reaper_serve on fd 3). */
 int reaper_main(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
  * get an errno from the filter itself (sc_quiet below).
  */
 #include "util/syscall-filter.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -317,6 +318,7 @@ static void sc_sigsys(int sig, siginfo_t *si, void *uc)
 {
 	ucontext_t *u = uc;
 	char msg[320];
+	sigset_t self;
 	size_t n = 0;
 	int nr = si->si_syscall;
 
@@ -340,7 +342,17 @@ static void sc_sigsys(int sig, siginfo_t *si, void *uc)
 	sc_put(msg, sizeof(msg), &n, "); stopping the VMM (docs/seccomp.md)\n");
 	(void)!write(STDERR_FILENO, msg, n);
 	signal(SIGSYS, SIG_DFL);
+	/* blocked in its own handler: unblocked, it kills on tgkill's return */
+	sigemptyset(&self);
+	sigaddset(&self, sig);
+	pthread_sigmask(SIG_UNBLOCK, &self, NULL);
 	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+	/*
+	 * Still here: a jailed VMM is its pid namespace's init, which no
+	 * signal it sends itself kills (pid_namespaces(7)).  Exit as a shell
+	 * reports a death by signal; the monitor reads it as a crash.
+	 */
+	syscall(SYS_exit_group, 128 + sig);
 }
 
 void syscall_filter_set_mode(enum syscall_filter_mode m)
@@ -407,6 +419,31 @@ static int sc_add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, unsigned in
 	return -EINVAL;
 }
 
+/*
+ * A jailed VMM drops its ids while its threads run: glibc makes each
+ * thread change its own (the setxid broadcast), filters in place.  Only
+ * to the jail's ids, which no capability is left to change again.
+ */
+static int sc_add_jail_rules(scmp_filter_ctx ctx)
+{
+	const struct jail_state *j = jail_state();
+	int ret;
+
+	ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setgroups), 1,
+			       SCMP_A0(SCMP_CMP_EQ, 0, 0));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresgid), 3,
+				       SCMP_A0(SCMP_CMP_EQ, j->gid, 0),
+				       SCMP_A1(SCMP_CMP_EQ, j->gid, 0),
+				       SCMP_A2(SCMP_CMP_EQ, j->gid, 0));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresuid), 3,
+				       SCMP_A0(SCMP_CMP_EQ, j->uid, 0),
+				       SCMP_A1(SCMP_CMP_EQ, j->uid, 0),
+				       SCMP_A2(SCMP_CMP_EQ, j->uid, 0));
+	return ret;
+}
+
 /* Built from the tables, for the calling thread's role. */
 static int sc_build(enum thread_role role, enum syscall_filter_mode mode, scmp_filter_ctx *out)
 {
@@ -424,6 +461,8 @@ static int sc_build(enum thread_role role, enum syscall_filter_mode mode, scmp_f
 	for (unsigned int i = 0; i < ARRAY_SIZE(sc_rules) && !ret; i++)
 		if (sc_rules[i].roles & bit)
 			ret = sc_add_rule(ctx, &sc_rules[i], bit);
+	if (!ret && jail_state()->active)
+		ret = sc_add_jail_rules(ctx);
 	for (unsigned int i = 0; i < ARRAY_SIZE(sc_quiet) && !ret; i++)
 		if (sc_quiet[i].roles & bit)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(sc_quiet[i].err), sc_quiet[i].nr,
@@ -464,6 +503,11 @@ int syscall_filter_install(enum thread_role role)
 	sigset_t sys;
 	int ret;
 
+	/* Landlock first: the filters do not allow its calls */
+	if ((ret = jail_thread_restrict())) {
+		log_err("jail: Landlock: %s", strerror(-ret));
+		return ret;
+	}
 	if (sc_mode == SYSCALL_FILTER_OFF)
 		return 0;
 	if (!((1u << role) & FILTERED_ROLES))

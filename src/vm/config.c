@@ -34,6 +34,7 @@ void vm_config_free(struct vm_config *c)
 	free(c->initrd);
 	free(c->cmdline);
 	free(c->api_socket);
+	keys_free(jail_keys, &c->jail);
 	chardev_spec_free(&c->console);
 	for (const struct dev_kind *const *k = vm_dev_kinds; *k; k++)
 		vm_config_remove(c, *k);

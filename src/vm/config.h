@@ -9,6 +9,7 @@
 #include "bus/devkind.h"
 #include "chardev/chardev.h"
 #include "mem/gmem.h"
+#include "util/jail.h"
 #include "virtio/devices.h"
 
 /*
@@ -69,6 +70,9 @@ struct vm_config {
 	bool debug_exit;	/* isa-debug-exit compatible port 0xf4 */
 	/* per-thread seccomp filters (util/syscall-filter.h): off, log, on */
 	int seccomp;
+	/* the jailer (util/jail.h); jail_given: the definition or --jail said */
+	struct jail_spec jail;
+	bool jail_given;
 
 	struct chardev_spec console;	/* the serial console (COM1) */
 

@@ -201,5 +201,7 @@ struct json_object *vm_config_to_json(const struct vm_config *c)
 	json_object_object_add(o, "debug_exit", json_object_new_boolean(c->debug_exit));
 	add_str(o, "api_socket", c->api_socket);
 	add_str(o, "seccomp", syscall_filter_mode_name((enum syscall_filter_mode)c->seccomp));
+	if (c->jail_given || c->jail.mode != JAIL_OFF)
+		json_object_object_add(o, "jail", keys_to_json(jail_keys, &c->jail));
 	return o;
 }

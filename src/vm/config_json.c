@@ -669,13 +669,32 @@ static int check_cross(struct jctx *x, struct vm_config *c)
 	return 0;
 }
 
+/* "jail": true, false, "off"/"auto"/"on", or an object of jail_keys. */
+static int parse_jail(struct jctx *x, struct json_object *v, struct vm_config *c)
+{
+	c->jail_given = true;
+	if (json_object_is_type(v, json_type_boolean)) {
+		c->jail.mode = json_object_get_boolean(v) ? JAIL_ON : JAIL_OFF;
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_string))
+		return keys_set(jail_keys, &c->jail, "mode", json_object_get_string(v), x->err)
+			       ? error_prefix(x->err, "jail")
+			       : 0;
+	if (!json_object_is_type(v, json_type_object))
+		return jerr(x, "jail", "must be true, false, \"auto\" or an object, not %s",
+			    jtype(v));
+	c->jail.mode = JAIL_ON;
+	return keys_from_json(jail_keys, &c->jail, v, "jail", x->err);
+}
+
 /* The top-level keys: the VM's own, then one per device kind. */
 static int check_top_keys(struct jctx *x, struct json_object *root)
 {
 	static const char *const keys[] = { "name",    "uuid",	    "cpus",	  "memory",
 					    "kernel",  "initrd",    "cmdline",	  "console",
 					    "numa",    "lifecycle", "debug_exit", "api_socket",
-					    "seccomp", NULL };
+					    "seccomp", "jail",	    NULL };
 
 	json_object_object_foreach(root, key, val)
 	{
@@ -755,6 +774,8 @@ int vm_config_from_json(struct json_object *root, struct vm_config *c, struct er
 		if ((r = get_enum(&x, "seccomp", v, modes, &c->seccomp)))
 			return r;
 	}
+	if (json_object_object_get_ex(root, "jail", &v) && (r = parse_jail(&x, v, c)))
+		return r;
 	if (json_object_object_get_ex(root, "api_socket", &v) &&
 	    (r = get_path(&x, "api_socket", v, &c->api_socket)))
 		return r;

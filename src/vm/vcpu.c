@@ -7,6 +7,7 @@
 #include "vm/vcpu.h"
 #include "arch/x86/x86.h"
 #include "util/log.h"
+#include "util/jail.h"
 #include "util/syscall-filter.h"
 #include "util/threads.h"
 #include "util/util.h"
@@ -287,6 +288,7 @@ static void *vcpu_thread(void *arg)
 	sigset_t set;
 
 	v->tid = (pid_t)syscall(SYS_gettid);
+	v->host_tid = jail_host_tid();
 	/* vcpuinfo reads it later, when the filter lets nothing be opened */
 	__atomic_store_n(&v->stat_fd, open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC),
 			 __ATOMIC_RELEASE);
@@ -366,7 +368,7 @@ int vcpu_get_info(struct vcpu *v, struct vcpu_info *info)
 
 	memset(info, 0, sizeof(*info));
 	info->id = v->id;
-	info->tid = v->tid;
+	info->tid = v->host_tid;
 	info->state = __atomic_load_n(&v->state, __ATOMIC_RELAXED);
 	info->host_cpu = -1;
 	memcpy(info->exits, v->exits, sizeof(info->exits));

@@ -43,7 +43,8 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	pid_t tid;		/* host thread id, for vcpuinfo and pinning */
+	pid_t tid;		/* thread id, for pinning */
+	pid_t host_tid;		/* the same as the host sees it (a jail's pid namespace) */
 	int stat_fd;		/* its /proc/thread-self/stat, opened before its filter */
 	bool thread_started;
 	/*

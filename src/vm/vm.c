@@ -12,6 +12,7 @@
 #include "mem/numa.h"
 #include "vm/host_check.h"
 #include "util/eventlog.h"
+#include "util/jail.h"
 #include "util/log.h"
 #include "util/reaper.h"
 #include "util/syscall-filter.h"
@@ -731,6 +732,7 @@ static void vm_log_exit(const struct vm *vm)
 int vm_run(struct vm *vm)
 {
 	struct vm_signals sigs = { .vm = vm, .fd = -1 };
+	struct error err = ERROR_INIT;
 	sigset_t set;
 	int ret;
 
@@ -750,6 +752,11 @@ int vm_run(struct vm *vm)
 	 * (docs/seccomp.md); the lifecycle log keeps its fd.
 	 */
 	event_log_lockdown();
+	if (jail_lockdown(&err)) {
+		/* never run unjailed after asking for a jail */
+		log_err("cannot jail the VMM: %s", error_msg(&err));
+		vm_request_stop_why(vm, VM_EXIT_CRASH, 1, "cannot enter the jail");
+	}
 	if (syscall_filter_get_mode() != SYSCALL_FILTER_OFF && (ret = reaper_start()))
 		log_warn("no cleanup helper (%s): the VM's sockets stay after it exits",
 			 strerror(-ret));
@@ -758,6 +765,7 @@ int vm_run(struct vm *vm)
 		vm_request_stop_why(vm, VM_EXIT_CRASH, 1, "cannot install the seccomp filter");
 		ret = 0;
 	}
+	jail_selftest();
 	ret = evloop_run(vm->loop);
 	if (ret) {
 		char why[96];
