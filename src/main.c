@@ -5,6 +5,7 @@
 #include "util/log.h"
 #include "util/reaper.h"
 #include "util/threads.h"
+#include "util/util.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 {
 	int i = 1;
 
+	/* before anything opens an fd: "fd:N" may only name one handed to us */
+	handed_fds_record();
 	log_set_level(LOG_WARN);
 	/* The thread registry (util/threads.h) starts with this thread. */
 	threads_register(THREAD_MAIN, NULL);

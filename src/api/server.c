@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * HTTP transport of the REST API: libmicrohttpd on a Unix socket we bind
- * ourselves (MHD_OPTION_LISTEN_SOCKET), in external epoll mode.  MHD's
- * epoll fd sits in the VM's event loop, so requests are parsed and handled
- * on the loop thread: nothing here runs on, or waits for, a vCPU thread.
- * A 1 s timer drives MHD's connection timeouts.
+ * ourselves (MHD_OPTION_LISTEN_SOCKET), in external epoll mode, on a loop
+ * of its own in the API thread (role THREAD_API, the smallest seccomp
+ * filter: docs/seccomp.md).  A client's bytes, the HTTP parser and the
+ * request body are handled there; only a complete request crosses to the
+ * VM's event loop (evloop_call), where api_dispatch() runs as before, and
+ * the API thread waits for its response.  Nothing here runs on, or waits
+ * for, a vCPU thread.  A 1 s timer drives MHD's connection timeouts.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -23,10 +28,30 @@
 #include "util/listen.h"
 #include "util/eventlog.h"
 #include "util/log.h"
+#include "util/threads.h"
 #include "util/util.h"
 
+/*
+ * One request handed to the VM's loop.  Two references: the API thread's
+ * and the queued call's, which may run after the server is gone (the
+ * loop's destroy runs what is still queued): it then finds it cancelled.
+ */
+struct api_job {
+	struct api_server *s; /* alive while not cancelled (api_server_stop) */
+	bool preset;	      /* resp is the API thread's (413): only log it */
+	const struct api_request *req;
+	struct api_response resp;
+	sem_t done;
+	bool cancelled;
+	int refs;
+};
+
 struct api_server {
-	struct evloop *loop;
+	struct evloop *loop;  /* the VM's: api_dispatch() runs there */
+	struct evloop *aloop; /* the API thread's: MHD's epoll fd and timer */
+	pthread_mutex_t lock; /* job and stopping, between the two */
+	struct api_job *job;
+	bool stopping;
 	struct api_backend b;
 	struct mhd_api mhd;
 	struct MHD_Daemon *d;
@@ -65,6 +90,98 @@ static enum MHD_Result api_send(struct api_server *s, struct MHD_Connection *con
 	ret = s->mhd.queue_response(conn, resp->status, r);
 	s->mhd.destroy_response(r);
 	return ret;
+}
+
+static void api_job_put(struct api_job *j)
+{
+	if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	api_response_free(&j->resp);
+	sem_destroy(&j->done);
+	free(j);
+}
+
+/*
+ * The result in the logs, on the loop thread: the lifecycle log takes its
+ * append lock and checks its size, which the API thread's filter has not.
+ */
+static void api_log_result(struct api_server *s, const struct api_request *req,
+			   const struct api_response *resp)
+{
+	log_debug("api: %s %s -> %u", req->method, req->path, resp->status);
+	/* rate-limited: a client looping on a bad request must not churn the log */
+	if (resp->status >= 400 && ratelimit_allow(&s->error_events)) {
+		struct json_object *e = NULL;
+
+		if (resp->body)
+			json_object_object_get_ex(resp->body, "error", &e);
+		/* %.64s: a client's URL is bounded; eventlog turns controls into '?' */
+		event_log("api error: %.8s %.64s -> %u %s", req->method, req->path, resp->status,
+			  e ? json_object_get_string(e) : "");
+	}
+}
+
+/* On the VM's loop thread. */
+static void api_job_run(void *opaque)
+{
+	struct api_job *j = opaque;
+
+	if (!__atomic_load_n(&j->cancelled, __ATOMIC_ACQUIRE)) {
+		if (!j->preset)
+			api_dispatch(&j->s->b, j->req, &j->resp);
+		api_log_result(j->s, j->req, &j->resp);
+		sem_post(&j->done);
+	}
+	api_job_put(j);
+}
+
+/*
+ * On the API thread: the VM's loop handles req, and this waits for it (with
+ * resp already set, the loop only logs it).  A server stopping meanwhile
+ * (its loop has ended: api_server_stop) cancels the wait, and the client
+ * gets a 503.
+ */
+static void api_handle(struct api_server *s, const struct api_request *req,
+		       struct api_response *resp)
+{
+	struct api_job *j = calloc(1, sizeof(*j));
+	bool cancelled;
+
+	if (!j || sem_init(&j->done, 0, 0)) {
+		free(j);
+		api_response_free(resp);
+		api_error(resp, 500, "out of memory");
+		return;
+	}
+	j->s = s;
+	j->req = req;
+	j->refs = 2;
+	j->preset = resp->status != 0;
+	j->resp = *resp;
+	memset(resp, 0, sizeof(*resp));
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping || evloop_call(s->loop, api_job_run, j)) {
+		pthread_mutex_unlock(&s->lock);
+		api_error(resp, 503, "the VM is stopping");
+		j->refs = 1;
+		api_job_put(j);
+		return;
+	}
+	s->job = j;
+	pthread_mutex_unlock(&s->lock);
+	while (sem_wait(&j->done) && errno == EINTR)
+		;
+	pthread_mutex_lock(&s->lock);
+	s->job = NULL;
+	cancelled = j->cancelled;
+	pthread_mutex_unlock(&s->lock);
+	if (cancelled) {
+		api_error(resp, 503, "the VM is stopping");
+	} else {
+		*resp = j->resp;
+		memset(&j->resp, 0, sizeof(j->resp));
+	}
+	api_job_put(j);
 }
 
 static enum MHD_Result api_on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -121,26 +238,13 @@ static enum MHD_Result api_on_request(void *cls, struct MHD_Connection *conn, co
 		c->buf[c->len] = '\0';
 		return MHD_YES;
 	}
-	if (c->too_big) {
+	req.method = method;
+	req.path = url;
+	req.body = c->too_big ? NULL : c->buf;
+	req.body_len = c->too_big ? 0 : c->len;
+	if (c->too_big)
 		api_error(&resp, 413, "request body larger than %d bytes", API_MAX_BODY);
-	} else {
-		req.method = method;
-		req.path = url;
-		req.body = c->buf;
-		req.body_len = c->len;
-		api_dispatch(&s->b, &req, &resp);
-	}
-	log_debug("api: %s %s -> %u", method, url, resp.status);
-	/* rate-limited: a client looping on a bad request must not churn the log */
-	if (resp.status >= 400 && ratelimit_allow(&s->error_events)) {
-		struct json_object *e = NULL;
-
-		if (resp.body)
-			json_object_object_get_ex(resp.body, "error", &e);
-		/* %.64s: a client's URL is bounded; eventlog turns controls into '?' */
-		event_log("api error: %.8s %.64s -> %u %s", method, url, resp.status,
-			  e ? json_object_get_string(e) : "");
-	}
+	api_handle(s, &req, &resp);
 	ret = api_send(s, conn, &resp);
 	api_response_free(&resp);
 	return ret;
@@ -199,9 +303,16 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 	s->b = *b;
 	s->epfd = -1;
 	s->timer = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	r = evloop_create(&s->aloop);
+	if (r) {
+		free(s);
+		return error_set_errno(err, r, "cannot serve the API on '%s'", socket_path);
+	}
 	snprintf(s->path, sizeof(s->path), "%s", socket_path);
 	r = mhd_api_load(&s->mhd, err);
 	if (r) {
+		evloop_destroy(s->aloop);
 		free(s);
 		return error_prefix(err, "cannot serve the API on '%s'", socket_path);
 	}
@@ -209,6 +320,7 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 	fd = unix_listen(socket_path, 64);
 	if (fd < 0) {
 		mhd_api_unload(&s->mhd);
+		evloop_destroy(s->aloop);
 		free(s);
 		return error_setf(err, fd, "cannot serve the API on '%s': %s", socket_path,
 				  unix_listen_strerror(fd));
@@ -220,8 +332,9 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 				api_mhd_log, s, MHD_OPTION_END);
 	if (!s->d) {
 		close(fd);
-		unlink(socket_path);
+		unix_listen_remove(socket_path);
 		mhd_api_unload(&s->mhd);
+		evloop_destroy(s->aloop);
 		free(s);
 		return error_setf(err, -EIO,
 				  "cannot serve the API on '%s': libmicrohttpd failed to start",
@@ -233,20 +346,23 @@ int api_server_start_backend(struct evloop *loop, const struct api_backend *b,
 		goto fail;
 	}
 	s->epfd = info->epoll_fd;
-	r = evloop_add(loop, s->epfd, EPOLLIN, api_on_epoll, s);
+	r = evloop_add(s->aloop, s->epfd, EPOLLIN, api_on_epoll, s);
 	if (r)
 		goto fail;
-	r = evloop_timer_add(loop, 1000000000ull, 1000000000ull, api_on_timer, s);
-	if (r < 0) {
-		evloop_del(loop, s->epfd);
+	r = evloop_timer_add(s->aloop, 1000000000ull, 1000000000ull, api_on_timer, s);
+	if (r < 0)
 		goto fail;
-	}
 	s->timer = r;
+	r = evloop_thread_start(s->aloop, "vessel-api", THREAD_API);
+	if (r)
+		goto fail;
 	*out = s;
 	return 0;
 fail:
+	/* the API thread never ran: the loop's fds and timer go with it */
+	evloop_destroy(s->aloop);
 	s->mhd.stop_daemon(s->d);
-	unlink(socket_path);
+	unix_listen_remove(socket_path);
 	mhd_api_unload(&s->mhd);
 	free(s);
 	return error_set_errno(err, r, "cannot serve the API on '%s'", socket_path);
@@ -256,12 +372,23 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
-	if (s->timer >= 0)
-		evloop_timer_cancel(s->loop, s->timer);
-	evloop_del(s->loop, s->epfd);
+	/*
+	 * On the VM's loop thread, or with that loop ended: a request waiting
+	 * for it would wait for good, so it is cancelled (api_handle).
+	 */
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	if (s->job) {
+		__atomic_store_n(&s->job->cancelled, true, __ATOMIC_RELEASE);
+		sem_post(&s->job->done);
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* joins the API thread; its timer and MHD's epoll fd go with the loop */
+	evloop_destroy(s->aloop);
 	/* Closes the listening socket too. */
 	s->mhd.stop_daemon(s->d);
-	unlink(s->path);
+	unix_listen_remove(s->path);
 	mhd_api_unload(&s->mhd);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -11,8 +11,9 @@
 
 /*
  * The per-VM REST API (docs/api.yaml): HTTP/1.1 with JSON bodies on a Unix
- * socket, served by libmicrohttpd in external-epoll mode on the VM's event
- * loop, so handlers run on the loop thread and never block vCPUs.
+ * socket, served by libmicrohttpd on an API thread of its own; handlers
+ * run on the VM's event loop thread and never block vCPUs.  Stop the
+ * server on that thread, or once its loop has ended.
  */
 struct api_server;
 struct error;

@@ -66,6 +66,46 @@ static const char *file_name(char *buf, size_t len, const char *path, const char
 	return buf;
 }
 
+/*
+ * A handed-over image: each open gets its own close-on-exec duplicate (the
+ * format probe and the open both close theirs), sharing the caller's open
+ * file description; its access mode must allow what the disk does.
+ */
+static int blk_open_handed(int n, const char *path, int flags, struct error *err)
+{
+	int fl = fcntl(n, F_GETFL), acc = flags & O_ACCMODE, fd;
+	struct stat st;
+
+	if (handed_fd_check(n) || fl < 0)
+		return error_setf(err, -EBADF, "cannot use %s: no fd %d was handed to vessel", path,
+				  n);
+	if ((fl & O_ACCMODE) == O_WRONLY || (acc == O_RDWR && (fl & O_ACCMODE) != O_RDWR))
+		return error_setf(err, -EBADF,
+				  "cannot use %s: it is open %s, and this disk needs it %s%s", path,
+				  (fl & O_ACCMODE) == O_WRONLY ? "write-only" : "read-only",
+				  acc == O_RDWR ? "read-write" : "readable",
+				  acc == O_RDWR ? " (or readonly=on)" : "");
+	if (fstat(n, &st) < 0)
+		return error_set_errno(err, -errno, "cannot stat %s", path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return error_setf(err, -EINVAL,
+				  "%s is %s; disk images must be regular files or block devices",
+				  path, file_kind(st.st_mode));
+	/* the original stays the caller's; nothing this VMM spawns inherits it */
+	fcntl(n, F_SETFD, FD_CLOEXEC);
+	fd = fcntl(n, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return error_set_errno(err, -errno, "cannot use %s", path);
+	/* O_DIRECT is a file status flag: it applies to the shared description */
+	if ((flags & O_DIRECT) && fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | O_DIRECT) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return error_set_errno(err, r, "cannot use %s with direct=on", path);
+	}
+	return fd;
+}
+
 int blk_open_file(const char *path, int flags, struct error *err)
 {
 	return blk_open_file_of(path, flags, NULL, err);
@@ -77,6 +117,9 @@ int blk_open_file_of(const char *path, int flags, const char *of, struct error *
 	struct stat st;
 	int fd, fl, ret;
 
+	/* a backing file named "fd:N" by an image is a file name, not an fd */
+	if (!of && parse_handed_fd(path) >= 0)
+		return blk_open_handed(parse_handed_fd(path), path, flags, err);
 	/*
 	 * Without O_NONBLOCK, open(2) of a FIFO blocks until a writer shows
 	 * up (and the first read blocks until it writes), with the VMM's
@@ -153,7 +196,12 @@ static const struct blk_driver *blk_probe(int fd, const char *path)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		/* O_DIRECT may refuse an unaligned buffer: retry on a plain fd. */
-		int fd2 = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		char proc[32];
+		int fd2;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		fd2 = open(parse_handed_fd(path) >= 0 ? proc : path,
+			   O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 		if (fd2 < 0)
 			return NULL;

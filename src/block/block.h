@@ -197,6 +197,11 @@ int blk_open(const char *path, const struct blk_open_opts *o, struct blkdev **ou
  * (O_NONBLOCK cleared) or -errno with *err naming the file.
  */
 int blk_open_file(const char *path, int flags, struct error *err);
+/*
+ * An image's path may be "fd:N" (parse_handed_fd(), never a backing
+ * file's): the caller opened it and handed fd N over (`vessel run --disk
+ * path=fd:3 3<disk.img`).
+ */
 /* The same, for the backing file of image `of` (NULL: not a backing file). */
 int blk_open_file_of(const char *path, int flags, const char *of, struct error *err);
 /*

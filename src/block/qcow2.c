@@ -455,11 +455,24 @@ fail:
 	return r;
 }
 
-/* Resolve a backing file name relative to the directory of the image. */
-static char *backing_path(const char *image, const char *name)
+/*
+ * Resolve a backing file name relative to the directory of the image.
+ * image_fd >= 0: the image was handed over ("fd:N", parse_handed_fd()), and
+ * its directory is that of the file the fd has open.
+ */
+static char *backing_path(const char *image, int image_fd, const char *name)
 {
-	char *dup, *dir, *out;
+	char *dup, *dir, *out, real[PATH_MAX], link[32];
+	ssize_t n;
 
+	if (name[0] != '/' && image_fd >= 0) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", image_fd);
+		n = readlink(link, real, sizeof(real) - 1);
+		if (n > 0 && real[0] == '/') {
+			real[n] = '\0';
+			image = real;
+		}
+	}
 	if (name[0] == '/' || !strchr(image, '/'))
 		return strdup(name);
 	dup = strdup(image);
@@ -520,7 +533,7 @@ out:
 }
 
 /* Refuse a backing chain that revisits a file or is deeper than QCOW2_MAX_CHAIN. */
-static int check_chain(const char *path, const char *first, const char *first_fmt,
+static int check_chain(const char *path, int top_fd, const char *first, const char *first_fmt,
 		       struct error *err)
 {
 	dev_t dev[QCOW2_MAX_CHAIN + 2];
@@ -535,7 +548,7 @@ static int check_chain(const char *path, const char *first, const char *first_fm
 	while (!r) {
 		char *next;
 
-		if (stat(cur, &st) < 0) {
+		if ((depth || top_fd < 0 ? stat(cur, &st) : fstat(top_fd, &st)) < 0) {
 			r = depth ? 0 : -errno; /* a missing backing file is reported by its open */
 			break;
 		}
@@ -558,7 +571,7 @@ static int check_chain(const char *path, const char *first, const char *first_fm
 		depth++;
 		if (!name)
 			break;
-		next = backing_path(cur, name);
+		next = backing_path(cur, depth == 1 ? top_fd : -1, name);
 		free(cur);
 		cur = next;
 		if (!cur) {
@@ -592,10 +605,13 @@ static int open_backing(struct qcow2_state *s, const char *path, const struct bl
 	char *bp;
 	int r;
 
-	r = check_chain(path, s->backing_file, s->backing_fmt, err);
+	/* an image handed over as fd:N (never a backing file: they are names) */
+	int top_fd = (!o || !o->backing_of) && parse_handed_fd(path) >= 0 ? s->bd->fd : -1;
+
+	r = check_chain(path, top_fd, s->backing_file, s->backing_fmt, err);
 	if (r)
 		return r;
-	bp = backing_path(path, s->backing_file);
+	bp = backing_path(path, top_fd, s->backing_file);
 	if (!bp)
 		return -ENOMEM;
 	/* On failure blk_open() names bp as the backing file of path. */

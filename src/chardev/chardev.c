@@ -468,7 +468,7 @@ static int open_socket(struct chardev *cd, const char *path, struct error *err)
 	r = evloop_add(cd->loop, fd, EPOLLIN, accept_handler, cd);
 	if (r) {
 		close(fd);
-		unlink(path);
+		unix_listen_remove(path);
 		cd->listen_fd = -1;
 		return error_set_errno(err, r, "%s: cannot watch %s", cd->o.name, path);
 	}
@@ -529,7 +529,7 @@ void chardev_close(struct chardev *cd)
 		evloop_del(cd->loop, cd->listen_fd);
 		close(cd->listen_fd);
 		if (cd->path)
-			unlink(cd->path);
+			unix_listen_remove(cd->path);
 	}
 	if (cd->raw_term && term_saved_valid) {
 		chardev_restore_terminal();

@@ -607,8 +607,8 @@ static void host_usage(FILE *f)
 /* `host --seccomp`: each role's allowlist, from the filter tables themselves. */
 static int host_seccomp(bool json)
 {
-	static const enum thread_role roles[] = { THREAD_MAIN, THREAD_VCPU, THREAD_IOTHREAD,
-						  THREAD_BLOCK, THREAD_VHOST };
+	static const enum thread_role roles[] = { THREAD_MAIN,	THREAD_VCPU,  THREAD_IOTHREAD,
+						  THREAD_BLOCK, THREAD_VHOST, THREAD_API };
 	struct json_object *root = json_object_new_object();
 	const char *names[256];
 

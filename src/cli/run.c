@@ -330,6 +330,10 @@ static int run_jail(struct vm_config *cfg)
 			status = jail_outer_wait(jail_child, rfd);
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
+		/* in the foreground, a killed `vessel run` ends the VM, as without a jail */
+		if ((r = jail_die_with_outer()))
+			log_warn("jail: the VM would outlive a killed vessel run: %s",
+				 strerror(-r));
 	}
 	if (nets) {
 		devs[1] = "/dev/net/tun";

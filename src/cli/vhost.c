@@ -23,6 +23,7 @@
 #include "mem/gmem.h"
 #include "util/error.h"
 #include "util/evloop.h"
+#include "util/listen.h"
 #include "util/log.h"
 #include "util/reaper.h"
 #include "util/syscall-filter.h"
@@ -107,9 +108,8 @@ static int serve(const char *sock, struct vm_disk_config *dc)
 	ret = vhost_user_listen(sock, &lfd);
 	if (ret < 0) {
 		cli_error("vhost-user-blk: cannot listen on %s: %s", sock,
-			  ret == -EEXIST       ? "a file that is not a socket is in the way"
-			  : ret == -EADDRINUSE ? "another backend is serving it"
-					       : strerror(-ret));
+			  ret == -EADDRINUSE ? "another backend is serving it"
+					     : unix_listen_strerror(ret));
 		goto out;
 	}
 	ret = vhost_user_dev_serve(d, lfd);
@@ -145,7 +145,7 @@ out:
 	vhost_user_dev_destroy(d);
 	if (lfd >= 0) {
 		close(lfd);
-		unlink(sock);
+		unix_listen_remove(sock);
 	}
 	if (vd)
 		vd->ops->destroy(vd);

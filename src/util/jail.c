@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -82,6 +83,8 @@ const struct key jail_keys[] = {
 
 static struct jail_state js;
 static struct jail_spec jspec; /* jail_enter's, for jail_lockdown: numbers only */
+static int jail_ack_rd = -1;   /* the inner half's end of the ack pipe */
+static bool die_with_outer;
 static pid_t host_pid;
 static int landlock_fd = -1;
 static int jail_ack = -1; /* the outer half's end of the cleanup's ack */
@@ -233,6 +236,12 @@ void jail_selftest(void)
 	log_warn("jail selftest: open %s: %s", path, fd < 0 ? strerror(errno) : "opened");
 	if (fd >= 0)
 		close(fd);
+}
+
+int jail_die_with_outer(void)
+{
+	die_with_outer = true;
+	return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ? -errno : 0;
 }
 
 void jail_note_not_jailed(const char *why)
@@ -391,8 +400,10 @@ int jail_enter(const struct jail_spec *j, const char *name, bool new_net, const 
 			return r;
 	if ((r = landlock_prepare()))
 		log_warn("jail: no Landlock ruleset: %s", strerror(-r));
-	if (fd && strchr(fd, ','))
-		reaper_attach(atoi(fd), atoi(strchr(fd, ',') + 1));
+	if (fd && strchr(fd, ',')) {
+		jail_ack_rd = atoi(strchr(fd, ',') + 1);
+		reaper_attach(atoi(fd), jail_ack_rd);
+	}
 	unsetenv(ENV_FD);
 	unsetenv(ENV_CGROUP);
 	js.active = true;
@@ -468,6 +479,16 @@ int jail_lockdown(struct error *err)
 	if (setgroups(0, NULL) < 0 || setresgid(js.gid, js.gid, js.gid) < 0 ||
 	    setresuid(js.uid, js.uid, js.uid) < 0)
 		return error_set_errno(err, -errno, "cannot drop to uid %u gid %u", js.uid, js.gid);
+	if (die_with_outer) {
+		struct pollfd pfd = { .fd = jail_ack_rd, .events = POLLIN };
+
+		/* a change of credentials clears the parent-death signal (prctl(2)) */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			return error_set_errno(err, -errno, "PR_SET_PDEATHSIG");
+		/* the outer half closes its end only when gone (or done with us) */
+		if (jail_ack_rd >= 0 && poll(&pfd, 1, 0) > 0)
+			return error_setf(err, -ESRCH, "the jail's outer half is gone");
+	}
 	rl.rlim_cur = rl.rlim_max = nofile;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return error_set_errno(err, -errno, "RLIMIT_NOFILE %u", nofile);

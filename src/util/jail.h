@@ -84,6 +84,12 @@ int jail_outer_fork(const struct jail_spec *j, const char *name, unsigned int nr
 /* Wait for the child, clean up after it; its wait status. */
 int jail_outer_wait(pid_t child, int rfd);
 
+/*
+ * The inner half dies with the outer one (SIGKILL as its parent-death
+ * signal, re-armed after the uid drop): `vessel run --jail` in the
+ * foreground, where killing the command must end the VM.
+ */
+int jail_die_with_outer(void);
 /* Record why a VMM that could have been jailed is not (vessel info). */
 void jail_note_not_jailed(const char *why);
 /* Whether this process is the inner half (jail_outer_fork's child). */

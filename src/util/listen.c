@@ -3,8 +3,10 @@
 #include "util/listen.h"
 #include "util/log.h"
 #include "util/reaper.h"
+#include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,12 +46,44 @@ static int check_stale(const struct sockaddr_un *sa)
 	return r;
 }
 
+/*
+ * "fd:N": a listening Unix stream socket the caller made (systemd's
+ * socket activation, a supervisor that picks the path and its owner).
+ * It becomes ours: non-blocking and close-on-exec, never unlinked.
+ */
+static int unix_listen_adopt(int fd)
+{
+	int type = 0, dom = 0, acc = 0, fl;
+	socklen_t l = sizeof(int);
+
+	if (handed_fd_check(fd))
+		return -EBADF;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
+	    (l = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l)) < 0 ||
+	    (l = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l)) < 0)
+		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+	if (dom != AF_UNIX || type != SOCK_STREAM || !acc)
+		return -EPROTOTYPE;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return fd;
+}
+
+void unix_listen_remove(const char *path)
+{
+	if (parse_handed_fd(path) < 0)
+		unlink(path);
+}
+
 int unix_listen(const char *path, int backlog)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(path);
 	int fd, r;
 
+	if (parse_handed_fd(path) >= 0)
+		return unix_listen_adopt(parse_handed_fd(path));
 	if (!len)
 		return -EINVAL;
 	if (len >= sizeof(sa.sun_path))
@@ -111,6 +145,11 @@ const char *unix_listen_strerror(int err)
 		return "another process is listening on it";
 	case -ENAMETOOLONG:
 		return "path too long for a Unix socket (at most 107 bytes)";
+	case -EBADF:
+		return "no such fd was handed to vessel";
+	case -ENOTSOCK:
+	case -EPROTOTYPE:
+		return "that fd is not a listening Unix stream socket";
 	default:
 		return strerror(-err);
 	}

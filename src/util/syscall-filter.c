@@ -49,7 +49,9 @@
 #define I (1u << THREAD_IOTHREAD)
 #define B (1u << THREAD_BLOCK)
 #define H (1u << THREAD_VHOST)
-#define ALL (M | V | I | B | H)
+#define A (1u << THREAD_API)
+#define ALL (M | V | I | B | H | A)
+#define DEV (M | V | I | B | H) /* every role but the API's */
 #define FILTERED_ROLES ALL
 
 enum arg_check {
@@ -98,15 +100,15 @@ static const struct sc_rule sc_rules[] = {
 	R(gettid, ALL, ARGS_ANY),
 	R(tgkill, ALL, ARGS_SELF),
 	R(restart_syscall, ALL, ARGS_ANY),
-	R(ioctl, ALL, ARGS_IOCTL),
+	R(ioctl, DEV, ARGS_IOCTL),
 	R(flock, M | V | I, ARGS_ANY),
-	R(newfstatat, ALL, ARGS_ANY),
-	R(fstat, ALL, ARGS_ANY),
-	R(lseek, ALL, ARGS_ANY),
+	R(newfstatat, DEV, ARGS_ANY),
+	R(fstat, DEV, ARGS_ANY),
+	R(lseek, DEV, ARGS_ANY),
 	/* waiting */
-	R(epoll_wait, M | I | H, ARGS_ANY),
-	R(epoll_pwait, M | I | H, ARGS_ANY),
-	R(epoll_ctl, M | V | I | H, ARGS_ANY),
+	R(epoll_wait, M | I | H | A, ARGS_ANY),
+	R(epoll_pwait, M | I | H | A, ARGS_ANY),
+	R(epoll_ctl, M | V | I | H | A, ARGS_ANY),
 	R(poll, M | V | I | H, ARGS_ANY),
 	R(nanosleep, M | V | I | B | H, ARGS_ANY),
 	R(clock_nanosleep, M | V | I | B | H, ARGS_ANY),
@@ -132,12 +134,12 @@ static const struct sc_rule sc_rules[] = {
 	R(io_uring_enter, M | V | I | H, ARGS_ANY),
 	R(getrandom, M | V | I | H, ARGS_ANY),
 	/* sockets: the API, consoles and vhost-user clients it accepts */
-	R(accept4, M | H, ARGS_ANY),
-	R(recvfrom, M | H, ARGS_ANY),
+	R(accept4, M | H | A, ARGS_ANY),
+	R(recvfrom, M | H | A, ARGS_ANY),
 	R(recvmsg, M | V | I | H, ARGS_ANY),
-	R(sendto, M | V | I | H, ARGS_ANY),
-	R(sendmsg, M | V | I | H, ARGS_ANY),
-	R(shutdown, M | H, ARGS_ANY),
+	R(sendto, M | V | I | H | A, ARGS_ANY),
+	R(sendmsg, M | V | I | H | A, ARGS_ANY),
+	R(shutdown, M | H | A, ARGS_ANY),
 	/* the management API's placement and statistics */
 	R(sched_setaffinity, M, ARGS_ANY),
 	R(sched_getaffinity, M | V | I | B | H, ARGS_ANY),
@@ -222,7 +224,7 @@ static const struct sc_ioctl sc_ioctls[] = {
 	{ BLKGETSIZE64, M | I | B | H },
 	{ BLKSSZGET, M | I | B | H },
 	/* the console on a terminal: stdio's isatty, raw mode restored at exit */
-	{ TCGETS, ALL },
+	{ TCGETS, DEV },
 	{ TCSETS, M },
 	{ TCSETSW, M },
 	{ TCSETSF, M },

@@ -24,7 +24,7 @@ enum thread_role {
 	THREAD_IOTHREAD, /* a device's own event loop (virtio-blk) */
 	THREAD_BLOCK,	 /* a block queue's worker (formats without io_uring) */
 	THREAD_VHOST,	 /* the vhost-user backend's loop */
-	THREAD_API,	 /* an API server thread of its own (none today) */
+	THREAD_API,	 /* the API server: HTTP on its own loop (api/server.c) */
 	THREAD_HELPER,	 /* anything else */
 	THREAD_ROLE_MAX
 };

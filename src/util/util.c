@@ -27,6 +27,38 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int parse_handed_fd(const char *s)
+{
+	uint64_t n;
+
+	if (strncmp(s, "fd:", 3) || !isdigit((unsigned char)s[3]) ||
+	    parse_u64(s + 3, INT32_MAX, &n))
+		return -1;
+	return (int)n;
+}
+
+#define HANDED_FDS_MAX 1024
+static uint64_t handed_fds[HANDED_FDS_MAX / 64];
+static bool handed_fds_recorded;
+
+void handed_fds_record(void)
+{
+	for (int fd = 3; fd < HANDED_FDS_MAX; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			handed_fds[fd / 64] |= 1ull << (fd % 64);
+	handed_fds_recorded = true;
+}
+
+int handed_fd_check(int fd)
+{
+	/* fd:N names one the caller handed us, never one this process opened */
+	if (handed_fds_recorded)
+		return fd >= 3 && fd < HANDED_FDS_MAX && (handed_fds[fd / 64] >> (fd % 64)) & 1
+			       ? 0
+			       : -EBADF;
+	return fcntl(fd, F_GETFD) < 0 ? -EBADF : 0;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;

@@ -23,6 +23,18 @@
 int parse_size(const char *s, uint64_t *out);
 /* Parse a non-negative decimal or 0x-prefixed integer that fits in max. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
+/*
+ * "fd:N", the spelling of a file descriptor handed over instead of a path
+ * (disks, listening sockets): N, or -1 if s is not one.
+ */
+int parse_handed_fd(const char *s);
+/*
+ * Note the fds open when the process starts (main() calls it first): only
+ * those can have been handed over.  Without it, every open fd counts.
+ */
+void handed_fds_record(void);
+/* 0 if fd was open at start (handed_fds_record), -EBADF otherwise. */
+int handed_fd_check(int fd);
 /* Parse a CPU list such as "0-3,8,10-11" into a bitmap of `nbits` bits. */
 int parse_cpulist(const char *s, uint64_t *bitmap, unsigned int nbits);
 /* Format a size with a binary suffix ("512M", "1.5G"). */

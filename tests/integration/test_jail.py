@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 
 import pytest
@@ -225,3 +226,76 @@ def test_run_jail_clean_exit(vessel_bin, guests_dir, tmp_path, need_kvm):
                         str(guests_dir / "poweroff.elf"), "--serial", "none", "--memory",
                         "64M"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, (r.returncode, r.stderr)
+
+
+def vmm_children(pid):
+    """The jailed VMM: the outer `vessel run`'s child (its pid namespace's init)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(c) for c in fh.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_killed_run_jail_ends_the_vm(vessel_bin, guests_dir, tmp_path, need_kvm):
+    """SIGKILL of the foreground `vessel run --jail` ends its VM as it would
+    without the jail: the VMM has SIGKILL as its parent-death signal, re-armed
+    after its uid drop (which clears it)."""
+    p = subprocess.Popen([vessel_bin, "run", "--jail", "--kernel",
+                          str(guests_dir / "mgmt" / "idle.elf"), "--serial", "none",
+                          "--memory", "64M"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: vmm_children(p.pid), timeout=20), "no VMM child"
+        vmm = vmm_children(p.pid)[0]
+        # past the lockdown: the VMM runs as the jail's uid
+        assert wait_for(lambda: status_of(vmm)["Uid"].split()[0] != "0", timeout=20), \
+            status_of(vmm)
+        assert status_of(vmm)["NoNewPrivs"] == "1"
+        p.kill()
+        p.wait(timeout=10)
+        assert wait_for(lambda: not os.path.exists(f"/proc/{vmm}/status") or
+                        status_of(vmm)["State"].startswith("Z"), timeout=10), \
+            f"the jailed VMM {vmm} outlived its killed vessel run"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def test_jailed_run_with_handed_fds(vessel_bin, guests_dir, tmp_path, need_kvm):
+    """A caller that opens what the VM needs and hands the fds over: the disk
+    (path=fd:N) and the API's listening socket (--api-socket fd:M). The jailed
+    VMM serves the API through the caller's socket and has the disk open."""
+    from mgmt_helpers import api
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(b"\0" * (1 << 20))
+    sock = tmp_path / "api.sock"
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(str(sock))
+    ls.listen(8)
+    dfd = os.open(disk, os.O_RDWR)
+    p = subprocess.Popen([vessel_bin, "run", "--jail", "--kernel",
+                          str(guests_dir / "mgmt" / "idle.elf"), "--serial", "none",
+                          "--memory", "64M", "--disk", f"path=fd:{dfd}",
+                          "--api-socket", f"fd:{ls.fileno()}"],
+                         pass_fds=(dfd, ls.fileno()), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    ls.close()
+    os.close(dfd)
+    try:
+        st = wait_for(lambda: p.poll() is None and api(str(sock), "GET", "/vm"), timeout=30)
+        assert st and st[0] == 200, (st, p.poll())
+        vm = st[2]
+        assert vm["jail"]["jailed"], vm["jail"]
+        vmm = vm["pid"]
+        links = [os.readlink(f"/proc/{vmm}/fd/{f}") for f in os.listdir(f"/proc/{vmm}/fd")]
+        assert str(disk) in links, links
+        assert status_of(vmm)["NoNewPrivs"] == "1"
+        p.terminate()
+        assert p.wait(timeout=20) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert sock.exists(), "the caller's socket was removed"

@@ -294,6 +294,95 @@ def test_cli_errors(vessel_bin, backends, tmp_path):
     assert not sock.exists()
 
 
+def get_capacity(path):
+    """GET_CONFIG's first 8 bytes: virtio-blk's capacity in sectors (virtio 1.2 5.2.4)."""
+    s = connect(path)
+    s.sendall(vu_msg(24, struct.pack("<III", 0, 8, 0) + b"\0" * 8))
+    req, _, size = struct.unpack("<III", s.recv(12, socket.MSG_WAITALL))
+    body = s.recv(size, socket.MSG_WAITALL)
+    s.close()
+    assert req == 24 and size == 20, (req, size)
+    return struct.unpack("<Q", body[12:20])[0]
+
+
+def test_handed_fds(vessel_bin, tmp_path):
+    """`--socket fd:N --disk path=fd:M`: the caller opened the disk and listens
+    on the socket (a supervisor, systemd's socket activation); vessel serves
+    through both and leaves the caller's socket file alone."""
+    disk = tmp_path / "d.raw"
+    with open(disk, "wb") as f:
+        f.truncate(3 << 20)
+    sock = tmp_path / "s.sock"
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(str(sock))
+    ls.listen(4)
+    dfd = os.open(disk, os.O_RDWR)
+    p = subprocess.Popen([vessel_bin, "vhost-user-blk", "--socket", f"fd:{ls.fileno()}",
+                          "--disk", f"path=fd:{dfd}"], pass_fds=(ls.fileno(), dfd),
+                         stderr=subprocess.PIPE, text=True)
+    ls.close()
+    os.close(dfd)
+    try:
+        assert get_features(sock) & (1 << 32)
+        assert get_capacity(sock) == (3 << 20) // 512
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        assert p.wait(timeout=10) == 0, p.stderr.read()
+    assert sock.exists(), "vessel removed a socket it did not make"
+
+
+def test_handed_fd_errors(vessel_bin, tmp_path):
+    """One line each: an fd not handed over (even one vessel itself has open),
+    a file where a listening socket is needed, a read-only fd for a writable
+    disk; a backing file an image names "fd:N" is a file name, not an fd."""
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(b"\0" * 65536)
+    sock = tmp_path / "s.sock"
+    ro = os.open(disk, os.O_RDONLY)
+    top = tmp_path / "top.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", f"fd:{ro}", "-F", "raw",
+                    str(top), "1M"], check=True)
+    cases = [
+        (["--socket", "fd:7", "--disk", str(disk)], "cannot listen on fd:7: no such fd was "
+         "handed to vessel"),
+        (["--socket", f"fd:{ro}", "--disk", str(disk)], "is not a listening Unix stream socket"),
+        (["--socket", str(sock), "--disk", "path=fd:9"], "no fd 9 was handed to vessel"),
+        (["--socket", str(sock), "--disk", f"path=fd:{ro}"], "it is open read-only, and this "
+         "disk needs it read-write (or readonly=on)"),
+        # relative: the backing name stays "fd:N", not a path in tmp_path
+        (["--socket", str(sock), "--disk", f"path={top.name},format=qcow2"], f"fd:{ro}"),
+    ]
+    try:
+        for args, msg in cases:
+            r = subprocess.run([vessel_bin, "vhost-user-blk", *args], capture_output=True,
+                               text=True, timeout=10, pass_fds=(ro,), cwd=tmp_path)
+            assert r.returncode == 1, (args, r.returncode, r.stderr)
+            assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+            assert not sock.exists()
+        # the image's "fd:N" backing name was looked up as a file, not taken as the fd
+        assert "No such file" in r.stderr, r.stderr
+        # read-only disks take a read-only fd
+        p = subprocess.Popen([vessel_bin, "vhost-user-blk", "--socket", str(sock), "--disk",
+                              f"path=fd:{ro},readonly=on"], pass_fds=(ro,),
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_path(sock), p.stderr.read() if p.poll() is not None else "no socket"
+            assert get_capacity(sock) == 65536 // 512
+        finally:
+            p.terminate()
+            assert p.wait(timeout=10) == 0
+    finally:
+        os.close(ro)
+
+
+def wait_path(path, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end and not path.exists():
+        time.sleep(0.05)
+    return path.exists()
+
+
 REBOOT_SH = """#!/bin/sh
 for pass in 1 2 3; do for m in $(cat /modules.order); do insmod /lib/modules/*/"$m" 2>/dev/null; done; done
 if [ "$(dd if=/dev/vda bs=8 count=1 2>/dev/null)" = BOOTED-1 ]; then

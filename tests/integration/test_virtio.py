@@ -64,6 +64,25 @@ def test_blk_whole_disk(vessel_virtio, guests_dir, tmp_path):
     assert word == ((1 << 19) * 0x9e3779b97f4a7c15 + 0x1234) % (1 << 64)
 
 
+def test_blk_handed_fd(vessel_virtio, guests_dir, tmp_path):
+    """path=fd:N: the caller opened the image; the guest's writes land in it."""
+    d = disk(tmp_path)
+    fd = os.open(d, os.O_RDWR)
+    try:
+        r = subprocess.run([vessel_virtio, "run", "--kernel", str(guests_dir / "virtio" / "vblk.elf"),
+                            "--memory", "128M", "--debug-exit", "--serial", "stdio",
+                            "--cmdline", "serial=HANDED", "--disk", f"path=fd:{fd},serial=HANDED"],
+                           capture_output=True, text=True, timeout=TIMEOUT,
+                           stdin=subprocess.DEVNULL, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    expect_pass(r)
+    with open(d, "rb") as f:
+        f.seek(1 << 19)
+        word = int.from_bytes(f.read(8), "little")
+    assert word == ((1 << 19) * 0x9e3779b97f4a7c15 + 0x1234) % (1 << 64)
+
+
 @pytest.mark.parametrize("poll_us", ["0", "50"])
 def test_blk_iothread_polling(vessel_virtio, guests_dir, tmp_path, poll_us):
     """The I/O thread with polling forced on and off (the default depends on the CPU count)."""

@@ -9,13 +9,15 @@
 #                         devices mgmt diskfull (or "all")
 #
 # Environment: VESSEL, L2_KERNEL, L2_INITRD (the guest), LANE_WORK (a
-# scratch directory, on tmpfs in L1), QEMU_IMG, DEBUGFS, E2FSCK.
+# scratch directory, on tmpfs in L1), QEMU_IMG, DEBUGFS, E2FSCK, and
+# LANE_JAIL: the jail option of every `vessel run` (default --jail: the
+# lane runs jailed and with seccomp filters, as `vessel start` does).
 # For each check it prints "LANE-BEGIN name", the facts it checked and,
 # on a failure, the guest's log, then "LANE-END name ok" or
 # "LANE-END name FAIL: why".  tests/integration/test_linux.py turns each
 # into one test.
 : "${VESSEL:?}" "${L2_KERNEL:?}" "${L2_INITRD:?}" "${LANE_WORK:=/tmp/lane}"
-: "${QEMU_IMG:=qemu-img}" "${DEBUGFS:=debugfs}" "${E2FSCK:=e2fsck}"
+: "${QEMU_IMG:=qemu-img}" "${DEBUGFS:=debugfs}" "${E2FSCK:=e2fsck}" "${LANE_JAIL=--jail}"
 CMDLINE_BASE="console=ttyS0 reboot=k panic=-1 quiet"
 mkdir -p "$LANE_WORK"
 
@@ -61,7 +63,7 @@ end() {
 l2_run() {
 	log=$1 check=$2 limit=$3
 	shift 3
-	timeout -s KILL "$limit" "$VESSEL" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
+	timeout -s KILL "$limit" "$VESSEL" run $LANE_JAIL --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
 		--cmdline "$CMDLINE_BASE lane.check=$check" "$@" </dev/null >"$log" 2>&1
 }
 
@@ -122,7 +124,7 @@ lane_reboot() {
 lane_console() {
 	begin console
 	mkfifo "$D/in"
-	"$VESSEL" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" --cmdline "$CMDLINE_BASE" \
+	"$VESSEL" run $LANE_JAIL --kernel "$L2_KERNEL" --initrd "$L2_INITRD" --cmdline "$CMDLINE_BASE" \
 		--cpus 1 --memory 256M <"$D/in" >"$D/log" 2>&1 &
 	pid=$!
 	exec 3>"$D/in"
@@ -170,7 +172,7 @@ lane_devices() {
 	dd if=/dev/urandom of="$D/base.raw" bs=1M count=16 2>/dev/null
 	"$VESSEL" img create -q -f qcow2 -b "$D/base.raw" -F raw "$D/qcow.qcow2" 64M >"$D/img.log" 2>&1 ||
 		fail "vessel img create: $(cat "$D/img.log")"
-	"$VESSEL" run --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
+	"$VESSEL" run $LANE_JAIL --kernel "$L2_KERNEL" --initrd "$L2_INITRD" \
 		--cmdline "$CMDLINE_BASE lane.check=blk,rng-console" --cpus 2 --memory 512M \
 		--disk "path=$D/rw.img,format=raw,serial=rw,queues=2" \
 		--disk "path=$D/ro.img,format=raw,serial=ro,readonly=on" \
