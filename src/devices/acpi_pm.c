@@ -43,7 +43,8 @@ struct acpi_pm {
 	uint16_t gpe0_sts, gpe0_en;
 	uint8_t rcr;
 	int sci_level;
-	uint64_t tmr_start_ns; /* the timer counts from here */
+	uint64_t tmr_start_ns; /* the timer counts from here (now_ns()) ... */
+	uint64_t tmr_base;     /* ... starting at this tick count (0, or a restored one) */
 	uint64_t tmr_last;     /* tick count when TMR_STS was last updated */
 
 	struct ratelimit rl;
@@ -55,7 +56,7 @@ static uint64_t acpi_pm_ticks(struct acpi_pm *pm)
 {
 	unsigned __int128 ns = now_ns() - pm->tmr_start_ns;
 
-	return (uint64_t)(ns * ACPI_PM_TIMER_HZ / 1000000000u);
+	return pm->tmr_base + (uint64_t)(ns * ACPI_PM_TIMER_HZ / 1000000000u);
 }
 
 /*
@@ -92,6 +93,7 @@ static void acpi_pm_reset_locked(struct acpi_pm *pm)
 	pm->gpe0_en = 0;
 	pm->rcr = 0;
 	pm->tmr_start_ns = now_ns();
+	pm->tmr_base = 0;
 	pm->tmr_last = 0;
 	acpi_pm_update_sci(pm);
 }
@@ -283,10 +285,6 @@ void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *st)
 
 void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *st)
 {
-	/* Bounded so the start time stays in the past: 2^40 ticks is ~3.5 days. */
-	uint64_t ticks = st->tmr_ticks & ((1ull << 40) - 1);
-	uint64_t ns = (uint64_t)((unsigned __int128)ticks * 1000000000u / ACPI_PM_TIMER_HZ);
-
 	pthread_mutex_lock(&pm->lock);
 	pm->pm1_sts = st->pm1_sts;
 	pm->pm1_en = st->pm1_en & PM1_EN_WRITABLE;
@@ -294,10 +292,140 @@ void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *st)
 	pm->gpe0_sts = st->gpe0_sts;
 	pm->gpe0_en = st->gpe0_en;
 	pm->rcr = st->rcr & (ACPI_RCR_SYS_RST | 0x8);
-	pm->tmr_start_ns = now_ns() - MIN(ns, now_ns());
-	pm->tmr_last = acpi_pm_ticks(pm);
+	/* The timer goes on counting from the saved ticks. */
+	pm->tmr_start_ns = now_ns();
+	pm->tmr_base = st->tmr_ticks;
+	pm->tmr_last = st->tmr_ticks;
 	acpi_pm_update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
+}
+
+/* --- save/restore as a stream section --- */
+
+#define ACPI_PM_STATE_TAG STREAM_TAG('A', 'C', 'P', 'M')
+#define ACPI_PM_STATE_VERSION 1
+/* PM1_STS bits the model sets: TMR_STS, PWRBTN_STS, WAK_STS. */
+#define PM1_STS_SET (ACPI_PM1_TMR_STS | ACPI_PM1_PWRBTN_STS | ACPI_PM1_WAK_STS)
+#define RCR_STORED (ACPI_RCR_SYS_RST | 0x8)
+
+/* The registers as they travel in the stream (version 1, in this order). */
+struct acpi_pm_stream_state {
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+	uint16_t gpe0_sts, gpe0_en;
+	uint8_t rcr;
+	uint8_t sci_level;
+	uint64_t tmr_ticks; /* the 64-bit timer count; the register is its low 32 bits */
+	uint64_t tmr_last;  /* the count when TMR_STS was last brought up to date */
+};
+
+int acpi_pm_save_state(struct acpi_pm *pm, struct stream *s, struct error *err)
+{
+	struct acpi_pm_stream_state st;
+	struct stream_section sec;
+
+	memset(&st, 0, sizeof(st));
+	/* Nothing changes here: a carry of bit 31 still due is seen by the
+	 * destination's first look, from tmr_last. */
+	pthread_mutex_lock(&pm->lock);
+	st.pm1_sts = pm->pm1_sts;
+	st.pm1_en = pm->pm1_en;
+	st.pm1_cnt = pm->pm1_cnt;
+	st.gpe0_sts = pm->gpe0_sts;
+	st.gpe0_en = pm->gpe0_en;
+	st.rcr = pm->rcr;
+	st.sci_level = (uint8_t)pm->sci_level;
+	st.tmr_ticks = acpi_pm_ticks(pm);
+	st.tmr_last = pm->tmr_last;
+	pthread_mutex_unlock(&pm->lock);
+
+	stream_section_begin(s, &sec, ACPI_PM_STATE_TAG, ACPI_PM_STATE_VERSION);
+	stream_put_u16(s, st.pm1_sts);
+	stream_put_u16(s, st.pm1_en);
+	stream_put_u16(s, st.pm1_cnt);
+	stream_put_u16(s, st.gpe0_sts);
+	stream_put_u16(s, st.gpe0_en);
+	stream_put_u8(s, st.rcr);
+	stream_put_u8(s, st.sci_level);
+	stream_put_u64(s, st.tmr_ticks);
+	stream_put_u64(s, st.tmr_last);
+	stream_section_end(s, &sec);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "acpi-pm state: %s", error_msg(&s->err));
+	return 0;
+}
+
+/* Everything the model itself would never produce is refused. */
+static int acpi_pm_state_check(const struct acpi_pm_stream_state *st, struct stream *s)
+{
+	int level = (st->pm1_sts & st->pm1_en & PM1_SCI_EVENTS) || (st->gpe0_sts & st->gpe0_en);
+
+	if (st->pm1_sts & ~PM1_STS_SET)
+		return stream_fail(s, -EINVAL, "acpi-pm state: PM1_STS %#x has bits never set",
+				   st->pm1_sts);
+	if (st->pm1_en & ~PM1_EN_WRITABLE)
+		return stream_fail(s, -EINVAL, "acpi-pm state: PM1_EN %#x has reserved bits set",
+				   st->pm1_en);
+	/* SCI_EN always reads 1 (no SMM); SLP_EN is write-only. */
+	if ((st->pm1_cnt & ~(PM1_CNT_STORED | ACPI_PM1_CNT_SCI_EN)) ||
+	    !(st->pm1_cnt & ACPI_PM1_CNT_SCI_EN))
+		return stream_fail(s, -EINVAL, "acpi-pm state: PM1_CNT %#x is not a stored value",
+				   st->pm1_cnt);
+	if (st->rcr & ~RCR_STORED)
+		return stream_fail(s, -EINVAL, "acpi-pm state: reset control %#x", st->rcr);
+	if (st->sci_level != level)
+		return stream_fail(s, -EINVAL,
+				   "acpi-pm state: SCI level %u with PM1 %#x/%#x, GPE0 "
+				   "%#x/%#x",
+				   st->sci_level, st->pm1_sts, st->pm1_en, st->gpe0_sts,
+				   st->gpe0_en);
+	if (st->tmr_last > st->tmr_ticks)
+		return stream_fail(s, -EINVAL, "acpi-pm state: timer at %llu, last looked at %llu",
+				   (unsigned long long)st->tmr_ticks,
+				   (unsigned long long)st->tmr_last);
+	return 0;
+}
+
+int acpi_pm_load_state(struct acpi_pm *pm, struct stream *s, struct error *err)
+{
+	struct acpi_pm_stream_state st;
+	struct stream_section sec;
+	uint32_t ver;
+
+	ver = stream_section_open(s, &sec, ACPI_PM_STATE_TAG);
+	if (ver && ver != ACPI_PM_STATE_VERSION)
+		stream_fail(s, -EPROTO, "acpi-pm state version %u is not supported", ver);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+	st.pm1_sts = stream_get_u16(s);
+	st.pm1_en = stream_get_u16(s);
+	st.pm1_cnt = stream_get_u16(s);
+	st.gpe0_sts = stream_get_u16(s);
+	st.gpe0_en = stream_get_u16(s);
+	st.rcr = stream_get_u8(s);
+	st.sci_level = stream_get_u8(s);
+	st.tmr_ticks = stream_get_u64(s);
+	st.tmr_last = stream_get_u64(s);
+	stream_section_close(s, &sec);
+	if (!stream_error(s))
+		acpi_pm_state_check(&st, s);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts = st.pm1_sts;
+	pm->pm1_en = st.pm1_en;
+	pm->pm1_cnt = st.pm1_cnt;
+	pm->gpe0_sts = st.gpe0_sts;
+	pm->gpe0_en = st.gpe0_en;
+	pm->rcr = st.rcr;
+	/* The timer goes on counting from the saved value. */
+	pm->tmr_start_ns = now_ns();
+	pm->tmr_base = st.tmr_ticks;
+	pm->tmr_last = st.tmr_last;
+	/* The SCI follows the restored registers (the level checked above). */
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
 }
 
 int acpi_pm_new(const struct acpi_pm_ops *ops, void *opaque, struct acpi_pm **out)
@@ -397,8 +525,20 @@ static void pm_dev_destroy(void *opaque)
 	acpi_pm_free(opaque);
 }
 
+static int pm_dev_save(void *opaque, struct stream *s, struct error *err)
+{
+	return acpi_pm_save_state(opaque, s, err);
+}
+
+static int pm_dev_load(void *opaque, struct stream *s, struct error *err)
+{
+	return acpi_pm_load_state(opaque, s, err);
+}
+
 static const struct component_ops pm_dev_ops = {
 	.reset = pm_dev_reset,
+	.save = pm_dev_save,
+	.load = pm_dev_load,
 	.stats = pm_dev_stats,
 	.destroy = pm_dev_destroy,
 };

@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/error.h"
+#include "util/stream.h"
+
 /*
  * ACPI fixed hardware (ACPI 6.4 section 4.8) at the ports of layout.h, as
  * the FADT describes it:
@@ -102,6 +105,20 @@ struct acpi_pm_state {
 void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *st);
 /* Values out of range are masked to what the hardware can hold. */
 void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *st);
+
+/*
+ * The same for VM save/restore, as one stream section "ACPM" (version 1)
+ * of the component "acpi-pm": PM1_STS/EN/CNT, GPE0_STS/EN, the reset
+ * control register, the SCI level and the PM timer (its 64-bit count,
+ * which goes on from there on the destination, and the count TMR_STS
+ * was last brought up to date at).  Unlike acpi_pm_load(), load refuses
+ * values the hardware would never hold, validating the whole section
+ * before it touches the device (nothing is half-applied), then drives
+ * the SCI to what the registers imply.  Both return 0 or -errno with
+ * *err filled ("acpi-pm state: ...").
+ */
+int acpi_pm_save_state(struct acpi_pm *pm, struct stream *s, struct error *err);
+int acpi_pm_load_state(struct acpi_pm *pm, struct stream *s, struct error *err);
 
 /*
  * Port access by absolute port number, as the bus callbacks do it.  Also

@@ -77,6 +77,41 @@ void debug_exit_free(struct debug_exit *d)
 	free(d);
 }
 
+/* --- save/restore --- */
+
+#define DEBUG_EXIT_STATE_TAG STREAM_TAG('D', 'B', 'G', 'X')
+#define DEBUG_EXIT_STATE_VERSION 1
+
+/* Nothing the guest can see: the port reads all ones, a write only exits. */
+int debug_exit_save(struct debug_exit *d, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+
+	(void)d;
+	stream_section_begin(s, &sec, DEBUG_EXIT_STATE_TAG, DEBUG_EXIT_STATE_VERSION);
+	stream_section_end(s, &sec);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "debug-exit state: %s", error_msg(&s->err));
+	return 0;
+}
+
+int debug_exit_load(struct debug_exit *d, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	uint32_t ver;
+
+	(void)d;
+	ver = stream_section_open(s, &sec, DEBUG_EXIT_STATE_TAG);
+	if (ver && ver != DEBUG_EXIT_STATE_VERSION)
+		stream_fail(s, -EPROTO, "debug-exit state version %u is not supported", ver);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+	stream_section_close(s, &sec);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+	return 0;
+}
+
 void debug_exit_get_stats(struct debug_exit *d, uint64_t *writes, int *last_status)
 {
 	pthread_mutex_lock(&d->lock);

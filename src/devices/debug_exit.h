@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "util/error.h"
+#include "util/stream.h"
 
 /*
  * An isa-debug-exit compatible port (QEMU's semantics): a write of value v
@@ -27,6 +29,14 @@ int debug_exit_new(debug_exit_fn fn, void *opaque, struct debug_exit **out);
 void debug_exit_free(struct debug_exit *d);
 /* Writes seen, and the status of the last one (0 if none). */
 void debug_exit_get_stats(struct debug_exit *d, uint64_t *writes, int *last_status);
+
+/*
+ * State for VM save/restore: an empty stream section "DBGX" (version 1):
+ * the port holds nothing the guest can see (the write count and last
+ * status are statistics).  Both return 0 or -errno with *err filled.
+ */
+int debug_exit_save(struct debug_exit *d, struct stream *s, struct error *err);
+int debug_exit_load(struct debug_exit *d, struct stream *s, struct error *err);
 
 struct dev_host;
 /*

@@ -459,6 +459,195 @@ void i8042_get_stats(struct i8042 *k, struct i8042_stats *st)
 	pthread_mutex_unlock(&k->lock);
 }
 
+/* --- save/restore --- */
+
+#define I8042_STATE_TAG STREAM_TAG('K', 'B', 'D', 'C')
+#define I8042_STATE_VERSION 1
+
+/* The controller as it travels in the stream (version 1, in this order). */
+struct i8042_state {
+	uint8_t status;
+	uint8_t ram[I8042_RAM];
+	uint8_t outport;
+	uint8_t pending_cmd;
+	uint8_t last; /* the byte an empty output buffer reads back */
+	uint8_t q_count;
+	uint8_t q_val[I8042_QUEUE]; /* oldest first; entries past q_count are 0 */
+	uint8_t q_aux[I8042_QUEUE]; /* 1: from the AUX device */
+	uint8_t dev[2][3];	    /* keyboard, AUX: param_cmd, scancode_set, enabled */
+};
+
+static void ps2_state_put(uint8_t out[3], const struct ps2_dev *d)
+{
+	out[0] = d->param_cmd;
+	out[1] = d->scancode_set;
+	out[2] = d->enabled;
+}
+
+int i8042_save(struct i8042 *k, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	struct i8042_state st;
+
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&k->lock);
+	st.status = k->status;
+	memcpy(st.ram, k->ram, sizeof(st.ram));
+	st.outport = k->outport;
+	st.pending_cmd = k->pending_cmd;
+	st.last = k->queue[(k->q_head + I8042_QUEUE - 1) % I8042_QUEUE].val;
+	st.q_count = (uint8_t)k->q_count;
+	for (unsigned int i = 0; i < k->q_count; i++) {
+		const struct i8042_byte *b = &k->queue[(k->q_head + i) % I8042_QUEUE];
+
+		st.q_val[i] = b->val;
+		st.q_aux[i] = b->aux;
+	}
+	ps2_state_put(st.dev[0], &k->kbd);
+	ps2_state_put(st.dev[1], &k->aux);
+	pthread_mutex_unlock(&k->lock);
+
+	stream_section_begin(s, &sec, I8042_STATE_TAG, I8042_STATE_VERSION);
+	stream_put_u8(s, st.status);
+	stream_put_bytes(s, st.ram, sizeof(st.ram));
+	stream_put_u8(s, st.outport);
+	stream_put_u8(s, st.pending_cmd);
+	stream_put_u8(s, st.last);
+	stream_put_u8(s, st.q_count);
+	stream_put_bytes(s, st.q_val, sizeof(st.q_val));
+	stream_put_bytes(s, st.q_aux, sizeof(st.q_aux));
+	stream_put_bytes(s, st.dev, sizeof(st.dev));
+	stream_section_end(s, &sec);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "i8042 state: %s", error_msg(&s->err));
+	return 0;
+}
+
+/* A parameter byte a PS/2 device can be waiting for (i8042_kbd_write/aux_write). */
+static bool ps2_param_cmd_ok(uint8_t cmd, bool aux)
+{
+	if (aux)
+		return cmd == 0 || cmd == 0xe8 || cmd == 0xf3;
+	return cmd == 0 || cmd == 0xed || cmd == 0xf0 || cmd == 0xf3;
+}
+
+/* Everything the model itself would never produce is refused. */
+static int i8042_state_check(const struct i8042_state *st, struct stream *s)
+{
+	uint8_t cmd = st->pending_cmd;
+	uint8_t obf = 0, outp_obf = 0;
+
+	if (st->q_count > I8042_QUEUE)
+		return stream_fail(s, -EINVAL,
+				   "i8042 state: output queue holds %u bytes, more than its %u",
+				   st->q_count, I8042_QUEUE);
+	for (unsigned int i = 0; i < I8042_QUEUE; i++) {
+		if (st->q_aux[i] > 1)
+			return stream_fail(s, -EINVAL, "i8042 state: queue entry %u source %u", i,
+					   st->q_aux[i]);
+		if (i >= st->q_count && (st->q_val[i] || st->q_aux[i]))
+			return stream_fail(
+				s, -EINVAL,
+				"i8042 state: data past the %u bytes of the output queue",
+				st->q_count);
+	}
+	/* A full ring has overwritten the byte read last with the newest. */
+	if (st->q_count == I8042_QUEUE && st->last != st->q_val[I8042_QUEUE - 1])
+		return stream_fail(s, -EINVAL,
+				   "i8042 state: last byte %#x of a full queue is not its newest",
+				   st->last);
+	if (st->q_count) {
+		obf = I8042_STR_OBF | (st->q_aux[0] ? I8042_STR_AUXDATA : 0);
+		outp_obf = st->q_aux[0] ? OUTP_AUX_OBF : OUTP_KBD_OBF;
+	}
+	/* IBF, timeout and parity errors never happen; the keylock is open. */
+	if (st->status & (I8042_STR_IBF | I8042_STR_TIMEOUT | I8042_STR_PARITY) ||
+	    !(st->status & I8042_STR_UNLOCKED))
+		return stream_fail(s, -EINVAL, "i8042 state: status %#x is not one it can have",
+				   st->status);
+	if ((st->status & (I8042_STR_OBF | I8042_STR_AUXDATA)) != obf)
+		return stream_fail(s, -EINVAL,
+				   "i8042 state: status %#x disagrees with %u queued bytes",
+				   st->status, st->q_count);
+	if ((st->outport & (OUTP_KBD_OBF | OUTP_AUX_OBF)) != outp_obf)
+		return stream_fail(s, -EINVAL,
+				   "i8042 state: output port %#x disagrees with %u queued bytes",
+				   st->outport, st->q_count);
+	if (cmd && !(cmd >= CMD_WRITE_CTR && cmd < CMD_WRITE_CTR + I8042_RAM) &&
+	    !(cmd >= CMD_WRITE_OUTPUT && cmd <= CMD_AUX_SEND))
+		return stream_fail(s, -EINVAL, "i8042 state: command %#x cannot await data", cmd);
+	for (unsigned int i = 0; i < 2; i++) {
+		const uint8_t *d = st->dev[i];
+		const char *name = i ? "mouse" : "keyboard";
+
+		if (!ps2_param_cmd_ok(d[0], i))
+			return stream_fail(s, -EINVAL,
+					   "i8042 state: %s command %#x takes no parameter", name,
+					   d[0]);
+		/* The mouse has no scancode sets: it stays at the reset value. */
+		if (i ? d[1] != 2 : (d[1] < 1 || d[1] > 3))
+			return stream_fail(s, -EINVAL, "i8042 state: %s scancode set %u", name,
+					   d[1]);
+		if (d[2] > 1)
+			return stream_fail(s, -EINVAL, "i8042 state: %s enable flag %u", name,
+					   d[2]);
+	}
+	return 0;
+}
+
+static void ps2_state_get(struct ps2_dev *d, const uint8_t in[3])
+{
+	d->param_cmd = in[0];
+	d->scancode_set = in[1];
+	d->enabled = in[2];
+}
+
+int i8042_load(struct i8042 *k, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	struct i8042_state st;
+	uint32_t ver;
+
+	ver = stream_section_open(s, &sec, I8042_STATE_TAG);
+	if (ver && ver != I8042_STATE_VERSION)
+		stream_fail(s, -EPROTO, "i8042 state version %u is not supported", ver);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+	st.status = stream_get_u8(s);
+	stream_get_bytes(s, st.ram, sizeof(st.ram));
+	st.outport = stream_get_u8(s);
+	st.pending_cmd = stream_get_u8(s);
+	st.last = stream_get_u8(s);
+	st.q_count = stream_get_u8(s);
+	stream_get_bytes(s, st.q_val, sizeof(st.q_val));
+	stream_get_bytes(s, st.q_aux, sizeof(st.q_aux));
+	stream_get_bytes(s, st.dev, sizeof(st.dev));
+	stream_section_close(s, &sec);
+	if (!stream_error(s))
+		i8042_state_check(&st, s);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+
+	pthread_mutex_lock(&k->lock);
+	k->status = st.status;
+	memcpy(k->ram, st.ram, sizeof(k->ram));
+	k->outport = st.outport;
+	k->pending_cmd = st.pending_cmd;
+	/* Oldest byte at queue[1]; queue[0] is the one last read. */
+	memset(k->queue, 0, sizeof(k->queue));
+	k->queue[0].val = st.last;
+	for (unsigned int i = 0; i < st.q_count; i++)
+		k->queue[(1 + i) % I8042_QUEUE] = (struct i8042_byte){ st.q_val[i], st.q_aux[i] };
+	k->q_head = 1;
+	k->q_count = st.q_count;
+	ps2_state_get(&k->kbd, st.dev[0]);
+	ps2_state_get(&k->aux, st.dev[1]);
+	/* The lines follow the head of the queue and the CTR's enables. */
+	i8042_update(k, false);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 int i8042_new(i8042_irq_fn set_irq, i8042_reset_fn request_reset, void *opaque, struct i8042 **out)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));

@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "util/error.h"
+#include "util/stream.h"
 
 /*
  * The PS/2 controller of PCs (Intel 8042 as programmed by the IBM PC/AT
@@ -59,6 +61,20 @@ void i8042_free(struct i8042 *k);
 /* Back to the power-on state (machine reset). */
 void i8042_reset(struct i8042 *k);
 void i8042_get_stats(struct i8042 *k, struct i8042_stats *st);
+
+/*
+ * State for VM save/restore: one stream section "KBDC" (version 1) with
+ * the status register, the controller RAM (the command byte is ram[0]),
+ * the output port, the command awaiting its data byte, the output queue
+ * (oldest first, with the byte an empty buffer reads back) and, for the
+ * keyboard and the mouse, the command awaiting a parameter, the scancode
+ * set and the enable flag.  Load validates the whole section before it
+ * touches the controller (nothing is half-applied), then drives IRQ 1
+ * and 12 to what the restored queue and command byte imply.  Both return
+ * 0 or -errno with *err filled ("i8042 state: ...").
+ */
+int i8042_save(struct i8042 *k, struct stream *s, struct error *err);
+int i8042_load(struct i8042 *k, struct stream *s, struct error *err);
 
 struct dev_host;
 /*

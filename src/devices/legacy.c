@@ -77,8 +77,24 @@ static void legacy_uart_destroy(void *opaque)
 	free(lu);
 }
 
+static int legacy_uart_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_uart *lu = opaque;
+
+	return uart8250_save(lu->uart, s, err);
+}
+
+static int legacy_uart_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_uart *lu = opaque;
+
+	return uart8250_load(lu->uart, s, err);
+}
+
 static const struct component_ops legacy_uart_ops = {
 	.reset = legacy_uart_reset,
+	.save = legacy_uart_save,
+	.load = legacy_uart_load,
 	.stats = legacy_uart_stats,
 	.destroy = legacy_uart_destroy,
 };
@@ -166,8 +182,24 @@ static void legacy_i8042_destroy(void *opaque)
 	free(lk);
 }
 
+static int legacy_i8042_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_i8042 *lk = opaque;
+
+	return i8042_save(lk->k, s, err);
+}
+
+static int legacy_i8042_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_i8042 *lk = opaque;
+
+	return i8042_load(lk->k, s, err);
+}
+
 static const struct component_ops legacy_i8042_ops = {
 	.reset = legacy_i8042_reset,
+	.save = legacy_i8042_save,
+	.load = legacy_i8042_load,
 	.stats = legacy_i8042_stats,
 	.destroy = legacy_i8042_destroy,
 };
@@ -280,8 +312,24 @@ static void legacy_rtc_destroy(void *opaque)
 	free(lr);
 }
 
+static int legacy_rtc_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_rtc *lr = opaque;
+
+	return rtc_save(lr->rtc, s, err);
+}
+
+static int legacy_rtc_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_rtc *lr = opaque;
+
+	return rtc_load(lr->rtc, s, err);
+}
+
 static const struct component_ops legacy_rtc_ops = {
 	.reset = legacy_rtc_reset,
+	.save = legacy_rtc_save,
+	.load = legacy_rtc_load,
 	.stats = legacy_rtc_stats,
 	.destroy = legacy_rtc_destroy,
 };
@@ -344,7 +392,23 @@ static void legacy_debug_exit_destroy(void *opaque)
 	free(ld);
 }
 
+static int legacy_debug_exit_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_debug_exit *ld = opaque;
+
+	return debug_exit_save(ld->d, s, err);
+}
+
+static int legacy_debug_exit_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct legacy_debug_exit *ld = opaque;
+
+	return debug_exit_load(ld->d, s, err);
+}
+
 static const struct component_ops legacy_debug_exit_ops = {
+	.save = legacy_debug_exit_save,
+	.load = legacy_debug_exit_load,
 	.stats = legacy_debug_exit_stats,
 	.destroy = legacy_debug_exit_destroy,
 };

@@ -4,7 +4,8 @@
 
 /*
  * The legacy PC devices on a machine's host interface (bus/host.h), each
- * a component for reset, stats and teardown, declared with its model:
+ * a component for reset, save/restore, stats and teardown, declared with
+ * its model (the state sections are described there):
  *
  *   uart8250_create()   devices/uart8250.h   "serial0" (COM1)
  *   i8042_create()      devices/i8042.h      "i8042"

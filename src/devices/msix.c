@@ -378,3 +378,93 @@ void msix_reset(struct msix *m)
 	m->pci->cfg[m->cap + 3] &= (uint8_t)~0xc0;
 	pthread_mutex_unlock(&m->pci->cfg_lock);
 }
+
+#define MSIX_STATE_TAG STREAM_TAG('M', 'S', 'I', 'X')
+#define MSIX_STATE_VERSION 1
+
+void msix_save(struct msix *m, struct stream *s)
+{
+	struct stream_section sec;
+
+	stream_section_begin(s, &sec, MSIX_STATE_TAG, MSIX_STATE_VERSION);
+	pthread_mutex_lock(&m->lock);
+	stream_put_u32(s, m->nr);
+	for (unsigned int i = 0; i < m->nr; i++) {
+		stream_put_u32(s, m->v[i].addr_lo);
+		stream_put_u32(s, m->v[i].addr_hi);
+		stream_put_u32(s, m->v[i].data);
+		stream_put_u32(s, m->v[i].ctrl);
+	}
+	for (unsigned int i = 0; i < (m->nr + 63) / 64; i++)
+		stream_put_u64(s, m->pba[i]);
+	pthread_mutex_unlock(&m->lock);
+	stream_section_end(s, &sec);
+}
+
+int msix_load(struct msix *m, struct stream *s)
+{
+	unsigned int words = (m->nr + 63) / 64;
+	struct stream_section sec;
+	struct msix_vector *v;
+	uint64_t *pba;
+	uint32_t ver, nr;
+	uint16_t ctrl;
+
+	ver = stream_section_open(s, &sec, MSIX_STATE_TAG);
+	if (ver && ver != MSIX_STATE_VERSION)
+		return stream_fail(s, -EPROTO, "MSI-X state version %u is not supported", ver);
+	nr = stream_get_u32(s);
+	if (!stream_error(s) && nr != m->nr)
+		return stream_fail(s, -EINVAL, "MSI-X state has %u vectors, this device %u", nr,
+				   m->nr);
+	if (stream_error(s))
+		return stream_error(s);
+	v = calloc(m->nr, sizeof(*v));
+	pba = calloc(words, sizeof(*pba));
+	if (!v || !pba) {
+		free(v);
+		free(pba);
+		return stream_fail(s, -ENOMEM, "MSI-X state: out of memory");
+	}
+	for (unsigned int i = 0; i < m->nr; i++) {
+		v[i].addr_lo = stream_get_u32(s);
+		v[i].addr_hi = stream_get_u32(s);
+		v[i].data = stream_get_u32(s);
+		v[i].ctrl = stream_get_u32(s);
+		if (!stream_error(s) && ((v[i].addr_lo & 3) || (v[i].ctrl & ~MSIX_VECTOR_MASKED)))
+			stream_fail(s, -EINVAL, "MSI-X state: vector %u has reserved bits set", i);
+	}
+	for (unsigned int i = 0; i < words; i++)
+		pba[i] = stream_get_u64(s);
+	/* Bits past the last vector are reserved (6.8.2.10). */
+	if (!stream_error(s) && m->nr % 64 && (pba[words - 1] >> (m->nr % 64)))
+		stream_fail(s, -EINVAL, "MSI-X state: pending bits past vector %u", m->nr - 1);
+	stream_section_close(s, &sec);
+	if (stream_error(s)) {
+		free(v);
+		free(pba);
+		return stream_error(s);
+	}
+	ctrl = (uint16_t)(pci_cfg_read32(m->pci, m->cap) >> 16);
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < m->nr; i++) {
+		m->v[i].addr_lo = v[i].addr_lo;
+		m->v[i].addr_hi = v[i].addr_hi;
+		m->v[i].data = v[i].data;
+		m->v[i].ctrl = v[i].ctrl;
+		m->v[i].route_stale = true;
+	}
+	memcpy(m->pba, pba, words * sizeof(*pba));
+	m->enabled = ctrl & MSIX_CTRL_ENABLE;
+	m->masked = ctrl & MSIX_CTRL_MASKALL;
+	/* Unmasked vectors get their routes now: irqfds may follow them. */
+	for (unsigned int i = 0; m->enabled && i < m->nr; i++)
+		if (!vector_masked(m, i))
+			vector_route(m, &m->v[i]);
+	fire_pending(m);
+	irqfd_update_all(m);
+	pthread_mutex_unlock(&m->lock);
+	free(v);
+	free(pba);
+	return 0;
+}

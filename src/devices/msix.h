@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/stream.h"
+
 /*
  * Generic MSI-X (PCI Local Bus 3.0 section 6.8.2 / PCIe base 4.0 section
  * 7.7.2) for any PCI device: the capability, the vector table and the
@@ -112,5 +114,16 @@ void msix_irqfd_detach(struct msix *m, struct msix_irqfd *s);
 
 /* Back to power-on state: all vectors masked, nothing pending. */
 void msix_reset(struct msix *m);
+
+/*
+ * Save/restore (PCI Local Bus 3.0 section 6.8.2): the vector table and
+ * the PBA as one stream section "MSIX" (v1).  Enable and Function Mask
+ * live in config space, which the PCI layer restores: msix_load() must
+ * follow it and picks them up from there.  Load checks the vector count
+ * and reserved bits before it changes anything; routes are rebuilt on
+ * first use (route_stale).  The stream carries the message.
+ */
+void msix_save(struct msix *m, struct stream *s);
+int msix_load(struct msix *m, struct stream *s);
 
 #endif

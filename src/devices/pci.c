@@ -205,7 +205,7 @@ static uint64_t pci_bar_address(struct pci_dev *d, int bar)
  * never held across device callbacks (bus_access drops it first), and
  * bar_moved only moves ioeventfds.
  */
-static void pci_dev_update_bars(struct pci_dev *d)
+void pci_dev_update_bars(struct pci_dev *d)
 {
 	struct dev_host *host = d->bus->dh;
 	uint16_t cmd;

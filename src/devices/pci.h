@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "util/stream.h"
 
 /*
  * PCI: one root bus (bus 0) behind a host bridge at 00:00.0, with config
@@ -118,6 +119,15 @@ int pci_dev_add_cap(struct pci_dev *d, uint8_t cap_id, const void *body, unsigne
 void pci_dev_set_wmask(struct pci_dev *d, uint32_t off, const uint8_t *mask, unsigned int len);
 /* Raise or lower INTA# (honours COMMAND.INTX_DISABLE, sets STATUS.INTERRUPT). */
 void pci_dev_set_intx(struct pci_dev *d, int level);
+/* Make the BAR mappings follow the BAR and command registers (cfg_lock not held). */
+void pci_dev_update_bars(struct pci_dev *d);
+/*
+ * Config space for save/restore (pci-state.c): section "PCFG" v1.  Load
+ * refuses an image whose read-only bytes differ from this function's,
+ * then maps the BARs and drives INTA#.  The stream carries the message.
+ */
+void pci_dev_save(struct pci_dev *d, struct stream *s);
+int pci_dev_load(struct pci_dev *d, struct stream *s);
 uint32_t pci_cfg_read32(struct pci_dev *d, uint32_t off);
 
 struct dev_host;

@@ -37,6 +37,7 @@ struct rtc {
 	int update_timer, periodic_timer;
 	unsigned int periodic_rs;
 	bool sync_pending;
+	bool rearm; /* state loaded: armed timers follow the old clock, renew them */
 
 	struct rtc_ops ops;
 	void *opaque;
@@ -248,6 +249,15 @@ static void rtc_sync_timers_locked(struct rtc *r)
 
 	if (!r->ops.timer_add)
 		return;
+	if (r->rearm) {
+		r->rearm = false;
+		if (r->update_timer >= 0)
+			r->ops.timer_cancel(r->opaque, r->update_timer);
+		if (r->periodic_timer >= 0)
+			r->ops.timer_cancel(r->opaque, r->periodic_timer);
+		r->update_timer = -1;
+		r->periodic_timer = -1;
+	}
 	if (!want_update && r->update_timer >= 0) {
 		r->ops.timer_cancel(r->opaque, r->update_timer);
 		r->update_timer = -1;
@@ -536,6 +546,148 @@ void rtc_get_stats(struct rtc *r, struct rtc_stats *st)
 	pthread_mutex_lock(&r->lock);
 	*st = r->stats;
 	pthread_mutex_unlock(&r->lock);
+}
+
+/* --- save/restore --- */
+
+#define RTC_STATE_TAG STREAM_TAG('R', 'T', 'C', 'S')
+#define RTC_STATE_VERSION 1
+/* Guest seconds a state may carry: the settable range plus decades of
+ * running past its end, still well inside an int64_t of ns. */
+#define RTC_STATE_MAX_SEC (RTC_MAX_SEC + RTC_MAX_SEC / 8)
+
+/* The RTC as it travels in the stream (version 1, in this order). */
+struct rtc_state {
+	uint8_t cmos[RTC_CMOS_SIZE];
+	uint8_t index;
+	int64_t guest_ns; /* the guest's clock when saved */
+	uint8_t frozen;
+	int64_t frozen_sec;
+	int64_t last_sec;
+	uint8_t irq_level;
+};
+
+int rtc_save(struct rtc *r, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	struct rtc_state st;
+
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&r->lock);
+	memcpy(st.cmos, r->cmos, sizeof(st.cmos));
+	st.index = r->index;
+	st.guest_ns = rtc_guest_ns(r);
+	st.frozen = r->frozen;
+	st.frozen_sec = r->frozen_sec;
+	st.last_sec = r->last_sec;
+	st.irq_level = (uint8_t)r->irq_level;
+	pthread_mutex_unlock(&r->lock);
+
+	stream_section_begin(s, &sec, RTC_STATE_TAG, RTC_STATE_VERSION);
+	stream_put_bytes(s, st.cmos, sizeof(st.cmos));
+	stream_put_u8(s, st.index);
+	stream_put_u64(s, (uint64_t)st.guest_ns);
+	stream_put_u8(s, st.frozen);
+	stream_put_u64(s, (uint64_t)st.frozen_sec);
+	stream_put_u64(s, (uint64_t)st.last_sec);
+	stream_put_u8(s, st.irq_level);
+	stream_section_end(s, &sec);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "rtc state: %s", error_msg(&s->err));
+	return 0;
+}
+
+static bool rtc_sec_ok(int64_t sec)
+{
+	return sec >= 0 && sec <= RTC_STATE_MAX_SEC;
+}
+
+/* Everything the model itself would never produce is refused. */
+static int rtc_state_check(const struct rtc_state *st, struct stream *s)
+{
+	static const uint8_t clock_regs[] = { RTC_SECONDS,     RTC_MINUTES,	 RTC_HOURS,
+					      RTC_DAY_OF_WEEK, RTC_DAY_OF_MONTH, RTC_MONTH,
+					      RTC_YEAR,	       RTC_CENTURY };
+	uint8_t a = st->cmos[RTC_REG_A], b = st->cmos[RTC_REG_B], c = st->cmos[RTC_REG_C];
+	int level = ((c & RTC_C_PF) && (b & RTC_B_PIE)) || ((c & RTC_C_AF) && (b & RTC_B_AIE)) ||
+		    ((c & RTC_C_UF) && (b & RTC_B_UIE));
+
+	if (st->index >= RTC_CMOS_SIZE)
+		return stream_fail(s, -EINVAL, "rtc state: index %#x past the CMOS", st->index);
+	/* The clock registers are computed from the guest time, never stored. */
+	for (size_t i = 0; i < ARRAY_SIZE(clock_regs); i++)
+		if (st->cmos[clock_regs[i]])
+			return stream_fail(s, -EINVAL, "rtc state: stored clock register %#x",
+					   clock_regs[i]);
+	if (a & RTC_A_UIP)
+		return stream_fail(s, -EINVAL, "rtc state: register A %#x with UIP stored", a);
+	if (st->frozen > 1 || !!(b & RTC_B_SET) != st->frozen)
+		return stream_fail(s, -EINVAL, "rtc state: register B %#x with frozen flag %u", b,
+				   st->frozen);
+	if ((b & RTC_B_SET) && (b & RTC_B_UIE))
+		return stream_fail(s, -EINVAL, "rtc state: register B %#x: SET with UIE", b);
+	if ((c & 0x0f) || !!(c & RTC_C_IRQF) != level)
+		return stream_fail(s, -EINVAL, "rtc state: register C %#x with register B %#x", c,
+				   b);
+	if (st->cmos[RTC_REG_D] != RTC_D_VRT)
+		return stream_fail(s, -EINVAL, "rtc state: register D %#x", st->cmos[RTC_REG_D]);
+	if (st->irq_level != level)
+		return stream_fail(s, -EINVAL, "rtc state: IRQ level %u with register C %#x",
+				   st->irq_level, c);
+	if (st->guest_ns < 0 || st->guest_ns / NSEC > RTC_STATE_MAX_SEC)
+		return stream_fail(s, -EINVAL, "rtc state: guest time %lld ns out of range",
+				   (long long)st->guest_ns);
+	if (!rtc_sec_ok(st->frozen_sec) || !rtc_sec_ok(st->last_sec))
+		return stream_fail(s, -EINVAL,
+				   "rtc state: second %lld (frozen) or %lld (last update) out "
+				   "of range",
+				   (long long)st->frozen_sec, (long long)st->last_sec);
+	if (st->frozen && st->guest_ns != st->frozen_sec * NSEC)
+		return stream_fail(s, -EINVAL,
+				   "rtc state: a frozen clock at %lld ns, not at its second %lld",
+				   (long long)st->guest_ns, (long long)st->frozen_sec);
+	return 0;
+}
+
+int rtc_load(struct rtc *r, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	struct rtc_state st;
+	uint32_t ver;
+
+	ver = stream_section_open(s, &sec, RTC_STATE_TAG);
+	if (ver && ver != RTC_STATE_VERSION)
+		stream_fail(s, -EPROTO, "rtc state version %u is not supported", ver);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+	stream_get_bytes(s, st.cmos, sizeof(st.cmos));
+	st.index = stream_get_u8(s);
+	st.guest_ns = (int64_t)stream_get_u64(s);
+	st.frozen = stream_get_u8(s);
+	st.frozen_sec = (int64_t)stream_get_u64(s);
+	st.last_sec = (int64_t)stream_get_u64(s);
+	st.irq_level = stream_get_u8(s);
+	stream_section_close(s, &sec);
+	if (!stream_error(s))
+		rtc_state_check(&st, s);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->cmos, st.cmos, sizeof(r->cmos));
+	r->index = st.index;
+	/* The guest's clock goes on from where it was, on this host's clock. */
+	r->offset_ns = st.guest_ns - rtc_host_ns(r);
+	r->frozen = st.frozen;
+	r->frozen_sec = st.frozen_sec;
+	r->last_sec = st.last_sec;
+	/* IRQ 8 follows the restored registers B and C (level checked above). */
+	rtc_update_irq(r);
+	/* As after a write of A and B: the timer thread renews the timers. */
+	r->rearm = true;
+	rtc_request_sync(r);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 int rtc_new(const struct rtc_ops *ops, void *opaque, struct rtc **out)

@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "util/error.h"
+#include "util/stream.h"
 
 /*
  * MC146818 CMOS RTC and NVRAM (Motorola MC146818A datasheet) at ports
@@ -106,6 +108,21 @@ void rtc_get_stats(struct rtc *r, struct rtc_stats *st);
 /* Direct CMOS access for the VMM (not through the index register). */
 uint8_t rtc_cmos_read(struct rtc *r, uint8_t reg);
 void rtc_cmos_write(struct rtc *r, uint8_t reg, uint8_t val);
+
+/*
+ * State for VM save/restore: one stream section "RTCS" (version 1) with
+ * all 128 CMOS bytes (registers and NVRAM), the index register, the
+ * guest's clock in ns (the clock keeps its own time across the move: on
+ * load the offset to this host's CLOCK_REALTIME is recomputed), the SET
+ * freeze and its second, the second of the last update cycle and the
+ * IRQ 8 level.  Load validates the whole section before it touches the
+ * RTC (nothing is half-applied), drives IRQ 8 to what registers B and C
+ * imply and has the timer thread renew the update and periodic timers
+ * (ops.schedule), as after a write of registers A and B.  Both return 0
+ * or -errno with *err filled ("rtc state: ...").
+ */
+int rtc_save(struct rtc *r, struct stream *s, struct error *err);
+int rtc_load(struct rtc *r, struct stream *s, struct error *err);
 
 struct dev_host;
 /*

@@ -250,9 +250,16 @@ static void uart_power_on(struct uart8250 *u)
 	uart_rx_clear(u);
 }
 
-static void uart_write_fcr(struct uart8250 *u, uint8_t val)
+/* The FIFO trigger level that FCR bits 7:6 select (datasheet Table II, FCR). */
+static uint8_t uart_trigger_of(uint8_t fcr)
 {
 	static const uint8_t triggers[4] = { 1, 4, 8, 14 };
+
+	return (fcr & UART_FCR_ENABLE) ? triggers[fcr >> 6] : 1;
+}
+
+static void uart_write_fcr(struct uart8250 *u, uint8_t val)
+{
 	bool was = u->fcr & UART_FCR_ENABLE;
 
 	/* Changing FCR0 clears both FIFOs; other bits are programmed only
@@ -268,7 +275,7 @@ static void uart_write_fcr(struct uart8250 *u, uint8_t val)
 		uart_rx_clear(u);
 	/* XMIT FIFO reset: it is always empty here. */
 	u->fcr = val & (UART_FCR_ENABLE | UART_FCR_DMA | UART_FCR_TRIGGER_MASK);
-	u->rx_trigger = triggers[val >> 6];
+	u->rx_trigger = uart_trigger_of(u->fcr);
 }
 
 /* Called with the lock held; returns true if a rx_ready wakeup is due. */
@@ -489,6 +496,159 @@ void uart8250_get_stats(struct uart8250 *u, struct uart8250_stats *st)
 	pthread_mutex_lock(&u->lock);
 	*st = u->stats;
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* --- save/restore --- */
+
+#define UART_STATE_TAG STREAM_TAG('U', 'A', 'R', 'T')
+#define UART_STATE_VERSION 1
+
+/* Registers as they travel in the stream (version 1, in this order). */
+struct uart_state {
+	uint8_t ier, fcr, lcr, mcr, lsr, msr, scr, dll, dlm;
+	uint8_t thr_ipending;
+	uint8_t rx_count;
+	uint8_t rx[UART8250_FIFO_SIZE]; /* oldest first; bytes past rx_count are 0 */
+};
+
+int uart8250_save(struct uart8250 *u, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	struct uart_state st;
+
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&u->lock);
+	st.ier = u->ier;
+	st.fcr = u->fcr;
+	st.lcr = u->lcr;
+	st.mcr = u->mcr;
+	st.lsr = u->lsr;
+	st.msr = u->msr;
+	st.scr = u->scr;
+	st.dll = u->dll;
+	st.dlm = u->dlm;
+	st.thr_ipending = u->thr_ipending;
+	st.rx_count = (uint8_t)u->rx_count;
+	for (unsigned int i = 0; i < u->rx_count; i++)
+		st.rx[i] = u->rx[(u->rx_head + i) % UART8250_FIFO_SIZE];
+	pthread_mutex_unlock(&u->lock);
+
+	stream_section_begin(s, &sec, UART_STATE_TAG, UART_STATE_VERSION);
+	stream_put_u8(s, st.ier);
+	stream_put_u8(s, st.fcr);
+	stream_put_u8(s, st.lcr);
+	stream_put_u8(s, st.mcr);
+	stream_put_u8(s, st.lsr);
+	stream_put_u8(s, st.msr);
+	stream_put_u8(s, st.scr);
+	stream_put_u8(s, st.dll);
+	stream_put_u8(s, st.dlm);
+	stream_put_u8(s, st.thr_ipending);
+	stream_put_u8(s, st.rx_count);
+	stream_put_bytes(s, st.rx, sizeof(st.rx));
+	stream_section_end(s, &sec);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "uart state: %s", error_msg(&s->err));
+	return 0;
+}
+
+/* Everything the model itself would never produce is refused. */
+static int uart_state_check(const struct uart_state *st, struct stream *s)
+{
+	unsigned int cap = (st->fcr & UART_FCR_ENABLE) ? UART8250_FIFO_SIZE : 1;
+	uint8_t msr_in = (st->mcr & UART_MCR_LOOP) ? uart_loop_msr(st->mcr) : UART_MSR_CONNECTED;
+
+	if (st->ier & 0xf0)
+		return stream_fail(s, -EINVAL, "uart state: IER %#x has reserved bits set",
+				   st->ier);
+	/* FCR bits 1-2 are self-clearing, bits 4-5 reserved (datasheet 8.5);
+	 * with FCR0 clear nothing else is programmed. */
+	if ((st->fcr & ~(UART_FCR_ENABLE | UART_FCR_DMA | UART_FCR_TRIGGER_MASK)) ||
+	    (!(st->fcr & UART_FCR_ENABLE) && st->fcr))
+		return stream_fail(s, -EINVAL, "uart state: FCR %#x is not a programmable value",
+				   st->fcr);
+	/* MCR bits 5-7 are always 0 (datasheet 8.7). */
+	if (st->mcr & 0xe0)
+		return stream_fail(s, -EINVAL, "uart state: MCR %#x has reserved bits set",
+				   st->mcr);
+	if (st->rx_count > cap)
+		return stream_fail(s, -EINVAL,
+				   "uart state: RX FIFO holds %u bytes, more than its %u",
+				   st->rx_count, cap);
+	for (unsigned int i = st->rx_count; i < UART8250_FIFO_SIZE; i++)
+		if (st->rx[i])
+			return stream_fail(s, -EINVAL,
+					   "uart state: data past the %u bytes of the RX FIFO",
+					   st->rx_count);
+	/* Transmission is instantaneous: THR and TSR are always empty. */
+	if ((st->lsr & (UART_LSR_THRE | UART_LSR_TEMT)) != (UART_LSR_THRE | UART_LSR_TEMT))
+		return stream_fail(s, -EINVAL, "uart state: LSR %#x with a busy transmitter",
+				   st->lsr);
+	if (!(st->lsr & UART_LSR_DR) != !st->rx_count)
+		return stream_fail(s, -EINVAL, "uart state: LSR %#x disagrees with %u RX bytes",
+				   st->lsr, st->rx_count);
+	/* The modem inputs are wired: loopback or an always connected line. */
+	if ((st->msr & 0xf0) != msr_in)
+		return stream_fail(s, -EINVAL, "uart state: MSR %#x with MCR %#x", st->msr,
+				   st->mcr);
+	if (st->thr_ipending > 1)
+		return stream_fail(s, -EINVAL, "uart state: THRE pending flag %u",
+				   st->thr_ipending);
+	return 0;
+}
+
+int uart8250_load(struct uart8250 *u, struct stream *s, struct error *err)
+{
+	struct stream_section sec;
+	struct uart_state st;
+	uint32_t ver;
+	bool wake;
+
+	ver = stream_section_open(s, &sec, UART_STATE_TAG);
+	if (ver && ver != UART_STATE_VERSION)
+		stream_fail(s, -EPROTO, "uart state version %u is not supported", ver);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+	st.ier = stream_get_u8(s);
+	st.fcr = stream_get_u8(s);
+	st.lcr = stream_get_u8(s);
+	st.mcr = stream_get_u8(s);
+	st.lsr = stream_get_u8(s);
+	st.msr = stream_get_u8(s);
+	st.scr = stream_get_u8(s);
+	st.dll = stream_get_u8(s);
+	st.dlm = stream_get_u8(s);
+	st.thr_ipending = stream_get_u8(s);
+	st.rx_count = stream_get_u8(s);
+	stream_get_bytes(s, st.rx, sizeof(st.rx));
+	stream_section_close(s, &sec);
+	if (!stream_error(s))
+		uart_state_check(&st, s);
+	if (stream_error(s))
+		return error_setf(err, stream_error(s), "%s", error_msg(&s->err));
+
+	pthread_mutex_lock(&u->lock);
+	u->ier = st.ier;
+	u->fcr = st.fcr;
+	u->lcr = st.lcr;
+	u->mcr = st.mcr;
+	u->lsr = st.lsr;
+	u->msr = st.msr;
+	u->scr = st.scr;
+	u->dll = st.dll;
+	u->dlm = st.dlm;
+	u->thr_ipending = st.thr_ipending;
+	u->rx_trigger = uart_trigger_of(st.fcr);
+	memcpy(u->rx, st.rx, sizeof(u->rx));
+	u->rx_head = 0;
+	u->rx_count = st.rx_count;
+	/* A pending IIR source with OUT2 set raises the line again. */
+	uart_update_irq(u);
+	wake = uart_room_made(u);
+	pthread_mutex_unlock(&u->lock);
+	if (wake)
+		u->rx_ready(u->rx_ready_opaque);
+	return 0;
 }
 
 int uart8250_new(uart8250_irq_fn set_irq, void *irq_opaque, struct uart8250 **out)

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "util/error.h"
+#include "util/stream.h"
 
 /*
  * A 16550A UART (National Semiconductor PC16550D datasheet, June 1995):
@@ -146,6 +148,18 @@ size_t uart8250_receive(struct uart8250 *u, const uint8_t *buf, size_t len);
 /* Back to the power-on state (machine reset). */
 void uart8250_reset(struct uart8250 *u);
 void uart8250_get_stats(struct uart8250 *u, struct uart8250_stats *st);
+
+/*
+ * State for VM save/restore: one stream section "UART" (version 1) with
+ * every guest-visible register, the divisor latch, the scratch register,
+ * the RX FIFO bytes and the pending THRE interrupt.  What the host side
+ * of the output fd or chardev holds is not state.  Load validates the
+ * whole section before it touches the UART (nothing is half-applied) and
+ * then drives the interrupt line to what the restored registers imply.
+ * Both return 0 or -errno with *err filled ("uart state: ...").
+ */
+int uart8250_save(struct uart8250 *u, struct stream *s, struct error *err);
+int uart8250_load(struct uart8250 *u, struct stream *s, struct error *err);
 
 /* The bus_ops with byte values, for tests and callers without a bus. */
 uint8_t uart8250_read(struct uart8250 *u, unsigned int reg);

@@ -15,7 +15,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-static int xioctl(int fd, unsigned long req, void *arg)
+int kvm_ioctl(int fd, unsigned long req, void *arg)
 {
 	int ret;
 
@@ -35,7 +35,7 @@ static int kvm_load_cpuid(struct kvm *k)
 		if (!c)
 			return -ENOMEM;
 		c->nent = n;
-		ret = xioctl(k->fd, KVM_GET_SUPPORTED_CPUID, c);
+		ret = kvm_ioctl(k->fd, KVM_GET_SUPPORTED_CPUID, c);
 		if (ret == 0) {
 			k->cpuid = c;
 			return 0;
@@ -180,7 +180,7 @@ int kvm_set_memslot(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa, uint
 		.userspace_addr = (uintptr_t)hva,
 	};
 
-	return xioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	return kvm_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
 int kvm_set_tss_addr(int vm_fd, uint64_t addr)
@@ -192,12 +192,12 @@ int kvm_set_tss_addr(int vm_fd, uint64_t addr)
 
 int kvm_set_identity_map_addr(int vm_fd, uint64_t addr)
 {
-	return xioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr);
+	return kvm_ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr);
 }
 
 int kvm_create_irqchip(int vm_fd)
 {
-	return xioctl(vm_fd, KVM_CREATE_IRQCHIP, NULL);
+	return kvm_ioctl(vm_fd, KVM_CREATE_IRQCHIP, NULL);
 }
 
 int kvm_create_pit2(int vm_fd)
@@ -205,14 +205,14 @@ int kvm_create_pit2(int vm_fd)
 	/* Speaker port dummy: guests probe port 0x61 and need an answer. */
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 
-	return xioctl(vm_fd, KVM_CREATE_PIT2, &pit);
+	return kvm_ioctl(vm_fd, KVM_CREATE_PIT2, &pit);
 }
 
 int kvm_irq_line(int vm_fd, uint32_t irq, int level)
 {
 	struct kvm_irq_level l = { .irq = irq, .level = (uint32_t)level };
 
-	return xioctl(vm_fd, KVM_IRQ_LINE, &l);
+	return kvm_ioctl(vm_fd, KVM_IRQ_LINE, &l);
 }
 
 int kvm_signal_msi(int vm_fd, uint64_t addr, uint32_t data)
@@ -222,7 +222,7 @@ int kvm_signal_msi(int vm_fd, uint64_t addr, uint32_t data)
 		.address_hi = (uint32_t)(addr >> 32),
 		.data = data,
 	};
-	int ret = xioctl(vm_fd, KVM_SIGNAL_MSI, &msi);
+	int ret = kvm_ioctl(vm_fd, KVM_SIGNAL_MSI, &msi);
 
 	/* 0 means the guest blocked it (masked); that is not an error. */
 	return ret < 0 ? ret : 0;
@@ -245,7 +245,7 @@ int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int64_t datamatch, int
 		io.flags |= KVM_IOEVENTFD_FLAG_PIO;
 	if (deassign)
 		io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
-	return xioctl(vm_fd, KVM_IOEVENTFD, &io);
+	return kvm_ioctl(vm_fd, KVM_IOEVENTFD, &io);
 }
 
 int kvm_irqfd(int vm_fd, int fd, uint32_t gsi, int resample_fd, bool deassign)
@@ -258,14 +258,14 @@ int kvm_irqfd(int vm_fd, int fd, uint32_t gsi, int resample_fd, bool deassign)
 		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
 		irqfd.resamplefd = (uint32_t)resample_fd;
 	}
-	return xioctl(vm_fd, KVM_IRQFD, &irqfd);
+	return kvm_ioctl(vm_fd, KVM_IRQFD, &irqfd);
 }
 
 int kvm_get_dirty_log(int vm_fd, uint32_t slot, void *bitmap)
 {
 	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
 
-	return xioctl(vm_fd, KVM_GET_DIRTY_LOG, &log);
+	return kvm_ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log);
 }
 
 int kvm_clear_dirty_log(int vm_fd, uint32_t slot, uint64_t first_page, uint32_t num_pages,
@@ -278,5 +278,5 @@ int kvm_clear_dirty_log(int vm_fd, uint32_t slot, uint64_t first_page, uint32_t 
 		.dirty_bitmap = bitmap,
 	};
 
-	return xioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &c);
+	return kvm_ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &c);
 }

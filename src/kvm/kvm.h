@@ -25,6 +25,8 @@ struct kvm {
 };
 
 /* Open /dev/kvm; -ENOENT / -EACCES / -EPERM keep their meaning for callers. */
+/* ioctl() retried on EINTR: the result, or -errno. */
+int kvm_ioctl(int fd, unsigned long req, void *arg);
 int kvm_open(struct kvm *k, const char *path);
 void kvm_close(struct kvm *k);
 int kvm_check_cap(const struct kvm *k, long cap);

@@ -334,7 +334,61 @@ static void balloon_destroy(struct virtio_dev *vd)
 	free(b);
 }
 
+/*
+ * Target and actual page counts (5.5.4), the stats period, and whether
+ * the driver's stats buffer is held (5.5.6.3): a load takes that buffer
+ * from the ring again, so the next period hands it back as before.
+ */
+struct balloon_state {
+	uint32_t num_pages, actual, stats_period;
+	uint8_t st_held, pad[3];
+} __attribute__((packed));
+
+static int balloon_save(struct virtio_dev *vd, void *buf, size_t *len)
+{
+	struct vballoon *b = (struct vballoon *)vd;
+	struct balloon_state st = {
+		.num_pages = htole32(b->num_pages),
+		.actual = htole32(b->actual),
+		.stats_period = htole32(b->cfg.stats_period),
+		.st_held = b->st_held,
+	};
+
+	if (*len < sizeof(st))
+		return -ENOSPC;
+	memcpy(buf, &st, sizeof(st));
+	*len = sizeof(st);
+	return 0;
+}
+
+static int balloon_load(struct virtio_dev *vd, const void *buf, size_t len)
+{
+	struct vballoon *b = (struct vballoon *)vd;
+	struct balloon_state st;
+	unsigned int q = 2;
+
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, buf, sizeof(st));
+	if (st.st_held > 1 || le32toh(st.num_pages) > gmem_ram_size(vd->mem) >> BALLOON_PFN_SHIFT)
+		return -EINVAL;
+	if (st.st_held) {
+		struct virtq *vq = &vd->vqs[q];
+
+		if (queue_role(b, q) != ROLE_STATS || virtq_rewind(vq, 1) < 0 ||
+		    virtq_pop(vq, b->st) != 1)
+			return -EINVAL;
+	}
+	b->st_held = st.st_held;
+	b->num_pages = le32toh(st.num_pages);
+	b->actual = le32toh(st.actual);
+	b->cfg.stats_period = le32toh(st.stats_period);
+	return b->timer_fd >= 0 ? timer_arm(b) : 0;
+}
+
 static const struct virtio_dev_ops balloon_ops = {
+	.save = balloon_save,
+	.load = balloon_load,
 	.config_read = balloon_config_read,
 	.config_write = balloon_config_write,
 	.notify = balloon_notify,

@@ -551,7 +551,25 @@ static void blk_stats(struct virtio_dev *vd, struct json_object *obj)
 	json_object_object_add(obj, "readonly", json_object_new_boolean(b->readonly));
 }
 
+/*
+ * Nothing of the model travels: requests in flight were drained by the
+ * pause, and the rest is configuration.  Requests held after an I/O
+ * error (werror/rerror=stop) wait for a resume that a restored VM could
+ * not give them: refuse, the caller names the device.
+ */
+static int blk_save(struct virtio_dev *vd, void *buf, size_t *len)
+{
+	struct vblk *b = to_vblk(vd);
+
+	for (unsigned int i = 0; i < b->nr_queues; i++)
+		if (b->qs[i].held || b->qs[i].inflight)
+			return -EBUSY;
+	*len = 0;
+	return 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
+	.save = blk_save,
 	.stats = blk_stats,
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,

@@ -160,7 +160,38 @@ static void con_destroy(struct virtio_dev *vd)
 	free(c);
 }
 
+/*
+ * One byte: whether a receive buffer was popped and waits for input.
+ * The ring indices already count it as taken, so a load gives it back
+ * to the ring (virtq_rewind) and rx_pump takes it again on input.
+ */
+static int con_save(struct virtio_dev *vd, void *buf, size_t *len)
+{
+	struct vcon *c = (struct vcon *)vd;
+
+	if (*len < 1)
+		return -ENOSPC;
+	*(uint8_t *)buf = c->rx_held;
+	*len = 1;
+	return 0;
+}
+
+static int con_load(struct virtio_dev *vd, const void *buf, size_t len)
+{
+	struct vcon *c = (struct vcon *)vd;
+	uint8_t held = len ? *(const uint8_t *)buf : 0;
+
+	if (len > 1 || held > 1)
+		return -EINVAL;
+	if (held && virtq_rewind(&vd->vqs[RXQ], 1) < 0)
+		return -EINVAL;
+	c->rx_held = false;
+	return 0;
+}
+
 static const struct virtio_dev_ops con_ops = {
+	.save = con_save,
+	.load = con_load,
 	.config_read = con_config_read,
 	.activate = con_activate,
 	.notify = con_notify,

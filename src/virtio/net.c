@@ -715,7 +715,23 @@ static void net_destroy(struct virtio_dev *vd)
 	net_free(n);
 }
 
+/*
+ * The userspace data path keeps nothing outside the rings.  A running
+ * vhost-net instance owns the ring indices in the kernel: not carried
+ * yet (it would need VHOST_GET_VRING_BASE under the pause).
+ */
+static int net_save(struct virtio_dev *vd, void *buf, size_t *len)
+{
+	struct vnet *n = (struct vnet *)vd;
+
+	if (n->vh_live)
+		return -EOPNOTSUPP;
+	*len = 0;
+	return 0;
+}
+
 static const struct virtio_dev_ops net_ops = {
+	.save = net_save,
 	.config_read = net_config_read,
 	.activate = net_activate,
 	.notify = net_notify,

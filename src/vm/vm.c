@@ -192,8 +192,24 @@ static int vm_machine_reset(void *opaque)
 	return ret;
 }
 
+static int vm_machine_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return x86_machine_save(vm->arch, s, err);
+}
+
+static int vm_machine_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct vm *vm = opaque;
+
+	return x86_machine_state_load(vm->arch, s, err);
+}
+
 static const struct component_ops vm_machine_ops = {
 	.reset = vm_machine_reset,
+	.save = vm_machine_save,
+	.load = vm_machine_load,
 };
 
 static int vm_vcpu_reset(void *opaque)
@@ -201,8 +217,25 @@ static int vm_vcpu_reset(void *opaque)
 	return vcpu_reset(opaque);
 }
 
+/* A vCPU is saved paused (vm_quiesce): its registers are KVM's, from any thread. */
+static int vm_vcpu_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct vcpu *vcpu = opaque;
+
+	return x86_vcpu_save(&vcpu->x86, vcpu->vm->arch, s, err);
+}
+
+static int vm_vcpu_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct vcpu *vcpu = opaque;
+
+	return x86_vcpu_load(&vcpu->x86, vcpu->vm->arch, s, err);
+}
+
 static const struct component_ops vm_vcpu_ops = {
 	.reset = vm_vcpu_reset,
+	.save = vm_vcpu_save,
+	.load = vm_vcpu_load,
 };
 
 static int vm_register_machine(struct vm *vm, struct error *err)
@@ -261,6 +294,7 @@ static int vm_create_machine(struct vm *vm, struct error *err)
 	if (ret)
 		return ret; /* vm_setup_memory() logged it */
 	p.vm_fd = vm->vm_fd;
+	p.kvm_fd = vm->kvm.fd;
 	ret = x86_machine_create(&p, &x, err);
 	if (ret)
 		return ret;

@@ -81,9 +81,15 @@ int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **
 		error_set_errno(err, ret, "KVM_GET_PIT2");
 		goto fail;
 	}
+	ret = x86_state_probe(x, p->kvm_fd);
+	if (ret) {
+		error_set_errno(err, ret, "KVM_GET_MSR_INDEX_LIST");
+		goto fail;
+	}
 	*out = x;
 	return 0;
 fail:
+	free(x->msr_index);
 	free(x);
 	return ret;
 }
@@ -125,8 +131,10 @@ static int x86_images_read(struct x86_machine *x, struct error *err)
 
 void x86_machine_destroy(struct x86_machine *x)
 {
-	if (x)
+	if (x) {
 		x86_images_free(x->images);
+		free(x->msr_index);
+	}
 	free(x);
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
+#include "util/stream.h"
 
 struct acpi_pm;
 struct gmem;
@@ -60,6 +61,7 @@ struct x86_images;
 
 struct x86_machine_params {
 	int vm_fd;
+	int kvm_fd;		/* /dev/kvm: the MSR list for save/restore */
 	bool pvm;		/* KVM_BACKEND_PVM: no TSS needed */
 	struct gmem *mem;
 	struct x86_boot_spec boot;
@@ -89,6 +91,11 @@ struct x86_machine {
 	/* Power-on irqchip/PIT state, restored on machine reset. */
 	struct kvm_irqchip chips[3];
 	struct kvm_pit_state2 pit;
+	/* What save/restore may use (state.c, probed at creation). */
+	bool has_xsave, has_xcrs, has_debugregs, has_tsc_control;
+	uint32_t xsave_size; /* KVM_GET_XSAVE2's size, or struct kvm_xsave's */
+	uint32_t *msr_index; /* KVM_GET_MSR_INDEX_LIST */
+	uint32_t nr_msr_index;
 };
 
 /* The RAM split around the 32-bit PCI hole for `mem` bytes of RAM. */
@@ -126,6 +133,20 @@ int x86_vcpu_reset(struct x86_vcpu *v, const struct x86_machine *x);
 void x86_vcpu_dump(struct x86_vcpu *v, int fd);
 /* Free what x86_vcpu_init() allocated. */
 void x86_vcpu_free(struct x86_vcpu *v);
+
+/*
+ * Save/restore of the state KVM holds (state.c): the capabilities and
+ * MSR list once at creation; then each vCPU's and the chipset's state as
+ * one stream section each.  A load checks the whole section before it
+ * changes anything in KVM.
+ */
+int x86_state_probe(struct x86_machine *x, int kvm_fd);
+int x86_vcpu_save(struct x86_vcpu *v, const struct x86_machine *x, struct stream *s,
+		  struct error *err);
+int x86_vcpu_load(struct x86_vcpu *v, const struct x86_machine *x, struct stream *s,
+		  struct error *err);
+int x86_machine_save(struct x86_machine *x, struct stream *s, struct error *err);
+int x86_machine_state_load(struct x86_machine *x, struct stream *s, struct error *err);
 
 /* Used by the loaders: e820 table of the current layout. */
 int x86_e820_build(struct x86_machine *x);
