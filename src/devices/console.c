@@ -211,7 +211,54 @@ static void console_stats_op(void *opaque, struct json_object *obj)
 		json_object_object_add(obj, "clients", json_object_new_int64((int64_t)st.clients));
 }
 
+/*
+ * The console's only state is host input the UART has not taken yet
+ * (the UART's FIFO is the UART's record): it goes with the VM, so what
+ * the user typed just before a save reaches the guest after a restore.
+ */
+#define CONSOLE_STATE_TAG STREAM_TAG('C', 'O', 'N', 'S')
+#define CONSOLE_STATE_VERSION 1
+
+static int console_save_op(void *opaque, struct stream *s, struct error *err)
+{
+	struct console *c = opaque;
+	struct stream_section sec;
+
+	(void)err;
+	stream_section_begin(s, &sec, CONSOLE_STATE_TAG, CONSOLE_STATE_VERSION);
+	stream_put_u32(s, (uint32_t)c->pend_len);
+	stream_put_bytes(s, c->pending + c->pend_off, c->pend_len);
+	stream_section_end(s, &sec);
+	return 0;
+}
+
+static int console_load_op(void *opaque, struct stream *s, struct error *err)
+{
+	struct console *c = opaque;
+	struct stream_section sec;
+	uint32_t ver, len;
+
+	(void)err;
+	ver = stream_section_open(s, &sec, CONSOLE_STATE_TAG);
+	if (ver && ver != CONSOLE_STATE_VERSION)
+		return stream_fail(s, -EPROTO, "console state version %u is not supported", ver);
+	len = stream_get_u32(s);
+	if (!stream_error(s) && len > CONSOLE_PENDING_SIZE)
+		return stream_fail(s, -EINVAL, "%u bytes of console input, at most %u", len,
+				   CONSOLE_PENDING_SIZE);
+	if (!stream_error(s))
+		stream_get_bytes(s, c->pending, len);
+	stream_section_close(s, &sec);
+	if (stream_error(s))
+		return stream_error(s);
+	c->pend_off = 0;
+	c->pend_len = len;
+	return 0;
+}
+
 static const struct component_ops console_ops = {
+	.save = console_save_op,
+	.load = console_load_op,
 	.stats = console_stats_op,
 	.destroy = console_destroy_op,
 };

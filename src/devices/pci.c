@@ -445,8 +445,70 @@ static void pci_host_destroy(void *opaque)
 	pci_bus_destroy(opaque);
 }
 
+/*
+ * The host bridge's state: the 0xCF8 address latch (a guest may be
+ * between its address and data cycles), the 0xCF9 reset control
+ * register and the bridge's own config space.  The devices' windows are
+ * assigned at creation from the configuration, so they need no record.
+ */
+#define PCI_HOST_STATE_TAG STREAM_TAG('P', 'H', 'S', 'T')
+#define PCI_HOST_STATE_VERSION 1
+
+static int pci_host_save(void *opaque, struct stream *s, struct error *err)
+{
+	struct pci_bus *b = opaque;
+	struct stream_section sec;
+	uint32_t addr;
+	uint8_t rcr;
+
+	(void)err;
+	pthread_mutex_lock(&b->lock);
+	addr = b->config_address;
+	rcr = b->rcr;
+	pthread_mutex_unlock(&b->lock);
+	stream_section_begin(s, &sec, PCI_HOST_STATE_TAG, PCI_HOST_STATE_VERSION);
+	stream_put_u32(s, addr);
+	stream_put_u8(s, rcr);
+	pci_dev_save(&b->host, s);
+	stream_section_end(s, &sec);
+	return 0;
+}
+
+static int pci_host_load(void *opaque, struct stream *s, struct error *err)
+{
+	struct pci_bus *b = opaque;
+	struct stream_section sec;
+	uint32_t ver, addr;
+	uint8_t rcr;
+	int ret;
+
+	ver = stream_section_open(s, &sec, PCI_HOST_STATE_TAG);
+	if (ver && ver != PCI_HOST_STATE_VERSION)
+		return stream_fail(s, -EPROTO, "PCI host state version %u is not supported", ver);
+	addr = stream_get_u32(s);
+	rcr = stream_get_u8(s);
+	/* 0xCF8 holds whatever the guest wrote; 0xCF9 only the bits it keeps */
+	if (!stream_error(s) && (rcr & ~(ACPI_RCR_SYS_RST | 0x8)))
+		return stream_fail(s, -EINVAL,
+				   "reset control value 0x%02x has bits PIIX4 does not keep", rcr);
+	if (stream_error(s))
+		return stream_error(s);
+	ret = pci_dev_load(&b->host, s);
+	stream_section_close(s, &sec);
+	if (ret || stream_error(s))
+		return ret ? ret : stream_error(s);
+	(void)err;
+	pthread_mutex_lock(&b->lock);
+	b->config_address = addr;
+	b->rcr = rcr;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
 static const struct component_ops pci_host_ops = {
 	.reset = pci_host_reset,
+	.save = pci_host_save,
+	.load = pci_host_load,
 	.stats = pci_host_stats,
 	.destroy = pci_host_destroy,
 };
