@@ -25,6 +25,7 @@ struct api_response {
 	unsigned int status;
 	struct json_object *body; /* owned; NULL for no body (204) */
 	const char *allow;	  /* Allow header for 405, else NULL */
+	struct api_stream stream; /* a 200 whose body is a byte stream */
 };
 
 void api_dispatch(const struct api_backend *b, const struct api_request *req,

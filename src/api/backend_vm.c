@@ -22,6 +22,7 @@
 #include "util/util.h"
 #include "virtio/devices.h"
 #include "vm/config_json.h"
+#include "vm/snapshot.h"
 #include "vm/vm.h"
 
 /* docs/jail.md: whether the VMM is jailed, and how */
@@ -100,6 +101,9 @@ static int vmb_action(void *opaque, enum api_action a, struct error *err)
 	enum vm_state st = vm_get_state(vm);
 	int r;
 
+	/* the save's consistency needs the VM held until its stream ends */
+	if (vm->saving && a != API_ACTION_SHUTDOWN)
+		return error_setf(err, -EBUSY, "a save is in progress; try when it has finished");
 	switch (a) {
 	case API_ACTION_PAUSE:
 		if (st != VM_STATE_RUNNING)
@@ -281,6 +285,29 @@ static int vmb_numa_layout(void *opaque, struct api_numa *out, struct error *err
 	return 0;
 }
 
+static size_t vmb_save_read(void *opaque, uint8_t *buf, size_t max)
+{
+	return snapshot_save_read(opaque, buf, max);
+}
+
+static void vmb_save_end(void *opaque)
+{
+	snapshot_save_end(opaque);
+}
+
+static int vmb_snapshot_create(void *opaque, struct api_stream *out, struct error *err)
+{
+	struct snapshot_save *ss;
+	int r = snapshot_save_begin(opaque, &ss, err);
+
+	if (r)
+		return r;
+	out->opaque = ss;
+	out->read = vmb_save_read;
+	out->end = vmb_save_end;
+	return 0;
+}
+
 int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,
 		     struct error *err)
 {
@@ -297,6 +324,7 @@ int api_server_start(struct vm *vm, const char *socket_path, struct api_server *
 		.balloon_set = vmb_balloon_set,
 		.balloon_period = vmb_balloon_period,
 		.numa_layout = vmb_numa_layout,
+		.snapshot_create = vmb_snapshot_create,
 	};
 
 	return api_server_start_backend(vm->loop, &b, socket_path, out, err);

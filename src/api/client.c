@@ -7,6 +7,7 @@
 #include "api/client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -87,16 +88,15 @@ static int parse_reply(char *buf, size_t len, struct api_reply *reply)
 	return 0;
 }
 
-int api_client_request(const char *socket_path, const char *method, const char *path,
-		       const char *body, int timeout_ms, struct api_reply *reply)
+/* Connect and send one request; the connected socket (non-blocking) or -errno. */
+static int client_send(const char *socket_path, const char *method, const char *path,
+		       const char *body, uint64_t deadline, const char *version)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	size_t blen = body ? strlen(body) : 0, len = 0, cap = 4096;
-	char head[512], *buf = NULL;
+	size_t blen = body ? strlen(body) : 0;
+	char head[512];
 	int fd, r, n;
 
-	memset(reply, 0, sizeof(*reply));
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, socket_path);
@@ -107,28 +107,46 @@ int api_client_request(const char *socket_path, const char *method, const char *
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
 			r = -errno;
-			goto out;
+			goto fail;
 		}
 		if (now_ns() >= deadline) {
 			r = -ETIMEDOUT;
-			goto out;
+			goto fail;
 		}
 		usleep(1000);
 	}
 	n = snprintf(head, sizeof(head),
-		     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+		     "%s %s HTTP/%s\r\nHost: localhost\r\nConnection: close\r\n"
 		     "Accept: application/json\r\n%sContent-Length: %zu\r\n\r\n",
-		     method, path, blen ? "Content-Type: application/json\r\n" : "", blen);
+		     method, path, version, blen ? "Content-Type: application/json\r\n" : "", blen);
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		r = -EINVAL;
-		goto out;
+		goto fail;
 	}
 	r = send_all(fd, head, (size_t)n, deadline);
 	if (!r)
 		r = send_all(fd, body, blen, deadline);
 	/* The server may answer (413) and close before reading all of the body. */
 	if (r && r != -EPIPE && r != -ECONNRESET)
-		goto out;
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return r;
+}
+
+int api_client_request(const char *socket_path, const char *method, const char *path,
+		       const char *body, int timeout_ms, struct api_reply *reply)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	size_t len = 0, cap = 4096;
+	char *buf = NULL;
+	int fd, r;
+
+	memset(reply, 0, sizeof(*reply));
+	fd = client_send(socket_path, method, path, body, deadline, "1.1");
+	if (fd < 0)
+		return fd;
 	buf = malloc(cap);
 	if (!buf) {
 		r = -ENOMEM;
@@ -175,6 +193,89 @@ int api_client_request(const char *socket_path, const char *method, const char *
 	r = parse_reply(buf, len, reply);
 out:
 	free(buf);
+	close(fd);
+	return r;
+}
+
+int api_client_stream(const char *socket_path, const char *method, const char *path,
+		      const char *body, int timeout_ms, int *stream_fd, struct api_reply *reply)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	char head[4096];
+	size_t len = 0;
+	int fd, r, flags;
+
+	memset(reply, 0, sizeof(*reply));
+	*stream_fd = -1;
+	/* HTTP/1.0: the stream's end is the connection's, no chunked coding */
+	fd = client_send(socket_path, method, path, body, deadline, "1.0");
+	if (fd < 0)
+		return fd;
+	/* the head byte by byte, so the body's first byte stays in the socket */
+	while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4)) {
+		ssize_t got;
+
+		if (len + 1 >= sizeof(head)) {
+			r = -EPROTO;
+			goto fail;
+		}
+		got = recv(fd, head + len, 1, 0);
+		if (got == 0) {
+			r = -EPROTO;
+			goto fail;
+		}
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				r = -errno;
+				goto fail;
+			}
+			if ((r = wait_fd(fd, POLLIN, deadline)))
+				goto fail;
+			continue;
+		}
+		len++;
+	}
+	head[len] = '\0';
+	if (sscanf(head, "HTTP/1.%*d %d", &reply->status) != 1) {
+		r = -EPROTO;
+		goto fail;
+	}
+	if (reply->status != 200) {
+		/* an error: the JSON body, read as api_client_request does */
+		char *buf = malloc(REPLY_MAX);
+		size_t n = 0;
+
+		if (!buf) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		while (n + 1 < REPLY_MAX) {
+			ssize_t got = recv(fd, buf + n, REPLY_MAX - n - 1, 0);
+
+			if (got > 0) {
+				n += (size_t)got;
+			} else if (got < 0 && errno == EAGAIN && !wait_fd(fd, POLLIN, deadline)) {
+				continue;
+			} else if (!(got < 0 && errno == EINTR)) {
+				break;
+			}
+		}
+		buf[n] = '\0';
+		reply->body = buf;
+		reply->body_len = n;
+		close(fd);
+		return 0;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*stream_fd = fd;
+	return 0;
+fail:
 	close(fd);
 	return r;
 }

@@ -19,6 +19,14 @@ struct api_reply {
 
 int api_client_request(const char *socket_path, const char *method, const char *path,
 		       const char *body, int timeout_ms, struct api_reply *reply);
+/*
+ * A request whose 200 answer is a byte stream (PUT /vm/snapshot/create):
+ * *stream_fd is the socket (blocking) positioned at the body's first
+ * byte, to read to EOF and close.  Any other status comes back in *reply
+ * with *stream_fd -1.  0 or -errno.
+ */
+int api_client_stream(const char *socket_path, const char *method, const char *path,
+		      const char *body, int timeout_ms, int *stream_fd, struct api_reply *reply);
 void api_reply_free(struct api_reply *reply);
 /* The body parsed as JSON, or NULL. */
 struct json_object *api_reply_json(const struct api_reply *reply);

@@ -32,6 +32,7 @@ int mhd_api_load(struct mhd_api *api, struct error *err)
 	MHD_SYM(api, get_timeout, "MHD_get_timeout");
 	MHD_SYM(api, get_daemon_info, "MHD_get_daemon_info");
 	MHD_SYM(api, create_response_from_buffer, "MHD_create_response_from_buffer");
+	MHD_SYM(api, create_response_from_callback, "MHD_create_response_from_callback");
 	MHD_SYM(api, add_response_header, "MHD_add_response_header");
 	MHD_SYM(api, queue_response, "MHD_queue_response");
 	MHD_SYM(api, destroy_response, "MHD_destroy_response");

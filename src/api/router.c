@@ -13,6 +13,10 @@ void api_response_free(struct api_response *resp)
 {
 	json_object_put(resp->body);
 	resp->body = NULL;
+	/* a stream never sent still ends: the VM must resume */
+	if (resp->stream.end)
+		resp->stream.end(resp->stream.opaque);
+	memset(&resp->stream, 0, sizeof(resp->stream));
 }
 
 void api_error(struct api_response *resp, unsigned int status, const char *fmt, ...)
@@ -169,6 +173,7 @@ void api_dispatch(const struct api_backend *b, const struct api_request *req,
 	resp->status = 500;
 	resp->body = NULL;
 	resp->allow = NULL;
+	memset(&resp->stream, 0, sizeof(resp->stream));
 	if (!req->path || !req->method) {
 		api_error(resp, 400, "bad request");
 		return;
@@ -190,7 +195,8 @@ void api_dispatch(const struct api_backend *b, const struct api_request *req,
 		return;
 	}
 	if (!*rest || !strcmp(rest, "pause") || !strcmp(rest, "resume") ||
-	    !strcmp(rest, "shutdown") || !strcmp(rest, "reboot")) {
+	    !strcmp(rest, "shutdown") || !strcmp(rest, "reboot") ||
+	    !strcmp(rest, "snapshot/create")) {
 		api_vm_handle(b, req, rest, resp);
 	} else if (segment(rest, "vcpus") || segment(rest, "emulator")) {
 		api_vcpus_handle(b, req, rest, resp);

@@ -68,9 +68,55 @@ struct api_conn {
 	bool too_big;
 };
 
+/* A streamed body (a save), read on this thread as the socket drains. */
+static ssize_t api_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct api_stream *st = cls;
+	size_t n;
+
+	(void)pos;
+	n = st->read(st->opaque, (uint8_t *)buf, max);
+	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The stream is done or its client gone: MHD frees the response. */
+static void api_stream_free(void *cls)
+{
+	struct api_stream *st = cls;
+
+	st->end(st->opaque);
+	free(st);
+}
+
+static enum MHD_Result api_send_stream(struct api_server *s, struct MHD_Connection *conn,
+				       struct api_response *resp)
+{
+	struct api_stream *st = malloc(sizeof(*st));
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!st)
+		return MHD_NO; /* api_response_free ends the stream */
+	*st = resp->stream;
+	r = s->mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, api_stream_read, st,
+						 api_stream_free);
+	if (!r) {
+		free(st);
+		return MHD_NO;
+	}
+	memset(&resp->stream, 0, sizeof(resp->stream)); /* the response's now */
+	s->mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	ret = s->mhd.queue_response(conn, resp->status, r);
+	s->mhd.destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result api_send(struct api_server *s, struct MHD_Connection *conn,
 				struct api_response *resp)
 {
+	if (resp->stream.read)
+		return api_send_stream(s, conn, resp);
+
 	struct MHD_Response *r;
 	const char *text = "";
 	enum MHD_Result ret;

@@ -70,6 +70,15 @@ struct api_numa {
  * 403, -ENOTSUP -> 501, anything else -> 500.  An op that leaves *err
  * unset gets strerror.
  */
+/* A response body produced piece by piece on the API thread (a save). */
+struct api_stream {
+	void *opaque;
+	/* The next bytes, 0 at the end. */
+	size_t (*read)(void *opaque, uint8_t *buf, size_t max);
+	/* Called once, when the stream ends or the client goes away. */
+	void (*end)(void *opaque);
+};
+
 struct api_backend {
 	void *opaque;
 	/* {"name", "state", "pid", "uptime_ns", "config"}; NULL on failure. */
@@ -91,6 +100,8 @@ struct api_backend {
 	int (*balloon_period)(void *opaque, unsigned int secs, struct error *err);
 	/* The guest NUMA nodes' RAM, vCPUs and binding (struct api_numa). */
 	int (*numa_layout)(void *opaque, struct api_numa *out, struct error *err);
+	/* Quiesce and save the VM; the state and memory follow as *out. */
+	int (*snapshot_create)(void *opaque, struct api_stream *out, struct error *err);
 };
 
 #define API_MAX_BODY (64 * 1024) /* larger request bodies get 413 */

@@ -16,6 +16,8 @@ int cmd_img(int argc, char **argv);
 int cmd_define(int argc, char **argv);
 int cmd_undefine(int argc, char **argv);
 int cmd_start(int argc, char **argv);
+int cmd_save(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_console(int argc, char **argv);

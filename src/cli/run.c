@@ -21,9 +21,11 @@
 #include "vm/config.h"
 #include "vm/config_json.h"
 #include "mgmt/placement.h"
+#include "vm/snapshot.h"
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -80,6 +82,11 @@ static void run_usage(FILE *f)
 		"                          root, uid/gid, no capabilities, cgroup limits,\n"
 		"                          Landlock; SPEC: on|auto|off,uid=N,gid=N,\n"
 		"                          cpu_max=\"Q P\",memory_max=SIZE,pids_max=N,...\n"
+		"      --restore FILE      resume the VM saved in FILE and FILE.mem (vessel "
+		"save):\n"
+		"                          its definition comes from FILE; memory is mapped\n"
+		"                          from FILE.mem and read as the guest touches it\n"
+		"      --restore-eager     copy all of FILE.mem into guest memory at start\n"
 		"      --event-log FILE    append one timestamped line per lifecycle event\n"
 		"                          (start, pause, resume, shutdown, reset, stop, crash,\n"
 		"                          API errors), rotated at 1 MiB\n"
@@ -103,10 +110,12 @@ enum {
 	OPT_EVENT_LOG,
 	OPT_SECCOMP,
 	OPT_JAIL,
+	OPT_RESTORE,
+	OPT_RESTORE_EAGER,
 	OPT_DEVICE, /* OPT_DEVICE + i: vm_dev_kinds[i] */
 };
 
-#define RUN_FIXED_OPTS 21
+#define RUN_FIXED_OPTS 23
 #define RUN_MAX_KINDS 16
 
 static int set_string(char **dst, const char *src)
@@ -139,6 +148,8 @@ static void run_options(struct option *opts)
 		{ "event-log", required_argument, NULL, OPT_EVENT_LOG },
 		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "jail", optional_argument, NULL, OPT_JAIL },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "restore-eager", no_argument, NULL, OPT_RESTORE_EAGER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -237,7 +248,9 @@ static int run_parse(int argc, char **argv, struct vm_config *c, bool *help)
 				return cli_error("out of memory");
 			break;
 		case OPT_CONFIG:
-			break;	/* loaded before the other options, see cmd_run */
+		case OPT_RESTORE:
+		case OPT_RESTORE_EAGER:
+			break; /* handled before the other options, see cmd_run */
 		case OPT_API_SOCKET:
 			if (set_string(&c->api_socket, optarg))
 				return cli_error("out of memory");
@@ -347,16 +360,67 @@ static int run_jail(struct vm_config *cfg)
 	return -1;
 }
 
+/*
+ * --restore FILE: the definition from FILE's CONF section unless --config
+ * gives one (vessel restore: the manager's, with its sockets and jail;
+ * the machine's shape and every device are checked against the save
+ * all the same), and FILE.mem open for the VM.
+ */
+static int run_restore_open(const char *path, bool has_config, struct vm_config *cfg,
+			    struct snapshot_image *img, int *mem_fd)
+{
+	struct error err = ERROR_INIT;
+	char mem[4096];
+
+	if (snapshot_image_read(path, img, &err))
+		return cli_error("cannot restore: %s", error_msg(&err)), 1;
+	if (!has_config && vm_config_from_json_string(img->conf, img->conf_len, cfg, &err)) {
+		snapshot_image_free(img);
+		return cli_error("cannot restore: %s: the saved definition: %s", path,
+				 error_msg(&err)),
+		       1;
+	}
+	snprintf(mem, sizeof(mem), "%s.mem", path);
+	*mem_fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (*mem_fd < 0) {
+		snapshot_image_free(img);
+		return cli_error("cannot restore: cannot open '%s': %s", mem, strerror(errno)), 1;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct api_server *api = NULL;
 	struct error err = ERROR_INIT;
+	struct snapshot_image img = { 0 };
+	const char *restore = NULL;
+	bool help = false, eager = false, has_config = false;
 	struct vm_config cfg;
+	int mem_fd = -1;
 	struct vm *vm;
-	bool help = false;
 	int ret;
 
 	vm_config_init(&cfg);
+	/*
+	 * A restore's definition is the saved one: read it (and open the
+	 * memory file) now, before the jail, which leaves no file to open.
+	 */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--restore") && i + 1 < argc)
+			restore = argv[i + 1];
+		else if (!strncmp(argv[i], "--restore=", 10))
+			restore = argv[i] + 10;
+		else if (!strcmp(argv[i], "--restore-eager"))
+			eager = true;
+		else if (!strcmp(argv[i], "--config") || !strncmp(argv[i], "--config=", 9))
+			has_config = true;
+	}
+	if (restore) {
+		ret = run_restore_open(restore, has_config, &cfg, &img, &mem_fd);
+		if (ret)
+			return ret;
+	}
 	/* A JSON definition first, so command-line options override it. */
 	for (int i = 1; i < argc; i++) {
 		const char *path = NULL;
@@ -395,6 +459,19 @@ int cmd_run(int argc, char **argv)
 	syscall_filter_set_mode((enum syscall_filter_mode)cfg.seccomp);
 	vm_block_signals();
 	ret = vm_create(&cfg, &vm, &err);
+	if (!ret && restore) {
+		uint64_t t0 = now_ns();
+
+		ret = snapshot_restore(vm, &img, mem_fd, eager, &err);
+		if (ret) {
+			error_prefix(&err, "cannot restore '%s'", restore);
+			vm_destroy(vm);
+		} else {
+			log_info("restored from %s in %.3f ms", restore, (now_ns() - t0) / 1e6);
+		}
+		snapshot_image_free(&img);
+		close(mem_fd);
+	}
 	if (ret) {
 		/* As vm_create's callees printed it before: with the VM's tag. */
 		if (error_is_set(&err))

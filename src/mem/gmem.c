@@ -45,6 +45,7 @@ struct gmem_region {
 	enum gmem_kind kind;
 	uint64_t *dirty;	/* VMM-write dirty bitmap, one bit per page, or NULL */
 	bool external;		/* mapped by the caller (gmem_add_mapped) */
+	bool file_private;	/* MAP_PRIVATE over a memory file (a restore) */
 };
 
 int gmem_init(struct gmem *m, const struct gmem_opts *opts)
@@ -410,11 +411,80 @@ static int gmem_region_discard(const struct gmem *m, struct gmem_region *r, uint
 		if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(r->fd_offset + off), (off_t)len) < 0)
 			return -errno;
+	} else if (r->file_private) {
+		/*
+		 * MADV_DONTNEED on a private file mapping drops our copy and
+		 * brings back the file's page: the page must read as zero, so
+		 * fresh anonymous memory goes over the range instead.
+		 */
+		if (mmap(r->hva + off, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			 0) == MAP_FAILED)
+			return -errno;
 	} else if (madvise(r->hva + off, len, MADV_DONTNEED) < 0) {
 		return -errno; /* EINVAL: locked memory (mlock) */
 	}
 	/* The pages read as zero now: save and migration must send that. */
 	gmem_region_mark(r, off, len);
+	return 0;
+}
+
+/*
+ * A restore: region i takes its contents from fd at offset off.  Private
+ * anonymous RAM becomes a MAP_PRIVATE mapping of the file at the same
+ * address (KVM's memslot and every cached pointer stay valid; the mmu
+ * notifier drops what KVM had mapped), so pages are read on first touch
+ * and a write copies only that page.  Shared memory (memfd, hugetlb,
+ * vhost-user's external mappings) cannot be replaced behind its other
+ * users: it is copied now, data ranges only (SEEK_DATA), as with eager.
+ */
+int gmem_region_restore(struct gmem *m, unsigned int i, int fd, uint64_t off, bool eager)
+{
+	struct gmem_region *r;
+	uint64_t pos = 0;
+
+	if (i >= m->nr_regions)
+		return -EINVAL;
+	r = &m->regions[i];
+	if (!eager && r->fd < 0 && !r->external && m->opts.backing == GMEM_BACKING_ANON &&
+	    !m->opts.mergeable) {
+		if (mmap(r->hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+			 (off_t)off) == MAP_FAILED)
+			return -errno;
+		/* a new mapping: the old one's marks are gone (KSM keeps eager, above) */
+		if (madvise(r->hva, r->size, m->opts.thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0)
+			log_debug("madvise on the restored memory: %s", strerror(errno));
+		if (m->opts.dontdump)
+			madvise(r->hva, r->size, MADV_DONTDUMP);
+		r->file_private = true;
+		return 0;
+	}
+	while (pos < r->size) {
+		off_t d = lseek(fd, (off_t)(off + pos), SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break; /* only holes are left */
+		if (d < 0)
+			return -errno;
+		if ((uint64_t)d >= off + r->size)
+			break;
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return -errno;
+		if ((uint64_t)h > off + r->size)
+			h = (off_t)(off + r->size);
+		for (uint64_t p = (uint64_t)d; p < (uint64_t)h;) {
+			ssize_t n =
+				pread(fd, r->hva + (p - off), (size_t)((uint64_t)h - p), (off_t)p);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			p += (uint64_t)n;
+		}
+		pos = (uint64_t)h - off;
+	}
 	return 0;
 }
 

@@ -144,6 +144,12 @@ void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len);
  * -EOPNOTSUPP (memory mapped by someone else), or the kernel's -errno.
  */
 int gmem_discard(struct gmem *m, uint64_t gpa, uint64_t len);
+/*
+ * A restore: region i's contents come from fd at offset off, mapped
+ * privately (lazily) where the region is private anonymous memory and
+ * eager is false, else copied now.  0 or -errno.
+ */
+int gmem_region_restore(struct gmem *m, unsigned int i, int fd, uint64_t off, bool eager);
 /* Start/stop recording VMM writes (RAM regions only). */
 int gmem_dirty_start(struct gmem *m);
 void gmem_dirty_stop(struct gmem *m);

@@ -84,6 +84,7 @@ struct vm {
 	bool quiesced;		/* components and loops paused */
 	bool quiesce_paused;	/* and it was vm_quiesce that paused the vCPUs */
 	bool loop_held;		/* vm_loops_pause() holds the main loop */
+	bool saving;		/* a save's stream is being sent (loop thread only) */
 };
 
 /*

@@ -128,8 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fake f = { 0 };
 	const struct api_backend b = {
-		&f, f_describe, f_action, f_count, f_info, f_set, f_emu, NULL, f_mem, f_bset, f_period,
-		f_numa,
+		&f,   f_describe, f_action, f_count,  f_info, f_set, f_emu,
+		NULL, f_mem,	  f_bset,   f_period, f_numa, NULL,
 	};
 	char method[16], path[512];
 	struct api_response resp;

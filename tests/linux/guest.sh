@@ -367,6 +367,41 @@ check_diskfull() {
 	fi
 }
 
+# Save and restore (lane.sh lane_save): write lane.blocks 64 KiB blocks to
+# the disk with serial "data", one every 0.1 s, each checksummed into
+# /tmp/sums (guest RAM: it travels with the save), with a clock line per
+# block ("G tick <epoch> <uptime> <block>"); then read every block back
+# from the disk and compare.  A restore that lost a write, a page of RAM
+# or a request in flight shows up as a bad block or a missing line.
+check_savewriter() {
+	d=$(by_serial data)
+	[ -n "$d" ] || { fail savewriter "no disk with serial 'data'"; return; }
+	n=$(larg blocks)
+	: "${n:=300}"
+	: >/tmp/sums
+	echo "G savewriter start"
+	i=0
+	while [ $i -lt "$n" ]; do
+		yes "block $i of $n" | head -c 65536 >/tmp/b
+		dd if=/tmp/b of="$d" bs=65536 seek=$i count=1 oflag=direct conv=notrunc 2>/dev/null ||
+			echo "G savewriter write $i failed"
+		sum </tmp/b >>/tmp/sums
+		echo "G tick $(date +%s) $(cut -d' ' -f1 /proc/uptime) $i"
+		i=$((i + 1))
+		sleep 0.1
+	done
+	bad=0
+	i=0
+	while read -r want; do
+		got=$(dd if="$d" bs=65536 skip=$i count=1 iflag=direct 2>/dev/null | sum)
+		[ "$got" = "$want" ] || bad=$((bad + 1))
+		i=$((i + 1))
+	done </tmp/sums
+	echo "G savewriter blocks=$i bad=$bad"
+	[ "$bad" = 0 ] && [ "$i" = "$n" ] && ok savewriter "$i blocks" ||
+		fail savewriter "$bad of $i blocks differ (want $n)"
+}
+
 # lane.check=a,b runs several checks in one boot.
 for c in $(echo "$CHECK" | tr ',' ' '); do
 	case "$c" in
@@ -379,6 +414,7 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	balloon) check_balloon ;;
 	diskfull) check_diskfull ;;
 	numa) check_numa ;;
+	savewriter) check_savewriter ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;
 	# Debugging: the kernel's whole log.

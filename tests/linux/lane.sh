@@ -6,7 +6,7 @@
 # VT-x/AMD-V hosts (tests/linux/launch.py runs it).
 #
 #   lane.sh CHECK...      checks: boot-1 boot-2 boot-4-5g reboot console
-#                         devices mgmt diskfull (or "all")
+#                         devices mgmt diskfull save (or "all")
 #
 # Environment: VESSEL, L2_KERNEL, L2_INITRD (the guest), LANE_WORK (a
 # scratch directory, on tmpfs in L1), QEMU_IMG, DEBUGFS, E2FSCK, and
@@ -392,6 +392,122 @@ EOF
 	end "$C" "$D/cli.log"
 }
 
+# ---- save and restore: a writer on virtio-blk and a clock, saved running ---
+# and paused, restored in new processes, twice from one file.  The guest
+# (guest.sh check_savewriter) checksums every block it writes into its
+# RAM and reads them all back at the end: a lost write, request or page
+# fails it.  Its uptime must not jump over the restore.
+# The last "G tick" of a console log: "<epoch> <uptime> <block>".
+last_tick() { grep '^G tick' "$1" | tr -d '\r' | tail -1 | cut -d' ' -f3-; }
+# FILE TAG: restore, wait for the writer's verdict, destroy.
+save_restore_run() {
+	"$V" restore "$1" >>"$D/cli.log" 2>&1 || { fail "restore $2: $(tail -1 "$D/cli.log")"; return; }
+	wait_for "$C" '^G-CHECK savewriter' 300 || fail "$2: the restored guest did not finish"
+	gcheck "$C" savewriter
+	first=$(grep '^G tick' "$C" | tr -d '\r' | head -1 | cut -d' ' -f3-)
+	log=$("$V" info savevm 2>/dev/null | sed -n 's/^Log: *//p')
+	note "$2: first tick after the restore: $first; $(grep '^G savewriter blocks' "$C" | tr -d '\r')"
+	"$V" destroy savevm >>"$D/cli.log" 2>&1
+	mv "$C" "$D/console-$2.log"
+}
+lane_save() {
+	begin save
+	export XDG_RUNTIME_DIR="$D/run" XDG_DATA_HOME="$D/data"
+	mkdir -p "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME"
+	chmod 700 "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME"
+	truncate -s 64M "$D/data.raw"
+	cat >"$D/savevm.json" <<EOF
+{
+  "name": "savevm",
+  "cpus": 2,
+  "memory": "256M",
+  "kernel": "$L2_KERNEL",
+  "initrd": "$L2_INITRD",
+  "cmdline": "$CMDLINE_BASE lane.check=savewriter lane.blocks=250",
+  "console": {"mode": "file", "path": "$D/console.log"},
+  "disks": [{"path": "$D/data.raw", "format": "raw", "serial": "data"}]
+}
+EOF
+	V="$VESSEL"
+	C=$D/console.log
+	if ! "$V" define savevm --config "$D/savevm.json" >"$D/cli.log" 2>&1 ||
+		! "$V" start savevm >>"$D/cli.log" 2>&1; then
+		fail "define/start: $(tail -2 "$D/cli.log")"
+		end "$D/cli.log"
+		return
+	fi
+	wait_for "$C" '^G tick .* 30.$' 180 || wait_for "$C" '^G tick .* 30$' 1 ||
+		fail "the writer did not get to block 30"
+	# while running: the VM pauses for the save and runs on
+	t0=$(date +%s.%N)
+	"$V" save savevm "$D/run1" >>"$D/cli.log" 2>&1 || fail "save (running): $(tail -1 "$D/cli.log")"
+	t1=$(date +%s.%N)
+	at1=$(last_tick "$C")
+	mem_kb=$(du -k "$D/run1.mem" | cut -f1)
+	note "saved running at tick '$at1' in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s: state $(stat -c %s "$D/run1") bytes, memory file $(stat -c %s "$D/run1.mem") bytes apparent, $mem_kb KiB on disk"
+	[ "$mem_kb" -lt 262144 ] || fail "the memory file takes $mem_kb KiB: not sparse"
+	state=$("$V" info savevm 2>&1 | awk '/^State:/ { print $2 }')
+	[ "$state" = running ] || fail "after the save the VM is '$state', not running"
+	n1=$(grep -c '^G tick' "$C")
+	sleep 3
+	[ "$(grep -c '^G tick' "$C")" -gt "$n1" ] || fail "no ticks after the save: the VM did not resume"
+	# while paused: it stays paused
+	"$V" pause savevm >>"$D/cli.log" 2>&1 || fail "pause failed"
+	"$V" save savevm "$D/paused1" >>"$D/cli.log" 2>&1 || fail "save (paused): $(tail -1 "$D/cli.log")"
+	state=$("$V" info savevm 2>&1 | awk '/^State:/ { print $2 }')
+	[ "$state" = paused ] || fail "after a save while paused the VM is '$state'"
+	"$V" resume savevm >>"$D/cli.log" 2>&1 || fail "resume failed"
+	# a save killed half-way: no file that looks whole, and the VM runs on
+	"$V" save savevm "$D/killed" >>"$D/cli.log" 2>&1 &
+	sleep 0.3
+	kill -9 $! 2>/dev/null
+	wait $! 2>/dev/null
+	[ -e "$D/killed" ] && [ ! -e "$D/killed.mem.part" ] && note "the killed save had finished already"
+	[ -e "$D/killed" ] && [ -e "$D/killed.part" ] && fail "a killed save left both FILE and FILE.part"
+	if [ ! -e "$D/killed" ]; then
+		"$V" restore "$D/killed" --name killedvm >"$D/killed.log" 2>&1 &&
+			fail "a killed save's file was restored"
+		note "killed save: $(ls "$D" | grep -c '^killed') files named killed*; restore says: $(head -1 "$D/killed.log")"
+	fi
+	sleep 1
+	n1=$(grep -c '^G tick' "$C")
+	sleep 3
+	state=$("$V" info savevm 2>&1 | awk '/^State:/ { print $2 }')
+	[ "$(grep -c '^G tick' "$C")" -gt "$n1" ] && [ "$state" = running ] ||
+		fail "after a killed save the VM is '$state' and ticks $(($(grep -c '^G tick' "$C") - n1)) times in 3 s"
+	wait_for "$C" '^G-CHECK savewriter' 300 || fail "the original guest did not finish"
+	gcheck "$C" savewriter
+	log=$("$V" info savevm 2>/dev/null | sed -n 's/^Log: *//p')
+	"$V" destroy savevm >>"$D/cli.log" 2>&1
+	mv "$C" "$D/console-orig.log"
+	# a corrupt state file is refused, in one line, and nothing starts
+	cp "$D/run1" "$D/bad"
+	cp --sparse=always "$D/run1.mem" "$D/bad.mem"
+	printf 'X' | dd of="$D/bad" bs=1 seek=200 conv=notrunc 2>/dev/null
+	if "$V" restore "$D/bad" --name badvm >"$D/bad.log" 2>&1; then
+		fail "a corrupt state file was restored"
+		"$V" destroy badvm >/dev/null 2>&1
+	fi
+	note "corrupt file: $(head -1 "$D/bad.log")"
+	# twice from one file (clones, one after the other: they share the disk), then the paused save
+	for r in run1:a run1:b paused1:c; do
+		save_restore_run "$D/${r%%:*}" "${r%%:*}-${r##*:}"
+	done
+	for l in "$D/console-run1-a.log" "$D/console-paused1-c.log"; do
+		[ -f "$l" ] || continue
+		first=$(grep '^G tick' "$l" | tr -d '\r' | head -1)
+		up=$(echo "$first" | cut -d' ' -f4)
+		blk=$(echo "$first" | cut -d' ' -f5)
+		prev=$(grep '^G tick' "$D/console-orig.log" | tr -d '\r' | awk -v b=$((blk - 1)) '$5 == b { print $4; exit }')
+		note "$(basename "$l"): block $blk at uptime $up; block $((blk - 1)) at $prev before the save"
+		[ -n "$prev" ] && awk -v a="$prev" -v b="$up" 'BEGIN { exit !(b - a >= 0 && b - a < 3) }' ||
+			fail "$(basename "$l"): the guest's uptime went from '$prev' to '$up' over the restore"
+	done
+	[ -n "$log" ] && grep -a 'restored\|saved' "$log" | tail -4 | sed "s/^/LANE save: log: /"
+	"$V" undefine savevm >>"$D/cli.log" 2>&1
+	end "$D/console-orig.log" "$D/console-run1-a.log" "$D/cli.log" "$D/bad.log"
+}
+
 run_check() {
 	case "$1" in
 	boot-1) lane_boot boot-1 1 512 ;;
@@ -402,11 +518,12 @@ run_check() {
 	devices) lane_devices ;;
 	mgmt) lane_mgmt ;;
 	diskfull) lane_diskfull ;;
+	save) lane_save ;;
 	*) echo "LANE-END $1 FAIL: unknown check" ;;
 	esac
 }
 
-[ "$*" = all ] && set -- boot-1 boot-2 boot-4-5g reboot console devices mgmt diskfull
+[ "$*" = all ] && set -- boot-1 boot-2 boot-4-5g reboot console devices mgmt diskfull save
 for c in "$@"; do
 	run_check "$c"
 done

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vessel save NAME FILE: the VM's state into FILE and its memory into
+ * FILE.mem (docs/snapshot-format.md).  The VMM streams both over its API
+ * (it opens no files: the jail); this end writes FILE.part and
+ * FILE.mem.part, checks the stream's end record, syncs, and renames the
+ * memory file and then the state file into place.  A save cut short (the
+ * VMM or this command killed, a full disk) leaves no file that looks
+ * whole, and an older FILE stays as it was.  The VM is paused for the
+ * save and runs on afterwards (--stop: destroyed once it is saved, as
+ * virsh save does).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "cli/cli.h"
+#include "cli/mgmt.h"
+#include "util/error.h"
+#include "util/util.h"
+#include "vm/snapshot.h"
+
+#define SAVE_USAGE "vessel save NAME FILE [--stop]"
+#define SAVE_START_TIMEOUT_MS 60000 /* quiescing drains disk I/O first */
+
+struct save_progress {
+	uint64_t t0;
+	bool tty;
+};
+
+static void save_progress(void *opaque, uint64_t bytes)
+{
+	struct save_progress *p = opaque;
+	double s = (now_ns() - p->t0) / 1e9;
+
+	if (p->tty)
+		fprintf(stderr, "\rsaving: %llu MiB, %.0f MiB/s   ",
+			(unsigned long long)(bytes >> 20), s > 0 ? (bytes >> 20) / s : 0.0);
+}
+
+static int save_sync_rename(int fd, const char *from, const char *to)
+{
+	if (fsync(fd) < 0 || rename(from, to) < 0)
+		return -errno;
+	return 0;
+}
+
+int cmd_save(int argc, char **argv)
+{
+	const char *name = NULL, *file = NULL;
+	char part[4096], mem[4096], mempart[4096], errbuf[256];
+	struct save_progress prog = { .t0 = now_ns(), .tty = isatty(2) };
+	struct error err = ERROR_INIT;
+	struct api_reply rep;
+	int sfd = -1, mfd = -1, in = -1, r;
+	bool stop = false;
+	struct mgmt m;
+
+	if (mgmt_help(argc, argv,
+		      SAVE_USAGE
+		      "\n\nSave a running or paused VM's state into FILE and its memory into "
+		      "FILE.mem\n(sparse); the VM is paused meanwhile and runs on, unless "
+		      "--stop."))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--stop"))
+			stop = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else if (argv[i][0] != '-' && !file)
+			file = argv[i];
+		else
+			return cli_usage(SAVE_USAGE);
+	}
+	if (!file)
+		return cli_usage(SAVE_USAGE);
+	if ((size_t)snprintf(part, sizeof(part), "%s.part", file) >= sizeof(part) ||
+	    (size_t)snprintf(mem, sizeof(mem), "%s.mem", file) >= sizeof(mem) ||
+	    (size_t)snprintf(mempart, sizeof(mempart), "%s.mem.part", file) >= sizeof(mempart))
+		return cli_error("%s: path too long", file);
+	if (mgmt_open(name, &m) || mgmt_require_running(&m, NULL))
+		return 1;
+	sfd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (sfd < 0)
+		return cli_error("cannot create '%s': %s", part, strerror(errno));
+	mfd = open(mempart, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (mfd < 0) {
+		r = cli_error("cannot create '%s': %s", mempart, strerror(errno));
+		goto out;
+	}
+	r = api_client_stream(m.vm.api, "PUT", "/vm/snapshot/create", NULL, SAVE_START_TIMEOUT_MS,
+			      &in, &rep);
+	if (r) {
+		r = cli_error("cannot save VM '%s': its VMM does not answer: %s", name,
+			      strerror(-r));
+		goto out;
+	}
+	if (in < 0) {
+		r = cli_error("cannot save VM '%s': %s", name,
+			      api_reply_error(&rep, errbuf, sizeof(errbuf)));
+		api_reply_free(&rep);
+		goto out;
+	}
+	r = snapshot_receive(in, sfd, mfd, save_progress, &prog, &err);
+	if (prog.tty)
+		fputc('\n', stderr);
+	if (r) {
+		r = cli_error("cannot save VM '%s': %s", name, error_msg(&err));
+		goto out;
+	}
+	/* the memory first: a state file in place always has its memory file */
+	r = save_sync_rename(mfd, mempart, mem);
+	if (!r)
+		r = save_sync_rename(sfd, part, file);
+	if (r) {
+		r = cli_error("cannot save VM '%s': %s: %s", name, file, strerror(-r));
+		goto out;
+	}
+	cli_note("VM '%s' saved to %s in %.2f s\n", name, file, (now_ns() - prog.t0) / 1e9);
+	if (stop) {
+		char *dargv[] = { "destroy", (char *)name, NULL };
+
+		r = cmd_destroy(2, dargv);
+	}
+out:
+	if (in >= 0)
+		close(in);
+	if (sfd >= 0)
+		close(sfd);
+	if (mfd >= 0)
+		close(mfd);
+	if (r) {
+		unlink(part);
+		unlink(mempart);
+	}
+	return r ? 1 : 0;
+}
