@@ -41,6 +41,8 @@ int cmd_domiflist(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
 /* define and edit (lifecycle.c): FILE checked and stored as NAME; 0 or 1. */
 int cli_define_from_file(const char *name, const char *file, const char *base, const char *shown);
+/* Start the defined VM NAME (lifecycle.c); RESTORE: from that save. */
+int cli_start_named(const char *name, const char *restore, bool eager);
 int cmd_autostart(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv);
 int cmd_net(int argc, char **argv);

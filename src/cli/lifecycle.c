@@ -495,7 +495,7 @@ static int start_jail_ids(const struct mgmt *m, struct vm_config *c)
 }
 
 /* Start the defined VM `name`; restore: from that save (vessel restore). */
-static int start_named(const char *name, const char *restore, bool eager)
+int cli_start_named(const char *name, const char *restore, bool eager)
 {
 	char exe[4096], errbuf[512], *args[14];
 	struct error err = ERROR_INIT;
@@ -657,112 +657,7 @@ int cmd_start(int argc, char **argv)
 		return 0;
 	if (argc != 2)
 		return cli_usage("vessel start NAME");
-	return start_named(argv[1], NULL, false);
-}
-
-/*
- * vessel restore FILE [--name N] [--eager]: start the VM saved in FILE
- * (vessel save) where it was.  The VM is N or the saved one; one not
- * defined here is defined from the save's definition first (virsh
- * restore's transient domain, made a defined one: vessel manages those).
- */
-int cmd_restore(int argc, char **argv)
-{
-	const char *file = NULL, *name = NULL;
-	struct snapshot_image img;
-	struct error err = ERROR_INIT;
-	char abs[PATH_MAX], tmp[] = "/tmp/vessel-restore-XXXXXX";
-	struct vm_config c;
-	bool eager = false;
-	struct mgmt m;
-	int r, fd;
-
-	if (mgmt_help(argc, argv,
-		      "vessel restore FILE [--name NAME] [--eager]\n\nStart the VM saved in FILE "
-		      "and FILE.mem (vessel save) where it stopped; --eager copies its\nmemory in "
-		      "at start instead of on the guest's first touch."))
-		return 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--name") && i + 1 < argc)
-			name = argv[++i];
-		else if (!strcmp(argv[i], "--eager"))
-			eager = true;
-		else if (argv[i][0] != '-' && !file)
-			file = argv[i];
-		else
-			return cli_usage("vessel restore FILE [--name NAME] [--eager]");
-	}
-	if (!file)
-		return cli_usage("vessel restore FILE [--name NAME] [--eager]");
-	if (!realpath(file, abs))
-		return cli_error("cannot restore: '%s': %s", file, strerror(errno));
-	if (snapshot_image_read(abs, &img, &err))
-		return cli_error("cannot restore: %s", error_msg(&err));
-	vm_config_init(&c);
-	r = vm_config_from_json_string(img.conf, img.conf_len, &c, &err);
-	snapshot_image_free(&img);
-	if (r) {
-		vm_config_free(&c);
-		return cli_error("cannot restore: %s: the saved definition: %s", file,
-				 error_msg(&err));
-	}
-	if (!name)
-		name = c.name;
-	if (!name) {
-		vm_config_free(&c);
-		return cli_error("cannot restore: the save names no VM; give --name");
-	}
-	if (mgmt_open(name, &m)) {
-		vm_config_free(&c);
-		return 1;
-	}
-	if (state_vm_status(&m.vm, NULL) != STATE_UNDEFINED) {
-		if (state_vm_status(&m.vm, NULL) == STATE_RUNNING) {
-			vm_config_free(&c);
-			return cli_error("cannot restore: VM '%s' is running", name);
-		}
-	} else {
-		/* not defined here: define it from the save, under this name */
-		struct json_object *j;
-
-		free(c.name);
-		c.name = strdup(name);
-		free(c.api_socket);
-		c.api_socket = NULL;
-		j = vm_config_to_json(&c);
-		fd = mkstemp(tmp);
-		r = j && fd >= 0 ? 0 : -1;
-		if (!r) {
-			const char *t = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY);
-
-			r = write(fd, t, strlen(t)) == (ssize_t)strlen(t) ? 0 : -1;
-		}
-		if (fd >= 0)
-			close(fd);
-		json_object_put(j);
-		if (!r)
-			r = cli_define_from_file(name, tmp, tmp, file);
-		unlink(tmp);
-		if (r) {
-			vm_config_free(&c);
-			return cli_error("cannot restore: cannot define VM '%s' from the save",
-					 name);
-		}
-		cli_note("VM '%s' defined from %s\n", name, file);
-	}
-	{
-		/* name may be c.name: keep it past vm_config_free */
-		char *n = strdup(name);
-
-		vm_config_free(&c);
-		if (!n)
-			return cli_error("out of memory");
-		r = start_named(n, abs, eager);
-		if (!r)
-			cli_note("VM '%s' restored from %s\n", n, file);
-		free(n);
-	}
-	return r;
+	return cli_start_named(argv[1], NULL, false);
 }
 
 static int destroy_locked(struct mgmt *m, bool quiet, const char *why)

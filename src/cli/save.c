@@ -9,9 +9,14 @@
  * whole, and an older FILE stays as it was.  The VM is paused for the
  * save and runs on afterwards (--stop: destroyed once it is saved, as
  * virsh save does).
+ *
+ * vessel restore FILE starts the VM saved there (below), through the same
+ * start path as vessel start (lifecycle.c), with --restore for the VMM.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,7 @@
 #include "cli/mgmt.h"
 #include "util/error.h"
 #include "util/util.h"
+#include "vm/config_json.h"
 #include "vm/snapshot.h"
 
 #define SAVE_USAGE "vessel save NAME FILE [--stop]"
@@ -138,4 +144,109 @@ out:
 		unlink(mempart);
 	}
 	return r ? 1 : 0;
+}
+
+/*
+ * vessel restore FILE [--name N] [--eager]: start the VM saved in FILE
+ * (vessel save) where it was.  The VM is N or the saved one; one not
+ * defined here is defined from the save's definition first (virsh
+ * restore's transient domain, made a defined one: vessel manages those).
+ */
+int cmd_restore(int argc, char **argv)
+{
+	const char *file = NULL, *name = NULL;
+	struct snapshot_image img;
+	struct error err = ERROR_INIT;
+	char abs[PATH_MAX], tmp[] = "/tmp/vessel-restore-XXXXXX";
+	struct vm_config c;
+	bool eager = false;
+	struct mgmt m;
+	int r, fd;
+
+	if (mgmt_help(argc, argv,
+		      "vessel restore FILE [--name NAME] [--eager]\n\nStart the VM saved in FILE "
+		      "and FILE.mem (vessel save) where it stopped; --eager copies its\nmemory in "
+		      "at start instead of on the guest's first touch."))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--name") && i + 1 < argc)
+			name = argv[++i];
+		else if (!strcmp(argv[i], "--eager"))
+			eager = true;
+		else if (argv[i][0] != '-' && !file)
+			file = argv[i];
+		else
+			return cli_usage("vessel restore FILE [--name NAME] [--eager]");
+	}
+	if (!file)
+		return cli_usage("vessel restore FILE [--name NAME] [--eager]");
+	if (!realpath(file, abs))
+		return cli_error("cannot restore: '%s': %s", file, strerror(errno));
+	if (snapshot_image_read(abs, &img, &err))
+		return cli_error("cannot restore: %s", error_msg(&err));
+	vm_config_init(&c);
+	r = vm_config_from_json_string(img.conf, img.conf_len, &c, &err);
+	snapshot_image_free(&img);
+	if (r) {
+		vm_config_free(&c);
+		return cli_error("cannot restore: %s: the saved definition: %s", file,
+				 error_msg(&err));
+	}
+	if (!name)
+		name = c.name;
+	if (!name) {
+		vm_config_free(&c);
+		return cli_error("cannot restore: the save names no VM; give --name");
+	}
+	if (mgmt_open(name, &m)) {
+		vm_config_free(&c);
+		return 1;
+	}
+	if (state_vm_status(&m.vm, NULL) != STATE_UNDEFINED) {
+		if (state_vm_status(&m.vm, NULL) == STATE_RUNNING) {
+			vm_config_free(&c);
+			return cli_error("cannot restore: VM '%s' is running", name);
+		}
+	} else {
+		/* not defined here: define it from the save, under this name */
+		struct json_object *j;
+
+		free(c.name);
+		c.name = strdup(name);
+		free(c.api_socket);
+		c.api_socket = NULL;
+		j = vm_config_to_json(&c);
+		fd = mkstemp(tmp);
+		r = j && fd >= 0 ? 0 : -1;
+		if (!r) {
+			const char *t = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY);
+
+			r = write(fd, t, strlen(t)) == (ssize_t)strlen(t) ? 0 : -1;
+		}
+		if (fd >= 0)
+			close(fd);
+		json_object_put(j);
+		if (!r)
+			r = cli_define_from_file(name, tmp, tmp, file);
+		unlink(tmp);
+		if (r) {
+			vm_config_free(&c);
+			return cli_error("cannot restore: cannot define VM '%s' from the save",
+					 name);
+		}
+		cli_note("VM '%s' defined from %s\n", name, file);
+	}
+	{
+		/* name may be c.name: keep it past vm_config_free */
+		char *n = strdup(name);
+
+		vm_config_free(&c);
+		if (!n)
+			return cli_error("out of memory");
+		r = cli_start_named(n, abs, eager);
+		if (!r)
+			cli_note("VM '%s' restored from %s\n", n, file);
+		free(n);
+	}
+	return r;
 }

@@ -92,3 +92,26 @@ def test_lane_stall_is_retried_in_a_fresh_l1(tmp_path, monkeypatch):
     out = launch.run_lane("tcg", tmp_path, "vessel", ["a", "c-stuck"], tmp_path, timeout=120)
     assert calls == [["a", "c-stuck"]] + [["c-stuck"]] * launch.LANE_RETRIES, calls
     assert "c-stuck" not in launch.parse(out) and "a" in launch.parse(out)
+
+
+def test_lane_l1_panic_is_retried_in_a_fresh_l1(tmp_path, monkeypatch):
+    """An L1 whose kernel panics mid-check (it then powers off) is
+    replaced like a stalled one: the checks it did not finish run in a
+    fresh L1, and the panic stays in the output."""
+    calls = []
+
+    def fake_l1(images, mode, args=(), **kw):
+        calls.append(list(args))
+        script = "echo LANE-L1 Linux fake; "
+        for c in args:
+            if c == "b" and len(calls) == 1:
+                script += f"echo LANE-BEGIN {c}; echo 'Kernel panic - not syncing: test'; exit 0; "
+            script += f"echo LANE-BEGIN {c}; echo LANE-END {c} ok; "
+        return ["sh", "-c", script + "echo LANE-DONE; echo LANE-L1 done"]
+
+    monkeypatch.setattr(launch, "l1_command", fake_l1)
+    out = launch.run_lane("tcg", tmp_path, "vessel", ["a", "b", "c"], tmp_path, timeout=120)
+    assert calls == [["a", "b", "c"], ["b", "c"]], calls
+    assert "LANE-STALL: L1's kernel panicked" in out and "Kernel panic" in out
+    res = launch.parse(out)
+    assert all(res[c][0] for c in "abc"), res

@@ -218,6 +218,13 @@ def run_lane(kind, images, vessel, checks, work, timeout):
         text, why = watch_l1(l1_command(images, "checks", todo), log,
                              max(60, end - time.monotonic()), LANE_IDLE_S)
         out += text
+        # L1's own kernel has panicked under TCG now and then too (a
+        # stack overflow in its KVM's vCPU thread, twice in the first
+        # restore of the save check, which passes in other L1s): that L1
+        # is gone, so the checks it did not finish go to a fresh one, as
+        # after a stall.  The panic's lines stay in the output.
+        if not why and "Kernel panic - not syncing" in text and "LANE-DONE" not in text:
+            why = "LANE-STALL: L1's kernel panicked (above)"
         if not why:
             break
         out += f"\n{why}\n"
