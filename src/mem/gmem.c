@@ -43,7 +43,7 @@ struct gmem_region {
 	uint64_t fd_offset;
 	uint32_t slot;		/* KVM memory slot */
 	enum gmem_kind kind;
-	uint64_t *dirty;	/* VMM-write dirty bitmap, one bit per page, or NULL */
+	uint64_t *dirty;	/* RAM: VMM-write dirty bitmap, one bit per page (below) */
 	bool external;		/* mapped by the caller (gmem_add_mapped) */
 	bool file_private;	/* MAP_PRIVATE over a memory file (a restore) */
 };
@@ -117,6 +117,17 @@ static int gmem_check_new(struct gmem *m, uint64_t gpa, uint64_t size)
 			return -EEXIST;
 	}
 	return 0;
+}
+
+/*
+ * A RAM region's dirty bitmap lives as long as the region (32 KiB per
+ * GiB): a device thread that saw tracking on may still mark after
+ * gmem_dirty_stop(), and must find the bitmap there.
+ */
+static int gmem_bitmap_alloc(struct gmem_region *r)
+{
+	r->dirty = calloc(((r->size >> GMEM_PAGE_SHIFT) + 63) / 64, sizeof(uint64_t));
+	return r->dirty ? 0 : -ENOMEM;
 }
 
 /* Insert in guest-physical order (gmem_region_at() promises it) and count RAM. */
@@ -245,6 +256,10 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)
 	r.hva = hva;
 	r.fd = m->fd;
 	r.fd_offset = fd_off;
+	if (gmem_bitmap_alloc(&r)) {
+		munmap(hva, size);
+		return -ENOMEM;
+	}
 	gmem_insert(m, &r);
 	return 0;
 }
@@ -265,6 +280,8 @@ int gmem_add_mapped(struct gmem *m, uint64_t gpa, uint64_t size, void *hva, int 
 	r.hva = hva;
 	r.fd = fd;
 	r.fd_offset = fd_offset;
+	if (gmem_bitmap_alloc(&r))
+		return -ENOMEM;
 	gmem_insert(m, &r);
 	return 0;
 }
@@ -323,7 +340,7 @@ uint64_t gmem_ram_size(const struct gmem *m)
 
 bool gmem_dirty_tracking(const struct gmem *m)
 {
-	return m->track_dirty;
+	return __atomic_load_n(&m->track_dirty, __ATOMIC_ACQUIRE);
 }
 
 int gmem_rom_load(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
@@ -533,7 +550,7 @@ static void gmem_region_mark(struct gmem_region *r, uint64_t off, uint64_t len)
 
 void gmem_mark_dirty(struct gmem *m, uint64_t gpa, uint64_t len)
 {
-	if (!m->track_dirty)
+	if (!gmem_dirty_tracking(m))
 		return;
 	while (len) {
 		struct gmem_region *r = (struct gmem_region *)gmem_find(m, gpa);
@@ -553,7 +570,7 @@ void *gmem_ptr_w(struct gmem *m, uint64_t gpa, uint64_t len)
 {
 	void *p = gmem_ptr(m, gpa, len);
 
-	if (p && m->track_dirty)
+	if (p)
 		gmem_mark_dirty(m, gpa, len);
 	return p;
 }
@@ -598,7 +615,7 @@ int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
 		uint64_t off = gpa - r->gpa, n = MIN(len, r->size - off);
 
 		memcpy(r->hva + off, src, n);
-		if (m->track_dirty)
+		if (gmem_dirty_tracking(m))
 			gmem_region_mark(r, off, n);
 		src += n;
 		gpa += n;
@@ -607,31 +624,27 @@ int gmem_write(struct gmem *m, uint64_t gpa, const void *buf, uint64_t len)
 	return 0;
 }
 
+/*
+ * Under vm_quiesce only (no device is between "is tracking on?" and its
+ * write then): start forgets what older runs marked, stop only stops
+ * the marking; the bitmaps stay until gmem_destroy().
+ */
 int gmem_dirty_start(struct gmem *m)
 {
 	for (unsigned int i = 0; i < m->nr_regions; i++) {
 		struct gmem_region *r = &m->regions[i];
-		uint64_t pages = r->size >> GMEM_PAGE_SHIFT;
 
-		if (r->dirty || r->kind != GMEM_RAM)
-			continue;
-		r->dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
-		if (!r->dirty) {
-			gmem_dirty_stop(m);
-			return -ENOMEM;
-		}
+		if (r->dirty)
+			memset(r->dirty, 0,
+			       ((r->size >> GMEM_PAGE_SHIFT) + 63) / 64 * sizeof(uint64_t));
 	}
-	m->track_dirty = true;
+	__atomic_store_n(&m->track_dirty, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
 void gmem_dirty_stop(struct gmem *m)
 {
-	m->track_dirty = false;
-	for (unsigned int i = 0; i < m->nr_regions; i++) {
-		free(m->regions[i].dirty);
-		m->regions[i].dirty = NULL;
-	}
+	__atomic_store_n(&m->track_dirty, false, __ATOMIC_RELEASE);
 }
 
 int gmem_dirty_fetch(struct gmem *m, unsigned int i, uint64_t *bits, size_t nwords)
@@ -639,7 +652,7 @@ int gmem_dirty_fetch(struct gmem *m, unsigned int i, uint64_t *bits, size_t nwor
 	const struct gmem_region *r;
 	size_t words;
 
-	if (i >= m->nr_regions || !m->track_dirty || !m->regions[i].dirty)
+	if (i >= m->nr_regions || !gmem_dirty_tracking(m) || !m->regions[i].dirty)
 		return -ENODATA;
 	r = &m->regions[i];
 	words = MIN(nwords, (size_t)(((r->size >> GMEM_PAGE_SHIFT) + 63) / 64));

@@ -312,16 +312,16 @@ int virtq_fill(struct virtq *vq, const struct virtq_chain *c, uint32_t written, 
 		return -EINVAL;
 	if (written > c->in_len)
 		written = (uint32_t)c->in_len;
-	if (gmem_dirty_tracking(vq->mem)) {
-		uint64_t left = written;
-
-		for (unsigned int i = c->nr_out; left && i < c->nr_out + c->nr_in; i++) {
-			uint64_t l = c->iov[i].iov_len < left ? c->iov[i].iov_len : left;
-
-			gmem_mark_dirty(vq->mem, c->gpa[i], l);
-			left -= l;
-		}
-	}
+	/*
+	 * Every device-writable buffer, not the first `written` bytes:
+	 * `written` is what the driver may read (2.7.8.2), not where the
+	 * device wrote.  virtio-blk's status byte sits after data it may
+	 * not have written (5.2.6), a failed read writes the status alone.
+	 * Marking too much costs a page in a save; too little loses data.
+	 */
+	if (gmem_dirty_tracking(vq->mem))
+		for (unsigned int i = c->nr_out; i < c->nr_out + c->nr_in; i++)
+			gmem_mark_dirty(vq->mem, c->gpa[i], c->iov[i].iov_len);
 	used_put(vq, idx, c->head, written);
 	return 0;
 }

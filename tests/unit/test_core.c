@@ -74,6 +74,13 @@ static void test_gmem_dirty(void **state)
 	assert_int_equal(bits[0], 0);
 	gmem_dirty_stop(&m);
 	assert_int_equal(gmem_dirty_fetch(&m, 0, bits, 1), -ENODATA);
+	assert_int_equal(gmem_write(&m, 9 * 4096, &b, 1), 0); /* off: not marked */
+	/* A new start forgets what an older run marked. */
+	assert_int_equal(gmem_dirty_start(&m), 0);
+	assert_int_equal(gmem_write(&m, 2 * 4096, &b, 1), 0);
+	assert_int_equal(gmem_dirty_fetch(&m, 0, bits, 1), 1);
+	assert_int_equal(bits[0], 1ull << 2);
+	gmem_dirty_stop(&m);
 	gmem_destroy(&m);
 }
 

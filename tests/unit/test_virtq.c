@@ -153,6 +153,33 @@ static void test_pop_push(void **state)
 	assert_int_equal(ent[1], 513);
 }
 
+/*
+ * Dirty tracking sees every byte the device may have written: the
+ * status byte of a request the device reports as 1 byte written sits in
+ * the last buffer, after a data buffer it did not fill.
+ */
+static void test_fill_marks_every_writable_buffer(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bits[1];
+
+	set_desc(f, DESC_GPA, 0, BUF_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(f, DESC_GPA, 1, BUF_GPA + 0x1000, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+	set_desc(f, DESC_GPA, 2, BUF_GPA + 0x3000, 1, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, 0);
+	assert_int_equal(gmem_dirty_start(&f->mem), 0);
+	assert_int_equal(virtq_pop(&f->vq, f->c), 1);
+	f->ram[BUF_GPA + 0x3000] = 1; /* VIRTIO_BLK_S_IOERR: no data */
+	assert_int_equal(virtq_push_chain(&f->vq, f->c, 1), 0);
+	assert_int_equal(gmem_dirty_fetch(&f->mem, 0, bits, 1), 1);
+	/* data page, status page, and the used ring's page; not the request's */
+	assert_true(bits[0] & (1ull << ((BUF_GPA + 0x1000) >> 12)));
+	assert_true(bits[0] & (1ull << ((BUF_GPA + 0x3000) >> 12)));
+	assert_true(bits[0] & (1ull << (USED_GPA >> 12)));
+	assert_false(bits[0] & (1ull << (BUF_GPA >> 12)));
+	gmem_dirty_stop(&f->mem);
+}
+
 static void test_loop(void **state)
 {
 	struct fx *f = *state;
@@ -740,6 +767,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_empty),
 		T(test_pop_push),
+		T(test_fill_marks_every_writable_buffer),
 		T(test_loop),
 		T(test_self_loop),
 		T(test_out_of_range),
