@@ -29,7 +29,7 @@ def main():
         return 2
     build = pathlib.Path(sys.argv[1]).resolve()
     cmd = sys.argv[2:]
-    if launch.host_kind() == "direct":
+    if launch.host_kind()[0] == "direct":
         return subprocess.call(cmd, cwd=ROOT)
     images = launch.build_images(ROOT / "images" / "lane", build / "vessel")
     with tempfile.TemporaryDirectory() as d:

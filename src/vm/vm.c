@@ -319,6 +319,11 @@ static int vm_create_machine(struct vm *vm, struct error *err)
 
 int vm_create(struct vm_config *cfg, struct vm **out, struct error *err)
 {
+	return vm_create_flags(cfg, 0, out, err);
+}
+
+int vm_create_flags(struct vm_config *cfg, unsigned int flags, struct vm **out, struct error *err)
+{
 	struct sigaction sa = { .sa_handler = vm_kick_handler };
 	char why[256];
 	struct vm *vm;
@@ -359,7 +364,8 @@ int vm_create(struct vm_config *cfg, struct vm **out, struct error *err)
 	if (!ret)
 		ret = vm_register_machine(vm, err);
 	if (!ret)
-		ret = x86_machine_load(vm->arch, err);
+		ret = flags & VM_CREATE_RESTORE ? x86_machine_read_images(vm->arch, err)
+						: x86_machine_load(vm->arch, err);
 	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++) {
 		ret = vcpu_reset(vm->vcpus[i]);
 		if (ret)

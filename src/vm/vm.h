@@ -94,6 +94,13 @@ struct vm {
  * memory setup, the console, the virtio devices).
  */
 int vm_create(struct vm_config *cfg, struct vm **out, struct error *err);
+/*
+ * VM_CREATE_RESTORE: the VM is to be restored (snapshot_restore), which
+ * replaces RAM and every register: the kernel and initrd are read, for a
+ * later guest reboot, but not loaded into guest memory.
+ */
+#define VM_CREATE_RESTORE (1u << 0)
+int vm_create_flags(struct vm_config *cfg, unsigned int flags, struct vm **out, struct error *err);
 void vm_destroy(struct vm *vm);
 /* Block SIGTERM/SIGINT/SIGHUP and the kick signal; call before any thread starts. */
 void vm_block_signals(void);

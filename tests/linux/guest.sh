@@ -402,6 +402,25 @@ check_savewriter() {
 		fail savewriter "$bad of $i blocks differ (want $n)"
 }
 
+# bench/snapshot: LANE.TOUCH MiB of page cache filled, then waits for the
+# host's "go" at the start of the 'data' disk (written after the save),
+# and reads it all back: after a restore, every page it touches faults in.
+check_snapbench() {
+	d=$(by_serial data)
+	[ -n "$d" ] || { fail snapbench "no disk with serial 'data'"; return; }
+	n=$(larg touch)
+	: "${n:=64}"
+	yes "vessel snapshot bench" | head -c $((n * 1048576)) >/tmp/touch
+	echo "G snapbench ready $n"
+	while [ "$(dd if="$d" bs=512 count=1 iflag=direct 2>/dev/null | head -c 2)" != go ]; do
+		sleep 0.02
+	done
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	cat /tmp/touch >/dev/null
+	echo "G snapbench done $n $t0 $(cut -d' ' -f1 /proc/uptime)"
+	ok snapbench
+}
+
 # lane.check=a,b runs several checks in one boot.
 for c in $(echo "$CHECK" | tr ',' ' '); do
 	case "$c" in
@@ -415,6 +434,7 @@ for c in $(echo "$CHECK" | tr ',' ' '); do
 	diskfull) check_diskfull ;;
 	numa) check_numa ;;
 	savewriter) check_savewriter ;;
+	snapbench) check_snapbench ;;
 	# bench/boot: the kernel's own timestamp of starting init.
 	bench) dmesg | grep -m1 'Run /init' ;;
 	# Debugging: the kernel's whole log.

@@ -108,7 +108,7 @@ static void x86_images_free(struct x86_images *im)
 }
 
 /* Read the kernel and initrd once; later loads reuse the bytes. */
-static int x86_images_read(struct x86_machine *x, struct error *err)
+int x86_machine_read_images(struct x86_machine *x, struct error *err)
 {
 	struct x86_images *im;
 	int ret;
@@ -214,7 +214,7 @@ int x86_machine_load(struct x86_machine *x, struct error *err)
 	const struct boot_image *kernel, *initrd;
 	int ret;
 
-	ret = x86_images_read(x, err);
+	ret = x86_machine_read_images(x, err);
 	if (ret)
 		return ret;
 	kernel = &x->images->kernel;

@@ -106,6 +106,11 @@ int x86_machine_create(const struct x86_machine_params *p, struct x86_machine **
 void x86_machine_destroy(struct x86_machine *x);
 /* Load kernel and initrd, write boot params, e820, ACPI and MP tables. */
 int x86_machine_load(struct x86_machine *x, struct error *err);
+/*
+ * Read the kernel and initrd (once) without writing guest memory: a
+ * restore, whose RAM comes from the save, keeps them for a guest reboot.
+ */
+int x86_machine_read_images(struct x86_machine *x, struct error *err);
 /* Back to power-on state: irqchips and PIT (devices and vCPUs apart). */
 int x86_machine_reset(struct x86_machine *x);
 
