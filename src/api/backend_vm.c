@@ -295,10 +295,11 @@ static void vmb_save_end(void *opaque)
 	snapshot_save_end(opaque);
 }
 
-static int vmb_snapshot_create(void *opaque, struct api_stream *out, struct error *err)
+static int vmb_snapshot_create(void *opaque, const char *disk_snap, struct api_stream *out,
+			       struct error *err)
 {
 	struct snapshot_save *ss;
-	int r = snapshot_save_begin(opaque, &ss, err);
+	int r = snapshot_save_begin(opaque, disk_snap, &ss, err);
 
 	if (r)
 		return r;
@@ -306,6 +307,12 @@ static int vmb_snapshot_create(void *opaque, struct api_stream *out, struct erro
 	out->read = vmb_save_read;
 	out->end = vmb_save_end;
 	return 0;
+}
+
+static int vmb_disk_snapshot(void *opaque, bool create, const char *name, struct error *err)
+{
+	return vm_disk_snapshot(opaque, create ? COMPONENT_DISK_CREATE : COMPONENT_DISK_DELETE,
+				name, err);
 }
 
 int api_server_start(struct vm *vm, const char *socket_path, struct api_server **out,
@@ -325,6 +332,7 @@ int api_server_start(struct vm *vm, const char *socket_path, struct api_server *
 		.balloon_period = vmb_balloon_period,
 		.numa_layout = vmb_numa_layout,
 		.snapshot_create = vmb_snapshot_create,
+		.disk_snapshot = vmb_disk_snapshot,
 	};
 
 	return api_server_start_backend(vm->loop, &b, socket_path, out, err);

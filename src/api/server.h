@@ -100,8 +100,14 @@ struct api_backend {
 	int (*balloon_period)(void *opaque, unsigned int secs, struct error *err);
 	/* The guest NUMA nodes' RAM, vCPUs and binding (struct api_numa). */
 	int (*numa_layout)(void *opaque, struct api_numa *out, struct error *err);
-	/* Quiesce and save the VM; the state and memory follow as *out. */
-	int (*snapshot_create)(void *opaque, struct api_stream *out, struct error *err);
+	/*
+	 * Quiesce and save the VM; the state and memory follow as *out.
+	 * disk_snap non-NULL: every disk takes that internal snapshot first.
+	 */
+	int (*snapshot_create)(void *opaque, const char *disk_snap, struct api_stream *out,
+			       struct error *err);
+	/* An internal snapshot on every disk: create (true) or delete; disks, or -errno. */
+	int (*disk_snapshot)(void *opaque, bool create, const char *name, struct error *err);
 };
 
 #define API_MAX_BODY (64 * 1024) /* larger request bodies get 413 */

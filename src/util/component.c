@@ -305,6 +305,53 @@ void components_stats(struct components *c, struct json_object *obj)
 	free(s);
 }
 
+int components_disk_snapshot(struct components *c, enum component_disk_op op, const char *name,
+			     struct error *err)
+{
+	struct component *s = malloc(COMPONENTS_MAX * sizeof(*s));
+	unsigned int n, i, disks = 0, deleted = 0;
+	int ret = 0, r;
+
+	if (!s)
+		return error_setf(err, -ENOMEM, "out of memory");
+	n = components_snapshot(c, s);
+	for (i = 0; i < n; i++) {
+		struct error e = ERROR_INIT;
+
+		if (!s[i].ops || !s[i].ops->disk_snapshot)
+			continue;
+		r = s[i].ops->disk_snapshot(s[i].opaque, op, name, &e);
+		if (r == -ENODEV)
+			continue;
+		disks++;
+		if (op == COMPONENT_DISK_DELETE) {
+			/* a disk that never had it (added later) is no failure */
+			if (!r) {
+				deleted++;
+			} else if (r != -ENOENT && !ret) {
+				ret = r;
+				error_propagate(err, &e);
+			}
+			continue;
+		}
+		if (r) {
+			ret = r;
+			error_propagate(err, &e);
+			break;
+		}
+	}
+	/* A failed CREATE takes back what it took: no disk keeps half a snapshot. */
+	if (ret && op == COMPONENT_DISK_CREATE)
+		while (i-- > 0)
+			if (s[i].ops && s[i].ops->disk_snapshot)
+				(void)s[i].ops->disk_snapshot(s[i].opaque, COMPONENT_DISK_DELETE,
+							      name, NULL);
+	if (!ret && op == COMPONENT_DISK_DELETE && !deleted && disks)
+		ret = error_setf(err, -ENOENT, "no disk has a snapshot '%s'", name);
+	free(s);
+	return ret ? ret : (int)disks;
+}
+
 void components_foreach(struct components *c, void (*fn)(struct component *comp, void *arg),
 			void *arg)
 {

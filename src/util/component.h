@@ -29,6 +29,10 @@ struct json_object;
  *  save     write the state as one stream section
  *  load     read it back (the component is paused, not running)
  *  stats    add counters to a JSON object for GET /vm/stats
+ *  disk_snapshot  a disk's internal snapshot (vessel snapshot): check
+ *           that one can be taken, take one, or delete one; called with
+ *           the VM quiesced, so no request is in flight; -ENODEV
+ *           (err unset): this component has no disk
  *  destroy  free everything; called once, in reverse registration order
  *
  * Every op is optional.  A missing pause/resume means "nothing to do";
@@ -36,6 +40,12 @@ struct json_object;
  * components_save() says which one.  Ops that can fail return 0 or
  * -errno with *err filled.
  */
+enum component_disk_op {
+	COMPONENT_DISK_CHECK,  /* can this disk take an internal snapshot? */
+	COMPONENT_DISK_CREATE, /* take one named `name` */
+	COMPONENT_DISK_DELETE, /* delete the one named `name` */
+};
+
 struct component_ops {
 	int (*reset)(void *opaque);
 	int (*pause)(void *opaque);
@@ -44,6 +54,8 @@ struct component_ops {
 	int (*save)(void *opaque, struct stream *s, struct error *err);
 	int (*load)(void *opaque, struct stream *s, struct error *err);
 	void (*stats)(void *opaque, struct json_object *obj);
+	int (*disk_snapshot)(void *opaque, enum component_disk_op op, const char *name,
+			     struct error *err);
 	void (*destroy)(void *opaque);
 };
 
@@ -89,6 +101,15 @@ int components_resume(struct components *c, struct error *err);
 int components_save(struct components *c, struct stream *s, struct error *err);
 /* The reverse: ids must match one to one, in any order. */
 int components_load(struct components *c, struct stream *s, struct error *err);
+/*
+ * disk_snapshot on every component that has it (the disks): CHECK fails
+ * naming the first disk that cannot; CREATE takes the snapshot on every
+ * disk or, failing on one, deletes it from those that took it; DELETE
+ * deletes it from every disk that has it (-ENOENT if none had).
+ * Returns the number of disks, or -errno.
+ */
+int components_disk_snapshot(struct components *c, enum component_disk_op op, const char *name,
+			     struct error *err);
 /* { id: {counters}, ... } for each component with stats. */
 void components_stats(struct components *c, struct json_object *obj);
 

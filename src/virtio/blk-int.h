@@ -87,4 +87,8 @@ void vblk_req_hold(struct vblk_queue *bq, struct vblk_req *r, int err);
 void vblk_drop_held(struct vblk_queue *bq);
 void vblk_cont(struct virtio_dev *vd);
 
+/* blk-snapshot.c: the disk's internal snapshots (virtio_dev_ops.disk_snapshot) */
+int vblk_disk_snapshot(struct virtio_dev *vd, enum component_disk_op op, const char *name,
+		       struct error *err);
+
 #endif

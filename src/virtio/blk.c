@@ -577,6 +577,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.reset = blk_reset,
 	.busy = blk_busy,
 	.cont = vblk_cont,
+	.disk_snapshot = vblk_disk_snapshot,
 	.complete = virtio_blk_poll,
 	.destroy = blk_destroy,
 };

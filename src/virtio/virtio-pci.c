@@ -550,6 +550,16 @@ static void vpci_cont(void *opaque)
 		vp->vd->ops->cont(vp->vd);
 }
 
+static int vpci_disk_snapshot(void *opaque, enum component_disk_op op, const char *name,
+			      struct error *err)
+{
+	struct virtio_pci *vp = opaque;
+
+	if (!vp->vd->ops->disk_snapshot)
+		return -ENODEV;
+	return vp->vd->ops->disk_snapshot(vp->vd, op, name, err);
+}
+
 static void add_u64(struct json_object *o, const char *k, uint64_t v)
 {
 	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
@@ -616,6 +626,7 @@ static const struct component_ops vpci_vm_ops = {
 	.save = vpci_state_save,
 	.load = vpci_state_load,
 	.stats = vpci_vm_stats,
+	.disk_snapshot = vpci_disk_snapshot,
 	.destroy = vpci_vm_destroy,
 };
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/component.h"
 #include "util/log.h"
 #include "virtio/virtq.h"
 
@@ -85,6 +86,9 @@ struct virtio_dev_ops {
 	void (*stats)(struct virtio_dev *vd, struct json_object *obj);
 	/* The VM runs again (component cont); NULL: nothing to do. */
 	void (*cont)(struct virtio_dev *vd);
+	/* An internal snapshot of the device's disk (component disk_snapshot); NULL: no disk. */
+	int (*disk_snapshot)(struct virtio_dev *vd, enum component_disk_op op, const char *name,
+			     struct error *err);
 	void (*destroy)(struct virtio_dev *vd);
 };
 

@@ -179,7 +179,8 @@ static void snap_build_memhdr(struct snapshot_save *ss, const uint8_t id[SNAP_ID
 	stream_free(&s);
 }
 
-int snapshot_save_begin(struct vm *vm, struct snapshot_save **out, struct error *err)
+int snapshot_save_begin(struct vm *vm, const char *disk_snap, struct snapshot_save **out,
+			struct error *err)
 {
 	struct snapshot_save *ss = calloc(1, sizeof(*ss));
 	uint8_t id[SNAP_ID_LEN];
@@ -206,8 +207,23 @@ int snapshot_save_begin(struct vm *vm, struct snapshot_save **out, struct error 
 		free(ss);
 		return ret;
 	}
+	if (disk_snap) {
+		ret = components_disk_snapshot(&vm->components, COMPONENT_DISK_CHECK, disk_snap,
+					       err);
+		if (ret >= 0)
+			ret = components_disk_snapshot(&vm->components, COMPONENT_DISK_CREATE,
+						       disk_snap, err);
+		if (ret < 0) {
+			vm_resume(vm);
+			free(ss);
+			return ret;
+		}
+	}
 	ret = snap_build_state(ss, id, err);
 	if (ret) {
+		if (disk_snap)
+			(void)components_disk_snapshot(&vm->components, COMPONENT_DISK_DELETE,
+						       disk_snap, NULL);
 		vm_resume(vm); /* a failed save leaves the VM as it was */
 		free(ss);
 		return ret;
@@ -354,4 +370,19 @@ void snapshot_save_end(struct snapshot_save *ss)
 		log_warn("the VM is stopping; not resumed after the save");
 	free(ss->state);
 	free(ss);
+}
+
+int vm_disk_snapshot(struct vm *vm, enum component_disk_op op, const char *name, struct error *err)
+{
+	int n = vm_quiesce(vm, err);
+
+	if (n)
+		return n;
+	n = components_disk_snapshot(&vm->components, COMPONENT_DISK_CHECK, name, err);
+	if (n == 0 && op != COMPONENT_DISK_CHECK)
+		n = error_setf(err, -ENOTSUP, "the VM has no writable disk to snapshot");
+	if (n > 0 && op != COMPONENT_DISK_CHECK)
+		n = components_disk_snapshot(&vm->components, op, name, err);
+	vm_resume(vm);
+	return n;
 }

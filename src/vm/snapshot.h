@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/component.h"
 #include "util/error.h"
 
 /*
@@ -54,9 +55,12 @@ struct snapshot_save;
 
 /*
  * On the VM's loop: quiesce the VM (vm_quiesce) and save every component
- * into memory.  On failure the VM runs (or stays paused) as before.
+ * into memory.  disk_snap non-NULL: every disk takes an internal snapshot
+ * of that name first, at the same instant (vessel snapshot create).  On
+ * failure the VM runs (or stays paused) as before, with no new snapshot.
  */
-int snapshot_save_begin(struct vm *vm, struct snapshot_save **out, struct error *err);
+int snapshot_save_begin(struct vm *vm, const char *disk_snap, struct snapshot_save **out,
+			struct error *err);
 /*
  * The next bytes of the stream (any one thread at a time: the API's),
  * 0 at its end.  Guest memory is read in place; the VM is quiesced.
@@ -66,6 +70,14 @@ size_t snapshot_save_read(struct snapshot_save *ss, uint8_t *buf, size_t max);
 uint64_t snapshot_save_sent(const struct snapshot_save *ss);
 /* Done (or abandoned: the client went away): resume the VM, free. */
 void snapshot_save_end(struct snapshot_save *ss);
+
+/*
+ * On the VM's loop: an internal snapshot on every disk (create or
+ * delete; util/component.h), the VM quiesced meanwhile.  Every disk is
+ * checked first, so a raw disk refuses before anything is taken.
+ * Returns the number of disks, or -errno.
+ */
+int vm_disk_snapshot(struct vm *vm, enum component_disk_op op, const char *name, struct error *err);
 
 /*
  * The receiving end: read the stream from fd `in`, write the state file

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "block/qcow2.h"
 #include "bus/bus.h"
 #include "bus/host.h"
 #include "devices/pci.h"
@@ -461,6 +462,8 @@ static int fake_irq_line(void *opaque, uint32_t irq, int level)
  * reaps completions and polls the avail ring for a second after each
  * burst, without any kick.
  */
+static const char *fx_format = "raw"; /* the disk's: raw or qcow2 */
+
 static struct fx *fx_new(struct components *table, bool iothread)
 {
 	const char *dir = getenv("UNIT_TMPDIR");
@@ -483,11 +486,11 @@ static struct fx *fx_new(struct components *table, bool iothread)
 	f->host.pci = f->pci;
 	static int seq;
 
-	snprintf(f->path, sizeof(f->path), "%s/test_component_%d_%d.raw", dir ? dir : "/tmp",
-		 getpid(), seq++);
-	assert_int_equal(blk_create("raw", f->path, &co, NULL), 0);
+	snprintf(f->path, sizeof(f->path), "%s/test_component_%d_%d.%s", dir ? dir : "/tmp",
+		 getpid(), seq++, fx_format);
+	assert_int_equal(blk_create(fx_format, f->path, &co, NULL), 0);
 	f->dc.path = f->path;
-	f->dc.format = "raw";
+	f->dc.format = (char *)fx_format;
 	f->dc.has_poll = iothread;
 	f->dc.poll_us = 1000000;
 	assert_int_equal(virtio_blk_new(&f->dc, 0, &f->mem, iothread ? f->loop : NULL, &f->vd,
@@ -870,6 +873,62 @@ static void test_vpci_save_restore(void **state)
 	fx_free(g);
 }
 
+/*
+ * Internal disk snapshots through the components (vessel snapshot on a
+ * running VM): a raw disk refuses at the check, a qcow2 disk takes and
+ * deletes them, and the image keeps what was done once closed.
+ */
+static void test_disk_snapshot(void **state)
+{
+	struct error err = ERROR_INIT;
+	struct qcow2_snapshot_info *list;
+	struct blkdev *bd;
+	char path[256];
+	struct fx *f;
+	int n;
+
+	(void)state;
+	f = fx_new(NULL, false);
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_CHECK, "s1", &err),
+			 -ENOTSUP);
+	assert_non_null(strstr(error_msg(&err), "no internal snapshots"));
+	error_clear(&err);
+	fx_free(f);
+
+	fx_format = "qcow2";
+	f = fx_new(NULL, false);
+	fx_format = "raw";
+	driver_init(f);
+	write_request(f, 0);
+	kick(f);
+	assert_int_equal(components_pause(f->comps, &err), 0);
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_CHECK, "s1", &err), 1);
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_CREATE, "s1", &err), 1);
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_CREATE, "s2", &err), 1);
+	/* a name taken fails, naming the disk, and takes nothing */
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_CREATE, "s1", &err),
+			 -EEXIST);
+	assert_non_null(strstr(error_msg(&err), "cannot take snapshot 's1'"));
+	error_clear(&err);
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_DELETE, "s2", &err), 1);
+	assert_int_equal(components_disk_snapshot(f->comps, COMPONENT_DISK_DELETE, "s2", &err),
+			 -ENOENT);
+	assert_non_null(strstr(error_msg(&err), "no disk has a snapshot 's2'"));
+	error_clear(&err);
+	assert_int_equal(components_resume(f->comps, &err), 0);
+	snprintf(path, sizeof(path), "%s", f->path);
+	f->path[0] = 0; /* kept for the check below */
+	fx_free(f);
+
+	assert_int_equal(blk_open(path, &(struct blk_open_opts){ .readonly = true }, &bd, NULL), 0);
+	assert_int_equal(qcow2_snapshot_list(bd, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].name, "s1");
+	qcow2_snapshot_list_free(list, n);
+	blk_close(bd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -883,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_quiesce_blk_in_flight),
 		cmocka_unit_test(test_loops_pause),
 		cmocka_unit_test(test_vpci_save_restore),
+		cmocka_unit_test(test_disk_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
