@@ -46,6 +46,8 @@ static const struct command commands[] = {
 	{ "reboot", cmd_reboot, "reset a running VM" },
 	{ "save", cmd_save, "save a VM's state and memory to files (docs/snapshot-format.md)" },
 	{ "restore", cmd_restore, "start a VM from a save, where it stopped" },
+	{ "snapshot", cmd_snapshot,
+	  "snapshots of a VM with its disks: create, list, revert, delete" },
 	{ "autostart", cmd_autostart, "start a VM when the host boots (--disable, --boot)" },
 	{ "edit", cmd_edit, "edit a VM's definition in $EDITOR, checked before it is saved" },
 	{ "dumpconfig", cmd_dumpconfig, "a VM's definition as JSON that define accepts (--live)" },

@@ -18,6 +18,13 @@ int cmd_undefine(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+/*
+ * save.c: save the running VM `name` into file and file.mem (vessel
+ * save), body the PUT /vm/snapshot/create request's (NULL: none);
+ * prints the error; a CLI status.
+ */
+int cli_save_vm(const char *name, const char *file, const char *body);
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_console(int argc, char **argv);

@@ -55,35 +55,15 @@ static int save_sync_rename(int fd, const char *from, const char *to)
 	return 0;
 }
 
-int cmd_save(int argc, char **argv)
+int cli_save_vm(const char *name, const char *file, const char *body)
 {
-	const char *name = NULL, *file = NULL;
 	char part[4096], mem[4096], mempart[4096], errbuf[256];
 	struct save_progress prog = { .t0 = now_ns(), .tty = isatty(2) };
 	struct error err = ERROR_INIT;
 	struct api_reply rep;
 	int sfd = -1, mfd = -1, in = -1, r;
-	bool stop = false;
 	struct mgmt m;
 
-	if (mgmt_help(argc, argv,
-		      SAVE_USAGE
-		      "\n\nSave a running or paused VM's state into FILE and its memory into "
-		      "FILE.mem\n(sparse); the VM is paused meanwhile and runs on, unless "
-		      "--stop."))
-		return 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--stop"))
-			stop = true;
-		else if (argv[i][0] != '-' && !name)
-			name = argv[i];
-		else if (argv[i][0] != '-' && !file)
-			file = argv[i];
-		else
-			return cli_usage(SAVE_USAGE);
-	}
-	if (!file)
-		return cli_usage(SAVE_USAGE);
 	if ((size_t)snprintf(part, sizeof(part), "%s.part", file) >= sizeof(part) ||
 	    (size_t)snprintf(mem, sizeof(mem), "%s.mem", file) >= sizeof(mem) ||
 	    (size_t)snprintf(mempart, sizeof(mempart), "%s.mem.part", file) >= sizeof(mempart))
@@ -98,7 +78,7 @@ int cmd_save(int argc, char **argv)
 		r = cli_error("cannot create '%s': %s", mempart, strerror(errno));
 		goto out;
 	}
-	r = api_client_stream(m.vm.api, "PUT", "/vm/snapshot/create", NULL, SAVE_START_TIMEOUT_MS,
+	r = api_client_stream(m.vm.api, "PUT", "/vm/snapshot/create", body, SAVE_START_TIMEOUT_MS,
 			      &in, &rep);
 	if (r) {
 		r = cli_error("cannot save VM '%s': its VMM does not answer: %s", name,
@@ -127,11 +107,6 @@ int cmd_save(int argc, char **argv)
 		goto out;
 	}
 	cli_note("VM '%s' saved to %s in %.2f s\n", name, file, (now_ns() - prog.t0) / 1e9);
-	if (stop) {
-		char *dargv[] = { "destroy", (char *)name, NULL };
-
-		r = cmd_destroy(2, dargv);
-	}
 out:
 	if (in >= 0)
 		close(in);
@@ -144,6 +119,39 @@ out:
 		unlink(mempart);
 	}
 	return r ? 1 : 0;
+}
+
+int cmd_save(int argc, char **argv)
+{
+	const char *name = NULL, *file = NULL;
+	bool stop = false;
+
+	if (mgmt_help(argc, argv,
+		      SAVE_USAGE
+		      "\n\nSave a running or paused VM's state into FILE and its memory into "
+		      "FILE.mem\n(sparse); the VM is paused meanwhile and runs on, unless "
+		      "--stop."))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--stop"))
+			stop = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else if (argv[i][0] != '-' && !file)
+			file = argv[i];
+		else
+			return cli_usage(SAVE_USAGE);
+	}
+	if (!file)
+		return cli_usage(SAVE_USAGE);
+	if (cli_save_vm(name, file, NULL))
+		return 1;
+	if (stop) {
+		char *dargv[] = { "destroy", (char *)name, NULL };
+
+		return cmd_destroy(2, dargv);
+	}
+	return 0;
 }
 
 /*
