@@ -46,6 +46,7 @@ static unsigned int api_status_of(int err)
 	case -ENOENT:
 		return 404;
 	case -EBUSY:
+	case -EEXIST:
 	case -EALREADY:
 	case -EAGAIN:
 		return 409;

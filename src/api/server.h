@@ -66,7 +66,7 @@ struct api_numa {
  * that can fail returns 0 or -errno and fills *err (util/error.h) with
  * one line saying why, which becomes the body {"error": "..."}; the code
  * picks the status: -ENOENT (no such vCPU) -> 404, -EBUSY/-EALREADY/
- * -EAGAIN (wrong state) -> 409, -EINVAL/-ERANGE -> 400, -EPERM/-EACCES ->
+ * -EAGAIN (wrong state), -EEXIST (a name taken) -> 409, -EINVAL/-ERANGE -> 400, -EPERM/-EACCES ->
  * 403, -ENOTSUP -> 501, anything else -> 500.  An op that leaves *err
  * unset gets strerror.
  */

@@ -338,7 +338,12 @@ static int snap_create(struct mgmt *m, const char *snap, bool disk_only, bool ex
 		return cli_error("VM '%s' is not defined", m->vm.name);
 	if (!access(p.dir, F_OK))
 		return cli_error("VM '%s' has a snapshot '%s' already", m->vm.name, snap);
-	if (mgmt_load(m, running, &c))
+	/*
+	 * The definition, not the running copy (which holds the API socket,
+	 * jail ids and resolved networks of this one run): revert puts it
+	 * back as the definition.
+	 */
+	if (mgmt_load(m, false, &c))
 		return 1;
 	if (!external && snap_check_internal(&c))
 		goto out;
@@ -619,6 +624,9 @@ static int snap_revert(struct mgmt *m, const char *snap)
 		json_object_put(o);
 		return 1;
 	}
+	/* checked before the running VM is stopped: a refusal leaves it running */
+	if (!external && snap_internal_revertible(m, &c, snap))
+		goto out;
 	if (state_vm_status(&m->vm, NULL) == STATE_RUNNING) {
 		char *dargv[] = { "destroy", m->vm.name, NULL };
 
@@ -637,9 +645,7 @@ static int snap_revert(struct mgmt *m, const char *snap)
 		r = snap_overlays(&c, &base, tag);
 		vm_config_free(&base);
 	} else {
-		r = snap_internal_revertible(m, &c, snap);
-		if (!r)
-			r = snap_disks_offline(&c, SNAP_DISK_APPLY, snap);
+		r = snap_disks_offline(&c, SNAP_DISK_APPLY, snap);
 	}
 	if (!r && mgmt_save(m->vm.def, &c))
 		r = cli_error("%s: cannot store the definition", m->vm.def);
@@ -688,8 +694,17 @@ static int snap_delete(struct mgmt *m, const char *snap)
 			snprintf(body, sizeof(body), "{\"name\": \"%s\"}", snap);
 			s = mgmt_api(m, "PUT", "/vm/disk-snapshot/delete", body, NULL, errbuf,
 				     sizeof(errbuf));
-			/* 404: no disk has it (taken back already, or by hand) */
-			if (s != 200 && s != 404)
+			/*
+			 * 404: no disk of the running VM has it: an external
+			 * snapshot since put overlays on its images, which the
+			 * VMM now only reads; they keep it until the VM is shut
+			 * off (vessel img snapshot -d).
+			 */
+			if (s == 404)
+				cli_note("snapshot '%s': the VM's disks do not have it; its images "
+					 "keep it (vessel img snapshot -d, once shut off)\n",
+					 snap);
+			else if (s != 200)
 				r = cli_error("cannot delete snapshot '%s' of VM '%s': %s", snap,
 					      m->vm.name, s < 0 ? strerror(-s) : errbuf);
 		} else {

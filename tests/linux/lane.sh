@@ -6,7 +6,7 @@
 # VT-x/AMD-V hosts (tests/linux/launch.py runs it).
 #
 #   lane.sh CHECK...      checks: boot-1 boot-2 boot-4-5g reboot console
-#                         devices mgmt diskfull save (or "all")
+#                         devices mgmt diskfull save snapshot (or "all")
 #
 # Environment: VESSEL, L2_KERNEL, L2_INITRD (the guest), LANE_WORK (a
 # scratch directory, on tmpfs in L1), QEMU_IMG, DEBUGFS, E2FSCK, and
@@ -511,6 +511,76 @@ EOF
 	end "$D/console-orig.log" "$D/console-run1-a.log" "$D/cli.log" "$D/bad.log"
 }
 
+# ---- snapshots with disks: the same writer on a qcow2 disk, an internal ---
+# snapshot taken running (the disk's and the VM's state at one instant),
+# reverted while the guest runs on past it, then an external one (the VM
+# saved, stopped and restored onto an overlay).  The writer's checksums
+# hold only if disk and memory went back together.
+lane_snapshot() {
+	begin snapshot
+	export XDG_RUNTIME_DIR="$D/run" XDG_DATA_HOME="$D/data"
+	mkdir -p "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME"
+	chmod 700 "$XDG_RUNTIME_DIR" "$XDG_DATA_HOME"
+	V="$VESSEL"
+	C=$D/console.log
+	"$V" img create -f qcow2 "$D/data.qcow2" 64M >"$D/cli.log" 2>&1
+	cat >"$D/snapvm.json" <<EOF
+{
+  "name": "snapvm",
+  "cpus": 2,
+  "memory": "256M",
+  "kernel": "$L2_KERNEL",
+  "initrd": "$L2_INITRD",
+  "cmdline": "$CMDLINE_BASE lane.check=savewriter lane.blocks=200",
+  "console": {"mode": "file", "path": "$D/console.log"},
+  "disks": [{"path": "$D/data.qcow2", "format": "qcow2", "serial": "data"}]
+}
+EOF
+	if ! "$V" define snapvm --config "$D/snapvm.json" >>"$D/cli.log" 2>&1 ||
+		! "$V" start snapvm >>"$D/cli.log" 2>&1; then
+		fail "define/start: $(tail -2 "$D/cli.log")"
+		end "$D/cli.log"
+		return
+	fi
+	wait_for "$C" '^G tick .* 30.$' 180 || wait_for "$C" '^G tick .* 30$' 1 ||
+		fail "the writer did not get to block 30"
+	"$V" snapshot create snapvm s1 >>"$D/cli.log" 2>&1 || fail "snapshot create (running): $(tail -1 "$D/cli.log")"
+	at=$(last_tick "$C")
+	state=$("$V" info snapvm 2>&1 | awk '/^State:/ { print $2 }')
+	[ "$state" = running ] || fail "after snapshot create the VM is '$state', not running"
+	wait_for "$C" '^G tick .* 60.$' 120 || wait_for "$C" '^G tick .* 60$' 1 ||
+		fail "the writer did not get to block 60 after the snapshot"
+	# revert while it runs: back to block ~30, disk and memory together
+	mv "$C" "$D/console-s1.log"
+	if ! "$V" snapshot revert snapvm s1 >>"$D/cli.log" 2>&1; then
+		fail "snapshot revert (running): $(tail -1 "$D/cli.log")"
+		cat /run/vessel/snapvm/vmm.log "$XDG_RUNTIME_DIR/vessel/snapvm/vmm.log" >"$D/vmm.log" 2>/dev/null
+	fi
+	wait_for "$C" '^G tick' 60 || fail "no tick after the revert"
+	note "snapshot at '$at'; first tick after the revert: $(grep '^G tick' "$C" | tr -d '\r' | head -1 | cut -d' ' -f3-)"
+	wait_for "$C" '^G tick .* 45.$' 120 || wait_for "$C" '^G tick .* 45$' 1 ||
+		fail "the reverted writer did not get to block 45"
+	# external, running: saved, stopped, restored onto an overlay
+	mv "$C" "$D/console-r1.log"
+	"$V" snapshot create snapvm e1 --external >>"$D/cli.log" 2>&1 ||
+		fail "external snapshot (running): $(tail -1 "$D/cli.log")"
+	[ -f "$D/data.e1.qcow2" ] || fail "no overlay data.e1.qcow2"
+	wait_for "$C" '^G-CHECK savewriter' 200 || fail "the guest did not finish after the external snapshot"
+	gcheck "$C" savewriter
+	note "$(grep '^G savewriter blocks' "$C" | tr -d '\r')"
+	"$V" snapshot list snapvm --tree >"$D/tree" 2>&1
+	[ "$(tr '\n' ' ' <"$D/tree")" = "s1   e1 * " ] || fail "snapshot tree: $(tr '\n' '|' <"$D/tree")"
+	"$V" destroy snapvm >>"$D/cli.log" 2>&1
+	# qemu's table: the running VMM took it (the image was locked until now)
+	"$V" img snapshot -l "$D/data.qcow2" >>"$D/cli.log" 2>&1
+	grep -q ' s1 ' "$D/cli.log" || fail "the qcow2 disk has no internal snapshot s1"
+	"$V" snapshot delete snapvm s1 >>"$D/cli.log" 2>&1 || fail "snapshot delete: $(tail -1 "$D/cli.log")"
+	"$V" img snapshot -l "$D/data.qcow2" 2>&1 | grep -q ' s1 ' && fail "s1 is still in the disk after delete"
+	"$V" img check "$D/data.qcow2" >>"$D/cli.log" 2>&1 || fail "img check after the snapshots: $(tail -1 "$D/cli.log")"
+	"$V" undefine snapvm >>"$D/cli.log" 2>&1
+	end "$D/console-s1.log" "$D/console-r1.log" "$C" "$D/vmm.log" "$D/cli.log"
+}
+
 run_check() {
 	case "$1" in
 	boot-1) lane_boot boot-1 1 512 ;;
@@ -522,11 +592,12 @@ run_check() {
 	mgmt) lane_mgmt ;;
 	diskfull) lane_diskfull ;;
 	save) lane_save ;;
+	snapshot) lane_snapshot ;;
 	*) echo "LANE-END $1 FAIL: unknown check" ;;
 	esac
 }
 
-[ "$*" = all ] && set -- boot-1 boot-2 boot-4-5g reboot console devices mgmt diskfull save
+[ "$*" = all ] && set -- boot-1 boot-2 boot-4-5g reboot console devices mgmt diskfull save snapshot
 for c in "$@"; do
 	run_check "$c"
 done
