@@ -16,7 +16,7 @@ from conftest import BUILD, ROOT
 sys.path.insert(0, str(ROOT / "tests" / "linux"))
 import launch  # noqa: E402
 
-CHECKS = ["boot-1", "boot-2", "boot-4-5g", "reboot", "console", "devices", "mgmt", "diskfull", "save", "snapshot"]
+CHECKS = ["boot-1", "boot-2", "boot-4-5g", "reboot", "console", "devices", "mgmt", "diskfull", "save"]
 LOG = BUILD / "linux-lane.log"
 
 
