@@ -14,6 +14,14 @@
 #include "api/api-int.h"
 #include "vm/vcpu.h"
 
+static int f_disk_snap(void *o, bool create, const char *name, struct error *err)
+{
+	(void)o;
+	if (!create)
+		return error_setf(err, -ENOENT, "no disk has a snapshot '%s'", name);
+	return strlen(name) > 8 ? error_setf(err, -ENOTSUP, "a raw disk") : 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct fake {
@@ -129,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fake f = { 0 };
 	const struct api_backend b = {
 		&f,   f_describe, f_action, f_count,  f_info, f_set, f_emu,
-		NULL, f_mem,	  f_bset,   f_period, f_numa, NULL,
+		NULL, f_mem,	  f_bset,   f_period, f_numa, NULL,  f_disk_snap,
 	};
 	char method[16], path[512];
 	struct api_response resp;
