@@ -226,50 +226,80 @@ static int snap_disks_offline(const struct vm_config *c, enum snap_disk_op op, c
  * (base: the disks to put them on, NULL: c's own), and c pointed at them.
  * tag names them: DISK.tag.qcow2 beside the base.
  */
+static int snap_overlays_one(struct vm_config *c, const struct vm_config *base, unsigned int i,
+			     const char *tag);
+
 static int snap_overlays(struct vm_config *c, const struct vm_config *base, const char *tag)
 {
-	for (unsigned int i = 0; i < vm_config_nr_disks(c); i++) {
-		struct vm_disk_config *d = vm_config_disk(c, i);
-		const struct vm_disk_config *b = base ? vm_config_disk(base, i) : d;
-		const char *fmt = b->format;
-		struct blk_create_opts co = { 0 };
-		struct error err = ERROR_INIT;
-		char path[SNAP_PATH], *dot;
-		struct blkdev *bd;
-		int r;
+	unsigned int n = vm_config_nr_disks(c);
+	char **orig = calloc(n ? n : 1, sizeof(*orig));
 
-		if (d->readonly)
-			continue;
-		if (!fmt && blk_probe_format(b->path, &fmt, &err))
-			return cli_error("%s", error_msg(&err));
-		r = blk_open(b->path, &(struct blk_open_opts){ .format = fmt, .readonly = true },
-			     &bd, &err);
-		if (r)
-			return cli_error("%s", error_msg(&err));
-		co.size = bd->size;
-		blk_close(bd);
-		snprintf(path, sizeof(path), "%s", b->path);
-		dot = strrchr(path, '.');
-		if (dot && strchr(dot, '/') == NULL &&
-		    (!strcmp(dot, ".qcow2") || !strcmp(dot, ".raw") || !strcmp(dot, ".img")))
-			*dot = 0;
-		if ((size_t)snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s.qcow2",
-				     tag) >= sizeof(path) - strlen(path))
-			return cli_error("%s: path too long", b->path);
-		if (!access(path, F_OK))
-			return cli_error("%s: the overlay exists already", path);
-		co.backing_file = b->path;
-		co.backing_fmt = fmt;
-		r = blk_create("qcow2", path, &co, &err);
-		if (r)
-			return cli_error("%s", error_msg(&err));
-		free(d->path);
-		free(d->format);
-		d->path = strdup(path);
-		d->format = strdup("qcow2");
-		if (!d->path || !d->format)
-			return cli_error("out of memory");
+	if (!orig)
+		return cli_error("out of memory");
+	for (unsigned int i = 0; i < n; i++) {
+		orig[i] = vm_config_disk(c, i)->path;
+		vm_config_disk(c, i)->path = strdup(orig[i]);
+		if (!vm_config_disk(c, i)->path || snap_overlays_one(c, base, i, tag)) {
+			/* no half-made snapshot: the overlays made so far go */
+			for (unsigned int j = 0; j < i; j++)
+				if (strcmp(vm_config_disk(c, j)->path, orig[j]))
+					unlink(vm_config_disk(c, j)->path);
+			for (unsigned int j = 0; j <= i; j++)
+				free(orig[j]);
+			free(orig);
+			return 1;
+		}
 	}
+	for (unsigned int i = 0; i < n; i++)
+		free(orig[i]);
+	free(orig);
+	return 0;
+}
+
+/* Disk i of c gets its overlay (snap_overlays). */
+static int snap_overlays_one(struct vm_config *c, const struct vm_config *base, unsigned int i,
+			     const char *tag)
+{
+	struct vm_disk_config *d = vm_config_disk(c, i);
+	const struct vm_disk_config *b = base ? vm_config_disk(base, i) : d;
+	const char *fmt = b->format;
+	struct blk_create_opts co = { 0 };
+	struct error err = ERROR_INIT;
+	char path[SNAP_PATH], *dot;
+	struct blkdev *bd;
+	int r;
+
+	if (d->readonly)
+		return 0;
+	if (!fmt && blk_probe_format(b->path, &fmt, &err))
+		return cli_error("%s", error_msg(&err));
+	r = blk_open(b->path, &(struct blk_open_opts){ .format = fmt, .readonly = true }, &bd,
+		     &err);
+	if (r)
+		return cli_error("%s", error_msg(&err));
+	co.size = bd->size;
+	blk_close(bd);
+	snprintf(path, sizeof(path), "%s", b->path);
+	dot = strrchr(path, '.');
+	if (dot && strchr(dot, '/') == NULL &&
+	    (!strcmp(dot, ".qcow2") || !strcmp(dot, ".raw") || !strcmp(dot, ".img")))
+		*dot = 0;
+	if ((size_t)snprintf(path + strlen(path), sizeof(path) - strlen(path), ".%s.qcow2", tag) >=
+	    sizeof(path) - strlen(path))
+		return cli_error("%s: path too long", b->path);
+	if (!access(path, F_OK))
+		return cli_error("%s: the overlay exists already", path);
+	co.backing_file = b->path;
+	co.backing_fmt = fmt;
+	r = blk_create("qcow2", path, &co, &err);
+	if (r)
+		return cli_error("%s", error_msg(&err));
+	free(d->path);
+	free(d->format);
+	d->path = strdup(path);
+	d->format = strdup("qcow2");
+	if (!d->path || !d->format)
+		return cli_error("out of memory");
 	return 0;
 }
 
@@ -328,6 +358,7 @@ static int snap_create(struct mgmt *m, const char *snap, bool disk_only, bool ex
 	char parent[SNAP_NAME_MAX + 2], vmstate[32], body[128];
 	enum state_status st = state_vm_status(&m->vm, NULL);
 	bool running = st == STATE_RUNNING, memory = running && !disk_only;
+	bool stopped = false, keep_state = false;
 	struct snap_paths p;
 	struct vm_config c;
 	int r = 1;
@@ -379,6 +410,7 @@ static int snap_create(struct mgmt *m, const char *snap, bool disk_only, bool ex
 		if (!r && running) {
 			mgmt_close(m); /* destroy and start take the lock */
 			r = cmd_destroy(2, dargv) ? -1 : mgmt_lock(m);
+			stopped = !r;
 		}
 		if (!r && mgmt_load(m, false, &o) == 0) {
 			r = snap_overlays(&o, NULL, snap);
@@ -388,7 +420,15 @@ static int snap_create(struct mgmt *m, const char *snap, bool disk_only, bool ex
 		} else if (!r) {
 			r = 1;
 		}
-		if (!r && running) {
+		if (r && stopped) {
+			/* no overlays: the VM runs on from its save, on the disks it had */
+			mgmt_close(m);
+			if (cli_start_named(m->vm.name, p.state, false))
+				keep_state = true; /* the only copy of the VM now */
+			else
+				cli_note("VM '%s' runs on without the snapshot\n", m->vm.name);
+			mgmt_lock(m);
+		} else if (!r && running) {
 			mgmt_close(m);
 			r = cli_start_named(m->vm.name, p.state, false);
 			if (!r)
@@ -415,7 +455,10 @@ static int snap_create(struct mgmt *m, const char *snap, bool disk_only, bool ex
 			 memory ? ", with its state" : ", disks");
 	goto out;
 fail:
-	if (!external || !running) {
+	if (keep_state) {
+		cli_error("VM '%s' is saved in %s (vessel restore %s)", m->vm.name, p.state,
+			  p.state);
+	} else {
 		/* nothing of it stays: no meta.json, no state */
 		char mem[SNAP_PATH + 8];
 

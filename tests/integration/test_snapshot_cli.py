@@ -144,3 +144,18 @@ def test_snapshot_errors(m, tmp_path):
     assert r.returncode == 1 and "already" in r.stderr
     r = m.run("snapshot", "bogus", "v")
     assert r.returncode != 0 and "usage" in r.stderr
+
+
+def test_external_failure_leaves_nothing(m, tmp_path):
+    a, b = tmp_path / "a.qcow2", tmp_path / "b.qcow2"
+    for img in (a, b):
+        m.run("img", "create", "-f", "qcow2", img, "16M", check=True)
+    m.define("v", cpus=1, memory="64M", disks=[{"path": str(a), "format": "qcow2"},
+                                              {"path": str(b), "format": "qcow2"}])
+    (tmp_path / "b.e1.qcow2").write_text("in the way")
+    r = m.run("snapshot", "create", "v", "e1", "--external")
+    assert r.returncode == 1 and "overlay exists" in r.stderr, r.stderr
+    # the first disk's overlay went again, and the VM still uses its disks
+    assert not (tmp_path / "a.e1.qcow2").exists()
+    assert disk_path(m, "v") == str(a)
+    assert "e1" not in m.run("snapshot", "list", "v", check=True).stdout
