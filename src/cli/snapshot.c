@@ -367,8 +367,12 @@ static int snap_create(struct mgmt *m, const char *snap, bool disk_only, bool ex
 		return 1;
 	if (st == STATE_UNDEFINED)
 		return cli_error("VM '%s' is not defined", m->vm.name);
-	if (!access(p.dir, F_OK))
+	if (!access(p.meta, F_OK))
 		return cli_error("VM '%s' has a snapshot '%s' already", m->vm.name, snap);
+	if (!access(p.dir, F_OK))
+		return cli_error("%s is left from a create cut short (no meta.json): look, "
+				 "then remove it",
+				 p.dir);
 	/*
 	 * The definition, not the running copy (which holds the API socket,
 	 * jail ids and resolved networks of this one run): revert puts it
